@@ -1,0 +1,288 @@
+//! How domain code plugs into the event log, and the command path.
+//!
+//! An aggregate is four pure functions: `decide(state, command) -> events | error`,
+//! `evolve(state, event) -> state`, and the protobuf codec of its events. [`CommandHandler`] runs
+//! a command: it takes the aggregate's state (from its in-memory cache, else from the stream),
+//! decides, and appends with the expected-sequence check. A lost race reloads and decides again,
+//! a bounded number of times. A command whose request id the aggregate has already seen is
+//! answered as the first time was, without deciding again.
+//!
+//! The cache holds state + last sequence of recently used aggregates. It may be stale (another
+//! replica appended): then the append is refused by the expected-sequence check, the entry is
+//! dropped and the decision is taken again on state freshly read from the stream. See
+//! `docs/adr/0002-aggregate-cache.md`.
+
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::sync::Mutex;
+
+use lru::LruCache;
+use time::OffsetDateTime;
+
+use crate::envelope::RecordedEvent;
+use crate::store::{AppendError, AppendRequest, EventStore, LoadError, NewEvent};
+
+/// A decode failure of a stored event: the log holds something this code cannot read.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot decode event {name}: {message}")]
+pub struct DecodeError {
+    pub name: String,
+    pub message: String,
+}
+
+/// The pure domain side of an event-sourced aggregate. No I/O, no clock, no randomness: time and
+/// ids come in with the command.
+pub trait Aggregate: Send + Sync + 'static {
+    /// The aggregate's subject token, e.g. `order`.
+    const TYPE: &'static str;
+    type State: Default + Clone + Send + Sync + 'static;
+    type Command: Send + Sync;
+    type Event: Send + Sync;
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    fn decide(state: &Self::State, command: &Self::Command) -> Result<Vec<Self::Event>, Self::Error>;
+    fn evolve(state: Self::State, event: &Self::Event) -> Self::State;
+    fn encode(event: &Self::Event) -> NewEvent;
+    fn decode(name: &str, payload: &[u8]) -> Result<Self::Event, DecodeError>;
+}
+
+/// Who sent the command, when, and how to recognise a retry of it.
+#[derive(Debug, Clone)]
+pub struct CommandMeta {
+    pub request_id: String,
+    pub correlation_id: String,
+    pub causation_id: String,
+    pub actor: String,
+    pub time: OffsetDateTime,
+}
+
+/// The result of a command that was accepted.
+#[derive(Debug, Clone)]
+pub struct Executed<S> {
+    pub aggregate_id: String,
+    /// The aggregate's last sequence after the command (the last event appended, or the current
+    /// version when the command changed nothing).
+    pub sequence: u64,
+    pub events_appended: u32,
+    /// The request id had been seen before: this is the first answer, given again.
+    pub replayed: bool,
+    pub state: S,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecuteError<E: std::error::Error + 'static> {
+    /// A business rule refused the command; nothing was appended.
+    #[error(transparent)]
+    Domain(E),
+    /// Lost the race for the aggregate `attempts` times in a row.
+    #[error("the order changed concurrently {attempts} times; try again")]
+    Conflict { attempts: u32 },
+    #[error("event log unavailable: {0}")]
+    Unavailable(String),
+    #[error("event log failure: {0}")]
+    Store(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct HandlerConfig {
+    /// Decisions retried after a lost race before answering ABORTED.
+    pub max_attempts: u32,
+    /// Aggregates kept in memory.
+    pub cache_capacity: usize,
+}
+
+impl Default for HandlerConfig {
+    fn default() -> Self {
+        Self { max_attempts: 5, cache_capacity: 100_000 }
+    }
+}
+
+/// An aggregate's state as of a sequence, with the requests that produced it.
+#[derive(Clone)]
+struct Root<S> {
+    state: S,
+    /// Stream sequence of the aggregate's last event; 0 when it has none.
+    version: u64,
+    /// request id → (last sequence it appended, events it appended).
+    requests: HashMap<String, (u64, u32)>,
+}
+
+impl<S: Default> Default for Root<S> {
+    fn default() -> Self {
+        Self { state: S::default(), version: 0, requests: HashMap::new() }
+    }
+}
+
+/// Runs commands against one aggregate type.
+pub struct CommandHandler<A: Aggregate> {
+    store: EventStore,
+    cache: Mutex<LruCache<String, Root<A::State>>>,
+    config: HandlerConfig,
+}
+
+impl<A: Aggregate> CommandHandler<A> {
+    pub fn new(store: EventStore, config: HandlerConfig) -> Self {
+        let capacity = NonZeroUsize::new(config.cache_capacity).unwrap_or(NonZeroUsize::MIN);
+        Self { store, cache: Mutex::new(LruCache::new(capacity)), config }
+    }
+
+    pub fn store(&self) -> &EventStore {
+        &self.store
+    }
+
+    /// Runs `command` on aggregate `id`. `new_on_miss`: the command creates the aggregate, so on a
+    /// cache miss decide first on the empty state and let the expected-sequence check (expected 0)
+    /// tell whether it exists — this saves a read of the stream for every creation.
+    pub async fn execute(
+        &self,
+        id: &str,
+        meta: &CommandMeta,
+        command: &A::Command,
+        new_on_miss: bool,
+    ) -> Result<Executed<A::State>, ExecuteError<A::Error>> {
+        let mut attempts = 0;
+        let mut assume_new = new_on_miss;
+        while attempts < self.config.max_attempts {
+            attempts += 1;
+            let root = match self.cached(id) {
+                Some(root) => root,
+                None if assume_new => Root::default(),
+                None => self.load_root(id).await?,
+            };
+            assume_new = false;
+            if let Some(&(sequence, count)) = root.requests.get(&meta.request_id) {
+                return Ok(Executed {
+                    aggregate_id: id.to_owned(),
+                    sequence,
+                    events_appended: count,
+                    replayed: true,
+                    state: root.state,
+                });
+            }
+            let events = A::decide(&root.state, command).map_err(ExecuteError::Domain)?;
+            if events.is_empty() {
+                return Ok(Executed {
+                    aggregate_id: id.to_owned(),
+                    sequence: root.version,
+                    events_appended: 0,
+                    replayed: false,
+                    state: root.state,
+                });
+            }
+            let encoded: Vec<NewEvent> = events.iter().map(A::encode).collect();
+            let request = AppendRequest {
+                aggregate_type: A::TYPE,
+                aggregate_id: id,
+                expected: root.version,
+                request_id: &meta.request_id,
+                correlation_id: &meta.correlation_id,
+                causation_id: &meta.causation_id,
+                actor: &meta.actor,
+                time: meta.time,
+            };
+            match self.store.append(&request, &encoded).await {
+                Ok(ok) if ok.duplicate => {
+                    // The server had stored this very request already (its msg-id): what it
+                    // stored is the answer. Read it back rather than guess.
+                    self.invalidate(id);
+                    let fresh = self.load_root(id).await?;
+                    let (sequence, count) =
+                        fresh.requests.get(&meta.request_id).copied().unwrap_or((ok.last_sequence, 0));
+                    return Ok(Executed {
+                        aggregate_id: id.to_owned(),
+                        sequence,
+                        events_appended: count,
+                        replayed: true,
+                        state: fresh.state,
+                    });
+                }
+                Ok(ok) => {
+                    let mut root = root;
+                    for event in &events {
+                        root.state = A::evolve(root.state, event);
+                    }
+                    root.version = ok.last_sequence;
+                    root.requests.insert(meta.request_id.clone(), (ok.last_sequence, events.len() as u32));
+                    let state = root.state.clone();
+                    self.put(id, root);
+                    return Ok(Executed {
+                        aggregate_id: id.to_owned(),
+                        sequence: ok.last_sequence,
+                        events_appended: events.len() as u32,
+                        replayed: false,
+                        state,
+                    });
+                }
+                Err(AppendError::Conflict { .. }) => {
+                    metrics::counter!("rentops_append_conflicts_total", "aggregate" => A::TYPE).increment(1);
+                    tracing::debug!(aggregate = A::TYPE, id, attempts, "lost the race; deciding again on fresh state");
+                    self.invalidate(id);
+                }
+                Err(AppendError::Unavailable(m)) => {
+                    // The append may have happened: forget what we think we know.
+                    self.invalidate(id);
+                    return Err(ExecuteError::Unavailable(m));
+                }
+                Err(e) => return Err(ExecuteError::Store(e.to_string())),
+            }
+        }
+        Err(ExecuteError::Conflict { attempts })
+    }
+
+    /// The aggregate's current state and version, read through the cache.
+    pub async fn state(&self, id: &str) -> Result<(A::State, u64), ExecuteError<A::Error>> {
+        let root = match self.cached(id) {
+            Some(root) => root,
+            None => self.load_root(id).await?,
+        };
+        Ok((root.state, root.version))
+    }
+
+    pub fn invalidate(&self, id: &str) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.pop(id);
+        }
+    }
+
+    fn cached(&self, id: &str) -> Option<Root<A::State>> {
+        // A poisoned lock only means another thread panicked mid-update of the cache; the cache
+        // is an optimisation, so carry on without it.
+        self.cache.lock().ok().and_then(|mut c| c.get(id).cloned())
+    }
+
+    fn put(&self, id: &str, root: Root<A::State>) {
+        if let Ok(mut cache) = self.cache.lock() {
+            // Never replace a newer version with an older one (a concurrent command may have
+            // stored its result first).
+            if cache.peek(id).is_some_and(|r| r.version > root.version) {
+                return;
+            }
+            cache.put(id.to_owned(), root);
+        }
+    }
+
+    async fn load_root(&self, id: &str) -> Result<Root<A::State>, ExecuteError<A::Error>> {
+        let recorded = self.store.load(A::TYPE, id).await.map_err(|e| match e {
+            LoadError::Unavailable(m) => ExecuteError::Unavailable(m),
+            e @ LoadError::Corrupt { .. } => ExecuteError::Store(e.to_string()),
+        })?;
+        let root = fold::<A>(&recorded).map_err(|e| ExecuteError::Store(e.to_string()))?;
+        if root.version > 0 {
+            self.put(id, root.clone());
+        }
+        Ok(root)
+    }
+}
+
+fn fold<A: Aggregate>(recorded: &[RecordedEvent]) -> Result<Root<A::State>, DecodeError> {
+    let mut root = Root::<A::State>::default();
+    for event in recorded {
+        let decoded = A::decode(&event.name, &event.payload)?;
+        root.state = A::evolve(root.state, &decoded);
+        root.version = event.sequence;
+        let entry = root.requests.entry(event.meta.request_id.clone()).or_insert((0, 0));
+        entry.0 = event.sequence;
+        entry.1 += 1;
+    }
+    Ok(root)
+}

@@ -1,0 +1,22 @@
+//! The event log of a rentops service, on NATS JetStream.
+//!
+//! - [`stream`]: creates or updates the service's stream at start, and refuses a server older than
+//!   2.12 (the wildcard expected-sequence check and atomic batches need it).
+//! - [`store`]: appends one decision's events atomically with the wildcard expected-sequence
+//!   check and `Nats-Msg-Id` de-duplication; loads one aggregate's events.
+//! - [`envelope`]: the CloudEvents binary-mode headers, W3C trace context and the
+//!   correlation / causation / actor headers every event carries.
+//! - [`aggregate`]: how domain code plugs in (pure `decide` / `evolve`), and the command handler
+//!   that keeps hot aggregates in memory, retries lost races and answers retried commands.
+
+pub mod aggregate;
+pub mod envelope;
+pub mod store;
+pub mod stream;
+pub mod testing;
+pub mod trace;
+
+pub use aggregate::{Aggregate, CommandHandler, CommandMeta, ExecuteError, Executed, HandlerConfig};
+pub use envelope::{EventMeta, RecordedEvent};
+pub use store::{AppendError, AppendOk, EventStore, LoadError, NewEvent};
+pub use stream::{StreamError, StreamSettings, connect, ensure_stream};

@@ -1,0 +1,127 @@
+//! Connecting to NATS and setting up the service's stream.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, stream};
+
+/// The oldest server this project runs on: 2.11 brought the wildcard
+/// `Nats-Expected-Last-Subject-Sequence-Subject` check, 2.12 atomic batch publish.
+pub const MIN_SERVER: (u64, u64) = (2, 12);
+
+/// How the service's stream is set up. Every field is configuration (see the runtime's config).
+#[derive(Debug, Clone)]
+pub struct StreamSettings {
+    /// Stream name, e.g. `ORDER`.
+    pub name: String,
+    /// The service's subject space, e.g. `rentops.order.>`.
+    pub subjects: Vec<String>,
+    /// 1 locally, 3 in a cluster (acknowledged then means "on a quorum").
+    pub replicas: usize,
+    /// How long `Nats-Msg-Id` de-duplication remembers a request id.
+    pub duplicate_window: Duration,
+}
+
+impl StreamSettings {
+    /// The conventional settings for a service: stream `SERVICE`, subjects `rentops.service.>`.
+    pub fn for_service(service: &str, replicas: usize) -> Self {
+        Self {
+            name: service.to_ascii_uppercase(),
+            subjects: vec![format!("rentops.{service}.>")],
+            replicas,
+            duplicate_window: Duration::from_secs(120),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error("cannot connect to NATS at {url}: {source}")]
+    Connect { url: String, #[source] source: async_nats::ConnectError },
+    #[error(
+        "nats-server {found} is too old: rentops needs 2.12 or newer (wildcard expected-sequence \
+         check, atomic batch publish); install a current one with deploy/local/install-nats.sh"
+    )]
+    ServerTooOld { found: String },
+    #[error("cannot create or update stream {name}: {message}")]
+    Setup { name: String, message: String },
+}
+
+/// Connects to NATS, refusing a server older than [`MIN_SERVER`].
+pub async fn connect(url: &str, name: &str) -> Result<async_nats::Client, StreamError> {
+    let client = async_nats::ConnectOptions::new()
+        .name(name)
+        // Keep trying in the background when the broker goes away: commands answer UNAVAILABLE
+        // meanwhile (the store checks the connection state) and succeed again after reconnect.
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .connection_timeout(Duration::from_secs(5))
+        .connect(url)
+        .await
+        .map_err(|source| StreamError::Connect { url: url.to_owned(), source })?;
+    // With retry_on_initial_connect the server info arrives once the first connect succeeds.
+    let mut info = client.server_info();
+    for _ in 0..100 {
+        if !info.version.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        info = client.server_info();
+    }
+    check_version(&info.version)?;
+    Ok(client)
+}
+
+/// Accepts `2.12.0` and newer, refuses anything older or unreadable.
+pub fn check_version(version: &str) -> Result<(), StreamError> {
+    let mut parts = version.trim_start_matches('v').split(['.', '-']);
+    let major = parts.next().and_then(|p| p.parse::<u64>().ok());
+    let minor = parts.next().and_then(|p| p.parse::<u64>().ok());
+    match (major, minor) {
+        (Some(major), Some(minor)) if (major, minor) >= MIN_SERVER => Ok(()),
+        _ => Err(StreamError::ServerTooOld { found: version.to_owned() }),
+    }
+}
+
+/// Creates the stream, or updates it to these settings when it exists (idempotent at start).
+pub async fn ensure_stream(
+    js: &jetstream::Context,
+    settings: &StreamSettings,
+) -> Result<stream::Stream, StreamError> {
+    let config = stream::Config {
+        name: settings.name.clone(),
+        subjects: settings.subjects.clone(),
+        storage: stream::StorageType::File,
+        num_replicas: settings.replicas,
+        duplicate_window: settings.duplicate_window,
+        retention: stream::RetentionPolicy::Limits,
+        // The log is the source of truth: nothing ages out, nothing is deleted by clients.
+        max_age: Duration::ZERO,
+        deny_delete: true,
+        deny_purge: true,
+        allow_direct: true,
+        allow_atomic_publish: true,
+        description: Some(format!("rentops event log: {}", settings.subjects.join(", "))),
+        ..Default::default()
+    };
+    let setup = |e: &dyn std::fmt::Display| StreamError::Setup {
+        name: settings.name.clone(),
+        message: e.to_string(),
+    };
+    js.create_or_update_stream(config).await.map_err(|e| setup(&e))?;
+    js.get_stream(&settings.name).await.map_err(|e| setup(&e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert!(check_version("2.12.0").is_ok());
+        assert!(check_version("2.15.1").is_ok());
+        assert!(check_version("v3.0.0-beta").is_ok());
+        assert!(matches!(check_version("2.9.10"), Err(StreamError::ServerTooOld { .. })));
+        assert!(matches!(check_version("2.11.4"), Err(StreamError::ServerTooOld { .. })));
+        assert!(matches!(check_version(""), Err(StreamError::ServerTooOld { .. })));
+    }
+}

@@ -1,0 +1,152 @@
+//! One pool type for both backends (sqlx's `Any` driver), so a projection's SQL and code are
+//! written once. Differences are named where they exist: the migration folders (`sqlite/`,
+//! `postgres/`) differ only in column types that the two spell differently.
+//!
+//! `Any` passes SQL through unchanged, so statements use `$1, $2, …` placeholders, which both
+//! PostgreSQL and sqlx's SQLite driver understand; [`values_rows`] builds multi-row `VALUES` lists
+//! in that style (sqlx's `QueryBuilder` would write `?` for `Any`).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{AnyPool, ConnectOptions};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("unsupported database url {0:?}: expected sqlite://PATH or postgres://…")]
+    Url(String),
+    #[error("cannot open database {url}: {source}")]
+    Connect { url: String, #[source] source: sqlx::Error },
+    #[error("cannot create the folder of {path}: {source}")]
+    Folder { path: String, #[source] source: std::io::Error },
+    #[error("migrations failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(transparent)]
+    Sql(#[from] sqlx::Error),
+}
+
+/// A service's projection database.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pub pool: AnyPool,
+    pub backend: Backend,
+}
+
+impl Db {
+    /// Opens the database, creating a SQLite file (and its folder) when missing. SQLite runs in
+    /// WAL mode so queries read while the projector writes.
+    pub async fn connect(url: &str) -> Result<Self, DbError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(DbError::Url(url.to_owned()));
+        };
+        let connect = |source| DbError::Connect { url: url.to_owned(), source };
+        let pool = match backend {
+            Backend::Sqlite => {
+                let opts = SqliteConnectOptions::from_str(url)
+                    .map_err(connect)?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    // With WAL, NORMAL is durable against application crashes; the event log is
+                    // the source of truth and a projection can always be rebuilt from it.
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10));
+                let path = opts.get_filename().to_owned();
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|source| DbError::Folder {
+                        path: path.display().to_string(),
+                        source,
+                    })?;
+                }
+                // Create the file (and switch it to WAL) once through the native driver; the
+                // `Any` pool below then opens it with the same settings from the URL.
+                let mut conn = opts.connect().await.map_err(connect)?;
+                sqlx::query("SELECT 1").execute(&mut conn).await.map_err(connect)?;
+                drop(conn);
+                let any_url = format!("sqlite://{}?mode=rwc", path.display());
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
+                            sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                            sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&any_url)
+                    .await
+                    .map_err(connect)?
+            }
+            Backend::Postgres => AnyPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await
+                .map_err(connect)?,
+        };
+        Ok(Self { pool, backend })
+    }
+
+    /// Runs the migrator that matches the backend.
+    pub async fn migrate(&self, sqlite: &Migrator, postgres: &Migrator) -> Result<(), DbError> {
+        match self.backend {
+            Backend::Sqlite => sqlite.run(&self.pool).await?,
+            Backend::Postgres => postgres.run(&self.pool).await?,
+        }
+        crate::checkpoint::create_table(&self.pool).await?;
+        Ok(())
+    }
+}
+
+/// `($1, $2, $3), ($4, $5, $6)` for `rows` rows of `cols` columns, numbering from `start + 1`.
+pub fn values_rows(rows: usize, cols: usize, start: usize) -> String {
+    let mut out = String::with_capacity(rows * cols * 5);
+    let mut n = start;
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        }
+        out.push(')');
+    }
+    out
+}
+
+/// `$1, $2, …, $n` for an `IN (…)` list, numbering from `start + 1`.
+pub fn placeholders(n: usize, start: usize) -> String {
+    (start + 1..=start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholder_lists() {
+        assert_eq!(values_rows(2, 3, 0), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(values_rows(1, 2, 4), "($5, $6)");
+        assert_eq!(placeholders(3, 1), "$2, $3, $4");
+    }
+}

@@ -1,0 +1,19 @@
+//! The read side: checkpointed JetStream consumers that apply a service's events to its own
+//! database (SQLite embedded, PostgreSQL in production) through one sqlx code path.
+//!
+//! - [`db`]: connecting to either backend, migrations, `$n` placeholder helpers.
+//! - [`projector`]: the consumer loop. Each batch is applied in one transaction that also moves
+//!   the checkpoint, so every event takes effect exactly once even when redelivered; a rebuild
+//!   replays from sequence 1 while queries keep being answered.
+//! - [`lease`]: one replica at a time runs a projector (a JetStream KV key with a TTL).
+//! - [`checkpoint`]: read-your-writes — wait until a projection has reached a sequence.
+
+pub mod checkpoint;
+pub mod db;
+pub mod lease;
+pub mod projector;
+
+pub use checkpoint::{Checkpoints, WaitError};
+pub use db::{Backend, Db, DbError};
+pub use lease::{Lease, LeaseSettings};
+pub use projector::{Projection, ProjectionError, Projector, ProjectorHandle, ProjectorSettings};

@@ -1,0 +1,314 @@
+//! The projector loop: a durable JetStream consumer feeding a [`Projection`].
+//!
+//! Each batch of events that arrived together (up to `batch_size`) is applied in one database
+//! transaction that also advances the checkpoint; only after the commit is the batch acknowledged
+//! (`AckPolicy::All`, one ack for the batch). A crash between commit and ack makes the broker
+//! deliver those events again; they are at or below the checkpoint and are skipped. If two
+//! instances ever apply the same batch, the checkpoint's compare-and-set lets only one commit.
+//!
+//! Whenever a replica becomes the projector (takes the lease, starts, rebuilds) it recreates the
+//! consumer at checkpoint + 1: the database's checkpoint is the truth, and a fresh consumer
+//! needs no ack-wait before it delivers.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, AckKind, consumer};
+use futures::StreamExt;
+use sqlx::{Any, Transaction};
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+use rentops_eventstore::RecordedEvent;
+
+use crate::checkpoint::{self, Checkpoints};
+use crate::db::Db;
+use crate::lease::{Lease, LeaseSettings};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("event at sequence {sequence}: {message}")]
+    Event { sequence: u64, message: String },
+    #[error("event log: {0}")]
+    Log(String),
+}
+
+/// A read model: applies events to its tables. Implementations must be deterministic: a rebuild
+/// from sequence 1 gives the same rows.
+pub trait Projection: Send + Sync + 'static {
+    /// Unique name: the checkpoint row, the durable consumer and the lease key.
+    fn name(&self) -> &str;
+    /// Subjects to consume, e.g. `rentops.order.>`.
+    fn filter_subjects(&self) -> Vec<String>;
+    /// Applies `events` (in stream order, all above the checkpoint) inside `tx`.
+    fn apply<'a>(
+        &'a self,
+        tx: &'a mut Transaction<'static, Any>,
+        events: &'a [RecordedEvent],
+    ) -> impl Future<Output = Result<(), ProjectionError>> + Send + 'a;
+    /// Empties the projection's tables, for a rebuild.
+    fn reset<'a>(&'a self, tx: &'a mut Transaction<'static, Any>) -> impl Future<Output = Result<(), ProjectionError>> + Send + 'a;
+}
+
+#[derive(Debug, Clone)]
+pub struct ProjectorSettings {
+    pub stream: String,
+    /// Names this replica in the lease.
+    pub instance_id: String,
+    pub batch_size: usize,
+    pub lease: LeaseSettings,
+    /// Run without a lease (tests of concurrent application; a single-replica tool).
+    pub use_lease: bool,
+}
+
+impl ProjectorSettings {
+    pub fn new(stream: &str, instance_id: &str) -> Self {
+        Self {
+            stream: stream.to_owned(),
+            instance_id: instance_id.to_owned(),
+            batch_size: 500,
+            lease: LeaseSettings::default(),
+            use_lease: true,
+        }
+    }
+}
+
+enum Control {
+    Rebuild(oneshot::Sender<Result<(), String>>),
+}
+
+/// What the rest of the service holds of a running projector.
+#[derive(Clone)]
+pub struct ProjectorHandle {
+    control: mpsc::Sender<Control>,
+    pub checkpoints: Checkpoints,
+    applied: watch::Receiver<u64>,
+}
+
+impl ProjectorHandle {
+    /// Replays the projection from sequence 1 into emptied tables, while queries go on being
+    /// answered. Returns once the reset is committed; the replay then runs in the background
+    /// (wait on the checkpoint to see it finish). Only the replica holding the lease can do it;
+    /// on another replica this fails and the caller should ask again (the CLI retries).
+    pub async fn rebuild(&self) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        self.control.send(Control::Rebuild(tx)).await.map_err(|_| "projector stopped".to_string())?;
+        rx.await.map_err(|_| "projector stopped".to_string())?
+    }
+
+    /// The last sequence this replica's projector applied (0 when it is not the projector).
+    pub fn applied(&self) -> watch::Receiver<u64> {
+        self.applied.clone()
+    }
+}
+
+/// Runs a projection until shutdown.
+pub struct Projector<P: Projection> {
+    projection: Arc<P>,
+    db: Db,
+    js: jetstream::Context,
+    settings: ProjectorSettings,
+    applied_tx: watch::Sender<u64>,
+    control_rx: mpsc::Receiver<Control>,
+}
+
+impl<P: Projection> Projector<P> {
+    pub fn new(projection: P, db: Db, js: jetstream::Context, settings: ProjectorSettings) -> (Self, ProjectorHandle) {
+        let (applied_tx, applied_rx) = watch::channel(0);
+        let (control_tx, control_rx) = mpsc::channel(4);
+        let checkpoints = Checkpoints::new(db.pool.clone(), projection.name(), applied_rx.clone());
+        let handle = ProjectorHandle { control: control_tx, checkpoints, applied: applied_rx };
+        (Self { projection: Arc::new(projection), db, js, settings, applied_tx, control_rx }, handle)
+    }
+
+    /// Runs until `shutdown`: waits for the lease, then consumes; on losing the lease or an
+    /// error, backs off and starts over from the checkpoint.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let name = self.projection.name().to_owned();
+        let mut lease = None;
+        if self.settings.use_lease {
+            loop {
+                match Lease::open(&self.js, &self.settings.lease, &format!("projector.{name}"), &self.settings.instance_id).await {
+                    Ok(l) => {
+                        lease = Some(l);
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(projection = %name, error = %e, "cannot open the lease; retrying");
+                        tokio::select! {
+                            _ = shutdown.cancelled() => return,
+                            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        }
+                    }
+                }
+            }
+        }
+        let ttl = lease.as_ref().map(|l| l.ttl).unwrap_or(Duration::from_secs(6));
+        while !shutdown.is_cancelled() {
+            if let Some(lease) = lease.as_mut() {
+                if !lease.try_acquire_or_renew().await {
+                    // Not ours: answer rebuild requests with a clear refusal while we wait.
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(ttl / 3) => {}
+                        Some(Control::Rebuild(reply)) = self.control_rx.recv() => {
+                            let _ = reply.send(Err("another replica runs this projector; ask it".into()));
+                        }
+                    }
+                    continue;
+                }
+            }
+            match self.consume(&shutdown, lease.as_mut(), ttl).await {
+                Ok(()) => {}
+                Err(e) => {
+                    tracing::warn!(projection = %name, error = %e, "projector stopped; restarting from the checkpoint");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    }
+                }
+            }
+        }
+        if let Some(lease) = lease.as_mut() {
+            lease.release().await;
+        }
+    }
+
+    async fn consumer(&self, from: u64) -> Result<jetstream::consumer::Consumer<consumer::pull::Config>, ProjectionError> {
+        let log = |e: &dyn std::fmt::Display| ProjectionError::Log(e.to_string());
+        let stream = self.js.get_stream(&self.settings.stream).await.map_err(|e| log(&e))?;
+        let durable = format!("projector-{}", self.projection.name());
+        // Recreated at the checkpoint every time this replica takes over (see the module doc).
+        let _ = stream.delete_consumer(&durable).await;
+        let mut subjects = self.projection.filter_subjects();
+        let (filter_subject, filter_subjects) = if subjects.len() == 1 {
+            (subjects.remove(0), Vec::new())
+        } else {
+            (String::new(), subjects)
+        };
+        stream
+            .create_consumer(consumer::pull::Config {
+                durable_name: Some(durable),
+                description: Some(format!("rentops projector {}", self.projection.name())),
+                deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: from + 1 },
+                ack_policy: consumer::AckPolicy::All,
+                ack_wait: Duration::from_secs(30),
+                filter_subject,
+                filter_subjects,
+                max_ack_pending: 10_000,
+                inactive_threshold: Duration::from_secs(3600),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| log(&e))
+    }
+
+    async fn consume(&mut self, shutdown: &CancellationToken, mut lease: Option<&mut Lease>, ttl: Duration) -> Result<(), ProjectionError> {
+        let name = self.projection.name().to_owned();
+        let log = |e: &dyn std::fmt::Display| ProjectionError::Log(e.to_string());
+        let mut reached = checkpoint::read(&self.db.pool, &name).await?;
+        self.applied_tx.send_replace(reached);
+        let consumer = self.consumer(reached).await?;
+        let messages = consumer.messages().await.map_err(|e| log(&e))?;
+        let mut chunks = messages.ready_chunks(self.settings.batch_size);
+        let mut renew = tokio::time::interval(ttl / 3);
+        renew.tick().await;
+        tracing::info!(projection = %name, from = reached + 1, "projector consuming");
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                _ = renew.tick() => {
+                    if let Some(lease) = lease.as_deref_mut() {
+                        if !lease.try_acquire_or_renew().await {
+                            return Ok(());
+                        }
+                    }
+                }
+                Some(Control::Rebuild(reply)) = self.control_rx.recv() => {
+                    let result = self.reset().await;
+                    let ok = result.is_ok();
+                    let _ = reply.send(result.map_err(|e| e.to_string()));
+                    if ok {
+                        tracing::info!(projection = %name, "projection reset; replaying from sequence 1");
+                        return Ok(());
+                    }
+                }
+                chunk = chunks.next() => {
+                    let Some(chunk) = chunk else {
+                        return Err(ProjectionError::Log("consumer stream ended".into()));
+                    };
+                    let mut events = Vec::with_capacity(chunk.len());
+                    let mut last_msg = None;
+                    let mut max_pending = 0;
+                    for msg in chunk {
+                        let msg = msg.map_err(|e| log(&e))?;
+                        let info = msg.info().map_err(|e| log(&e))?;
+                        let sequence = info.stream_sequence;
+                        max_pending = info.pending;
+                        if info.delivered > 1 {
+                            metrics::counter!("rentops_consumer_redeliveries_total", "projection" => name.clone()).increment(1);
+                        }
+                        if sequence > reached {
+                            let event = RecordedEvent::from_message(sequence, msg.subject.as_str(), msg.headers.as_ref(), msg.payload.clone())
+                                .map_err(|e| ProjectionError::Event { sequence, message: e.to_string() })?;
+                            events.push(event);
+                        }
+                        last_msg = Some(msg);
+                    }
+                    if let Some(last) = events.last() {
+                        let to = last.sequence;
+                        if self.apply_batch(reached, &events).await? {
+                            reached = to;
+                            self.applied_tx.send_replace(reached);
+                            let now = OffsetDateTime::now_utc();
+                            if let Some(first) = events.first() {
+                                let lag = (now - first.meta.time).as_seconds_f64().max(0.0);
+                                metrics::histogram!("rentops_projection_lag_seconds", "projection" => name.clone()).record(lag);
+                            }
+                        } else {
+                            // Someone else advanced the checkpoint: start over from it.
+                            return Err(ProjectionError::Log("checkpoint moved under us".into()));
+                        }
+                    }
+                    metrics::gauge!("rentops_projection_pending_events", "projection" => name.clone()).set(max_pending as f64);
+                    metrics::gauge!("rentops_projection_checkpoint", "projection" => name.clone()).set(reached as f64);
+                    if let Some(msg) = last_msg {
+                        // AckPolicy::All: acknowledges every message up to this one.
+                        msg.ack_with(AckKind::Ack).await.map_err(|e| log(&e))?;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies events above checkpoint `from` in one transaction; false if another instance got
+    /// there first (nothing of ours was committed).
+    async fn apply_batch(&self, from: u64, events: &[RecordedEvent]) -> Result<bool, ProjectionError> {
+        let Some(last) = events.last() else { return Ok(true) };
+        let mut tx = self.db.pool.begin().await?;
+        self.projection.apply(&mut tx, events).await?;
+        let now_us = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64;
+        if !checkpoint::advance(&mut tx, self.projection.name(), from, last.sequence, now_us).await? {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn reset(&self) -> Result<(), ProjectionError> {
+        let mut tx = self.db.pool.begin().await?;
+        self.projection.reset(&mut tx).await?;
+        sqlx::query("DELETE FROM projection_checkpoints WHERE name = $1")
+            .bind(self.projection.name())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.applied_tx.send_replace(0);
+        Ok(())
+    }
+}

@@ -1,0 +1,265 @@
+//! Configuration: local defaults, overridden by `RENTOPS_*` environment variables, which may also
+//! come from an optional file named by `RENTOPS_CONFIG_FILE` (`KEY=value` lines; the process
+//! environment wins). A bad value stops start-up with an error naming the key.
+//!
+//! Reading goes through the [`Env`] trait so tests can drive parsing without touching the
+//! process environment.
+
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Where configuration values come from.
+pub trait Env {
+    fn get(&self, key: &str) -> Option<String>;
+}
+
+/// A fixed map: for tests and for layering.
+#[derive(Debug, Default, Clone)]
+pub struct MapEnv(pub HashMap<String, String>);
+
+impl MapEnv {
+    pub fn from_pairs<const N: usize>(pairs: [(&str, &str); N]) -> Self {
+        Self(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())
+    }
+}
+
+impl Env for MapEnv {
+    fn get(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+}
+
+/// The process environment over the optional configuration file.
+#[derive(Debug, Default)]
+pub struct ProcessEnv {
+    file: HashMap<String, String>,
+}
+
+impl ProcessEnv {
+    /// Reads `RENTOPS_CONFIG_FILE` if set.
+    pub fn load() -> Result<Self, ConfigError> {
+        let mut file = HashMap::new();
+        if let Ok(path) = std::env::var("RENTOPS_CONFIG_FILE") {
+            let iter = dotenvy::from_path_iter(&path).map_err(|e| ConfigError {
+                key: "RENTOPS_CONFIG_FILE".into(),
+                value: path.clone(),
+                reason: e.to_string(),
+            })?;
+            for item in iter {
+                let (k, v) = item.map_err(|e| ConfigError {
+                    key: "RENTOPS_CONFIG_FILE".into(),
+                    value: path.clone(),
+                    reason: e.to_string(),
+                })?;
+                file.insert(k, v);
+            }
+        }
+        Ok(Self { file })
+    }
+}
+
+impl Env for ProcessEnv {
+    fn get(&self, key: &str) -> Option<String> {
+        std::env::var(key).ok().or_else(|| self.file.get(key).cloned())
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid configuration {key}={value:?}: {reason}")]
+pub struct ConfigError {
+    pub key: String,
+    pub value: String,
+    pub reason: String,
+}
+
+/// Typed reads with defaults; every error names its key.
+pub struct ConfigReader<'a> {
+    env: &'a dyn Env,
+}
+
+impl<'a> ConfigReader<'a> {
+    pub fn new(env: &'a dyn Env) -> Self {
+        Self { env }
+    }
+
+    /// A set but empty variable counts as unset.
+    pub fn raw(&self, key: &str) -> Option<String> {
+        self.env.get(key).filter(|v| !v.trim().is_empty())
+    }
+
+    pub fn string(&self, key: &str, default: &str) -> String {
+        self.raw(key).unwrap_or_else(|| default.to_owned())
+    }
+
+    pub fn parse<T>(&self, key: &str, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
+        match self.raw(key) {
+            None => Ok(default),
+            Some(v) => v.trim().parse().map_err(|e: T::Err| ConfigError {
+                key: key.to_owned(),
+                value: v.clone(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// A positive whole number within `range`.
+    pub fn bounded(&self, key: &str, default: u64, range: std::ops::RangeInclusive<u64>) -> Result<u64, ConfigError> {
+        let v = self.parse(key, default)?;
+        if range.contains(&v) {
+            Ok(v)
+        } else {
+            Err(ConfigError {
+                key: key.to_owned(),
+                value: v.to_string(),
+                reason: format!("must be between {} and {}", range.start(), range.end()),
+            })
+        }
+    }
+
+    pub fn seconds(&self, key: &str, default: u64, range: std::ops::RangeInclusive<u64>) -> Result<Duration, ConfigError> {
+        self.bounded(key, default, range).map(Duration::from_secs)
+    }
+
+    pub fn addr(&self, key: &str, default: &str) -> Result<SocketAddr, ConfigError> {
+        let v = self.string(key, default);
+        v.parse().map_err(|e: std::net::AddrParseError| ConfigError {
+            key: key.to_owned(),
+            value: v.clone(),
+            reason: format!("{e} (expected host:port, e.g. 127.0.0.1:50051)"),
+        })
+    }
+
+    /// An address, or none when the variable is set to `off`.
+    pub fn optional_addr(&self, key: &str, default: &str) -> Result<Option<SocketAddr>, ConfigError> {
+        if self.raw(key).is_some_and(|v| v.eq_ignore_ascii_case("off")) {
+            return Ok(None);
+        }
+        self.addr(key, default).map(Some)
+    }
+
+    pub fn bool(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.raw(key).map(|v| v.trim().to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) if ["1", "true", "yes", "on"].contains(&v.as_str()) => Ok(true),
+            Some(v) if ["0", "false", "no", "off"].contains(&v.as_str()) => Ok(false),
+            Some(v) => Err(ConfigError { key: key.to_owned(), value: v, reason: "expected true or false".into() }),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Settings every service shares. Service-specific settings are read beside these.
+#[derive(Debug, Clone)]
+pub struct CommonConfig {
+    /// `RENTOPS_NATS_URL`: the broker (the local cluster's own nats-server listens on 14222).
+    pub nats_url: String,
+    /// `RENTOPS_DATABASE_URL`: `sqlite://…` (embedded default) or `postgres://…`.
+    pub database_url: String,
+    /// `RENTOPS_GRPC_ADDR`.
+    pub grpc_addr: SocketAddr,
+    /// `RENTOPS_METRICS_ADDR`: Prometheus endpoint, or `off`.
+    pub metrics_addr: Option<SocketAddr>,
+    /// `RENTOPS_STREAM_REPLICAS`: 1 locally, 3 in a cluster.
+    pub stream_replicas: usize,
+    /// `RENTOPS_OTLP_ENDPOINT` (or the standard `OTEL_EXPORTER_OTLP_ENDPOINT`): traces are
+    /// exported there over OTLP/gRPC when set.
+    pub otlp_endpoint: Option<String>,
+    /// `RENTOPS_LOG_FORMAT`: `text` or `json`.
+    pub log_format: LogFormat,
+    /// `RENTOPS_INSTANCE_ID`: names this replica (lease holder, client name).
+    pub instance_id: String,
+    /// `RENTOPS_SHUTDOWN_GRACE_SECS`: how long in-flight work may take after SIGTERM.
+    pub shutdown_grace: Duration,
+    /// `RENTOPS_MAX_COMMAND_ATTEMPTS`: decisions retried after a lost race before ABORTED.
+    pub max_command_attempts: u32,
+    /// `RENTOPS_AGGREGATE_CACHE`: aggregates kept in memory.
+    pub aggregate_cache: usize,
+}
+
+impl CommonConfig {
+    /// Reads the shared settings; `service` picks the default ports and database file.
+    pub fn read(r: &ConfigReader<'_>, service: &str, default_grpc: &str, default_metrics: &str) -> Result<Self, ConfigError> {
+        let nats_url = r.string("RENTOPS_NATS_URL", "nats://127.0.0.1:14222");
+        if !(nats_url.starts_with("nats://") || nats_url.starts_with("tls://") || nats_url.contains(':')) {
+            return Err(ConfigError { key: "RENTOPS_NATS_URL".into(), value: nats_url, reason: "expected nats://host:port".into() });
+        }
+        let database_url = r.string("RENTOPS_DATABASE_URL", &format!("sqlite://./data/{service}.db"));
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+            return Err(ConfigError {
+                key: "RENTOPS_DATABASE_URL".into(),
+                value: database_url,
+                reason: "expected sqlite://PATH or postgres://…".into(),
+            });
+        }
+        let log_format = match r.string("RENTOPS_LOG_FORMAT", "text").as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(ConfigError { key: "RENTOPS_LOG_FORMAT".into(), value: other.into(), reason: "expected text or json".into() });
+            }
+        };
+        let default_instance = format!("{service}-{}", std::process::id());
+        Ok(Self {
+            nats_url,
+            database_url,
+            grpc_addr: r.addr("RENTOPS_GRPC_ADDR", default_grpc)?,
+            metrics_addr: r.optional_addr("RENTOPS_METRICS_ADDR", default_metrics)?,
+            stream_replicas: r.bounded("RENTOPS_STREAM_REPLICAS", 1, 1..=5)? as usize,
+            otlp_endpoint: r.raw("RENTOPS_OTLP_ENDPOINT").or_else(|| r.raw("OTEL_EXPORTER_OTLP_ENDPOINT")),
+            log_format,
+            instance_id: r.string("RENTOPS_INSTANCE_ID", &default_instance),
+            shutdown_grace: r.seconds("RENTOPS_SHUTDOWN_GRACE_SECS", 20, 1..=600)?,
+            max_command_attempts: r.bounded("RENTOPS_MAX_COMMAND_ATTEMPTS", 5, 1..=100)? as u32,
+            aggregate_cache: r.bounded("RENTOPS_AGGREGATE_CACHE", 100_000, 1..=10_000_000)? as usize,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_run_locally() {
+        let env = MapEnv::default();
+        let c = CommonConfig::read(&ConfigReader::new(&env), "order", "127.0.0.1:50051", "127.0.0.1:9101").unwrap();
+        assert_eq!(c.nats_url, "nats://127.0.0.1:14222");
+        assert_eq!(c.database_url, "sqlite://./data/order.db");
+        assert_eq!(c.grpc_addr.port(), 50051);
+        assert_eq!(c.stream_replicas, 1);
+        assert_eq!(c.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let env = MapEnv::from_pairs([("RENTOPS_GRPC_ADDR", "localhost")]);
+        let err = CommonConfig::read(&ConfigReader::new(&env), "order", "127.0.0.1:50051", "off").unwrap_err();
+        assert_eq!(err.key, "RENTOPS_GRPC_ADDR");
+        let env = MapEnv::from_pairs([("RENTOPS_STREAM_REPLICAS", "7")]);
+        let err = CommonConfig::read(&ConfigReader::new(&env), "order", "127.0.0.1:50051", "off").unwrap_err();
+        assert_eq!(err.key, "RENTOPS_STREAM_REPLICAS");
+        let env = MapEnv::from_pairs([("RENTOPS_DATABASE_URL", "mysql://x")]);
+        let err = CommonConfig::read(&ConfigReader::new(&env), "order", "127.0.0.1:50051", "off").unwrap_err();
+        assert_eq!(err.key, "RENTOPS_DATABASE_URL");
+        assert!(err.to_string().contains("RENTOPS_DATABASE_URL"));
+    }
+
+    #[test]
+    fn metrics_can_be_switched_off() {
+        let env = MapEnv::from_pairs([("RENTOPS_METRICS_ADDR", "off")]);
+        let c = CommonConfig::read(&ConfigReader::new(&env), "order", "127.0.0.1:50051", "127.0.0.1:9101").unwrap();
+        assert_eq!(c.metrics_addr, None);
+    }
+}

@@ -1,0 +1,96 @@
+//! The gRPC server every service runs (its API plus `grpc.health.v1.Health` and server reflection
+//! in both `v1` and `v1alpha`), and statuses that name the offending field.
+
+use std::net::SocketAddr;
+
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::Router;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::Shutdown;
+
+/// `INVALID_ARGUMENT` with a `google.rpc.BadRequest` field violation naming `field`.
+pub fn invalid_argument(field: &str, description: impl Into<String>) -> Status {
+    let description = description.into();
+    Status::with_error_details(
+        Code::InvalidArgument,
+        format!("{field}: {description}"),
+        ErrorDetails::with_bad_request_violation(field, description),
+    )
+}
+
+/// `INVALID_ARGUMENT` with several field violations.
+pub fn bad_request(violations: Vec<(String, String)>) -> Status {
+    let message = violations.iter().map(|(f, d)| format!("{f}: {d}")).collect::<Vec<_>>().join("; ");
+    let mut details = ErrorDetails::new();
+    for (f, d) in violations {
+        details.add_bad_request_violation(f, d);
+    }
+    Status::with_error_details(Code::InvalidArgument, message, details)
+}
+
+/// Health (reporting `service_name` as serving) and reflection over `descriptor_set`.
+pub async fn standard_services(
+    descriptor_set: &[u8],
+) -> Result<
+    (
+        tonic_health::server::HealthReporter,
+        tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
+        tonic_reflection::server::v1::ServerReflectionServer<impl tonic_reflection::server::v1::ServerReflection>,
+        tonic_reflection::server::v1alpha::ServerReflectionServer<impl tonic_reflection::server::v1alpha::ServerReflection>,
+    ),
+    tonic_reflection::server::Error,
+> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    let v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(descriptor_set)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(descriptor_set)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    Ok((reporter, health, v1, v1alpha))
+}
+
+/// Serves `router` on `listener` until `shutdown`, then lets in-flight calls finish.
+pub async fn serve(
+    router: Router,
+    listener: tokio::net::TcpListener,
+    shutdown: Shutdown,
+) -> Result<(), tonic::transport::Error> {
+    let addr: Option<SocketAddr> = listener.local_addr().ok();
+    tracing::info!(?addr, "gRPC server listening");
+    router
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
+        .await
+}
+
+struct MetadataExtractor<'a>(&'a tonic::metadata::MetadataMap);
+
+impl opentelemetry::propagation::Extractor for MetadataExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0
+            .keys()
+            .filter_map(|k| match k {
+                tonic::metadata::KeyRef::Ascii(k) => Some(k.as_str()),
+                tonic::metadata::KeyRef::Binary(_) => None,
+            })
+            .collect()
+    }
+}
+
+/// A span for one gRPC call, continuing the caller's trace when its metadata carries
+/// `traceparent`. Instrument the handler's future with it (never hold it entered across awaits).
+pub fn server_span(method: &'static str, metadata: &tonic::metadata::MetadataMap) -> tracing::Span {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let span = tracing::info_span!("grpc", rpc.method = method, otel.kind = "server");
+    let cx = opentelemetry::global::get_text_map_propagator(|p| p.extract(&MetadataExtractor(metadata)));
+    let _ = span.set_parent(cx);
+    span
+}

@@ -1,0 +1,69 @@
+//! Real infrastructure for tests, never mocks: a `nats-server` with JetStream per test (ephemeral
+//! port, temporary store, stoppable and restartable), and databases — a fresh SQLite file, and a
+//! fresh PostgreSQL database on the configured server, on 127.0.0.1:5432, or on a throwaway
+//! cluster the kit starts itself.
+
+pub mod nats;
+pub mod postgres;
+
+pub use nats::NatsServer;
+pub use postgres::PgDatabase;
+
+use std::path::PathBuf;
+
+/// The workspace root (for `.tools/`), found from this crate's manifest.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Logs for tests: `RUST_LOG=debug cargo test` shows them.
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+/// A fresh SQLite database file in its own temporary folder (removed on drop).
+pub struct SqliteDatabase {
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl SqliteDatabase {
+    pub fn new() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let url = format!("sqlite://{}", dir.path().join("projection.db").display());
+        Ok(Self { url, _dir: dir })
+    }
+}
+
+/// Either database, so a test body can run once per backend.
+pub enum TestDatabase {
+    Sqlite(SqliteDatabase),
+    Postgres(PgDatabase),
+}
+
+impl TestDatabase {
+    pub fn url(&self) -> &str {
+        match self {
+            Self::Sqlite(d) => &d.url,
+            Self::Postgres(d) => &d.url,
+        }
+    }
+
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+
+    /// One of each backend: every integration test runs on both.
+    pub async fn both() -> anyhow::Result<Vec<TestDatabase>> {
+        Ok(vec![TestDatabase::Sqlite(SqliteDatabase::new()?), TestDatabase::Postgres(PgDatabase::new().await?)])
+    }
+}

@@ -1,0 +1,159 @@
+//! Wiring of the order service: configuration, the event log, the projector, the deadline scan
+//! and the gRPC server. `start` takes a bound listener and a shutdown token, so tests run the
+//! whole service in-process on port 0.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use rentops_eventstore::{CommandHandler, EventStore, HandlerConfig, StreamSettings, connect, ensure_stream};
+use rentops_projection::{Db, Projector, ProjectorHandle, ProjectorSettings};
+use rentops_proto::order as pb;
+use rentops_runtime::config::{CommonConfig, ConfigError, ConfigReader, Env};
+use rentops_runtime::{Clock, Shutdown};
+use tokio::task::JoinSet;
+
+use crate::admin::OrderAdminApi;
+use crate::api::{OrderApi, OrderSettings};
+use crate::domain::{ContactPolicy, OrderAggregate};
+use crate::projections::OrdersProjection;
+use crate::reactors::confirmation_deadline;
+
+pub const SERVICE: &str = "order";
+
+#[derive(Debug, Clone)]
+pub struct OrderConfig {
+    pub common: CommonConfig,
+    pub settings: OrderSettings,
+    /// `RENTOPS_ORDER_DEADLINE_SCAN_SECS`: how often the confirmation deadline is checked.
+    pub deadline_scan: Duration,
+}
+
+impl OrderConfig {
+    pub fn read(env: &dyn Env) -> Result<Self, ConfigError> {
+        let r = ConfigReader::new(env);
+        let common = CommonConfig::read(&r, SERVICE, "127.0.0.1:50051", "127.0.0.1:9101")?;
+        let minutes = |key: &str, default: u64| -> Result<time::Duration, ConfigError> {
+            Ok(time::Duration::minutes(r.bounded(key, default, 0..=10_080)? as i64))
+        };
+        let policy = ContactPolicy {
+            contact_within: minutes("RENTOPS_ORDER_CONTACT_WITHIN_MINUTES", 120)?,
+            urgent_within: minutes("RENTOPS_ORDER_URGENT_PICKUP_MINUTES", 24 * 60)?,
+            retry_after: minutes("RENTOPS_ORDER_RETRY_AFTER_MINUTES", 30)?,
+        };
+        let mut pre_verified_channels = HashSet::new();
+        for code in r.string("RENTOPS_ORDER_PREVERIFIED_CHANNELS", "").split(',').map(str::trim).filter(|c| !c.is_empty()) {
+            let valid = ["APP", "MINI_PROGRAM", "WEB", "CALL_CENTER"].contains(&code)
+                || code.strip_prefix("PARTNER:").is_some_and(|p| !p.is_empty());
+            if !valid {
+                return Err(ConfigError {
+                    key: "RENTOPS_ORDER_PREVERIFIED_CHANNELS".into(),
+                    value: code.into(),
+                    reason: "expected APP, MINI_PROGRAM, WEB, CALL_CENTER or PARTNER:<code>, comma-separated".into(),
+                });
+            }
+            pre_verified_channels.insert(code.to_owned());
+        }
+        Ok(Self {
+            common,
+            settings: OrderSettings { policy, pre_verified_channels },
+            deadline_scan: r.seconds("RENTOPS_ORDER_DEADLINE_SCAN_SECS", 15, 1..=3600)?,
+        })
+    }
+}
+
+/// A running order service.
+pub struct App {
+    pub addr: std::net::SocketAddr,
+    pub projector: ProjectorHandle,
+    pub handler: Arc<CommandHandler<OrderAggregate>>,
+    pub db: Db,
+    tasks: JoinSet<()>,
+}
+
+impl App {
+    /// Waits for every task to finish (after the shutdown token was cancelled).
+    pub async fn join(mut self) {
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Starts the service on `listener`; everything stops when `shutdown` is cancelled.
+pub async fn start(config: OrderConfig, listener: tokio::net::TcpListener, clock: Arc<dyn Clock>, shutdown: Shutdown) -> anyhow::Result<App> {
+    let c = &config.common;
+    let client = connect(&c.nats_url, &format!("rentops-order/{}", c.instance_id)).await?;
+    let settings = StreamSettings::for_service(SERVICE, c.stream_replicas);
+    ensure_stream(&async_nats::jetstream::new(client.clone()), &settings).await?;
+    let store = EventStore::new(client.clone(), &settings.name, SERVICE);
+
+    let db = Db::connect(&c.database_url).await?;
+    db.migrate(&sqlx::migrate!("./migrations/sqlite"), &sqlx::migrate!("./migrations/postgres"))
+        .await
+        .context("running the order service's migrations")?;
+
+    let handler = Arc::new(CommandHandler::<OrderAggregate>::new(
+        store.clone(),
+        HandlerConfig { max_attempts: c.max_command_attempts, cache_capacity: c.aggregate_cache },
+    ));
+
+    let mut tasks = JoinSet::new();
+    let mut projector_settings = ProjectorSettings::new(&settings.name, &c.instance_id);
+    projector_settings.lease.replicas = c.stream_replicas;
+    let (projector, projector_handle) = Projector::new(OrdersProjection, db.clone(), store.jetstream().clone(), projector_settings);
+    tasks.spawn(projector.run(shutdown.clone()));
+    tasks.spawn(confirmation_deadline::run(handler.clone(), db.clone(), clock.clone(), config.deadline_scan, shutdown.clone()));
+
+    let (reporter, health, reflection_v1, reflection_v1alpha) =
+        rentops_runtime::grpc::standard_services(rentops_proto::FILE_DESCRIPTOR_SET).await?;
+    reporter.set_serving::<pb::order_service_server::OrderServiceServer<OrderApi>>().await;
+    // Health follows the broker: NOT_SERVING while NATS is unreachable, so Kubernetes stops
+    // sending traffic that could only be answered UNAVAILABLE.
+    {
+        let client = client.clone();
+        let shutdown = shutdown.clone();
+        let reporter = reporter.clone();
+        tasks.spawn(async move {
+            let mut up = true;
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+                let now_up = client.connection_state() == async_nats::connection::State::Connected;
+                if now_up != up {
+                    up = now_up;
+                    if up {
+                        reporter.set_serving::<pb::order_service_server::OrderServiceServer<OrderApi>>().await;
+                    } else {
+                        tracing::warn!("NATS unreachable: health NOT_SERVING");
+                        reporter.set_not_serving::<pb::order_service_server::OrderServiceServer<OrderApi>>().await;
+                    }
+                }
+            }
+        });
+    }
+
+    let api = OrderApi {
+        handler: handler.clone(),
+        db: db.clone(),
+        checkpoints: projector_handle.checkpoints.clone(),
+        clock,
+        settings: config.settings.clone(),
+    };
+    let admin = OrderAdminApi { projector: projector_handle.clone(), js: store.jetstream().clone(), stream: settings.name.clone() };
+    let router = tonic::transport::Server::builder()
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(pb::order_service_server::OrderServiceServer::new(api))
+        .add_service(pb::order_admin_server::OrderAdminServer::new(admin));
+    let addr = listener.local_addr()?;
+    let grpc_shutdown = shutdown.clone();
+    tasks.spawn(async move {
+        if let Err(e) = rentops_runtime::grpc::serve(router, listener, grpc_shutdown).await {
+            tracing::error!(error = %e, "gRPC server failed");
+        }
+    });
+    Ok(App { addr, projector: projector_handle, handler, db, tasks })
+}

@@ -1,0 +1,448 @@
+//! The explicit mapping between domain events and their protobuf wire form (`events.proto`),
+//! and the glue that makes the order an event-sourced aggregate for the event log.
+
+use prost::Message;
+use rentops_eventstore::NewEvent;
+use rentops_eventstore::aggregate::{Aggregate, DecodeError};
+use rentops_proto::common;
+use rentops_proto::order as pb;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::order::{BookingChanges, OrderAggregate, OrderCommand, OrderError, OrderEvent, OrderState};
+use super::types::*;
+
+impl Aggregate for OrderAggregate {
+    const TYPE: &'static str = "order";
+    type State = OrderState;
+    type Command = OrderCommand;
+    type Event = OrderEvent;
+    type Error = OrderError;
+
+    fn decide(state: &OrderState, command: &OrderCommand) -> Result<Vec<OrderEvent>, OrderError> {
+        OrderAggregate::decide(state, command)
+    }
+
+    fn evolve(state: OrderState, event: &OrderEvent) -> OrderState {
+        OrderAggregate::evolve(state, event)
+    }
+
+    fn encode(event: &OrderEvent) -> NewEvent {
+        NewEvent { name: event.name(), payload: encode_event(event).into() }
+    }
+
+    fn decode(name: &str, payload: &[u8]) -> Result<OrderEvent, DecodeError> {
+        decode_event(name, payload)
+    }
+}
+
+// ---- time and small values -------------------------------------------------------------------
+
+pub fn ts(t: OffsetDateTime) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: t.unix_timestamp(), nanos: t.nanosecond() as i32 }
+}
+
+pub fn ts_opt(t: Option<OffsetDateTime>) -> Option<prost_types::Timestamp> {
+    t.map(ts)
+}
+
+/// A timestamp from the wire, or why not.
+pub fn from_ts(t: &prost_types::Timestamp) -> Result<OffsetDateTime, String> {
+    if !(0..1_000_000_000).contains(&t.nanos) {
+        return Err("nanos out of range".into());
+    }
+    // Years 1970..=9999 only: no business date lies outside.
+    if !(0..=253_402_300_799).contains(&t.seconds) {
+        return Err("out of range (1970-01-01 to 9999-12-31)".into());
+    }
+    OffsetDateTime::from_unix_timestamp(t.seconds)
+        .map(|d| d + time::Duration::nanoseconds(t.nanos as i64))
+        .map_err(|e| e.to_string())
+}
+
+pub fn money(f: Fen) -> common::Money {
+    common::Money { amount_fen: f.0, currency: "CNY".into() }
+}
+
+pub fn model_pb(m: Model) -> i32 {
+    (match m {
+        Model::Et5 => common::VehicleModel::Et5,
+        Model::Et5t => common::VehicleModel::Et5t,
+        Model::Et7 => common::VehicleModel::Et7,
+        Model::Es6 => common::VehicleModel::Es6,
+        Model::Ec6 => common::VehicleModel::Ec6,
+        Model::Es7 => common::VehicleModel::Es7,
+        Model::Ec7 => common::VehicleModel::Ec7,
+        Model::Es8 => common::VehicleModel::Es8,
+    }) as i32
+}
+
+pub fn model_from_pb(v: i32) -> Option<Model> {
+    Some(match common::VehicleModel::try_from(v).ok()? {
+        common::VehicleModel::Unspecified => return None,
+        common::VehicleModel::Et5 => Model::Et5,
+        common::VehicleModel::Et5t => Model::Et5t,
+        common::VehicleModel::Et7 => Model::Et7,
+        common::VehicleModel::Es6 => Model::Es6,
+        common::VehicleModel::Ec6 => Model::Ec6,
+        common::VehicleModel::Es7 => Model::Es7,
+        common::VehicleModel::Ec7 => Model::Ec7,
+        common::VehicleModel::Es8 => Model::Es8,
+    })
+}
+
+pub fn channel_pb(c: Channel) -> i32 {
+    (match c {
+        Channel::App => pb::Channel::App,
+        Channel::MiniProgram => pb::Channel::MiniProgram,
+        Channel::Web => pb::Channel::Web,
+        Channel::CallCenter => pb::Channel::CallCenter,
+        Channel::Partner => pb::Channel::Partner,
+    }) as i32
+}
+
+pub fn channel_from_pb(v: i32) -> Option<Channel> {
+    Some(match pb::Channel::try_from(v).ok()? {
+        pb::Channel::Unspecified => return None,
+        pb::Channel::App => Channel::App,
+        pb::Channel::MiniProgram => Channel::MiniProgram,
+        pb::Channel::Web => Channel::Web,
+        pb::Channel::CallCenter => Channel::CallCenter,
+        pb::Channel::Partner => Channel::Partner,
+    })
+}
+
+pub fn outcome_pb(o: ContactOutcome) -> i32 {
+    (match o {
+        ContactOutcome::Reached => pb::ContactOutcome::Reached,
+        ContactOutcome::NoAnswer => pb::ContactOutcome::NoAnswer,
+        ContactOutcome::WrongNumber => pb::ContactOutcome::WrongNumber,
+        ContactOutcome::CallBackLater => pb::ContactOutcome::CallBackLater,
+    }) as i32
+}
+
+pub fn outcome_from_pb(v: i32) -> Option<ContactOutcome> {
+    Some(match pb::ContactOutcome::try_from(v).ok()? {
+        pb::ContactOutcome::Unspecified => return None,
+        pb::ContactOutcome::Reached => ContactOutcome::Reached,
+        pb::ContactOutcome::NoAnswer => ContactOutcome::NoAnswer,
+        pb::ContactOutcome::WrongNumber => ContactOutcome::WrongNumber,
+        pb::ContactOutcome::CallBackLater => ContactOutcome::CallBackLater,
+    })
+}
+
+pub fn cancelled_by_pb(c: CancelledBy) -> i32 {
+    (match c {
+        CancelledBy::Customer => pb::CancelledBy::Customer,
+        CancelledBy::Desk => pb::CancelledBy::Desk,
+        CancelledBy::Shortage => pb::CancelledBy::Shortage,
+        CancelledBy::Channel => pb::CancelledBy::Channel,
+    }) as i32
+}
+
+pub fn cancelled_by_from_pb(v: i32) -> Option<CancelledBy> {
+    Some(match pb::CancelledBy::try_from(v).ok()? {
+        pb::CancelledBy::Unspecified => return None,
+        pb::CancelledBy::Customer => CancelledBy::Customer,
+        pb::CancelledBy::Desk => CancelledBy::Desk,
+        pb::CancelledBy::Shortage => CancelledBy::Shortage,
+        pb::CancelledBy::Channel => CancelledBy::Channel,
+    })
+}
+
+pub fn status_pb(s: Status) -> i32 {
+    (match s {
+        Status::Placed => pb::OrderStatus::Placed,
+        Status::Confirmed => pb::OrderStatus::Confirmed,
+        Status::PickedUp => pb::OrderStatus::PickedUp,
+        Status::Returned => pb::OrderStatus::Returned,
+        Status::Completed => pb::OrderStatus::Completed,
+        Status::Cancelled => pb::OrderStatus::Cancelled,
+        Status::NoShow => pb::OrderStatus::NoShow,
+    }) as i32
+}
+
+pub fn status_from_pb(v: i32) -> Option<Status> {
+    Some(match pb::OrderStatus::try_from(v).ok()? {
+        pb::OrderStatus::Unspecified => return None,
+        pb::OrderStatus::Placed => Status::Placed,
+        pb::OrderStatus::Confirmed => Status::Confirmed,
+        pb::OrderStatus::PickedUp => Status::PickedUp,
+        pb::OrderStatus::Returned => Status::Returned,
+        pb::OrderStatus::Completed => Status::Completed,
+        pb::OrderStatus::Cancelled => Status::Cancelled,
+        pb::OrderStatus::NoShow => Status::NoShow,
+    })
+}
+
+pub fn location_pb(l: &Location) -> pb::Location {
+    pb::Location {
+        place: Some(match l {
+            Location::Station(s) => pb::location::Place::StationId(s.clone()),
+            Location::Address(a) => pb::location::Place::Address(a.clone()),
+        }),
+    }
+}
+
+fn location_from_pb(l: Option<&pb::Location>) -> Option<Location> {
+    match l?.place.as_ref()? {
+        pb::location::Place::StationId(s) => Some(Location::Station(s.clone())),
+        pb::location::Place::Address(a) => Some(Location::Address(a.clone())),
+    }
+}
+
+pub fn customer_pb(c: &Customer) -> pb::Customer {
+    pb::Customer { customer_id: c.customer_id.clone(), name: c.name.clone(), phone: c.phone.clone() }
+}
+
+// ---- events ------------------------------------------------------------------------------------
+
+pub fn event_pb(event: &OrderEvent, order_id: &str) -> pb::order_event::Event {
+    use pb::order_event::Event as P;
+    let id = order_id.to_owned();
+    match event {
+        OrderEvent::Placed { order_id, booking: b, placed_at, pre_verified, contact_due_at } => P::Placed(pb::OrderPlaced {
+            order_id: order_id.to_string(),
+            channel: channel_pb(b.channel),
+            partner_code: b.partner_code.clone(),
+            channel_order_ref: b.channel_order_ref.clone(),
+            customer: Some(customer_pb(&b.customer)),
+            city: b.city.clone(),
+            pickup_location: Some(location_pb(&b.pickup_location)),
+            pickup_at: Some(ts(b.pickup_at)),
+            return_location: Some(location_pb(&b.return_location)),
+            return_at: Some(ts(b.return_at)),
+            requested_model: model_pb(b.model),
+            add_ons: b.add_ons.clone(),
+            price: Some(money(b.price)),
+            rental_deposit: Some(money(b.rental_deposit)),
+            violation_deposit: Some(money(b.violation_deposit)),
+            placed_at: Some(ts(*placed_at)),
+            pre_verified: *pre_verified,
+            contact_due_at: Some(ts(*contact_due_at)),
+            notes: b.notes.clone(),
+        }),
+        OrderEvent::ContactAttemptRecorded { attempted_at, outcome, agent, notes, call_back_at, next_contact_at } => {
+            P::ContactAttemptRecorded(pb::ContactAttemptRecorded {
+                order_id: id,
+                attempted_at: Some(ts(*attempted_at)),
+                outcome: outcome_pb(*outcome),
+                agent: agent.clone(),
+                notes: notes.clone(),
+                call_back_at: ts_opt(*call_back_at),
+                next_contact_at: Some(ts(*next_contact_at)),
+            })
+        }
+        OrderEvent::ContactOverdue { contact_due_at, detected_at } => P::ContactOverdue(pb::ContactOverdue {
+            order_id: id,
+            contact_due_at: Some(ts(*contact_due_at)),
+            detected_at: Some(ts(*detected_at)),
+        }),
+        OrderEvent::Confirmed { confirmed_at, by_pre_verification, notes } => P::Confirmed(pb::OrderConfirmed {
+            order_id: id,
+            confirmed_at: Some(ts(*confirmed_at)),
+            by_pre_verification: *by_pre_verification,
+            notes: notes.clone(),
+        }),
+        OrderEvent::Changed { changed_at, changes: c, reason } => P::Changed(pb::OrderChanged {
+            order_id: id,
+            changed_at: Some(ts(*changed_at)),
+            changed_fields: c.field_names().into_iter().map(String::from).collect(),
+            pickup_location: c.pickup_location.as_ref().map(location_pb),
+            pickup_at: ts_opt(c.pickup_at),
+            return_location: c.return_location.as_ref().map(location_pb),
+            return_at: ts_opt(c.return_at),
+            requested_model: c.model.map(model_pb).unwrap_or_default(),
+            add_ons: c.add_ons.clone().unwrap_or_default(),
+            price: c.price.map(money),
+            reason: reason.clone(),
+            add_ons_changed: c.add_ons.is_some(),
+        }),
+        OrderEvent::Cancelled { cancelled_at, by, reason } => P::Cancelled(pb::OrderCancelled {
+            order_id: id,
+            cancelled_at: Some(ts(*cancelled_at)),
+            cancelled_by: cancelled_by_pb(*by),
+            reason: reason.clone(),
+        }),
+        OrderEvent::PickedUp(h) => P::PickedUp(pb::VehiclePickedUp {
+            order_id: id,
+            picked_up_at: Some(ts(h.at)),
+            vehicle_id: h.vehicle_id.clone(),
+            plate: h.plate.clone(),
+            odometer_km: h.odometer_km,
+            charge_percent: h.charge_percent,
+            damage_noted: h.damage_noted.clone(),
+        }),
+        OrderEvent::Returned(h) => P::Returned(pb::VehicleReturned {
+            order_id: id,
+            returned_at: Some(ts(h.at)),
+            return_location: h.location.as_ref().map(location_pb),
+            odometer_km: h.odometer_km,
+            charge_percent: h.charge_percent,
+            damage_noted: h.damage_noted.clone(),
+        }),
+        OrderEvent::Completed { completed_at } => {
+            P::Completed(pb::OrderCompleted { order_id: id, completed_at: Some(ts(*completed_at)) })
+        }
+        OrderEvent::NoShow { recorded_at, notes } => {
+            P::NoShow(pb::OrderNoShow { order_id: id, recorded_at: Some(ts(*recorded_at)), notes: notes.clone() })
+        }
+    }
+}
+
+/// The body of one event on the wire: the individual message (not the `OrderEvent` wrapper).
+pub fn encode_event(event: &OrderEvent) -> Vec<u8> {
+    use pb::order_event::Event as P;
+    // The order id inside the body repeats the subject's; the placement carries the real one.
+    let order_id = match event {
+        OrderEvent::Placed { order_id, .. } => order_id.to_string(),
+        _ => String::new(),
+    };
+    match event_pb(event, &order_id) {
+        P::Placed(m) => m.encode_to_vec(),
+        P::ContactAttemptRecorded(m) => m.encode_to_vec(),
+        P::ContactOverdue(m) => m.encode_to_vec(),
+        P::Confirmed(m) => m.encode_to_vec(),
+        P::Changed(m) => m.encode_to_vec(),
+        P::Cancelled(m) => m.encode_to_vec(),
+        P::PickedUp(m) => m.encode_to_vec(),
+        P::Returned(m) => m.encode_to_vec(),
+        P::Completed(m) => m.encode_to_vec(),
+        P::NoShow(m) => m.encode_to_vec(),
+    }
+}
+
+fn req_ts(name: &str, field: &str, t: &Option<prost_types::Timestamp>) -> Result<OffsetDateTime, DecodeError> {
+    let t = t.as_ref().ok_or_else(|| bad(name, format!("{field} missing")))?;
+    from_ts(t).map_err(|e| bad(name, format!("{field}: {e}")))
+}
+
+fn opt_ts(name: &str, field: &str, t: &Option<prost_types::Timestamp>) -> Result<Option<OffsetDateTime>, DecodeError> {
+    t.as_ref().map(|t| from_ts(t).map_err(|e| bad(name, format!("{field}: {e}")))).transpose()
+}
+
+fn bad(name: &str, message: impl Into<String>) -> DecodeError {
+    DecodeError { name: name.to_owned(), message: message.into() }
+}
+
+fn fen(m: &Option<common::Money>) -> Fen {
+    Fen(m.as_ref().map(|m| m.amount_fen).unwrap_or(0))
+}
+
+pub fn decode_event(name: &str, payload: &[u8]) -> Result<OrderEvent, DecodeError> {
+    let proto = |e: prost::DecodeError| bad(name, e.to_string());
+    Ok(match name {
+        "OrderPlaced" => {
+            let m = pb::OrderPlaced::decode(payload).map_err(proto)?;
+            let order_id = Uuid::parse_str(&m.order_id).map_err(|e| bad(name, e.to_string()))?;
+            let c = m.customer.unwrap_or_default();
+            OrderEvent::Placed {
+                order_id,
+                booking: Booking {
+                    channel: channel_from_pb(m.channel).ok_or_else(|| bad(name, "unknown channel"))?,
+                    partner_code: m.partner_code,
+                    channel_order_ref: m.channel_order_ref,
+                    customer: Customer { customer_id: c.customer_id, name: c.name, phone: c.phone },
+                    city: m.city,
+                    pickup_location: location_from_pb(m.pickup_location.as_ref()).ok_or_else(|| bad(name, "pickup_location missing"))?,
+                    pickup_at: req_ts(name, "pickup_at", &m.pickup_at)?,
+                    return_location: location_from_pb(m.return_location.as_ref()).ok_or_else(|| bad(name, "return_location missing"))?,
+                    return_at: req_ts(name, "return_at", &m.return_at)?,
+                    model: model_from_pb(m.requested_model).ok_or_else(|| bad(name, "unknown model"))?,
+                    add_ons: m.add_ons,
+                    price: fen(&m.price),
+                    rental_deposit: fen(&m.rental_deposit),
+                    violation_deposit: fen(&m.violation_deposit),
+                    notes: m.notes,
+                },
+                placed_at: req_ts(name, "placed_at", &m.placed_at)?,
+                pre_verified: m.pre_verified,
+                contact_due_at: req_ts(name, "contact_due_at", &m.contact_due_at)?,
+            }
+        }
+        "ContactAttemptRecorded" => {
+            let m = pb::ContactAttemptRecorded::decode(payload).map_err(proto)?;
+            let attempted_at = req_ts(name, "attempted_at", &m.attempted_at)?;
+            OrderEvent::ContactAttemptRecorded {
+                attempted_at,
+                outcome: outcome_from_pb(m.outcome).ok_or_else(|| bad(name, "unknown outcome"))?,
+                agent: m.agent,
+                notes: m.notes,
+                call_back_at: opt_ts(name, "call_back_at", &m.call_back_at)?,
+                next_contact_at: opt_ts(name, "next_contact_at", &m.next_contact_at)?.unwrap_or(attempted_at),
+            }
+        }
+        "ContactOverdue" => {
+            let m = pb::ContactOverdue::decode(payload).map_err(proto)?;
+            OrderEvent::ContactOverdue {
+                contact_due_at: req_ts(name, "contact_due_at", &m.contact_due_at)?,
+                detected_at: req_ts(name, "detected_at", &m.detected_at)?,
+            }
+        }
+        "OrderConfirmed" => {
+            let m = pb::OrderConfirmed::decode(payload).map_err(proto)?;
+            OrderEvent::Confirmed {
+                confirmed_at: req_ts(name, "confirmed_at", &m.confirmed_at)?,
+                by_pre_verification: m.by_pre_verification,
+                notes: m.notes,
+            }
+        }
+        "OrderChanged" => {
+            let m = pb::OrderChanged::decode(payload).map_err(proto)?;
+            OrderEvent::Changed {
+                changed_at: req_ts(name, "changed_at", &m.changed_at)?,
+                changes: BookingChanges {
+                    pickup_location: location_from_pb(m.pickup_location.as_ref()),
+                    pickup_at: opt_ts(name, "pickup_at", &m.pickup_at)?,
+                    return_location: location_from_pb(m.return_location.as_ref()),
+                    return_at: opt_ts(name, "return_at", &m.return_at)?,
+                    model: model_from_pb(m.requested_model),
+                    add_ons: m.add_ons_changed.then_some(m.add_ons),
+                    price: m.price.as_ref().map(|p| Fen(p.amount_fen)),
+                },
+                reason: m.reason,
+            }
+        }
+        "OrderCancelled" => {
+            let m = pb::OrderCancelled::decode(payload).map_err(proto)?;
+            OrderEvent::Cancelled {
+                cancelled_at: req_ts(name, "cancelled_at", &m.cancelled_at)?,
+                by: cancelled_by_from_pb(m.cancelled_by).ok_or_else(|| bad(name, "unknown cancelled_by"))?,
+                reason: m.reason,
+            }
+        }
+        "VehiclePickedUp" => {
+            let m = pb::VehiclePickedUp::decode(payload).map_err(proto)?;
+            OrderEvent::PickedUp(Handover {
+                at: req_ts(name, "picked_up_at", &m.picked_up_at)?,
+                vehicle_id: m.vehicle_id,
+                plate: m.plate,
+                odometer_km: m.odometer_km,
+                charge_percent: m.charge_percent,
+                damage_noted: m.damage_noted,
+                location: None,
+            })
+        }
+        "VehicleReturned" => {
+            let m = pb::VehicleReturned::decode(payload).map_err(proto)?;
+            OrderEvent::Returned(Handover {
+                at: req_ts(name, "returned_at", &m.returned_at)?,
+                vehicle_id: String::new(),
+                plate: String::new(),
+                odometer_km: m.odometer_km,
+                charge_percent: m.charge_percent,
+                damage_noted: m.damage_noted,
+                location: location_from_pb(m.return_location.as_ref()),
+            })
+        }
+        "OrderCompleted" => {
+            let m = pb::OrderCompleted::decode(payload).map_err(proto)?;
+            OrderEvent::Completed { completed_at: req_ts(name, "completed_at", &m.completed_at)? }
+        }
+        "OrderNoShow" => {
+            let m = pb::OrderNoShow::decode(payload).map_err(proto)?;
+            OrderEvent::NoShow { recorded_at: req_ts(name, "recorded_at", &m.recorded_at)?, notes: m.notes }
+        }
+        other => return Err(bad(other, "unknown event type")),
+    })
+}

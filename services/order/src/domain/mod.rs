@@ -1,0 +1,12 @@
+//! The order aggregate's rules, pure: no I/O, no clock, no randomness. Time comes in with each
+//! command; ids are derived from the channel's natural key.
+
+pub mod codec;
+pub mod order;
+pub mod types;
+
+#[cfg(test)]
+mod tests;
+
+pub use order::{BookingChanges, Order, OrderAggregate, OrderCommand, OrderError, OrderEvent, OrderState};
+pub use types::*;

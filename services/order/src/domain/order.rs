@@ -1,0 +1,455 @@
+//! The order aggregate: one rental from placement to completion (DOMAIN.md, 订单承接).
+//!
+//! ```text
+//! PLACED ──confirm──▶ CONFIRMED ──pickup──▶ PICKED_UP ──return──▶ RETURNED ──complete──▶ COMPLETED
+//!    │                   │  └──no-show──▶ NO_SHOW
+//!    └──cancel───────────┴──cancel──▶ CANCELLED
+//! ```
+//! Contact attempts are recorded while the order is placed; changes are allowed until pickup.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::types::*;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderEvent {
+    Placed {
+        order_id: Uuid,
+        booking: Booking,
+        placed_at: OffsetDateTime,
+        pre_verified: bool,
+        contact_due_at: OffsetDateTime,
+    },
+    ContactAttemptRecorded {
+        attempted_at: OffsetDateTime,
+        outcome: ContactOutcome,
+        agent: String,
+        notes: String,
+        call_back_at: Option<OffsetDateTime>,
+        next_contact_at: OffsetDateTime,
+    },
+    ContactOverdue {
+        contact_due_at: OffsetDateTime,
+        detected_at: OffsetDateTime,
+    },
+    Confirmed {
+        confirmed_at: OffsetDateTime,
+        by_pre_verification: bool,
+        notes: String,
+    },
+    Changed {
+        changed_at: OffsetDateTime,
+        changes: BookingChanges,
+        reason: String,
+    },
+    Cancelled {
+        cancelled_at: OffsetDateTime,
+        by: CancelledBy,
+        reason: String,
+    },
+    PickedUp(Handover),
+    Returned(Handover),
+    Completed {
+        completed_at: OffsetDateTime,
+    },
+    NoShow {
+        recorded_at: OffsetDateTime,
+        notes: String,
+    },
+}
+
+impl OrderEvent {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Placed { .. } => "OrderPlaced",
+            Self::ContactAttemptRecorded { .. } => "ContactAttemptRecorded",
+            Self::ContactOverdue { .. } => "ContactOverdue",
+            Self::Confirmed { .. } => "OrderConfirmed",
+            Self::Changed { .. } => "OrderChanged",
+            Self::Cancelled { .. } => "OrderCancelled",
+            Self::PickedUp(_) => "VehiclePickedUp",
+            Self::Returned(_) => "VehicleReturned",
+            Self::Completed { .. } => "OrderCompleted",
+            Self::NoShow { .. } => "OrderNoShow",
+        }
+    }
+}
+
+/// The fields a change may set; `None` leaves a field as it was.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct BookingChanges {
+    pub pickup_location: Option<Location>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub pickup_at: Option<OffsetDateTime>,
+    pub return_location: Option<Location>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub return_at: Option<OffsetDateTime>,
+    pub model: Option<Model>,
+    pub add_ons: Option<Vec<String>>,
+    pub price: Option<Fen>,
+}
+
+impl BookingChanges {
+    pub fn field_names(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.pickup_location.is_some() {
+            out.push("pickup_location");
+        }
+        if self.pickup_at.is_some() {
+            out.push("pickup_at");
+        }
+        if self.return_location.is_some() {
+            out.push("return_location");
+        }
+        if self.return_at.is_some() {
+            out.push("return_at");
+        }
+        if self.model.is_some() {
+            out.push("requested_model");
+        }
+        if self.add_ons.is_some() {
+            out.push("add_ons");
+        }
+        if self.price.is_some() {
+            out.push("price");
+        }
+        out
+    }
+
+    /// Only the fields that differ from `booking`.
+    fn against(self, b: &Booking) -> Self {
+        Self {
+            pickup_location: self.pickup_location.filter(|v| *v != b.pickup_location),
+            pickup_at: self.pickup_at.filter(|v| *v != b.pickup_at),
+            return_location: self.return_location.filter(|v| *v != b.return_location),
+            return_at: self.return_at.filter(|v| *v != b.return_at),
+            model: self.model.filter(|v| *v != b.model),
+            add_ons: self.add_ons.filter(|v| *v != b.add_ons),
+            price: self.price.filter(|v| *v != b.price),
+        }
+    }
+
+    fn apply(&self, b: &mut Booking) {
+        if let Some(v) = &self.pickup_location {
+            b.pickup_location = v.clone();
+        }
+        if let Some(v) = self.pickup_at {
+            b.pickup_at = v;
+        }
+        if let Some(v) = &self.return_location {
+            b.return_location = v.clone();
+        }
+        if let Some(v) = self.return_at {
+            b.return_at = v;
+        }
+        if let Some(v) = self.model {
+            b.model = v;
+        }
+        if let Some(v) = &self.add_ons {
+            b.add_ons = v.clone();
+        }
+        if let Some(v) = self.price {
+            b.price = v;
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderCommand {
+    Place {
+        order_id: Uuid,
+        booking: Booking,
+        placed_at: OffsetDateTime,
+        pre_verified: bool,
+        policy: ContactPolicy,
+    },
+    RecordContactAttempt {
+        at: OffsetDateTime,
+        outcome: ContactOutcome,
+        agent: String,
+        notes: String,
+        call_back_at: Option<OffsetDateTime>,
+        policy: ContactPolicy,
+    },
+    /// Issued by the deadline scan: the first contact is overdue as of `now` (if it is).
+    MarkContactOverdue { now: OffsetDateTime },
+    Confirm { at: OffsetDateTime, notes: String },
+    Change { at: OffsetDateTime, changes: BookingChanges, reason: String },
+    Cancel { at: OffsetDateTime, by: CancelledBy, reason: String },
+    RecordPickup(Handover),
+    RecordReturn(Handover),
+    Complete { at: OffsetDateTime },
+    MarkNoShow { at: OffsetDateTime, notes: String },
+}
+
+/// Why a command was refused. Each maps to one gRPC status in the API.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OrderError {
+    #[error("order not found")]
+    NotFound,
+    #[error("an order with this channel reference already exists with other details (order {0})")]
+    AlreadyPlacedDifferently(Uuid),
+    #[error("the order cannot be confirmed before a contact attempt has reached the customer")]
+    NotReached,
+    #[error("cannot {action} an order that is {status:?}")]
+    WrongStatus { action: &'static str, status: Status },
+    #[error("the order can no longer be changed: pickup time has passed")]
+    PickupPassed,
+    #[error("{field}: {message}")]
+    Invalid { field: &'static str, message: String },
+    #[error("the change changes nothing")]
+    NothingChanged,
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> OrderError {
+    OrderError::Invalid { field, message: message.into() }
+}
+
+/// The order as folded from its events. `None` fields stand for what has not happened yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub order_id: Uuid,
+    pub status: Status,
+    pub booking: Booking,
+    #[serde(with = "time::serde::rfc3339")]
+    pub placed_at: OffsetDateTime,
+    pub pre_verified: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub contact_due_at: OffsetDateTime,
+    pub contact_attempts: u32,
+    pub last_outcome: Option<ContactOutcome>,
+    pub reached: bool,
+    pub contact_overdue: bool,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub next_contact_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub confirmed_at: Option<OffsetDateTime>,
+    pub pickup: Option<Handover>,
+    pub ret: Option<Handover>,
+    pub cancelled_by: Option<CancelledBy>,
+    pub cancel_reason: String,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub closed_at: Option<OffsetDateTime>,
+}
+
+/// `None` before placement.
+pub type OrderState = Option<Order>;
+
+pub struct OrderAggregate;
+
+impl OrderAggregate {
+    pub fn decide(state: &OrderState, command: &OrderCommand) -> Result<Vec<OrderEvent>, OrderError> {
+        use OrderCommand as C;
+        if let C::Place { order_id, booking, placed_at, pre_verified, policy } = command {
+            return match state {
+                // Placing the same order again changes nothing (a retry with a new request id).
+                Some(o) if o.booking == *booking => Ok(vec![]),
+                Some(o) => Err(OrderError::AlreadyPlacedDifferently(o.order_id)),
+                None => {
+                    if booking.return_at <= booking.pickup_at {
+                        return Err(invalid("return_at", "must be after pickup_at"));
+                    }
+                    Ok(vec![OrderEvent::Placed {
+                        order_id: *order_id,
+                        booking: booking.clone(),
+                        placed_at: *placed_at,
+                        pre_verified: *pre_verified,
+                        contact_due_at: policy.contact_due(*placed_at, booking.pickup_at),
+                    }])
+                }
+            };
+        }
+        let Some(order) = state else { return Err(OrderError::NotFound) };
+        let wrong = |action: &'static str| Err(OrderError::WrongStatus { action, status: order.status });
+        match command {
+            C::Place { .. } => Ok(vec![]),
+            C::RecordContactAttempt { at, outcome, agent, notes, call_back_at, policy } => {
+                if order.status != Status::Placed {
+                    return wrong("record a confirmation call on");
+                }
+                let next_contact_at = match outcome {
+                    ContactOutcome::NoAnswer => *at + policy.retry_after,
+                    ContactOutcome::CallBackLater => match call_back_at {
+                        Some(t) if *t > *at => *t,
+                        Some(_) => return Err(invalid("call_back_at", "must be after the attempt")),
+                        None => return Err(invalid("call_back_at", "required when the customer asks to be called back")),
+                    },
+                    // Wrong number: the desk must find the right one now. Reached: confirm now.
+                    ContactOutcome::WrongNumber | ContactOutcome::Reached => *at,
+                };
+                Ok(vec![OrderEvent::ContactAttemptRecorded {
+                    attempted_at: *at,
+                    outcome: *outcome,
+                    agent: agent.clone(),
+                    notes: notes.clone(),
+                    call_back_at: if *outcome == ContactOutcome::CallBackLater { *call_back_at } else { None },
+                    next_contact_at,
+                }])
+            }
+            C::MarkContactOverdue { now } => {
+                // Once, and only while nobody has tried to call: the rule is about the first contact.
+                if order.status != Status::Placed
+                    || order.contact_overdue
+                    || order.contact_attempts > 0
+                    || *now < order.contact_due_at
+                {
+                    return Ok(vec![]);
+                }
+                Ok(vec![OrderEvent::ContactOverdue { contact_due_at: order.contact_due_at, detected_at: *now }])
+            }
+            C::Confirm { at, notes } => match order.status {
+                Status::Confirmed => Ok(vec![]),
+                Status::Placed if order.reached || order.pre_verified => Ok(vec![OrderEvent::Confirmed {
+                    confirmed_at: *at,
+                    by_pre_verification: !order.reached,
+                    notes: notes.clone(),
+                }]),
+                Status::Placed => Err(OrderError::NotReached),
+                _ => wrong("confirm"),
+            },
+            C::Change { at, changes, reason } => {
+                if !matches!(order.status, Status::Placed | Status::Confirmed) {
+                    return wrong("change");
+                }
+                if *at >= order.booking.pickup_at {
+                    return Err(OrderError::PickupPassed);
+                }
+                let changes = changes.clone().against(&order.booking);
+                if changes.field_names().is_empty() {
+                    return Err(OrderError::NothingChanged);
+                }
+                let mut after = order.booking.clone();
+                changes.apply(&mut after);
+                if after.return_at <= after.pickup_at {
+                    let field = if changes.return_at.is_some() { "return_at" } else { "pickup_at" };
+                    return Err(invalid(field, "pickup must come before return"));
+                }
+                if changes.pickup_at.is_some() && after.pickup_at <= *at {
+                    return Err(invalid("pickup_at", "must be in the future"));
+                }
+                Ok(vec![OrderEvent::Changed { changed_at: *at, changes, reason: reason.clone() }])
+            }
+            C::Cancel { at, by, reason } => match order.status {
+                Status::Cancelled => Ok(vec![]),
+                Status::Placed | Status::Confirmed => {
+                    Ok(vec![OrderEvent::Cancelled { cancelled_at: *at, by: *by, reason: reason.clone() }])
+                }
+                _ => wrong("cancel"),
+            },
+            C::RecordPickup(h) => match order.status {
+                Status::Confirmed => Ok(vec![OrderEvent::PickedUp(h.clone())]),
+                Status::PickedUp if order.pickup.as_ref() == Some(h) => Ok(vec![]),
+                _ => wrong("hand over the car of"),
+            },
+            C::RecordReturn(h) => {
+                if order.status != Status::PickedUp {
+                    return wrong("take back the car of");
+                }
+                // Invariant: a picked-up order has its pickup recorded.
+                let Some(p) = &order.pickup else { return wrong("take back the car of") };
+                if h.at < p.at {
+                    return Err(invalid("returned_at", "cannot be before the pickup"));
+                }
+                if h.odometer_km < p.odometer_km {
+                    return Err(invalid(
+                        "odometer_km",
+                        format!("{} km is less than the {} km read at pickup", h.odometer_km, p.odometer_km),
+                    ));
+                }
+                let mut h = h.clone();
+                if h.location.is_none() {
+                    h.location = Some(order.booking.return_location.clone());
+                }
+                Ok(vec![OrderEvent::Returned(h)])
+            }
+            C::Complete { at } => match order.status {
+                Status::Returned => Ok(vec![OrderEvent::Completed { completed_at: *at }]),
+                Status::Completed => Ok(vec![]),
+                _ => wrong("complete"),
+            },
+            C::MarkNoShow { at, notes } => match order.status {
+                Status::Confirmed if *at >= order.booking.pickup_at => {
+                    Ok(vec![OrderEvent::NoShow { recorded_at: *at, notes: notes.clone() }])
+                }
+                Status::Confirmed => Err(invalid("order_id", "a no-show can only be recorded after the pickup time")),
+                Status::NoShow => Ok(vec![]),
+                _ => wrong("mark as no-show"),
+            },
+        }
+    }
+
+    pub fn evolve(state: OrderState, event: &OrderEvent) -> OrderState {
+        use OrderEvent as E;
+        if let E::Placed { order_id, booking, placed_at, pre_verified, contact_due_at } = event {
+            return Some(Order {
+                order_id: *order_id,
+                status: Status::Placed,
+                booking: booking.clone(),
+                placed_at: *placed_at,
+                pre_verified: *pre_verified,
+                contact_due_at: *contact_due_at,
+                contact_attempts: 0,
+                last_outcome: None,
+                reached: false,
+                contact_overdue: false,
+                next_contact_at: Some(*contact_due_at),
+                confirmed_at: None,
+                pickup: None,
+                ret: None,
+                cancelled_by: None,
+                cancel_reason: String::new(),
+                closed_at: None,
+            });
+        }
+        // Events of an order that was never placed cannot exist in the log; ignore them.
+        let mut o = state?;
+        match event {
+            E::Placed { .. } => {}
+            E::ContactAttemptRecorded { outcome, next_contact_at, .. } => {
+                o.contact_attempts += 1;
+                o.last_outcome = Some(*outcome);
+                o.reached |= *outcome == ContactOutcome::Reached;
+                o.next_contact_at = Some(*next_contact_at);
+            }
+            E::ContactOverdue { .. } => o.contact_overdue = true,
+            E::Confirmed { confirmed_at, .. } => {
+                o.status = Status::Confirmed;
+                o.confirmed_at = Some(*confirmed_at);
+                o.next_contact_at = None;
+            }
+            E::Changed { changes, .. } => changes.apply(&mut o.booking),
+            E::Cancelled { cancelled_at, by, reason } => {
+                o.status = Status::Cancelled;
+                o.cancelled_by = Some(*by);
+                o.cancel_reason = reason.clone();
+                o.closed_at = Some(*cancelled_at);
+                o.next_contact_at = None;
+            }
+            E::PickedUp(h) => {
+                o.status = Status::PickedUp;
+                o.pickup = Some(h.clone());
+            }
+            E::Returned(h) => {
+                o.status = Status::Returned;
+                // The car taken back is the car handed over; the event does not repeat it.
+                let mut h = h.clone();
+                if let Some(p) = &o.pickup {
+                    h.vehicle_id = p.vehicle_id.clone();
+                    h.plate = p.plate.clone();
+                }
+                o.ret = Some(h);
+            }
+            E::Completed { completed_at } => {
+                o.status = Status::Completed;
+                o.closed_at = Some(*completed_at);
+            }
+            E::NoShow { recorded_at, .. } => {
+                o.status = Status::NoShow;
+                o.closed_at = Some(*recorded_at);
+            }
+        }
+        Some(o)
+    }
+}

@@ -1,0 +1,210 @@
+//! Value types of the order domain: each parsed once at the edge, valid thereafter.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Namespace of order ids: UUID v5 of the channel's natural key, so a retried placement maps to
+/// the same order and can never create a twin.
+const ORDER_NAMESPACE: Uuid = Uuid::from_u128(0x6f0c_3c1e_8d7b_4e5a_9a51_2f1d_0c7e_a001);
+
+/// Integer fen (1/100 CNY). Never a float.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Default)]
+pub struct Fen(pub i64);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Channel {
+    App,
+    MiniProgram,
+    Web,
+    CallCenter,
+    Partner,
+}
+
+impl Channel {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::App => "APP",
+            Self::MiniProgram => "MINI_PROGRAM",
+            Self::Web => "WEB",
+            Self::CallCenter => "CALL_CENTER",
+            Self::Partner => "PARTNER",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Some(match code {
+            "APP" => Self::App,
+            "MINI_PROGRAM" => Self::MiniProgram,
+            "WEB" => Self::Web,
+            "CALL_CENTER" => Self::CallCenter,
+            "PARTNER" => Self::Partner,
+            _ => return None,
+        })
+    }
+}
+
+/// The order id for a channel's order reference.
+pub fn order_id_for(channel: Channel, partner_code: &str, channel_order_ref: &str) -> Uuid {
+    Uuid::new_v5(&ORDER_NAMESPACE, format!("{}|{}|{}", channel.code(), partner_code, channel_order_ref).as_bytes())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Model {
+    Et5,
+    Et5t,
+    Et7,
+    Es6,
+    Ec6,
+    Es7,
+    Ec7,
+    Es8,
+}
+
+impl Model {
+    pub const ALL: [Model; 8] = [Self::Et5, Self::Et5t, Self::Et7, Self::Es6, Self::Ec6, Self::Es7, Self::Ec7, Self::Es8];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Et5 => "ET5",
+            Self::Et5t => "ET5T",
+            Self::Et7 => "ET7",
+            Self::Es6 => "ES6",
+            Self::Ec6 => "EC6",
+            Self::Es7 => "ES7",
+            Self::Ec7 => "EC7",
+            Self::Es8 => "ES8",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.code() == code)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Location {
+    Station(String),
+    Address(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Customer {
+    pub customer_id: String,
+    pub name: String,
+    pub phone: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ContactOutcome {
+    Reached,
+    NoAnswer,
+    WrongNumber,
+    CallBackLater,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CancelledBy {
+    Customer,
+    Desk,
+    /// No car could serve it: a fulfilment failure.
+    Shortage,
+    Channel,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Status {
+    Placed,
+    Confirmed,
+    PickedUp,
+    Returned,
+    Completed,
+    Cancelled,
+    NoShow,
+}
+
+impl Status {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Placed => "PLACED",
+            Self::Confirmed => "CONFIRMED",
+            Self::PickedUp => "PICKED_UP",
+            Self::Returned => "RETURNED",
+            Self::Completed => "COMPLETED",
+            Self::Cancelled => "CANCELLED",
+            Self::NoShow => "NO_SHOW",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        [Self::Placed, Self::Confirmed, Self::PickedUp, Self::Returned, Self::Completed, Self::Cancelled, Self::NoShow]
+            .into_iter()
+            .find(|s| s.code() == code)
+    }
+}
+
+/// What the customer booked: everything a placement carries and a change may alter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Booking {
+    pub channel: Channel,
+    pub partner_code: String,
+    pub channel_order_ref: String,
+    pub customer: Customer,
+    pub city: String,
+    pub pickup_location: Location,
+    #[serde(with = "time::serde::rfc3339")]
+    pub pickup_at: OffsetDateTime,
+    pub return_location: Location,
+    #[serde(with = "time::serde::rfc3339")]
+    pub return_at: OffsetDateTime,
+    pub model: Model,
+    pub add_ons: Vec<String>,
+    pub price: Fen,
+    pub rental_deposit: Fen,
+    pub violation_deposit: Fen,
+    pub notes: String,
+}
+
+/// A car handed over or taken back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handover {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub vehicle_id: String,
+    pub plate: String,
+    pub odometer_km: i64,
+    pub charge_percent: u32,
+    pub damage_noted: String,
+    pub location: Option<Location>,
+}
+
+/// The confirmation policy (configuration, DOMAIN.md defaults): contact within `contact_within`
+/// of placement, or at once when pickup is sooner than `urgent_within` away; retry an unanswered
+/// call after `retry_after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContactPolicy {
+    pub contact_within: time::Duration,
+    pub urgent_within: time::Duration,
+    pub retry_after: time::Duration,
+}
+
+impl Default for ContactPolicy {
+    fn default() -> Self {
+        Self {
+            contact_within: time::Duration::hours(2),
+            urgent_within: time::Duration::hours(24),
+            retry_after: time::Duration::minutes(30),
+        }
+    }
+}
+
+impl ContactPolicy {
+    /// When the first contact attempt is due for an order placed at `placed_at`.
+    pub fn contact_due(&self, placed_at: OffsetDateTime, pickup_at: OffsetDateTime) -> OffsetDateTime {
+        if pickup_at - placed_at < self.urgent_within {
+            placed_at
+        } else {
+            placed_at + self.contact_within
+        }
+    }
+}

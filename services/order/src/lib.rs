@@ -1,0 +1,16 @@
+//! The order service (DOMAIN.md: 订单承接): takes orders from every sales channel, runs the
+//! confirmation calls, records changes until pickup, the handover and the return.
+//!
+//! - [`domain`]: the order aggregate's pure rules (`decide` / `evolve`) and its wire mapping.
+//! - [`api`]: the gRPC API (parse → command → reply; queries over the read model).
+//! - [`projections`]: the read model (SQL and the event handlers that own it).
+//! - [`reactors`]: time-driven steps (the confirmation deadline).
+//! - [`app`]: wiring: configuration, event log, projector, reactors, gRPC server.
+
+pub mod admin;
+pub mod api;
+pub mod app;
+pub mod domain;
+pub mod projections;
+pub mod reactors;
+pub mod validate;

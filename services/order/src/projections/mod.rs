@@ -1,0 +1,147 @@
+//! The order service's read model: one row per order (with the folded order as JSON) and one row
+//! per event (history, as-of). Applied a batch at a time with multi-row statements, because
+//! sqlx's SQLite driver costs ~50 µs per statement (ARCHITECTURE.md, measured limits).
+
+pub mod queries;
+
+use std::collections::{BTreeMap, HashMap};
+
+use rentops_eventstore::RecordedEvent;
+use rentops_eventstore::aggregate::Aggregate;
+use rentops_projection::db::{placeholders, values_rows};
+use rentops_projection::{Projection, ProjectionError};
+use sqlx::{Any, AssertSqlSafe, Row, Transaction};
+use time::OffsetDateTime;
+
+use crate::domain::{Order, OrderAggregate, OrderState, Status};
+
+pub const NAME: &str = "order-orders";
+
+/// Rows per multi-row statement: well under SQLite's and PostgreSQL's bind-parameter limits.
+const CHUNK: usize = 200;
+
+pub fn micros(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1000) as i64
+}
+
+pub fn from_micros(us: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(us as i128 * 1000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+pub struct OrdersProjection;
+
+impl Projection for OrdersProjection {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn filter_subjects(&self) -> Vec<String> {
+        vec!["rentops.order.order.>".into()]
+    }
+
+    async fn apply(&self, tx: &mut Transaction<'static, Any>, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
+        // Fold every event of the batch onto the orders' current rows, then write each order once.
+        let mut ids: Vec<&str> = events.iter().map(|e| e.meta.aggregate_id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut states: HashMap<String, OrderState> = HashMap::new();
+        for chunk in ids.chunks(CHUNK) {
+            let sql = format!("SELECT order_id, state FROM orders WHERE order_id IN ({})", placeholders(chunk.len(), 0));
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for row in q.fetch_all(&mut **tx).await? {
+                let id: String = row.get(0);
+                let json: String = row.get(1);
+                let order: Order = serde_json::from_str(&json)
+                    .map_err(|e| ProjectionError::Event { sequence: 0, message: format!("stored order {id} unreadable: {e}") })?;
+                states.insert(id, Some(order));
+            }
+        }
+        let mut touched: BTreeMap<&str, (u64, OffsetDateTime)> = BTreeMap::new();
+        for e in events {
+            let decoded = OrderAggregate::decode(&e.name, &e.payload)
+                .map_err(|err| ProjectionError::Event { sequence: e.sequence, message: err.to_string() })?;
+            let state = states.remove(&e.meta.aggregate_id).unwrap_or(None);
+            states.insert(e.meta.aggregate_id.clone(), OrderAggregate::evolve(state, &decoded));
+            touched.insert(&e.meta.aggregate_id, (e.sequence, e.meta.time));
+        }
+
+        for chunk in events.chunks(CHUNK) {
+            let sql = format!(
+                "INSERT INTO order_events (sequence, order_id, event_type, event_id, recorded_at_us, actor, request_id, \
+                 correlation_id, causation_id, payload) VALUES {} ON CONFLICT (sequence) DO NOTHING",
+                values_rows(chunk.len(), 10, 0)
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for e in chunk {
+                q = q
+                    .bind(e.sequence as i64)
+                    .bind(e.meta.aggregate_id.clone())
+                    .bind(e.name.clone())
+                    .bind(e.meta.event_id.to_string())
+                    .bind(micros(e.meta.time))
+                    .bind(e.meta.actor.clone())
+                    .bind(e.meta.request_id.clone())
+                    .bind(e.meta.correlation_id.clone())
+                    .bind(e.meta.causation_id.clone())
+                    .bind(e.payload.to_vec());
+            }
+            q.execute(&mut **tx).await?;
+        }
+
+        let rows: Vec<(&Order, u64, OffsetDateTime)> = touched
+            .iter()
+            .filter_map(|(id, (seq, at))| states.get(*id).and_then(|s| s.as_ref()).map(|o| (o, *seq, *at)))
+            .collect();
+        for chunk in rows.chunks(CHUNK) {
+            let sql = format!(
+                "INSERT INTO orders (order_id, status, channel, partner_code, channel_order_ref, customer_id, city, \
+                 requested_model, pickup_at_us, return_at_us, placed_at_us, awaiting_confirmation, contact_due_at_us, \
+                 next_contact_at_us, contact_attempts, contact_overdue, last_sequence, updated_at_us, state) VALUES {} \
+                 ON CONFLICT (order_id) DO UPDATE SET status = excluded.status, requested_model = excluded.requested_model, \
+                 pickup_at_us = excluded.pickup_at_us, return_at_us = excluded.return_at_us, \
+                 awaiting_confirmation = excluded.awaiting_confirmation, contact_due_at_us = excluded.contact_due_at_us, \
+                 next_contact_at_us = excluded.next_contact_at_us, contact_attempts = excluded.contact_attempts, \
+                 contact_overdue = excluded.contact_overdue, last_sequence = excluded.last_sequence, \
+                 updated_at_us = excluded.updated_at_us, state = excluded.state",
+                values_rows(chunk.len(), 19, 0)
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for (o, seq, at) in chunk {
+                let b = &o.booking;
+                let state = serde_json::to_string(o)
+                    .map_err(|e| ProjectionError::Event { sequence: *seq, message: e.to_string() })?;
+                q = q
+                    .bind(o.order_id.to_string())
+                    .bind(o.status.code())
+                    .bind(b.channel.code())
+                    .bind(b.partner_code.clone())
+                    .bind(b.channel_order_ref.clone())
+                    .bind(b.customer.customer_id.clone())
+                    .bind(b.city.clone())
+                    .bind(b.model.code())
+                    .bind(micros(b.pickup_at))
+                    .bind(micros(b.return_at))
+                    .bind(micros(o.placed_at))
+                    .bind(i64::from(o.status == Status::Placed))
+                    .bind(micros(o.contact_due_at))
+                    .bind(o.next_contact_at.map(micros))
+                    .bind(i64::from(o.contact_attempts))
+                    .bind(i64::from(o.contact_overdue))
+                    .bind(*seq as i64)
+                    .bind(micros(*at))
+                    .bind(state);
+            }
+            q.execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    async fn reset(&self, tx: &mut Transaction<'static, Any>) -> Result<(), ProjectionError> {
+        sqlx::query("DELETE FROM order_events").execute(&mut **tx).await?;
+        sqlx::query("DELETE FROM orders").execute(&mut **tx).await?;
+        Ok(())
+    }
+}

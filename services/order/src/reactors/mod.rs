@@ -1,0 +1,3 @@
+//! Time-driven steps and reactions to other services' events, issued as commands.
+
+pub mod confirmation_deadline;
