@@ -186,6 +186,9 @@ pub struct CommonConfig {
     pub max_command_attempts: u32,
     /// `RENTOPS_AGGREGATE_CACHE`: aggregates kept in memory.
     pub aggregate_cache: usize,
+    /// `RENTOPS_PROJECTOR_LEASE_SECS`: how long a dead replica's projector lease lasts before
+    /// another replica takes over.
+    pub projector_lease: Duration,
 }
 
 impl CommonConfig {
@@ -223,6 +226,7 @@ impl CommonConfig {
             shutdown_grace: r.seconds("RENTOPS_SHUTDOWN_GRACE_SECS", 20, 1..=600)?,
             max_command_attempts: r.bounded("RENTOPS_MAX_COMMAND_ATTEMPTS", 5, 1..=100)? as u32,
             aggregate_cache: r.bounded("RENTOPS_AGGREGATE_CACHE", 100_000, 1..=10_000_000)? as usize,
+            projector_lease: r.seconds("RENTOPS_PROJECTOR_LEASE_SECS", 6, 2..=300)?,
         })
     }
 }

@@ -100,6 +100,7 @@ pub async fn start(config: OrderConfig, listener: tokio::net::TcpListener, clock
     let mut tasks = JoinSet::new();
     let mut projector_settings = ProjectorSettings::new(&settings.name, &c.instance_id);
     projector_settings.lease.replicas = c.stream_replicas;
+    projector_settings.lease.ttl = c.projector_lease;
     let (projector, projector_handle) = Projector::new(OrdersProjection, db.clone(), store.jetstream().clone(), projector_settings);
     tasks.spawn(projector.run(shutdown.clone()));
     tasks.spawn(confirmation_deadline::run(handler.clone(), db.clone(), clock.clone(), config.deadline_scan, shutdown.clone()));
