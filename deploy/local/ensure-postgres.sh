@@ -37,15 +37,17 @@ trust_works() {
 
 # The newest installed server version, e.g. "15"; empty when none is installed.
 installed_version() {
-    local p
-    p="$(ls -d /usr/lib/postgresql/*/bin/postgres 2>/dev/null | sort -V | tail -n1 || true)"
-    [[ -n "$p" ]] && basename "$(dirname "$(dirname "$p")")"
+    local p newest=""
+    for p in /usr/lib/postgresql/*/bin/postgres; do
+        [[ -x "$p" ]] && newest="$(printf '%s\n%s\n' "$newest" "$p" | sort -V | tail -n1)"
+    done
+    [[ -n "$newest" ]] && basename "$(dirname "$(dirname "$newest")")"
     return 0
 }
 
 wait_until_answers() {
-    local i
-    for i in $(seq 1 30); do
+    local _
+    for _ in $(seq 1 30); do
         answers && return 0
         sleep 1
     done

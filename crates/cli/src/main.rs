@@ -1,1 +1,88 @@
-fn main() {}
+//! `rentops`: the command-line client of the rentops services. It drives every command and query
+//! of the order service over gRPC and prints a table, or JSON with `--json`.
+//!
+//! Layout: `args` (the flags, parsed by clap), `requests` (flags → request messages),
+//! `commands` (the calls), `views` and `events` (answers → tables and JSON), `format` (times,
+//! money, enum names), `errors` (stderr and exit codes). This file is wiring only.
+
+mod args;
+mod commands;
+mod errors;
+mod events;
+mod format;
+mod requests;
+mod views;
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+use crate::commands::Invocation;
+use crate::errors::Failure;
+use crate::format::{Times, Zone};
+use crate::requests::Context;
+use crate::views::Printer;
+
+fn main() -> ExitCode {
+    // Bad flags: clap prints why and exits with 2 (0 for --help and --version).
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            return fail(
+                &Failure::Other(anyhow::Error::new(e).context("cannot start the async runtime")),
+                None,
+            );
+        }
+    };
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> ExitCode {
+    let g = &cli.global;
+    let inv = Invocation {
+        ctx: Context::new(g.request_id.clone(), g.actor.clone(), std::env::var("USER").ok()),
+        // Tables cut times to whole seconds for reading; JSON keeps them exact.
+        times: Times::new(if g.utc { Zone::Utc } else { Zone::China }, !g.json),
+        printer: Printer { json: g.json },
+    };
+    let Command::Order(cmd) = &cli.command;
+    // Only a command carries a request id worth retrying with.
+    let request_id = cmd.is_command().then_some(inv.ctx.request_id.as_str());
+
+    let result = async {
+        let mut client = commands::connect(&g.order_addr, Duration::from_secs(g.timeout_secs)).await?;
+        commands::run(&mut client, cmd, &inv).await
+    }
+    .await
+    .map_err(|f| f.explain_timeout(g.timeout_secs));
+    match result {
+        Ok(text) => match io::stdout().lock().write_all(text.as_bytes()) {
+            Ok(()) => ExitCode::SUCCESS,
+            // The reader went away (`| head`): nothing left to tell anyone.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Err(e) => fail(
+                &Failure::Other(anyhow::Error::new(e).context("cannot write the answer")),
+                None,
+            ),
+        },
+        Err(failure) => fail(&failure, request_id),
+    }
+}
+
+/// Tells stderr what failed and returns the exit code for it. When a command's fate is unknown
+/// (timeout, connection lost), says how to retry it without applying it twice.
+fn fail(failure: &Failure, request_id: Option<&str>) -> ExitCode {
+    let mut text = failure.report();
+    if let Some(id) = request_id.filter(|_| failure.outcome_unknown()) {
+        text += &format!(
+            "request_id: {id} (the command may have been applied; retry with --request-id {id} so it applies once)\n"
+        );
+    }
+    // Nothing sensible is left to do if even stderr is gone.
+    let _ = io::stderr().lock().write_all(text.as_bytes());
+    ExitCode::from(failure.exit_code())
+}

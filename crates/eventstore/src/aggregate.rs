@@ -93,7 +93,10 @@ pub struct HandlerConfig {
 
 impl Default for HandlerConfig {
     fn default() -> Self {
-        Self { max_attempts: 5, cache_capacity: 100_000 }
+        Self {
+            max_attempts: 5,
+            cache_capacity: 100_000,
+        }
     }
 }
 
@@ -109,7 +112,11 @@ struct Root<S> {
 
 impl<S: Default> Default for Root<S> {
     fn default() -> Self {
-        Self { state: S::default(), version: 0, requests: HashMap::new() }
+        Self {
+            state: S::default(),
+            version: 0,
+            requests: HashMap::new(),
+        }
     }
 }
 
@@ -123,7 +130,11 @@ pub struct CommandHandler<A: Aggregate> {
 impl<A: Aggregate> CommandHandler<A> {
     pub fn new(store: EventStore, config: HandlerConfig) -> Self {
         let capacity = NonZeroUsize::new(config.cache_capacity).unwrap_or(NonZeroUsize::MIN);
-        Self { store, cache: Mutex::new(LruCache::new(capacity)), config }
+        Self {
+            store,
+            cache: Mutex::new(LruCache::new(capacity)),
+            config,
+        }
     }
 
     pub fn store(&self) -> &EventStore {
@@ -186,8 +197,11 @@ impl<A: Aggregate> CommandHandler<A> {
                     // stored is the answer. Read it back rather than guess.
                     self.invalidate(id);
                     let fresh = self.load_root(id).await?;
-                    let (sequence, count) =
-                        fresh.requests.get(&meta.request_id).copied().unwrap_or((ok.last_sequence, 0));
+                    let (sequence, count) = fresh
+                        .requests
+                        .get(&meta.request_id)
+                        .copied()
+                        .unwrap_or((ok.last_sequence, 0));
                     return Ok(Executed {
                         aggregate_id: id.to_owned(),
                         sequence,
@@ -202,7 +216,8 @@ impl<A: Aggregate> CommandHandler<A> {
                         root.state = A::evolve(root.state, event);
                     }
                     root.version = ok.last_sequence;
-                    root.requests.insert(meta.request_id.clone(), (ok.last_sequence, events.len() as u32));
+                    root.requests
+                        .insert(meta.request_id.clone(), (ok.last_sequence, events.len() as u32));
                     let state = root.state.clone();
                     self.put(id, root);
                     return Ok(Executed {
@@ -215,7 +230,12 @@ impl<A: Aggregate> CommandHandler<A> {
                 }
                 Err(AppendError::Conflict { .. }) => {
                     metrics::counter!("rentops_append_conflicts_total", "aggregate" => A::TYPE).increment(1);
-                    tracing::debug!(aggregate = A::TYPE, id, attempts, "lost the race; deciding again on fresh state");
+                    tracing::debug!(
+                        aggregate = A::TYPE,
+                        id,
+                        attempts,
+                        "lost the race; deciding again on fresh state"
+                    );
                     self.invalidate(id);
                 }
                 Err(AppendError::Unavailable(m)) => {

@@ -90,8 +90,7 @@ impl EventMeta {
         };
         let opt = |name: &'static str| headers.get(name).map(|v| v.as_str().to_owned()).unwrap_or_default();
         let event_id = Uuid::parse_str(&get(CE_ID)?).map_err(|_| EnvelopeError::Invalid(CE_ID))?;
-        let time = OffsetDateTime::parse(&get(CE_TIME)?, &Rfc3339)
-            .map_err(|_| EnvelopeError::Invalid(CE_TIME))?;
+        let time = OffsetDateTime::parse(&get(CE_TIME)?, &Rfc3339).map_err(|_| EnvelopeError::Invalid(CE_TIME))?;
         Ok(Self {
             event_id,
             event_type: get(CE_TYPE)?,
@@ -124,7 +123,13 @@ impl RecordedEvent {
     ) -> Result<Self, EnvelopeError> {
         let meta = EventMeta::from_headers(headers)?;
         let name = subject.rsplit('.').next().unwrap_or_default().to_owned();
-        Ok(Self { sequence, subject: subject.to_owned(), name, meta, payload })
+        Ok(Self {
+            sequence,
+            subject: subject.to_owned(),
+            name,
+            meta,
+            payload,
+        })
     }
 }
 

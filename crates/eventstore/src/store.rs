@@ -240,7 +240,8 @@ impl EventStore {
             }
             let reply = tokio::time::timeout(
                 self.timeout,
-                self.client.request_with_headers(subject, headers, event.payload.clone()),
+                self.client
+                    .request_with_headers(subject, headers, event.payload.clone()),
             )
             .await
             .map_err(|_| AppendError::Unavailable("no answer from JetStream in time".into()))?
@@ -279,7 +280,11 @@ impl EventStore {
         }
         let unavailable = |e: &dyn std::fmt::Display| LoadError::Unavailable(e.to_string());
         let work = async {
-            let stream = self.js.get_stream_no_info(&self.stream).await.map_err(|e| unavailable(&e))?;
+            let stream = self
+                .js
+                .get_stream_no_info(&self.stream)
+                .await
+                .map_err(|e| unavailable(&e))?;
             let consumer = stream
                 .create_consumer(consumer::pull::OrderedConfig {
                     filter_subject: self.aggregate_filter(aggregate_type, aggregate_id),
@@ -305,7 +310,10 @@ impl EventStore {
                     msg.headers.as_ref(),
                     msg.payload.clone(),
                 )
-                .map_err(|e| LoadError::Corrupt { sequence, message: e.to_string() })?;
+                .map_err(|e| LoadError::Corrupt {
+                    sequence,
+                    message: e.to_string(),
+                })?;
                 out.push(event);
             }
             Ok(out)
@@ -322,9 +330,10 @@ fn parse_ack(payload: &[u8], expected: u64) -> Result<(u64, bool), AppendError> 
         .map_err(|e| AppendError::Rejected(format!("unreadable answer from JetStream: {e}")))?;
     if let Some(err) = ack.error {
         return Err(match err.err_code {
-            WRONG_LAST_SEQUENCE | WRONG_LAST_SEQUENCE_CLUSTERED => {
-                AppendError::Conflict { expected, message: err.description }
-            }
+            WRONG_LAST_SEQUENCE | WRONG_LAST_SEQUENCE_CLUSTERED => AppendError::Conflict {
+                expected,
+                message: err.description,
+            },
             code => AppendError::Rejected(format!("{} (code {code})", err.description)),
         });
     }
@@ -336,7 +345,8 @@ fn parse_ack(payload: &[u8], expected: u64) -> Result<(u64, bool), AppendError> 
 pub fn is_token(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
-        && s.bytes().all(|b| b.is_ascii_graphic() && b != b'.' && b != b'*' && b != b'>')
+        && s.bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'.' && b != b'*' && b != b'>')
 }
 
 #[cfg(test)]
@@ -346,9 +356,15 @@ mod tests {
     #[test]
     fn acks_and_conflicts_are_told_apart() {
         assert_eq!(parse_ack(br#"{"stream":"ORDER","seq":7}"#, 3).unwrap(), (7, false));
-        assert_eq!(parse_ack(br#"{"stream":"ORDER","seq":7,"duplicate":true}"#, 3).unwrap(), (7, true));
+        assert_eq!(
+            parse_ack(br#"{"stream":"ORDER","seq":7,"duplicate":true}"#, 3).unwrap(),
+            (7, true)
+        );
         let conflict = br#"{"error":{"code":400,"err_code":10071,"description":"wrong last sequence: 5"}}"#;
-        assert!(matches!(parse_ack(conflict, 3), Err(AppendError::Conflict { expected: 3, .. })));
+        assert!(matches!(
+            parse_ack(conflict, 3),
+            Err(AppendError::Conflict { expected: 3, .. })
+        ));
         let clustered = br#"{"error":{"code":400,"err_code":10164,"description":"wrong last sequence"}}"#;
         assert!(matches!(parse_ack(clustered, 3), Err(AppendError::Conflict { .. })));
         let other = br#"{"error":{"code":503,"err_code":10077,"description":"resource limits"}}"#;

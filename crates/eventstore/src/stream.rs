@@ -36,7 +36,11 @@ impl StreamSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum StreamError {
     #[error("cannot connect to NATS at {url}: {source}")]
-    Connect { url: String, #[source] source: async_nats::ConnectError },
+    Connect {
+        url: String,
+        #[source]
+        source: async_nats::ConnectError,
+    },
     #[error(
         "nats-server {found} is too old: rentops needs 2.12 or newer (wildcard expected-sequence \
          check, atomic batch publish); install a current one with deploy/local/install-nats.sh"
@@ -57,7 +61,10 @@ pub async fn connect(url: &str, name: &str) -> Result<async_nats::Client, Stream
         .connection_timeout(Duration::from_secs(5))
         .connect(url)
         .await
-        .map_err(|source| StreamError::Connect { url: url.to_owned(), source })?;
+        .map_err(|source| StreamError::Connect {
+            url: url.to_owned(),
+            source,
+        })?;
     // With retry_on_initial_connect the server info arrives once the first connect succeeds.
     let mut info = client.server_info();
     for _ in 0..100 {
@@ -78,15 +85,14 @@ pub fn check_version(version: &str) -> Result<(), StreamError> {
     let minor = parts.next().and_then(|p| p.parse::<u64>().ok());
     match (major, minor) {
         (Some(major), Some(minor)) if (major, minor) >= MIN_SERVER => Ok(()),
-        _ => Err(StreamError::ServerTooOld { found: version.to_owned() }),
+        _ => Err(StreamError::ServerTooOld {
+            found: version.to_owned(),
+        }),
     }
 }
 
 /// Creates the stream, or updates it to these settings when it exists (idempotent at start).
-pub async fn ensure_stream(
-    js: &jetstream::Context,
-    settings: &StreamSettings,
-) -> Result<stream::Stream, StreamError> {
+pub async fn ensure_stream(js: &jetstream::Context, settings: &StreamSettings) -> Result<stream::Stream, StreamError> {
     let config = stream::Config {
         name: settings.name.clone(),
         subjects: settings.subjects.clone(),

@@ -23,7 +23,10 @@ pub struct Decided<A: Aggregate> {
 impl<A: Aggregate> TestHarness<A> {
     pub fn when(self, command: A::Command) -> Decided<A> {
         let result = A::decide(&self.state, &command);
-        Decided { state: self.state, result }
+        Decided {
+            state: self.state,
+            result,
+        }
     }
 
     pub fn state(&self) -> &A::State {

@@ -68,7 +68,11 @@ pub(crate) async fn advance(
 #[derive(Debug, thiserror::Error)]
 pub enum WaitError {
     #[error("the projection has not reached sequence {wanted} within {timeout:?} (it is at {reached})")]
-    Timeout { wanted: u64, reached: u64, timeout: Duration },
+    Timeout {
+        wanted: u64,
+        reached: u64,
+        timeout: Duration,
+    },
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -84,7 +88,11 @@ pub struct Checkpoints {
 
 impl Checkpoints {
     pub fn new(pool: AnyPool, name: &str, local: watch::Receiver<u64>) -> Self {
-        Self { pool, name: name.to_owned(), local }
+        Self {
+            pool,
+            name: name.to_owned(),
+            local,
+        }
     }
 
     pub async fn current(&self) -> Result<u64, sqlx::Error> {
@@ -104,7 +112,11 @@ impl Checkpoints {
                 return Ok(());
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(WaitError::Timeout { wanted: min_sequence, reached, timeout });
+                return Err(WaitError::Timeout {
+                    wanted: min_sequence,
+                    reached,
+                    timeout,
+                });
             }
             // Woken at once by our own projector, or re-check after a short poll when another
             // replica holds the projector lease.

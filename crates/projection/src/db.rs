@@ -25,9 +25,17 @@ pub enum DbError {
     #[error("unsupported database url {0:?}: expected sqlite://PATH or postgres://…")]
     Url(String),
     #[error("cannot open database {url}: {source}")]
-    Connect { url: String, #[source] source: sqlx::Error },
+    Connect {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
     #[error("cannot create the folder of {path}: {source}")]
-    Folder { path: String, #[source] source: std::io::Error },
+    Folder {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("migrations failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error(transparent)]
@@ -53,7 +61,10 @@ impl Db {
         } else {
             return Err(DbError::Url(url.to_owned()));
         };
-        let connect = |source| DbError::Connect { url: url.to_owned(), source };
+        let connect = |source| DbError::Connect {
+            url: url.to_owned(),
+            source,
+        };
         let pool = match backend {
             Backend::Sqlite => {
                 let opts = SqliteConnectOptions::from_str(url)
@@ -136,7 +147,10 @@ pub fn values_rows(rows: usize, cols: usize, start: usize) -> String {
 
 /// `$1, $2, …, $n` for an `IN (…)` list, numbering from `start + 1`.
 pub fn placeholders(n: usize, start: usize) -> String {
-    (start + 1..=start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+    (start + 1..=start + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

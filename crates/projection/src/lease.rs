@@ -18,7 +18,11 @@ pub struct LeaseSettings {
 
 impl Default for LeaseSettings {
     fn default() -> Self {
-        Self { bucket: "rentops_leases".into(), ttl: Duration::from_secs(6), replicas: 1 }
+        Self {
+            bucket: "rentops_leases".into(),
+            ttl: Duration::from_secs(6),
+            replicas: 1,
+        }
     }
 }
 
@@ -33,7 +37,12 @@ pub struct Lease {
 }
 
 impl Lease {
-    pub async fn open(js: &jetstream::Context, settings: &LeaseSettings, key: &str, holder: &str) -> Result<Self, String> {
+    pub async fn open(
+        js: &jetstream::Context,
+        settings: &LeaseSettings,
+        key: &str,
+        holder: &str,
+    ) -> Result<Self, String> {
         let store = match js.get_key_value(&settings.bucket).await {
             Ok(store) => store,
             Err(_) => js
@@ -49,7 +58,13 @@ impl Lease {
                 .await
                 .map_err(|e| format!("cannot open lease bucket {}: {e}", settings.bucket))?,
         };
-        Ok(Self { store, key: key.to_owned(), holder: holder.to_owned(), revision: None, ttl: settings.ttl })
+        Ok(Self {
+            store,
+            key: key.to_owned(),
+            holder: holder.to_owned(),
+            revision: None,
+            ttl: settings.ttl,
+        })
     }
 
     pub fn held(&self) -> bool {
@@ -60,7 +75,11 @@ impl Lease {
     pub async fn try_acquire_or_renew(&mut self) -> bool {
         let value = Bytes::from(self.holder.clone());
         let result = match self.revision {
-            Some(rev) => self.store.update(&self.key, value, rev).await.map_err(|e| e.to_string()),
+            Some(rev) => self
+                .store
+                .update(&self.key, value, rev)
+                .await
+                .map_err(|e| e.to_string()),
             None => self.store.create(&self.key, value).await.map_err(|e| e.to_string()),
         };
         match result {
@@ -83,10 +102,10 @@ impl Lease {
 
     /// Gives the lease up at once (graceful shutdown), so another replica need not wait the TTL.
     pub async fn release(&mut self) {
-        if let Some(rev) = self.revision.take() {
-            if let Err(e) = self.store.delete_expect_revision(&self.key, Some(rev)).await {
-                tracing::debug!(key = %self.key, error = %e, "lease release failed; it will expire");
-            }
+        if let Some(rev) = self.revision.take()
+            && let Err(e) = self.store.delete_expect_revision(&self.key, Some(rev)).await
+        {
+            tracing::debug!(key = %self.key, error = %e, "lease release failed; it will expire");
         }
     }
 }

@@ -51,7 +51,10 @@ pub trait Projection: Send + Sync + 'static {
         events: &'a [RecordedEvent],
     ) -> impl Future<Output = Result<(), ProjectionError>> + Send + 'a;
     /// Empties the projection's tables, for a rebuild.
-    fn reset<'a>(&'a self, tx: &'a mut Transaction<'static, Any>) -> impl Future<Output = Result<(), ProjectionError>> + Send + 'a;
+    fn reset<'a>(
+        &'a self,
+        tx: &'a mut Transaction<'static, Any>,
+    ) -> impl Future<Output = Result<(), ProjectionError>> + Send + 'a;
 }
 
 #[derive(Debug, Clone)]
@@ -96,7 +99,10 @@ impl ProjectorHandle {
     /// on another replica this fails and the caller should ask again (the CLI retries).
     pub async fn rebuild(&self) -> Result<(), String> {
         let (tx, rx) = oneshot::channel();
-        self.control.send(Control::Rebuild(tx)).await.map_err(|_| "projector stopped".to_string())?;
+        self.control
+            .send(Control::Rebuild(tx))
+            .await
+            .map_err(|_| "projector stopped".to_string())?;
         rx.await.map_err(|_| "projector stopped".to_string())?
     }
 
@@ -121,8 +127,22 @@ impl<P: Projection> Projector<P> {
         let (applied_tx, applied_rx) = watch::channel(0);
         let (control_tx, control_rx) = mpsc::channel(4);
         let checkpoints = Checkpoints::new(db.pool.clone(), projection.name(), applied_rx.clone());
-        let handle = ProjectorHandle { control: control_tx, checkpoints, applied: applied_rx };
-        (Self { projection: Arc::new(projection), db, js, settings, applied_tx, control_rx }, handle)
+        let handle = ProjectorHandle {
+            control: control_tx,
+            checkpoints,
+            applied: applied_rx,
+        };
+        (
+            Self {
+                projection: Arc::new(projection),
+                db,
+                js,
+                settings,
+                applied_tx,
+                control_rx,
+            },
+            handle,
+        )
     }
 
     /// Runs until `shutdown`: waits for the lease, then consumes; on losing the lease or an
@@ -132,7 +152,14 @@ impl<P: Projection> Projector<P> {
         let mut lease = None;
         if self.settings.use_lease {
             loop {
-                match Lease::open(&self.js, &self.settings.lease, &format!("projector.{name}"), &self.settings.instance_id).await {
+                match Lease::open(
+                    &self.js,
+                    &self.settings.lease,
+                    &format!("projector.{name}"),
+                    &self.settings.instance_id,
+                )
+                .await
+                {
                     Ok(l) => {
                         lease = Some(l);
                         break;
@@ -149,18 +176,18 @@ impl<P: Projection> Projector<P> {
         }
         let ttl = lease.as_ref().map(|l| l.ttl).unwrap_or(Duration::from_secs(6));
         while !shutdown.is_cancelled() {
-            if let Some(lease) = lease.as_mut() {
-                if !lease.try_acquire_or_renew().await {
-                    // Not ours: answer rebuild requests with a clear refusal while we wait.
-                    tokio::select! {
-                        _ = shutdown.cancelled() => break,
-                        _ = tokio::time::sleep(ttl / 3) => {}
-                        Some(Control::Rebuild(reply)) = self.control_rx.recv() => {
-                            let _ = reply.send(Err("another replica runs this projector; ask it".into()));
-                        }
+            if let Some(lease) = lease.as_mut()
+                && !lease.try_acquire_or_renew().await
+            {
+                // Not ours: answer rebuild requests with a clear refusal while we wait.
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(ttl / 3) => {}
+                    Some(Control::Rebuild(reply)) = self.control_rx.recv() => {
+                        let _ = reply.send(Err("another replica runs this projector; ask it".into()));
                     }
-                    continue;
                 }
+                continue;
             }
             match self.consume(&shutdown, lease.as_mut(), ttl).await {
                 Ok(()) => {}
@@ -178,7 +205,10 @@ impl<P: Projection> Projector<P> {
         }
     }
 
-    async fn consumer(&self, from: u64) -> Result<jetstream::consumer::Consumer<consumer::pull::Config>, ProjectionError> {
+    async fn consumer(
+        &self,
+        from: u64,
+    ) -> Result<jetstream::consumer::Consumer<consumer::pull::Config>, ProjectionError> {
         let log = |e: &dyn std::fmt::Display| ProjectionError::Log(e.to_string());
         let stream = self.js.get_stream(&self.settings.stream).await.map_err(|e| log(&e))?;
         let durable = format!("projector-{}", self.projection.name());
@@ -194,7 +224,9 @@ impl<P: Projection> Projector<P> {
             .create_consumer(consumer::pull::Config {
                 durable_name: Some(durable),
                 description: Some(format!("rentops projector {}", self.projection.name())),
-                deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: from + 1 },
+                deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: from + 1,
+                },
                 ack_policy: consumer::AckPolicy::All,
                 ack_wait: Duration::from_secs(30),
                 filter_subject,
@@ -207,7 +239,12 @@ impl<P: Projection> Projector<P> {
             .map_err(|e| log(&e))
     }
 
-    async fn consume(&mut self, shutdown: &CancellationToken, mut lease: Option<&mut Lease>, ttl: Duration) -> Result<(), ProjectionError> {
+    async fn consume(
+        &mut self,
+        shutdown: &CancellationToken,
+        mut lease: Option<&mut Lease>,
+        ttl: Duration,
+    ) -> Result<(), ProjectionError> {
         let name = self.projection.name().to_owned();
         let log = |e: &dyn std::fmt::Display| ProjectionError::Log(e.to_string());
         let mut reached = checkpoint::read(&self.db.pool, &name).await?;
@@ -222,11 +259,10 @@ impl<P: Projection> Projector<P> {
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 _ = renew.tick() => {
-                    if let Some(lease) = lease.as_deref_mut() {
-                        if !lease.try_acquire_or_renew().await {
+                    if let Some(lease) = lease.as_deref_mut()
+                        && !lease.try_acquire_or_renew().await {
                             return Ok(());
                         }
-                    }
                 }
                 Some(Control::Rebuild(reply)) = self.control_rx.recv() => {
                     let result = self.reset().await;
@@ -253,9 +289,16 @@ impl<P: Projection> Projector<P> {
                             metrics::counter!("rentops_consumer_redeliveries_total", "projection" => name.clone()).increment(1);
                         }
                         if sequence > reached {
-                            let event = RecordedEvent::from_message(sequence, msg.subject.as_str(), msg.headers.as_ref(), msg.payload.clone())
-                                .map_err(|e| ProjectionError::Event { sequence, message: e.to_string() })?;
-                            events.push(event);
+                            match RecordedEvent::from_message(sequence, msg.subject.as_str(), msg.headers.as_ref(), msg.payload.clone()) {
+                                Ok(event) => events.push(event),
+                                // Not a rentops event (no CloudEvents envelope): it cannot have an
+                                // effect on the projection, and stopping on it would stall every
+                                // event behind it. Said loudly, counted, and passed over.
+                                Err(e) => {
+                                    tracing::error!(projection = %name, sequence, subject = %msg.subject, error = %e, "skipping a message that is not a rentops event");
+                                    metrics::counter!("rentops_projection_skipped_messages_total", "projection" => name.clone()).increment(1);
+                                }
+                            }
                         }
                         last_msg = Some(msg);
                     }

@@ -16,10 +16,9 @@ pub mod rentops {
     }
 }
 
+pub use prost_types::Timestamp;
 pub use rentops::common::v1 as common;
 pub use rentops::order::v1 as order;
-pub use prost_types::Timestamp;
 
 /// The encoded `FileDescriptorSet` of every rentops proto (with imports), for gRPC reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/rentops_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rentops_descriptor.bin"));

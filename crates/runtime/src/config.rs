@@ -123,7 +123,12 @@ impl<'a> ConfigReader<'a> {
         }
     }
 
-    pub fn seconds(&self, key: &str, default: u64, range: std::ops::RangeInclusive<u64>) -> Result<Duration, ConfigError> {
+    pub fn seconds(
+        &self,
+        key: &str,
+        default: u64,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<Duration, ConfigError> {
         self.bounded(key, default, range).map(Duration::from_secs)
     }
 
@@ -136,9 +141,9 @@ impl<'a> ConfigReader<'a> {
         })
     }
 
-    /// An address, or none when the variable is set to `off`.
+    /// An address, or none when the variable (or, unset, the default) is `off`.
     pub fn optional_addr(&self, key: &str, default: &str) -> Result<Option<SocketAddr>, ConfigError> {
-        if self.raw(key).is_some_and(|v| v.eq_ignore_ascii_case("off")) {
+        if self.string(key, default).trim().eq_ignore_ascii_case("off") {
             return Ok(None);
         }
         self.addr(key, default).map(Some)
@@ -149,7 +154,11 @@ impl<'a> ConfigReader<'a> {
             None => Ok(default),
             Some(v) if ["1", "true", "yes", "on"].contains(&v.as_str()) => Ok(true),
             Some(v) if ["0", "false", "no", "off"].contains(&v.as_str()) => Ok(false),
-            Some(v) => Err(ConfigError { key: key.to_owned(), value: v, reason: "expected true or false".into() }),
+            Some(v) => Err(ConfigError {
+                key: key.to_owned(),
+                value: v,
+                reason: "expected true or false".into(),
+            }),
         }
     }
 }
@@ -193,13 +202,25 @@ pub struct CommonConfig {
 
 impl CommonConfig {
     /// Reads the shared settings; `service` picks the default ports and database file.
-    pub fn read(r: &ConfigReader<'_>, service: &str, default_grpc: &str, default_metrics: &str) -> Result<Self, ConfigError> {
+    pub fn read(
+        r: &ConfigReader<'_>,
+        service: &str,
+        default_grpc: &str,
+        default_metrics: &str,
+    ) -> Result<Self, ConfigError> {
         let nats_url = r.string("RENTOPS_NATS_URL", "nats://127.0.0.1:14222");
         if !(nats_url.starts_with("nats://") || nats_url.starts_with("tls://") || nats_url.contains(':')) {
-            return Err(ConfigError { key: "RENTOPS_NATS_URL".into(), value: nats_url, reason: "expected nats://host:port".into() });
+            return Err(ConfigError {
+                key: "RENTOPS_NATS_URL".into(),
+                value: nats_url,
+                reason: "expected nats://host:port".into(),
+            });
         }
         let database_url = r.string("RENTOPS_DATABASE_URL", &format!("sqlite://./data/{service}.db"));
-        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
             return Err(ConfigError {
                 key: "RENTOPS_DATABASE_URL".into(),
                 value: database_url,
@@ -210,7 +231,11 @@ impl CommonConfig {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
             other => {
-                return Err(ConfigError { key: "RENTOPS_LOG_FORMAT".into(), value: other.into(), reason: "expected text or json".into() });
+                return Err(ConfigError {
+                    key: "RENTOPS_LOG_FORMAT".into(),
+                    value: other.into(),
+                    reason: "expected text or json".into(),
+                });
             }
         };
         let default_instance = format!("{service}-{}", std::process::id());
@@ -220,7 +245,9 @@ impl CommonConfig {
             grpc_addr: r.addr("RENTOPS_GRPC_ADDR", default_grpc)?,
             metrics_addr: r.optional_addr("RENTOPS_METRICS_ADDR", default_metrics)?,
             stream_replicas: r.bounded("RENTOPS_STREAM_REPLICAS", 1, 1..=5)? as usize,
-            otlp_endpoint: r.raw("RENTOPS_OTLP_ENDPOINT").or_else(|| r.raw("OTEL_EXPORTER_OTLP_ENDPOINT")),
+            otlp_endpoint: r
+                .raw("RENTOPS_OTLP_ENDPOINT")
+                .or_else(|| r.raw("OTEL_EXPORTER_OTLP_ENDPOINT")),
             log_format,
             instance_id: r.string("RENTOPS_INSTANCE_ID", &default_instance),
             shutdown_grace: r.seconds("RENTOPS_SHUTDOWN_GRACE_SECS", 20, 1..=600)?,

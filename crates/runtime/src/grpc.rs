@@ -22,7 +22,11 @@ pub fn invalid_argument(field: &str, description: impl Into<String>) -> Status {
 
 /// `INVALID_ARGUMENT` with several field violations.
 pub fn bad_request(violations: Vec<(String, String)>) -> Status {
-    let message = violations.iter().map(|(f, d)| format!("{f}: {d}")).collect::<Vec<_>>().join("; ");
+    let message = violations
+        .iter()
+        .map(|(f, d)| format!("{f}: {d}"))
+        .collect::<Vec<_>>()
+        .join("; ");
     let mut details = ErrorDetails::new();
     for (f, d) in violations {
         details.add_bad_request_violation(f, d);
@@ -38,7 +42,9 @@ pub async fn standard_services(
         tonic_health::server::HealthReporter,
         tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
         tonic_reflection::server::v1::ServerReflectionServer<impl tonic_reflection::server::v1::ServerReflection>,
-        tonic_reflection::server::v1alpha::ServerReflectionServer<impl tonic_reflection::server::v1alpha::ServerReflection>,
+        tonic_reflection::server::v1alpha::ServerReflectionServer<
+            impl tonic_reflection::server::v1alpha::ServerReflection,
+        >,
     ),
     tonic_reflection::server::Error,
 > {

@@ -35,10 +35,16 @@ pub enum TelemetryError {
 }
 
 /// Installs the global subscriber. `RUST_LOG` filters (default `info`).
-pub fn init(service: &'static str, format: LogFormat, otlp_endpoint: Option<&str>) -> Result<TelemetryGuard, TelemetryError> {
+pub fn init(
+    service: &'static str,
+    format: LogFormat,
+    otlp_endpoint: Option<&str>,
+) -> Result<TelemetryGuard, TelemetryError> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let mut builder = SdkTracerProvider::builder().with_resource(
-        opentelemetry_sdk::Resource::builder().with_service_name(service).build(),
+        opentelemetry_sdk::Resource::builder()
+            .with_service_name(service)
+            .build(),
     );
     if let Some(endpoint) = otlp_endpoint {
         use opentelemetry_otlp::WithExportConfig;
@@ -46,7 +52,10 @@ pub fn init(service: &'static str, format: LogFormat, otlp_endpoint: Option<&str
             .with_tonic()
             .with_endpoint(endpoint)
             .build()
-            .map_err(|e| TelemetryError::Exporter { endpoint: endpoint.to_owned(), message: e.to_string() })?;
+            .map_err(|e| TelemetryError::Exporter {
+                endpoint: endpoint.to_owned(),
+                message: e.to_string(),
+            })?;
         builder = builder.with_batch_exporter(exporter);
     }
     let provider = builder.build();
@@ -55,11 +64,17 @@ pub fn init(service: &'static str, format: LogFormat, otlp_endpoint: Option<&str
 
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let fmt = match format {
-        LogFormat::Text => tracing_subscriber::fmt::layer().with_target(false).with_filter(filter()).boxed(),
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_target(false)
+            .with_filter(filter())
+            .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer().json().with_filter(filter()).boxed(),
     };
     // A second init in one process (tests) keeps the first subscriber.
-    let _ = tracing_subscriber::registry().with(fmt).with(otel.with_filter(filter())).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(fmt)
+        .with(otel.with_filter(filter()))
+        .try_init();
     Ok(TelemetryGuard { provider })
 }
 
@@ -68,5 +83,8 @@ pub fn init_metrics(addr: SocketAddr) -> Result<(), TelemetryError> {
     metrics_exporter_prometheus::PrometheusBuilder::new()
         .with_http_listener(addr)
         .install()
-        .map_err(|e| TelemetryError::Metrics { addr, message: e.to_string() })
+        .map_err(|e| TelemetryError::Metrics {
+            addr,
+            message: e.to_string(),
+        })
 }

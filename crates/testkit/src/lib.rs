@@ -64,6 +64,9 @@ impl TestDatabase {
 
     /// One of each backend: every integration test runs on both.
     pub async fn both() -> anyhow::Result<Vec<TestDatabase>> {
-        Ok(vec![TestDatabase::Sqlite(SqliteDatabase::new()?), TestDatabase::Postgres(PgDatabase::new().await?)])
+        Ok(vec![
+            TestDatabase::Sqlite(SqliteDatabase::new()?),
+            TestDatabase::Postgres(PgDatabase::new().await?),
+        ])
     }
 }

@@ -34,7 +34,12 @@ impl NatsServer {
         let binary = nats_binary()?;
         let port = free_port()?;
         let store = tempfile::tempdir()?;
-        let mut server = Self { binary, port, store, child: None };
+        let mut server = Self {
+            binary,
+            port,
+            store,
+            child: None,
+        };
         server.spawn().await?;
         Ok(server)
     }
@@ -69,10 +74,10 @@ impl NatsServer {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 return Ok(());
             }
-            if let Some(child) = self.child.as_mut() {
-                if let Some(status) = child.try_wait()? {
-                    bail!("nats-server exited at start with {status}");
-                }
+            if let Some(child) = self.child.as_mut()
+                && let Some(status) = child.try_wait()?
+            {
+                bail!("nats-server exited at start with {status}");
             }
             if Instant::now() > deadline {
                 bail!("nats-server did not open port {} within 10 s", self.port);

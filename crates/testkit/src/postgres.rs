@@ -26,9 +26,15 @@ impl PgDatabase {
         let admin_url = ADMIN_URL.get_or_try_init(find_or_start_server).await?.clone();
         let name = format!("rentops_test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = PgConnection::connect(&admin_url).await?;
-        admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await?;
+        admin
+            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await?;
         let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin_url);
-        Ok(Self { url: format!("{base}/{name}"), admin_url, name })
+        Ok(Self {
+            url: format!("{base}/{name}"),
+            admin_url,
+            name,
+        })
     }
 }
 
@@ -38,10 +44,16 @@ impl Drop for PgDatabase {
         let admin_url = self.admin_url.clone();
         let name = self.name.clone();
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
             rt.block_on(async move {
                 if let Ok(mut admin) = PgConnection::connect(&admin_url).await {
-                    let _ = admin.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await;
+                    let _ = admin
+                        .execute(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                        )))
+                        .await;
                 }
             });
         })
@@ -50,7 +62,10 @@ impl Drop for PgDatabase {
 }
 
 async fn reachable(url: &str) -> bool {
-    matches!(tokio::time::timeout(Duration::from_secs(3), PgConnection::connect(url)).await, Ok(Ok(_)))
+    matches!(
+        tokio::time::timeout(Duration::from_secs(3), PgConnection::connect(url)).await,
+        Ok(Ok(_))
+    )
 }
 
 async fn find_or_start_server() -> anyhow::Result<String> {
@@ -69,7 +84,12 @@ async fn find_or_start_server() -> anyhow::Result<String> {
 
 fn pg_bin(name: &str) -> anyhow::Result<PathBuf> {
     let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path().join("bin").join(name)).filter(|p| p.exists()).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path().join("bin").join(name))
+                .filter(|p| p.exists())
+                .collect()
+        })
         .unwrap_or_default();
     versions.sort();
     versions.pop().with_context(|| {
@@ -96,21 +116,46 @@ async fn start_throwaway() -> anyhow::Result<String> {
         cmd
     };
     if as_root {
-        let status = tokio::process::Command::new("chown").args(["-R", "postgres"]).arg(&dir).status().await?;
+        let status = tokio::process::Command::new("chown")
+            .args(["-R", "postgres"])
+            .arg(&dir)
+            .status()
+            .await?;
         if !status.success() {
             bail!("cannot hand {} to the postgres user", dir.display());
         }
     }
-    let status = run(pg_bin("initdb")?, vec!["-D".into(), data.display().to_string(), "-U".into(), "postgres".into(), "--auth=trust".into()])
-        .status()
-        .await?;
+    let status = run(
+        pg_bin("initdb")?,
+        vec![
+            "-D".into(),
+            data.display().to_string(),
+            "-U".into(),
+            "postgres".into(),
+            "--auth=trust".into(),
+        ],
+    )
+    .status()
+    .await?;
     if !status.success() {
         bail!("initdb failed in {}", data.display());
     }
-    let options = format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", dir.display());
+    let options = format!(
+        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+        dir.display()
+    );
     let status = run(
         pg_bin("pg_ctl")?,
-        vec!["-D".into(), data.display().to_string(), "-o".into(), options, "-l".into(), dir.join("log").display().to_string(), "-w".into(), "start".into()],
+        vec![
+            "-D".into(),
+            data.display().to_string(),
+            "-o".into(),
+            options,
+            "-l".into(),
+            dir.join("log").display().to_string(),
+            "-w".into(),
+            "start".into(),
+        ],
     )
     .status()
     .await?;
@@ -130,6 +175,10 @@ async fn start_throwaway() -> anyhow::Result<String> {
 fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
         .unwrap_or(false)
 }

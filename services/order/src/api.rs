@@ -22,18 +22,12 @@ use crate::projections::queries::{self, HistoryRow, ListFilter, OrderRow, QueryE
 use crate::validate::{Violations, context, page_size};
 
 /// Business settings of the order service (configuration, not code).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct OrderSettings {
     pub policy: ContactPolicy,
     /// Channel codes (`APP`, `PARTNER:CTRIP`, …) whose orders arrive verified, so they may be
     /// confirmed without a reached call.
     pub pre_verified_channels: HashSet<String>,
-}
-
-impl Default for OrderSettings {
-    fn default() -> Self {
-        Self { policy: ContactPolicy::default(), pre_verified_channels: HashSet::new() }
-    }
 }
 
 pub struct OrderApi {
@@ -83,7 +77,11 @@ fn query_status(e: QueryError) -> Status {
 }
 
 fn result(e: &Executed<OrderState>) -> common::CommandResult {
-    common::CommandResult { aggregate_id: e.aggregate_id.clone(), sequence: e.sequence, events_appended: e.events_appended }
+    common::CommandResult {
+        aggregate_id: e.aggregate_id.clone(),
+        sequence: e.sequence,
+        events_appended: e.events_appended,
+    }
 }
 
 impl OrderApi {
@@ -97,9 +95,18 @@ impl OrderApi {
         }
     }
 
-    async fn run(&self, id: Uuid, ctx: crate::validate::Context, command: OrderCommand, create: bool) -> Result<Executed<OrderState>, Status> {
+    async fn run(
+        &self,
+        id: Uuid,
+        ctx: crate::validate::Context,
+        command: OrderCommand,
+        create: bool,
+    ) -> Result<Executed<OrderState>, Status> {
         let meta = self.meta(ctx, self.clock.now());
-        self.handler.execute(&id.to_string(), &meta, &command, create).await.map_err(exec_status)
+        self.handler
+            .execute(&id.to_string(), &meta, &command, create)
+            .await
+            .map_err(exec_status)
     }
 
     /// Read-your-writes: waits for the projection to reach `consistency.min_sequence`.
@@ -109,14 +116,21 @@ impl OrderApi {
             return Err(invalid_argument("consistency.timeout_ms", "at most 30000"));
         }
         let timeout = Duration::from_millis(if c.timeout_ms == 0 { 2_000 } else { c.timeout_ms as u64 });
-        self.checkpoints.wait_for(c.min_sequence, timeout).await.map_err(|e| match e {
-            e @ WaitError::Timeout { .. } => Status::deadline_exceeded(e.to_string()),
-            WaitError::Db(e) => query_status(QueryError::Db(e)),
-        })
+        self.checkpoints
+            .wait_for(c.min_sequence, timeout)
+            .await
+            .map_err(|e| match e {
+                e @ WaitError::Timeout { .. } => Status::deadline_exceeded(e.to_string()),
+                WaitError::Db(e) => query_status(QueryError::Db(e)),
+            })
     }
 
     fn channel_key(channel: Channel, partner_code: &str) -> String {
-        if channel == Channel::Partner { format!("PARTNER:{partner_code}") } else { channel.code().to_owned() }
+        if channel == Channel::Partner {
+            format!("PARTNER:{partner_code}")
+        } else {
+            channel.code().to_owned()
+        }
     }
 }
 
@@ -179,7 +193,9 @@ fn history_pb(h: HistoryRow) -> pb::HistoryEntry {
         actor: h.actor,
         request_id: h.request_id,
         correlation_id: h.correlation_id,
-        event: Some(pb::OrderEvent { event: Some(codec::event_pb(&h.event, &h.order_id)) }),
+        event: Some(pb::OrderEvent {
+            event: Some(codec::event_pb(&h.event, &h.order_id)),
+        }),
     }
 }
 
@@ -187,7 +203,11 @@ fn add_ons(v: &mut Violations, items: &[String]) -> Vec<String> {
     if items.len() > 20 {
         v.add("add_ons", "at most 20");
     }
-    items.iter().enumerate().map(|(i, a)| v.text(&format!("add_ons[{i}]"), a, 64, true)).collect()
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, a)| v.text(&format!("add_ons[{i}]"), a, 64, true))
+        .collect()
 }
 
 fn model(v: &mut Violations, field: &str, value: i32, required: bool) -> Option<Model> {
@@ -195,7 +215,14 @@ fn model(v: &mut Violations, field: &str, value: i32, required: bool) -> Option<
         Some(m) => Some(m),
         None if value == 0 && !required => None,
         None => {
-            v.add(field, if value == 0 { "required".to_string() } else { format!("unknown vehicle model {value}") });
+            v.add(
+                field,
+                if value == 0 {
+                    "required".to_string()
+                } else {
+                    format!("unknown vehicle model {value}")
+                },
+            );
             None
         }
     }
@@ -203,7 +230,10 @@ fn model(v: &mut Violations, field: &str, value: i32, required: bool) -> Option<
 
 #[tonic::async_trait]
 impl pb::order_service_server::OrderService for OrderApi {
-    async fn place_order(&self, request: Request<pb::PlaceOrderRequest>) -> Result<Response<pb::PlaceOrderResponse>, Status> {
+    async fn place_order(
+        &self,
+        request: Request<pb::PlaceOrderRequest>,
+    ) -> Result<Response<pb::PlaceOrderResponse>, Status> {
         let span = server_span("PlaceOrder", request.metadata());
         let r = request.into_inner();
         async move {
@@ -211,7 +241,14 @@ impl pb::order_service_server::OrderService for OrderApi {
             let ctx = context(&mut v, r.context.as_ref());
             let channel = channel_from_pb(r.channel);
             if channel.is_none() {
-                v.add("channel", if r.channel == 0 { "required".into() } else { format!("unknown channel {}", r.channel) });
+                v.add(
+                    "channel",
+                    if r.channel == 0 {
+                        "required".into()
+                    } else {
+                        format!("unknown channel {}", r.channel)
+                    },
+                );
             }
             let partner_code = if channel == Some(Channel::Partner) {
                 v.code("partner_code", &r.partner_code, 32)
@@ -246,8 +283,12 @@ impl pb::order_service_server::OrderService for OrderApi {
             let requested_model = model(&mut v, "requested_model", r.requested_model, true);
             let add_ons = add_ons(&mut v, &r.add_ons);
             let price = v.money("price", r.price.as_ref(), true);
-            let rental_deposit = v.money("rental_deposit", r.rental_deposit.as_ref(), false).unwrap_or_default();
-            let violation_deposit = v.money("violation_deposit", r.violation_deposit.as_ref(), false).unwrap_or_default();
+            let rental_deposit = v
+                .money("rental_deposit", r.rental_deposit.as_ref(), false)
+                .unwrap_or_default();
+            let violation_deposit = v
+                .money("violation_deposit", r.violation_deposit.as_ref(), false)
+                .unwrap_or_default();
             let notes = v.text("notes", &r.notes, 2000, false);
             let now = self.clock.now();
             let placed_at = v.time("placed_at", r.placed_at.as_ref()).unwrap_or(now);
@@ -280,8 +321,17 @@ impl pb::order_service_server::OrderService for OrderApi {
             };
             v.finish(())?;
             let order_id = order_id_for(channel, &partner_code, &channel_order_ref);
-            let pre_verified = self.settings.pre_verified_channels.contains(&Self::channel_key(channel, &partner_code));
-            let command = OrderCommand::Place { order_id, booking, placed_at, pre_verified, policy: self.settings.policy };
+            let pre_verified = self
+                .settings
+                .pre_verified_channels
+                .contains(&Self::channel_key(channel, &partner_code));
+            let command = OrderCommand::Place {
+                order_id,
+                booking,
+                placed_at,
+                pre_verified,
+                policy: self.settings.policy,
+            };
             let done = self.run(order_id, ctx, command, true).await?;
             Ok(Response::new(pb::PlaceOrderResponse {
                 order_id: order_id.to_string(),
@@ -294,7 +344,10 @@ impl pb::order_service_server::OrderService for OrderApi {
         .await
     }
 
-    async fn record_contact_attempt(&self, request: Request<pb::RecordContactAttemptRequest>) -> Result<Response<common::CommandResult>, Status> {
+    async fn record_contact_attempt(
+        &self,
+        request: Request<pb::RecordContactAttemptRequest>,
+    ) -> Result<Response<common::CommandResult>, Status> {
         let span = server_span("RecordContactAttempt", request.metadata());
         let r = request.into_inner();
         async move {
@@ -303,7 +356,14 @@ impl pb::order_service_server::OrderService for OrderApi {
             let id = v.order_id(&r.order_id);
             let outcome = outcome_from_pb(r.outcome);
             if outcome.is_none() {
-                v.add("outcome", if r.outcome == 0 { "required".into() } else { format!("unknown outcome {}", r.outcome) });
+                v.add(
+                    "outcome",
+                    if r.outcome == 0 {
+                        "required".into()
+                    } else {
+                        format!("unknown outcome {}", r.outcome)
+                    },
+                );
             }
             let notes = v.text("notes", &r.notes, 2000, false);
             let call_back_at = v.time("call_back_at", r.call_back_at.as_ref());
@@ -315,9 +375,18 @@ impl pb::order_service_server::OrderService for OrderApi {
             if at > now + time::Duration::minutes(5) {
                 v.add("attempted_at", "cannot be in the future");
             }
-            let outcome = v.finish(outcome)?.ok_or_else(|| invalid_argument("outcome", "required"))?;
+            let outcome = v
+                .finish(outcome)?
+                .ok_or_else(|| invalid_argument("outcome", "required"))?;
             let agent = ctx.actor.clone();
-            let command = OrderCommand::RecordContactAttempt { at, outcome, agent, notes, call_back_at, policy: self.settings.policy };
+            let command = OrderCommand::RecordContactAttempt {
+                at,
+                outcome,
+                agent,
+                notes,
+                call_back_at,
+                policy: self.settings.policy,
+            };
             let done = self.run(id, ctx, command, false).await?;
             Ok(Response::new(result(&done)))
         }
@@ -325,7 +394,10 @@ impl pb::order_service_server::OrderService for OrderApi {
         .await
     }
 
-    async fn confirm_order(&self, request: Request<pb::ConfirmOrderRequest>) -> Result<Response<common::CommandResult>, Status> {
+    async fn confirm_order(
+        &self,
+        request: Request<pb::ConfirmOrderRequest>,
+    ) -> Result<Response<common::CommandResult>, Status> {
         let span = server_span("ConfirmOrder", request.metadata());
         let r = request.into_inner();
         async move {
@@ -334,14 +406,20 @@ impl pb::order_service_server::OrderService for OrderApi {
             let id = v.order_id(&r.order_id);
             let notes = v.text("notes", &r.notes, 2000, false);
             v.finish(())?;
-            let command = OrderCommand::Confirm { at: self.clock.now(), notes };
+            let command = OrderCommand::Confirm {
+                at: self.clock.now(),
+                notes,
+            };
             Ok(Response::new(result(&self.run(id, ctx, command, false).await?)))
         }
         .instrument(span)
         .await
     }
 
-    async fn change_order(&self, request: Request<pb::ChangeOrderRequest>) -> Result<Response<common::CommandResult>, Status> {
+    async fn change_order(
+        &self,
+        request: Request<pb::ChangeOrderRequest>,
+    ) -> Result<Response<common::CommandResult>, Status> {
         let span = server_span("ChangeOrder", request.metadata());
         let r = request.into_inner();
         async move {
@@ -364,24 +442,31 @@ impl pb::order_service_server::OrderService for OrderApi {
                 },
                 price: v.money("price", r.price.as_ref(), false),
             };
-            if let (Some(p), Some(ret)) = (changes.pickup_at, changes.return_at) {
-                if ret <= p {
-                    v.add("return_at", "must be after pickup_at");
-                }
+            if let (Some(p), Some(ret)) = (changes.pickup_at, changes.return_at)
+                && ret <= p
+            {
+                v.add("return_at", "must be after pickup_at");
             }
             let reason = v.text("reason", &r.reason, 500, false);
             if changes.field_names().is_empty() && v.is_empty() {
                 v.add("order", "nothing to change: set at least one field");
             }
             v.finish(())?;
-            let command = OrderCommand::Change { at: self.clock.now(), changes, reason };
+            let command = OrderCommand::Change {
+                at: self.clock.now(),
+                changes,
+                reason,
+            };
             Ok(Response::new(result(&self.run(id, ctx, command, false).await?)))
         }
         .instrument(span)
         .await
     }
 
-    async fn cancel_order(&self, request: Request<pb::CancelOrderRequest>) -> Result<Response<common::CommandResult>, Status> {
+    async fn cancel_order(
+        &self,
+        request: Request<pb::CancelOrderRequest>,
+    ) -> Result<Response<common::CommandResult>, Status> {
         let span = server_span("CancelOrder", request.metadata());
         let r = request.into_inner();
         async move {
@@ -390,18 +475,34 @@ impl pb::order_service_server::OrderService for OrderApi {
             let id = v.order_id(&r.order_id);
             let by = codec::cancelled_by_from_pb(r.cancelled_by);
             if by.is_none() {
-                v.add("cancelled_by", if r.cancelled_by == 0 { "required".into() } else { format!("unknown value {}", r.cancelled_by) });
+                v.add(
+                    "cancelled_by",
+                    if r.cancelled_by == 0 {
+                        "required".into()
+                    } else {
+                        format!("unknown value {}", r.cancelled_by)
+                    },
+                );
             }
             let reason = v.text("reason", &r.reason, 500, true);
-            let by = v.finish(by)?.ok_or_else(|| invalid_argument("cancelled_by", "required"))?;
-            let command = OrderCommand::Cancel { at: self.clock.now(), by, reason };
+            let by = v
+                .finish(by)?
+                .ok_or_else(|| invalid_argument("cancelled_by", "required"))?;
+            let command = OrderCommand::Cancel {
+                at: self.clock.now(),
+                by,
+                reason,
+            };
             Ok(Response::new(result(&self.run(id, ctx, command, false).await?)))
         }
         .instrument(span)
         .await
     }
 
-    async fn record_pickup(&self, request: Request<pb::RecordPickupRequest>) -> Result<Response<common::CommandResult>, Status> {
+    async fn record_pickup(
+        &self,
+        request: Request<pb::RecordPickupRequest>,
+    ) -> Result<Response<common::CommandResult>, Status> {
         let span = server_span("RecordPickup", request.metadata());
         let r = request.into_inner();
         async move {
@@ -418,14 +519,27 @@ impl pb::order_service_server::OrderService for OrderApi {
                 v.add("picked_up_at", "cannot be in the future");
             }
             v.finish(())?;
-            let h = Handover { at, vehicle_id, plate, odometer_km: r.odometer_km, charge_percent: r.charge_percent, damage_noted, location: None };
-            Ok(Response::new(result(&self.run(id, ctx, OrderCommand::RecordPickup(h), false).await?)))
+            let h = Handover {
+                at,
+                vehicle_id,
+                plate,
+                odometer_km: r.odometer_km,
+                charge_percent: r.charge_percent,
+                damage_noted,
+                location: None,
+            };
+            Ok(Response::new(result(
+                &self.run(id, ctx, OrderCommand::RecordPickup(h), false).await?,
+            )))
         }
         .instrument(span)
         .await
     }
 
-    async fn record_return(&self, request: Request<pb::RecordReturnRequest>) -> Result<Response<common::CommandResult>, Status> {
+    async fn record_return(
+        &self,
+        request: Request<pb::RecordReturnRequest>,
+    ) -> Result<Response<common::CommandResult>, Status> {
         let span = server_span("RecordReturn", request.metadata());
         let r = request.into_inner();
         async move {
@@ -450,13 +564,18 @@ impl pb::order_service_server::OrderService for OrderApi {
                 damage_noted,
                 location,
             };
-            Ok(Response::new(result(&self.run(id, ctx, OrderCommand::RecordReturn(h), false).await?)))
+            Ok(Response::new(result(
+                &self.run(id, ctx, OrderCommand::RecordReturn(h), false).await?,
+            )))
         }
         .instrument(span)
         .await
     }
 
-    async fn complete_order(&self, request: Request<pb::CompleteOrderRequest>) -> Result<Response<common::CommandResult>, Status> {
+    async fn complete_order(
+        &self,
+        request: Request<pb::CompleteOrderRequest>,
+    ) -> Result<Response<common::CommandResult>, Status> {
         let span = server_span("CompleteOrder", request.metadata());
         let r = request.into_inner();
         async move {
@@ -464,13 +583,20 @@ impl pb::order_service_server::OrderService for OrderApi {
             let ctx = context(&mut v, r.context.as_ref());
             let id = v.order_id(&r.order_id);
             v.finish(())?;
-            Ok(Response::new(result(&self.run(id, ctx, OrderCommand::Complete { at: self.clock.now() }, false).await?)))
+            Ok(Response::new(result(
+                &self
+                    .run(id, ctx, OrderCommand::Complete { at: self.clock.now() }, false)
+                    .await?,
+            )))
         }
         .instrument(span)
         .await
     }
 
-    async fn mark_no_show(&self, request: Request<pb::MarkNoShowRequest>) -> Result<Response<common::CommandResult>, Status> {
+    async fn mark_no_show(
+        &self,
+        request: Request<pb::MarkNoShowRequest>,
+    ) -> Result<Response<common::CommandResult>, Status> {
         let span = server_span("MarkNoShow", request.metadata());
         let r = request.into_inner();
         async move {
@@ -479,7 +605,10 @@ impl pb::order_service_server::OrderService for OrderApi {
             let id = v.order_id(&r.order_id);
             let notes = v.text("notes", &r.notes, 2000, false);
             v.finish(())?;
-            let command = OrderCommand::MarkNoShow { at: self.clock.now(), notes };
+            let command = OrderCommand::MarkNoShow {
+                at: self.clock.now(),
+                notes,
+            };
             Ok(Response::new(result(&self.run(id, ctx, command, false).await?)))
         }
         .instrument(span)
@@ -501,13 +630,18 @@ impl pb::order_service_server::OrderService for OrderApi {
             }
             .map_err(query_status)?
             .ok_or_else(|| Status::not_found(format!("order {id} not found")))?;
-            Ok(Response::new(pb::GetOrderResponse { order: Some(order_pb(&row)) }))
+            Ok(Response::new(pb::GetOrderResponse {
+                order: Some(order_pb(&row)),
+            }))
         }
         .instrument(span)
         .await
     }
 
-    async fn list_orders(&self, request: Request<pb::ListOrdersRequest>) -> Result<Response<pb::ListOrdersResponse>, Status> {
+    async fn list_orders(
+        &self,
+        request: Request<pb::ListOrdersRequest>,
+    ) -> Result<Response<pb::ListOrdersResponse>, Status> {
         let span = server_span("ListOrders", request.metadata());
         let r = request.into_inner();
         async move {
@@ -530,13 +664,14 @@ impl pb::order_service_server::OrderService for OrderApi {
                     ch
                 }
             };
-            let customer_id = (!r.customer_id.trim().is_empty()).then(|| v.text("customer_id", &r.customer_id, 64, true));
+            let customer_id =
+                (!r.customer_id.trim().is_empty()).then(|| v.text("customer_id", &r.customer_id, 64, true));
             let pickup_from = v.time("pickup_from", r.pickup_from.as_ref());
             let pickup_to = v.time("pickup_to", r.pickup_to.as_ref());
-            if let (Some(a), Some(b)) = (pickup_from, pickup_to) {
-                if b <= a {
-                    v.add("pickup_to", "must be after pickup_from");
-                }
+            if let (Some(a), Some(b)) = (pickup_from, pickup_to)
+                && b <= a
+            {
+                v.add("pickup_to", "must be after pickup_from");
             }
             let size = page_size(&mut v, r.page.as_ref());
             let token = r.page.as_ref().map(|p| p.page_token.clone()).unwrap_or_default();
@@ -545,8 +680,17 @@ impl pb::order_service_server::OrderService for OrderApi {
             }
             v.finish(())?;
             self.consistent(r.consistency.as_ref()).await?;
-            let filter = ListFilter { statuses, city, channel, customer_id, pickup_from, pickup_to };
-            let (rows, next) = queries::list(&self.db, &filter, size, &token).await.map_err(query_status)?;
+            let filter = ListFilter {
+                statuses,
+                city,
+                channel,
+                customer_id,
+                pickup_from,
+                pickup_to,
+            };
+            let (rows, next) = queries::list(&self.db, &filter, size, &token)
+                .await
+                .map_err(query_status)?;
             Ok(Response::new(pb::ListOrdersResponse {
                 orders: rows.iter().map(order_pb).collect(),
                 page: Some(common::PageResponse { next_page_token: next }),
@@ -556,7 +700,10 @@ impl pb::order_service_server::OrderService for OrderApi {
         .await
     }
 
-    async fn get_order_history(&self, request: Request<pb::GetOrderHistoryRequest>) -> Result<Response<pb::GetOrderHistoryResponse>, Status> {
+    async fn get_order_history(
+        &self,
+        request: Request<pb::GetOrderHistoryRequest>,
+    ) -> Result<Response<pb::GetOrderHistoryResponse>, Status> {
         let span = server_span("GetOrderHistory", request.metadata());
         let r = request.into_inner();
         async move {
@@ -564,11 +711,15 @@ impl pb::order_service_server::OrderService for OrderApi {
             let id = v.order_id(&r.order_id);
             v.finish(())?;
             self.consistent(r.consistency.as_ref()).await?;
-            let rows = queries::history(&self.db, &id.to_string()).await.map_err(query_status)?;
+            let rows = queries::history(&self.db, &id.to_string())
+                .await
+                .map_err(query_status)?;
             if rows.is_empty() {
                 return Err(Status::not_found(format!("order {id} not found")));
             }
-            Ok(Response::new(pb::GetOrderHistoryResponse { entries: rows.into_iter().map(history_pb).collect() }))
+            Ok(Response::new(pb::GetOrderHistoryResponse {
+                entries: rows.into_iter().map(history_pb).collect(),
+            }))
         }
         .instrument(span)
         .await
@@ -591,8 +742,14 @@ impl pb::order_service_server::OrderService for OrderApi {
             }
             v.finish(())?;
             self.consistent(r.consistency.as_ref()).await?;
-            let filter = QueueFilter { city, due_before, overdue_only: r.overdue_only };
-            let (rows, next) = queries::confirmation_queue(&self.db, &filter, size, &token).await.map_err(query_status)?;
+            let filter = QueueFilter {
+                city,
+                due_before,
+                overdue_only: r.overdue_only,
+            };
+            let (rows, next) = queries::confirmation_queue(&self.db, &filter, size, &token)
+                .await
+                .map_err(query_status)?;
             let entries = rows
                 .iter()
                 .map(|row| {
@@ -612,7 +769,10 @@ impl pb::order_service_server::OrderService for OrderApi {
                     }
                 })
                 .collect();
-            Ok(Response::new(pb::ListConfirmationQueueResponse { entries, page: Some(common::PageResponse { next_page_token: next }) }))
+            Ok(Response::new(pb::ListConfirmationQueueResponse {
+                entries,
+                page: Some(common::PageResponse { next_page_token: next }),
+            }))
         }
         .instrument(span)
         .await

@@ -43,7 +43,12 @@ impl OrderConfig {
             retry_after: minutes("RENTOPS_ORDER_RETRY_AFTER_MINUTES", 30)?,
         };
         let mut pre_verified_channels = HashSet::new();
-        for code in r.string("RENTOPS_ORDER_PREVERIFIED_CHANNELS", "").split(',').map(str::trim).filter(|c| !c.is_empty()) {
+        for code in r
+            .string("RENTOPS_ORDER_PREVERIFIED_CHANNELS", "")
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+        {
             let valid = ["APP", "MINI_PROGRAM", "WEB", "CALL_CENTER"].contains(&code)
                 || code.strip_prefix("PARTNER:").is_some_and(|p| !p.is_empty());
             if !valid {
@@ -57,7 +62,10 @@ impl OrderConfig {
         }
         Ok(Self {
             common,
-            settings: OrderSettings { policy, pre_verified_channels },
+            settings: OrderSettings {
+                policy,
+                pre_verified_channels,
+            },
             deadline_scan: r.seconds("RENTOPS_ORDER_DEADLINE_SCAN_SECS", 15, 1..=3600)?,
         })
     }
@@ -80,7 +88,12 @@ impl App {
 }
 
 /// Starts the service on `listener`; everything stops when `shutdown` is cancelled.
-pub async fn start(config: OrderConfig, listener: tokio::net::TcpListener, clock: Arc<dyn Clock>, shutdown: Shutdown) -> anyhow::Result<App> {
+pub async fn start(
+    config: OrderConfig,
+    listener: tokio::net::TcpListener,
+    clock: Arc<dyn Clock>,
+    shutdown: Shutdown,
+) -> anyhow::Result<App> {
     let c = &config.common;
     let client = connect(&c.nats_url, &format!("rentops-order/{}", c.instance_id)).await?;
     let settings = StreamSettings::for_service(SERVICE, c.stream_replicas);
@@ -88,26 +101,45 @@ pub async fn start(config: OrderConfig, listener: tokio::net::TcpListener, clock
     let store = EventStore::new(client.clone(), &settings.name, SERVICE);
 
     let db = Db::connect(&c.database_url).await?;
-    db.migrate(&sqlx::migrate!("./migrations/sqlite"), &sqlx::migrate!("./migrations/postgres"))
-        .await
-        .context("running the order service's migrations")?;
+    db.migrate(
+        &sqlx::migrate!("./migrations/sqlite"),
+        &sqlx::migrate!("./migrations/postgres"),
+    )
+    .await
+    .context("running the order service's migrations")?;
 
     let handler = Arc::new(CommandHandler::<OrderAggregate>::new(
         store.clone(),
-        HandlerConfig { max_attempts: c.max_command_attempts, cache_capacity: c.aggregate_cache },
+        HandlerConfig {
+            max_attempts: c.max_command_attempts,
+            cache_capacity: c.aggregate_cache,
+        },
     ));
 
     let mut tasks = JoinSet::new();
     let mut projector_settings = ProjectorSettings::new(&settings.name, &c.instance_id);
     projector_settings.lease.replicas = c.stream_replicas;
     projector_settings.lease.ttl = c.projector_lease;
-    let (projector, projector_handle) = Projector::new(OrdersProjection, db.clone(), store.jetstream().clone(), projector_settings);
+    let (projector, projector_handle) = Projector::new(
+        OrdersProjection,
+        db.clone(),
+        store.jetstream().clone(),
+        projector_settings,
+    );
     tasks.spawn(projector.run(shutdown.clone()));
-    tasks.spawn(confirmation_deadline::run(handler.clone(), db.clone(), clock.clone(), config.deadline_scan, shutdown.clone()));
+    tasks.spawn(confirmation_deadline::run(
+        handler.clone(),
+        db.clone(),
+        clock.clone(),
+        config.deadline_scan,
+        shutdown.clone(),
+    ));
 
     let (reporter, health, reflection_v1, reflection_v1alpha) =
         rentops_runtime::grpc::standard_services(rentops_proto::FILE_DESCRIPTOR_SET).await?;
-    reporter.set_serving::<pb::order_service_server::OrderServiceServer<OrderApi>>().await;
+    reporter
+        .set_serving::<pb::order_service_server::OrderServiceServer<OrderApi>>()
+        .await;
     // Health follows the broker: NOT_SERVING while NATS is unreachable, so Kubernetes stops
     // sending traffic that could only be answered UNAVAILABLE.
     {
@@ -125,10 +157,14 @@ pub async fn start(config: OrderConfig, listener: tokio::net::TcpListener, clock
                 if now_up != up {
                     up = now_up;
                     if up {
-                        reporter.set_serving::<pb::order_service_server::OrderServiceServer<OrderApi>>().await;
+                        reporter
+                            .set_serving::<pb::order_service_server::OrderServiceServer<OrderApi>>()
+                            .await;
                     } else {
                         tracing::warn!("NATS unreachable: health NOT_SERVING");
-                        reporter.set_not_serving::<pb::order_service_server::OrderServiceServer<OrderApi>>().await;
+                        reporter
+                            .set_not_serving::<pb::order_service_server::OrderServiceServer<OrderApi>>()
+                            .await;
                     }
                 }
             }
@@ -142,7 +178,11 @@ pub async fn start(config: OrderConfig, listener: tokio::net::TcpListener, clock
         clock,
         settings: config.settings.clone(),
     };
-    let admin = OrderAdminApi { projector: projector_handle.clone(), js: store.jetstream().clone(), stream: settings.name.clone() };
+    let admin = OrderAdminApi {
+        projector: projector_handle.clone(),
+        js: store.jetstream().clone(),
+        stream: settings.name.clone(),
+    };
     let router = tonic::transport::Server::builder()
         .add_service(health)
         .add_service(reflection_v1)
@@ -156,5 +196,11 @@ pub async fn start(config: OrderConfig, listener: tokio::net::TcpListener, clock
             tracing::error!(error = %e, "gRPC server failed");
         }
     });
-    Ok(App { addr, projector: projector_handle, handler, db, tasks })
+    Ok(App {
+        addr,
+        projector: projector_handle,
+        handler,
+        db,
+        tasks,
+    })
 }

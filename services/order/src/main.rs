@@ -15,7 +15,11 @@ async fn main() -> anyhow::Result<()> {
             std::process::exit(2);
         }
     };
-    let _telemetry = telemetry::init("rentops-order", config.common.log_format, config.common.otlp_endpoint.as_deref())?;
+    let _telemetry = telemetry::init(
+        "rentops-order",
+        config.common.log_format,
+        config.common.otlp_endpoint.as_deref(),
+    )?;
     if let Some(addr) = config.common.metrics_addr {
         telemetry::init_metrics(addr)?;
     }

@@ -27,7 +27,11 @@ impl Violations {
 
     /// `Ok(value)` when nothing was refused, else INVALID_ARGUMENT naming every field.
     pub fn finish<T>(self, value: T) -> Result<T, Status> {
-        if self.0.is_empty() { Ok(value) } else { Err(rentops_runtime::bad_request(self.0)) }
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(rentops_runtime::bad_request(self.0))
+        }
     }
 
     /// Text of at most `max` characters, trimmed; required ones must not be blank.
@@ -48,7 +52,11 @@ impl Violations {
         let v = value.trim();
         if v.is_empty() {
             self.add(field, "required");
-        } else if v.len() > max || !v.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_' || b == b'-') {
+        } else if v.len() > max
+            || !v
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        {
             self.add(field, format!("1 to {max} of A-Z, 0-9, '_' or '-'"));
         }
         v.to_owned()
@@ -115,7 +123,8 @@ impl Violations {
         let digits = v.chars().filter(char::is_ascii_digit).count();
         if v.is_empty() {
             self.add(field, "required");
-        } else if !v.chars().all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | ' ')) || !(5..=20).contains(&digits) {
+        } else if !v.chars().all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | ' ')) || !(5..=20).contains(&digits)
+        {
             self.add(field, "5 to 20 digits, optionally with +, - and spaces");
         }
         v.to_owned()
@@ -141,7 +150,14 @@ impl Violations {
         match Uuid::parse_str(value.trim()) {
             Ok(id) => id,
             Err(_) => {
-                self.add("order_id", if value.trim().is_empty() { "required" } else { "not a valid order id (UUID)" });
+                self.add(
+                    "order_id",
+                    if value.trim().is_empty() {
+                        "required"
+                    } else {
+                        "not a valid order id (UUID)"
+                    },
+                );
                 Uuid::nil()
             }
         }
@@ -158,7 +174,11 @@ pub struct Context {
 pub fn context(v: &mut Violations, ctx: Option<&common::CommandContext>) -> Context {
     let Some(ctx) = ctx else {
         v.add("context", "required: request_id and actor");
-        return Context { request_id: String::new(), actor: String::new(), correlation_id: String::new() };
+        return Context {
+            request_id: String::new(),
+            actor: String::new(),
+            correlation_id: String::new(),
+        };
     };
     let request_id = ctx.request_id.trim().to_owned();
     if request_id.is_empty() {
@@ -168,8 +188,16 @@ pub fn context(v: &mut Violations, ctx: Option<&common::CommandContext>) -> Cont
     }
     let actor = v.text("context.actor", &ctx.actor, 100, true);
     let correlation_id = v.text("context.correlation_id", &ctx.correlation_id, 128, false);
-    let correlation_id = if correlation_id.is_empty() { request_id.clone() } else { correlation_id };
-    Context { request_id, actor, correlation_id }
+    let correlation_id = if correlation_id.is_empty() {
+        request_id.clone()
+    } else {
+        correlation_id
+    };
+    Context {
+        request_id,
+        actor,
+        correlation_id,
+    }
 }
 
 pub fn page_size(v: &mut Violations, page: Option<&common::PageRequest>) -> usize {

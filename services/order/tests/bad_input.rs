@@ -1,5 +1,7 @@
 //! Every invalid input is answered with the right status, the field named, and nothing appended.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;
@@ -20,7 +22,11 @@ fn assert_invalid(result: Result<impl std::fmt::Debug, tonic::Status>, field: &s
     let status = result.expect_err("must be refused");
     assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
     let named = fields(&status);
-    assert!(named.iter().any(|f| f == field), "expected a violation on {field}, got {named:?} ({})", status.message());
+    assert!(
+        named.iter().any(|f| f == field),
+        "expected a violation on {field}, got {named:?} ({})",
+        status.message()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -42,26 +48,60 @@ async fn every_bad_placement_is_refused_naming_the_field_and_appends_nothing() {
         ("channel_order_ref", Box::new(|r| r.channel_order_ref = "  ".into())),
         ("channel_order_ref", Box::new(|r| r.channel_order_ref = "r".repeat(65))),
         ("customer", Box::new(|r| r.customer = None)),
-        ("customer.phone", Box::new(|r| r.customer.as_mut().unwrap().phone = "call me".into())),
-        ("customer.name", Box::new(|r| r.customer.as_mut().unwrap().name = "名".repeat(101))),
+        (
+            "customer.phone",
+            Box::new(|r| r.customer.as_mut().unwrap().phone = "call me".into()),
+        ),
+        (
+            "customer.name",
+            Box::new(|r| r.customer.as_mut().unwrap().name = "名".repeat(101)),
+        ),
         ("city", Box::new(|r| r.city = "shanghai!".into())),
         ("pickup_location", Box::new(|r| r.pickup_location = None)),
-        ("pickup_location.station_id", Box::new(|r| r.pickup_location = station("P V G"))),
+        (
+            "pickup_location.station_id",
+            Box::new(|r| r.pickup_location = station("P V G")),
+        ),
         ("pickup_at", Box::new(|r| r.pickup_at = None)),
-        ("pickup_at", Box::new(|r| r.pickup_at = Some(prost_types::Timestamp { seconds: -5, nanos: 0 }))),
+        (
+            "pickup_at",
+            Box::new(|r| r.pickup_at = Some(prost_types::Timestamp { seconds: -5, nanos: 0 })),
+        ),
         ("return_at", Box::new(|r| r.return_at = r.pickup_at)),
-        ("return_at", Box::new(|r| r.return_at = Some(prost_types::Timestamp { seconds: r.pickup_at.unwrap().seconds + 91 * 86_400, nanos: 0 }))),
+        (
+            "return_at",
+            Box::new(|r| {
+                r.return_at = Some(prost_types::Timestamp {
+                    seconds: r.pickup_at.unwrap().seconds + 91 * 86_400,
+                    nanos: 0,
+                })
+            }),
+        ),
         ("requested_model", Box::new(|r| r.requested_model = 0)),
         ("requested_model", Box::new(|r| r.requested_model = 42)),
         ("price", Box::new(|r| r.price = None)),
         ("price.amount_fen", Box::new(|r| r.price = cny(-1))),
         ("price.amount_fen", Box::new(|r| r.price = cny(i64::MAX))),
-        ("price.currency", Box::new(|r| r.price = Some(Money { amount_fen: 1, currency: "USD".into() }))),
+        (
+            "price.currency",
+            Box::new(|r| {
+                r.price = Some(Money {
+                    amount_fen: 1,
+                    currency: "USD".into(),
+                })
+            }),
+        ),
         ("rental_deposit.amount_fen", Box::new(|r| r.rental_deposit = cny(-100))),
         ("add_ons[0]", Box::new(|r| r.add_ons = vec!["".into()])),
-        ("add_ons", Box::new(|r| r.add_ons = (0..21).map(|i| format!("a{i}")).collect())),
+        (
+            "add_ons",
+            Box::new(|r| r.add_ons = (0..21).map(|i| format!("a{i}")).collect()),
+        ),
         ("notes", Box::new(|r| r.notes = "n".repeat(2001))),
-        ("placed_at", Box::new(|r| r.placed_at = Some(ts(time::OffsetDateTime::now_utc() + time::Duration::days(1))))),
+        (
+            "placed_at",
+            Box::new(|r| r.placed_at = Some(ts(time::OffsetDateTime::now_utc() + time::Duration::days(1)))),
+        ),
     ];
     for (field, mutate) in cases {
         let mut r = base.clone();
@@ -70,10 +110,32 @@ async fn every_bad_placement_is_refused_naming_the_field_and_appends_nothing() {
     }
 
     let id = ok.order_id.clone();
-    assert_invalid(c.confirm_order(pb::ConfirmOrderRequest { context: rid(), order_id: "not-a-uuid".into(), notes: String::new() }).await, "order_id");
-    assert_invalid(c.confirm_order(pb::ConfirmOrderRequest { context: rid(), order_id: String::new(), notes: String::new() }).await, "order_id");
     assert_invalid(
-        c.record_contact_attempt(pb::RecordContactAttemptRequest { context: rid(), order_id: id.clone(), outcome: 0, ..Default::default() }).await,
+        c.confirm_order(pb::ConfirmOrderRequest {
+            context: rid(),
+            order_id: "not-a-uuid".into(),
+            notes: String::new(),
+        })
+        .await,
+        "order_id",
+    );
+    assert_invalid(
+        c.confirm_order(pb::ConfirmOrderRequest {
+            context: rid(),
+            order_id: String::new(),
+            notes: String::new(),
+        })
+        .await,
+        "order_id",
+    );
+    assert_invalid(
+        c.record_contact_attempt(pb::RecordContactAttemptRequest {
+            context: rid(),
+            order_id: id.clone(),
+            outcome: 0,
+            ..Default::default()
+        })
+        .await,
         "outcome",
     );
     assert_invalid(
@@ -86,17 +148,43 @@ async fn every_bad_placement_is_refused_naming_the_field_and_appends_nothing() {
         .await,
         "call_back_at",
     );
-    assert_invalid(c.change_order(pb::ChangeOrderRequest { context: rid(), order_id: id.clone(), ..Default::default() }).await, "order");
     assert_invalid(
-        c.change_order(pb::ChangeOrderRequest { context: rid(), order_id: id.clone(), price: cny(-5), ..Default::default() }).await,
+        c.change_order(pb::ChangeOrderRequest {
+            context: rid(),
+            order_id: id.clone(),
+            ..Default::default()
+        })
+        .await,
+        "order",
+    );
+    assert_invalid(
+        c.change_order(pb::ChangeOrderRequest {
+            context: rid(),
+            order_id: id.clone(),
+            price: cny(-5),
+            ..Default::default()
+        })
+        .await,
         "price.amount_fen",
     );
     assert_invalid(
-        c.cancel_order(pb::CancelOrderRequest { context: rid(), order_id: id.clone(), cancelled_by: 0, reason: "x".into() }).await,
+        c.cancel_order(pb::CancelOrderRequest {
+            context: rid(),
+            order_id: id.clone(),
+            cancelled_by: 0,
+            reason: "x".into(),
+        })
+        .await,
         "cancelled_by",
     );
     assert_invalid(
-        c.cancel_order(pb::CancelOrderRequest { context: rid(), order_id: id.clone(), cancelled_by: 1, reason: String::new() }).await,
+        c.cancel_order(pb::CancelOrderRequest {
+            context: rid(),
+            order_id: id.clone(),
+            cancelled_by: 1,
+            reason: String::new(),
+        })
+        .await,
         "reason",
     );
     let pickup = |plate: &str, km: i64, charge: u32| pb::RecordPickupRequest {
@@ -112,19 +200,43 @@ async fn every_bad_placement_is_refused_naming_the_field_and_appends_nothing() {
     assert_invalid(c.record_pickup(pickup("沪A·D12345", -1, 50)).await, "odometer_km");
     assert_invalid(c.record_pickup(pickup("沪A·D12345", 10, 101)).await, "charge_percent");
     assert_invalid(
-        c.list_orders(pb::ListOrdersRequest { page: Some(PageRequest { page_size: 501, page_token: String::new() }), ..Default::default() }).await,
+        c.list_orders(pb::ListOrdersRequest {
+            page: Some(PageRequest {
+                page_size: 501,
+                page_token: String::new(),
+            }),
+            ..Default::default()
+        })
+        .await,
         "page.page_size",
     );
     assert_invalid(
-        c.list_orders(pb::ListOrdersRequest { page: Some(PageRequest { page_size: 5, page_token: "garbage".into() }), ..Default::default() }).await,
+        c.list_orders(pb::ListOrdersRequest {
+            page: Some(PageRequest {
+                page_size: 5,
+                page_token: "garbage".into(),
+            }),
+            ..Default::default()
+        })
+        .await,
         "page.page_token",
     );
-    assert_invalid(c.list_orders(pb::ListOrdersRequest { statuses: vec![77], ..Default::default() }).await, "statuses[0]");
+    assert_invalid(
+        c.list_orders(pb::ListOrdersRequest {
+            statuses: vec![77],
+            ..Default::default()
+        })
+        .await,
+        "statuses[0]",
+    );
     assert_invalid(
         c.get_order(pb::GetOrderRequest {
             order_id: id.clone(),
             as_of: None,
-            consistency: Some(rentops_proto::common::Consistency { min_sequence: 1, timeout_ms: 60_000 }),
+            consistency: Some(rentops_proto::common::Consistency {
+                min_sequence: 1,
+                timeout_ms: 60_000,
+            }),
         })
         .await,
         "consistency.timeout_ms",
@@ -133,6 +245,10 @@ async fn every_bad_placement_is_refused_naming_the_field_and_appends_nothing() {
     // A rule broken is FAILED_PRECONDITION; none of the above appended anything.
     let err = c.record_pickup(pickup("沪A·D12345", 10, 50)).await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition, "pickup before confirmation");
-    assert_eq!(t.stream_last_sequence().await, ok.sequence, "nothing appended by any refused command");
+    assert_eq!(
+        t.stream_last_sequence().await,
+        ok.sequence,
+        "nothing appended by any refused command"
+    );
     t.replica.stop().await;
 }

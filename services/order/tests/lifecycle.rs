@@ -1,5 +1,7 @@
 //! Every command and query path of the order service over gRPC, on SQLite and PostgreSQL.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;
@@ -24,7 +26,10 @@ async fn an_order_runs_its_whole_life_over_grpc() {
 
         // The confirmation queue holds it, due two hours after placement.
         let queue = c
-            .list_confirmation_queue(pb::ListConfirmationQueueRequest { consistency: after(placed.sequence), ..Default::default() })
+            .list_confirmation_queue(pb::ListConfirmationQueueRequest {
+                consistency: after(placed.sequence),
+                ..Default::default()
+            })
             .await
             .unwrap()
             .into_inner();
@@ -32,7 +37,14 @@ async fn an_order_runs_its_whole_life_over_grpc() {
         assert_eq!(queue.entries[0].order_id, order_id);
 
         // Confirming before anyone reached the customer is refused.
-        let err = c.confirm_order(pb::ConfirmOrderRequest { context: rid(), order_id: order_id.clone(), notes: String::new() }).await.unwrap_err();
+        let err = c
+            .confirm_order(pb::ConfirmOrderRequest {
+                context: rid(),
+                order_id: order_id.clone(),
+                notes: String::new(),
+            })
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), Code::FailedPrecondition, "{label}: {err:?}");
 
         let no_answer = c
@@ -53,7 +65,10 @@ async fn an_order_runs_its_whole_life_over_grpc() {
         let o = get(&mut c, &order_id, seq).await;
         assert_eq!(o.status, pb::OrderStatus::Confirmed as i32, "{label}");
         let queue = c
-            .list_confirmation_queue(pb::ListConfirmationQueueRequest { consistency: after(seq), ..Default::default() })
+            .list_confirmation_queue(pb::ListConfirmationQueueRequest {
+                consistency: after(seq),
+                ..Default::default()
+            })
             .await
             .unwrap()
             .into_inner();
@@ -88,10 +103,20 @@ async fn an_order_runs_its_whole_life_over_grpc() {
             .unwrap()
             .into_inner();
         let o = get(&mut c, &order_id, picked.sequence).await;
-        assert_eq!(o.pickup.as_ref().map(|p| p.plate.as_str()), Some("沪A·D12345"), "plates are normalised");
+        assert_eq!(
+            o.pickup.as_ref().map(|p| p.plate.as_str()),
+            Some("沪A·D12345"),
+            "plates are normalised"
+        );
 
         let err = c
-            .record_return(pb::RecordReturnRequest { context: rid(), order_id: order_id.clone(), odometer_km: 11_999, charge_percent: 30, ..Default::default() })
+            .record_return(pb::RecordReturnRequest {
+                context: rid(),
+                order_id: order_id.clone(),
+                odometer_km: 11_999,
+                charge_percent: 30,
+                ..Default::default()
+            })
             .await
             .unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument);
@@ -107,20 +132,39 @@ async fn an_order_runs_its_whole_life_over_grpc() {
         })
         .await
         .unwrap();
-        let done = c.complete_order(pb::CompleteOrderRequest { context: rid(), order_id: order_id.clone() }).await.unwrap().into_inner();
+        let done = c
+            .complete_order(pb::CompleteOrderRequest {
+                context: rid(),
+                order_id: order_id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
         let o = get(&mut c, &order_id, done.sequence).await;
         assert_eq!(o.status, pb::OrderStatus::Completed as i32);
         assert_eq!(o.r#return.as_ref().map(|r| r.odometer_km), Some(12_420));
 
         let history = c
-            .get_order_history(pb::GetOrderHistoryRequest { order_id: order_id.clone(), consistency: after(done.sequence) })
+            .get_order_history(pb::GetOrderHistoryRequest {
+                order_id: order_id.clone(),
+                consistency: after(done.sequence),
+            })
             .await
             .unwrap()
             .into_inner();
         let types: Vec<&str> = history.entries.iter().map(|e| e.event_type.as_str()).collect();
         assert_eq!(
             types,
-            ["OrderPlaced", "ContactAttemptRecorded", "ContactAttemptRecorded", "OrderConfirmed", "OrderChanged", "VehiclePickedUp", "VehicleReturned", "OrderCompleted"],
+            [
+                "OrderPlaced",
+                "ContactAttemptRecorded",
+                "ContactAttemptRecorded",
+                "OrderConfirmed",
+                "OrderChanged",
+                "VehiclePickedUp",
+                "VehicleReturned",
+                "OrderCompleted"
+            ],
             "{label}"
         );
         assert!(history.entries.iter().all(|e| e.actor == "desk:li"));
@@ -128,7 +172,11 @@ async fn an_order_runs_its_whole_life_over_grpc() {
         // As of just after placement, the order was placed with the ES6 requested.
         let first = &history.entries[0];
         let as_of = c
-            .get_order(pb::GetOrderRequest { order_id: order_id.clone(), as_of: first.recorded_at, consistency: None })
+            .get_order(pb::GetOrderRequest {
+                order_id: order_id.clone(),
+                as_of: first.recorded_at,
+                consistency: None,
+            })
             .await
             .unwrap()
             .into_inner()
@@ -178,7 +226,10 @@ async fn cancellations_no_shows_and_listing_with_filters_and_paging() {
             let page = c
                 .list_orders(pb::ListOrdersRequest {
                     city: "SHA".into(),
-                    page: Some(PageRequest { page_size: 2, page_token: token.clone() }),
+                    page: Some(PageRequest {
+                        page_size: 2,
+                        page_token: token.clone(),
+                    }),
                     consistency: after(last),
                     ..Default::default()
                 })
@@ -204,21 +255,42 @@ async fn cancellations_no_shows_and_listing_with_filters_and_paging() {
         assert_eq!(placed_only.orders.len(), 1);
         assert_eq!(placed_only.orders[0].cancel_reason, "flight cancelled");
         let by_channel = c
-            .list_orders(pb::ListOrdersRequest { channel: pb::Channel::App as i32, consistency: after(last), ..Default::default() })
+            .list_orders(pb::ListOrdersRequest {
+                channel: pb::Channel::App as i32,
+                consistency: after(last),
+                ..Default::default()
+            })
             .await
             .unwrap()
             .into_inner();
         assert!(by_channel.orders.is_empty());
 
         // A cancelled order cannot be confirmed; a no-show cannot precede the pickup time.
-        let err = c.confirm_order(pb::ConfirmOrderRequest { context: rid(), order_id: ids[0].clone(), notes: String::new() }).await.unwrap_err();
+        let err = c
+            .confirm_order(pb::ConfirmOrderRequest {
+                context: rid(),
+                order_id: ids[0].clone(),
+                notes: String::new(),
+            })
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), Code::FailedPrecondition);
         reach_and_confirm(&mut c, &ids[1]).await;
-        let err = c.mark_no_show(pb::MarkNoShowRequest { context: rid(), order_id: ids[1].clone(), notes: String::new() }).await.unwrap_err();
+        let err = c
+            .mark_no_show(pb::MarkNoShowRequest {
+                context: rid(),
+                order_id: ids[1].clone(),
+                notes: String::new(),
+            })
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument, "{label}");
 
         let missing = c
-            .get_order(pb::GetOrderRequest { order_id: uuid::Uuid::new_v4().to_string(), ..Default::default() })
+            .get_order(pb::GetOrderRequest {
+                order_id: uuid::Uuid::new_v4().to_string(),
+                ..Default::default()
+            })
             .await
             .unwrap_err();
         assert_eq!(missing.code(), Code::NotFound);
@@ -241,29 +313,49 @@ async fn health_and_reflection_answer() {
     let db = rentops_testkit::TestDatabase::Sqlite(rentops_testkit::SqliteDatabase::new().unwrap());
     let t = TestApp::spawn(db).await;
     let url = format!("http://{}", t.replica.app.addr);
-    let channel = tonic::transport::Endpoint::from_shared(url).unwrap().connect().await.unwrap();
+    let channel = tonic::transport::Endpoint::from_shared(url)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
     let status = health
-        .check(tonic_health::pb::HealthCheckRequest { service: "rentops.order.v1.OrderService".into() })
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "rentops.order.v1.OrderService".into(),
+        })
         .await
         .unwrap()
         .into_inner()
         .status;
-    assert_eq!(status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+    assert_eq!(
+        status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
 
     use tokio_stream::StreamExt;
     use tonic_reflection::pb::v1alpha;
     let mut refl = v1alpha::server_reflection_client::ServerReflectionClient::new(channel);
     let req = v1alpha::ServerReflectionRequest {
         host: String::new(),
-        message_request: Some(v1alpha::server_reflection_request::MessageRequest::ListServices(String::new())),
+        message_request: Some(v1alpha::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
     };
-    let mut answers = refl.server_reflection_info(tokio_stream::iter(vec![req])).await.unwrap().into_inner();
+    let mut answers = refl
+        .server_reflection_info(tokio_stream::iter(vec![req]))
+        .await
+        .unwrap()
+        .into_inner();
     let answer = answers.next().await.unwrap().unwrap();
-    let Some(v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(list)) = answer.message_response else {
+    let Some(v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+        answer.message_response
+    else {
         panic!("unexpected reflection answer {answer:?}");
     };
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    assert!(names.contains(&"rentops.order.v1.OrderService".to_string()), "{names:?}");
+    assert!(
+        names.contains(&"rentops.order.v1.OrderService".to_string()),
+        "{names:?}"
+    );
     t.replica.stop().await;
 }

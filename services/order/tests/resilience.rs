@@ -1,6 +1,8 @@
 //! Races, retries, crashes, rebuilds and a broker outage: nothing acknowledged is lost and
 //! nothing takes effect twice.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;
@@ -23,12 +25,28 @@ async fn concurrent_commands_on_one_order_lose_no_update() {
         let placed = place(&mut a_client, "APP-RACE").await;
         let id = placed.order_id.clone();
         // Warm both caches.
-        a_client.get_order(pb::GetOrderRequest { order_id: id.clone(), ..Default::default() }).await.ok();
+        a_client
+            .get_order(pb::GetOrderRequest {
+                order_id: id.clone(),
+                ..Default::default()
+            })
+            .await
+            .ok();
         b.app.handler.state(&id).await.unwrap();
         t.replica.app.handler.state(&id).await.unwrap();
 
-        let change_model = pb::ChangeOrderRequest { context: rid(), order_id: id.clone(), requested_model: VehicleModel::Es8 as i32, ..Default::default() };
-        let change_price = pb::ChangeOrderRequest { context: rid(), order_id: id.clone(), price: cny(150_000), ..Default::default() };
+        let change_model = pb::ChangeOrderRequest {
+            context: rid(),
+            order_id: id.clone(),
+            requested_model: VehicleModel::Es8 as i32,
+            ..Default::default()
+        };
+        let change_price = pb::ChangeOrderRequest {
+            context: rid(),
+            order_id: id.clone(),
+            price: cny(150_000),
+            ..Default::default()
+        };
         let (r1, r2) = tokio::join!(a_client.change_order(change_model), b_client.change_order(change_price));
         let s1 = r1.expect("first change").into_inner().sequence;
         let s2 = r2.expect("second change").into_inner().sequence;
@@ -37,11 +55,21 @@ async fn concurrent_commands_on_one_order_lose_no_update() {
         assert_eq!(o.requested_model, VehicleModel::Es8 as i32, "{label}: no update lost");
         assert_eq!(o.price.unwrap().amount_fen, 150_000, "{label}: no update lost");
         let history = a_client
-            .get_order_history(pb::GetOrderHistoryRequest { order_id: id, consistency: after(s1.max(s2)) })
+            .get_order_history(pb::GetOrderHistoryRequest {
+                order_id: id,
+                consistency: after(s1.max(s2)),
+            })
             .await
             .unwrap()
             .into_inner();
-        assert_eq!(history.entries.iter().filter(|e| e.event_type == "OrderChanged").count(), 2);
+        assert_eq!(
+            history
+                .entries
+                .iter()
+                .filter(|e| e.event_type == "OrderChanged")
+                .count(),
+            2
+        );
         b.stop().await;
         t.replica.stop().await;
     }
@@ -59,7 +87,13 @@ async fn a_retried_place_order_creates_no_second_order() {
         // earlier append).
         let again = c.place_order(request.clone()).await.unwrap().into_inner();
         let other = t.another_replica(&[]).await;
-        let elsewhere = other.client.clone().place_order(request.clone()).await.unwrap().into_inner();
+        let elsewhere = other
+            .client
+            .clone()
+            .place_order(request.clone())
+            .await
+            .unwrap()
+            .into_inner();
         for r in [&again, &elsewhere] {
             assert_eq!(r.order_id, first.order_id);
             assert_eq!(r.sequence, first.sequence, "answered as the first time");
@@ -77,18 +111,28 @@ async fn a_retried_place_order_creates_no_second_order() {
         different.price = cny(1);
         let err = c.place_order(different).await.unwrap_err();
         assert_eq!(err.code(), Code::AlreadyExists);
-        assert_eq!(t.stream_last_sequence().await, first.sequence, "exactly one event in the log");
+        assert_eq!(
+            t.stream_last_sequence().await,
+            first.sequence,
+            "exactly one event in the log"
+        );
         other.stop().await;
         t.replica.stop().await;
     }
 }
 
 /// Everything the read model says, for comparing two states of it.
-async fn snapshot(c: &mut pb::order_service_client::OrderServiceClient<tonic::transport::Channel>, seq: u64) -> Vec<String> {
+async fn snapshot(
+    c: &mut pb::order_service_client::OrderServiceClient<tonic::transport::Channel>,
+    seq: u64,
+) -> Vec<String> {
     let mut out = Vec::new();
     let orders = c
         .list_orders(pb::ListOrdersRequest {
-            page: Some(rentops_proto::common::PageRequest { page_size: 500, page_token: String::new() }),
+            page: Some(rentops_proto::common::PageRequest {
+                page_size: 500,
+                page_token: String::new(),
+            }),
             consistency: after(seq),
             ..Default::default()
         })
@@ -98,7 +142,10 @@ async fn snapshot(c: &mut pb::order_service_client::OrderServiceClient<tonic::tr
         .orders;
     for mut o in orders {
         let history = c
-            .get_order_history(pb::GetOrderHistoryRequest { order_id: o.order_id.clone(), consistency: None })
+            .get_order_history(pb::GetOrderHistoryRequest {
+                order_id: o.order_id.clone(),
+                consistency: None,
+            })
             .await
             .unwrap()
             .into_inner();
@@ -106,7 +153,11 @@ async fn snapshot(c: &mut pb::order_service_client::OrderServiceClient<tonic::tr
         out.push(format!("{o:?}"));
         out.push(format!("{:?}", history.entries));
     }
-    let queue = c.list_confirmation_queue(pb::ListConfirmationQueueRequest::default()).await.unwrap().into_inner();
+    let queue = c
+        .list_confirmation_queue(pb::ListConfirmationQueueRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
     out.push(format!("{:?}", queue.entries));
     out
 }
@@ -141,11 +192,26 @@ async fn a_killed_projector_applies_nothing_twice_and_a_rebuild_gives_the_same_a
         // Every event is in the history exactly once.
         let total: usize = before.iter().map(|l| l.matches("HistoryEntry {").count()).sum();
         let client = async_nats::connect(nats.url()).await.unwrap();
-        let stream_last = async_nats::jetstream::new(client).get_stream("ORDER").await.unwrap().info().await.unwrap().state.last_sequence;
+        let stream_last = async_nats::jetstream::new(client)
+            .get_stream("ORDER")
+            .await
+            .unwrap()
+            .info()
+            .await
+            .unwrap()
+            .state
+            .last_sequence;
         assert_eq!(total as u64, stream_last, "{label}: each event applied exactly once");
 
         // A rebuild from sequence 1 while the service keeps answering gives the same answers.
-        let target = current.admin.clone().rebuild_projection(pb::RebuildProjectionRequest {}).await.unwrap().into_inner().stream_sequence;
+        let target = current
+            .admin
+            .clone()
+            .rebuild_projection(pb::RebuildProjectionRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .stream_sequence;
         assert_eq!(target, stream_last);
         let after_rebuild = snapshot(&mut c, target).await;
         assert_eq!(before, after_rebuild, "{label}: rebuild changed the answers");
@@ -195,7 +261,7 @@ async fn while_the_broker_is_down_commands_are_unavailable_and_nothing_acknowled
             let o = get(&mut c, &a.order_id, back.sequence).await;
             assert_eq!(o.status, pb::OrderStatus::Placed as i32);
         }
-        assert!(t.stream_last_sequence().await >= acknowledged.len() as u64 + 1);
+        assert!(t.stream_last_sequence().await > acknowledged.len() as u64);
         t.replica.stop().await;
     }
 }
@@ -221,7 +287,10 @@ async fn the_confirmation_deadline_is_marked_once_however_many_replicas_scan() {
         let mut overdue = Vec::new();
         for _ in 0..100 {
             overdue = c
-                .list_confirmation_queue(pb::ListConfirmationQueueRequest { overdue_only: true, ..Default::default() })
+                .list_confirmation_queue(pb::ListConfirmationQueueRequest {
+                    overdue_only: true,
+                    ..Default::default()
+                })
                 .await
                 .unwrap()
                 .into_inner()
@@ -237,11 +306,22 @@ async fn the_confirmation_deadline_is_marked_once_however_many_replicas_scan() {
         tokio::time::sleep(Duration::from_millis(2500)).await;
         let seq = t.stream_last_sequence().await;
         let history = c
-            .get_order_history(pb::GetOrderHistoryRequest { order_id: late.order_id.clone(), consistency: after(seq) })
+            .get_order_history(pb::GetOrderHistoryRequest {
+                order_id: late.order_id.clone(),
+                consistency: after(seq),
+            })
             .await
             .unwrap()
             .into_inner();
-        assert_eq!(history.entries.iter().filter(|e| e.event_type == "ContactOverdue").count(), 1, "{label}");
+        assert_eq!(
+            history
+                .entries
+                .iter()
+                .filter(|e| e.event_type == "ContactOverdue")
+                .count(),
+            1,
+            "{label}"
+        );
         assert_eq!(seq, 3, "{label}: two placements and one overdue mark, nothing more");
         for s in scanners {
             s.stop().await;

@@ -28,7 +28,10 @@ impl Aggregate for OrderAggregate {
     }
 
     fn encode(event: &OrderEvent) -> NewEvent {
-        NewEvent { name: event.name(), payload: encode_event(event).into() }
+        NewEvent {
+            name: event.name(),
+            payload: encode_event(event).into(),
+        }
     }
 
     fn decode(name: &str, payload: &[u8]) -> Result<OrderEvent, DecodeError> {
@@ -39,7 +42,10 @@ impl Aggregate for OrderAggregate {
 // ---- time and small values -------------------------------------------------------------------
 
 pub fn ts(t: OffsetDateTime) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: t.unix_timestamp(), nanos: t.nanosecond() as i32 }
+    prost_types::Timestamp {
+        seconds: t.unix_timestamp(),
+        nanos: t.nanosecond() as i32,
+    }
 }
 
 pub fn ts_opt(t: Option<OffsetDateTime>) -> Option<prost_types::Timestamp> {
@@ -61,7 +67,10 @@ pub fn from_ts(t: &prost_types::Timestamp) -> Result<OffsetDateTime, String> {
 }
 
 pub fn money(f: Fen) -> common::Money {
-    common::Money { amount_fen: f.0, currency: "CNY".into() }
+    common::Money {
+        amount_fen: f.0,
+        currency: "CNY".into(),
+    }
 }
 
 pub fn model_pb(m: Model) -> i32 {
@@ -192,7 +201,11 @@ fn location_from_pb(l: Option<&pb::Location>) -> Option<Location> {
 }
 
 pub fn customer_pb(c: &Customer) -> pb::Customer {
-    pb::Customer { customer_id: c.customer_id.clone(), name: c.name.clone(), phone: c.phone.clone() }
+    pb::Customer {
+        customer_id: c.customer_id.clone(),
+        name: c.name.clone(),
+        phone: c.phone.clone(),
+    }
 }
 
 // ---- events ------------------------------------------------------------------------------------
@@ -201,7 +214,13 @@ pub fn event_pb(event: &OrderEvent, order_id: &str) -> pb::order_event::Event {
     use pb::order_event::Event as P;
     let id = order_id.to_owned();
     match event {
-        OrderEvent::Placed { order_id, booking: b, placed_at, pre_verified, contact_due_at } => P::Placed(pb::OrderPlaced {
+        OrderEvent::Placed {
+            order_id,
+            booking: b,
+            placed_at,
+            pre_verified,
+            contact_due_at,
+        } => P::Placed(pb::OrderPlaced {
             order_id: order_id.to_string(),
             channel: channel_pb(b.channel),
             partner_code: b.partner_code.clone(),
@@ -222,29 +241,45 @@ pub fn event_pb(event: &OrderEvent, order_id: &str) -> pb::order_event::Event {
             contact_due_at: Some(ts(*contact_due_at)),
             notes: b.notes.clone(),
         }),
-        OrderEvent::ContactAttemptRecorded { attempted_at, outcome, agent, notes, call_back_at, next_contact_at } => {
-            P::ContactAttemptRecorded(pb::ContactAttemptRecorded {
-                order_id: id,
-                attempted_at: Some(ts(*attempted_at)),
-                outcome: outcome_pb(*outcome),
-                agent: agent.clone(),
-                notes: notes.clone(),
-                call_back_at: ts_opt(*call_back_at),
-                next_contact_at: Some(ts(*next_contact_at)),
-            })
-        }
-        OrderEvent::ContactOverdue { contact_due_at, detected_at } => P::ContactOverdue(pb::ContactOverdue {
+        OrderEvent::ContactAttemptRecorded {
+            attempted_at,
+            outcome,
+            agent,
+            notes,
+            call_back_at,
+            next_contact_at,
+        } => P::ContactAttemptRecorded(pb::ContactAttemptRecorded {
+            order_id: id,
+            attempted_at: Some(ts(*attempted_at)),
+            outcome: outcome_pb(*outcome),
+            agent: agent.clone(),
+            notes: notes.clone(),
+            call_back_at: ts_opt(*call_back_at),
+            next_contact_at: Some(ts(*next_contact_at)),
+        }),
+        OrderEvent::ContactOverdue {
+            contact_due_at,
+            detected_at,
+        } => P::ContactOverdue(pb::ContactOverdue {
             order_id: id,
             contact_due_at: Some(ts(*contact_due_at)),
             detected_at: Some(ts(*detected_at)),
         }),
-        OrderEvent::Confirmed { confirmed_at, by_pre_verification, notes } => P::Confirmed(pb::OrderConfirmed {
+        OrderEvent::Confirmed {
+            confirmed_at,
+            by_pre_verification,
+            notes,
+        } => P::Confirmed(pb::OrderConfirmed {
             order_id: id,
             confirmed_at: Some(ts(*confirmed_at)),
             by_pre_verification: *by_pre_verification,
             notes: notes.clone(),
         }),
-        OrderEvent::Changed { changed_at, changes: c, reason } => P::Changed(pb::OrderChanged {
+        OrderEvent::Changed {
+            changed_at,
+            changes: c,
+            reason,
+        } => P::Changed(pb::OrderChanged {
             order_id: id,
             changed_at: Some(ts(*changed_at)),
             changed_fields: c.field_names().into_iter().map(String::from).collect(),
@@ -258,7 +293,11 @@ pub fn event_pb(event: &OrderEvent, order_id: &str) -> pb::order_event::Event {
             reason: reason.clone(),
             add_ons_changed: c.add_ons.is_some(),
         }),
-        OrderEvent::Cancelled { cancelled_at, by, reason } => P::Cancelled(pb::OrderCancelled {
+        OrderEvent::Cancelled {
+            cancelled_at,
+            by,
+            reason,
+        } => P::Cancelled(pb::OrderCancelled {
             order_id: id,
             cancelled_at: Some(ts(*cancelled_at)),
             cancelled_by: cancelled_by_pb(*by),
@@ -281,12 +320,15 @@ pub fn event_pb(event: &OrderEvent, order_id: &str) -> pb::order_event::Event {
             charge_percent: h.charge_percent,
             damage_noted: h.damage_noted.clone(),
         }),
-        OrderEvent::Completed { completed_at } => {
-            P::Completed(pb::OrderCompleted { order_id: id, completed_at: Some(ts(*completed_at)) })
-        }
-        OrderEvent::NoShow { recorded_at, notes } => {
-            P::NoShow(pb::OrderNoShow { order_id: id, recorded_at: Some(ts(*recorded_at)), notes: notes.clone() })
-        }
+        OrderEvent::Completed { completed_at } => P::Completed(pb::OrderCompleted {
+            order_id: id,
+            completed_at: Some(ts(*completed_at)),
+        }),
+        OrderEvent::NoShow { recorded_at, notes } => P::NoShow(pb::OrderNoShow {
+            order_id: id,
+            recorded_at: Some(ts(*recorded_at)),
+            notes: notes.clone(),
+        }),
     }
 }
 
@@ -318,11 +360,16 @@ fn req_ts(name: &str, field: &str, t: &Option<prost_types::Timestamp>) -> Result
 }
 
 fn opt_ts(name: &str, field: &str, t: &Option<prost_types::Timestamp>) -> Result<Option<OffsetDateTime>, DecodeError> {
-    t.as_ref().map(|t| from_ts(t).map_err(|e| bad(name, format!("{field}: {e}")))).transpose()
+    t.as_ref()
+        .map(|t| from_ts(t).map_err(|e| bad(name, format!("{field}: {e}"))))
+        .transpose()
 }
 
 fn bad(name: &str, message: impl Into<String>) -> DecodeError {
-    DecodeError { name: name.to_owned(), message: message.into() }
+    DecodeError {
+        name: name.to_owned(),
+        message: message.into(),
+    }
 }
 
 fn fen(m: &Option<common::Money>) -> Fen {
@@ -342,11 +389,17 @@ pub fn decode_event(name: &str, payload: &[u8]) -> Result<OrderEvent, DecodeErro
                     channel: channel_from_pb(m.channel).ok_or_else(|| bad(name, "unknown channel"))?,
                     partner_code: m.partner_code,
                     channel_order_ref: m.channel_order_ref,
-                    customer: Customer { customer_id: c.customer_id, name: c.name, phone: c.phone },
+                    customer: Customer {
+                        customer_id: c.customer_id,
+                        name: c.name,
+                        phone: c.phone,
+                    },
                     city: m.city,
-                    pickup_location: location_from_pb(m.pickup_location.as_ref()).ok_or_else(|| bad(name, "pickup_location missing"))?,
+                    pickup_location: location_from_pb(m.pickup_location.as_ref())
+                        .ok_or_else(|| bad(name, "pickup_location missing"))?,
                     pickup_at: req_ts(name, "pickup_at", &m.pickup_at)?,
-                    return_location: location_from_pb(m.return_location.as_ref()).ok_or_else(|| bad(name, "return_location missing"))?,
+                    return_location: location_from_pb(m.return_location.as_ref())
+                        .ok_or_else(|| bad(name, "return_location missing"))?,
                     return_at: req_ts(name, "return_at", &m.return_at)?,
                     model: model_from_pb(m.requested_model).ok_or_else(|| bad(name, "unknown model"))?,
                     add_ons: m.add_ons,
@@ -437,11 +490,16 @@ pub fn decode_event(name: &str, payload: &[u8]) -> Result<OrderEvent, DecodeErro
         }
         "OrderCompleted" => {
             let m = pb::OrderCompleted::decode(payload).map_err(proto)?;
-            OrderEvent::Completed { completed_at: req_ts(name, "completed_at", &m.completed_at)? }
+            OrderEvent::Completed {
+                completed_at: req_ts(name, "completed_at", &m.completed_at)?,
+            }
         }
         "OrderNoShow" => {
             let m = pb::OrderNoShow::decode(payload).map_err(proto)?;
-            OrderEvent::NoShow { recorded_at: req_ts(name, "recorded_at", &m.recorded_at)?, notes: m.notes }
+            OrderEvent::NoShow {
+                recorded_at: req_ts(name, "recorded_at", &m.recorded_at)?,
+                notes: m.notes,
+            }
         }
         other => return Err(bad(other, "unknown event type")),
     })

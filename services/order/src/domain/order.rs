@@ -156,6 +156,8 @@ impl BookingChanges {
     }
 }
 
+// One command lives for one request; boxing the placement's booking would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OrderCommand {
     Place {
@@ -174,14 +176,32 @@ pub enum OrderCommand {
         policy: ContactPolicy,
     },
     /// Issued by the deadline scan: the first contact is overdue as of `now` (if it is).
-    MarkContactOverdue { now: OffsetDateTime },
-    Confirm { at: OffsetDateTime, notes: String },
-    Change { at: OffsetDateTime, changes: BookingChanges, reason: String },
-    Cancel { at: OffsetDateTime, by: CancelledBy, reason: String },
+    MarkContactOverdue {
+        now: OffsetDateTime,
+    },
+    Confirm {
+        at: OffsetDateTime,
+        notes: String,
+    },
+    Change {
+        at: OffsetDateTime,
+        changes: BookingChanges,
+        reason: String,
+    },
+    Cancel {
+        at: OffsetDateTime,
+        by: CancelledBy,
+        reason: String,
+    },
     RecordPickup(Handover),
     RecordReturn(Handover),
-    Complete { at: OffsetDateTime },
-    MarkNoShow { at: OffsetDateTime, notes: String },
+    Complete {
+        at: OffsetDateTime,
+    },
+    MarkNoShow {
+        at: OffsetDateTime,
+        notes: String,
+    },
 }
 
 /// Why a command was refused. Each maps to one gRPC status in the API.
@@ -204,7 +224,10 @@ pub enum OrderError {
 }
 
 fn invalid(field: &'static str, message: impl Into<String>) -> OrderError {
-    OrderError::Invalid { field, message: message.into() }
+    OrderError::Invalid {
+        field,
+        message: message.into(),
+    }
 }
 
 /// The order as folded from its events. `None` fields stand for what has not happened yet.
@@ -242,7 +265,14 @@ pub struct OrderAggregate;
 impl OrderAggregate {
     pub fn decide(state: &OrderState, command: &OrderCommand) -> Result<Vec<OrderEvent>, OrderError> {
         use OrderCommand as C;
-        if let C::Place { order_id, booking, placed_at, pre_verified, policy } = command {
+        if let C::Place {
+            order_id,
+            booking,
+            placed_at,
+            pre_verified,
+            policy,
+        } = command
+        {
             return match state {
                 // Placing the same order again changes nothing (a retry with a new request id).
                 Some(o) if o.booking == *booking => Ok(vec![]),
@@ -261,11 +291,25 @@ impl OrderAggregate {
                 }
             };
         }
-        let Some(order) = state else { return Err(OrderError::NotFound) };
-        let wrong = |action: &'static str| Err(OrderError::WrongStatus { action, status: order.status });
+        let Some(order) = state else {
+            return Err(OrderError::NotFound);
+        };
+        let wrong = |action: &'static str| {
+            Err(OrderError::WrongStatus {
+                action,
+                status: order.status,
+            })
+        };
         match command {
             C::Place { .. } => Ok(vec![]),
-            C::RecordContactAttempt { at, outcome, agent, notes, call_back_at, policy } => {
+            C::RecordContactAttempt {
+                at,
+                outcome,
+                agent,
+                notes,
+                call_back_at,
+                policy,
+            } => {
                 if order.status != Status::Placed {
                     return wrong("record a confirmation call on");
                 }
@@ -274,7 +318,12 @@ impl OrderAggregate {
                     ContactOutcome::CallBackLater => match call_back_at {
                         Some(t) if *t > *at => *t,
                         Some(_) => return Err(invalid("call_back_at", "must be after the attempt")),
-                        None => return Err(invalid("call_back_at", "required when the customer asks to be called back")),
+                        None => {
+                            return Err(invalid(
+                                "call_back_at",
+                                "required when the customer asks to be called back",
+                            ));
+                        }
                     },
                     // Wrong number: the desk must find the right one now. Reached: confirm now.
                     ContactOutcome::WrongNumber | ContactOutcome::Reached => *at,
@@ -284,7 +333,11 @@ impl OrderAggregate {
                     outcome: *outcome,
                     agent: agent.clone(),
                     notes: notes.clone(),
-                    call_back_at: if *outcome == ContactOutcome::CallBackLater { *call_back_at } else { None },
+                    call_back_at: if *outcome == ContactOutcome::CallBackLater {
+                        *call_back_at
+                    } else {
+                        None
+                    },
                     next_contact_at,
                 }])
             }
@@ -297,7 +350,10 @@ impl OrderAggregate {
                 {
                     return Ok(vec![]);
                 }
-                Ok(vec![OrderEvent::ContactOverdue { contact_due_at: order.contact_due_at, detected_at: *now }])
+                Ok(vec![OrderEvent::ContactOverdue {
+                    contact_due_at: order.contact_due_at,
+                    detected_at: *now,
+                }])
             }
             C::Confirm { at, notes } => match order.status {
                 Status::Confirmed => Ok(vec![]),
@@ -323,19 +379,29 @@ impl OrderAggregate {
                 let mut after = order.booking.clone();
                 changes.apply(&mut after);
                 if after.return_at <= after.pickup_at {
-                    let field = if changes.return_at.is_some() { "return_at" } else { "pickup_at" };
+                    let field = if changes.return_at.is_some() {
+                        "return_at"
+                    } else {
+                        "pickup_at"
+                    };
                     return Err(invalid(field, "pickup must come before return"));
                 }
                 if changes.pickup_at.is_some() && after.pickup_at <= *at {
                     return Err(invalid("pickup_at", "must be in the future"));
                 }
-                Ok(vec![OrderEvent::Changed { changed_at: *at, changes, reason: reason.clone() }])
+                Ok(vec![OrderEvent::Changed {
+                    changed_at: *at,
+                    changes,
+                    reason: reason.clone(),
+                }])
             }
             C::Cancel { at, by, reason } => match order.status {
                 Status::Cancelled => Ok(vec![]),
-                Status::Placed | Status::Confirmed => {
-                    Ok(vec![OrderEvent::Cancelled { cancelled_at: *at, by: *by, reason: reason.clone() }])
-                }
+                Status::Placed | Status::Confirmed => Ok(vec![OrderEvent::Cancelled {
+                    cancelled_at: *at,
+                    by: *by,
+                    reason: reason.clone(),
+                }]),
                 _ => wrong("cancel"),
             },
             C::RecordPickup(h) => match order.status {
@@ -348,14 +414,19 @@ impl OrderAggregate {
                     return wrong("take back the car of");
                 }
                 // Invariant: a picked-up order has its pickup recorded.
-                let Some(p) = &order.pickup else { return wrong("take back the car of") };
+                let Some(p) = &order.pickup else {
+                    return wrong("take back the car of");
+                };
                 if h.at < p.at {
                     return Err(invalid("returned_at", "cannot be before the pickup"));
                 }
                 if h.odometer_km < p.odometer_km {
                     return Err(invalid(
                         "odometer_km",
-                        format!("{} km is less than the {} km read at pickup", h.odometer_km, p.odometer_km),
+                        format!(
+                            "{} km is less than the {} km read at pickup",
+                            h.odometer_km, p.odometer_km
+                        ),
                     ));
                 }
                 let mut h = h.clone();
@@ -370,10 +441,14 @@ impl OrderAggregate {
                 _ => wrong("complete"),
             },
             C::MarkNoShow { at, notes } => match order.status {
-                Status::Confirmed if *at >= order.booking.pickup_at => {
-                    Ok(vec![OrderEvent::NoShow { recorded_at: *at, notes: notes.clone() }])
-                }
-                Status::Confirmed => Err(invalid("order_id", "a no-show can only be recorded after the pickup time")),
+                Status::Confirmed if *at >= order.booking.pickup_at => Ok(vec![OrderEvent::NoShow {
+                    recorded_at: *at,
+                    notes: notes.clone(),
+                }]),
+                Status::Confirmed => Err(invalid(
+                    "order_id",
+                    "a no-show can only be recorded after the pickup time",
+                )),
                 Status::NoShow => Ok(vec![]),
                 _ => wrong("mark as no-show"),
             },
@@ -382,7 +457,14 @@ impl OrderAggregate {
 
     pub fn evolve(state: OrderState, event: &OrderEvent) -> OrderState {
         use OrderEvent as E;
-        if let E::Placed { order_id, booking, placed_at, pre_verified, contact_due_at } = event {
+        if let E::Placed {
+            order_id,
+            booking,
+            placed_at,
+            pre_verified,
+            contact_due_at,
+        } = event
+        {
             return Some(Order {
                 order_id: *order_id,
                 status: Status::Placed,
@@ -407,7 +489,11 @@ impl OrderAggregate {
         let mut o = state?;
         match event {
             E::Placed { .. } => {}
-            E::ContactAttemptRecorded { outcome, next_contact_at, .. } => {
+            E::ContactAttemptRecorded {
+                outcome,
+                next_contact_at,
+                ..
+            } => {
                 o.contact_attempts += 1;
                 o.last_outcome = Some(*outcome);
                 o.reached |= *outcome == ContactOutcome::Reached;
@@ -420,7 +506,11 @@ impl OrderAggregate {
                 o.next_contact_at = None;
             }
             E::Changed { changes, .. } => changes.apply(&mut o.booking),
-            E::Cancelled { cancelled_at, by, reason } => {
+            E::Cancelled {
+                cancelled_at,
+                by,
+                reason,
+            } => {
                 o.status = Status::Cancelled;
                 o.cancelled_by = Some(*by);
                 o.cancel_reason = reason.clone();

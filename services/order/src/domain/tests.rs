@@ -1,8 +1,8 @@
 //! The order's rules as given / when / then.
 
 use rentops_eventstore::testing::given;
-use time::macros::datetime;
 use time::OffsetDateTime;
+use time::macros::datetime;
 use uuid::Uuid;
 
 use super::codec::{decode_event, encode_event};
@@ -24,7 +24,11 @@ fn booking() -> Booking {
         channel: Channel::App,
         partner_code: String::new(),
         channel_order_ref: "APP-1".into(),
-        customer: Customer { customer_id: "C1".into(), name: "王芳".into(), phone: "13800000000".into() },
+        customer: Customer {
+            customer_id: "C1".into(),
+            name: "王芳".into(),
+            phone: "13800000000".into(),
+        },
         city: "SHA".into(),
         pickup_location: Location::Station("PVG".into()),
         pickup_at: PICKUP,
@@ -40,7 +44,13 @@ fn booking() -> Booking {
 }
 
 fn place() -> OrderCommand {
-    OrderCommand::Place { order_id: id(), booking: booking(), placed_at: PLACED, pre_verified: false, policy: ContactPolicy::default() }
+    OrderCommand::Place {
+        order_id: id(),
+        booking: booking(),
+        placed_at: PLACED,
+        pre_verified: false,
+        policy: ContactPolicy::default(),
+    }
 }
 
 fn placed() -> OrderEvent {
@@ -65,15 +75,34 @@ fn call(outcome: ContactOutcome, at: OffsetDateTime) -> OrderEvent {
 }
 
 fn record_call(outcome: ContactOutcome, at: OffsetDateTime) -> OrderCommand {
-    OrderCommand::RecordContactAttempt { at, outcome, agent: "li".into(), notes: String::new(), call_back_at: None, policy: ContactPolicy::default() }
+    OrderCommand::RecordContactAttempt {
+        at,
+        outcome,
+        agent: "li".into(),
+        notes: String::new(),
+        call_back_at: None,
+        policy: ContactPolicy::default(),
+    }
 }
 
 fn confirmed() -> OrderEvent {
-    OrderEvent::Confirmed { confirmed_at: PLACED + time::Duration::hours(1), by_pre_verification: false, notes: String::new() }
+    OrderEvent::Confirmed {
+        confirmed_at: PLACED + time::Duration::hours(1),
+        by_pre_verification: false,
+        notes: String::new(),
+    }
 }
 
 fn handover(at: OffsetDateTime, km: i64) -> Handover {
-    Handover { at, vehicle_id: "V1".into(), plate: "沪A·D12345".into(), odometer_km: km, charge_percent: 90, damage_noted: String::new(), location: None }
+    Handover {
+        at,
+        vehicle_id: "V1".into(),
+        plate: "沪A·D12345".into(),
+        odometer_km: km,
+        charge_percent: 90,
+        damage_noted: String::new(),
+        location: None,
+    }
 }
 
 #[test]
@@ -85,7 +114,13 @@ fn placing_an_order_sets_the_contact_deadline_two_hours_out() {
 fn an_order_for_a_pickup_within_24_hours_must_be_contacted_at_once() {
     let mut b = booking();
     b.pickup_at = PLACED + time::Duration::hours(5);
-    let cmd = OrderCommand::Place { order_id: id(), booking: b.clone(), placed_at: PLACED, pre_verified: false, policy: ContactPolicy::default() };
+    let cmd = OrderCommand::Place {
+        order_id: id(),
+        booking: b.clone(),
+        placed_at: PLACED,
+        pre_verified: false,
+        policy: ContactPolicy::default(),
+    };
     let events = given::<G>([]).when(cmd).then_ok();
     assert!(matches!(&events[..], [OrderEvent::Placed { contact_due_at, .. }] if *contact_due_at == PLACED));
 }
@@ -99,23 +134,42 @@ fn placing_the_same_order_again_changes_nothing() {
 fn placing_another_order_under_the_same_channel_reference_is_refused() {
     let mut b = booking();
     b.price = Fen(1);
-    let cmd = OrderCommand::Place { order_id: id(), booking: b, placed_at: PLACED, pre_verified: false, policy: ContactPolicy::default() };
-    given::<G>([placed()]).when(cmd).then_err(OrderError::AlreadyPlacedDifferently(id()));
+    let cmd = OrderCommand::Place {
+        order_id: id(),
+        booking: b,
+        placed_at: PLACED,
+        pre_verified: false,
+        policy: ContactPolicy::default(),
+    };
+    given::<G>([placed()])
+        .when(cmd)
+        .then_err(OrderError::AlreadyPlacedDifferently(id()));
 }
 
 #[test]
 fn the_natural_key_gives_the_same_id_every_time_and_different_ids_per_channel() {
     assert_eq!(order_id_for(Channel::App, "", "X"), order_id_for(Channel::App, "", "X"));
     assert_ne!(order_id_for(Channel::App, "", "X"), order_id_for(Channel::Web, "", "X"));
-    assert_ne!(order_id_for(Channel::Partner, "CTRIP", "X"), order_id_for(Channel::Partner, "FLIGGY", "X"));
+    assert_ne!(
+        order_id_for(Channel::Partner, "CTRIP", "X"),
+        order_id_for(Channel::Partner, "FLIGGY", "X")
+    );
 }
 
 #[test]
 fn an_order_cannot_be_confirmed_before_the_customer_was_reached() {
     let at = PLACED + time::Duration::minutes(30);
-    given::<G>([placed()]).when(OrderCommand::Confirm { at, notes: String::new() }).then_err(OrderError::NotReached);
+    given::<G>([placed()])
+        .when(OrderCommand::Confirm {
+            at,
+            notes: String::new(),
+        })
+        .then_err(OrderError::NotReached);
     given::<G>([placed(), call(ContactOutcome::NoAnswer, at)])
-        .when(OrderCommand::Confirm { at, notes: String::new() })
+        .when(OrderCommand::Confirm {
+            at,
+            notes: String::new(),
+        })
         .then_err(OrderError::NotReached);
 }
 
@@ -123,108 +177,255 @@ fn an_order_cannot_be_confirmed_before_the_customer_was_reached() {
 fn a_reached_call_allows_confirmation() {
     let at = PLACED + time::Duration::hours(1);
     given::<G>([placed(), call(ContactOutcome::Reached, at)])
-        .when(OrderCommand::Confirm { at, notes: String::new() })
+        .when(OrderCommand::Confirm {
+            at,
+            notes: String::new(),
+        })
         .then(vec![confirmed()]);
 }
 
 #[test]
 fn a_pre_verifying_channel_may_confirm_without_a_call() {
-    let OrderEvent::Placed { order_id, booking, placed_at, contact_due_at, .. } = placed() else { unreachable!() };
-    let pre = OrderEvent::Placed { order_id, booking, placed_at, pre_verified: true, contact_due_at };
+    let OrderEvent::Placed {
+        order_id,
+        booking,
+        placed_at,
+        contact_due_at,
+        ..
+    } = placed()
+    else {
+        unreachable!()
+    };
+    let pre = OrderEvent::Placed {
+        order_id,
+        booking,
+        placed_at,
+        pre_verified: true,
+        contact_due_at,
+    };
     let at = PLACED + time::Duration::hours(1);
     given::<G>([pre])
-        .when(OrderCommand::Confirm { at, notes: String::new() })
-        .then(vec![OrderEvent::Confirmed { confirmed_at: at, by_pre_verification: true, notes: String::new() }]);
+        .when(OrderCommand::Confirm {
+            at,
+            notes: String::new(),
+        })
+        .then(vec![OrderEvent::Confirmed {
+            confirmed_at: at,
+            by_pre_verification: true,
+            notes: String::new(),
+        }]);
 }
 
 #[test]
 fn no_answer_schedules_a_retry_and_call_back_needs_a_time() {
     let at = PLACED + time::Duration::minutes(10);
-    let events = given::<G>([placed()]).when(record_call(ContactOutcome::NoAnswer, at)).then_ok();
-    assert!(matches!(&events[..], [OrderEvent::ContactAttemptRecorded { next_contact_at, .. }] if *next_contact_at == at + time::Duration::minutes(30)));
+    let events = given::<G>([placed()])
+        .when(record_call(ContactOutcome::NoAnswer, at))
+        .then_ok();
+    assert!(
+        matches!(&events[..], [OrderEvent::ContactAttemptRecorded { next_contact_at, .. }] if *next_contact_at == at + time::Duration::minutes(30))
+    );
     given::<G>([placed()])
         .when(record_call(ContactOutcome::CallBackLater, at))
-        .then_err(OrderError::Invalid { field: "call_back_at", message: "required when the customer asks to be called back".into() });
+        .then_err(OrderError::Invalid {
+            field: "call_back_at",
+            message: "required when the customer asks to be called back".into(),
+        });
 }
 
 #[test]
 fn the_first_contact_is_marked_overdue_once_and_only_when_due_and_not_attempted() {
     let due = PLACED + time::Duration::hours(2);
-    let early = OrderCommand::MarkContactOverdue { now: due - time::Duration::minutes(1) };
+    let early = OrderCommand::MarkContactOverdue {
+        now: due - time::Duration::minutes(1),
+    };
     given::<G>([placed()]).when(early).then(vec![]);
     let now = due + time::Duration::minutes(1);
-    let overdue = OrderEvent::ContactOverdue { contact_due_at: due, detected_at: now };
-    given::<G>([placed()]).when(OrderCommand::MarkContactOverdue { now }).then(vec![overdue.clone()]);
-    given::<G>([placed(), overdue]).when(OrderCommand::MarkContactOverdue { now }).then(vec![]);
-    given::<G>([placed(), call(ContactOutcome::NoAnswer, PLACED)]).when(OrderCommand::MarkContactOverdue { now }).then(vec![]);
+    let overdue = OrderEvent::ContactOverdue {
+        contact_due_at: due,
+        detected_at: now,
+    };
+    given::<G>([placed()])
+        .when(OrderCommand::MarkContactOverdue { now })
+        .then(vec![overdue.clone()]);
+    given::<G>([placed(), overdue])
+        .when(OrderCommand::MarkContactOverdue { now })
+        .then(vec![]);
+    given::<G>([placed(), call(ContactOutcome::NoAnswer, PLACED)])
+        .when(OrderCommand::MarkContactOverdue { now })
+        .then(vec![]);
 }
 
 #[test]
 fn changes_are_allowed_until_pickup_and_record_only_what_changed() {
     let at = PLACED + time::Duration::hours(3);
-    let changes = BookingChanges { model: Some(Model::Es8), price: Some(Fen(120_000)), ..Default::default() };
+    let changes = BookingChanges {
+        model: Some(Model::Es8),
+        price: Some(Fen(120_000)),
+        ..Default::default()
+    };
     given::<G>([placed(), call(ContactOutcome::Reached, PLACED), confirmed()])
-        .when(OrderCommand::Change { at, changes, reason: "upgrade requested".into() })
+        .when(OrderCommand::Change {
+            at,
+            changes,
+            reason: "upgrade requested".into(),
+        })
         .then(vec![OrderEvent::Changed {
             changed_at: at,
-            changes: BookingChanges { model: Some(Model::Es8), ..Default::default() },
+            changes: BookingChanges {
+                model: Some(Model::Es8),
+                ..Default::default()
+            },
             reason: "upgrade requested".into(),
         }]);
-    let late = OrderCommand::Change { at: PICKUP, changes: BookingChanges { model: Some(Model::Es8), ..Default::default() }, reason: String::new() };
+    let late = OrderCommand::Change {
+        at: PICKUP,
+        changes: BookingChanges {
+            model: Some(Model::Es8),
+            ..Default::default()
+        },
+        reason: String::new(),
+    };
     given::<G>([placed()]).when(late).then_err(OrderError::PickupPassed);
-    let same = OrderCommand::Change { at, changes: BookingChanges { model: Some(Model::Es6), ..Default::default() }, reason: String::new() };
+    let same = OrderCommand::Change {
+        at,
+        changes: BookingChanges {
+            model: Some(Model::Es6),
+            ..Default::default()
+        },
+        reason: String::new(),
+    };
     given::<G>([placed()]).when(same).then_err(OrderError::NothingChanged);
-    let backwards = OrderCommand::Change { at, changes: BookingChanges { return_at: Some(PICKUP), ..Default::default() }, reason: String::new() };
-    given::<G>([placed()]).when(backwards).then_err(OrderError::Invalid { field: "return_at", message: "pickup must come before return".into() });
+    let backwards = OrderCommand::Change {
+        at,
+        changes: BookingChanges {
+            return_at: Some(PICKUP),
+            ..Default::default()
+        },
+        reason: String::new(),
+    };
+    given::<G>([placed()]).when(backwards).then_err(OrderError::Invalid {
+        field: "return_at",
+        message: "pickup must come before return".into(),
+    });
 }
 
 #[test]
 fn cancelling_is_allowed_before_pickup_only() {
     let at = PLACED + time::Duration::hours(1);
-    let cancel = || OrderCommand::Cancel { at, by: CancelledBy::Customer, reason: "plans changed".into() };
-    given::<G>([placed()]).when(cancel()).then(vec![OrderEvent::Cancelled { cancelled_at: at, by: CancelledBy::Customer, reason: "plans changed".into() }]);
-    given::<G>([placed(), call(ContactOutcome::Reached, at), confirmed(), OrderEvent::PickedUp(handover(PICKUP, 1000))])
-        .when(cancel())
-        .then_err(OrderError::WrongStatus { action: "cancel", status: Status::PickedUp });
+    let cancel = || OrderCommand::Cancel {
+        at,
+        by: CancelledBy::Customer,
+        reason: "plans changed".into(),
+    };
+    given::<G>([placed()]).when(cancel()).then(vec![OrderEvent::Cancelled {
+        cancelled_at: at,
+        by: CancelledBy::Customer,
+        reason: "plans changed".into(),
+    }]);
+    given::<G>([
+        placed(),
+        call(ContactOutcome::Reached, at),
+        confirmed(),
+        OrderEvent::PickedUp(handover(PICKUP, 1000)),
+    ])
+    .when(cancel())
+    .then_err(OrderError::WrongStatus {
+        action: "cancel",
+        status: Status::PickedUp,
+    });
 }
 
 #[test]
 fn the_rental_runs_from_pickup_through_return_to_completion() {
     let history = [placed(), call(ContactOutcome::Reached, PLACED), confirmed()];
-    given::<G>(history.clone()).when(OrderCommand::RecordPickup(handover(PICKUP, 1000))).then(vec![OrderEvent::PickedUp(handover(PICKUP, 1000))]);
+    given::<G>(history.clone())
+        .when(OrderCommand::RecordPickup(handover(PICKUP, 1000)))
+        .then(vec![OrderEvent::PickedUp(handover(PICKUP, 1000))]);
     let mut picked = history.to_vec();
     picked.push(OrderEvent::PickedUp(handover(PICKUP, 1000)));
-    let back = Handover { at: RETURN, vehicle_id: String::new(), plate: String::new(), odometer_km: 1400, charge_percent: 40, damage_noted: "scratch".into(), location: None };
-    let returned = given::<G>(picked.clone()).when(OrderCommand::RecordReturn(back.clone())).then_ok();
-    let state = given::<G>(picked.iter().cloned().chain(returned)).when(OrderCommand::Complete { at: RETURN }).then(vec![OrderEvent::Completed { completed_at: RETURN }]);
+    let back = Handover {
+        at: RETURN,
+        vehicle_id: String::new(),
+        plate: String::new(),
+        odometer_km: 1400,
+        charge_percent: 40,
+        damage_noted: "scratch".into(),
+        location: None,
+    };
+    let returned = given::<G>(picked.clone())
+        .when(OrderCommand::RecordReturn(back.clone()))
+        .then_ok();
+    let state = given::<G>(picked.iter().cloned().chain(returned))
+        .when(OrderCommand::Complete { at: RETURN })
+        .then(vec![OrderEvent::Completed { completed_at: RETURN }]);
     let order = state.expect("placed");
     assert_eq!(order.status, Status::Completed);
     let ret = order.ret.expect("returned");
     assert_eq!(ret.plate, "沪A·D12345", "the car taken back is the car handed over");
-    assert_eq!(ret.location, Some(Location::Station("SHA".into())), "defaults to the booked return station");
+    assert_eq!(
+        ret.location,
+        Some(Location::Station("SHA".into())),
+        "defaults to the booked return station"
+    );
 }
 
 #[test]
 fn the_odometer_cannot_run_backwards() {
-    let history = [placed(), call(ContactOutcome::Reached, PLACED), confirmed(), OrderEvent::PickedUp(handover(PICKUP, 1000))];
-    let back = Handover { at: RETURN, vehicle_id: String::new(), plate: String::new(), odometer_km: 999, charge_percent: 40, damage_noted: String::new(), location: None };
+    let history = [
+        placed(),
+        call(ContactOutcome::Reached, PLACED),
+        confirmed(),
+        OrderEvent::PickedUp(handover(PICKUP, 1000)),
+    ];
+    let back = Handover {
+        at: RETURN,
+        vehicle_id: String::new(),
+        plate: String::new(),
+        odometer_km: 999,
+        charge_percent: 40,
+        damage_noted: String::new(),
+        location: None,
+    };
     given::<G>(history)
         .when(OrderCommand::RecordReturn(back))
-        .then_err(OrderError::Invalid { field: "odometer_km", message: "999 km is less than the 1000 km read at pickup".into() });
+        .then_err(OrderError::Invalid {
+            field: "odometer_km",
+            message: "999 km is less than the 1000 km read at pickup".into(),
+        });
 }
 
 #[test]
 fn a_no_show_is_recorded_only_after_the_pickup_time() {
     let history = [placed(), call(ContactOutcome::Reached, PLACED), confirmed()];
     given::<G>(history.clone())
-        .when(OrderCommand::MarkNoShow { at: PICKUP - time::Duration::minutes(1), notes: String::new() })
-        .then_err(OrderError::Invalid { field: "order_id", message: "a no-show can only be recorded after the pickup time".into() });
-    given::<G>(history).when(OrderCommand::MarkNoShow { at: PICKUP, notes: String::new() }).then(vec![OrderEvent::NoShow { recorded_at: PICKUP, notes: String::new() }]);
+        .when(OrderCommand::MarkNoShow {
+            at: PICKUP - time::Duration::minutes(1),
+            notes: String::new(),
+        })
+        .then_err(OrderError::Invalid {
+            field: "order_id",
+            message: "a no-show can only be recorded after the pickup time".into(),
+        });
+    given::<G>(history)
+        .when(OrderCommand::MarkNoShow {
+            at: PICKUP,
+            notes: String::new(),
+        })
+        .then(vec![OrderEvent::NoShow {
+            recorded_at: PICKUP,
+            notes: String::new(),
+        }]);
 }
 
 #[test]
 fn commands_on_an_order_that_does_not_exist_are_refused() {
-    given::<G>([]).when(OrderCommand::Confirm { at: PLACED, notes: String::new() }).then_err(OrderError::NotFound);
+    given::<G>([])
+        .when(OrderCommand::Confirm {
+            at: PLACED,
+            notes: String::new(),
+        })
+        .then_err(OrderError::NotFound);
 }
 
 #[test]
@@ -233,14 +434,37 @@ fn every_event_survives_the_wire() {
     let events = vec![
         placed(),
         call(ContactOutcome::CallBackLater, at),
-        OrderEvent::ContactOverdue { contact_due_at: at, detected_at: at },
+        OrderEvent::ContactOverdue {
+            contact_due_at: at,
+            detected_at: at,
+        },
         confirmed(),
-        OrderEvent::Changed { changed_at: at, changes: BookingChanges { add_ons: Some(vec![]), pickup_location: Some(Location::Address("上海市浦东新区".into())), ..Default::default() }, reason: "r".into() },
-        OrderEvent::Cancelled { cancelled_at: at, by: CancelledBy::Shortage, reason: "no car".into() },
+        OrderEvent::Changed {
+            changed_at: at,
+            changes: BookingChanges {
+                add_ons: Some(vec![]),
+                pickup_location: Some(Location::Address("上海市浦东新区".into())),
+                ..Default::default()
+            },
+            reason: "r".into(),
+        },
+        OrderEvent::Cancelled {
+            cancelled_at: at,
+            by: CancelledBy::Shortage,
+            reason: "no car".into(),
+        },
         OrderEvent::PickedUp(handover(PICKUP, 5)),
-        OrderEvent::Returned(Handover { location: Some(Location::Station("SHA".into())), vehicle_id: String::new(), plate: String::new(), ..handover(RETURN, 9) }),
+        OrderEvent::Returned(Handover {
+            location: Some(Location::Station("SHA".into())),
+            vehicle_id: String::new(),
+            plate: String::new(),
+            ..handover(RETURN, 9)
+        }),
         OrderEvent::Completed { completed_at: RETURN },
-        OrderEvent::NoShow { recorded_at: PICKUP, notes: "n".into() },
+        OrderEvent::NoShow {
+            recorded_at: PICKUP,
+            notes: "n".into(),
+        },
     ];
     for e in events {
         assert_eq!(decode_event(e.name(), &encode_event(&e)).expect("decodes"), e);

@@ -46,7 +46,10 @@ impl Channel {
 
 /// The order id for a channel's order reference.
 pub fn order_id_for(channel: Channel, partner_code: &str, channel_order_ref: &str) -> Uuid {
-    Uuid::new_v5(&ORDER_NAMESPACE, format!("{}|{}|{}", channel.code(), partner_code, channel_order_ref).as_bytes())
+    Uuid::new_v5(
+        &ORDER_NAMESPACE,
+        format!("{}|{}|{}", channel.code(), partner_code, channel_order_ref).as_bytes(),
+    )
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -62,7 +65,16 @@ pub enum Model {
 }
 
 impl Model {
-    pub const ALL: [Model; 8] = [Self::Et5, Self::Et5t, Self::Et7, Self::Es6, Self::Ec6, Self::Es7, Self::Ec7, Self::Es8];
+    pub const ALL: [Model; 8] = [
+        Self::Et5,
+        Self::Et5t,
+        Self::Et7,
+        Self::Es6,
+        Self::Ec6,
+        Self::Es7,
+        Self::Ec7,
+        Self::Es8,
+    ];
 
     pub fn code(self) -> &'static str {
         match self {
@@ -137,9 +149,17 @@ impl Status {
     }
 
     pub fn from_code(code: &str) -> Option<Self> {
-        [Self::Placed, Self::Confirmed, Self::PickedUp, Self::Returned, Self::Completed, Self::Cancelled, Self::NoShow]
-            .into_iter()
-            .find(|s| s.code() == code)
+        [
+            Self::Placed,
+            Self::Confirmed,
+            Self::PickedUp,
+            Self::Returned,
+            Self::Completed,
+            Self::Cancelled,
+            Self::NoShow,
+        ]
+        .into_iter()
+        .find(|s| s.code() == code)
     }
 }
 

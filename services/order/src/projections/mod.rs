@@ -46,7 +46,10 @@ impl Projection for OrdersProjection {
         ids.dedup();
         let mut states: HashMap<String, OrderState> = HashMap::new();
         for chunk in ids.chunks(CHUNK) {
-            let sql = format!("SELECT order_id, state FROM orders WHERE order_id IN ({})", placeholders(chunk.len(), 0));
+            let sql = format!(
+                "SELECT order_id, state FROM orders WHERE order_id IN ({})",
+                placeholders(chunk.len(), 0)
+            );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for id in chunk {
                 q = q.bind(*id);
@@ -54,15 +57,19 @@ impl Projection for OrdersProjection {
             for row in q.fetch_all(&mut **tx).await? {
                 let id: String = row.get(0);
                 let json: String = row.get(1);
-                let order: Order = serde_json::from_str(&json)
-                    .map_err(|e| ProjectionError::Event { sequence: 0, message: format!("stored order {id} unreadable: {e}") })?;
+                let order: Order = serde_json::from_str(&json).map_err(|e| ProjectionError::Event {
+                    sequence: 0,
+                    message: format!("stored order {id} unreadable: {e}"),
+                })?;
                 states.insert(id, Some(order));
             }
         }
         let mut touched: BTreeMap<&str, (u64, OffsetDateTime)> = BTreeMap::new();
         for e in events {
-            let decoded = OrderAggregate::decode(&e.name, &e.payload)
-                .map_err(|err| ProjectionError::Event { sequence: e.sequence, message: err.to_string() })?;
+            let decoded = OrderAggregate::decode(&e.name, &e.payload).map_err(|err| ProjectionError::Event {
+                sequence: e.sequence,
+                message: err.to_string(),
+            })?;
             let state = states.remove(&e.meta.aggregate_id).unwrap_or(None);
             states.insert(e.meta.aggregate_id.clone(), OrderAggregate::evolve(state, &decoded));
             touched.insert(&e.meta.aggregate_id, (e.sequence, e.meta.time));
@@ -111,8 +118,10 @@ impl Projection for OrdersProjection {
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for (o, seq, at) in chunk {
                 let b = &o.booking;
-                let state = serde_json::to_string(o)
-                    .map_err(|e| ProjectionError::Event { sequence: *seq, message: e.to_string() })?;
+                let state = serde_json::to_string(o).map_err(|e| ProjectionError::Event {
+                    sequence: *seq,
+                    message: e.to_string(),
+                })?;
                 q = q
                     .bind(o.order_id.to_string())
                     .bind(o.status.code())

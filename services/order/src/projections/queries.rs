@@ -98,7 +98,10 @@ struct Sql {
 
 impl Sql {
     fn new(text: &str) -> Self {
-        Self { text: text.to_owned(), binds: Vec::new() }
+        Self {
+            text: text.to_owned(),
+            binds: Vec::new(),
+        }
     }
 
     fn param(&mut self, b: Bind) -> String {
@@ -136,7 +139,11 @@ pub async fn get_as_of(db: &Db, order_id: &str, as_of: OffsetDateTime) -> Result
         last = Some((h.sequence, h.recorded_at));
     }
     Ok(match (state, last) {
-        (Some(order), Some((sequence, updated_at))) => Some(OrderRow { order, sequence, updated_at }),
+        (Some(order), Some((sequence, updated_at))) => Some(OrderRow {
+            order,
+            sequence,
+            updated_at,
+        }),
         _ => None,
     })
 }
@@ -153,7 +160,8 @@ pub async fn history(db: &Db, order_id: &str) -> Result<Vec<HistoryRow>, QueryEr
         .map(|r| {
             let event_type: String = r.try_get("event_type")?;
             let payload: Vec<u8> = r.try_get("payload")?;
-            let event = OrderAggregate::decode(&event_type, &payload).map_err(|e| QueryError::Corrupt(e.to_string()))?;
+            let event =
+                OrderAggregate::decode(&event_type, &payload).map_err(|e| QueryError::Corrupt(e.to_string()))?;
             Ok(HistoryRow {
                 sequence: r.try_get::<i64, _>("sequence")?.max(0) as u64,
                 event_id: r.try_get("event_id")?,
@@ -170,10 +178,20 @@ pub async fn history(db: &Db, order_id: &str) -> Result<Vec<HistoryRow>, QueryEr
 }
 
 /// Orders by pickup time, filtered, one page at a time.
-pub async fn list(db: &Db, f: &ListFilter, page_size: usize, page_token: &str) -> Result<(Vec<OrderRow>, String), QueryError> {
-    let mut sql = Sql::new("SELECT state, last_sequence, updated_at_us, pickup_at_us, order_id FROM orders WHERE 1 = 1");
+pub async fn list(
+    db: &Db,
+    f: &ListFilter,
+    page_size: usize,
+    page_token: &str,
+) -> Result<(Vec<OrderRow>, String), QueryError> {
+    let mut sql =
+        Sql::new("SELECT state, last_sequence, updated_at_us, pickup_at_us, order_id FROM orders WHERE 1 = 1");
     if !f.statuses.is_empty() {
-        let ps: Vec<String> = f.statuses.iter().map(|s| sql.param(Bind::Text(s.code().into()))).collect();
+        let ps: Vec<String> = f
+            .statuses
+            .iter()
+            .map(|s| sql.param(Bind::Text(s.code().into())))
+            .collect();
         sql.text.push_str(&format!(" AND status IN ({})", ps.join(", ")));
     }
     if let Some(city) = &f.city {
@@ -201,10 +219,13 @@ pub async fn list(db: &Db, f: &ListFilter, page_size: usize, page_token: &str) -
         let a = sql.param(Bind::Int(us));
         let b = sql.param(Bind::Int(us));
         let c = sql.param(Bind::Text(id));
-        sql.text.push_str(&format!(" AND (pickup_at_us > {a} OR (pickup_at_us = {b} AND order_id > {c}))"));
+        sql.text.push_str(&format!(
+            " AND (pickup_at_us > {a} OR (pickup_at_us = {b} AND order_id > {c}))"
+        ));
     }
     let limit = sql.param(Bind::Int(page_size as i64 + 1));
-    sql.text.push_str(&format!(" ORDER BY pickup_at_us, order_id LIMIT {limit}"));
+    sql.text
+        .push_str(&format!(" ORDER BY pickup_at_us, order_id LIMIT {limit}"));
     let rows = sql.fetch_all(db).await?;
     page(rows, page_size, "pickup_at_us")
 }
@@ -228,7 +249,12 @@ fn page(rows: Vec<sqlx::any::AnyRow>, page_size: usize, key: &str) -> Result<(Ve
 }
 
 /// Orders waiting for confirmation, the most urgent call first.
-pub async fn confirmation_queue(db: &Db, f: &QueueFilter, page_size: usize, page_token: &str) -> Result<(Vec<OrderRow>, String), QueryError> {
+pub async fn confirmation_queue(
+    db: &Db,
+    f: &QueueFilter,
+    page_size: usize,
+    page_token: &str,
+) -> Result<(Vec<OrderRow>, String), QueryError> {
     let mut sql = Sql::new(
         "SELECT state, last_sequence, updated_at_us, next_contact_at_us, order_id FROM orders WHERE awaiting_confirmation = 1",
     );
@@ -248,10 +274,13 @@ pub async fn confirmation_queue(db: &Db, f: &QueueFilter, page_size: usize, page
         let a = sql.param(Bind::Int(us));
         let b = sql.param(Bind::Int(us));
         let c = sql.param(Bind::Text(id));
-        sql.text.push_str(&format!(" AND (next_contact_at_us > {a} OR (next_contact_at_us = {b} AND order_id > {c}))"));
+        sql.text.push_str(&format!(
+            " AND (next_contact_at_us > {a} OR (next_contact_at_us = {b} AND order_id > {c}))"
+        ));
     }
     let limit = sql.param(Bind::Int(page_size as i64 + 1));
-    sql.text.push_str(&format!(" ORDER BY next_contact_at_us, order_id LIMIT {limit}"));
+    sql.text
+        .push_str(&format!(" ORDER BY next_contact_at_us, order_id LIMIT {limit}"));
     let rows = sql.fetch_all(db).await?;
     page(rows, page_size, "next_contact_at_us")
 }
@@ -267,5 +296,7 @@ pub async fn due_first_contacts(db: &Db, now: OffsetDateTime, limit: usize) -> R
     .bind(limit as i64)
     .fetch_all(&db.pool)
     .await?;
-    rows.iter().map(|r| r.try_get::<String, _>(0).map_err(QueryError::from)).collect()
+    rows.iter()
+        .map(|r| r.try_get::<String, _>(0).map_err(QueryError::from))
+        .collect()
 }

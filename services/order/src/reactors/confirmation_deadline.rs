@@ -21,7 +21,9 @@ pub const REQUEST_ID: &str = "contact-overdue";
 /// Runs one scan; returns how many orders it marked.
 pub async fn scan_once(handler: &CommandHandler<OrderAggregate>, db: &Db, clock: &dyn Clock) -> Result<usize, String> {
     let now = clock.now();
-    let due = queries::due_first_contacts(db, now, 500).await.map_err(|e| e.to_string())?;
+    let due = queries::due_first_contacts(db, now, 500)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut marked = 0;
     for order_id in due {
         let meta = CommandMeta {
@@ -31,7 +33,10 @@ pub async fn scan_once(handler: &CommandHandler<OrderAggregate>, db: &Db, clock:
             actor: "system:confirmation-deadline".into(),
             time: now,
         };
-        match handler.execute(&order_id, &meta, &OrderCommand::MarkContactOverdue { now }, false).await {
+        match handler
+            .execute(&order_id, &meta, &OrderCommand::MarkContactOverdue { now }, false)
+            .await
+        {
             Ok(done) if done.events_appended > 0 && !done.replayed => {
                 marked += 1;
                 metrics::counter!("rentops_order_contacts_overdue_total").increment(1);
@@ -45,7 +50,13 @@ pub async fn scan_once(handler: &CommandHandler<OrderAggregate>, db: &Db, clock:
 }
 
 /// Scans every `interval` until shutdown.
-pub async fn run(handler: Arc<CommandHandler<OrderAggregate>>, db: Db, clock: Arc<dyn Clock>, interval: Duration, shutdown: CancellationToken) {
+pub async fn run(
+    handler: Arc<CommandHandler<OrderAggregate>>,
+    db: Db,
+    clock: Arc<dyn Clock>,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

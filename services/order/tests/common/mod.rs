@@ -1,5 +1,6 @@
 //! Runs the order service in-process against a real nats-server and a real database.
-
+//! Test support: a failed step should stop the test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(dead_code)]
 
 use std::sync::Arc;
@@ -28,18 +29,30 @@ impl Replica {
             ("RENTOPS_METRICS_ADDR", "off"),
             ("RENTOPS_ORDER_DEADLINE_SCAN_SECS", "3600"),
         ]);
-        env.0.insert("RENTOPS_INSTANCE_ID".into(), format!("test-{}", uuid::Uuid::new_v4().simple()));
+        env.0.insert(
+            "RENTOPS_INSTANCE_ID".into(),
+            format!("test-{}", uuid::Uuid::new_v4().simple()),
+        );
         for (k, v) in extra {
             env.0.insert((*k).into(), (*v).into());
         }
         let config = OrderConfig::read(&env).expect("test configuration");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let shutdown = Shutdown::new();
-        let app = app::start(config, listener, Arc::new(SystemClock), shutdown.clone()).await.expect("order service starts");
+        let app = app::start(config, listener, Arc::new(SystemClock), shutdown.clone())
+            .await
+            .expect("order service starts");
         let url = format!("http://{}", app.addr);
         let client = OrderServiceClient::connect(url.clone()).await.expect("connect");
-        let admin = pb::order_admin_client::OrderAdminClient::connect(url).await.expect("connect admin");
-        Replica { app, client, admin, shutdown }
+        let admin = pb::order_admin_client::OrderAdminClient::connect(url)
+            .await
+            .expect("connect admin");
+        Replica {
+            app,
+            client,
+            admin,
+            shutdown,
+        }
     }
 
     /// Graceful stop.
@@ -92,7 +105,11 @@ pub async fn databases() -> Vec<TestDatabase> {
 }
 
 pub fn ctx(request_id: &str) -> Option<CommandContext> {
-    Some(CommandContext { request_id: request_id.into(), actor: "desk:li".into(), correlation_id: String::new() })
+    Some(CommandContext {
+        request_id: request_id.into(),
+        actor: "desk:li".into(),
+        correlation_id: String::new(),
+    })
 }
 
 pub fn rid() -> Option<CommandContext> {
@@ -100,15 +117,23 @@ pub fn rid() -> Option<CommandContext> {
 }
 
 pub fn ts(t: time::OffsetDateTime) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: t.unix_timestamp(), nanos: 0 }
+    prost_types::Timestamp {
+        seconds: t.unix_timestamp(),
+        nanos: 0,
+    }
 }
 
 pub fn cny(fen: i64) -> Option<Money> {
-    Some(Money { amount_fen: fen, currency: "CNY".into() })
+    Some(Money {
+        amount_fen: fen,
+        currency: "CNY".into(),
+    })
 }
 
 pub fn station(s: &str) -> Option<pb::Location> {
-    Some(pb::Location { place: Some(pb::location::Place::StationId(s.into())) })
+    Some(pb::Location {
+        place: Some(pb::location::Place::StationId(s.into())),
+    })
 }
 
 /// A valid placement: pickup in 3 days, back 2 days later.
@@ -119,7 +144,11 @@ pub fn place_request(reference: &str) -> pb::PlaceOrderRequest {
         channel: pb::Channel::App as i32,
         partner_code: String::new(),
         channel_order_ref: reference.into(),
-        customer: Some(pb::Customer { customer_id: "C-1".into(), name: "王芳".into(), phone: "+86 138 0000 0000".into() }),
+        customer: Some(pb::Customer {
+            customer_id: "C-1".into(),
+            name: "王芳".into(),
+            phone: "+86 138 0000 0000".into(),
+        }),
         city: "SHA".into(),
         pickup_location: station("PVG"),
         pickup_at: Some(ts(now + time::Duration::days(3))),
@@ -136,16 +165,27 @@ pub fn place_request(reference: &str) -> pb::PlaceOrderRequest {
 }
 
 pub fn after(sequence: u64) -> Option<Consistency> {
-    Some(Consistency { min_sequence: sequence, timeout_ms: 10_000 })
+    Some(Consistency {
+        min_sequence: sequence,
+        timeout_ms: 10_000,
+    })
 }
 
 pub async fn place(client: &mut OrderServiceClient<Channel>, reference: &str) -> pb::PlaceOrderResponse {
-    client.place_order(place_request(reference)).await.expect("placed").into_inner()
+    client
+        .place_order(place_request(reference))
+        .await
+        .expect("placed")
+        .into_inner()
 }
 
 pub async fn get(client: &mut OrderServiceClient<Channel>, order_id: &str, seq: u64) -> pb::Order {
     client
-        .get_order(pb::GetOrderRequest { order_id: order_id.into(), as_of: None, consistency: after(seq) })
+        .get_order(pb::GetOrderRequest {
+            order_id: order_id.into(),
+            as_of: None,
+            consistency: after(seq),
+        })
         .await
         .expect("get")
         .into_inner()
@@ -166,7 +206,11 @@ pub async fn reach_and_confirm(client: &mut OrderServiceClient<Channel>, order_i
         .await
         .expect("call recorded");
     client
-        .confirm_order(pb::ConfirmOrderRequest { context: rid(), order_id: order_id.into(), notes: String::new() })
+        .confirm_order(pb::ConfirmOrderRequest {
+            context: rid(),
+            order_id: order_id.into(),
+            notes: String::new(),
+        })
         .await
         .expect("confirmed")
         .into_inner()

@@ -1,0 +1,302 @@
+#!/usr/bin/env python3
+"""Checks a rendered kustomize output for what schema validation cannot see.
+
+kubernetes-validate checks each object against the Kubernetes OpenAPI schema on its own. This
+checks the objects against each other and against this project's rules:
+
+  - names are unique per kind, everything sits in one namespace;
+  - workload selectors match their pod templates; Services, PodDisruptionBudgets and
+    NetworkPolicies select pods that exist; Service target ports name real container ports;
+    HorizontalPodAutoscalers and StatefulSets point at objects that exist;
+  - every ConfigMap / Secret (and key) a pod uses is rendered, unless named --external-secret;
+  - every container: requests and limits, and the restricted Pod Security Standard
+    (non-root, no privilege escalation, all capabilities dropped, RuntimeDefault seccomp,
+    read-only root filesystem);
+  - the rentops services: grpc liveness/readiness probes on their gRPC port, RENTOPS_INSTANCE_ID
+    from the pod name, a shutdown budget that fits terminationGracePeriodSeconds;
+  - NATS: the config's cluster routes agree with the StatefulSet's replicas, streams are not
+    replicated more than there are servers, and nats-server -t accepts the config
+    (when --nats-server is given);
+  - with --forbid-placeholders: no REPLACE_ME value anywhere.
+
+Usage: check-manifests.py RENDERED.yaml [--nats-server BIN] [--external-secret NAME]...
+       [--forbid-placeholders]
+Exit status 1 when any check fails; every failure is printed.
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+import yaml
+
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job")
+PLACEHOLDER = "REPLACE_ME"
+
+errors = []
+
+
+def err(msg):
+    errors.append(msg)
+
+
+def ident(obj):
+    return f"{obj['kind']}/{obj['metadata']['name']}"
+
+
+def matches(selector, labels):
+    """A LabelSelector (matchLabels only, as this project uses) against a label map."""
+    if selector is None:
+        return False
+    if selector.get("matchExpressions"):
+        err(f"matchExpressions are not supported by this checker: {selector}")
+    return all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items())
+
+
+def pod_spec(obj):
+    return obj["spec"]["template"]["spec"]
+
+
+def pod_labels(obj):
+    return obj["spec"]["template"]["metadata"].get("labels") or {}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("rendered")
+    ap.add_argument("--nats-server")
+    ap.add_argument("--external-secret", action="append", default=[])
+    ap.add_argument("--forbid-placeholders", action="store_true")
+    args = ap.parse_args()
+
+    with open(args.rendered) as f:
+        text = f.read()
+    objs = [o for o in yaml.safe_load_all(text) if o]
+
+    # --- names and namespace ---------------------------------------------------------------
+    seen = set()
+    namespaces = set()
+    for o in objs:
+        key = (o["kind"], o["metadata"]["name"])
+        if key in seen:
+            err(f"duplicate {ident(o)}")
+        seen.add(key)
+        if o["kind"] != "Namespace":
+            ns = o["metadata"].get("namespace")
+            if not ns:
+                err(f"{ident(o)} has no namespace")
+            namespaces.add(ns)
+    if len(namespaces) > 1:
+        err(f"objects spread over several namespaces: {sorted(map(str, namespaces))}")
+    declared_ns = {o["metadata"]["name"] for o in objs if o["kind"] == "Namespace"}
+    if declared_ns and not namespaces <= declared_ns:
+        err(f"objects in namespaces {sorted(namespaces - declared_ns)} that are not declared")
+
+    by_kind = {}
+    for o in objs:
+        by_kind.setdefault(o["kind"], {})[o["metadata"]["name"]] = o
+    workloads = [o for o in objs if o["kind"] in WORKLOAD_KINDS]
+    configmaps = by_kind.get("ConfigMap", {})
+    secrets = by_kind.get("Secret", {})
+
+    def selects_some_pod(selector, what):
+        if selector == {} or selector == {"matchLabels": {}}:
+            return  # all pods of the namespace: fine by definition
+        if not any(matches(selector, pod_labels(w)) for w in workloads):
+            err(f"{what} selects no pod of any workload: {selector}")
+
+    # --- workloads -------------------------------------------------------------------------
+    for w in workloads:
+        wid = ident(w)
+        if not matches(w["spec"].get("selector"), pod_labels(w)):
+            err(f"{wid}: selector does not match its pod template labels")
+        spec = pod_spec(w)
+        psc = spec.get("securityContext") or {}
+        if (psc.get("seccompProfile") or {}).get("type") not in ("RuntimeDefault", "Localhost"):
+            err(f"{wid}: pod securityContext.seccompProfile must be RuntimeDefault")
+        volumes = {v["name"]: v for v in spec.get("volumes") or []}
+        for v in volumes.values():
+            if "configMap" in v and v["configMap"]["name"] not in configmaps:
+                err(f"{wid}: volume {v['name']} uses ConfigMap {v['configMap']['name']}, not rendered")
+            if "secret" in v:
+                check_secret(wid, v["secret"]["secretName"], None, secrets, args.external_secret)
+        claim_names = {c["metadata"]["name"] for c in w["spec"].get("volumeClaimTemplates") or []}
+        for c in spec.get("initContainers", []) + spec["containers"]:
+            cid = f"{wid} container {c['name']}"
+            res = c.get("resources") or {}
+            for part in ("requests", "limits"):
+                for r in ("cpu", "memory"):
+                    if r not in (res.get(part) or {}):
+                        err(f"{cid}: no resources.{part}.{r}")
+            csc = c.get("securityContext") or {}
+            if not (csc.get("runAsNonRoot") or psc.get("runAsNonRoot")):
+                err(f"{cid}: runAsNonRoot is not set")
+            if csc.get("allowPrivilegeEscalation") is not False:
+                err(f"{cid}: allowPrivilegeEscalation must be false")
+            if "ALL" not in ((csc.get("capabilities") or {}).get("drop") or []):
+                err(f"{cid}: capabilities must drop ALL")
+            if csc.get("readOnlyRootFilesystem") is not True:
+                err(f"{cid}: readOnlyRootFilesystem must be true")
+            for m in c.get("volumeMounts") or []:
+                if m["name"] not in volumes and m["name"] not in claim_names:
+                    err(f"{cid}: mounts {m['name']}, which is neither a volume nor a claim template")
+            for ef in c.get("envFrom") or []:
+                if "configMapRef" in ef and ef["configMapRef"]["name"] not in configmaps:
+                    err(f"{cid}: envFrom ConfigMap {ef['configMapRef']['name']} is not rendered")
+                if "secretRef" in ef:
+                    check_secret(cid, ef["secretRef"]["name"], None, secrets, args.external_secret)
+            for e in c.get("env") or []:
+                vf = e.get("valueFrom") or {}
+                if "configMapKeyRef" in vf:
+                    ref = vf["configMapKeyRef"]
+                    cm = configmaps.get(ref["name"])
+                    if cm is None or ref["key"] not in (cm.get("data") or {}):
+                        err(f"{cid}: env {e['name']} wants ConfigMap {ref['name']} key {ref['key']}, not rendered")
+                if "secretKeyRef" in vf:
+                    ref = vf["secretKeyRef"]
+                    check_secret(cid, ref["name"], ref["key"], secrets, args.external_secret)
+
+    # --- the rentops services --------------------------------------------------------------
+    for w in workloads:
+        labels = pod_labels(w)
+        if labels.get("app.kubernetes.io/component") != "service":
+            continue
+        wid = ident(w)
+        spec = pod_spec(w)
+        c = spec["containers"][0]
+        env = {e["name"]: e for e in c.get("env") or []}
+        grpc = [p["containerPort"] for p in c.get("ports") or [] if p.get("name") == "grpc"]
+        if not grpc:
+            err(f"{wid}: no container port named grpc")
+            continue
+        for probe in ("livenessProbe", "readinessProbe"):
+            p = c.get(probe) or {}
+            if (p.get("grpc") or {}).get("port") != grpc[0]:
+                err(f"{wid}: {probe} must be a grpc probe on the gRPC port {grpc[0]}")
+        addr = (env.get("RENTOPS_GRPC_ADDR") or {}).get("value", "")
+        if not addr.endswith(f":{grpc[0]}") or not addr.startswith("0.0.0.0:"):
+            err(f"{wid}: RENTOPS_GRPC_ADDR={addr!r} must listen on 0.0.0.0:{grpc[0]}")
+        iid = ((env.get("RENTOPS_INSTANCE_ID") or {}).get("valueFrom") or {}).get("fieldRef", {})
+        if iid.get("fieldPath") != "metadata.name":
+            err(f"{wid}: RENTOPS_INSTANCE_ID must come from metadata.name")
+        if "RENTOPS_DATABASE_URL" not in env:
+            err(f"{wid}: RENTOPS_DATABASE_URL is not set")
+        # Shutdown budget: preStop pause + the service's own grace must fit the pod's grace.
+        shared = {}
+        for ef in c.get("envFrom") or []:
+            cm = configmaps.get((ef.get("configMapRef") or {}).get("name"))
+            if cm:
+                shared.update(cm.get("data") or {})
+        grace = int(shared.get("RENTOPS_SHUTDOWN_GRACE_SECS", "20"))
+        pause = (((c.get("lifecycle") or {}).get("preStop") or {}).get("sleep") or {}).get("seconds", 0)
+        tgps = spec.get("terminationGracePeriodSeconds", 30)
+        if pause + grace >= tgps:
+            err(f"{wid}: preStop {pause}s + RENTOPS_SHUTDOWN_GRACE_SECS {grace}s >= terminationGracePeriodSeconds {tgps}s")
+
+    # --- Services, PDBs, NetworkPolicies, HPAs, StatefulSets -------------------------------
+    for s in by_kind.get("Service", {}).values():
+        sel = s["spec"].get("selector") or {}
+        pods = [w for w in workloads if matches({"matchLabels": sel}, pod_labels(w))]
+        if not pods:
+            err(f"{ident(s)} selects no pods: {sel}")
+            continue
+        names = {p.get("name") for w in pods for c in pod_spec(w)["containers"] for p in c.get("ports") or []}
+        for p in s["spec"].get("ports") or []:
+            tp = p.get("targetPort", p["port"])
+            if isinstance(tp, str) and tp not in names:
+                err(f"{ident(s)}: targetPort {tp} is no container port name of the selected pods")
+    for p in by_kind.get("PodDisruptionBudget", {}).values():
+        selects_some_pod(p["spec"].get("selector"), ident(p))
+    for n in by_kind.get("NetworkPolicy", {}).values():
+        selects_some_pod(n["spec"].get("podSelector"), ident(n))
+        for rule in (n["spec"].get("ingress") or []) + (n["spec"].get("egress") or []):
+            for peer in (rule.get("from") or []) + (rule.get("to") or []):
+                if "podSelector" in peer and "namespaceSelector" not in peer:
+                    selects_some_pod(peer["podSelector"], f"{ident(n)} peer")
+    for h in by_kind.get("HorizontalPodAutoscaler", {}).values():
+        ref = h["spec"]["scaleTargetRef"]
+        if ref["name"] not in by_kind.get(ref["kind"], {}):
+            err(f"{ident(h)}: scaleTargetRef {ref['kind']}/{ref['name']} is not rendered")
+        if h["spec"].get("minReplicas", 1) > h["spec"]["maxReplicas"]:
+            err(f"{ident(h)}: minReplicas > maxReplicas")
+    for st in by_kind.get("StatefulSet", {}).values():
+        svc = by_kind.get("Service", {}).get(st["spec"]["serviceName"])
+        if svc is None:
+            err(f"{ident(st)}: serviceName {st['spec']['serviceName']} is not rendered")
+
+    # --- NATS --------------------------------------------------------------------------------
+    nats = by_kind.get("StatefulSet", {}).get("nats")
+    if nats is None:
+        err("no StatefulSet/nats")
+    else:
+        check_nats(nats, configmaps, args.nats_server)
+
+    # --- placeholders --------------------------------------------------------------------------
+    if args.forbid_placeholders and PLACEHOLDER in text:
+        lines = [l.strip() for l in text.splitlines() if PLACEHOLDER in l]
+        err(f"placeholder values ({PLACEHOLDER}) would be deployed: {lines}")
+    elif PLACEHOLDER in text:
+        print(f"  note: placeholder Secrets ({PLACEHOLDER}) are part of this render")
+
+    for e in errors:
+        print(f"  FAIL {e}")
+    if not errors:
+        print(f"  ok: {len(objs)} objects cross-checked")
+    return 1 if errors else 0
+
+
+def check_secret(where, name, key, secrets, external):
+    if name in external:
+        return
+    s = secrets.get(name)
+    if s is None:
+        err(f"{where}: uses Secret {name}, which is not rendered (nor declared external)")
+        return
+    if key is not None and key not in (s.get("stringData") or {}) and key not in (s.get("data") or {}):
+        err(f"{where}: Secret {name} has no key {key}")
+
+
+def check_nats(nats, configmaps, nats_server):
+    replicas = nats["spec"].get("replicas", 1)
+    vol = [v for v in pod_spec(nats).get("volumes") or [] if "configMap" in v]
+    cm = configmaps.get(vol[0]["configMap"]["name"]) if vol else None
+    if cm is None or "nats.conf" not in (cm.get("data") or {}):
+        err("StatefulSet/nats: its ConfigMap with nats.conf is not rendered")
+        return
+    conf = cm["data"]["nats.conf"]
+    # Only uncommented text counts.
+    live = "\n".join(l.split("#", 1)[0] for l in conf.splitlines())
+    routes = re.findall(r"nats://[^\s\]]+:6222", live)
+    has_cluster = re.search(r"^\s*cluster\s*\{", live, re.M) is not None
+    if replicas > 1:
+        if not has_cluster:
+            err(f"StatefulSet/nats has {replicas} replicas but nats.conf has no cluster block")
+        elif len(routes) != replicas:
+            err(f"StatefulSet/nats has {replicas} replicas but nats.conf lists {len(routes)} routes")
+    elif has_cluster:
+        err("StatefulSet/nats runs 1 server but nats.conf has a cluster block (it would wait for routes)")
+    if "jetstream" not in live:
+        err("nats.conf does not enable jetstream")
+    for cfg in configmaps.values():
+        stream_replicas = (cfg.get("data") or {}).get("RENTOPS_STREAM_REPLICAS")
+        if stream_replicas and int(stream_replicas) > replicas:
+            err(f"RENTOPS_STREAM_REPLICAS={stream_replicas} in {ident(cfg)} but NATS runs {replicas} server(s)")
+    if nats_server:
+        with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
+            f.write(conf)
+        try:
+            r = subprocess.run([nats_server, "-t", "-c", f.name], capture_output=True, text=True,
+                               env={**os.environ, "SERVER_NAME": "nats-0"})
+            if r.returncode != 0:
+                err(f"nats-server -t rejects nats.conf: {(r.stderr or r.stdout).strip()}")
+            else:
+                print(f"  ok: nats-server -t accepts nats.conf ({replicas} server(s), {len(routes)} routes)")
+        finally:
+            os.unlink(f.name)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

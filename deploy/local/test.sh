@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine or this one: installs what the tests need (a current
+# nats-server, PostgreSQL), then runs every test of the workspace against real NATS and both
+# databases, and validates the Kubernetes manifests. `.ci/run` runs exactly this.
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$repo_root"
+
+# One target dir outside the clone, shared by every run on this machine: 2 cores build slowly.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/rentops-target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+echo "== nats-server"
+RENTOPS_NATS_SERVER="$(./deploy/local/install-nats.sh)"
+export RENTOPS_NATS_SERVER
+"$RENTOPS_NATS_SERVER" --version
+
+echo "== PostgreSQL"
+# Installs and starts Debian's PostgreSQL when none answers on 127.0.0.1:5432 (needs root);
+# without it the test kit starts a throwaway cluster of its own.
+if ! ./deploy/local/ensure-postgres.sh; then
+    echo "ensure-postgres failed; the test kit will try a throwaway cluster" >&2
+fi
+
+echo "== tests"
+cargo test --workspace --locked
+
+if [[ -x deploy/k8s/validate.sh ]]; then
+    echo "== Kubernetes manifests"
+    ./deploy/k8s/validate.sh
+fi
