@@ -1,0 +1,240 @@
+//! # rentops-planner
+//!
+//! Assigns cars to rental orders for the rentops `fleet` service. Instances and plans are the
+//! JSON files of `shared/planning/FORMAT.md`; the objective is DOMAIN.md's "Scheduling" order:
+//! (1) serve as many orders as possible, (2) with the fewest upgrades, (3) the fewest relocation
+//! minutes, (4) moving as few assignments of `previous_plan` as possible, (5) spreading usage.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), rentops_planner::PlanError> {
+//! let instance = rentops_planner::Instance::from_json("{...}")?;
+//! let outcome = rentops_planner::plan(&instance, &rentops_planner::PlanOptions::default())?;
+//! println!("{}", outcome.plan.to_json());
+//! # Ok(()) }
+//! ```
+//!
+//! ## The model
+//!
+//! A car serves a chain of orders in pickup order; order j may follow order i (or the car's
+//! start) when the car, ready at `return_i + turnaround` at `return_station_i`, leaves at
+//! `pickup_j - travel` no earlier, and the span from leaving until `return_j + turnaround`
+//! touches none of the car's blocked windows. Without models and windows, choosing chains is a
+//! min-cost flow; models make it a multi-commodity flow (a chain's car must serve every order in
+//! it) and windows make some cars unique. Integer multi-commodity flow is NP-hard in general
+//! (multi-depot vehicle scheduling), and the upgrade relation here is not nested (EC7 serves EC6
+//! orders, EC6 serves ES6 orders, but EC7 does not serve ES6), so no single exact flow exists.
+//!
+//! ## The algorithm
+//!
+//! * **Commodities.** Cars of one model with no blocked window after their start are
+//!   interchangeable except for where and when they start, so they are pooled into one
+//!   commodity; each car with a relevant blocked window is a commodity of its own.
+//! * **Exact commodity solves** (`commodity`, `flow`). One commodity over a given set of orders
+//!   is solved exactly as a min-cost flow in a time-space network: per station a timeline of the
+//!   moments a car becomes ready there (start, or return + turnaround) and must leave there for a
+//!   pickup (`pickup - travel`, exactly FORMAT.md's rule, so a single car's blocked windows are
+//!   checked on each departure arc). Runs of "ready" moments with the departures after them are
+//!   merged into one node (nothing is lost: every car ready in the run may take every such
+//!   departure), so the network has O(orders × stations) arcs and about one node per order. The
+//!   flow is solved by a primal network simplex (block pricing, LEMON-style tree updates, warm
+//!   starts after cost changes); a single car needs only one pass in topological order. Costs are
+//!   lexicographic big-M weights: served order ≫ upgrade ≫ relocation minute ≫ kept
+//!   previous-plan link. Paths become car chains by replaying the timelines in time order,
+//!   keeping an order on its previous car when that car is there, else giving it the least-used
+//!   car (objective 5).
+//! * **Block-coordinate descent** (`solve`). Commodities are solved in turn, most specialised
+//!   model first, each over the orders that are free or its own; a solution replaces the current
+//!   one only when strictly better, and a commodity is solved again only when an order it could
+//!   serve was freed or taken. No step makes the lexicographic objective worse.
+//! * **Ejection chains.** A free order goes into a car's chain, ejecting one or two neighbouring
+//!   orders that must each fit directly into another car; this exchanges orders across
+//!   commodities, which block-coordinate steps cannot. Each success serves one more order.
+//! * **Lagrangian search** (`bound::lagrangian`). Pricing the constraint "each order is served
+//!   once" decouples the commodities; each is solved exactly for the priced weights (network
+//!   simplex warm-started between iterations), which bounds the optimum — the bound's limit is
+//!   the LP bound of the multi-commodity flow. Every few iterations a new plan is built
+//!   commodity by commodity with orders worth their priced value, so contested orders go to the
+//!   commodities that need them most (block-coordinate steps alone leave the lower models' cars
+//!   greedy and the upgrade-capable cars with the leftovers); it is polished and kept when
+//!   better. Skipped above `PlanOptions::lagrange_max_orders` plannable orders and when
+//!   re-planning.
+//! * **Upper bounds** (`bound`). (a) Per family of models (connected by "may serve"), all cars
+//!   pooled into one commodity that may serve any order of the family, blocked windows ignored
+//!   for pools of several cars: every feasible plan is feasible for this relaxation, so its exact
+//!   max-flow count (plus the frozen orders) bounds `fulfilled`. (b) The best Lagrangian bound.
+//! * **Exact search** (`exact`). When few orders are plannable (`PlanOptions::exact_max_orders`),
+//!   a branch-and-bound enumerates every plan (orders in pickup order, each appended to a car it
+//!   can follow, or left unserved) and returns the lexicographic optimum; when it finishes
+//!   within its node budget, optimality is proven.
+//!
+//! `PlanReport::proven_optimal` is true exactly when the plan's `fulfilled` equals the proven
+//! `upper_bound_fulfilled` — from the relaxation, the Lagrangian, or a finished exact search —
+//! and never otherwise. Integer multi-commodity flow is NP-hard, so on large instances with many
+//! models the bound is usually not met within the default budget: on `city-3days.json` the plan
+//! serves 1790 orders (greedy: 1666) and the proven bound is 1808, while an external MILP solver
+//! (HiGHS, on the same formulation) shows the optimum is 1793, equal to its LP bound. More
+//! `lagrange_iterations` tighten the bound (1801 after 300, 1795 after 600); see RESULTS.md.
+//! Small instances (up to `exact_max_orders` plannable orders) are always solved and proven
+//! exactly; the other objectives (upgrades, relocation, stability) are optimised exactly per
+//! commodity but only locally across commodities.
+//!
+//! ## Re-planning and the frozen window
+//!
+//! With `previous_plan`, each car keeps the previous orders it can still serve (walking its chain
+//! in pickup order); only the commodities that lost orders are solved again, and ejection chains
+//! re-place the freed orders, moving others only to make room. `plan` always returns a fixed
+//! point of those ejection passes, so an unchanged instance comes back unchanged, and a breakdown
+//! moves little (a strict lexicographic re-optimisation could move many orders to save a few
+//! relocation minutes; re-planning deliberately does not). With `frozen`, previous assignments
+//! picked up no later than `now + window_minutes` (including those already picked up) are kept as
+//! they are, unless their car can no longer serve them (blocked); their car's plannable chain
+//! starts after its last frozen order.
+//!
+//! ## Guarantees
+//!
+//! `plan` is pure and deterministic (no clock, no I/O, no hash-order iteration); every plan it
+//! returns passes [`check`], the port of `check_plan.py`. Invalid instances give a
+//! [`PlanError`] naming the offending id or field; no input panics.
+
+mod bound;
+mod check;
+mod commodity;
+mod error;
+mod exact;
+mod explain;
+mod flow;
+mod generate;
+mod greedy;
+mod model;
+mod problem;
+mod solve;
+
+pub use check::{PlanReport, check};
+pub use error::PlanError;
+pub use explain::{Explanation, UnassignedReason};
+pub use generate::generate;
+pub use greedy::greedy;
+pub use model::{Assignment, Frozen, Instance, Order, Plan, Vehicle, Window};
+
+/// Tuning of a planning run; every limit is a count, never a time, so runs are reproducible.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    /// Ejection-chain trials per free order and pass.
+    pub ejection_budget: usize,
+    /// Lagrangian iterations when the first bound is not met (0: none). Each costs about one
+    /// exact solve of every commodity; more iterations tighten the bound and diversify the search.
+    pub lagrange_iterations: usize,
+    /// Rebuild a plan from the Lagrangian sub-problems every this many iterations (0: never).
+    pub recover_every: usize,
+    /// Plannable orders above which the Lagrangian search is skipped: its iterations cost about
+    /// a full exact solve each, too slow for very large instances in interactive use.
+    pub lagrange_max_orders: usize,
+    /// Plannable orders up to which the exact branch-and-bound runs.
+    pub exact_max_orders: usize,
+    /// Nodes the branch-and-bound may visit before giving up.
+    pub exact_node_budget: usize,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        Self {
+            ejection_budget: 1000,
+            lagrange_iterations: 30,
+            recover_every: 10,
+            lagrange_max_orders: 3_000,
+            exact_max_orders: 14,
+            exact_node_budget: 2_000_000,
+        }
+    }
+}
+
+/// The result of [`plan`].
+#[derive(Debug, Clone)]
+pub struct PlanOutcome {
+    /// The plan.
+    pub plan: Plan,
+    /// Its KPIs and the proven bound.
+    pub report: PlanReport,
+    /// Why each unserved order is unserved, in the order of `plan.unassigned`.
+    pub explanations: Vec<Explanation>,
+}
+
+/// Plans `instance`: the best plan found, its KPIs, and why each unserved order is unserved.
+pub fn plan(instance: &Instance, options: &PlanOptions) -> Result<PlanOutcome, PlanError> {
+    let p = problem::build(instance)?;
+    let mut s = solve::Search::new(&p);
+    let dirty = s.warm_start();
+    let replanning = p.previous.iter().any(|c| c.is_some());
+    if replanning {
+        // Re-planning keeps the previous plan and repairs it: the commodities that lost orders
+        // (a car that broke down is a commodity of its own) are solved again, then ejection
+        // chains re-place the freed orders, moving others only to make room. No round-robin
+        // re-optimisation and no Lagrangian search: re-planning must be fast, and it should
+        // move only what it must (DOMAIN.md: a breakdown re-plans at once).
+        for (k, &d) in dirty.iter().enumerate() {
+            if d {
+                s.resolve(k);
+            }
+        }
+        s.settle(options.ejection_budget);
+    } else {
+        s.polish(options.ejection_budget);
+    }
+    let mut upper = bound::upper_bound(&s).min(p.jobs.len());
+    let plannable_count = s.fixed.iter().filter(|f| f.is_none()).count();
+    if upper > s.fulfilled() && !replanning && plannable_count <= options.lagrange_max_orders {
+        let lagrange = bound::lagrangian(
+            &mut s,
+            options.lagrange_iterations,
+            options.recover_every,
+            options.ejection_budget,
+        );
+        upper = upper.min(lagrange);
+    }
+    s.settle(options.ejection_budget);
+    let mut assign = s.assignment();
+    let plannable: Vec<usize> = (0..p.jobs.len()).filter(|&j| s.fixed[j].is_none()).collect();
+    let mut proven = false;
+    if plannable.len() <= options.exact_max_orders
+        && let Some(best) = exact::solve(&p, &s.start, &plannable, &s.prev_car, options.exact_node_budget)
+    {
+        for &j in &plannable {
+            assign[j] = best[j];
+        }
+        upper = assign.iter().filter(|a| a.is_some()).count();
+        proven = true;
+    }
+
+    let mut jobs: Vec<usize> = (0..p.jobs.len()).collect();
+    jobs.sort_by(|&a, &b| (p.jobs[a].pickup_at, &p.jobs[a].id).cmp(&(p.jobs[b].pickup_at, &p.jobs[b].id)));
+    let mut plan = Plan::default();
+    let mut pairs = Vec::new();
+    let mut explanations = Vec::new();
+    for j in jobs {
+        match assign[j] {
+            Some(c) => {
+                pairs.push((j, c));
+                plan.assignments.push(Assignment {
+                    order: p.jobs[j].id.clone(),
+                    vehicle: p.cars[c].id.clone(),
+                });
+            }
+            None => {
+                plan.unassigned.push(p.jobs[j].id.clone());
+                explanations.push(Explanation {
+                    order: p.jobs[j].id.clone(),
+                    reason: explain::reason(&p, j, &s.cars_for_model),
+                });
+            }
+        }
+    }
+    let (_, mut report) = check::kpis(&p, &pairs);
+    // The bound can never be below a plan we found (a feasible plan is a witness).
+    report.upper_bound_fulfilled = upper.max(report.fulfilled);
+    report.proven_optimal = proven || report.fulfilled == report.upper_bound_fulfilled;
+    Ok(PlanOutcome {
+        plan,
+        report,
+        explanations,
+    })
+}
