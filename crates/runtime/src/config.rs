@@ -198,6 +198,9 @@ pub struct CommonConfig {
     /// `RENTOPS_PROJECTOR_LEASE_SECS`: how long a dead replica's projector lease lasts before
     /// another replica takes over.
     pub projector_lease: Duration,
+    /// `RENTOPS_PROJECTOR_LINGER_MS`: how long a projector waits for more events to join a
+    /// batch (latency traded for throughput).
+    pub projector_linger: Duration,
 }
 
 impl CommonConfig {
@@ -254,6 +257,7 @@ impl CommonConfig {
             max_command_attempts: r.bounded("RENTOPS_MAX_COMMAND_ATTEMPTS", 5, 1..=100)? as u32,
             aggregate_cache: r.bounded("RENTOPS_AGGREGATE_CACHE", 100_000, 1..=10_000_000)? as usize,
             projector_lease: r.seconds("RENTOPS_PROJECTOR_LEASE_SECS", 6, 2..=300)?,
+            projector_linger: Duration::from_millis(r.bounded("RENTOPS_PROJECTOR_LINGER_MS", 5, 0..=1000)?),
         })
     }
 }

@@ -120,8 +120,9 @@ pub async fn start(
     let mut projector_settings = ProjectorSettings::new(&settings.name, &c.instance_id);
     projector_settings.lease.replicas = c.stream_replicas;
     projector_settings.lease.ttl = c.projector_lease;
+    projector_settings.linger = c.projector_linger;
     let (projector, projector_handle) = Projector::new(
-        OrdersProjection,
+        OrdersProjection::new(db.backend),
         db.clone(),
         store.jetstream().clone(),
         projector_settings,

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use rentops_eventstore::RecordedEvent;
 use rentops_eventstore::aggregate::Aggregate;
 use rentops_projection::db::{placeholders, values_rows};
-use rentops_projection::{Projection, ProjectionError};
+use rentops_projection::{Backend, Projection, ProjectionError};
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 use time::OffsetDateTime;
 
@@ -28,7 +28,16 @@ pub fn from_micros(us: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(us as i128 * 1000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
-pub struct OrdersProjection;
+pub struct OrdersProjection {
+    /// Picks the placeholder style of the multi-row statements.
+    backend: Backend,
+}
+
+impl OrdersProjection {
+    pub fn new(backend: Backend) -> Self {
+        Self { backend }
+    }
+}
 
 impl Projection for OrdersProjection {
     fn name(&self) -> &str {
@@ -48,7 +57,7 @@ impl Projection for OrdersProjection {
         for chunk in ids.chunks(CHUNK) {
             let sql = format!(
                 "SELECT order_id, state FROM orders WHERE order_id IN ({})",
-                placeholders(chunk.len(), 0)
+                placeholders(self.backend, chunk.len(), 0)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for id in chunk {
@@ -79,7 +88,7 @@ impl Projection for OrdersProjection {
             let sql = format!(
                 "INSERT INTO order_events (sequence, order_id, event_type, event_id, recorded_at_us, actor, request_id, \
                  correlation_id, causation_id, payload) VALUES {} ON CONFLICT (sequence) DO NOTHING",
-                values_rows(chunk.len(), 10, 0)
+                values_rows(self.backend, chunk.len(), 10, 0)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for e in chunk {
@@ -98,9 +107,11 @@ impl Projection for OrdersProjection {
             q.execute(&mut **tx).await?;
         }
 
-        let rows: Vec<(&Order, u64, OffsetDateTime)> = touched
+        // Rows are keyed by the aggregate id of the stream (the subject), which is what every
+        // reader looks orders up by, whatever an event's body says.
+        let rows: Vec<(&str, &Order, u64, OffsetDateTime)> = touched
             .iter()
-            .filter_map(|(id, (seq, at))| states.get(*id).and_then(|s| s.as_ref()).map(|o| (o, *seq, *at)))
+            .filter_map(|(id, (seq, at))| states.get(*id).and_then(|s| s.as_ref()).map(|o| (*id, o, *seq, *at)))
             .collect();
         for chunk in rows.chunks(CHUNK) {
             let sql = format!(
@@ -113,17 +124,17 @@ impl Projection for OrdersProjection {
                  next_contact_at_us = excluded.next_contact_at_us, contact_attempts = excluded.contact_attempts, \
                  contact_overdue = excluded.contact_overdue, last_sequence = excluded.last_sequence, \
                  updated_at_us = excluded.updated_at_us, state = excluded.state",
-                values_rows(chunk.len(), 19, 0)
+                values_rows(self.backend, chunk.len(), 19, 0)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
-            for (o, seq, at) in chunk {
+            for (id, o, seq, at) in chunk {
                 let b = &o.booking;
                 let state = serde_json::to_string(o).map_err(|e| ProjectionError::Event {
                     sequence: *seq,
                     message: e.to_string(),
                 })?;
                 q = q
-                    .bind(o.order_id.to_string())
+                    .bind(id.to_string())
                     .bind(o.status.code())
                     .bind(b.channel.code())
                     .bind(b.partner_code.clone())

@@ -1,0 +1,119 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a failure should stop it loudly
+//! Measures (never asserts) the order projection's `apply` alone, without a consumer: batches of
+//! freshly placed orders and of follow-up events, on SQLite and PostgreSQL. Tells the database
+//! cost of projecting apart from the cost of consuming.
+//!
+//! Run: `cargo bench -p rentops-order --bench projection_apply`.
+
+use std::time::Instant;
+
+use rentops_eventstore::aggregate::Aggregate;
+use rentops_eventstore::{EventMeta, RecordedEvent};
+use rentops_order::domain::*;
+use rentops_order::projections::OrdersProjection;
+use rentops_projection::{Db, Projection};
+use rentops_testkit::{PgDatabase, SqliteDatabase};
+
+fn events(round: usize, batch: usize, seq0: u64) -> Vec<RecordedEvent> {
+    let now = time::OffsetDateTime::now_utc();
+    (0..batch)
+        .map(|i| {
+            let r = format!("B-{i}");
+            let id = order_id_for(Channel::App, "", &r);
+            let e = if round == 0 {
+                OrderEvent::Placed {
+                    order_id: id,
+                    booking: Booking {
+                        channel: Channel::App,
+                        partner_code: String::new(),
+                        channel_order_ref: r,
+                        customer: Customer {
+                            customer_id: "C".into(),
+                            name: "王芳".into(),
+                            phone: "13800000000".into(),
+                        },
+                        city: "SHA".into(),
+                        pickup_location: Location::Station("PVG".into()),
+                        pickup_at: now + time::Duration::days(3),
+                        return_location: Location::Station("SHA".into()),
+                        return_at: now + time::Duration::days(5),
+                        model: Model::Es6,
+                        add_ons: vec![],
+                        price: Fen(120_000),
+                        rental_deposit: Fen(0),
+                        violation_deposit: Fen(0),
+                        notes: String::new(),
+                    },
+                    placed_at: now,
+                    pre_verified: false,
+                    contact_due_at: now,
+                }
+            } else {
+                OrderEvent::ContactAttemptRecorded {
+                    attempted_at: now,
+                    outcome: ContactOutcome::NoAnswer,
+                    agent: "bench".into(),
+                    notes: String::new(),
+                    call_back_at: None,
+                    next_contact_at: now,
+                }
+            };
+            let encoded = OrderAggregate::encode(&e);
+            RecordedEvent {
+                sequence: seq0 + i as u64 + 1,
+                subject: format!("rentops.order.order.{id}.{}", encoded.name),
+                name: encoded.name.to_owned(),
+                meta: EventMeta {
+                    event_id: uuid::Uuid::now_v7(),
+                    event_type: format!("rentops.order.v1.{}", encoded.name),
+                    source: "order".into(),
+                    aggregate_id: id.to_string(),
+                    time: now,
+                    correlation_id: "c".into(),
+                    causation_id: "c".into(),
+                    actor: "bench".into(),
+                    request_id: format!("r-{round}-{i}"),
+                },
+                payload: encoded.payload,
+            }
+        })
+        .collect()
+}
+
+async fn measure(label: &str, url: &str) {
+    let db = Db::connect(url).await.unwrap();
+    db.migrate(
+        &sqlx::migrate!("./migrations/sqlite"),
+        &sqlx::migrate!("./migrations/postgres"),
+    )
+    .await
+    .unwrap();
+    let p = OrdersProjection::new(db.backend);
+    for batch in [1usize, 10, 100, 500] {
+        let mut seq = 0;
+        let mut times = Vec::new();
+        for round in 0..6 {
+            let evs = events(round, batch, seq + 1_000_000 * batch as u64);
+            seq += batch as u64;
+            let t = Instant::now();
+            let mut tx = db.pool.begin().await.unwrap();
+            p.apply(&mut tx, &evs).await.unwrap();
+            tx.commit().await.unwrap();
+            times.push(t.elapsed().as_secs_f64() / batch as f64);
+        }
+        times.sort_by(f64::total_cmp);
+        println!(
+            "{label:<10} batch {batch:>4}: median {:>8.1} µs/event ({:>7.0} events/s)",
+            times[3] * 1e6,
+            1.0 / times[3]
+        );
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let sqlite = SqliteDatabase::new().unwrap();
+    measure("sqlite", &sqlite.url).await;
+    let pg = PgDatabase::new().await.unwrap();
+    measure("postgres", &pg.url).await;
+}
