@@ -12,7 +12,7 @@ set -euo pipefail
 
 # The services, in start order. When a new service lands, add it here (its binary is
 # rentops-<name>, its ports are listed just below).
-SERVICES=(order)
+SERVICES=(order fleet)
 
 # Each service's default ports (the binaries' own defaults, see crates/runtime config).
 declare -A GRPC_PORT=([order]=50051 [fleet]=50052 [receivables]=50053 [complaint]=50054)

@@ -14,10 +14,16 @@ pub mod rentops {
             tonic::include_proto!("rentops.order.v1");
         }
     }
+    pub mod fleet {
+        pub mod v1 {
+            tonic::include_proto!("rentops.fleet.v1");
+        }
+    }
 }
 
 pub use prost_types::Timestamp;
 pub use rentops::common::v1 as common;
+pub use rentops::fleet::v1 as fleet;
 pub use rentops::order::v1 as order;
 
 /// The encoded `FileDescriptorSet` of every rentops proto (with imports), for gRPC reflection.

@@ -1,0 +1,380 @@
+//! The city aggregate (id = city code): the configuration plans are made from — stations, the
+//! station-to-station travel times, turnaround, the class ladder, the frozen window and where
+//! delivery orders are planned from. Held as events so that every plan can be explained by the
+//! data it was made from. A new city is configured with DOMAIN.md's defaults written out as
+//! events (turnaround 60 min, the planning examples' ladder), never implied by code.
+
+use std::collections::BTreeMap;
+
+use rentops_eventstore::NewEvent;
+use rentops_eventstore::aggregate::{Aggregate, DecodeError};
+use rentops_proto::fleet as pb;
+use serde::{Deserialize, Serialize};
+
+use super::types::*;
+use crate::wire_events;
+
+wire_events!(CityEvent {
+    CityConfigured,
+    StationAdded,
+    TravelTimesSet,
+    TurnaroundSet,
+    UpgradesSet,
+});
+
+impl Timestamps for CityEvent {
+    fn timestamps(&self) -> Vec<Option<&prost_types::Timestamp>> {
+        vec![]
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Station {
+    pub name: String,
+    pub districts: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct City {
+    pub city: String,
+    pub name: String,
+    pub default_station: String,
+    pub delivery_minutes: u32,
+    pub frozen_window_minutes: u32,
+    pub turnaround_minutes: u32,
+    pub stations: BTreeMap<String, Station>,
+    /// from → to → minutes.
+    pub travel: BTreeMap<String, BTreeMap<String, u32>>,
+    pub upgrades: BTreeMap<Model, Vec<Model>>,
+}
+
+impl City {
+    /// Travel minutes from a to b (0 for a == b); None when not configured.
+    pub fn travel(&self, a: &str, b: &str) -> Option<u32> {
+        if a == b {
+            return Some(0);
+        }
+        self.travel.get(a).and_then(|row| row.get(b)).copied()
+    }
+
+    /// The station a delivery / collection address is planned from: the station whose districts
+    /// name a district the address contains (the longest such district name wins, then the
+    /// station id), else the city's default station. Addresses are free text from the order
+    /// service; districts are the desk's way to say which station's drivers serve them.
+    pub fn station_for_address(&self, address: &str) -> Option<String> {
+        let mut best: Option<(usize, &String)> = None;
+        for (id, s) in &self.stations {
+            for d in &s.districts {
+                if !d.is_empty() && address.contains(d.as_str()) && best.is_none_or(|(len, _)| d.len() > len) {
+                    best = Some((d.len(), id));
+                }
+            }
+        }
+        best.map(|(_, id)| id.clone())
+            .or_else(|| Some(self.default_station.clone()).filter(|s| !s.is_empty()))
+    }
+
+    /// Whether `car` may serve an order for `requested` (itself or an allowed upgrade).
+    pub fn serves(&self, car: Model, requested: Model) -> bool {
+        car == requested || self.upgrades.get(&requested).is_some_and(|u| u.contains(&car))
+    }
+}
+
+pub type CityState = Option<City>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CityCommand {
+    Configure {
+        city: String,
+        name: String,
+        default_station: String,
+        delivery_minutes: u32,
+        frozen_window_minutes: u32,
+    },
+    AddStation {
+        station_id: String,
+        name: String,
+        districts: Vec<String>,
+    },
+    SetTravelTimes {
+        times: Vec<(String, String, u32)>,
+        symmetric: bool,
+    },
+    SetTurnaround(u32),
+    SetUpgrades(BTreeMap<Model, Vec<Model>>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CityError {
+    #[error("city not configured")]
+    NotFound,
+    #[error("{field}: unknown station {station}")]
+    UnknownStation { field: String, station: String },
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+}
+
+/// At most a week between two stations of one city.
+pub const MAX_TRAVEL_MINUTES: u32 = 7 * 24 * 60;
+
+pub struct CityAggregate;
+
+impl CityAggregate {
+    pub fn decide(state: &CityState, command: &CityCommand) -> Result<Vec<CityEvent>, CityError> {
+        let city = match (state, command) {
+            (
+                None,
+                CityCommand::Configure {
+                    city,
+                    name,
+                    default_station,
+                    delivery_minutes,
+                    frozen_window_minutes,
+                },
+            ) => {
+                if !default_station.is_empty() {
+                    return Err(CityError::UnknownStation {
+                        field: "default_station".into(),
+                        station: default_station.clone(),
+                    });
+                }
+                return Ok(vec![
+                    CityEvent::CityConfigured(pb::CityConfigured {
+                        city: city.clone(),
+                        name: name.clone(),
+                        default_station: String::new(),
+                        delivery_minutes: *delivery_minutes,
+                        frozen_window_minutes: *frozen_window_minutes,
+                    }),
+                    CityEvent::TurnaroundSet(pb::TurnaroundSet {
+                        city: city.clone(),
+                        minutes: DEFAULT_TURNAROUND_MINUTES,
+                    }),
+                    CityEvent::UpgradesSet(upgrades_pb(city, &default_ladder())),
+                ]);
+            }
+            (None, _) => return Err(CityError::NotFound),
+            (Some(c), _) => c,
+        };
+        let code = city.city.clone();
+        match command {
+            CityCommand::Configure {
+                name,
+                default_station,
+                delivery_minutes,
+                frozen_window_minutes,
+                ..
+            } => {
+                if !default_station.is_empty() && !city.stations.contains_key(default_station) {
+                    return Err(CityError::UnknownStation {
+                        field: "default_station".into(),
+                        station: default_station.clone(),
+                    });
+                }
+                if city.name == *name
+                    && city.default_station == *default_station
+                    && city.delivery_minutes == *delivery_minutes
+                    && city.frozen_window_minutes == *frozen_window_minutes
+                {
+                    return Ok(vec![]);
+                }
+                Ok(vec![CityEvent::CityConfigured(pb::CityConfigured {
+                    city: code,
+                    name: name.clone(),
+                    default_station: default_station.clone(),
+                    delivery_minutes: *delivery_minutes,
+                    frozen_window_minutes: *frozen_window_minutes,
+                })])
+            }
+            CityCommand::AddStation {
+                station_id,
+                name,
+                districts,
+            } => {
+                let new = Station {
+                    name: name.clone(),
+                    districts: districts.clone(),
+                };
+                if city.stations.get(station_id) == Some(&new) {
+                    return Ok(vec![]);
+                }
+                Ok(vec![CityEvent::StationAdded(pb::StationAdded {
+                    city: code,
+                    station_id: station_id.clone(),
+                    name: name.clone(),
+                    districts: districts.clone(),
+                })])
+            }
+            CityCommand::SetTravelTimes { times, symmetric } => {
+                let mut out = Vec::new();
+                for (i, (a, b, m)) in times.iter().enumerate() {
+                    for (field, s) in [("from_station", a), ("to_station", b)] {
+                        if !city.stations.contains_key(s) {
+                            return Err(CityError::UnknownStation {
+                                field: format!("times[{i}].{field}"),
+                                station: s.clone(),
+                            });
+                        }
+                    }
+                    if *m > MAX_TRAVEL_MINUTES {
+                        return Err(CityError::Invalid {
+                            field: format!("times[{i}].minutes"),
+                            message: format!("at most {MAX_TRAVEL_MINUTES}"),
+                        });
+                    }
+                    if a == b && *m != 0 {
+                        return Err(CityError::Invalid {
+                            field: format!("times[{i}].minutes"),
+                            message: "a station is 0 minutes from itself".into(),
+                        });
+                    }
+                    out.push((a.clone(), b.clone(), *m));
+                    if *symmetric && a != b {
+                        out.push((b.clone(), a.clone(), *m));
+                    }
+                }
+                out.retain(|(a, b, m)| city.travel(a, b) != Some(*m));
+                out.sort();
+                out.dedup();
+                if out.is_empty() {
+                    return Ok(vec![]);
+                }
+                Ok(vec![CityEvent::TravelTimesSet(pb::TravelTimesSet {
+                    city: code,
+                    times: out
+                        .into_iter()
+                        .map(|(a, b, m)| pb::TravelTime {
+                            from_station: a,
+                            to_station: b,
+                            minutes: m,
+                        })
+                        .collect(),
+                })])
+            }
+            CityCommand::SetTurnaround(m) => {
+                if *m > 24 * 60 {
+                    return Err(CityError::Invalid {
+                        field: "minutes".into(),
+                        message: "at most 1440".into(),
+                    });
+                }
+                if city.turnaround_minutes == *m {
+                    return Ok(vec![]);
+                }
+                Ok(vec![CityEvent::TurnaroundSet(pb::TurnaroundSet {
+                    city: code,
+                    minutes: *m,
+                })])
+            }
+            CityCommand::SetUpgrades(ladder) => {
+                for (m, ups) in ladder {
+                    if ups.contains(m) {
+                        return Err(CityError::Invalid {
+                            field: "rules".into(),
+                            message: format!("{} cannot be its own upgrade", m.code()),
+                        });
+                    }
+                }
+                if city.upgrades == *ladder {
+                    return Ok(vec![]);
+                }
+                Ok(vec![CityEvent::UpgradesSet(upgrades_pb(&code, ladder))])
+            }
+        }
+    }
+
+    pub fn evolve(state: CityState, event: &CityEvent) -> CityState {
+        if let CityEvent::CityConfigured(e) = event
+            && state.is_none()
+        {
+            return Some(City {
+                city: e.city.clone(),
+                name: e.name.clone(),
+                default_station: e.default_station.clone(),
+                delivery_minutes: e.delivery_minutes,
+                frozen_window_minutes: e.frozen_window_minutes,
+                turnaround_minutes: DEFAULT_TURNAROUND_MINUTES,
+                stations: BTreeMap::new(),
+                travel: BTreeMap::new(),
+                upgrades: BTreeMap::new(),
+            });
+        }
+        let mut c = state?;
+        match event {
+            CityEvent::CityConfigured(e) => {
+                c.name = e.name.clone();
+                c.default_station = e.default_station.clone();
+                c.delivery_minutes = e.delivery_minutes;
+                c.frozen_window_minutes = e.frozen_window_minutes;
+            }
+            CityEvent::StationAdded(e) => {
+                c.stations.insert(
+                    e.station_id.clone(),
+                    Station {
+                        name: e.name.clone(),
+                        districts: e.districts.clone(),
+                    },
+                );
+            }
+            CityEvent::TravelTimesSet(e) => {
+                for t in &e.times {
+                    c.travel
+                        .entry(t.from_station.clone())
+                        .or_default()
+                        .insert(t.to_station.clone(), t.minutes);
+                }
+            }
+            CityEvent::TurnaroundSet(e) => c.turnaround_minutes = e.minutes,
+            CityEvent::UpgradesSet(e) => {
+                c.upgrades = e
+                    .rules
+                    .iter()
+                    .filter_map(|r| {
+                        Some((
+                            Model::from_pb(r.model)?,
+                            r.may_be_served_by.iter().filter_map(|m| Model::from_pb(*m)).collect(),
+                        ))
+                    })
+                    .collect();
+            }
+        }
+        Some(c)
+    }
+}
+
+pub fn upgrades_pb(city: &str, ladder: &BTreeMap<Model, Vec<Model>>) -> pb::UpgradesSet {
+    pb::UpgradesSet {
+        city: city.to_owned(),
+        rules: ladder
+            .iter()
+            .map(|(m, ups)| pb::UpgradeRule {
+                model: m.pb(),
+                may_be_served_by: ups.iter().map(|u| u.pb()).collect(),
+            })
+            .collect(),
+    }
+}
+
+impl Aggregate for CityAggregate {
+    const TYPE: &'static str = "city";
+    type State = CityState;
+    type Command = CityCommand;
+    type Event = CityEvent;
+    type Error = CityError;
+
+    fn decide(state: &CityState, command: &CityCommand) -> Result<Vec<CityEvent>, CityError> {
+        Self::decide(state, command)
+    }
+
+    fn evolve(state: CityState, event: &CityEvent) -> CityState {
+        Self::evolve(state, event)
+    }
+
+    fn encode(event: &CityEvent) -> NewEvent {
+        event.encode()
+    }
+
+    fn decode(name: &str, payload: &[u8]) -> Result<CityEvent, DecodeError> {
+        CityEvent::decode(name, payload)
+    }
+}

@@ -1,0 +1,509 @@
+//! The vehicle aggregate (id = vehicle id): a car from registration to retirement.
+//!
+//! ```text
+//! AVAILABLE ──pickup reading──▶ ON HIRE ──return reading──▶ AVAILABLE
+//!     │  └──breakdown──▶ BREAKDOWN ──repair──▶ AVAILABLE       (a breakdown on hire records the order: swap)
+//!     └──retire──▶ RETIRED                        maintenance: windows in time, not a state
+//! ```
+
+use rentops_eventstore::NewEvent;
+use rentops_eventstore::aggregate::{Aggregate, DecodeError};
+use rentops_proto::fleet as pb;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::types::*;
+use crate::wire_events;
+
+wire_events!(VehicleEvent {
+    VehicleRegistered,
+    VehicleMoved,
+    BreakdownReported,
+    RepairCompleted,
+    MaintenanceScheduled,
+    VehicleRetired,
+    VehicleReadingRecorded,
+});
+
+impl Timestamps for VehicleEvent {
+    fn timestamps(&self) -> Vec<Option<&prost_types::Timestamp>> {
+        match self {
+            Self::VehicleRegistered(e) => vec![e.registered_at.as_ref()],
+            Self::VehicleMoved(e) => vec![e.moved_at.as_ref()],
+            Self::BreakdownReported(e) => vec![e.at.as_ref(), e.expected_repair_until.as_ref()],
+            Self::RepairCompleted(e) => vec![e.at.as_ref()],
+            Self::MaintenanceScheduled(e) => vec![e.from.as_ref(), e.to.as_ref()],
+            Self::VehicleRetired(e) => vec![e.at.as_ref()],
+            Self::VehicleReadingRecorded(e) => vec![e.at.as_ref()],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Severity {
+    Minor,
+    Major,
+    Critical,
+}
+
+impl Severity {
+    pub fn pb(self) -> i32 {
+        (match self {
+            Severity::Minor => pb::Severity::Minor,
+            Severity::Major => pb::Severity::Major,
+            Severity::Critical => pb::Severity::Critical,
+        }) as i32
+    }
+
+    pub fn from_pb(v: i32) -> Option<Severity> {
+        match pb::Severity::try_from(v).ok()? {
+            pb::Severity::Unspecified => None,
+            pb::Severity::Minor => Some(Severity::Minor),
+            pb::Severity::Major => Some(Severity::Major),
+            pb::Severity::Critical => Some(Severity::Critical),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Breakdown {
+    pub at: OffsetDateTime,
+    pub place: String,
+    pub severity: Severity,
+    pub expected_repair_until: Option<OffsetDateTime>,
+    /// The hire the car was on: that customer needs a swap.
+    pub during_order_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    pub from: OffsetDateTime,
+    pub to: OffsetDateTime,
+    pub reason: String,
+}
+
+/// A vehicle as its events describe it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vehicle {
+    pub vehicle_id: String,
+    pub vin: String,
+    pub plate: String,
+    pub model: Model,
+    pub city: String,
+    pub home_station: String,
+    pub registered_at: OffsetDateTime,
+    /// Where it stands; while on hire, where it was handed over.
+    pub station: String,
+    pub on_hire_order_id: Option<String>,
+    pub on_hire_since: Option<OffsetDateTime>,
+    pub breakdown: Option<Breakdown>,
+    /// Past breakdowns `[at, repaired)`, for the idle rate (not available then).
+    pub past_breakdowns: Vec<(OffsetDateTime, OffsetDateTime)>,
+    pub maintenance: Vec<Window>,
+    pub retired_at: Option<OffsetDateTime>,
+    pub odometer_km: i64,
+    pub charge_percent: u32,
+    pub readings_at: Option<OffsetDateTime>,
+}
+
+impl Vehicle {
+    /// The state the desk sees at `now` (maintenance is a window in time).
+    pub fn state_at(&self, now: OffsetDateTime) -> VehicleStateKind {
+        if self.retired_at.is_some() {
+            VehicleStateKind::Retired
+        } else if self.breakdown.is_some() {
+            VehicleStateKind::Breakdown
+        } else if self.on_hire_order_id.is_some() {
+            VehicleStateKind::OnHire
+        } else if self.maintenance.iter().any(|w| w.from <= now && now < w.to) {
+            VehicleStateKind::Maintenance
+        } else {
+            VehicleStateKind::Available
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VehicleStateKind {
+    Available,
+    OnHire,
+    Breakdown,
+    Maintenance,
+    Retired,
+}
+
+impl VehicleStateKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Available => "AVAILABLE",
+            Self::OnHire => "ON_HIRE",
+            Self::Breakdown => "BREAKDOWN",
+            Self::Maintenance => "MAINTENANCE",
+            Self::Retired => "RETIRED",
+        }
+    }
+
+    pub fn pb(self) -> i32 {
+        (match self {
+            Self::Available => pb::VehicleState::Available,
+            Self::OnHire => pb::VehicleState::OnHire,
+            Self::Breakdown => pb::VehicleState::Breakdown,
+            Self::Maintenance => pb::VehicleState::Maintenance,
+            Self::Retired => pb::VehicleState::Retired,
+        }) as i32
+    }
+
+    pub fn from_pb(v: i32) -> Option<Self> {
+        match pb::VehicleState::try_from(v).ok()? {
+            pb::VehicleState::Unspecified => None,
+            pb::VehicleState::Available => Some(Self::Available),
+            pb::VehicleState::OnHire => Some(Self::OnHire),
+            pb::VehicleState::Breakdown => Some(Self::Breakdown),
+            pb::VehicleState::Maintenance => Some(Self::Maintenance),
+            pb::VehicleState::Retired => Some(Self::Retired),
+        }
+    }
+}
+
+pub type VehicleState = Option<Vehicle>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadingKind {
+    Pickup,
+    Return,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum VehicleCommand {
+    Register {
+        vehicle_id: String,
+        vin: String,
+        plate: String,
+        model: Model,
+        city: String,
+        home_station: String,
+        at: OffsetDateTime,
+    },
+    Move {
+        to_station: String,
+        reason: String,
+        at: OffsetDateTime,
+    },
+    ReportBreakdown {
+        at: OffsetDateTime,
+        place: String,
+        severity: Severity,
+        expected_repair_until: Option<OffsetDateTime>,
+        description: String,
+    },
+    CompleteRepair {
+        at: OffsetDateTime,
+        station: Option<String>,
+        notes: String,
+    },
+    ScheduleMaintenance {
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        reason: String,
+    },
+    Retire {
+        at: OffsetDateTime,
+        reason: String,
+    },
+    /// From the order service's handover events (issued by a reactor).
+    RecordReading {
+        kind: ReadingKind,
+        order_id: String,
+        odometer_km: i64,
+        charge_percent: u32,
+        at: OffsetDateTime,
+        station: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VehicleError {
+    #[error("vehicle not found")]
+    NotFound,
+    #[error("vehicle {0} is already registered with other details")]
+    AlreadyRegisteredDifferently(String),
+    #[error("the vehicle is retired")]
+    Retired,
+    #[error("the vehicle is on hire (order {0}): record the return first")]
+    OnHire(String),
+    #[error("the vehicle is already broken down since {0}")]
+    AlreadyBroken(OffsetDateTime),
+    #[error("the vehicle is not broken down")]
+    NotBroken,
+    #[error("{field}: {message}")]
+    Invalid { field: &'static str, message: String },
+}
+
+pub struct VehicleAggregate;
+
+impl VehicleAggregate {
+    pub fn decide(state: &VehicleState, command: &VehicleCommand) -> Result<Vec<VehicleEvent>, VehicleError> {
+        use VehicleCommand as C;
+        let v = match (state, command) {
+            (
+                None,
+                C::Register {
+                    vehicle_id,
+                    vin,
+                    plate,
+                    model,
+                    city,
+                    home_station,
+                    at,
+                },
+            ) => {
+                return Ok(vec![VehicleEvent::VehicleRegistered(pb::VehicleRegistered {
+                    vehicle_id: vehicle_id.clone(),
+                    vin: vin.clone(),
+                    plate: plate.clone(),
+                    model: model.pb(),
+                    city: city.clone(),
+                    home_station: home_station.clone(),
+                    registered_at: Some(ts(*at)),
+                })]);
+            }
+            (
+                Some(v),
+                C::Register {
+                    vin,
+                    plate,
+                    model,
+                    city,
+                    home_station,
+                    ..
+                },
+            ) => {
+                // A retried registration with the same facts is a no-op; different facts are a clash.
+                let same = v.vin == *vin
+                    && v.plate == *plate
+                    && v.model == *model
+                    && v.city == *city
+                    && v.home_station == *home_station;
+                return if same {
+                    Ok(vec![])
+                } else {
+                    Err(VehicleError::AlreadyRegisteredDifferently(v.vehicle_id.clone()))
+                };
+            }
+            (None, _) => return Err(VehicleError::NotFound),
+            (Some(v), _) => v,
+        };
+        let id = v.vehicle_id.clone();
+        // Readings are facts from the order service: recorded even on a retired car.
+        if let C::RecordReading {
+            kind,
+            order_id,
+            odometer_km,
+            charge_percent,
+            at,
+            station,
+        } = command
+        {
+            return Ok(vec![VehicleEvent::VehicleReadingRecorded(pb::VehicleReadingRecorded {
+                vehicle_id: id,
+                odometer_km: *odometer_km,
+                charge_percent: *charge_percent,
+                at: Some(ts(*at)),
+                kind: match kind {
+                    ReadingKind::Pickup => pb::ReadingKind::Pickup,
+                    ReadingKind::Return => pb::ReadingKind::Return,
+                } as i32,
+                order_id: order_id.clone(),
+                station: station.clone(),
+            })]);
+        }
+        if v.retired_at.is_some() {
+            return Err(VehicleError::Retired);
+        }
+        match command {
+            C::Register { .. } | C::RecordReading { .. } => Ok(vec![]),
+            C::Move { to_station, reason, at } => {
+                if let Some(o) = &v.on_hire_order_id {
+                    return Err(VehicleError::OnHire(o.clone()));
+                }
+                if *to_station == v.station {
+                    return Ok(vec![]);
+                }
+                Ok(vec![VehicleEvent::VehicleMoved(pb::VehicleMoved {
+                    vehicle_id: id,
+                    from_station: v.station.clone(),
+                    to_station: to_station.clone(),
+                    moved_at: Some(ts(*at)),
+                    reason: reason.clone(),
+                })])
+            }
+            C::ReportBreakdown {
+                at,
+                place,
+                severity,
+                expected_repair_until,
+                description,
+            } => {
+                if let Some(b) = &v.breakdown {
+                    return Err(VehicleError::AlreadyBroken(b.at));
+                }
+                if expected_repair_until.is_some_and(|u| u <= *at) {
+                    return Err(VehicleError::Invalid {
+                        field: "expected_repair_until",
+                        message: "must be after the breakdown".into(),
+                    });
+                }
+                Ok(vec![VehicleEvent::BreakdownReported(pb::BreakdownReported {
+                    vehicle_id: id,
+                    at: Some(ts(*at)),
+                    station_or_address: place.clone(),
+                    severity: severity.pb(),
+                    expected_repair_until: expected_repair_until.map(ts),
+                    description: description.clone(),
+                    // DOMAIN.md: a car that breaks down during a hire is swapped.
+                    during_order_id: v.on_hire_order_id.clone().unwrap_or_default(),
+                })])
+            }
+            C::CompleteRepair { at, station, notes } => {
+                let Some(b) = &v.breakdown else {
+                    return Err(VehicleError::NotBroken);
+                };
+                if *at < b.at {
+                    return Err(VehicleError::Invalid {
+                        field: "at",
+                        message: "the repair cannot end before the breakdown".into(),
+                    });
+                }
+                let station = station.clone().unwrap_or_else(|| v.station.clone());
+                Ok(vec![VehicleEvent::RepairCompleted(pb::RepairCompleted {
+                    vehicle_id: id,
+                    at: Some(ts(*at)),
+                    station,
+                    notes: notes.clone(),
+                })])
+            }
+            C::ScheduleMaintenance { from, to, reason } => {
+                if to <= from {
+                    return Err(VehicleError::Invalid {
+                        field: "to",
+                        message: "must be after from".into(),
+                    });
+                }
+                if v.maintenance.iter().any(|w| w.from == *from && w.to == *to) {
+                    return Ok(vec![]);
+                }
+                Ok(vec![VehicleEvent::MaintenanceScheduled(pb::MaintenanceScheduled {
+                    vehicle_id: id,
+                    from: Some(ts(*from)),
+                    to: Some(ts(*to)),
+                    reason: reason.clone(),
+                })])
+            }
+            C::Retire { at, reason } => {
+                if let Some(o) = &v.on_hire_order_id {
+                    return Err(VehicleError::OnHire(o.clone()));
+                }
+                Ok(vec![VehicleEvent::VehicleRetired(pb::VehicleRetired {
+                    vehicle_id: id,
+                    at: Some(ts(*at)),
+                    reason: reason.clone(),
+                })])
+            }
+        }
+    }
+
+    pub fn evolve(state: VehicleState, event: &VehicleEvent) -> VehicleState {
+        use VehicleEvent as E;
+        if let E::VehicleRegistered(e) = event {
+            return Some(Vehicle {
+                vehicle_id: e.vehicle_id.clone(),
+                vin: e.vin.clone(),
+                plate: e.plate.clone(),
+                model: Model::from_pb(e.model).unwrap_or(Model::Et5),
+                city: e.city.clone(),
+                home_station: e.home_station.clone(),
+                registered_at: at(&e.registered_at),
+                station: e.home_station.clone(),
+                on_hire_order_id: None,
+                on_hire_since: None,
+                breakdown: None,
+                past_breakdowns: vec![],
+                maintenance: vec![],
+                retired_at: None,
+                odometer_km: 0,
+                charge_percent: 100,
+                readings_at: None,
+            });
+        }
+        let mut v = state?;
+        match event {
+            E::VehicleRegistered(_) => {}
+            E::VehicleMoved(e) => v.station = e.to_station.clone(),
+            E::BreakdownReported(e) => {
+                v.breakdown = Some(Breakdown {
+                    at: at(&e.at),
+                    place: e.station_or_address.clone(),
+                    severity: Severity::from_pb(e.severity).unwrap_or(Severity::Major),
+                    expected_repair_until: at_opt(&e.expected_repair_until),
+                    during_order_id: Some(e.during_order_id.clone()).filter(|o| !o.is_empty()),
+                });
+            }
+            E::RepairCompleted(e) => {
+                if let Some(b) = v.breakdown.take() {
+                    v.past_breakdowns.push((b.at, at(&e.at)));
+                }
+                if !e.station.is_empty() {
+                    v.station = e.station.clone();
+                }
+            }
+            E::MaintenanceScheduled(e) => v.maintenance.push(Window {
+                from: at(&e.from),
+                to: at(&e.to),
+                reason: e.reason.clone(),
+            }),
+            E::VehicleRetired(e) => v.retired_at = Some(at(&e.at)),
+            E::VehicleReadingRecorded(e) => {
+                v.odometer_km = e.odometer_km;
+                v.charge_percent = e.charge_percent;
+                v.readings_at = Some(at(&e.at));
+                if e.kind == pb::ReadingKind::Pickup as i32 {
+                    v.on_hire_order_id = Some(e.order_id.clone());
+                    v.on_hire_since = Some(at(&e.at));
+                } else {
+                    if v.on_hire_order_id.as_deref() == Some(e.order_id.as_str()) {
+                        v.on_hire_order_id = None;
+                        v.on_hire_since = None;
+                    }
+                    if !e.station.is_empty() {
+                        v.station = e.station.clone();
+                    }
+                }
+            }
+        }
+        Some(v)
+    }
+}
+
+impl Aggregate for VehicleAggregate {
+    const TYPE: &'static str = "vehicle";
+    type State = VehicleState;
+    type Command = VehicleCommand;
+    type Event = VehicleEvent;
+    type Error = VehicleError;
+
+    fn decide(state: &VehicleState, command: &VehicleCommand) -> Result<Vec<VehicleEvent>, VehicleError> {
+        Self::decide(state, command)
+    }
+
+    fn evolve(state: VehicleState, event: &VehicleEvent) -> VehicleState {
+        Self::evolve(state, event)
+    }
+
+    fn encode(event: &VehicleEvent) -> NewEvent {
+        event.encode()
+    }
+
+    fn decode(name: &str, payload: &[u8]) -> Result<VehicleEvent, DecodeError> {
+        VehicleEvent::decode(name, payload)
+    }
+}

@@ -1,0 +1,755 @@
+//! The fleet service's read models, and the outboxes its reactors read.
+//!
+//! - [`FleetProjection`] (`fleet-fleet`, stream FLEET): vehicles, drivers, cities (each row holds
+//!   the aggregate's folded state as JSON), the plan in force per city, driver tasks, plan
+//!   history with KPIs; and a re-plan request whenever supply or configuration changes.
+//! - [`DemandProjection`] (`fleet-demand`, stream ORDER): what the fleet needs of every order;
+//!   and a re-plan request whenever demand changes, a reading request at every handover.
+//!
+//! Requests are rows written in the same transaction as the change that causes them, keyed by
+//! the causing event's stream and sequence: a redelivered event is below the checkpoint and
+//! writes nothing twice, and a crash loses no request (see `reactors`). Events are applied one
+//! statement at a time: fleet and order volumes per city are modest; batch them into multi-row
+//! statements when a city's volume asks for it.
+
+pub mod kpis;
+pub mod queries;
+
+use rentops_eventstore::RecordedEvent;
+use rentops_projection::{Projection, ProjectionError};
+use rentops_proto::order as opb;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::{Any, Row, Transaction};
+use time::OffsetDateTime;
+
+use crate::domain::city::{CityAggregate, CityEvent};
+use crate::domain::driver::{DriverAggregate, DriverEvent};
+use crate::domain::plan::PlanEvent;
+use crate::domain::vehicle::{VehicleAggregate, VehicleEvent};
+use crate::domain::{Model, at, at_opt};
+
+pub const FLEET: &str = "fleet-fleet";
+pub const DEMAND: &str = "fleet-demand";
+
+pub fn micros(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1000) as i64
+}
+
+pub fn from_micros(us: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(us as i128 * 1000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+fn bad(e: &RecordedEvent, message: impl std::fmt::Display) -> ProjectionError {
+    ProjectionError::Event {
+        sequence: e.sequence,
+        message: message.to_string(),
+    }
+}
+
+type Tx = Transaction<'static, Any>;
+
+async fn load<T: DeserializeOwned>(tx: &mut Tx, sql: &str, id: &str) -> Result<Option<T>, ProjectionError> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .bind(id.to_owned())
+        .fetch_optional(&mut **tx)
+        .await?;
+    match row {
+        None => Ok(None),
+        Some(r) => {
+            let json: String = r.get(0);
+            serde_json::from_str(&json)
+                .map(Some)
+                .map_err(|e| ProjectionError::Event {
+                    sequence: 0,
+                    message: format!("stored state of {id} unreadable: {e}"),
+                })
+        }
+    }
+}
+
+fn json<T: Serialize>(e: &RecordedEvent, v: &T) -> Result<String, ProjectionError> {
+    serde_json::to_string(v).map_err(|err| bad(e, err))
+}
+
+/// Asks for a re-plan of `city` on behalf of event `e` of `source`.
+async fn request_replan(
+    tx: &mut Tx,
+    source: &str,
+    e: &RecordedEvent,
+    city: &str,
+    urgent: bool,
+) -> Result<(), ProjectionError> {
+    sqlx::query(
+        "INSERT INTO replan_requests (source, sequence, city, event_id, reason, urgent, recorded_at_us) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (source, sequence) DO NOTHING",
+    )
+    .bind(source)
+    .bind(e.sequence as i64)
+    .bind(city.to_owned())
+    .bind(e.meta.event_id.to_string())
+    .bind(format!("{source}:{}", e.name))
+    .bind(i64::from(urgent))
+    .bind(micros(OffsetDateTime::now_utc()))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub struct FleetProjection;
+
+impl FleetProjection {
+    async fn vehicle(&self, tx: &mut Tx, e: &RecordedEvent) -> Result<(), ProjectionError> {
+        let event = VehicleEvent::decode(&e.name, &e.payload).map_err(|err| bad(e, err))?;
+        let id = &e.meta.aggregate_id;
+        let state = load(tx, "SELECT state FROM vehicles WHERE vehicle_id = $1", id).await?;
+        let Some(v) = VehicleAggregate::evolve(state, &event) else {
+            return Ok(());
+        };
+        let status = if v.retired_at.is_some() {
+            "RETIRED"
+        } else if v.breakdown.is_some() {
+            "BREAKDOWN"
+        } else if v.on_hire_order_id.is_some() {
+            "ON_HIRE"
+        } else {
+            "AVAILABLE"
+        };
+        sqlx::query(
+            "INSERT INTO vehicles (vehicle_id, city, model, station, status, last_sequence, state) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (vehicle_id) DO UPDATE SET \
+             station = excluded.station, status = excluded.status, last_sequence = excluded.last_sequence, \
+             state = excluded.state",
+        )
+        .bind(id.clone())
+        .bind(v.city.clone())
+        .bind(v.model.code())
+        .bind(v.station.clone())
+        .bind(status)
+        .bind(e.sequence as i64)
+        .bind(json(e, &v)?)
+        .execute(&mut **tx)
+        .await?;
+        let window = |kind: &'static str, from: OffsetDateTime, to: Option<OffsetDateTime>| {
+            sqlx::query(
+                "INSERT INTO vehicle_windows (vehicle_id, kind, from_us, to_us) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (vehicle_id, kind, from_us) DO UPDATE SET to_us = excluded.to_us",
+            )
+            .bind(id.clone())
+            .bind(kind)
+            .bind(micros(from))
+            .bind(to.map(micros))
+        };
+        let supply_changed = match &event {
+            VehicleEvent::MaintenanceScheduled(m) => {
+                window("MAINTENANCE", at(&m.from), Some(at(&m.to)))
+                    .execute(&mut **tx)
+                    .await?;
+                true
+            }
+            VehicleEvent::BreakdownReported(b) => {
+                window("BREAKDOWN", at(&b.at), None).execute(&mut **tx).await?;
+                true
+            }
+            VehicleEvent::RepairCompleted(r) => {
+                if let Some((from, to)) = v.past_breakdowns.last() {
+                    window("BREAKDOWN", *from, Some(*to)).execute(&mut **tx).await?;
+                }
+                let _ = r;
+                true
+            }
+            VehicleEvent::VehicleRetired(r) => {
+                window("RETIRED", at(&r.at), None).execute(&mut **tx).await?;
+                true
+            }
+            VehicleEvent::VehicleRegistered(_) | VehicleEvent::VehicleMoved(_) => true,
+            // Handovers re-plan through the demand they belong to.
+            VehicleEvent::VehicleReadingRecorded(_) => false,
+        };
+        if supply_changed {
+            // DOMAIN.md: a breakdown re-plans at once; other changes may be coalesced.
+            let urgent = matches!(event, VehicleEvent::BreakdownReported(_));
+            request_replan(tx, "fleet", e, &v.city, urgent).await?;
+        }
+        Ok(())
+    }
+
+    async fn driver(&self, tx: &mut Tx, e: &RecordedEvent) -> Result<(), ProjectionError> {
+        let event = DriverEvent::decode(&e.name, &e.payload).map_err(|err| bad(e, err))?;
+        let id = &e.meta.aggregate_id;
+        let state = load(tx, "SELECT state FROM drivers WHERE driver_id = $1", id).await?;
+        let Some(d) = DriverAggregate::evolve(state, &event) else {
+            return Ok(());
+        };
+        sqlx::query(
+            "INSERT INTO drivers (driver_id, city, last_sequence, state) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (driver_id) DO UPDATE SET last_sequence = excluded.last_sequence, state = excluded.state",
+        )
+        .bind(id.clone())
+        .bind(d.city.clone())
+        .bind(e.sequence as i64)
+        .bind(json(e, &d)?)
+        .execute(&mut **tx)
+        .await?;
+        if matches!(event, DriverEvent::ShiftScheduled(_)) {
+            request_replan(tx, "fleet", e, &d.city, false).await?;
+        }
+        Ok(())
+    }
+
+    async fn city(&self, tx: &mut Tx, e: &RecordedEvent) -> Result<(), ProjectionError> {
+        let event = CityEvent::decode(&e.name, &e.payload).map_err(|err| bad(e, err))?;
+        let id = &e.meta.aggregate_id;
+        let state = load(tx, "SELECT state FROM cities WHERE city = $1", id).await?;
+        let Some(c) = CityAggregate::evolve(state, &event) else {
+            return Ok(());
+        };
+        sqlx::query(
+            "INSERT INTO cities (city, last_sequence, state) VALUES ($1, $2, $3) \
+             ON CONFLICT (city) DO UPDATE SET last_sequence = excluded.last_sequence, state = excluded.state",
+        )
+        .bind(id.clone())
+        .bind(e.sequence as i64)
+        .bind(json(e, &c)?)
+        .execute(&mut **tx)
+        .await?;
+        request_replan(tx, "fleet", e, id, false).await?;
+        Ok(())
+    }
+
+    async fn plan(&self, tx: &mut Tx, e: &RecordedEvent) -> Result<(), ProjectionError> {
+        let event = PlanEvent::decode(&e.name, &e.payload).map_err(|err| bad(e, err))?;
+        let city = e.meta.aggregate_id.clone();
+        let model = |m: i32| Model::from_pb(m).map(Model::code).unwrap_or("");
+        match &event {
+            PlanEvent::VehicleAssigned(a) => {
+                assign(
+                    tx,
+                    &city,
+                    &a.order_id,
+                    &a.vehicle_id,
+                    &a.plate,
+                    model(a.model),
+                    a.upgrade,
+                    &a.plan_id,
+                    at(&a.assigned_at),
+                )
+                .await?;
+            }
+            PlanEvent::VehicleReassigned(a) => {
+                assign(
+                    tx,
+                    &city,
+                    &a.order_id,
+                    &a.vehicle_id,
+                    &a.plate,
+                    model(a.model),
+                    a.upgrade,
+                    &a.plan_id,
+                    at(&a.assigned_at),
+                )
+                .await?;
+            }
+            PlanEvent::AssignmentReleased(r) => {
+                sqlx::query("DELETE FROM plan_assignments WHERE order_id = $1")
+                    .bind(r.order_id.clone())
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            PlanEvent::OrderAtRisk(r) => {
+                sqlx::query("DELETE FROM plan_assignments WHERE order_id = $1")
+                    .bind(r.order_id.clone())
+                    .execute(&mut **tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO plan_at_risk (order_id, city, reason, explanation, plan_id, flagged_at_us) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (order_id) DO UPDATE SET reason = excluded.reason, \
+                     explanation = excluded.explanation, plan_id = excluded.plan_id, flagged_at_us = excluded.flagged_at_us",
+                )
+                .bind(r.order_id.clone())
+                .bind(city.clone())
+                .bind(r.reason.clone())
+                .bind(r.explanation.clone())
+                .bind(r.plan_id.clone())
+                .bind(micros(at(&r.flagged_at)))
+                .execute(&mut **tx)
+                .await?;
+            }
+            PlanEvent::DriverTaskAssigned(t) => {
+                task(
+                    tx,
+                    &city,
+                    &t.order_id,
+                    t.kind,
+                    &t.driver_id,
+                    &t.shift_id,
+                    at_opt(&t.from),
+                    at_opt(&t.to),
+                    &t.station,
+                    &t.address,
+                    false,
+                    "",
+                )
+                .await?;
+            }
+            PlanEvent::DriverTaskUnassigned(t) => {
+                if t.withdrawn {
+                    sqlx::query("DELETE FROM driver_tasks WHERE order_id = $1 AND kind = $2")
+                        .bind(t.order_id.clone())
+                        .bind(kind_code(t.kind))
+                        .execute(&mut **tx)
+                        .await?;
+                } else {
+                    task(
+                        tx,
+                        &city,
+                        &t.order_id,
+                        t.kind,
+                        "",
+                        "",
+                        None,
+                        None,
+                        "",
+                        "",
+                        true,
+                        &t.reason,
+                    )
+                    .await?;
+                }
+            }
+            PlanEvent::PlanOrdersClosed(c) => {
+                for o in &c.order_ids {
+                    for table in ["plan_assignments", "plan_at_risk", "driver_tasks"] {
+                        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE order_id = $1")))
+                            .bind(o.clone())
+                            .execute(&mut **tx)
+                            .await?;
+                    }
+                }
+            }
+            PlanEvent::PlanPublished(p) => {
+                let at_risk: i64 = sqlx::query("SELECT COUNT(*) FROM plan_at_risk WHERE city = $1")
+                    .bind(city.clone())
+                    .fetch_one(&mut **tx)
+                    .await?
+                    .get(0);
+                sqlx::query(
+                    "INSERT INTO plan_history (sequence, city, plan_id, planned_at_us, orders, fulfilled, upgrades, \
+                     relocation_minutes, moved_from_previous, fulfilment_rate, idle_rate, proven_optimal, \
+                     upper_bound_fulfilled, plan_trigger, at_risk) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+                     $11, $12, $13, $14, $15) ON CONFLICT (sequence) DO NOTHING",
+                )
+                .bind(e.sequence as i64)
+                .bind(city.clone())
+                .bind(p.plan_id.clone())
+                .bind(micros(at(&p.planned_at)))
+                .bind(i64::from(p.orders))
+                .bind(i64::from(p.fulfilled))
+                .bind(i64::from(p.upgrades))
+                .bind(p.relocation_minutes)
+                .bind(i64::from(p.moved_from_previous))
+                .bind(p.fulfilment_rate)
+                .bind(p.idle_rate)
+                .bind(i64::from(p.proven_optimal))
+                .bind(i64::from(p.upper_bound_fulfilled))
+                .bind(p.trigger.clone())
+                .bind(at_risk)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn kind_code(kind: i32) -> &'static str {
+    if kind == rentops_proto::fleet::TaskKind::Collection as i32 {
+        "COLLECTION"
+    } else {
+        "DELIVERY"
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn assign(
+    tx: &mut Tx,
+    city: &str,
+    order: &str,
+    vehicle: &str,
+    plate: &str,
+    model: &str,
+    upgrade: bool,
+    plan_id: &str,
+    assigned_at: OffsetDateTime,
+) -> Result<(), ProjectionError> {
+    sqlx::query("DELETE FROM plan_at_risk WHERE order_id = $1")
+        .bind(order.to_owned())
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO plan_assignments (order_id, city, vehicle_id, plate, model, upgrade, plan_id, assigned_at_us) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (order_id) DO UPDATE SET vehicle_id = excluded.vehicle_id, \
+         plate = excluded.plate, model = excluded.model, upgrade = excluded.upgrade, plan_id = excluded.plan_id, \
+         assigned_at_us = excluded.assigned_at_us",
+    )
+    .bind(order.to_owned())
+    .bind(city.to_owned())
+    .bind(vehicle.to_owned())
+    .bind(plate.to_owned())
+    .bind(model.to_owned())
+    .bind(i64::from(upgrade))
+    .bind(plan_id.to_owned())
+    .bind(micros(assigned_at))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn task(
+    tx: &mut Tx,
+    city: &str,
+    order: &str,
+    kind: i32,
+    driver: &str,
+    shift: &str,
+    from: Option<OffsetDateTime>,
+    to: Option<OffsetDateTime>,
+    station: &str,
+    address: &str,
+    flagged: bool,
+    reason: &str,
+) -> Result<(), ProjectionError> {
+    // A flag keeps the task's times and place from when it had a driver, if it had one.
+    sqlx::query(
+        "INSERT INTO driver_tasks (order_id, kind, city, driver_id, shift_id, from_us, to_us, station, address, flagged, reason) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (order_id, kind) DO UPDATE SET \
+         driver_id = excluded.driver_id, shift_id = excluded.shift_id, \
+         from_us = COALESCE(excluded.from_us, driver_tasks.from_us), to_us = COALESCE(excluded.to_us, driver_tasks.to_us), \
+         station = CASE WHEN excluded.station = '' THEN driver_tasks.station ELSE excluded.station END, \
+         address = CASE WHEN excluded.address = '' THEN driver_tasks.address ELSE excluded.address END, \
+         flagged = excluded.flagged, reason = excluded.reason",
+    )
+    .bind(order.to_owned())
+    .bind(kind_code(kind))
+    .bind(city.to_owned())
+    .bind(driver.to_owned())
+    .bind(shift.to_owned())
+    .bind(from.map(micros))
+    .bind(to.map(micros))
+    .bind(station.to_owned())
+    .bind(address.to_owned())
+    .bind(i64::from(flagged))
+    .bind(reason.to_owned())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Projection for FleetProjection {
+    fn name(&self) -> &str {
+        FLEET
+    }
+
+    fn filter_subjects(&self) -> Vec<String> {
+        vec!["rentops.fleet.>".into()]
+    }
+
+    async fn apply(&self, tx: &mut Tx, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
+        for e in events {
+            match e.subject.split('.').nth(2) {
+                Some("vehicle") => self.vehicle(tx, e).await?,
+                Some("driver") => self.driver(tx, e).await?,
+                Some("city") => self.city(tx, e).await?,
+                Some("plan") => self.plan(tx, e).await?,
+                _ => tracing::warn!(subject = %e.subject, "not a fleet aggregate; skipped"),
+            }
+        }
+        Ok(())
+    }
+
+    async fn reset(&self, tx: &mut Tx) -> Result<(), ProjectionError> {
+        for table in [
+            "vehicles",
+            "vehicle_windows",
+            "drivers",
+            "cities",
+            "plan_assignments",
+            "plan_at_risk",
+            "driver_tasks",
+            "plan_history",
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
+                .execute(&mut **tx)
+                .await?;
+        }
+        sqlx::query("DELETE FROM replan_requests WHERE source = 'fleet'")
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+}
+
+/// The demand: the order service's events, as the fleet needs them.
+pub struct DemandProjection;
+
+fn location(l: &Option<opb::Location>) -> (String, String) {
+    match l.as_ref().and_then(|l| l.place.as_ref()) {
+        Some(opb::location::Place::StationId(s)) => (s.clone(), String::new()),
+        Some(opb::location::Place::Address(a)) => (String::new(), a.clone()),
+        None => (String::new(), String::new()),
+    }
+}
+
+fn model_code(m: i32) -> String {
+    Model::from_pb(m).map(|m| m.code().to_owned()).unwrap_or_default()
+}
+
+impl DemandProjection {
+    async fn apply_one(&self, tx: &mut Tx, e: &RecordedEvent) -> Result<(), ProjectionError> {
+        use prost::Message;
+        let order_id = e.meta.aggregate_id.clone();
+        let decode_err = |err: prost::DecodeError| bad(e, err);
+        // Placement creates the row; every other event needs it.
+        if e.name == "OrderPlaced" {
+            let p = opb::OrderPlaced::decode(e.payload.as_ref()).map_err(decode_err)?;
+            let (ps, pa) = location(&p.pickup_location);
+            let (rs, ra) = location(&p.return_location);
+            sqlx::query(
+                "INSERT INTO demand_orders (order_id, city, status, confirmed, cancelled_by, model, pickup_station, \
+                 pickup_address, pickup_at_us, return_station, return_address, return_at_us, vehicle_id, plate, \
+                 last_sequence) VALUES ($1, $2, 'PLACED', 0, '', $3, $4, $5, $6, $7, $8, $9, '', '', $10) \
+                 ON CONFLICT (order_id) DO NOTHING",
+            )
+            .bind(order_id)
+            .bind(p.city)
+            .bind(model_code(p.requested_model))
+            .bind(ps)
+            .bind(pa)
+            .bind(micros(at(&p.pickup_at)))
+            .bind(rs)
+            .bind(ra)
+            .bind(micros(at(&p.return_at)))
+            .bind(e.sequence as i64)
+            .execute(&mut **tx)
+            .await?;
+            return Ok(());
+        }
+        let row = sqlx::query("SELECT city, status, confirmed, vehicle_id FROM demand_orders WHERE order_id = $1")
+            .bind(order_id.clone())
+            .fetch_optional(&mut **tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(());
+        };
+        let city: String = row.get(0);
+        let status: String = row.get(1);
+        let confirmed = row.get::<i64, _>(2) == 1;
+        let vehicle_id: String = row.get(3);
+        let set = |sql: &str| {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE demand_orders SET {sql} WHERE order_id = $1"
+            )))
+        };
+        let mut replan = false;
+        match e.name.as_str() {
+            "OrderConfirmed" => {
+                set("status = 'CONFIRMED', confirmed = 1")
+                    .bind(order_id.clone())
+                    .execute(&mut **tx)
+                    .await?;
+                replan = true;
+            }
+            "OrderChanged" => {
+                let c = opb::OrderChanged::decode(e.payload.as_ref()).map_err(decode_err)?;
+                for f in &c.changed_fields {
+                    let q = match f.as_str() {
+                        "pickup_location" => {
+                            let (s, a) = location(&c.pickup_location);
+                            set("pickup_station = $2, pickup_address = $3")
+                                .bind(order_id.clone())
+                                .bind(s)
+                                .bind(a)
+                        }
+                        "return_location" => {
+                            let (s, a) = location(&c.return_location);
+                            set("return_station = $2, return_address = $3")
+                                .bind(order_id.clone())
+                                .bind(s)
+                                .bind(a)
+                        }
+                        "pickup_at" => set("pickup_at_us = $2")
+                            .bind(order_id.clone())
+                            .bind(micros(at(&c.pickup_at))),
+                        "return_at" => set("return_at_us = $2")
+                            .bind(order_id.clone())
+                            .bind(micros(at(&c.return_at))),
+                        "requested_model" => set("model = $2")
+                            .bind(order_id.clone())
+                            .bind(model_code(c.requested_model)),
+                        _ => continue,
+                    };
+                    q.execute(&mut **tx).await?;
+                    replan = confirmed;
+                }
+            }
+            "OrderCancelled" => {
+                let c = opb::OrderCancelled::decode(e.payload.as_ref()).map_err(decode_err)?;
+                let by = opb::CancelledBy::try_from(c.cancelled_by)
+                    .map(|b| b.as_str_name().trim_start_matches("CANCELLED_BY_").to_owned())
+                    .unwrap_or_default();
+                set("status = 'CANCELLED', cancelled_by = $2")
+                    .bind(order_id.clone())
+                    .bind(by)
+                    .execute(&mut **tx)
+                    .await?;
+                replan = confirmed;
+            }
+            "VehiclePickedUp" => {
+                let p = opb::VehiclePickedUp::decode(e.payload.as_ref()).map_err(decode_err)?;
+                set("status = 'PICKED_UP', vehicle_id = $2, plate = $3, picked_up_at_us = $4")
+                    .bind(order_id.clone())
+                    .bind(p.vehicle_id.clone())
+                    .bind(p.plate.clone())
+                    .bind(micros(at(&p.picked_up_at)))
+                    .execute(&mut **tx)
+                    .await?;
+                reading(
+                    tx,
+                    e,
+                    &p.vehicle_id,
+                    "PICKUP",
+                    &order_id,
+                    p.odometer_km,
+                    p.charge_percent,
+                    at(&p.picked_up_at),
+                    "",
+                )
+                .await?;
+                replan = true;
+            }
+            "VehicleReturned" => {
+                let r = opb::VehicleReturned::decode(e.payload.as_ref()).map_err(decode_err)?;
+                let (station, _) = location(&r.return_location);
+                set("status = 'RETURNED', returned_at_us = $2")
+                    .bind(order_id.clone())
+                    .bind(micros(at(&r.returned_at)))
+                    .execute(&mut **tx)
+                    .await?;
+                if !station.is_empty() {
+                    set("return_station = $2")
+                        .bind(order_id.clone())
+                        .bind(station.clone())
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                let station = if station.is_empty() {
+                    sqlx::query("SELECT return_station FROM demand_orders WHERE order_id = $1")
+                        .bind(order_id.clone())
+                        .fetch_one(&mut **tx)
+                        .await?
+                        .get::<String, _>(0)
+                } else {
+                    station
+                };
+                if !vehicle_id.is_empty() {
+                    reading(
+                        tx,
+                        e,
+                        &vehicle_id,
+                        "RETURN",
+                        &order_id,
+                        r.odometer_km,
+                        r.charge_percent,
+                        at(&r.returned_at),
+                        &station,
+                    )
+                    .await?;
+                }
+                replan = true;
+            }
+            "OrderCompleted" => {
+                set("status = 'COMPLETED'")
+                    .bind(order_id.clone())
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            "OrderNoShow" => {
+                set("status = 'NO_SHOW'")
+                    .bind(order_id.clone())
+                    .execute(&mut **tx)
+                    .await?;
+                replan = status == "CONFIRMED";
+            }
+            _ => {}
+        }
+        set("last_sequence = $2")
+            .bind(order_id)
+            .bind(e.sequence as i64)
+            .execute(&mut **tx)
+            .await?;
+        if replan {
+            request_replan(tx, "order", e, &city, false).await?;
+        }
+        Ok(())
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn reading(
+    tx: &mut Tx,
+    e: &RecordedEvent,
+    vehicle_id: &str,
+    kind: &str,
+    order_id: &str,
+    odometer_km: i64,
+    charge_percent: u32,
+    at: OffsetDateTime,
+    station: &str,
+) -> Result<(), ProjectionError> {
+    if vehicle_id.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO reading_requests (sequence, event_id, vehicle_id, kind, order_id, odometer_km, charge_percent, at_us, station) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (sequence) DO NOTHING",
+    )
+    .bind(e.sequence as i64)
+    .bind(e.meta.event_id.to_string())
+    .bind(vehicle_id.to_owned())
+    .bind(kind)
+    .bind(order_id.to_owned())
+    .bind(odometer_km)
+    .bind(i64::from(charge_percent))
+    .bind(micros(at))
+    .bind(station.to_owned())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Projection for DemandProjection {
+    fn name(&self) -> &str {
+        DEMAND
+    }
+
+    fn filter_subjects(&self) -> Vec<String> {
+        vec!["rentops.order.order.>".into()]
+    }
+
+    async fn apply(&self, tx: &mut Tx, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
+        for e in events {
+            self.apply_one(tx, e).await?;
+        }
+        Ok(())
+    }
+
+    async fn reset(&self, tx: &mut Tx) -> Result<(), ProjectionError> {
+        sqlx::query("DELETE FROM demand_orders").execute(&mut **tx).await?;
+        sqlx::query("DELETE FROM replan_requests WHERE source = 'order'")
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query("DELETE FROM reading_requests").execute(&mut **tx).await?;
+        Ok(())
+    }
+}
