@@ -41,6 +41,16 @@ pub struct GlobalArgs {
     )]
     pub order_addr: String,
 
+    /// gRPC address of the fleet service (http://host:port).
+    #[arg(
+        long,
+        global = true,
+        env = "RENTOPS_FLEET_ADDR",
+        default_value = "http://127.0.0.1:50052",
+        value_parser = parse_addr
+    )]
+    pub fleet_addr: String,
+
     /// Print machine-readable JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
@@ -63,11 +73,17 @@ pub struct GlobalArgs {
     pub timeout_secs: u64,
 }
 
+// Parsed once per process; boxing the order commands would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Orders: intake, confirmation calls, changes, handover, return; and the queries over them.
     #[command(subcommand)]
     Order(OrderCommand),
+    /// Fleet: cities, stations, vehicles, drivers, re-planning, the plan and its KPIs; and
+    /// planning an instance file (`plan`, also offline with `--local`).
+    #[command(subcommand)]
+    Fleet(crate::fleet::FleetCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -347,6 +363,9 @@ pub struct ListArgs {
     /// Only this customer's orders.
     #[arg(long)]
     pub customer_id: Option<String>,
+    /// Only orders fleet's plan flagged at risk (no car can serve them).
+    #[arg(long)]
+    pub at_risk: bool,
     #[command(flatten)]
     pub page: PageArgs,
     #[command(flatten)]
@@ -536,7 +555,7 @@ fn parse_request_id(s: &str) -> Result<String, String> {
     Ok(s.to_owned())
 }
 
-fn parse_non_empty(s: &str) -> Result<String, String> {
+pub(crate) fn parse_non_empty(s: &str) -> Result<String, String> {
     if s.trim().is_empty() {
         return Err("must not be empty".into());
     }
@@ -545,7 +564,7 @@ fn parse_non_empty(s: &str) -> Result<String, String> {
 
 /// Only `http://` works: this build of the client carries no TLS (in the cluster, the mesh
 /// encrypts).
-fn parse_addr(s: &str) -> Result<String, String> {
+pub(crate) fn parse_addr(s: &str) -> Result<String, String> {
     let uri: tonic::transport::Uri = s
         .parse()
         .map_err(|e| format!("'{s}' is not an address ({e}); e.g. http://127.0.0.1:50051"))?;
@@ -577,6 +596,7 @@ mod tests {
                 command: Command::Order(cmd),
                 ..
             }) => cmd,
+            Ok(other) => panic!("{line:?} parsed as {:?}", other.command),
             Err(e) => panic!("{line:?} should parse: {e}"),
         }
     }

@@ -108,6 +108,19 @@ pub fn summary(event: &Event, times: Times) -> String {
         ]),
         Event::Completed(_) => String::new(),
         Event::NoShow(n) => line(&[("notes", non_empty(&n.notes))]),
+        Event::VehicleAssignmentRecorded(a) => line(&[
+            ("plate", non_empty(&a.plate)),
+            ("vehicle", non_empty(&a.vehicle_id)),
+            ("model", format::model_name(a.model)),
+            ("upgrade", a.upgrade.then(|| "true".to_owned())),
+            ("replaces", non_empty(&a.replaced_vehicle_id)),
+            ("reason", non_empty(&a.reason)),
+        ]),
+        Event::AssignmentCleared(c) => line(&[("vehicle", non_empty(&c.vehicle_id)), ("reason", non_empty(&c.reason))]),
+        Event::FlaggedAtRisk(r) => line(&[
+            ("reason", non_empty(&r.reason)),
+            ("explanation", non_empty(&r.explanation)),
+        ]),
     };
     if text.is_empty() { "-".to_owned() } else { text }
 }
@@ -216,6 +229,34 @@ pub fn details(event: &Event, times: Times) -> Value {
             "order_id": n.order_id,
             "recorded_at": time(&n.recorded_at),
             "notes": n.notes,
+        }),
+        Event::VehicleAssignmentRecorded(a) => json!({
+            "type": "vehicle_assignment_recorded",
+            "order_id": a.order_id,
+            "vehicle_id": a.vehicle_id,
+            "plate": a.plate,
+            "model": format::model_name(a.model),
+            "upgrade": a.upgrade,
+            "plan_id": a.plan_id,
+            "assigned_at": time(&a.assigned_at),
+            "replaced_vehicle_id": non_empty(&a.replaced_vehicle_id),
+            "reason": a.reason,
+        }),
+        Event::AssignmentCleared(c) => json!({
+            "type": "assignment_cleared",
+            "order_id": c.order_id,
+            "vehicle_id": c.vehicle_id,
+            "reason": c.reason,
+            "plan_id": c.plan_id,
+            "cleared_at": time(&c.cleared_at),
+        }),
+        Event::FlaggedAtRisk(r) => json!({
+            "type": "flagged_at_risk",
+            "order_id": r.order_id,
+            "reason": r.reason,
+            "explanation": r.explanation,
+            "plan_id": r.plan_id,
+            "flagged_at": time(&r.flagged_at),
         }),
     }
 }

@@ -9,6 +9,7 @@ mod args;
 mod commands;
 mod errors;
 mod events;
+mod fleet;
 mod format;
 mod requests;
 mod views;
@@ -49,16 +50,24 @@ async fn run(cli: Cli) -> ExitCode {
         times: Times::new(if g.utc { Zone::Utc } else { Zone::China }, !g.json),
         printer: Printer { json: g.json },
     };
-    let Command::Order(cmd) = &cli.command;
-    // Only a command carries a request id worth retrying with.
-    let request_id = cmd.is_command().then_some(inv.ctx.request_id.as_str());
-
-    let result = async {
-        let mut client = commands::connect(&g.order_addr, Duration::from_secs(g.timeout_secs)).await?;
-        commands::run(&mut client, cmd, &inv).await
-    }
-    .await
-    .map_err(|f| f.explain_timeout(g.timeout_secs));
+    let timeout = Duration::from_secs(g.timeout_secs);
+    let (request_id, result) = match &cli.command {
+        Command::Order(cmd) => {
+            // Only a command carries a request id worth retrying with.
+            let request_id = cmd.is_command().then_some(inv.ctx.request_id.as_str());
+            let result = async {
+                let mut client = commands::connect(&g.order_addr, timeout).await?;
+                commands::run(&mut client, cmd, &inv).await
+            }
+            .await;
+            (request_id, result)
+        }
+        Command::Fleet(cmd) => {
+            let request_id = cmd.is_command().then_some(inv.ctx.request_id.as_str());
+            (request_id, fleet::run(&g.fleet_addr, timeout, cmd, &inv).await)
+        }
+    };
+    let result = result.map_err(|f| f.explain_timeout(g.timeout_secs));
     match result {
         Ok(text) => match io::stdout().lock().write_all(text.as_bytes()) {
             Ok(()) => ExitCode::SUCCESS,

@@ -32,7 +32,7 @@ impl Context {
         }
     }
 
-    fn proto(&self) -> Option<CommandContext> {
+    pub(crate) fn proto(&self) -> Option<CommandContext> {
         Some(CommandContext {
             request_id: self.request_id.clone(),
             actor: self.actor.clone(),
@@ -209,6 +209,7 @@ pub fn list(a: &ListArgs, page_token: &str) -> order::ListOrdersRequest {
         page: page(&a.page, page_token),
         consistency: consistency(&a.consistency),
         customer_id: text(a.customer_id.as_ref()),
+        at_risk_only: a.at_risk,
     }
 }
 
@@ -248,6 +249,7 @@ mod tests {
                 command: Command::Order(c),
                 ..
             }) => c,
+            Ok(other) => panic!("parsed as {:?}", other.command),
             Err(e) => panic!("{e}"),
         }
     }
@@ -466,6 +468,16 @@ mod tests {
                 timeout_ms: 0
             })
         );
+
+        let OrderCommand::List(a) = cmd("list --at-risk --city SHA") else {
+            panic!("not list")
+        };
+        let r = list(&a, "");
+        assert!(r.at_risk_only && r.city == "SHA");
+        let OrderCommand::List(a) = cmd("list") else {
+            panic!("not list")
+        };
+        assert!(!list(&a, "").at_risk_only);
 
         let OrderCommand::Queue(a) = cmd("queue --overdue-only") else {
             panic!("not queue")

@@ -281,6 +281,15 @@ pub struct OrderView {
     pub notes: String,
     pub sequence: u64,
     pub updated_at: Option<String>,
+    /// The car fleet's plan holds for the order (empty when none).
+    pub assigned_vehicle_id: String,
+    pub assigned_plate: String,
+    pub assigned_model: Option<String>,
+    pub upgrade: bool,
+    /// No car can serve the order (fleet's plan).
+    pub at_risk: bool,
+    pub at_risk_reason: String,
+    pub at_risk_explanation: String,
 }
 
 impl OrderView {
@@ -318,6 +327,28 @@ impl OrderView {
             notes: o.notes.clone(),
             sequence: o.sequence,
             updated_at: time(&o.updated_at),
+            assigned_vehicle_id: o.assigned_vehicle_id.clone(),
+            assigned_plate: o.assigned_plate.clone(),
+            assigned_model: format::model_name(o.assigned_model),
+            upgrade: o.upgrade,
+            at_risk: o.at_risk,
+            at_risk_reason: o.at_risk_reason.clone(),
+            at_risk_explanation: o.at_risk_explanation.clone(),
+        }
+    }
+
+    /// "沪A·D12345 (ES8, upgrade)", "AT RISK: TOO_FAR", or "-".
+    fn car_text(&self) -> String {
+        if self.at_risk {
+            return format!("AT RISK: {}", cell(Some(&self.at_risk_reason)));
+        }
+        if self.assigned_plate.is_empty() {
+            return "-".to_owned();
+        }
+        match (&self.assigned_model, self.upgrade) {
+            (Some(m), true) => format!("{} ({m}, upgrade)", self.assigned_plate),
+            (Some(m), false) => format!("{} ({m})", self.assigned_plate),
+            (None, _) => self.assigned_plate.clone(),
         }
     }
 
@@ -379,7 +410,14 @@ impl View for OrderView {
             ("reached", self.reached.to_string()),
             ("contact_overdue", self.contact_overdue.to_string()),
             ("confirmed_at", cell(self.confirmed_at.as_deref())),
+            ("assigned_car", self.car_text()),
         ];
+        if !self.assigned_vehicle_id.is_empty() {
+            rows.push(("assigned_vehicle", self.assigned_vehicle_id.clone()));
+        }
+        if self.at_risk {
+            rows.push(("at_risk", cell(Some(&self.at_risk_explanation))));
+        }
         if let Some(h) = &self.pickup {
             rows.push(("picked_up", h.text()));
         }
@@ -432,6 +470,7 @@ impl View for OrderListView {
                     cell(o.return_at.as_deref()),
                     cell(o.requested_model.as_deref()),
                     money_cell(o.price.as_ref()),
+                    o.car_text(),
                     o.sequence.to_string(),
                 ]
             })
@@ -447,6 +486,7 @@ impl View for OrderListView {
             "RETURN AT",
             "MODEL",
             "PRICE",
+            "CAR",
             "SEQ",
         ];
         grid(Some(&header), rows) + &next_page_hint(&self.next_page_token)
@@ -666,6 +706,38 @@ mod tests {
             sequence: 7,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn an_order_shows_its_assigned_car_or_that_it_is_at_risk() {
+        let mut o = sample_order();
+        let text = OrderView::new(&o, CHINA).table();
+        assert_eq!(value(&text, "assigned_car"), Some("-"), "{text}");
+        o.assigned_vehicle_id = "V-7".into();
+        o.assigned_plate = "沪A·D12345".into();
+        o.assigned_model = common::VehicleModel::Es8 as i32;
+        o.upgrade = true;
+        let text = OrderView::new(&o, CHINA).table();
+        assert_eq!(
+            value(&text, "assigned_car"),
+            Some("沪A·D12345 (ES8, upgrade)"),
+            "{text}"
+        );
+        assert_eq!(value(&text, "assigned_vehicle"), Some("V-7"), "{text}");
+        let list = OrderListView {
+            orders: vec![OrderView::new(&o, CHINA)],
+            next_page_token: String::new(),
+        };
+        assert!(list.table().contains("沪A·D12345 (ES8, upgrade)"), "{}", list.table());
+        let o = order::Order {
+            at_risk: true,
+            at_risk_reason: "TOO_FAR".into(),
+            at_risk_explanation: "no car near enough".into(),
+            ..sample_order()
+        };
+        let text = OrderView::new(&o, CHINA).table();
+        assert_eq!(value(&text, "assigned_car"), Some("AT RISK: TOO_FAR"), "{text}");
+        assert_eq!(value(&text, "at_risk"), Some("no car near enough"), "{text}");
     }
 
     #[test]

@@ -96,6 +96,11 @@
 //! returns passes [`check`], the port of `check_plan.py`. Invalid instances give a
 //! [`PlanError`] naming the offending id or field; no input panics.
 
+/// TEMP experiment knob.
+pub(crate) fn knob(name: &str, default: f64) -> f64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 mod bound;
 mod check;
 mod commodity;

@@ -181,6 +181,22 @@ pub fn order_pb(row: &OrderRow) -> pb::Order {
         notes: b.notes.clone(),
         sequence: row.sequence,
         updated_at: Some(ts(row.updated_at)),
+        assigned_vehicle_id: o
+            .assigned_vehicle
+            .as_ref()
+            .map(|v| v.vehicle_id.clone())
+            .unwrap_or_default(),
+        assigned_plate: o.assigned_vehicle.as_ref().map(|v| v.plate.clone()).unwrap_or_default(),
+        assigned_model: o
+            .assigned_vehicle
+            .as_ref()
+            .and_then(|v| v.model)
+            .map(codec::model_pb)
+            .unwrap_or_default(),
+        upgrade: o.assigned_vehicle.as_ref().is_some_and(|v| v.upgrade),
+        at_risk: o.at_risk.is_some(),
+        at_risk_reason: o.at_risk.as_ref().map(|r| r.reason.clone()).unwrap_or_default(),
+        at_risk_explanation: o.at_risk.as_ref().map(|r| r.explanation.clone()).unwrap_or_default(),
     }
 }
 
@@ -687,6 +703,7 @@ impl pb::order_service_server::OrderService for OrderApi {
                 customer_id,
                 pickup_from,
                 pickup_to,
+                at_risk_only: r.at_risk_only,
             };
             let (rows, next) = queries::list(&self.db, &filter, size, &token)
                 .await

@@ -18,7 +18,7 @@ use crate::admin::OrderAdminApi;
 use crate::api::{OrderApi, OrderSettings};
 use crate::domain::{ContactPolicy, OrderAggregate};
 use crate::projections::OrdersProjection;
-use crate::reactors::confirmation_deadline;
+use crate::reactors::{confirmation_deadline, fleet_plan};
 
 pub const SERVICE: &str = "order";
 
@@ -28,6 +28,8 @@ pub struct OrderConfig {
     pub settings: OrderSettings,
     /// `RENTOPS_ORDER_DEADLINE_SCAN_SECS`: how often the confirmation deadline is checked.
     pub deadline_scan: Duration,
+    /// Where fleet's plan events are read from (`RENTOPS_ORDER_FLEET_STREAM`, default `FLEET`).
+    pub fleet_plan: fleet_plan::FleetPlanSettings,
 }
 
 impl OrderConfig {
@@ -67,6 +69,10 @@ impl OrderConfig {
                 pre_verified_channels,
             },
             deadline_scan: r.seconds("RENTOPS_ORDER_DEADLINE_SCAN_SECS", 15, 1..=3600)?,
+            fleet_plan: fleet_plan::FleetPlanSettings {
+                stream: r.string("RENTOPS_ORDER_FLEET_STREAM", "FLEET"),
+                ..Default::default()
+            },
         })
     }
 }
@@ -133,6 +139,13 @@ pub async fn start(
         db.clone(),
         clock.clone(),
         config.deadline_scan,
+        shutdown.clone(),
+    ));
+    tasks.spawn(fleet_plan::run(
+        handler.clone(),
+        store.jetstream().clone(),
+        clock.clone(),
+        config.fleet_plan.clone(),
         shutdown.clone(),
     ));
 

@@ -4,7 +4,8 @@
 //! - [`domain`]: the order aggregate's pure rules (`decide` / `evolve`) and its wire mapping.
 //! - [`api`]: the gRPC API (parse → command → reply; queries over the read model).
 //! - [`projections`]: the read model (SQL and the event handlers that own it).
-//! - [`reactors`]: time-driven steps (the confirmation deadline).
+//! - [`reactors`]: time-driven steps (the confirmation deadline) and fleet's plan folded into
+//!   the orders (the assigned car, at risk).
 //! - [`app`]: wiring: configuration, event log, projector, reactors, gRPC server.
 
 pub mod admin;

@@ -329,6 +329,46 @@ pub fn event_pb(event: &OrderEvent, order_id: &str) -> pb::order_event::Event {
             recorded_at: Some(ts(*recorded_at)),
             notes: notes.clone(),
         }),
+        OrderEvent::VehicleAssignmentRecorded {
+            vehicle,
+            plan_id,
+            assigned_at,
+            replaced_vehicle_id,
+            reason,
+        } => P::VehicleAssignmentRecorded(pb::VehicleAssignmentRecorded {
+            order_id: id,
+            vehicle_id: vehicle.vehicle_id.clone(),
+            plate: vehicle.plate.clone(),
+            model: vehicle.model.map(model_pb).unwrap_or_default(),
+            upgrade: vehicle.upgrade,
+            plan_id: plan_id.clone(),
+            assigned_at: Some(ts(*assigned_at)),
+            replaced_vehicle_id: replaced_vehicle_id.clone().unwrap_or_default(),
+            reason: reason.clone(),
+        }),
+        OrderEvent::AssignmentCleared {
+            vehicle_id,
+            reason,
+            plan_id,
+            cleared_at,
+        } => P::AssignmentCleared(pb::AssignmentCleared {
+            order_id: id,
+            vehicle_id: vehicle_id.clone(),
+            reason: reason.clone(),
+            plan_id: plan_id.clone(),
+            cleared_at: Some(ts(*cleared_at)),
+        }),
+        OrderEvent::FlaggedAtRisk {
+            at_risk,
+            plan_id,
+            flagged_at,
+        } => P::FlaggedAtRisk(pb::OrderFlaggedAtRisk {
+            order_id: id,
+            reason: at_risk.reason.clone(),
+            explanation: at_risk.explanation.clone(),
+            plan_id: plan_id.clone(),
+            flagged_at: Some(ts(*flagged_at)),
+        }),
     }
 }
 
@@ -351,6 +391,9 @@ pub fn encode_event(event: &OrderEvent) -> Vec<u8> {
         P::Returned(m) => m.encode_to_vec(),
         P::Completed(m) => m.encode_to_vec(),
         P::NoShow(m) => m.encode_to_vec(),
+        P::VehicleAssignmentRecorded(m) => m.encode_to_vec(),
+        P::AssignmentCleared(m) => m.encode_to_vec(),
+        P::FlaggedAtRisk(m) => m.encode_to_vec(),
     }
 }
 
@@ -499,6 +542,41 @@ pub fn decode_event(name: &str, payload: &[u8]) -> Result<OrderEvent, DecodeErro
             OrderEvent::NoShow {
                 recorded_at: req_ts(name, "recorded_at", &m.recorded_at)?,
                 notes: m.notes,
+            }
+        }
+        "VehicleAssignmentRecorded" => {
+            let m = pb::VehicleAssignmentRecorded::decode(payload).map_err(proto)?;
+            OrderEvent::VehicleAssignmentRecorded {
+                vehicle: AssignedVehicle {
+                    vehicle_id: m.vehicle_id,
+                    plate: m.plate,
+                    model: model_from_pb(m.model),
+                    upgrade: m.upgrade,
+                },
+                plan_id: m.plan_id,
+                assigned_at: req_ts(name, "assigned_at", &m.assigned_at)?,
+                replaced_vehicle_id: (!m.replaced_vehicle_id.is_empty()).then_some(m.replaced_vehicle_id),
+                reason: m.reason,
+            }
+        }
+        "AssignmentCleared" => {
+            let m = pb::AssignmentCleared::decode(payload).map_err(proto)?;
+            OrderEvent::AssignmentCleared {
+                vehicle_id: m.vehicle_id,
+                reason: m.reason,
+                plan_id: m.plan_id,
+                cleared_at: req_ts(name, "cleared_at", &m.cleared_at)?,
+            }
+        }
+        "OrderFlaggedAtRisk" => {
+            let m = pb::OrderFlaggedAtRisk::decode(payload).map_err(proto)?;
+            OrderEvent::FlaggedAtRisk {
+                at_risk: AtRisk {
+                    reason: m.reason,
+                    explanation: m.explanation,
+                },
+                plan_id: m.plan_id,
+                flagged_at: req_ts(name, "flagged_at", &m.flagged_at)?,
             }
         }
         other => return Err(bad(other, "unknown event type")),

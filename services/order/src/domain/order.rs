@@ -58,6 +58,27 @@ pub enum OrderEvent {
         recorded_at: OffsetDateTime,
         notes: String,
     },
+    /// Fleet's plan gave the order a car (or another one: `replaced_vehicle_id`).
+    VehicleAssignmentRecorded {
+        vehicle: AssignedVehicle,
+        plan_id: String,
+        assigned_at: OffsetDateTime,
+        replaced_vehicle_id: Option<String>,
+        reason: String,
+    },
+    /// Fleet's plan released the order's car.
+    AssignmentCleared {
+        vehicle_id: String,
+        reason: String,
+        plan_id: String,
+        cleared_at: OffsetDateTime,
+    },
+    /// No car can serve the order.
+    FlaggedAtRisk {
+        at_risk: AtRisk,
+        plan_id: String,
+        flagged_at: OffsetDateTime,
+    },
 }
 
 impl OrderEvent {
@@ -73,6 +94,9 @@ impl OrderEvent {
             Self::Returned(_) => "VehicleReturned",
             Self::Completed { .. } => "OrderCompleted",
             Self::NoShow { .. } => "OrderNoShow",
+            Self::VehicleAssignmentRecorded { .. } => "VehicleAssignmentRecorded",
+            Self::AssignmentCleared { .. } => "AssignmentCleared",
+            Self::FlaggedAtRisk { .. } => "OrderFlaggedAtRisk",
         }
     }
 }
@@ -202,6 +226,27 @@ pub enum OrderCommand {
         at: OffsetDateTime,
         notes: String,
     },
+    /// Issued by the fleet-plan reactor: fleet's plan assigned (or re-assigned) a car.
+    RecordAssignment {
+        vehicle: AssignedVehicle,
+        plan_id: String,
+        at: OffsetDateTime,
+        replaced_vehicle_id: Option<String>,
+        reason: String,
+    },
+    /// Issued by the fleet-plan reactor: fleet's plan released the order's car.
+    ClearAssignment {
+        vehicle_id: String,
+        reason: String,
+        plan_id: String,
+        at: OffsetDateTime,
+    },
+    /// Issued by the fleet-plan reactor: no car can serve the order.
+    FlagAtRisk {
+        at_risk: AtRisk,
+        plan_id: String,
+        at: OffsetDateTime,
+    },
 }
 
 /// Why a command was refused. Each maps to one gRPC status in the API.
@@ -255,6 +300,20 @@ pub struct Order {
     pub cancel_reason: String,
     #[serde(with = "time::serde::rfc3339::option")]
     pub closed_at: Option<OffsetDateTime>,
+    /// The car fleet's plan holds for the order. (`default`: rows stored before this field.)
+    #[serde(default)]
+    pub assigned_vehicle: Option<AssignedVehicle>,
+    /// Set when fleet's plan finds no car for the order; cleared by the next assignment.
+    #[serde(default)]
+    pub at_risk: Option<AtRisk>,
+}
+
+impl Order {
+    /// Fleet's plan speaks only of orders it still plans: once the car is handed over or the
+    /// order is closed, what the plan says of it no longer changes the order.
+    fn planned(&self) -> bool {
+        matches!(self.status, Status::Placed | Status::Confirmed)
+    }
 }
 
 /// `None` before placement.
@@ -452,6 +511,59 @@ impl OrderAggregate {
                 Status::NoShow => Ok(vec![]),
                 _ => wrong("mark as no-show"),
             },
+            C::RecordAssignment {
+                vehicle,
+                plan_id,
+                at,
+                replaced_vehicle_id,
+                reason,
+            } => {
+                // Already exactly that (a redelivered or repeated plan event): nothing to record.
+                let same = order.assigned_vehicle.as_ref() == Some(vehicle) && order.at_risk.is_none();
+                if !order.planned() || same {
+                    return Ok(vec![]);
+                }
+                Ok(vec![OrderEvent::VehicleAssignmentRecorded {
+                    vehicle: vehicle.clone(),
+                    plan_id: plan_id.clone(),
+                    assigned_at: *at,
+                    replaced_vehicle_id: replaced_vehicle_id.clone().filter(|v| !v.is_empty()),
+                    reason: reason.clone(),
+                }])
+            }
+            C::ClearAssignment {
+                vehicle_id,
+                reason,
+                plan_id,
+                at,
+            } => {
+                // Only the car the order holds can be released; a release of another car is
+                // stale (the order was re-assigned since).
+                let holds = order
+                    .assigned_vehicle
+                    .as_ref()
+                    .is_some_and(|v| vehicle_id.is_empty() || v.vehicle_id == *vehicle_id);
+                if !order.planned() || !holds {
+                    return Ok(vec![]);
+                }
+                Ok(vec![OrderEvent::AssignmentCleared {
+                    vehicle_id: vehicle_id.clone(),
+                    reason: reason.clone(),
+                    plan_id: plan_id.clone(),
+                    cleared_at: *at,
+                }])
+            }
+            C::FlagAtRisk { at_risk, plan_id, at } => {
+                let same = order.at_risk.as_ref() == Some(at_risk) && order.assigned_vehicle.is_none();
+                if !order.planned() || same {
+                    return Ok(vec![]);
+                }
+                Ok(vec![OrderEvent::FlaggedAtRisk {
+                    at_risk: at_risk.clone(),
+                    plan_id: plan_id.clone(),
+                    flagged_at: *at,
+                }])
+            }
         }
     }
 
@@ -483,6 +595,8 @@ impl OrderAggregate {
                 cancelled_by: None,
                 cancel_reason: String::new(),
                 closed_at: None,
+                assigned_vehicle: None,
+                at_risk: None,
             });
         }
         // Events of an order that was never placed cannot exist in the log; ignore them.
@@ -538,6 +652,17 @@ impl OrderAggregate {
             E::NoShow { recorded_at, .. } => {
                 o.status = Status::NoShow;
                 o.closed_at = Some(*recorded_at);
+            }
+            // A car found clears the flag: the order is no longer at risk.
+            E::VehicleAssignmentRecorded { vehicle, .. } => {
+                o.assigned_vehicle = Some(vehicle.clone());
+                o.at_risk = None;
+            }
+            E::AssignmentCleared { .. } => o.assigned_vehicle = None,
+            // No car can serve it: whatever car it held is not its any more.
+            E::FlaggedAtRisk { at_risk, .. } => {
+                o.at_risk = Some(at_risk.clone());
+                o.assigned_vehicle = None;
             }
         }
         Some(o)

@@ -6,7 +6,7 @@ use time::macros::datetime;
 use uuid::Uuid;
 
 use super::codec::{decode_event, encode_event};
-use super::order::{BookingChanges, OrderAggregate, OrderCommand, OrderError, OrderEvent};
+use super::order::{BookingChanges, Order, OrderAggregate, OrderCommand, OrderError, OrderEvent};
 use super::types::*;
 
 type G = OrderAggregate;
@@ -465,8 +465,223 @@ fn every_event_survives_the_wire() {
             recorded_at: PICKUP,
             notes: "n".into(),
         },
+        assigned(car("V2", "沪A·D2")),
+        OrderEvent::VehicleAssignmentRecorded {
+            vehicle: AssignedVehicle {
+                model: None,
+                ..car("V3", "沪A·D3")
+            },
+            plan_id: "P2".into(),
+            assigned_at: at,
+            replaced_vehicle_id: Some("V2".into()),
+            reason: "BREAKDOWN".into(),
+        },
+        released("V3"),
+        flagged("TOO_FAR"),
     ];
     for e in events {
         assert_eq!(decode_event(e.name(), &encode_event(&e)).expect("decodes"), e);
     }
+}
+
+// ---- fleet's plan, folded into the order ------------------------------------------------------
+
+const PLANNED: OffsetDateTime = datetime!(2026-12-01 11:00 UTC);
+
+fn car(vehicle_id: &str, plate: &str) -> AssignedVehicle {
+    AssignedVehicle {
+        vehicle_id: vehicle_id.into(),
+        plate: plate.into(),
+        model: Some(Model::Es6),
+        upgrade: false,
+    }
+}
+
+fn assign(vehicle: AssignedVehicle) -> OrderCommand {
+    OrderCommand::RecordAssignment {
+        vehicle,
+        plan_id: "P1".into(),
+        at: PLANNED,
+        replaced_vehicle_id: None,
+        reason: String::new(),
+    }
+}
+
+fn assigned(vehicle: AssignedVehicle) -> OrderEvent {
+    OrderEvent::VehicleAssignmentRecorded {
+        vehicle,
+        plan_id: "P1".into(),
+        assigned_at: PLANNED,
+        replaced_vehicle_id: None,
+        reason: String::new(),
+    }
+}
+
+fn release(vehicle_id: &str) -> OrderCommand {
+    OrderCommand::ClearAssignment {
+        vehicle_id: vehicle_id.into(),
+        reason: "CANCELLED".into(),
+        plan_id: "P1".into(),
+        at: PLANNED,
+    }
+}
+
+fn released(vehicle_id: &str) -> OrderEvent {
+    OrderEvent::AssignmentCleared {
+        vehicle_id: vehicle_id.into(),
+        reason: "CANCELLED".into(),
+        plan_id: "P1".into(),
+        cleared_at: PLANNED,
+    }
+}
+
+fn risk(reason: &str) -> AtRisk {
+    AtRisk {
+        reason: reason.into(),
+        explanation: "no ES6 or upgrade free at PVG".into(),
+    }
+}
+
+fn flag(reason: &str) -> OrderCommand {
+    OrderCommand::FlagAtRisk {
+        at_risk: risk(reason),
+        plan_id: "P1".into(),
+        at: PLANNED,
+    }
+}
+
+fn flagged(reason: &str) -> OrderEvent {
+    OrderEvent::FlaggedAtRisk {
+        at_risk: risk(reason),
+        plan_id: "P1".into(),
+        flagged_at: PLANNED,
+    }
+}
+
+fn confirmed_order() -> Vec<OrderEvent> {
+    vec![placed(), call(ContactOutcome::Reached, PLACED), confirmed()]
+}
+
+fn fold(events: &[OrderEvent]) -> Order {
+    events.iter().fold(None, OrderAggregate::evolve).expect("placed")
+}
+
+#[test]
+fn a_car_assigned_by_the_plan_is_recorded_on_the_order() {
+    given::<G>(confirmed_order())
+        .when(assign(car("V1", "沪A·D1")))
+        .then(vec![assigned(car("V1", "沪A·D1"))]);
+    let mut h = confirmed_order();
+    h.push(assigned(car("V1", "沪A·D1")));
+    assert_eq!(fold(&h).assigned_vehicle, Some(car("V1", "沪A·D1")));
+}
+
+#[test]
+fn the_same_assignment_again_records_nothing() {
+    let mut h = confirmed_order();
+    h.push(assigned(car("V1", "沪A·D1")));
+    given::<G>(h).when(assign(car("V1", "沪A·D1"))).then(vec![]);
+}
+
+#[test]
+fn a_reassignment_replaces_the_car() {
+    let mut h = confirmed_order();
+    h.push(assigned(car("V1", "沪A·D1")));
+    let cmd = OrderCommand::RecordAssignment {
+        vehicle: car("V2", "沪A·D2"),
+        plan_id: "P2".into(),
+        at: PLANNED,
+        replaced_vehicle_id: Some("V1".into()),
+        reason: "BREAKDOWN".into(),
+    };
+    let events = given::<G>(h.clone()).when(cmd).then_ok();
+    h.extend(events);
+    assert_eq!(fold(&h).assigned_vehicle, Some(car("V2", "沪A·D2")));
+}
+
+#[test]
+fn a_release_clears_the_car_and_a_release_of_another_car_is_stale() {
+    let mut h = confirmed_order();
+    h.push(assigned(car("V1", "沪A·D1")));
+    given::<G>(h.clone()).when(release("V9")).then(vec![]);
+    given::<G>(h.clone()).when(release("V1")).then(vec![released("V1")]);
+    h.push(released("V1"));
+    assert_eq!(fold(&h).assigned_vehicle, None);
+    // Nothing held: nothing to release.
+    given::<G>(h).when(release("V1")).then(vec![]);
+}
+
+#[test]
+fn an_order_no_car_can_serve_is_flagged_at_risk_once() {
+    let mut h = confirmed_order();
+    h.push(assigned(car("V1", "沪A·D1")));
+    h.push(released("V1"));
+    given::<G>(h.clone())
+        .when(flag("CAPACITY"))
+        .then(vec![flagged("CAPACITY")]);
+    h.push(flagged("CAPACITY"));
+    assert_eq!(fold(&h).at_risk, Some(risk("CAPACITY")));
+    given::<G>(h.clone()).when(flag("CAPACITY")).then(vec![]);
+    // Another reason is news for the desk.
+    given::<G>(h).when(flag("TOO_FAR")).then(vec![flagged("TOO_FAR")]);
+}
+
+#[test]
+fn an_assignment_clears_at_risk() {
+    let mut h = confirmed_order();
+    h.push(flagged("CAPACITY"));
+    given::<G>(h.clone())
+        .when(assign(car("V1", "沪A·D1")))
+        .then(vec![assigned(car("V1", "沪A·D1"))]);
+    h.push(assigned(car("V1", "沪A·D1")));
+    let o = fold(&h);
+    assert_eq!(o.at_risk, None);
+    assert_eq!(o.assigned_vehicle, Some(car("V1", "沪A·D1")));
+}
+
+#[test]
+fn the_plan_no_longer_changes_an_order_picked_up_or_closed() {
+    let picked_up = {
+        let mut h = confirmed_order();
+        h.push(assigned(car("V1", "沪A·D1")));
+        h.push(OrderEvent::PickedUp(handover(PICKUP, 5)));
+        h
+    };
+    let cancelled = {
+        let mut h = confirmed_order();
+        h.push(OrderEvent::Cancelled {
+            cancelled_at: PLANNED,
+            by: CancelledBy::Customer,
+            reason: String::new(),
+        });
+        h
+    };
+    let completed = {
+        let mut h = picked_up.clone();
+        h.push(OrderEvent::Returned(handover(RETURN, 9)));
+        h.push(OrderEvent::Completed { completed_at: RETURN });
+        h
+    };
+    let no_show = {
+        let mut h = confirmed_order();
+        h.push(OrderEvent::NoShow {
+            recorded_at: PICKUP,
+            notes: String::new(),
+        });
+        h
+    };
+    for h in [picked_up, cancelled, completed, no_show] {
+        given::<G>(h.clone()).when(assign(car("V2", "沪A·D2"))).then(vec![]);
+        given::<G>(h.clone()).when(release("V1")).then(vec![]);
+        given::<G>(h).when(flag("CAPACITY")).then(vec![]);
+    }
+}
+
+#[test]
+fn plan_events_for_an_order_this_service_does_not_know_are_refused() {
+    given::<G>([])
+        .when(assign(car("V1", "沪A·D1")))
+        .then_err(OrderError::NotFound);
+    given::<G>([]).when(release("V1")).then_err(OrderError::NotFound);
+    given::<G>([]).when(flag("CAPACITY")).then_err(OrderError::NotFound);
 }

@@ -228,3 +228,24 @@ impl ContactPolicy {
         }
     }
 }
+
+/// The car fleet's plan holds for an order (DOMAIN.md: `fleet` → `order`, a car assigned or
+/// re-assigned). Recorded from fleet's plan events; the order does not choose it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssignedVehicle {
+    pub vehicle_id: String,
+    pub plate: String,
+    /// `None` only when fleet's event named a model this code does not know.
+    pub model: Option<Model>,
+    /// A car of a higher class than the requested model (a free upgrade).
+    pub upgrade: bool,
+}
+
+/// No car can serve the order (fleet's plan): the desk should call the customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AtRisk {
+    /// The planner's code, e.g. `NO_COMPATIBLE_MODEL`.
+    pub reason: String,
+    /// The planner's text for the desk.
+    pub explanation: String,
+}

@@ -117,14 +117,17 @@ impl Projection for OrdersProjection {
             let sql = format!(
                 "INSERT INTO orders (order_id, status, channel, partner_code, channel_order_ref, customer_id, city, \
                  requested_model, pickup_at_us, return_at_us, placed_at_us, awaiting_confirmation, contact_due_at_us, \
-                 next_contact_at_us, contact_attempts, contact_overdue, last_sequence, updated_at_us, state) VALUES {} \
+                 next_contact_at_us, contact_attempts, contact_overdue, last_sequence, updated_at_us, state, \
+                 assigned_vehicle_id, assigned_plate, at_risk, at_risk_reason) VALUES {} \
                  ON CONFLICT (order_id) DO UPDATE SET status = excluded.status, requested_model = excluded.requested_model, \
                  pickup_at_us = excluded.pickup_at_us, return_at_us = excluded.return_at_us, \
                  awaiting_confirmation = excluded.awaiting_confirmation, contact_due_at_us = excluded.contact_due_at_us, \
                  next_contact_at_us = excluded.next_contact_at_us, contact_attempts = excluded.contact_attempts, \
                  contact_overdue = excluded.contact_overdue, last_sequence = excluded.last_sequence, \
-                 updated_at_us = excluded.updated_at_us, state = excluded.state",
-                values_rows(self.backend, chunk.len(), 19, 0)
+                 updated_at_us = excluded.updated_at_us, state = excluded.state, \
+                 assigned_vehicle_id = excluded.assigned_vehicle_id, assigned_plate = excluded.assigned_plate, \
+                 at_risk = excluded.at_risk, at_risk_reason = excluded.at_risk_reason",
+                values_rows(self.backend, chunk.len(), 23, 0)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for (id, o, seq, at) in chunk {
@@ -152,7 +155,16 @@ impl Projection for OrdersProjection {
                     .bind(i64::from(o.contact_overdue))
                     .bind(*seq as i64)
                     .bind(micros(*at))
-                    .bind(state);
+                    .bind(state)
+                    .bind(
+                        o.assigned_vehicle
+                            .as_ref()
+                            .map(|v| v.vehicle_id.clone())
+                            .unwrap_or_default(),
+                    )
+                    .bind(o.assigned_vehicle.as_ref().map(|v| v.plate.clone()).unwrap_or_default())
+                    .bind(i64::from(o.at_risk.is_some()))
+                    .bind(o.at_risk.as_ref().map(|r| r.reason.clone()).unwrap_or_default());
             }
             q.execute(&mut **tx).await?;
         }

@@ -34,6 +34,8 @@ pub struct ListFilter {
     pub customer_id: Option<String>,
     pub pickup_from: Option<OffsetDateTime>,
     pub pickup_to: Option<OffsetDateTime>,
+    /// Only orders fleet's plan flagged at risk.
+    pub at_risk_only: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -213,6 +215,9 @@ pub async fn list(
     if let Some(to) = f.pickup_to {
         let p = sql.param(Bind::Int(micros(to)));
         sql.text.push_str(&format!(" AND pickup_at_us < {p}"));
+    }
+    if f.at_risk_only {
+        sql.text.push_str(" AND at_risk = 1");
     }
     if !page_token.is_empty() {
         let (us, id) = decode_token(page_token)?;

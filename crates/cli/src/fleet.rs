@@ -1,0 +1,678 @@
+//! `rentops fleet …`: the fleet service's commands and queries, and `plan`, which plans an
+//! instance file (shared/planning/FORMAT.md) on the service or, with `--local`, with the planner
+//! library in this process (no server needed): `rentops fleet plan INSTANCE.json > PLAN.json`.
+//!
+//! Answers print as `key  value` lines (one block per item), or as JSON with `--json`.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand, ValueEnum};
+use rentops_proto::common::{CommandResult, Consistency};
+use rentops_proto::fleet as pb;
+use rentops_proto::fleet::fleet_service_client::FleetServiceClient;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::args::parse_non_empty;
+use crate::commands::Invocation;
+use crate::errors::Failure;
+use crate::format::{model_name, parse_time, timestamp};
+
+#[derive(Debug, Subcommand)]
+pub enum FleetCommand {
+    /// Plan an instance file and print the plan file (FORMAT.md); KPIs and explanations go to stderr.
+    Plan(PlanArgs),
+    /// Configure a city (name, default delivery station, delivery minutes, frozen window).
+    City(CityArgs),
+    /// Add (or change) a station of a city.
+    Station(StationArgs),
+    /// Set a travel time between two stations (both directions unless --one-way).
+    Travel(TravelArgs),
+    /// Set a city's turnaround between two rentals.
+    Turnaround(TurnaroundArgs),
+    /// Register a vehicle.
+    Register(RegisterArgs),
+    /// Report a breakdown (re-plans the city at once).
+    Breakdown(BreakdownArgs),
+    /// Record a finished repair.
+    Repair(RepairArgs),
+    /// Schedule a maintenance window.
+    Maintenance(MaintenanceArgs),
+    /// Move a vehicle to another station.
+    Move(MoveArgs),
+    /// Retire a vehicle.
+    Retire(RetireArgs),
+    /// Register a delivery driver.
+    Driver(DriverArgs),
+    /// Schedule a driver's shift.
+    Shift(ShiftArgs),
+    /// Re-plan a city now.
+    Replan(CityOnly),
+    /// Show the plan in force: summary, assignments, orders at risk, driver tasks.
+    ShowPlan(CityOnly),
+    /// Orders no car can serve, and why.
+    AtRisk(CityOnly),
+    /// Plans made for a city, newest first, with their KPIs.
+    History(CityOnly),
+    /// A city's vehicles with their state, station, charge and odometer.
+    Vehicles(CityOnly),
+    /// Fulfilment and idle rate per model and day, actual beside planned.
+    Kpis(KpiArgs),
+}
+
+impl FleetCommand {
+    pub fn is_command(&self) -> bool {
+        !matches!(
+            self,
+            Self::Plan(_) | Self::ShowPlan(_) | Self::AtRisk(_) | Self::History(_) | Self::Vehicles(_) | Self::Kpis(_)
+        )
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The instance file (JSON, FORMAT.md).
+    pub instance: std::path::PathBuf,
+    /// Plan here with the planner library instead of asking the fleet service.
+    #[arg(long)]
+    pub local: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CityOnly {
+    /// City code, e.g. SHA.
+    #[arg(long)]
+    pub city: String,
+    /// Wait until the view includes this FLEET sequence (as a command printed it).
+    #[arg(long)]
+    pub min_sequence: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct CityArgs {
+    #[arg(long)]
+    pub city: String,
+    #[arg(long, value_parser = parse_non_empty)]
+    pub name: String,
+    /// Station that delivery / collection addresses are planned from when no station's districts match.
+    #[arg(long, default_value = "")]
+    pub default_station: String,
+    #[arg(long, default_value_t = 0)]
+    pub delivery_minutes: u32,
+    #[arg(long, default_value_t = 0)]
+    pub frozen_window_minutes: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct StationArgs {
+    #[arg(long)]
+    pub city: String,
+    #[arg(long = "id")]
+    pub station_id: String,
+    #[arg(long)]
+    pub name: String,
+    /// A district whose addresses this station serves (repeat).
+    #[arg(long = "district")]
+    pub districts: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TravelArgs {
+    #[arg(long)]
+    pub city: String,
+    #[arg(long)]
+    pub from: String,
+    #[arg(long)]
+    pub to: String,
+    #[arg(long)]
+    pub minutes: u32,
+    #[arg(long)]
+    pub one_way: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TurnaroundArgs {
+    #[arg(long)]
+    pub city: String,
+    #[arg(long)]
+    pub minutes: u32,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ModelArg {
+    Et5,
+    Et5t,
+    Et7,
+    Es6,
+    Ec6,
+    Es7,
+    Ec7,
+    Es8,
+}
+
+impl ModelArg {
+    fn pb(self) -> i32 {
+        use rentops_proto::common::VehicleModel as M;
+        (match self {
+            Self::Et5 => M::Et5,
+            Self::Et5t => M::Et5t,
+            Self::Et7 => M::Et7,
+            Self::Es6 => M::Es6,
+            Self::Ec6 => M::Ec6,
+            Self::Es7 => M::Es7,
+            Self::Ec7 => M::Ec7,
+            Self::Es8 => M::Es8,
+        }) as i32
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct RegisterArgs {
+    pub vehicle_id: String,
+    #[arg(long)]
+    pub vin: String,
+    #[arg(long)]
+    pub plate: String,
+    #[arg(long, value_enum, ignore_case = true)]
+    pub model: ModelArg,
+    #[arg(long)]
+    pub city: String,
+    #[arg(long)]
+    pub station: String,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SeverityArg {
+    Minor,
+    Major,
+    Critical,
+}
+
+#[derive(Debug, Args)]
+pub struct BreakdownArgs {
+    pub vehicle_id: String,
+    /// A station id, or the address where the car stands.
+    #[arg(long = "where")]
+    pub place: String,
+    #[arg(long, value_enum)]
+    pub severity: SeverityArg,
+    #[arg(long, value_parser = parse_time)]
+    pub repair_until: Option<OffsetDateTime>,
+    #[arg(long, default_value = "")]
+    pub description: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    pub vehicle_id: String,
+    #[arg(long, default_value = "")]
+    pub station: String,
+    #[arg(long, default_value = "")]
+    pub notes: String,
+}
+
+#[derive(Debug, Args)]
+pub struct MaintenanceArgs {
+    pub vehicle_id: String,
+    #[arg(long, value_parser = parse_time)]
+    pub from: OffsetDateTime,
+    #[arg(long, value_parser = parse_time)]
+    pub to: OffsetDateTime,
+    #[arg(long)]
+    pub reason: String,
+}
+
+#[derive(Debug, Args)]
+pub struct MoveArgs {
+    pub vehicle_id: String,
+    #[arg(long)]
+    pub to: String,
+    #[arg(long, default_value = "")]
+    pub reason: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RetireArgs {
+    pub vehicle_id: String,
+    #[arg(long)]
+    pub reason: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DriverArgs {
+    pub driver_id: String,
+    #[arg(long)]
+    pub name: String,
+    #[arg(long)]
+    pub phone: String,
+    #[arg(long)]
+    pub city: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ShiftArgs {
+    pub driver_id: String,
+    #[arg(long = "id")]
+    pub shift_id: String,
+    #[arg(long, value_parser = parse_time)]
+    pub from: OffsetDateTime,
+    #[arg(long, value_parser = parse_time)]
+    pub to: OffsetDateTime,
+    #[arg(long)]
+    pub station: String,
+}
+
+#[derive(Debug, Args)]
+pub struct KpiArgs {
+    #[arg(long)]
+    pub city: String,
+    /// First day (YYYY-MM-DD, China time).
+    #[arg(long)]
+    pub from: String,
+    /// Last day (inclusive).
+    #[arg(long)]
+    pub to: String,
+    #[arg(long, value_enum, ignore_case = true)]
+    pub model: Option<ModelArg>,
+}
+
+type Client = FleetServiceClient<Channel>;
+
+async fn connect(addr: &str, timeout: Duration) -> Result<Client, Failure> {
+    let endpoint = Endpoint::from_shared(addr.to_owned())
+        .with_context(|| format!("'{addr}' is not a gRPC address"))?
+        .connect_timeout(timeout)
+        .timeout(timeout);
+    let channel = endpoint
+        .connect()
+        .await
+        .with_context(|| format!("cannot connect to the fleet service at {addr}"))?;
+    Ok(FleetServiceClient::new(channel)
+        .max_decoding_message_size(64 * 1024 * 1024)
+        .max_encoding_message_size(64 * 1024 * 1024))
+}
+
+fn consistency(min: Option<u64>) -> Option<Consistency> {
+    min.map(|m| Consistency {
+        min_sequence: m,
+        timeout_ms: 10_000,
+    })
+}
+
+fn ts_text(t: Option<&prost_types::Timestamp>) -> String {
+    t.and_then(|t| OffsetDateTime::from_unix_timestamp(t.seconds).ok())
+        .and_then(|t| {
+            t.to_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC))
+                .format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+fn model(m: i32) -> String {
+    model_name(m).unwrap_or_default()
+}
+
+/// Key/value lines for an object; arrays of objects as blocks separated by a blank line.
+fn text(v: &Value) -> String {
+    match v {
+        Value::Object(map) => {
+            let mut out = String::new();
+            let width = map.keys().map(|k| k.len()).max().unwrap_or(0);
+            for (k, v) in map {
+                match v {
+                    Value::Array(items) if items.iter().any(Value::is_object) => {
+                        out += &format!("{k}:\n");
+                        for item in items {
+                            for line in text(item).lines() {
+                                out += &format!("  {line}\n");
+                            }
+                            out += "\n";
+                        }
+                    }
+                    Value::String(s) => out += &format!("{k:width$}  {}\n", if s.is_empty() { "-" } else { s }),
+                    other => out += &format!("{k:width$}  {other}\n"),
+                }
+            }
+            out
+        }
+        other => format!("{other}\n"),
+    }
+}
+
+fn render(inv: &Invocation, v: Value) -> Result<String, Failure> {
+    if inv.printer.json {
+        Ok(serde_json::to_string_pretty(&v)? + "\n")
+    } else {
+        Ok(text(&v))
+    }
+}
+
+fn result(r: &CommandResult, inv: &Invocation) -> Value {
+    json!({
+        "aggregate_id": r.aggregate_id,
+        "sequence": r.sequence,
+        "events_appended": r.events_appended,
+        "request_id": inv.ctx.request_id,
+    })
+}
+
+fn summary(s: &pb::PlanSummary) -> Value {
+    json!({
+        "plan_id": s.plan_id, "planned_at": ts_text(s.planned_at.as_ref()), "trigger": s.trigger,
+        "orders": s.orders, "fulfilled": s.fulfilled, "fulfilment_rate": s.fulfilment_rate,
+        "idle_rate": s.idle_rate, "upgrades": s.upgrades, "relocation_minutes": s.relocation_minutes,
+        "moved_from_previous": s.moved_from_previous, "proven_optimal": s.proven_optimal,
+        "upper_bound_fulfilled": s.upper_bound_fulfilled, "at_risk": s.at_risk,
+    })
+}
+
+/// `plan`: the plan JSON on stdout (so it can be redirected to a file), the KPIs on stderr.
+async fn plan(addr: &str, timeout: Duration, a: &PlanArgs) -> Result<String, Failure> {
+    let text = std::fs::read_to_string(&a.instance).with_context(|| format!("cannot read {}", a.instance.display()))?;
+    let (plan_json, kpis) = if a.local {
+        let instance = rentops_planner::Instance::from_json(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", a.instance.display()))?;
+        let out = rentops_planner::plan(&instance, &rentops_planner::PlanOptions::default())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", a.instance.display()))?;
+        let r = &out.report;
+        let why: Vec<Value> = out
+            .explanations
+            .iter()
+            .map(|e| json!({"order": e.order, "reason": e.reason.to_string()}))
+            .collect();
+        (
+            out.plan.to_json(),
+            json!({"orders": r.orders, "fulfilled": r.fulfilled, "fulfilment_rate": r.fulfilment_rate, "idle_rate": r.idle_rate,
+                   "upgrades": r.upgrades, "relocation_minutes": r.relocation_minutes, "proven_optimal": r.proven_optimal,
+                   "upper_bound_fulfilled": r.upper_bound_fulfilled, "unassigned": why}),
+        )
+    } else {
+        let mut c = connect(addr, timeout).await?;
+        let r = c
+            .plan_instance(pb::PlanInstanceRequest { instance_json: text })
+            .await?
+            .into_inner();
+        let mut k = r.summary.as_ref().map(summary).unwrap_or(Value::Null);
+        if let Value::Object(m) = &mut k {
+            m.insert(
+                "unassigned".into(),
+                r.explanations
+                    .iter()
+                    .map(|e| json!({"order": e.order_id, "reason": e.explanation}))
+                    .collect(),
+            );
+        }
+        (r.plan_json, k)
+    };
+    eprint!("{}", self::text(&kpis));
+    Ok(plan_json + "\n")
+}
+
+/// Runs one `rentops fleet` subcommand and returns the text to print.
+pub async fn run(addr: &str, timeout: Duration, cmd: &FleetCommand, inv: &Invocation) -> Result<String, Failure> {
+    if let FleetCommand::Plan(a) = cmd {
+        return plan(addr, timeout, a).await;
+    }
+    let mut c = connect(addr, timeout).await?;
+    let ctx = inv.ctx.proto();
+    let r = match cmd {
+        FleetCommand::Plan(_) => return Ok(String::new()),
+        FleetCommand::City(a) => {
+            c.configure_city(pb::ConfigureCityRequest {
+                context: ctx,
+                city: a.city.clone(),
+                name: a.name.clone(),
+                default_station: a.default_station.clone(),
+                delivery_minutes: a.delivery_minutes,
+                frozen_window_minutes: a.frozen_window_minutes,
+            })
+            .await?
+        }
+        FleetCommand::Station(a) => {
+            c.add_station(pb::AddStationRequest {
+                context: ctx,
+                city: a.city.clone(),
+                station_id: a.station_id.clone(),
+                name: a.name.clone(),
+                districts: a.districts.clone(),
+            })
+            .await?
+        }
+        FleetCommand::Travel(a) => {
+            c.set_travel_times(pb::SetTravelTimesRequest {
+                context: ctx,
+                city: a.city.clone(),
+                times: vec![pb::TravelTime {
+                    from_station: a.from.clone(),
+                    to_station: a.to.clone(),
+                    minutes: a.minutes,
+                }],
+                symmetric: !a.one_way,
+            })
+            .await?
+        }
+        FleetCommand::Turnaround(a) => {
+            c.set_turnaround(pb::SetTurnaroundRequest {
+                context: ctx,
+                city: a.city.clone(),
+                minutes: a.minutes,
+            })
+            .await?
+        }
+        FleetCommand::Register(a) => {
+            c.register_vehicle(pb::RegisterVehicleRequest {
+                context: ctx,
+                vehicle_id: a.vehicle_id.clone(),
+                vin: a.vin.clone(),
+                plate: a.plate.clone(),
+                model: a.model.pb(),
+                city: a.city.clone(),
+                home_station: a.station.clone(),
+            })
+            .await?
+        }
+        FleetCommand::Breakdown(a) => {
+            c.report_breakdown(pb::ReportBreakdownRequest {
+                context: ctx,
+                vehicle_id: a.vehicle_id.clone(),
+                at: None,
+                station_or_address: a.place.clone(),
+                severity: match a.severity {
+                    SeverityArg::Minor => pb::Severity::Minor,
+                    SeverityArg::Major => pb::Severity::Major,
+                    SeverityArg::Critical => pb::Severity::Critical,
+                } as i32,
+                expected_repair_until: a.repair_until.map(timestamp),
+                description: a.description.clone(),
+            })
+            .await?
+        }
+        FleetCommand::Repair(a) => {
+            c.complete_repair(pb::CompleteRepairRequest {
+                context: ctx,
+                vehicle_id: a.vehicle_id.clone(),
+                station: a.station.clone(),
+                notes: a.notes.clone(),
+                at: None,
+            })
+            .await?
+        }
+        FleetCommand::Maintenance(a) => {
+            c.schedule_maintenance(pb::ScheduleMaintenanceRequest {
+                context: ctx,
+                vehicle_id: a.vehicle_id.clone(),
+                from: Some(timestamp(a.from)),
+                to: Some(timestamp(a.to)),
+                reason: a.reason.clone(),
+            })
+            .await?
+        }
+        FleetCommand::Move(a) => {
+            c.move_vehicle(pb::MoveVehicleRequest {
+                context: ctx,
+                vehicle_id: a.vehicle_id.clone(),
+                to_station: a.to.clone(),
+                reason: a.reason.clone(),
+                moved_at: None,
+            })
+            .await?
+        }
+        FleetCommand::Retire(a) => {
+            c.retire_vehicle(pb::RetireVehicleRequest {
+                context: ctx,
+                vehicle_id: a.vehicle_id.clone(),
+                reason: a.reason.clone(),
+                at: None,
+            })
+            .await?
+        }
+        FleetCommand::Driver(a) => {
+            c.register_driver(pb::RegisterDriverRequest {
+                context: ctx,
+                driver_id: a.driver_id.clone(),
+                name: a.name.clone(),
+                phone: a.phone.clone(),
+                city: a.city.clone(),
+            })
+            .await?
+        }
+        FleetCommand::Shift(a) => {
+            c.schedule_shift(pb::ScheduleShiftRequest {
+                context: ctx,
+                driver_id: a.driver_id.clone(),
+                shift_id: a.shift_id.clone(),
+                from: Some(timestamp(a.from)),
+                to: Some(timestamp(a.to)),
+                station: a.station.clone(),
+            })
+            .await?
+        }
+        FleetCommand::Replan(a) => {
+            let r = c
+                .trigger_replan(pb::TriggerReplanRequest {
+                    context: ctx,
+                    city: a.city.clone(),
+                })
+                .await?
+                .into_inner();
+            let mut v = r.result.as_ref().map(|x| result(x, inv)).unwrap_or(Value::Null);
+            if let (Value::Object(m), Some(p)) = (&mut v, r.plan.as_ref()) {
+                m.insert("plan".into(), summary(p));
+            }
+            return render(inv, v);
+        }
+        FleetCommand::ShowPlan(a) => {
+            let p = c
+                .get_current_plan(pb::GetCurrentPlanRequest {
+                    city: a.city.clone(),
+                    consistency: consistency(a.min_sequence),
+                })
+                .await?
+                .into_inner();
+            let v = json!({
+                "summary": p.summary.as_ref().map(summary),
+                "assignments": p.assignments.iter().map(|x| json!({"order": x.order_id, "vehicle": x.vehicle_id, "plate": x.plate, "model": model(x.model), "upgrade": x.upgrade})).collect::<Vec<_>>(),
+                "at_risk": p.at_risk.iter().map(|x| json!({"order": x.order_id, "reason": x.reason, "explanation": x.explanation})).collect::<Vec<_>>(),
+                "tasks": p.tasks.iter().map(|x| json!({"order": x.order_id, "kind": if x.kind == pb::TaskKind::Collection as i32 {"collection"} else {"delivery"}, "driver": x.driver_id, "from": ts_text(x.from.as_ref()), "station": x.station, "address": x.address, "flagged": x.flagged, "reason": x.reason})).collect::<Vec<_>>(),
+            });
+            return render(inv, v);
+        }
+        FleetCommand::AtRisk(a) => {
+            let r = c
+                .list_at_risk_orders(pb::ListAtRiskOrdersRequest {
+                    city: a.city.clone(),
+                    consistency: consistency(a.min_sequence),
+                })
+                .await?
+                .into_inner();
+            let v = json!({"at_risk": r.orders.iter().map(|x| json!({"order": x.order_id, "reason": x.reason, "explanation": x.explanation, "flagged_at": ts_text(x.flagged_at.as_ref())})).collect::<Vec<_>>()});
+            return render(inv, v);
+        }
+        FleetCommand::History(a) => {
+            let r = c
+                .list_plan_history(pb::ListPlanHistoryRequest {
+                    city: a.city.clone(),
+                    page: None,
+                    consistency: consistency(a.min_sequence),
+                })
+                .await?
+                .into_inner();
+            return render(inv, json!({"plans": r.plans.iter().map(summary).collect::<Vec<_>>()}));
+        }
+        FleetCommand::Vehicles(a) => {
+            let r = c
+                .list_vehicles(pb::ListVehiclesRequest {
+                    city: a.city.clone(),
+                    page: Some(rentops_proto::common::PageRequest {
+                        page_size: 500,
+                        page_token: String::new(),
+                    }),
+                    consistency: consistency(a.min_sequence),
+                    ..Default::default()
+                })
+                .await?
+                .into_inner();
+            let state = |s: i32| {
+                pb::VehicleState::try_from(s)
+                    .map(|s| s.as_str_name().trim_start_matches("VEHICLE_STATE_").to_lowercase())
+                    .unwrap_or_default()
+            };
+            let v = json!({"vehicles": r.vehicles.iter().map(|x| json!({"vehicle": x.vehicle_id, "plate": x.plate, "model": model(x.model), "state": state(x.state), "station": x.station, "charge_percent": x.charge_percent, "odometer_km": x.odometer_km, "on_hire_order": x.on_hire_order_id})).collect::<Vec<_>>()});
+            return render(inv, v);
+        }
+        FleetCommand::Kpis(a) => {
+            let r = c
+                .get_kpis(pb::GetKpisRequest {
+                    city: a.city.clone(),
+                    model: a.model.map(ModelArg::pb).unwrap_or(0),
+                    from_day: a.from.clone(),
+                    to_day: a.to.clone(),
+                    consistency: None,
+                })
+                .await?
+                .into_inner();
+            let v = json!({"rows": r.rows.iter().map(|x| json!({"day": x.day, "model": model(x.model), "due": x.due_orders, "fulfilled": x.fulfilled_orders, "pending": x.pending_orders, "fulfilment_rate": x.fulfilment_rate, "idle_rate": x.idle_rate, "planned_fulfilment_rate": x.planned_fulfilment_rate, "planned_idle_rate": x.planned_idle_rate})).collect::<Vec<_>>()});
+            return render(inv, v);
+        }
+    };
+    render(inv, result(r.get_ref(), inv))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_planning_needs_no_server() {
+        let path =
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/planning/examples/small.json");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let out = rt
+            .block_on(plan(
+                "http://127.0.0.1:1",
+                Duration::from_secs(1),
+                &PlanArgs {
+                    instance: path.clone(),
+                    local: true,
+                },
+            ))
+            .unwrap();
+        let instance = rentops_planner::Instance::from_json(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let plan = rentops_planner::Plan::from_json(out.trim()).unwrap();
+        assert!(rentops_planner::check(&instance, &plan).is_ok());
+    }
+
+    #[test]
+    fn text_prints_nested_lists_as_blocks() {
+        let t = text(&json!({"a": "x", "items": [{"k": 1}]}));
+        let words: Vec<Vec<&str>> = t.lines().map(|l| l.split_whitespace().collect()).collect();
+        assert_eq!(words[0], ["a", "x"], "{t}");
+        assert!(t.contains("items:\n  k  1\n"), "{t}");
+    }
+}
