@@ -71,9 +71,15 @@
 //! `upper_bound_fulfilled` — from the relaxation, the Lagrangian, or a finished exact search —
 //! and never otherwise. Integer multi-commodity flow is NP-hard, so on large instances with many
 //! models the bound is usually not met within the default budget: on `city-3days.json` the plan
-//! serves 1790 orders (greedy: 1666) and the proven bound is 1808, while an external MILP solver
-//! (HiGHS, on the same formulation) shows the optimum is 1793, equal to its LP bound. More
-//! `lagrange_iterations` tighten the bound (1801 after 300, 1795 after 600); see RESULTS.md.
+//! serves 1793 orders (greedy: 1666) — the optimum, as an external MILP solver (HiGHS, on the
+//! same formulation) shows, equal to its LP bound — but the proven bound is 1808 (the family
+//! relaxation), so optimality is not proven. The subgradient is the weak part: from its start it
+//! needs hundreds of iterations to come near the LP bound (1803 after 600 iterations), while an
+//! iteration costs about one exact solve of every commodity (~20 ms here). Proving 1793 needs the
+//! LP value itself, e.g. from an LP solver: the pure-Rust ones (`minilp`, `microlp`, `clarabel`)
+//! are Apache-2.0, not GPL, but the LP has ~300,000 arc variables (each of the 51 cars with a
+//! blocked window is a commodity of its own), which they are unlikely to solve in the 1 s
+//! budget (not tried); see RESULTS.md.
 //! Small instances (up to `exact_max_orders` plannable orders) are always solved and proven
 //! exactly; the other objectives (upgrades, relocation, stability) are optimised exactly per
 //! commodity but only locally across commodities.
@@ -95,11 +101,6 @@
 //! `plan` is pure and deterministic (no clock, no I/O, no hash-order iteration); every plan it
 //! returns passes [`check`], the port of `check_plan.py`. Invalid instances give a
 //! [`PlanError`] naming the offending id or field; no input panics.
-
-/// TEMP experiment knob.
-pub(crate) fn knob(name: &str, default: f64) -> f64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 mod bound;
 mod check;

@@ -377,7 +377,7 @@ impl<'a> Search<'a> {
         self.rounds(ROUNDS, None);
         for _ in 0..PASSES {
             let before = self.fulfilled();
-            let touched = self.improve(crate::knob("PL_PDEPTH", 1.0) as usize, budget);
+            let touched = self.improve(1, budget);
             self.rounds(ROUNDS, Some(&touched));
             if self.fulfilled() == before {
                 break;
@@ -392,7 +392,7 @@ impl<'a> Search<'a> {
         loop {
             self.fit_cache.iter_mut().for_each(|x| *x = None);
             let before = self.fulfilled();
-            self.improve(crate::knob("PL_SDEPTH", 1.0) as usize, budget);
+            self.improve(1, budget);
             if self.fulfilled() == before {
                 break;
             }

@@ -364,6 +364,24 @@ fn rust_check_and_greedy_agree_with_check_plan_py() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// The default plan of city-3days serves 1793 orders: the optimum, as an external MILP solver
+/// (HiGHS, on the time-space multi-commodity formulation) shows. The planner cannot prove it
+/// within the default budget, so the bound it reports must be at least that, and the report
+/// must not claim optimality unless the bound is met.
+#[test]
+fn city_3days_reaches_the_known_optimum() {
+    let city = example("city-3days.json");
+    let out = plan(&city, &PlanOptions::default()).unwrap();
+    let rs = check(&city, &out.plan).unwrap();
+    assert_eq!(rs.fulfilled, 1793);
+    assert_eq!(out.report.fulfilled, 1793);
+    assert!(out.report.upper_bound_fulfilled >= 1793);
+    assert_eq!(
+        out.report.proven_optimal,
+        out.report.upper_bound_fulfilled == out.report.fulfilled
+    );
+}
+
 // ---------- determinism, stability, breakdowns, frozen window ----------
 
 #[test]

@@ -366,7 +366,13 @@ async fn main() {
         nats.url()
     );
     let mut ratios = Vec::new();
-    for (round, concurrency) in [1usize, 32].into_iter().enumerate() {
+    // REBUILD_ONLY=1 skips the command runs (to iterate on the projector).
+    let concurrencies: Vec<usize> = if std::env::var("REBUILD_ONLY").is_ok() {
+        vec![]
+    } else {
+        vec![1, 32]
+    };
+    for (round, concurrency) in concurrencies.into_iter().enumerate() {
         // Warm up both paths a little.
         raw_appends(&js, 50, concurrency, &format!("w{round}")).await;
         grpc_commands(&grpc, 50, concurrency, &format!("W{round}"), Arc::default()).await;
