@@ -100,6 +100,16 @@ impl Db {
                             sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
                             sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
                             sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                            // The default 2 MB page cache cannot hold a projection of tens of
+                            // thousands of rows: random-key upserts then read pages back through
+                            // syscalls on every batch. 64 MB of cache and a memory map keep them in
+                            // memory; checkpointing the WAL every 64 MB instead of every 4 MB
+                            // copies each hot page back far less often (rebuild +30 % measured).
+                            sqlx::query("PRAGMA cache_size = -65536").execute(&mut *conn).await?;
+                            sqlx::query("PRAGMA mmap_size = 268435456").execute(&mut *conn).await?;
+                            sqlx::query("PRAGMA wal_autocheckpoint = 16384")
+                                .execute(&mut *conn)
+                                .await?;
                             Ok(())
                         })
                     })

@@ -351,6 +351,14 @@ impl<P: Projection> Projector<P> {
     async fn apply_batch(&self, from: u64, events: &[RecordedEvent]) -> Result<bool, ProjectionError> {
         let Some(last) = events.last() else { return Ok(true) };
         let mut tx = self.db.pool.begin().await?;
+        if self.db.backend == crate::db::Backend::Postgres {
+            // The checkpoint commits with the rows, and both can always be replayed from the
+            // log: a commit lost in a crash only means those events are applied again. So the
+            // batch need not wait for its WAL flush.
+            sqlx::query("SET LOCAL synchronous_commit TO OFF")
+                .execute(&mut *tx)
+                .await?;
+        }
         self.projection.apply(&mut tx, events).await?;
         let now_us = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64;
         if !checkpoint::advance(&mut tx, self.projection.name(), from, last.sequence, now_us).await? {
