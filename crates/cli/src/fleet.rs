@@ -647,8 +647,11 @@ mod tests {
 
     #[test]
     fn local_planning_needs_no_server() {
-        let path =
-            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/planning/examples/small.json");
+        let path = match std::env::var("RENTOPS_PLANNING_DIR") {
+            Ok(dir) if !dir.is_empty() => std::path::PathBuf::from(dir),
+            _ => std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/planning"),
+        }
+        .join("examples/small.json");
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

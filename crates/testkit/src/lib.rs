@@ -11,9 +11,24 @@ pub use postgres::PgDatabase;
 
 use std::path::PathBuf;
 
-/// The workspace root (for `.tools/`), found from this crate's manifest.
+/// The workspace root (for `.tools/`): `RENTOPS_WORKSPACE_ROOT` when set (the test command sets
+/// it), else found from this crate's manifest. The variable matters when one target dir serves
+/// several checkouts (CI's clone and a developer's tree): a compile-time path may then name the
+/// other checkout.
 pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    match std::env::var("RENTOPS_WORKSPACE_ROOT") {
+        Ok(root) if !root.is_empty() => PathBuf::from(root),
+        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."),
+    }
+}
+
+/// `../shared/planning` beside the project (instances, formats, check_plan.py):
+/// `RENTOPS_PLANNING_DIR` when set, else next to the workspace root.
+pub fn planning_dir() -> PathBuf {
+    match std::env::var("RENTOPS_PLANNING_DIR") {
+        Ok(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => workspace_root().join("../shared/planning"),
+    }
 }
 
 /// Logs for tests: `RUST_LOG=debug cargo test` shows them.
