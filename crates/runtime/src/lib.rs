@@ -6,6 +6,7 @@ pub mod config;
 pub mod grpc;
 pub mod shutdown;
 pub mod telemetry;
+pub mod validate;
 
 pub use config::{CommonConfig, ConfigError, ConfigReader, Env, MapEnv, ProcessEnv};
 pub use grpc::{bad_request, invalid_argument};

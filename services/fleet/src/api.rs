@@ -23,7 +23,7 @@ use crate::domain::{Model, ts};
 use crate::projections::kpis;
 use crate::projections::queries::{self, QueryError};
 use crate::reactors::replan::{self, ReplanError, ReplanSettings};
-use crate::validate::{Context, Violations, context, page_size};
+use crate::validate::{Context, FleetFields, Violations, context, page_size};
 
 pub struct FleetApi {
     pub vehicles: Arc<CommandHandler<VehicleAggregate>>,

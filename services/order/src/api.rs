@@ -19,7 +19,7 @@ use crate::domain::codec::{self, channel_from_pb, model_from_pb, outcome_from_pb
 use crate::domain::order::{BookingChanges, Order};
 use crate::domain::*;
 use crate::projections::queries::{self, HistoryRow, ListFilter, OrderRow, QueryError, QueueFilter};
-use crate::validate::{Violations, context, page_size};
+use crate::validate::{OrderFields, Violations, context, page_size};
 
 /// Business settings of the order service (configuration, not code).
 #[derive(Debug, Clone, Default)]

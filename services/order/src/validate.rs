@@ -1,54 +1,33 @@
-//! Parsing gRPC input into domain values. Every check names the field it refuses, and all the
-//! violations of one request are reported together (`google.rpc.BadRequest`).
+//! Parsing gRPC input into the order domain's values. The checks every service shares
+//! (text, times, phone, plate, command context, paging) are `rentops_runtime::validate`; these
+//! are the order service's own, as an extension of the same `Violations`.
 
 use rentops_proto::common;
 use rentops_proto::order as pb;
-use time::OffsetDateTime;
-use tonic::Status;
 use uuid::Uuid;
 
-use crate::domain::codec::from_ts;
+pub use rentops_runtime::validate::{Context, Violations, context, page_size};
+
 use crate::domain::{Fen, Location};
 
 /// The most money one field may carry: 10 billion yuan, far above any rental, far below i64.
 pub const MAX_FEN: i64 = 1_000_000_000_000;
 
-#[derive(Default)]
-pub struct Violations(Vec<(String, String)>);
-
-impl Violations {
-    pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.0.push((field.into(), description.into()));
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// `Ok(value)` when nothing was refused, else INVALID_ARGUMENT naming every field.
-    pub fn finish<T>(self, value: T) -> Result<T, Status> {
-        if self.0.is_empty() {
-            Ok(value)
-        } else {
-            Err(rentops_runtime::bad_request(self.0))
-        }
-    }
-
-    /// Text of at most `max` characters, trimmed; required ones must not be blank.
-    pub fn text(&mut self, field: &str, value: &str, max: usize, required: bool) -> String {
-        let v = value.trim();
-        if required && v.is_empty() {
-            self.add(field, "required");
-        } else if v.chars().count() > max {
-            self.add(field, format!("at most {max} characters"));
-        } else if v.chars().any(|c| c.is_control() && c != '\n') {
-            self.add(field, "must not contain control characters");
-        }
-        v.to_owned()
-    }
-
+/// The order service's field checks.
+pub trait OrderFields {
     /// A code: 1..=max of A–Z, 0–9, '_' or '-'.
-    pub fn code(&mut self, field: &str, value: &str, max: usize) -> String {
+    fn code(&mut self, field: &str, value: &str, max: usize) -> String;
+
+    /// Money in CNY fen, not negative, not absurd.
+    fn money(&mut self, field: &str, value: Option<&common::Money>, required: bool) -> Option<Fen>;
+
+    fn location(&mut self, field: &str, value: Option<&pb::Location>, required: bool) -> Option<Location>;
+
+    fn order_id(&mut self, value: &str) -> Uuid;
+}
+
+impl OrderFields for Violations {
+    fn code(&mut self, field: &str, value: &str, max: usize) -> String {
         let v = value.trim();
         if v.is_empty() {
             self.add(field, "required");
@@ -62,26 +41,7 @@ impl Violations {
         v.to_owned()
     }
 
-    pub fn time(&mut self, field: &str, value: Option<&prost_types::Timestamp>) -> Option<OffsetDateTime> {
-        let t = value?;
-        match from_ts(t) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                self.add(field, e);
-                None
-            }
-        }
-    }
-
-    pub fn required_time(&mut self, field: &str, value: Option<&prost_types::Timestamp>) -> OffsetDateTime {
-        if value.is_none() {
-            self.add(field, "required");
-        }
-        self.time(field, value).unwrap_or(OffsetDateTime::UNIX_EPOCH)
-    }
-
-    /// Money in CNY fen, not negative, not absurd.
-    pub fn money(&mut self, field: &str, value: Option<&common::Money>, required: bool) -> Option<Fen> {
+    fn money(&mut self, field: &str, value: Option<&common::Money>, required: bool) -> Option<Fen> {
         let Some(m) = value else {
             if required {
                 self.add(field, "required");
@@ -99,7 +59,7 @@ impl Violations {
         Some(Fen(m.amount_fen))
     }
 
-    pub fn location(&mut self, field: &str, value: Option<&pb::Location>, required: bool) -> Option<Location> {
+    fn location(&mut self, field: &str, value: Option<&pb::Location>, required: bool) -> Option<Location> {
         match value.and_then(|l| l.place.as_ref()) {
             None => {
                 if required {
@@ -118,35 +78,7 @@ impl Violations {
         }
     }
 
-    pub fn phone(&mut self, field: &str, value: &str) -> String {
-        let v = value.trim();
-        let digits = v.chars().filter(char::is_ascii_digit).count();
-        if v.is_empty() {
-            self.add(field, "required");
-        } else if !v.chars().all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | ' ')) || !(5..=20).contains(&digits)
-        {
-            self.add(field, "5 to 20 digits, optionally with +, - and spaces");
-        }
-        v.to_owned()
-    }
-
-    /// A Chinese plate: province character, a letter, then 5 (petrol) or 6 (new-energy) letters
-    /// or digits; the separating dot is optional and normalised to '·'.
-    pub fn plate(&mut self, field: &str, value: &str) -> String {
-        let v: String = value.trim().chars().filter(|c| !matches!(c, '·' | '.' | ' ')).collect();
-        let chars: Vec<char> = v.chars().collect();
-        let ok = (7..=8).contains(&chars.len())
-            && ('\u{4e00}'..='\u{9fff}').contains(&chars[0])
-            && chars[1].is_ascii_uppercase()
-            && chars[2..].iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
-        if !ok {
-            self.add(field, "a plate like 沪A·D12345");
-            return value.trim().to_owned();
-        }
-        format!("{}{}·{}", chars[0], chars[1], chars[2..].iter().collect::<String>())
-    }
-
-    pub fn order_id(&mut self, value: &str) -> Uuid {
+    fn order_id(&mut self, value: &str) -> Uuid {
         match Uuid::parse_str(value.trim()) {
             Ok(id) => id,
             Err(_) => {
@@ -160,53 +92,6 @@ impl Violations {
                 );
                 Uuid::nil()
             }
-        }
-    }
-}
-
-/// The command's context: request id (the idempotency key) and actor are required.
-pub struct Context {
-    pub request_id: String,
-    pub actor: String,
-    pub correlation_id: String,
-}
-
-pub fn context(v: &mut Violations, ctx: Option<&common::CommandContext>) -> Context {
-    let Some(ctx) = ctx else {
-        v.add("context", "required: request_id and actor");
-        return Context {
-            request_id: String::new(),
-            actor: String::new(),
-            correlation_id: String::new(),
-        };
-    };
-    let request_id = ctx.request_id.trim().to_owned();
-    if request_id.is_empty() {
-        v.add("context.request_id", "required");
-    } else if request_id.len() > 128 || !request_id.bytes().all(|b| b.is_ascii_graphic()) {
-        v.add("context.request_id", "1 to 128 printable ASCII characters");
-    }
-    let actor = v.text("context.actor", &ctx.actor, 100, true);
-    let correlation_id = v.text("context.correlation_id", &ctx.correlation_id, 128, false);
-    let correlation_id = if correlation_id.is_empty() {
-        request_id.clone()
-    } else {
-        correlation_id
-    };
-    Context {
-        request_id,
-        actor,
-        correlation_id,
-    }
-}
-
-pub fn page_size(v: &mut Violations, page: Option<&common::PageRequest>) -> usize {
-    match page.map(|p| p.page_size).unwrap_or(0) {
-        0 => 50,
-        n @ 1..=500 => n as usize,
-        _ => {
-            v.add("page.page_size", "at most 500");
-            50
         }
     }
 }

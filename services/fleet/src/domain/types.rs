@@ -110,15 +110,7 @@ pub fn ts(t: OffsetDateTime) -> prost_types::Timestamp {
 
 /// A timestamp from the wire, or why not (years 1970..=9999 only: no business date lies outside).
 pub fn from_ts(t: &prost_types::Timestamp) -> Result<OffsetDateTime, String> {
-    if !(0..1_000_000_000).contains(&t.nanos) {
-        return Err("nanos out of range".into());
-    }
-    if !(0..=253_402_300_799).contains(&t.seconds) {
-        return Err("out of range (1970-01-01 to 9999-12-31)".into());
-    }
-    OffsetDateTime::from_unix_timestamp(t.seconds)
-        .map(|d| d + time::Duration::nanoseconds(t.nanos as i64))
-        .map_err(|e| e.to_string())
+    rentops_runtime::validate::from_timestamp(t)
 }
 
 /// A timestamp of a decoded event: decoding checked it ([`check_times`]), so the fallback (the

@@ -54,16 +54,7 @@ pub fn ts_opt(t: Option<OffsetDateTime>) -> Option<prost_types::Timestamp> {
 
 /// A timestamp from the wire, or why not.
 pub fn from_ts(t: &prost_types::Timestamp) -> Result<OffsetDateTime, String> {
-    if !(0..1_000_000_000).contains(&t.nanos) {
-        return Err("nanos out of range".into());
-    }
-    // Years 1970..=9999 only: no business date lies outside.
-    if !(0..=253_402_300_799).contains(&t.seconds) {
-        return Err("out of range (1970-01-01 to 9999-12-31)".into());
-    }
-    OffsetDateTime::from_unix_timestamp(t.seconds)
-        .map(|d| d + time::Duration::nanoseconds(t.nanos as i64))
-        .map_err(|e| e.to_string())
+    rentops_runtime::validate::from_timestamp(t)
 }
 
 pub fn money(f: Fen) -> common::Money {

@@ -1,0 +1,186 @@
+//! Parsing gRPC input: every check names the field it refuses, and all the violations of one
+//! request are reported together as `google.rpc.BadRequest` (INVALID_ARGUMENT). The checks every
+//! service shares live here; a service adds its own through an extension trait on [`Violations`].
+
+use rentops_proto::common;
+use time::OffsetDateTime;
+use tonic::Status;
+
+/// A protobuf timestamp as a time, or why not: only 1970-01-01 to 9999-12-31, where every
+/// business date lies.
+pub fn from_timestamp(t: &prost_types::Timestamp) -> Result<OffsetDateTime, String> {
+    if !(0..1_000_000_000).contains(&t.nanos) {
+        return Err("nanos out of range".into());
+    }
+    if !(0..=253_402_300_799).contains(&t.seconds) {
+        return Err("out of range (1970-01-01 to 9999-12-31)".into());
+    }
+    OffsetDateTime::from_unix_timestamp(t.seconds)
+        .map(|d| d + time::Duration::nanoseconds(t.nanos as i64))
+        .map_err(|e| e.to_string())
+}
+
+/// The field violations of one request.
+#[derive(Default)]
+pub struct Violations(Vec<(String, String)>);
+
+impl Violations {
+    pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.0.push((field.into(), description.into()));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `Ok(value)` when nothing was refused, else INVALID_ARGUMENT naming every field.
+    pub fn finish<T>(self, value: T) -> Result<T, Status> {
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(crate::bad_request(self.0))
+        }
+    }
+
+    /// Text of at most `max` characters, trimmed; required ones must not be blank; no control
+    /// characters but line breaks.
+    pub fn text(&mut self, field: &str, value: &str, max: usize, required: bool) -> String {
+        let v = value.trim();
+        if required && v.is_empty() {
+            self.add(field, "required");
+        } else if v.chars().count() > max {
+            self.add(field, format!("at most {max} characters"));
+        } else if v.chars().any(|c| c.is_control() && c != '\n') {
+            self.add(field, "must not contain control characters");
+        }
+        v.to_owned()
+    }
+
+    pub fn time(&mut self, field: &str, value: Option<&prost_types::Timestamp>) -> Option<OffsetDateTime> {
+        let t = value?;
+        match from_timestamp(t) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                self.add(field, e);
+                None
+            }
+        }
+    }
+
+    pub fn required_time(&mut self, field: &str, value: Option<&prost_types::Timestamp>) -> OffsetDateTime {
+        if value.is_none() {
+            self.add(field, "required");
+        }
+        self.time(field, value).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+
+    pub fn phone(&mut self, field: &str, value: &str) -> String {
+        let v = value.trim();
+        let digits = v.chars().filter(char::is_ascii_digit).count();
+        if v.is_empty() {
+            self.add(field, "required");
+        } else if !v.chars().all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | ' ')) || !(5..=20).contains(&digits)
+        {
+            self.add(field, "5 to 20 digits, optionally with +, - and spaces");
+        }
+        v.to_owned()
+    }
+
+    /// A Chinese plate: province character, a letter, then 5 (petrol) or 6 (new-energy) letters
+    /// or digits; the separating dot is optional and normalised to '·'.
+    pub fn plate(&mut self, field: &str, value: &str) -> String {
+        let v: String = value.trim().chars().filter(|c| !matches!(c, '·' | '.' | ' ')).collect();
+        let chars: Vec<char> = v.chars().collect();
+        let ok = (7..=8).contains(&chars.len())
+            && ('\u{4e00}'..='\u{9fff}').contains(&chars[0])
+            && chars[1].is_ascii_uppercase()
+            && chars[2..].iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        if !ok {
+            self.add(field, "a plate like 沪A·D12345");
+            return value.trim().to_owned();
+        }
+        format!("{}{}·{}", chars[0], chars[1], chars[2..].iter().collect::<String>())
+    }
+}
+
+/// The command's context: request id (the idempotency key) and actor are required.
+pub struct Context {
+    pub request_id: String,
+    pub actor: String,
+    pub correlation_id: String,
+}
+
+pub fn context(v: &mut Violations, ctx: Option<&common::CommandContext>) -> Context {
+    let Some(ctx) = ctx else {
+        v.add("context", "required: request_id and actor");
+        return Context {
+            request_id: String::new(),
+            actor: String::new(),
+            correlation_id: String::new(),
+        };
+    };
+    let request_id = ctx.request_id.trim().to_owned();
+    if request_id.is_empty() {
+        v.add("context.request_id", "required");
+    } else if request_id.len() > 128 || !request_id.bytes().all(|b| b.is_ascii_graphic()) {
+        v.add("context.request_id", "1 to 128 printable ASCII characters");
+    }
+    let actor = v.text("context.actor", &ctx.actor, 100, true);
+    let correlation_id = v.text("context.correlation_id", &ctx.correlation_id, 128, false);
+    let correlation_id = if correlation_id.is_empty() {
+        request_id.clone()
+    } else {
+        correlation_id
+    };
+    Context {
+        request_id,
+        actor,
+        correlation_id,
+    }
+}
+
+/// 1–500, 0 meaning the default of 50.
+pub fn page_size(v: &mut Violations, page: Option<&common::PageRequest>) -> usize {
+    match page.map(|p| p.page_size).unwrap_or(0) {
+        0 => 50,
+        n @ 1..=500 => n as usize,
+        _ => {
+            v.add("page.page_size", "at most 500");
+            50
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plates_are_normalised_and_bad_ones_named() {
+        let mut v = Violations::default();
+        assert_eq!(v.plate("plate", "沪AD12345"), "沪A·D12345");
+        assert_eq!(v.plate("plate", "沪A.D1234"), "沪A·D1234");
+        assert!(v.is_empty());
+        v.plate("plate", "ABC123");
+        assert!(!v.is_empty());
+    }
+
+    #[test]
+    fn timestamps_outside_business_dates_are_refused() {
+        assert!(from_timestamp(&prost_types::Timestamp { seconds: -1, nanos: 0 }).is_err());
+        assert!(
+            from_timestamp(&prost_types::Timestamp {
+                seconds: 0,
+                nanos: 1_000_000_000
+            })
+            .is_err()
+        );
+        assert!(
+            from_timestamp(&prost_types::Timestamp {
+                seconds: 1_764_547_200,
+                nanos: 5
+            })
+            .is_ok()
+        );
+    }
+}
