@@ -76,12 +76,11 @@ pub async fn start(
     let store = EventStore::new(client.clone(), &settings.name, SERVICE);
 
     let db = Db::connect(&c.database_url).await?;
-    db.migrate(
-        &sqlx::migrate!("./migrations/sqlite"),
-        &sqlx::migrate!("./migrations/postgres"),
-    )
-    .await
-    .context("running the fleet service's migrations")?;
+    // Fleet's SQL is the same on both backends: one set of migrations serves both.
+    let migrations = sqlx::migrate!("./migrations");
+    db.migrate(&migrations, &migrations)
+        .await
+        .context("running the fleet service's migrations")?;
 
     let handler_config = HandlerConfig {
         max_attempts: c.max_command_attempts,

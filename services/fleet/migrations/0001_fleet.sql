@@ -1,5 +1,5 @@
 -- The fleet service's read models. Timestamps are microseconds since the Unix epoch (UTC), flags
--- 0/1 integers: the same SQL then serves SQLite and PostgreSQL (../postgres/ is identical).
+-- 0/1 integers: the same SQL serves SQLite and PostgreSQL, so one folder serves both backends.
 
 -- From the FLEET stream (projection fleet-fleet): one row per aggregate with its folded state.
 CREATE TABLE vehicles (
