@@ -134,6 +134,7 @@ impl Db {
             Backend::Postgres => postgres.run(&self.pool).await?,
         }
         crate::checkpoint::create_table(&self.pool).await?;
+        crate::deferred::create_table(&self.pool).await?;
         Ok(())
     }
 }

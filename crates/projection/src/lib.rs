@@ -6,10 +6,12 @@
 //!   the checkpoint, so every event takes effect exactly once even when redelivered; a rebuild
 //!   replays from sequence 1 while queries keep being answered.
 //! - [`lease`]: one replica at a time runs a projector (a JetStream KV key with a TTL).
+//! - [`deferred`]: a rebuild sets its tables' secondary indexes aside and builds them at the end.
 //! - [`checkpoint`]: read-your-writes — wait until a projection has reached a sequence.
 
 pub mod checkpoint;
 pub mod db;
+pub mod deferred;
 pub mod lease;
 pub mod projector;
 

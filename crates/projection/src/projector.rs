@@ -25,6 +25,7 @@ use rentops_eventstore::RecordedEvent;
 
 use crate::checkpoint::{self, Checkpoints};
 use crate::db::Db;
+use crate::deferred;
 use crate::lease::{Lease, LeaseSettings};
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +56,11 @@ pub trait Projection: Send + Sync + 'static {
         &'a self,
         tx: &'a mut Transaction<'static, Any>,
     ) -> impl Future<Output = Result<(), ProjectionError>> + Send + 'a;
+    /// The tables the projection writes. Their non-unique secondary indexes are set aside during
+    /// a rebuild and built again once it has caught up (see [`crate::deferred`]).
+    fn tables(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -77,7 +83,7 @@ impl ProjectorSettings {
         Self {
             stream: stream.to_owned(),
             instance_id: instance_id.to_owned(),
-            batch_size: 500,
+            batch_size: 4000,
             linger: Duration::from_millis(5),
             lease: LeaseSettings::default(),
             use_lease: true,
@@ -95,6 +101,7 @@ pub struct ProjectorHandle {
     control: mpsc::Sender<Control>,
     pub checkpoints: Checkpoints,
     applied: watch::Receiver<u64>,
+    rebuilding: watch::Receiver<bool>,
 }
 
 impl ProjectorHandle {
@@ -115,6 +122,12 @@ impl ProjectorHandle {
     pub fn applied(&self) -> watch::Receiver<u64> {
         self.applied.clone()
     }
+
+    /// True while a rebuild on this replica has secondary indexes set aside: it has not yet
+    /// caught up with the stream.
+    pub fn rebuilding(&self) -> watch::Receiver<bool> {
+        self.rebuilding.clone()
+    }
 }
 
 /// Runs a projection until shutdown.
@@ -124,18 +137,21 @@ pub struct Projector<P: Projection> {
     js: jetstream::Context,
     settings: ProjectorSettings,
     applied_tx: watch::Sender<u64>,
+    rebuilding_tx: watch::Sender<bool>,
     control_rx: mpsc::Receiver<Control>,
 }
 
 impl<P: Projection> Projector<P> {
     pub fn new(projection: P, db: Db, js: jetstream::Context, settings: ProjectorSettings) -> (Self, ProjectorHandle) {
         let (applied_tx, applied_rx) = watch::channel(0);
+        let (rebuilding_tx, rebuilding_rx) = watch::channel(false);
         let (control_tx, control_rx) = mpsc::channel(4);
         let checkpoints = Checkpoints::new(db.pool.clone(), projection.name(), applied_rx.clone());
         let handle = ProjectorHandle {
             control: control_tx,
             checkpoints,
             applied: applied_rx,
+            rebuilding: rebuilding_rx,
         };
         (
             Self {
@@ -144,6 +160,7 @@ impl<P: Projection> Projector<P> {
                 js,
                 settings,
                 applied_tx,
+                rebuilding_tx,
                 control_rx,
             },
             handle,
@@ -254,7 +271,9 @@ impl<P: Projection> Projector<P> {
         let log = |e: &dyn std::fmt::Display| ProjectionError::Log(e.to_string());
         let mut reached = checkpoint::read(&self.db.pool, &name).await?;
         self.applied_tx.send_replace(reached);
-        let consumer = self.consumer(reached).await?;
+        let mut consumer = self.consumer(reached).await?;
+        let mut deferred = deferred::pending(&self.db.pool, &name).await? > 0;
+        self.rebuilding_tx.send_replace(deferred);
         let messages = consumer
             .stream()
             // Enough messages in flight to fill a whole batch while replaying a long stream.
@@ -275,6 +294,14 @@ impl<P: Projection> Projector<P> {
                         && !lease.try_acquire_or_renew().await {
                             return Ok(());
                         }
+                    // A rebuild with nothing (more) to replay catches up without a batch.
+                    if deferred {
+                        let info = consumer.info().await.map_err(|e| log(&e))?;
+                        if info.num_pending == 0 && info.num_ack_pending == 0 {
+                            self.restore_indexes().await?;
+                            deferred = false;
+                        }
+                    }
                 }
                 Some(Control::Rebuild(reply)) = self.control_rx.recv() => {
                     let result = self.reset().await;
@@ -341,6 +368,10 @@ impl<P: Projection> Projector<P> {
                         // AckPolicy::All: acknowledges every message up to this one.
                         msg.ack_with(AckKind::Ack).await.map_err(|e| log(&e))?;
                     }
+                    if deferred && max_pending == 0 {
+                        self.restore_indexes().await?;
+                        deferred = false;
+                    }
                 }
             }
         }
@@ -369,8 +400,26 @@ impl<P: Projection> Projector<P> {
         Ok(true)
     }
 
+    /// Builds the indexes a rebuild set aside, now that it has caught up.
+    async fn restore_indexes(&self) -> Result<(), ProjectionError> {
+        let name = self.projection.name();
+        let started = std::time::Instant::now();
+        let n = deferred::restore(&self.db.pool, name).await?;
+        tracing::info!(projection = %name, indexes = n, took = ?started.elapsed(), "rebuild caught up; indexes built again");
+        self.rebuilding_tx.send_replace(false);
+        Ok(())
+    }
+
     async fn reset(&self) -> Result<(), ProjectionError> {
         let mut tx = self.db.pool.begin().await?;
+        // Indexes first, so that emptying the tables need not maintain them either.
+        let set_aside = deferred::defer(
+            &mut tx,
+            self.db.backend,
+            self.projection.name(),
+            &self.projection.tables(),
+        )
+        .await?;
         self.projection.reset(&mut tx).await?;
         sqlx::query("DELETE FROM projection_checkpoints WHERE name = $1")
             .bind(self.projection.name())
@@ -378,6 +427,7 @@ impl<P: Projection> Projector<P> {
             .await?;
         tx.commit().await?;
         self.applied_tx.send_replace(0);
+        self.rebuilding_tx.send_replace(set_aside > 0);
         Ok(())
     }
 }

@@ -201,6 +201,8 @@ pub struct CommonConfig {
     /// `RENTOPS_PROJECTOR_LINGER_MS`: how long a projector waits for more events to join a
     /// batch (latency traded for throughput).
     pub projector_linger: Duration,
+    /// `RENTOPS_PROJECTOR_BATCH`: the most events one projector transaction applies.
+    pub projector_batch: usize,
 }
 
 impl CommonConfig {
@@ -258,6 +260,7 @@ impl CommonConfig {
             aggregate_cache: r.bounded("RENTOPS_AGGREGATE_CACHE", 100_000, 1..=10_000_000)? as usize,
             projector_lease: r.seconds("RENTOPS_PROJECTOR_LEASE_SECS", 6, 2..=300)?,
             projector_linger: Duration::from_millis(r.bounded("RENTOPS_PROJECTOR_LINGER_MS", 5, 0..=1000)?),
+            projector_batch: r.bounded("RENTOPS_PROJECTOR_BATCH", 4000, 1..=5000)? as usize,
         })
     }
 }

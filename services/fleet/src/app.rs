@@ -105,6 +105,8 @@ pub async fn start(
         let mut s = ProjectorSettings::new(stream, &c.instance_id);
         s.lease.replicas = c.stream_replicas;
         s.lease.ttl = c.projector_lease;
+        s.linger = c.projector_linger;
+        s.batch_size = c.projector_batch;
         s
     };
     let (fleet_projector, fleet_handle) = Projector::new(

@@ -8,7 +8,9 @@
 //! order projection's rebuild speed on SQLite and PostgreSQL against a raw replay of the stream.
 //!
 //! Run: `cargo bench -p rentops-order --bench order_throughput` (needs deploy/local/install-nats.sh
-//! and PostgreSQL, like the tests). `ORDERS=1000` and `REPLAY_EXTRA=20000` override the sizes.
+//! and PostgreSQL, like the tests). `ORDERS=1000` and `REPLAY_EXTRA=20000` override the sizes;
+//! `CONCURRENCY=32` runs only that round, `REBUILD_ONLY=1` only the rebuild,
+//! `COMMANDS_ONLY=1` no rebuild.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -286,6 +288,12 @@ async fn start_app(nats_url: &str, db_url: &str, shutdown: &Shutdown) -> app::Ap
         ("RENTOPS_METRICS_ADDR", "off"),
         ("RENTOPS_ORDER_DEADLINE_SCAN_SECS", "3600"),
     ]);
+    // Projector tuning from the bench's own environment, to compare settings.
+    for key in ["RENTOPS_PROJECTOR_BATCH", "RENTOPS_PROJECTOR_LINGER_MS"] {
+        if let Ok(v) = std::env::var(key) {
+            env.0.insert(key.into(), v);
+        }
+    }
     env.0.insert(
         "RENTOPS_INSTANCE_ID".into(),
         format!("bench-{}", uuid::Uuid::new_v4().simple()),
@@ -298,7 +306,8 @@ async fn start_app(nats_url: &str, db_url: &str, shutdown: &Shutdown) -> app::Ap
 }
 
 /// Rebuild speed: a replica that has caught up is asked to rebuild (empty the read model, replay
-/// from sequence 1) three times; the median rate, start-up excluded.
+/// from sequence 1, build the set-aside indexes again) three times; the median rate, start-up
+/// excluded.
 async fn rebuild_speed(nats_url: &str, db_url: &str, last: u64) -> f64 {
     let shutdown = Shutdown::new();
     let a = start_app(nats_url, db_url, &shutdown).await;
@@ -316,6 +325,9 @@ async fn rebuild_speed(nats_url: &str, db_url: &str, last: u64) -> f64 {
             .wait_for(last, Duration::from_secs(600))
             .await
             .unwrap();
+        // Done when the indexes set aside for the replay are built again.
+        let mut rebuilding = a.projector.rebuilding();
+        rebuilding.wait_for(|r| !*r).await.unwrap();
         rates.push(last as f64 / t.elapsed().as_secs_f64());
     }
     rates.sort_by(f64::total_cmp);
@@ -323,6 +335,10 @@ async fn rebuild_speed(nats_url: &str, db_url: &str, last: u64) -> f64 {
     a.join().await;
     rates[1]
 }
+
+/// The allocator the service binary runs with (services/order/src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() {
@@ -367,10 +383,14 @@ async fn main() {
     );
     let mut ratios = Vec::new();
     // REBUILD_ONLY=1 skips the command runs (to iterate on the projector).
+    // CONCURRENCY=32 (a comma list) runs only those rounds.
     let concurrencies: Vec<usize> = if std::env::var("REBUILD_ONLY").is_ok() {
         vec![]
     } else {
-        vec![1, 32]
+        std::env::var("CONCURRENCY")
+            .ok()
+            .map(|v| v.split(',').filter_map(|c| c.trim().parse().ok()).collect())
+            .unwrap_or_else(|| vec![1, 32])
     };
     for (round, concurrency) in concurrencies.into_iter().enumerate() {
         // Warm up both paths a little.
@@ -413,6 +433,15 @@ async fn main() {
             pct(&lags, 0.5).as_secs_f64() * 1e3,
             pct(&lags, 0.99).as_secs_f64() * 1e3
         );
+    }
+
+    if std::env::var("COMMANDS_ONLY").is_ok() {
+        shutdown.cancel();
+        app.join().await;
+        for (c, r) in ratios {
+            println!("summary: ratio rentops/raw at concurrency {c}: {r:.2}");
+        }
+        return;
     }
 
     // More events for the replay comparison: valid order events, published directly.

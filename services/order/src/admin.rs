@@ -53,6 +53,7 @@ impl pb::order_admin_server::OrderAdmin for OrderAdminApi {
             projection: projections::NAME.into(),
             projection_sequence,
             stream_sequence: self.stream_sequence().await?,
+            rebuilding: *self.projector.rebuilding().borrow(),
         }))
     }
 }

@@ -127,6 +127,7 @@ pub async fn start(
     projector_settings.lease.replicas = c.stream_replicas;
     projector_settings.lease.ttl = c.projector_lease;
     projector_settings.linger = c.projector_linger;
+    projector_settings.batch_size = c.projector_batch;
     let (projector, projector_handle) = Projector::new(
         OrdersProjection::new(db.backend),
         db.clone(),

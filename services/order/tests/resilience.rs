@@ -204,6 +204,8 @@ async fn a_killed_projector_applies_nothing_twice_and_a_rebuild_gives_the_same_a
         assert_eq!(total as u64, stream_last, "{label}: each event applied exactly once");
 
         // A rebuild from sequence 1 while the service keeps answering gives the same answers.
+        let indexes_before = secondary_indexes(db.url()).await;
+        assert!(indexes_before.len() >= 7, "{label}: {indexes_before:?}");
         let target = current
             .admin
             .clone()
@@ -215,6 +217,31 @@ async fn a_killed_projector_applies_nothing_twice_and_a_rebuild_gives_the_same_a
         assert_eq!(target, stream_last);
         let after_rebuild = snapshot(&mut c, target).await;
         assert_eq!(before, after_rebuild, "{label}: rebuild changed the answers");
+        // The replay ran with the secondary indexes set aside; once caught up they are back.
+        let mut admin = current.admin.clone();
+        let mut status = admin
+            .projection_status(pb::ProjectionStatusRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        for _ in 0..200 {
+            if !status.rebuilding {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            status = admin
+                .projection_status(pb::ProjectionStatusRequest {})
+                .await
+                .unwrap()
+                .into_inner();
+        }
+        assert!(!status.rebuilding, "{label}: the rebuild never caught up");
+        assert_eq!(status.projection_sequence, target);
+        assert_eq!(
+            secondary_indexes(db.url()).await,
+            indexes_before,
+            "{label}: indexes not restored"
+        );
         current.stop().await;
     }
 }
@@ -328,4 +355,27 @@ async fn the_confirmation_deadline_is_marked_once_however_many_replicas_scan() {
         }
         t.replica.stop().await;
     }
+}
+
+/// The read model's non-unique secondary indexes, by name, from the database's catalog.
+async fn secondary_indexes(url: &str) -> Vec<String> {
+    use sqlx::Row;
+    let db = rentops_projection::Db::connect(url).await.unwrap();
+    let sql = match db.backend {
+        rentops_projection::Backend::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('orders', 'order_events') \
+             AND sql IS NOT NULL ORDER BY name"
+        }
+        rentops_projection::Backend::Postgres => {
+            "SELECT indexname::text FROM pg_indexes WHERE schemaname = current_schema() \
+             AND tablename IN ('orders', 'order_events') AND indexdef NOT LIKE 'CREATE UNIQUE%' ORDER BY indexname"
+        }
+    };
+    sqlx::query(sql)
+        .fetch_all(&db.pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<String, _>(0))
+        .collect()
 }

@@ -468,17 +468,12 @@ impl Projection for FleetProjection {
         Ok(())
     }
 
+    fn tables(&self) -> Vec<&'static str> {
+        FLEET_TABLES.to_vec()
+    }
+
     async fn reset(&self, tx: &mut Tx) -> Result<(), ProjectionError> {
-        for table in [
-            "vehicles",
-            "vehicle_windows",
-            "drivers",
-            "cities",
-            "plan_assignments",
-            "plan_at_risk",
-            "driver_tasks",
-            "plan_history",
-        ] {
+        for table in FLEET_TABLES {
             sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
                 .execute(&mut **tx)
                 .await?;
@@ -489,6 +484,18 @@ impl Projection for FleetProjection {
         Ok(())
     }
 }
+
+/// The tables the fleet projection owns outright (`replan_requests` it shares with the demand).
+const FLEET_TABLES: [&str; 8] = [
+    "vehicles",
+    "vehicle_windows",
+    "drivers",
+    "cities",
+    "plan_assignments",
+    "plan_at_risk",
+    "driver_tasks",
+    "plan_history",
+];
 
 /// The demand: the order service's events, as the fleet needs them.
 pub struct DemandProjection;

@@ -171,6 +171,10 @@ impl Projection for OrdersProjection {
         Ok(())
     }
 
+    fn tables(&self) -> Vec<&'static str> {
+        vec!["orders", "order_events"]
+    }
+
     async fn reset(&self, tx: &mut Transaction<'static, Any>) -> Result<(), ProjectionError> {
         sqlx::query("DELETE FROM order_events").execute(&mut **tx).await?;
         sqlx::query("DELETE FROM orders").execute(&mut **tx).await?;

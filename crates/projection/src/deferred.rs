@@ -1,0 +1,164 @@
+//! Secondary indexes set aside while a projection is rebuilt.
+//!
+//! Replaying a stream into tables whose secondary indexes are live costs one random B-tree write
+//! per index per row; building each index once at the end, from the finished table, is a sort.
+//! On the order projection that halves the rebuild's time on both backends (ADR 0005). So a
+//! rebuild records the definitions of its tables' non-unique secondary indexes in
+//! `projection_deferred_indexes` and drops them, in the same transaction that empties the
+//! tables; once the projector has caught up with the stream it creates them again and forgets
+//! the definitions, again in one transaction. A crash in between leaves the definitions in the
+//! table, and the projector restores them when it next catches up.
+//!
+//! Unique indexes and primary keys are never dropped: upserts depend on them. Queries keep being
+//! answered while the indexes are away, only more slowly.
+
+use sqlx::{Any, AnyPool, Row, Transaction};
+
+use crate::db::Backend;
+
+pub(crate) async fn create_table(pool: &AnyPool) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS projection_deferred_indexes (
+            projection TEXT NOT NULL,
+            index_name TEXT NOT NULL,
+            ddl TEXT NOT NULL,
+            PRIMARY KEY (projection, index_name)
+        )",
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The non-unique secondary indexes of `table`: (name, the statement that creates it).
+async fn secondary_indexes(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    table: &str,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let sql = match backend {
+        // Indexes behind PRIMARY KEY / UNIQUE constraints have no SQL of their own.
+        Backend::Sqlite => {
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 \
+             AND sql IS NOT NULL AND upper(sql) NOT LIKE 'CREATE UNIQUE%' ORDER BY name"
+        }
+        Backend::Postgres => {
+            "SELECT c.relname::text, pg_get_indexdef(i.indexrelid) FROM pg_index i \
+             JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid \
+             JOIN pg_namespace n ON n.oid = t.relnamespace \
+             WHERE t.relname = $1 AND n.nspname = current_schema() \
+             AND NOT i.indisunique AND NOT i.indisprimary ORDER BY c.relname"
+        }
+    };
+    let rows = sqlx::query(sql).bind(table).fetch_all(&mut **tx).await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// Records and drops the secondary indexes of `tables`, inside the rebuild's transaction.
+/// Returns how many were set aside.
+pub(crate) async fn defer(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    projection: &str,
+    tables: &[&str],
+) -> Result<usize, sqlx::Error> {
+    let mut n = 0;
+    for table in tables {
+        for (name, ddl) in secondary_indexes(tx, backend, table).await? {
+            sqlx::query(
+                "INSERT INTO projection_deferred_indexes (projection, index_name, ddl) VALUES ($1, $2, $3) \
+                 ON CONFLICT (projection, index_name) DO NOTHING",
+            )
+            .bind(projection)
+            .bind(&name)
+            .bind(&ddl)
+            .execute(&mut **tx)
+            .await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP INDEX IF EXISTS {}",
+                quote_ident(&name)
+            )))
+            .execute(&mut **tx)
+            .await?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// How many indexes of `projection` are set aside.
+pub(crate) async fn pending(pool: &AnyPool, projection: &str) -> Result<usize, sqlx::Error> {
+    let row = sqlx::query("SELECT COUNT(*) FROM projection_deferred_indexes WHERE projection = $1")
+        .bind(projection)
+        .fetch_one(pool)
+        .await?;
+    Ok(row.get::<i64, _>(0).max(0) as usize)
+}
+
+/// Creates the set-aside indexes of `projection` again and forgets them, in one transaction.
+/// Returns how many were created.
+pub(crate) async fn restore(pool: &AnyPool, projection: &str) -> Result<usize, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let rows = sqlx::query(
+        "SELECT index_name, ddl FROM projection_deferred_indexes WHERE projection = $1 ORDER BY index_name",
+    )
+    .bind(projection)
+    .fetch_all(&mut *tx)
+    .await?;
+    for row in &rows {
+        let ddl: String = row.get(1);
+        sqlx::query(sqlx::AssertSqlSafe(if_not_exists(&ddl)))
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query("DELETE FROM projection_deferred_indexes WHERE projection = $1")
+        .bind(projection)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(rows.len())
+}
+
+/// `CREATE INDEX x …` → `CREATE INDEX IF NOT EXISTS x …`, so that an index a migration has
+/// meanwhile created again is not an error.
+fn if_not_exists(ddl: &str) -> String {
+    const PREFIX: &str = "CREATE INDEX ";
+    match ddl.get(..PREFIX.len()) {
+        Some(head)
+            if head.eq_ignore_ascii_case(PREFIX)
+                && !ddl[PREFIX.len()..]
+                    .trim_start()
+                    .to_ascii_uppercase()
+                    .starts_with("IF NOT EXISTS") =>
+        {
+            format!("CREATE INDEX IF NOT EXISTS {}", &ddl[PREFIX.len()..])
+        }
+        _ => ddl.to_owned(),
+    }
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ddl_made_idempotent() {
+        assert_eq!(
+            if_not_exists("CREATE INDEX orders_by_pickup ON orders (pickup_at_us, order_id)"),
+            "CREATE INDEX IF NOT EXISTS orders_by_pickup ON orders (pickup_at_us, order_id)"
+        );
+        assert_eq!(
+            if_not_exists("CREATE INDEX IF NOT EXISTS a ON t (x)"),
+            "CREATE INDEX IF NOT EXISTS a ON t (x)"
+        );
+        assert_eq!(
+            if_not_exists("create index a on t using btree (x)"),
+            "CREATE INDEX IF NOT EXISTS a on t using btree (x)"
+        );
+        assert_eq!(quote_ident("we\"ird"), "\"we\"\"ird\"");
+    }
+}
