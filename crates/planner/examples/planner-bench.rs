@@ -1,9 +1,11 @@
 //! Benchmarks the planner against the greedy baseline.
 //!
-//! `planner-bench [INSTANCE.json | gen:ORDERS:VEHICLES:SEED]...` — for each instance: greedy and
-//! the planner, 5 runs each (KPIs and median time), then a re-plan after one breakdown (the
-//! busiest car blocked over its first planned order; `previous_plan` = the plan), 5 runs; then
-//! the peak resident memory of the process (VmHWM).
+//! `planner-bench [--prove] [INSTANCE.json | gen:ORDERS:VEHICLES:SEED]...` — for each instance:
+//! greedy and the planner, 5 runs each (KPIs and median time); with `--prove`, the planner with
+//! `PlanOptions::prove` as well (5 runs: its bound, and the proof's cost as the difference of the
+//! medians); then a re-plan after one breakdown (the busiest car blocked over its first planned
+//! order; `previous_plan` = the plan), 5 runs; then the peak resident memory of the process
+//! (VmHWM).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test and tool code: fail loudly
 
 use std::time::{Duration, Instant};
@@ -38,11 +40,17 @@ fn peak_rss() -> String {
 }
 
 fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let prove = args.iter().any(|a| a == "--prove");
+    args.retain(|a| a != "--prove");
     if args.is_empty() {
-        bail!("usage: planner-bench [INSTANCE.json | gen:ORDERS:VEHICLES:SEED]...");
+        bail!("usage: planner-bench [--prove] [INSTANCE.json | gen:ORDERS:VEHICLES:SEED]...");
     }
     let options = PlanOptions::default();
+    let proving = PlanOptions {
+        prove: true,
+        ..PlanOptions::default()
+    };
     for arg in &args {
         let inst = load(arg)?;
         println!(
@@ -77,6 +85,7 @@ fn main() -> Result<()> {
         }
         let out = out.context("no run")?;
         let r = check(&inst, &out.plan).map_err(|e| anyhow::anyhow!("plan infeasible: {e:?}"))?;
+        let plan_time = median(times);
         println!(
             "planner: fulfilled {} ({:.4}), idle {:.4}, upgrades {}, relocation {} min, median {:?}; bound {} proven {}",
             r.fulfilled,
@@ -84,10 +93,30 @@ fn main() -> Result<()> {
             r.idle_rate,
             r.upgrades,
             r.relocation_minutes,
-            median(times),
+            plan_time,
             out.report.upper_bound_fulfilled,
             out.report.proven_optimal
         );
+        if prove {
+            let mut times = Vec::new();
+            let mut proved = None;
+            for _ in 0..RUNS {
+                let t = Instant::now();
+                proved = Some(plan(&inst, &proving)?);
+                times.push(t.elapsed());
+            }
+            let proved = proved.context("no run")?;
+            check(&inst, &proved.plan).map_err(|e| anyhow::anyhow!("plan infeasible: {e:?}"))?;
+            let total = median(times);
+            println!(
+                "prove  : fulfilled {}, bound {} proven {}, median {:?} (proof {:?})",
+                proved.report.fulfilled,
+                proved.report.upper_bound_fulfilled,
+                proved.report.proven_optimal,
+                total,
+                total.saturating_sub(plan_time)
+            );
+        }
         // Breakdown: the car with the most orders is blocked over its first order.
         let mut counts = std::collections::BTreeMap::new();
         for a in &out.plan.assignments {

@@ -57,29 +57,36 @@
 //!   commodities that need them most (block-coordinate steps alone leave the lower models' cars
 //!   greedy and the upgrade-capable cars with the leftovers); it is polished and kept when
 //!   better. Skipped above `PlanOptions::lagrange_max_orders` plannable orders and when
-//!   re-planning.
+//!   re-planning, unless proving (then without rebuilding the plan).
 //! * **Upper bounds** (`bound`). (a) Per family of models (connected by "may serve"), all cars
 //!   pooled into one commodity that may serve any order of the family, blocked windows ignored
 //!   for pools of several cars: every feasible plan is feasible for this relaxation, so its exact
 //!   max-flow count (plus the frozen orders) bounds `fulfilled`. (b) The best Lagrangian bound.
+//! * **Optimality proof** (`bound::prove`, only with `PlanOptions::prove`). A stabilised
+//!   cutting-plane method on the Lagrangian function (Dantzig–Wolfe column generation seen from
+//!   the dual): every exact sub-problem solution seen is a cut on its commodity's value, the
+//!   cuts form an LP over the prices (solved by the pure-Rust `microlp`, warm-started as cuts
+//!   are added), and its optimum, smoothed towards the best prices so far, is where the
+//!   Lagrangian is evaluated next. It converges to the LP bound of the multi-commodity flow in
+//!   tens of evaluations where the subgradient needs hundreds and still falls short. The bound is always the exact
+//!   integer evaluation of the Lagrangian at the prices tried, never the LP's floating-point
+//!   value, so it holds whatever the LP solver's tolerances.
 //! * **Exact search** (`exact`). When few orders are plannable (`PlanOptions::exact_max_orders`),
 //!   a branch-and-bound enumerates every plan (orders in pickup order, each appended to a car it
 //!   can follow, or left unserved) and returns the lexicographic optimum; when it finishes
 //!   within its node budget, optimality is proven.
 //!
 //! `PlanReport::proven_optimal` is true exactly when the plan's `fulfilled` equals the proven
-//! `upper_bound_fulfilled` — from the relaxation, the Lagrangian, or a finished exact search —
-//! and never otherwise. Integer multi-commodity flow is NP-hard, so on large instances with many
-//! models the bound is usually not met within the default budget: on `city-3days.json` the plan
-//! serves 1793 orders (greedy: 1666) — the optimum, as an external MILP solver (HiGHS, on the
-//! same formulation) shows, equal to its LP bound — but the proven bound is 1808 (the family
-//! relaxation), so optimality is not proven. The subgradient is the weak part: from its start it
-//! needs hundreds of iterations to come near the LP bound (1803 after 600 iterations), while an
-//! iteration costs about one exact solve of every commodity (~20 ms here). Proving 1793 needs the
-//! LP value itself, e.g. from an LP solver: the pure-Rust ones (`minilp`, `microlp`, `clarabel`)
-//! are Apache-2.0, not GPL, but the LP has ~300,000 arc variables (each of the 51 cars with a
-//! blocked window is a commodity of its own), which they are unlikely to solve in the 1 s
-//! budget (not tried); see RESULTS.md.
+//! `upper_bound_fulfilled` — from the relaxation, the Lagrangian, its cutting-plane tightening,
+//! or a finished exact search — and never otherwise. Integer multi-commodity flow is NP-hard, so
+//! on large instances the bounds prove a plan optimal only where the LP bound rounds down to its
+//! count. On `city-3days.json`
+//! the plan serves 1793 orders (greedy: 1666), and the LP bound is exactly 1793.0: by default
+//! the reported bound is 1808 (the family relaxation; the subgradient needs hundreds of
+//! iterations to come near the LP bound), with `PlanOptions::prove` it is 1793 — proven optimal,
+//! in about 1 s more (see RESULTS.md). Where the plan is not LP-optimal the proof works towards
+//! the LP bound (within `PlanOptions::prove_iterations`), which then says how far the plan can
+//! be from the optimum at most.
 //! Small instances (up to `exact_max_orders` plannable orders) are always solved and proven
 //! exactly; the other objectives (upgrades, relocation, stability) are optimised exactly per
 //! commodity but only locally across commodities.
@@ -139,6 +146,17 @@ pub struct PlanOptions {
     pub exact_max_orders: usize,
     /// Nodes the branch-and-bound may visit before giving up.
     pub exact_node_budget: usize,
+    /// Try to prove the plan optimal when the bounds above do not: after the Lagrangian search
+    /// (which then also runs when re-planning, without rebuilding the plan), a cutting-plane
+    /// method drives the Lagrangian bound towards the LP bound of the multi-commodity flow
+    /// (`bound::prove`). Skipped, like the Lagrangian search, above `lagrange_max_orders`
+    /// plannable orders (its LP grows with them; at 10,000 orders it would take minutes). Off by
+    /// default: on city-3days it proves the optimum (1793) but adds about 1 s to the 0.6–0.7 s
+    /// plan (see RESULTS.md).
+    pub prove: bool,
+    /// Exact Lagrangian evaluations the proof may make; each costs about one exact solve of
+    /// every commodity plus a few LP re-solves.
+    pub prove_iterations: usize,
 }
 
 impl Default for PlanOptions {
@@ -150,6 +168,8 @@ impl Default for PlanOptions {
             lagrange_max_orders: 3_000,
             exact_max_orders: 14,
             exact_node_budget: 2_000_000,
+            prove: false,
+            prove_iterations: 300,
         }
     }
 }
@@ -188,14 +208,30 @@ pub fn plan(instance: &Instance, options: &PlanOptions) -> Result<PlanOutcome, P
     }
     let mut upper = bound::upper_bound(&s).min(p.jobs.len());
     let plannable_count = s.fixed.iter().filter(|f| f.is_none()).count();
-    if upper > s.fulfilled() && !replanning && plannable_count <= options.lagrange_max_orders {
-        let lagrange = bound::lagrangian(
-            &mut s,
-            options.lagrange_iterations,
-            options.recover_every,
-            options.ejection_budget,
-        );
-        upper = upper.min(lagrange);
+    let small_enough = plannable_count <= options.lagrange_max_orders;
+    let search = !replanning && small_enough;
+    let prove = options.prove && small_enough;
+    if upper > s.fulfilled() && (search || prove) {
+        // Proving alone (re-planning) needs the subgradient's cuts and prices but no priced
+        // recoveries: the plan stays what the repair made it.
+        let recover_every = if search { options.recover_every } else { 0 };
+        let iterations = if prove {
+            options.lagrange_iterations.max(1)
+        } else {
+            options.lagrange_iterations
+        };
+        if let Some(mut dual) = bound::lagrangian(&mut s, iterations, recover_every, options.ejection_budget, prove) {
+            if prove {
+                // The LP solver is third-party code: should it ever panic, the bound found so
+                // far (always an exact evaluation) stands, and planning goes on.
+                let target = s.fulfilled();
+                let proof = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    bound::prove(&mut dual, target, options.prove_iterations)
+                }));
+                drop(proof);
+            }
+            upper = upper.min(dual.best_bound());
+        }
     }
     s.settle(options.ejection_budget);
     let mut assign = s.assignment();

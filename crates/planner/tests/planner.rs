@@ -382,6 +382,70 @@ fn city_3days_reaches_the_known_optimum() {
     );
 }
 
+/// With `prove`, the planner proves that optimum itself: the cutting-plane bound reaches the LP
+/// bound (1793.0, equal to the MILP optimum), so the reported bound is 1793. Without proving,
+/// the same plan. Both plans together take about 2.5 s, in release and in the test profile.
+#[test]
+fn city_3days_is_proven_optimal_when_asked() {
+    let city = example("city-3days.json");
+    let options = PlanOptions {
+        prove: true,
+        ..PlanOptions::default()
+    };
+    let out = plan(&city, &options).unwrap();
+    check(&city, &out.plan).unwrap();
+    assert_eq!(out.report.fulfilled, 1793);
+    assert_eq!(out.report.upper_bound_fulfilled, 1793);
+    assert!(out.report.proven_optimal);
+    let plain = plan(&city, &PlanOptions::default()).unwrap();
+    assert_eq!(plain.plan, out.plan, "proving does not change the plan");
+}
+
+/// A 300-order instance where neither the family bound nor the default subgradient meets the
+/// plan, but the cutting-plane bound does (its LP bound equals the plan's count); the proof is
+/// deterministic and leaves the plan as it is, also when re-planning after a breakdown.
+#[test]
+fn proving_is_deterministic_and_moves_nothing() {
+    let inst = generate(7, 300, 90);
+    let options = PlanOptions {
+        prove: true,
+        ..PlanOptions::default()
+    };
+    let plain = plan(&inst, &PlanOptions::default()).unwrap();
+    let a = plan(&inst, &options).unwrap();
+    let b = plan(&inst, &options).unwrap();
+    assert_eq!(a.plan.to_json(), b.plan.to_json());
+    assert_eq!(format!("{:?}", a.report), format!("{:?}", b.report));
+    assert_eq!(a.plan, plain.plan);
+    // 244 served; the default bound is 248, the proof brings it down to 244.
+    assert!(!plain.report.proven_optimal);
+    assert!(a.report.proven_optimal);
+    assert_eq!(a.report.upper_bound_fulfilled, a.report.fulfilled);
+
+    // Re-planning after a breakdown: the repair alone decides the plan; proving only bounds it.
+    let first = a.plan.assignments[0].clone();
+    let o = inst.orders.iter().find(|o| o.id == first.order).unwrap().clone();
+    let mut next = Instance {
+        previous_plan: Some(a.plan.assignments.clone()),
+        ..inst
+    };
+    next.vehicles
+        .iter_mut()
+        .find(|v| v.id == first.vehicle)
+        .unwrap()
+        .blocked
+        .push(Window {
+            from: o.pickup_at.clone(),
+            to: o.return_at.clone(),
+        });
+    let repaired = plan(&next, &PlanOptions::default()).unwrap();
+    let proved = plan(&next, &options).unwrap();
+    check(&next, &proved.plan).unwrap();
+    assert_eq!(proved.plan, repaired.plan);
+    assert!(proved.report.upper_bound_fulfilled <= repaired.report.upper_bound_fulfilled);
+    assert!(proved.report.upper_bound_fulfilled >= proved.report.fulfilled);
+}
+
 // ---------- determinism, stability, breakdowns, frozen window ----------
 
 #[test]
@@ -663,6 +727,20 @@ proptest! {
     fn proven_optimal_is_never_claimed_wrongly(inst in small_instance()) {
         // The heuristic alone (no exact search): a claim of optimality must be true.
         let options = PlanOptions { exact_max_orders: 0, ..PlanOptions::default() };
+        let out = plan(&inst, &options).unwrap();
+        prop_assert!(check(&inst, &out.plan).is_ok());
+        let best = brute_force(&inst);
+        prop_assert!(out.report.upper_bound_fulfilled >= best);
+        if out.report.proven_optimal {
+            prop_assert_eq!(out.report.fulfilled, best);
+        }
+    }
+
+    #[test]
+    fn the_cutting_plane_bound_is_never_below_the_optimum(inst in small_instance()) {
+        // The heuristic and the proof, no exact search: the bound must hold and any claim of
+        // optimality must be true.
+        let options = PlanOptions { exact_max_orders: 0, prove: true, ..PlanOptions::default() };
         let out = plan(&inst, &options).unwrap();
         prop_assert!(check(&inst, &out.plan).is_ok());
         let best = brute_force(&inst);
