@@ -130,6 +130,25 @@ impl ProjectorHandle {
     }
 }
 
+/// Copies SQLite's write-ahead log back into the database file four times a second, on a
+/// connection of its own. Left to SQLite, the commit that crosses the auto-checkpoint threshold
+/// does it, and a batch then waits 100 ms or more for 64 MB to be copied and synced (seen as the
+/// projection lag's p99; with no checkpoints at all it was 19 ms). A passive checkpoint waits for
+/// nobody, and small frequent ones keep each sync short.
+async fn checkpoint_wal(pool: sqlx::AnyPool, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+            tracing::debug!(error = %e, "WAL checkpoint failed; SQLite's own will run instead");
+        }
+    }
+}
+
 /// Runs a projection until shutdown.
 pub struct Projector<P: Projection> {
     projection: Arc<P>,
@@ -171,6 +190,9 @@ impl<P: Projection> Projector<P> {
     /// error, backs off and starts over from the checkpoint.
     pub async fn run(mut self, shutdown: CancellationToken) {
         let name = self.projection.name().to_owned();
+        if self.db.backend == crate::db::Backend::Sqlite {
+            tokio::spawn(checkpoint_wal(self.db.pool.clone(), shutdown.clone()));
+        }
         let mut lease = None;
         if self.settings.use_lease {
             loop {
@@ -386,9 +408,17 @@ impl<P: Projection> Projector<P> {
             // The checkpoint commits with the rows, and both can always be replayed from the
             // log: a commit lost in a crash only means those events are applied again. So the
             // batch need not wait for its WAL flush.
-            sqlx::query("SET LOCAL synchronous_commit TO OFF")
-                .execute(&mut *tx)
-                .await?;
+            //
+            // And every statement is planned for the table as it is now. A cached generic plan
+            // made while the table was empty (a new projection, a rebuild) scans it whole for
+            // each key lookup, which made the rebuild quadratic; planning a batch's few dozen
+            // statements costs far less than that.
+            sqlx::query(
+                "SELECT set_config('synchronous_commit', 'off', true), \
+                 set_config('plan_cache_mode', 'force_custom_plan', true)",
+            )
+            .execute(&mut *tx)
+            .await?;
         }
         self.projection.apply(&mut tx, events).await?;
         let now_us = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64;
