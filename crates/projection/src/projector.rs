@@ -61,6 +61,12 @@ pub trait Projection: Send + Sync + 'static {
     fn tables(&self) -> Vec<&'static str> {
         Vec::new()
     }
+    /// Drops whatever the projection keeps in memory of its rows. Called whenever the projector
+    /// (re)starts consuming: after a rebuild, a lost lease, a failed or rolled-back batch. While
+    /// one consuming session lasts this projector is the tables' only writer (the lease, and the
+    /// checkpoint's compare-and-set for the rare overlap), so rows it wrote in that session may be
+    /// remembered instead of read back.
+    fn forget(&self) {}
 }
 
 #[derive(Debug, Clone)]
@@ -291,6 +297,7 @@ impl<P: Projection> Projector<P> {
     ) -> Result<(), ProjectionError> {
         let name = self.projection.name().to_owned();
         let log = |e: &dyn std::fmt::Display| ProjectionError::Log(e.to_string());
+        self.projection.forget();
         let mut reached = checkpoint::read(&self.db.pool, &name).await?;
         self.applied_tx.send_replace(reached);
         let mut consumer = self.consumer(reached).await?;

@@ -5,6 +5,10 @@
 pub mod queries;
 
 use std::collections::{BTreeMap, HashMap};
+use std::num::NonZeroUsize;
+use std::sync::Mutex;
+
+use lru::LruCache;
 
 use rentops_eventstore::RecordedEvent;
 use rentops_eventstore::aggregate::Aggregate;
@@ -28,14 +32,26 @@ pub fn from_micros(us: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(us as i128 * 1000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
+/// Orders the projector remembers having written in its current session, so that a batch need
+/// not read them back and parse their JSON. ~1 KB each.
+const REMEMBERED_ORDERS: usize = 20_000;
+
 pub struct OrdersProjection {
     /// Picks the placeholder style of the multi-row statements.
     backend: Backend,
+    /// Orders as this consuming session last wrote them; emptied by `forget` (see
+    /// [`Projection::forget`] for why that is sound).
+    written: Mutex<LruCache<String, Order>>,
 }
 
 impl OrdersProjection {
     pub fn new(backend: Backend) -> Self {
-        Self { backend }
+        Self {
+            backend,
+            written: Mutex::new(LruCache::new(
+                NonZeroUsize::new(REMEMBERED_ORDERS).unwrap_or(NonZeroUsize::MIN),
+            )),
+        }
     }
 }
 
@@ -54,7 +70,19 @@ impl Projection for OrdersProjection {
         ids.sort_unstable();
         ids.dedup();
         let mut states: HashMap<String, OrderState> = HashMap::new();
-        for chunk in ids.chunks(CHUNK) {
+        let mut unknown: Vec<&str> = Vec::with_capacity(ids.len());
+        {
+            let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
+            for id in ids {
+                match written.get(id) {
+                    Some(order) => {
+                        states.insert(id.to_owned(), Some(order.clone()));
+                    }
+                    None => unknown.push(id),
+                }
+            }
+        }
+        for chunk in unknown.chunks(CHUNK) {
             let sql = format!(
                 "SELECT order_id, state FROM orders WHERE order_id IN ({})",
                 placeholders(self.backend, chunk.len(), 0)
@@ -168,6 +196,11 @@ impl Projection for OrdersProjection {
             }
             q.execute(&mut **tx).await?;
         }
+        // If the batch does not commit, the projector restarts its session and calls `forget`.
+        let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
+        for (id, order, _, _) in rows {
+            written.put(id.to_owned(), order.clone());
+        }
         Ok(())
     }
 
@@ -175,9 +208,25 @@ impl Projection for OrdersProjection {
         vec!["orders", "order_events"]
     }
 
+    fn forget(&self) {
+        self.written.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
     async fn reset(&self, tx: &mut Transaction<'static, Any>) -> Result<(), ProjectionError> {
-        sqlx::query("DELETE FROM order_events").execute(&mut **tx).await?;
-        sqlx::query("DELETE FROM orders").execute(&mut **tx).await?;
+        match self.backend {
+            // DELETE would leave every old row version in the files until a vacuum, and the
+            // replay would write its rows after them (the tables doubling per rebuild). TRUNCATE
+            // is transactional in PostgreSQL and starts the files afresh; queries wait for it
+            // only while the reset's short transaction is open.
+            Backend::Postgres => {
+                sqlx::query("TRUNCATE order_events, orders").execute(&mut **tx).await?;
+            }
+            // SQLite's DELETE without WHERE already drops the tables' pages wholesale.
+            Backend::Sqlite => {
+                sqlx::query("DELETE FROM order_events").execute(&mut **tx).await?;
+                sqlx::query("DELETE FROM orders").execute(&mut **tx).await?;
+            }
+        }
         Ok(())
     }
 }
