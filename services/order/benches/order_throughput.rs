@@ -185,6 +185,46 @@ fn ts(t: time::OffsetDateTime) -> prost_types::Timestamp {
     }
 }
 
+/// For scale, not a goal: the same number of calls of `grpc.health.v1.Health/Check` on the same
+/// server and connections. It does no work, so this is what gRPC itself costs on this machine.
+async fn grpc_floor(addr: std::net::SocketAddr, calls: usize, concurrency: usize) -> Run {
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let mut channels = Vec::new();
+    for _ in 0..4 {
+        channels.push(
+            tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+                .unwrap()
+                .connect()
+                .await
+                .unwrap(),
+        );
+    }
+    let latencies = Arc::new(Mutex::new(Vec::with_capacity(calls)));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..concurrency {
+        let mut c = HealthClient::new(channels[w % channels.len()].clone());
+        let latencies = latencies.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in (w..calls).step_by(concurrency) {
+                let t = Instant::now();
+                c.check(HealthCheckRequest::default()).await.unwrap();
+                latencies.lock().unwrap().push(t.elapsed());
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let elapsed = started.elapsed();
+    let latencies = std::mem::take(&mut *latencies.lock().unwrap());
+    Run {
+        ops: calls,
+        elapsed,
+        latencies,
+    }
+}
+
 /// rentops: the three commands of a confirmed order over gRPC, end to end. Records, for each
 /// command, when it was acknowledged and its sequence, to measure projection lag.
 async fn grpc_commands(
@@ -435,6 +475,10 @@ async fn main() {
             pct(&lags, 0.5).as_secs_f64() * 1e3,
             pct(&lags, 0.99).as_secs_f64() * 1e3
         );
+        // After the lag is measured, so the projector catching up does not compete with it.
+        grpc_floor(app.addr, orders * 3, concurrency)
+            .await
+            .report(&format!("   (gRPC alone: health checks, concurrency {concurrency})"));
     }
 
     if std::env::var("COMMANDS_ONLY").is_ok() {
