@@ -423,10 +423,24 @@ fn proving_is_deterministic_and_moves_nothing() {
     assert_eq!(a.report.upper_bound_fulfilled, a.report.fulfilled);
 
     // Re-planning after a breakdown: the repair alone decides the plan; proving only bounds it.
-    let first = a.plan.assignments[0].clone();
+    let next = break_down_over_first_order(inst, &a.plan);
+    let repaired = plan(&next, &PlanOptions::default()).unwrap();
+    let proved = plan(&next, &options).unwrap();
+    check(&next, &proved.plan).unwrap();
+    assert_eq!(proved.plan, repaired.plan);
+    assert!(proved.report.upper_bound_fulfilled <= repaired.report.upper_bound_fulfilled);
+    assert!(proved.report.upper_bound_fulfilled >= proved.report.fulfilled);
+}
+
+// ---------- determinism, stability, breakdowns, frozen window ----------
+
+/// `inst` re-planned from `plan`, with the car of the plan's first assignment blocked over that
+/// order's rental: a breakdown.
+fn break_down_over_first_order(inst: Instance, plan: &Plan) -> Instance {
+    let first = plan.assignments[0].clone();
     let o = inst.orders.iter().find(|o| o.id == first.order).unwrap().clone();
     let mut next = Instance {
-        previous_plan: Some(a.plan.assignments.clone()),
+        previous_plan: Some(plan.assignments.clone()),
         ..inst
     };
     next.vehicles
@@ -438,15 +452,8 @@ fn proving_is_deterministic_and_moves_nothing() {
             from: o.pickup_at.clone(),
             to: o.return_at.clone(),
         });
-    let repaired = plan(&next, &PlanOptions::default()).unwrap();
-    let proved = plan(&next, &options).unwrap();
-    check(&next, &proved.plan).unwrap();
-    assert_eq!(proved.plan, repaired.plan);
-    assert!(proved.report.upper_bound_fulfilled <= repaired.report.upper_bound_fulfilled);
-    assert!(proved.report.upper_bound_fulfilled >= proved.report.fulfilled);
+    next
 }
-
-// ---------- determinism, stability, breakdowns, frozen window ----------
 
 #[test]
 fn two_runs_are_byte_identical() {
@@ -477,20 +484,7 @@ fn a_breakdown_moves_only_the_broken_cars_orders_where_it_can() {
     let first = run(&inst);
     // The first car with orders breaks down over its first order.
     let a = first.plan.assignments[0].clone();
-    let o = inst.orders.iter().find(|o| o.id == a.order).unwrap().clone();
-    let mut next = Instance {
-        previous_plan: Some(first.plan.assignments.clone()),
-        ..inst
-    };
-    next.vehicles
-        .iter_mut()
-        .find(|v| v.id == a.vehicle)
-        .unwrap()
-        .blocked
-        .push(Window {
-            from: o.pickup_at.clone(),
-            to: o.return_at.clone(),
-        });
+    let next = break_down_over_first_order(inst, &first.plan);
     let second = run(&next);
     assert!(
         !second.plan.assignments.contains(&a),
