@@ -357,6 +357,89 @@ async fn the_confirmation_deadline_is_marked_once_however_many_replicas_scan() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn indexes_set_aside_by_a_rebuild_that_crashed_come_back_when_the_projector_catches_up() {
+    for db in databases().await {
+        let label = db.label();
+        let TestApp { nats, db, replica } = TestApp::spawn(db).await;
+        let mut c = replica.client.clone();
+        let mut last = 0;
+        for i in 0..5 {
+            last = place(&mut c, &format!("CRASH-{i}")).await.sequence;
+        }
+        let before = secondary_indexes(db.url()).await;
+        replica.stop().await;
+
+        // What a rebuild leaves behind when it dies before catching up: two indexes dropped and
+        // their definitions recorded, in one transaction.
+        {
+            use sqlx::Row;
+            let pool = rentops_projection::Db::connect(db.url()).await.unwrap();
+            let ddl_sql = match pool.backend {
+                rentops_projection::Backend::Sqlite => "SELECT sql FROM sqlite_master WHERE name = $1",
+                rentops_projection::Backend::Postgres => "SELECT indexdef FROM pg_indexes WHERE indexname = $1",
+            };
+            let mut tx = pool.pool.begin().await.unwrap();
+            for name in ["orders_by_pickup", "orders_by_city_pickup"] {
+                let ddl: String = sqlx::query(ddl_sql)
+                    .bind(name)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .unwrap()
+                    .get(0);
+                sqlx::query(
+                    "INSERT INTO projection_deferred_indexes (projection, index_name, ddl) VALUES ($1, $2, $3)",
+                )
+                .bind("order-orders")
+                .bind(name)
+                .bind(ddl)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(format!("DROP INDEX {name}")))
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+            }
+            tx.commit().await.unwrap();
+        }
+        assert_eq!(secondary_indexes(db.url()).await.len(), before.len() - 2);
+
+        // The next projector, once caught up, builds them again; queries answered meanwhile.
+        let next = Replica::start(&nats.url(), db.url(), &[]).await;
+        let mut c = next.client.clone();
+        place(&mut c, "CRASH-AFTER").await;
+        let listed = c
+            .list_orders(pb::ListOrdersRequest {
+                city: "SHA".into(),
+                consistency: after(last),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(listed.orders.len() >= 5, "{label}: {}", listed.orders.len());
+        let mut restored = Vec::new();
+        for _ in 0..200 {
+            restored = secondary_indexes(db.url()).await;
+            if restored == before {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(restored, before, "{label}: indexes not restored after the crash");
+        let status = next
+            .admin
+            .clone()
+            .projection_status(pb::ProjectionStatusRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(!status.rebuilding, "{label}");
+        next.stop().await;
+    }
+}
+
 /// The read model's non-unique secondary indexes, by name, from the database's catalog.
 async fn secondary_indexes(url: &str) -> Vec<String> {
     use sqlx::Row;
