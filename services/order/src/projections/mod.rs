@@ -34,24 +34,37 @@ pub fn from_micros(us: i64) -> OffsetDateTime {
 
 /// Orders the projector remembers having written in its current session, so that a batch need
 /// not read them back and parse their JSON. ~1 KB each.
-const REMEMBERED_ORDERS: usize = 20_000;
+const REMEMBERED_ORDERS: usize = 50_000;
+
+/// What the projector remembers of the rows it wrote in its current consuming session; emptied
+/// by `forget` (see [`Projection::forget`] for why that is sound).
+struct Remembered {
+    orders: LruCache<String, Order>,
+    /// Whether `orders` holds every row of the table: true when the session began on an empty
+    /// table (a new read model, a rebuild) and nothing has been evicted since. Then an order
+    /// not remembered does not exist, and a batch reads nothing back. `None`: not yet known.
+    complete: Option<bool>,
+}
 
 pub struct OrdersProjection {
     /// Picks the placeholder style of the multi-row statements.
     backend: Backend,
-    /// Orders as this consuming session last wrote them; emptied by `forget` (see
-    /// [`Projection::forget`] for why that is sound).
-    written: Mutex<LruCache<String, Order>>,
+    remembered: Mutex<Remembered>,
 }
 
 impl OrdersProjection {
     pub fn new(backend: Backend) -> Self {
         Self {
             backend,
-            written: Mutex::new(LruCache::new(
-                NonZeroUsize::new(REMEMBERED_ORDERS).unwrap_or(NonZeroUsize::MIN),
-            )),
+            remembered: Mutex::new(Remembered {
+                orders: LruCache::new(NonZeroUsize::new(REMEMBERED_ORDERS).unwrap_or(NonZeroUsize::MIN)),
+                complete: None,
+            }),
         }
+    }
+
+    fn remembered(&self) -> std::sync::MutexGuard<'_, Remembered> {
+        self.remembered.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -71,16 +84,29 @@ impl Projection for OrdersProjection {
         ids.dedup();
         let mut states: HashMap<String, OrderState> = HashMap::new();
         let mut unknown: Vec<&str> = Vec::with_capacity(ids.len());
-        {
-            let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
+        if self.remembered().complete.is_none() {
+            let empty = sqlx::query("SELECT COUNT(*) FROM (SELECT 1 FROM orders LIMIT 1) AS any_row")
+                .fetch_one(&mut **tx)
+                .await?
+                .get::<i64, _>(0)
+                == 0;
+            self.remembered().complete = Some(empty);
+        }
+        let complete = {
+            let mut remembered = self.remembered();
             for id in ids {
-                match written.get(id) {
+                match remembered.orders.get(id) {
                     Some(order) => {
                         states.insert(id.to_owned(), Some(order.clone()));
                     }
                     None => unknown.push(id),
                 }
             }
+            remembered.complete == Some(true)
+        };
+        if complete {
+            // Every existing order is remembered: the others are new.
+            unknown.clear();
         }
         for chunk in unknown.chunks(CHUNK) {
             let sql = format!(
@@ -197,9 +223,13 @@ impl Projection for OrdersProjection {
             q.execute(&mut **tx).await?;
         }
         // If the batch does not commit, the projector restarts its session and calls `forget`.
-        let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
+        let mut remembered = self.remembered();
         for (id, order, _, _) in rows {
-            written.put(id.to_owned(), order.clone());
+            if let Some((evicted, _)) = remembered.orders.push(id.to_owned(), order.clone())
+                && evicted != id
+            {
+                remembered.complete = Some(false);
+            }
         }
         Ok(())
     }
@@ -209,7 +239,9 @@ impl Projection for OrdersProjection {
     }
 
     fn forget(&self) {
-        self.written.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        let mut remembered = self.remembered();
+        remembered.orders.clear();
+        remembered.complete = None;
     }
 
     async fn reset(&self, tx: &mut Transaction<'static, Any>) -> Result<(), ProjectionError> {
