@@ -720,27 +720,29 @@ proptest! {
     #[test]
     fn proven_optimal_is_never_claimed_wrongly(inst in small_instance()) {
         // The heuristic alone (no exact search): a claim of optimality must be true.
-        let options = PlanOptions { exact_max_orders: 0, ..PlanOptions::default() };
-        let out = plan(&inst, &options).unwrap();
-        prop_assert!(check(&inst, &out.plan).is_ok());
-        let best = brute_force(&inst);
-        prop_assert!(out.report.upper_bound_fulfilled >= best);
-        if out.report.proven_optimal {
-            prop_assert_eq!(out.report.fulfilled, best);
-        }
+        bound_holds_and_claims_are_true(&inst, &PlanOptions { exact_max_orders: 0, ..PlanOptions::default() })?;
     }
 
     #[test]
     fn the_cutting_plane_bound_is_never_below_the_optimum(inst in small_instance()) {
         // The heuristic and the proof, no exact search: the bound must hold and any claim of
         // optimality must be true.
-        let options = PlanOptions { exact_max_orders: 0, prove: true, ..PlanOptions::default() };
-        let out = plan(&inst, &options).unwrap();
-        prop_assert!(check(&inst, &out.plan).is_ok());
-        let best = brute_force(&inst);
-        prop_assert!(out.report.upper_bound_fulfilled >= best);
-        if out.report.proven_optimal {
-            prop_assert_eq!(out.report.fulfilled, best);
-        }
+        bound_holds_and_claims_are_true(
+            &inst,
+            &PlanOptions { exact_max_orders: 0, prove: true, ..PlanOptions::default() },
+        )?;
     }
+}
+
+/// The plan is feasible, its bound is at least the brute-force optimum, and a claim of
+/// optimality is true.
+fn bound_holds_and_claims_are_true(inst: &Instance, options: &PlanOptions) -> Result<(), TestCaseError> {
+    let out = plan(inst, options).unwrap();
+    prop_assert!(check(inst, &out.plan).is_ok());
+    let best = brute_force(inst);
+    prop_assert!(out.report.upper_bound_fulfilled >= best);
+    if out.report.proven_optimal {
+        prop_assert_eq!(out.report.fulfilled, best);
+    }
+    Ok(())
 }
