@@ -185,8 +185,9 @@ impl EventStore {
             return Err(e);
         }
         let started = Instant::now();
-        let batch_id = Uuid::now_v7().to_string();
         let n = events.len();
+        // Only a decision of several events is a batch (a single one is a plain publish).
+        let batch_id = (n > 1).then(|| Uuid::now_v7().to_string());
         let mut result = Err(AppendError::Invalid("unreachable".into()));
         for (i, event) in events.iter().enumerate() {
             let subject = format!(
@@ -221,7 +222,7 @@ impl EventStore {
                     self.aggregate_filter(req.aggregate_type, req.aggregate_id).as_str(),
                 );
             }
-            if n > 1 {
+            if let Some(batch_id) = &batch_id {
                 headers.insert(NATS_BATCH_ID, batch_id.as_str());
                 headers.insert(NATS_BATCH_SEQUENCE, (i + 1).to_string().as_str());
                 if i + 1 == n {
