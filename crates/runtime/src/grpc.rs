@@ -59,6 +59,33 @@ pub async fn standard_services(
     Ok((reporter, health, v1, v1alpha))
 }
 
+/// Keeps `S`'s health status following `is_up` (checked every second) until `shutdown`:
+/// NOT_SERVING while the service's broker is unreachable, so Kubernetes stops sending traffic
+/// that could only be answered UNAVAILABLE.
+pub async fn health_follows<S: tonic::server::NamedService>(
+    reporter: tonic_health::server::HealthReporter,
+    is_up: impl Fn() -> bool,
+    shutdown: Shutdown,
+) {
+    let mut up = true;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
+        let now_up = is_up();
+        if now_up != up {
+            up = now_up;
+            if up {
+                reporter.set_serving::<S>().await;
+            } else {
+                tracing::warn!(service = S::NAME, "broker unreachable: health NOT_SERVING");
+                reporter.set_not_serving::<S>().await;
+            }
+        }
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown`, then lets in-flight calls finish.
 pub async fn serve(
     router: Router,

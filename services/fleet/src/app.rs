@@ -145,31 +145,13 @@ pub async fn start(
     // Health follows the broker: NOT_SERVING while NATS is unreachable.
     {
         let client = client.clone();
-        let shutdown = shutdown.clone();
-        let reporter = reporter.clone();
-        tasks.spawn(async move {
-            let mut up = true;
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                }
-                let now_up = client.connection_state() == async_nats::connection::State::Connected;
-                if now_up != up {
-                    up = now_up;
-                    if up {
-                        reporter
-                            .set_serving::<pb::fleet_service_server::FleetServiceServer<FleetApi>>()
-                            .await;
-                    } else {
-                        tracing::warn!("NATS unreachable: health NOT_SERVING");
-                        reporter
-                            .set_not_serving::<pb::fleet_service_server::FleetServiceServer<FleetApi>>()
-                            .await;
-                    }
-                }
-            }
-        });
+        tasks.spawn(rentops_runtime::grpc::health_follows::<
+            pb::fleet_service_server::FleetServiceServer<FleetApi>,
+        >(
+            reporter.clone(),
+            move || client.connection_state() == async_nats::connection::State::Connected,
+            shutdown.clone(),
+        ));
     }
 
     let api = FleetApi {

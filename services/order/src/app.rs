@@ -155,35 +155,16 @@ pub async fn start(
     reporter
         .set_serving::<pb::order_service_server::OrderServiceServer<OrderApi>>()
         .await;
-    // Health follows the broker: NOT_SERVING while NATS is unreachable, so Kubernetes stops
-    // sending traffic that could only be answered UNAVAILABLE.
+    // Health follows the broker: NOT_SERVING while NATS is unreachable.
     {
         let client = client.clone();
-        let shutdown = shutdown.clone();
-        let reporter = reporter.clone();
-        tasks.spawn(async move {
-            let mut up = true;
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                }
-                let now_up = client.connection_state() == async_nats::connection::State::Connected;
-                if now_up != up {
-                    up = now_up;
-                    if up {
-                        reporter
-                            .set_serving::<pb::order_service_server::OrderServiceServer<OrderApi>>()
-                            .await;
-                    } else {
-                        tracing::warn!("NATS unreachable: health NOT_SERVING");
-                        reporter
-                            .set_not_serving::<pb::order_service_server::OrderServiceServer<OrderApi>>()
-                            .await;
-                    }
-                }
-            }
-        });
+        tasks.spawn(rentops_runtime::grpc::health_follows::<
+            pb::order_service_server::OrderServiceServer<OrderApi>,
+        >(
+            reporter.clone(),
+            move || client.connection_state() == async_nats::connection::State::Connected,
+            shutdown.clone(),
+        ));
     }
 
     let api = OrderApi {
