@@ -83,6 +83,22 @@ pub enum ExecuteError<E: std::error::Error + 'static> {
     Store(String),
 }
 
+impl<E: std::error::Error + 'static> ExecuteError<E> {
+    /// The gRPC answer: the domain's own status for a broken rule (`domain`), ABORTED for a race
+    /// lost too often, UNAVAILABLE when the log is unreachable, INTERNAL (logged) otherwise.
+    pub fn into_status(self, domain: impl FnOnce(E) -> tonic::Status) -> tonic::Status {
+        match self {
+            ExecuteError::Domain(e) => domain(e),
+            e @ ExecuteError::Conflict { .. } => tonic::Status::aborted(e.to_string()),
+            ExecuteError::Unavailable(m) => tonic::Status::unavailable(format!("event log unavailable: {m}")),
+            ExecuteError::Store(m) => {
+                tracing::error!(error = %m, "event log failure");
+                tonic::Status::internal("event log failure")
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct HandlerConfig {
     /// Decisions retried after a lost race before answering ABORTED.

@@ -14,8 +14,10 @@ pub mod db;
 pub mod deferred;
 pub mod lease;
 pub mod projector;
+pub mod query;
 
 pub use checkpoint::{Checkpoints, WaitError};
 pub use db::{Backend, Db, DbError};
 pub use lease::{Lease, LeaseSettings};
 pub use projector::{Projection, ProjectionError, Projector, ProjectorHandle, ProjectorSettings};
+pub use query::QueryError;

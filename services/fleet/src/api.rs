@@ -87,29 +87,11 @@ impl ToStatus for crate::domain::plan::PlanError {
 }
 
 fn exec_status<E: ToStatus + std::error::Error>(e: ExecuteError<E>) -> Status {
-    match e {
-        ExecuteError::Domain(e) => e.status(),
-        e @ ExecuteError::Conflict { .. } => Status::aborted(e.to_string()),
-        ExecuteError::Unavailable(m) => Status::unavailable(format!("event log unavailable: {m}")),
-        ExecuteError::Store(m) => {
-            tracing::error!(error = %m, "event log failure");
-            Status::internal("event log failure")
-        }
-    }
+    e.into_status(ToStatus::status)
 }
 
 fn query_status(e: QueryError) -> Status {
-    match e {
-        QueryError::BadPageToken => invalid_argument("page.page_token", "not a token this service issued"),
-        QueryError::Db(e) => {
-            tracing::warn!(error = %e, "projection database error");
-            Status::unavailable("projection database unavailable")
-        }
-        QueryError::Corrupt(m) => {
-            tracing::error!(error = %m, "projection data unreadable");
-            Status::internal("projection data unreadable")
-        }
-    }
+    e.into()
 }
 
 fn result<S>(e: &Executed<S>) -> common::CommandResult {

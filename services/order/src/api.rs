@@ -51,29 +51,11 @@ pub fn domain_status(e: OrderError) -> Status {
 }
 
 fn exec_status(e: ExecuteError<OrderError>) -> Status {
-    match e {
-        ExecuteError::Domain(e) => domain_status(e),
-        e @ ExecuteError::Conflict { .. } => Status::aborted(e.to_string()),
-        ExecuteError::Unavailable(m) => Status::unavailable(format!("event log unavailable: {m}")),
-        ExecuteError::Store(m) => {
-            tracing::error!(error = %m, "event log failure");
-            Status::internal("event log failure")
-        }
-    }
+    e.into_status(domain_status)
 }
 
 fn query_status(e: QueryError) -> Status {
-    match e {
-        QueryError::BadPageToken => invalid_argument("page.page_token", "not a token this service issued"),
-        QueryError::Db(e) => {
-            tracing::warn!(error = %e, "projection database error");
-            Status::unavailable("projection database unavailable")
-        }
-        QueryError::Corrupt(m) => {
-            tracing::error!(error = %m, "projection data unreadable");
-            Status::internal("projection data unreadable")
-        }
-    }
+    e.into()
 }
 
 fn result(e: &Executed<OrderState>) -> common::CommandResult {

@@ -11,15 +11,7 @@ use crate::domain::city::City;
 use crate::domain::driver::Driver;
 use crate::domain::vehicle::Vehicle;
 
-#[derive(Debug, thiserror::Error)]
-pub enum QueryError {
-    #[error("database: {0}")]
-    Db(#[from] sqlx::Error),
-    #[error("stored data unreadable: {0}")]
-    Corrupt(String),
-    #[error("page_token is not one this service issued")]
-    BadPageToken,
-}
+pub use rentops_projection::QueryError;
 
 fn parse<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, QueryError> {
     serde_json::from_str(json).map_err(|e| QueryError::Corrupt(e.to_string()))

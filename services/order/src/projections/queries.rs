@@ -8,15 +8,7 @@ use time::OffsetDateTime;
 use super::{from_micros, micros};
 use crate::domain::{Channel, Order, OrderAggregate, OrderEvent, OrderState, Status};
 
-#[derive(Debug, thiserror::Error)]
-pub enum QueryError {
-    #[error("database: {0}")]
-    Db(#[from] sqlx::Error),
-    #[error("stored data unreadable: {0}")]
-    Corrupt(String),
-    #[error("page_token is not one this service issued")]
-    BadPageToken,
-}
+pub use rentops_projection::QueryError;
 
 /// An order as the read model holds it, with the sequence of the last event folded in.
 #[derive(Debug, Clone)]
