@@ -10,7 +10,7 @@ pub mod validate;
 
 pub use config::{CommonConfig, ConfigError, ConfigReader, Env, MapEnv, ProcessEnv};
 pub use grpc::{bad_request, invalid_argument};
-pub use shutdown::{Shutdown, wait_for_signal};
+pub use shutdown::{Shutdown, drain_on_signal, wait_for_signal};
 
 /// Where "now" comes from: the system clock in services, a settable one in tests. Domain code
 /// never reads a clock; the API layer reads this one and passes the time in with the command.

@@ -28,3 +28,18 @@ pub async fn wait_for_signal() {
         let _ = ctrl_c.await;
     }
 }
+
+/// A service binary's last act: waits for SIGTERM or Ctrl-C, cancels `shutdown` (no new
+/// requests), and gives `finished` (the service's tasks draining) at most `grace`.
+pub async fn drain_on_signal(
+    shutdown: &Shutdown,
+    grace: std::time::Duration,
+    finished: impl std::future::Future<Output = ()>,
+) {
+    wait_for_signal().await;
+    tracing::info!("shutting down: no new requests; finishing in-flight work");
+    shutdown.cancel();
+    if tokio::time::timeout(grace, finished).await.is_err() {
+        tracing::warn!(?grace, "in-flight work did not finish within the grace period");
+    }
+}

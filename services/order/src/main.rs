@@ -34,11 +34,6 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = Shutdown::new();
     let app = app::start(config, listener, Arc::new(SystemClock), shutdown.clone()).await?;
     tracing::info!(addr = %app.addr, "rentops-order ready");
-    rentops_runtime::wait_for_signal().await;
-    tracing::info!("shutting down: no new requests; finishing in-flight work");
-    shutdown.cancel();
-    if tokio::time::timeout(grace, app.join()).await.is_err() {
-        tracing::warn!(?grace, "in-flight work did not finish within the grace period");
-    }
+    rentops_runtime::drain_on_signal(&shutdown, grace, app.join()).await;
     Ok(())
 }
