@@ -12,6 +12,8 @@
 //! `QueryBuilder` would write a bare `?` for `Any`, which PostgreSQL refuses).
 
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
@@ -52,6 +54,9 @@ pub enum DbError {
 pub struct Db {
     pub pool: AnyPool,
     pub backend: Backend,
+    /// Set once a projector runs SQLite's WAL checkpoints for this database: one per database,
+    /// however many projectors share it.
+    checkpointing: Arc<AtomicBool>,
 }
 
 impl Db {
@@ -126,7 +131,16 @@ impl Db {
                 .await
                 .map_err(connect)?,
         };
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            checkpointing: Arc::default(),
+        })
+    }
+
+    /// True for the first caller only: it runs the WAL checkpoints (see `projector`).
+    pub(crate) fn claim_checkpointing(&self) -> bool {
+        !self.checkpointing.swap(true, Ordering::AcqRel)
     }
 
     /// Runs the migrator that matches the backend.

@@ -196,7 +196,7 @@ impl<P: Projection> Projector<P> {
     /// error, backs off and starts over from the checkpoint.
     pub async fn run(mut self, shutdown: CancellationToken) {
         let name = self.projection.name().to_owned();
-        if self.db.backend == crate::db::Backend::Sqlite {
+        if self.db.backend == crate::db::Backend::Sqlite && self.db.claim_checkpointing() {
             tokio::spawn(checkpoint_wal(self.db.pool.clone(), shutdown.clone()));
         }
         let mut lease = None;
