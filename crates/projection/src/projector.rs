@@ -420,12 +420,9 @@ impl<P: Projection> Projector<P> {
             // made while the table was empty (a new projection, a rebuild) scans it whole for
             // each key lookup, which made the rebuild quadratic; planning a batch's few dozen
             // statements costs far less than that.
-            sqlx::query(
-                "SELECT set_config('synchronous_commit', 'off', true), \
-                 set_config('plan_cache_mode', 'force_custom_plan', true)",
-            )
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query("SELECT set_config('synchronous_commit', 'off', true)")
+                .execute(&mut *tx)
+                .await?;
         }
         self.projection.apply(&mut tx, events).await?;
         let now_us = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64;
