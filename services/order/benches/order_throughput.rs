@@ -10,7 +10,7 @@
 //! Run: `cargo bench -p rentops-order --bench order_throughput` (needs deploy/local/install-nats.sh
 //! and PostgreSQL, like the tests). `ORDERS=1000` and `REPLAY_EXTRA=20000` override the sizes;
 //! `CONCURRENCY=32` runs only that round, `REBUILD_ONLY=1` only the rebuild,
-//! `COMMANDS_ONLY=1` no rebuild.
+//! `COMMANDS_ONLY=1` no rebuild, `REBUILD_DB=sqlite` (or `postgres`) rebuilds on that one only.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -548,12 +548,20 @@ async fn main() {
         "raw replay of the {last}-event stream (median of 5): {raw_replay:.0} events/s  (runs: {})",
         runs.join(", ")
     );
-    let sqlite_rebuild = rebuild_speed(&nats.url(), &SqliteDatabase::new().unwrap().url, last).await;
-    println!(
-        "order projection rebuild, SQLite:     {sqlite_rebuild:>9.0} events/s  ({:.2} of raw replay)",
-        sqlite_rebuild / raw_replay
-    );
-    match PgDatabase::new().await {
+    // REBUILD_DB=sqlite or =postgres measures only that one (to profile it alone).
+    let only = std::env::var("REBUILD_DB").unwrap_or_default();
+    if only != "postgres" {
+        let sqlite_rebuild = rebuild_speed(&nats.url(), &SqliteDatabase::new().unwrap().url, last).await;
+        println!(
+            "order projection rebuild, SQLite:     {sqlite_rebuild:>9.0} events/s  ({:.2} of raw replay)",
+            sqlite_rebuild / raw_replay
+        );
+    }
+    match if only == "sqlite" {
+        Err("REBUILD_DB=sqlite".into())
+    } else {
+        PgDatabase::new().await.map_err(|e| e.to_string())
+    } {
         Ok(pg) => {
             let pg_rebuild = rebuild_speed(&nats.url(), &pg.url, last).await;
             println!(
