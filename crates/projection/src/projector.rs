@@ -414,12 +414,9 @@ impl<P: Projection> Projector<P> {
         if self.db.backend == crate::db::Backend::Postgres {
             // The checkpoint commits with the rows, and both can always be replayed from the
             // log: a commit lost in a crash only means those events are applied again. So the
-            // batch need not wait for its WAL flush.
-            //
-            // And every statement is planned for the table as it is now. A cached generic plan
-            // made while the table was empty (a new projection, a rebuild) scans it whole for
-            // each key lookup, which made the rebuild quadratic; planning a batch's few dozen
-            // statements costs far less than that.
+            // batch need not wait for its WAL flush. (A projection whose look-ups need plans
+            // made for the table as it is now sets `plan_cache_mode` around them itself; see
+            // the order projection.)
             sqlx::query("SELECT set_config('synchronous_commit', 'off', true)")
                 .execute(&mut *tx)
                 .await?;
