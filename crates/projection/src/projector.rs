@@ -435,7 +435,7 @@ impl<P: Projection> Projector<P> {
     async fn restore_indexes(&self) -> Result<(), ProjectionError> {
         let name = self.projection.name();
         let started = std::time::Instant::now();
-        let n = deferred::restore(&self.db.pool, name).await?;
+        let n = deferred::restore(&self.db.pool, self.db.backend, name).await?;
         tracing::info!(projection = %name, indexes = n, took = ?started.elapsed(), "rebuild caught up; indexes built again");
         self.rebuilding_tx.send_replace(false);
         Ok(())
