@@ -248,10 +248,12 @@ impl Projection for OrdersProjection {
         });
         execute_overlapped(tx, history.chain(current)).await?;
         // If the batch does not commit, the projector restarts its session and calls `forget`.
+        // The written orders move into the memory; the batch's states are done with.
         let mut remembered = self.remembered();
-        for (id, order, _, _) in rows {
-            if let Some((evicted, _)) = remembered.orders.push(id.to_owned(), order.clone())
-                && evicted != id
+        for id in touched.keys() {
+            if let Some(Some(order)) = states.remove(*id)
+                && let Some((evicted, _)) = remembered.orders.push((*id).to_owned(), order)
+                && evicted != *id
             {
                 remembered.complete = Some(false);
             }
