@@ -288,9 +288,7 @@ mod tests {
             .execute(&mut *conn)
             .await?;
         let insert = MultiRowSql::new(db.backend, "INSERT INTO overlapped (n, v) VALUES ", 2, "");
-        let built = std::sync::atomic::AtomicUsize::new(0);
         let statements = (0..5i64).map(|chunk| {
-            built.fetch_add(1, Ordering::SeqCst);
             let mut q = insert.query(3);
             for n in chunk * 3..chunk * 3 + 3 {
                 q = q.bind(n).bind(format!("row {n}"));
@@ -303,7 +301,6 @@ mod tests {
             .await?;
         assert_eq!(rows.len(), 15);
         assert_eq!(rows[14], (14, "row 14".to_owned()));
-        assert_eq!(built.load(Ordering::SeqCst), 5);
 
         // The second statement repeats a key: the third is never run.
         let statements = [20i64, 20, 21]
