@@ -114,6 +114,12 @@ pub enum OrderCommand {
     History(HistoryArgs),
     /// Orders waiting for a confirmation call, most urgent first.
     Queue(QueueArgs),
+    /// SRE: empty the order read model and replay it from the stream's first event, while
+    /// queries go on being answered. Returns once the replay has started.
+    RebuildProjection,
+    /// SRE: how far the order read model has applied the stream, and whether a rebuild is still
+    /// replaying.
+    ProjectionStatus,
 }
 
 #[derive(Debug, Args)]
@@ -857,6 +863,15 @@ mod tests {
             panic!("not queue")
         };
         assert!(q.overdue_only && q.due_before.is_some() && !q.page.all);
+        assert!(matches!(
+            order("rebuild-projection", &[]),
+            OrderCommand::RebuildProjection
+        ));
+        assert!(matches!(
+            order("projection-status", &[]),
+            OrderCommand::ProjectionStatus
+        ));
+        assert_eq!(refused("rebuild-projection --from 5"), ErrorKind::UnknownArgument);
         assert_eq!(
             (q.city.as_deref(), q.page.page_token.as_deref()),
             (Some("SHA"), Some("abc"))

@@ -5,14 +5,18 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
+use rentops_proto::order::order_admin_client::OrderAdminClient;
 use rentops_proto::order::order_service_client::OrderServiceClient;
+use rentops_proto::order::{ProjectionStatusRequest, RebuildProjectionRequest};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::args::{ListArgs, OrderCommand, QueueArgs};
 use crate::errors::Failure;
 use crate::format::Times;
 use crate::requests::{self, Context};
-use crate::views::{CommandView, HistoryView, OrderListView, OrderView, Printer, QueueView};
+use crate::views::{
+    CommandView, HistoryView, OrderListView, OrderView, Printer, ProjectionStatusView, QueueView, RebuildView,
+};
 
 pub type Client = OrderServiceClient<Channel>;
 
@@ -26,27 +30,69 @@ pub struct Invocation {
 
 /// Connects to the order service. `timeout` bounds both connecting and every call, so a
 /// service that is down or stuck never leaves a person staring at a silent terminal.
-pub async fn connect(addr: &str, timeout: Duration) -> Result<Client, Failure> {
+pub async fn connect(addr: &str, timeout: Duration) -> Result<Channel, Failure> {
     let endpoint = Endpoint::from_shared(addr.to_owned())
         .with_context(|| format!("'{addr}' is not a gRPC address"))?
         .connect_timeout(timeout)
         .timeout(timeout);
-    let channel = endpoint
+    Ok(endpoint
         .connect()
         .await
-        .with_context(|| format!("cannot connect to the order service at {addr}"))?;
-    Ok(OrderServiceClient::new(channel))
+        .with_context(|| format!("cannot connect to the order service at {addr}"))?)
 }
 
 impl OrderCommand {
-    /// True for the commands (which change an order and carry a request id), false for queries.
+    /// True for the commands (which change an order and carry a request id), false for queries
+    /// and the SRE operations.
     pub fn is_command(&self) -> bool {
-        !matches!(self, Self::Get(_) | Self::List(_) | Self::History(_) | Self::Queue(_))
+        !matches!(
+            self,
+            Self::Get(_)
+                | Self::List(_)
+                | Self::History(_)
+                | Self::Queue(_)
+                | Self::RebuildProjection
+                | Self::ProjectionStatus
+        )
     }
 }
 
-/// Runs one subcommand and returns the text to print.
-pub async fn run(client: &mut Client, cmd: &OrderCommand, inv: &Invocation) -> Result<String, Failure> {
+/// Times a rebuild is asked for before giving up. Only the replica that runs the projector can
+/// rebuild; another one answers UNAVAILABLE, and a new connection may reach the right one
+/// (behind a load balancer).
+const REBUILD_ATTEMPTS: u32 = 5;
+
+/// Connects to the order service at `addr`, runs one subcommand and returns the text to print.
+pub async fn run(addr: &str, timeout: Duration, cmd: &OrderCommand, inv: &Invocation) -> Result<String, Failure> {
+    match cmd {
+        OrderCommand::RebuildProjection => {
+            let mut attempt = 1;
+            loop {
+                let mut admin = OrderAdminClient::new(connect(addr, timeout).await?);
+                match admin.rebuild_projection(RebuildProjectionRequest {}).await {
+                    Ok(r) => return Ok(inv.printer.render(&RebuildView::new(r.get_ref()))?),
+                    Err(status) if status.code() == tonic::Code::Unavailable && attempt < REBUILD_ATTEMPTS => {
+                        attempt += 1;
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    Err(status) => return Err(status.into()),
+                }
+            }
+        }
+        OrderCommand::ProjectionStatus => {
+            let mut admin = OrderAdminClient::new(connect(addr, timeout).await?);
+            let r = admin.projection_status(ProjectionStatusRequest {}).await?;
+            Ok(inv.printer.render(&ProjectionStatusView::new(r.get_ref()))?)
+        }
+        _ => {
+            let mut client = OrderServiceClient::new(connect(addr, timeout).await?);
+            run_on(&mut client, cmd, inv).await
+        }
+    }
+}
+
+/// Runs one subcommand of the order service itself.
+async fn run_on(client: &mut Client, cmd: &OrderCommand, inv: &Invocation) -> Result<String, Failure> {
     let (ctx, times, printer) = (&inv.ctx, inv.times, inv.printer);
     // Every command but `place` answers with a CommandResult; queries print their own views.
     let result = match cmd {
@@ -75,6 +121,9 @@ pub async fn run(client: &mut Client, cmd: &OrderCommand, inv: &Invocation) -> R
             return Ok(printer.render(&HistoryView::new(&a.order_id, &r, times))?);
         }
         OrderCommand::Queue(a) => return Ok(printer.render(&queue(client, a, times).await?)?),
+        OrderCommand::RebuildProjection | OrderCommand::ProjectionStatus => {
+            return Err(anyhow!("an SRE operation is not an order-service call").into());
+        }
     };
     Ok(printer.render(&CommandView::result(result.get_ref(), ctx))?)
 }

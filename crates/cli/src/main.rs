@@ -55,12 +55,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Order(cmd) => {
             // Only a command carries a request id worth retrying with.
             let request_id = cmd.is_command().then_some(inv.ctx.request_id.as_str());
-            let result = async {
-                let mut client = commands::connect(&g.order_addr, timeout).await?;
-                commands::run(&mut client, cmd, &inv).await
-            }
-            .await;
-            (request_id, result)
+            (request_id, commands::run(&g.order_addr, timeout, cmd, &inv).await)
         }
         Command::Fleet(cmd) => {
             let request_id = cmd.is_command().then_some(inv.ctx.request_id.as_str());

@@ -650,6 +650,73 @@ impl View for QueueView {
     }
 }
 
+/// `rentops order rebuild-projection`: the replay has started; it is done once the read model
+/// reaches the stream's last sequence as of the start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RebuildView {
+    pub stream_sequence: u64,
+}
+
+impl RebuildView {
+    pub fn new(r: &order::RebuildProjectionResponse) -> Self {
+        Self {
+            stream_sequence: r.stream_sequence,
+        }
+    }
+}
+
+impl View for RebuildView {
+    fn table(&self) -> String {
+        pairs(vec![
+            ("rebuild", "started: replaying from sequence 1".to_owned()),
+            ("until", format!("sequence {}", self.stream_sequence)),
+            ("follow", "rentops order projection-status".to_owned()),
+        ])
+    }
+}
+
+/// `rentops order projection-status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProjectionStatusView {
+    pub projection: String,
+    pub projection_sequence: u64,
+    pub stream_sequence: u64,
+    /// Events of the stream the read model has not applied yet.
+    pub behind: u64,
+    pub rebuilding: bool,
+}
+
+impl ProjectionStatusView {
+    pub fn new(r: &order::ProjectionStatusResponse) -> Self {
+        Self {
+            projection: r.projection.clone(),
+            projection_sequence: r.projection_sequence,
+            stream_sequence: r.stream_sequence,
+            behind: r.stream_sequence.saturating_sub(r.projection_sequence),
+            rebuilding: r.rebuilding,
+        }
+    }
+}
+
+impl View for ProjectionStatusView {
+    fn table(&self) -> String {
+        pairs(vec![
+            ("projection", self.projection.clone()),
+            ("applied", format!("sequence {}", self.projection_sequence)),
+            ("stream", format!("sequence {}", self.stream_sequence)),
+            ("behind", format!("{} events", self.behind)),
+            (
+                "rebuilding",
+                if self.rebuilding {
+                    "yes: replaying, secondary indexes set aside".to_owned()
+                } else {
+                    "no".to_owned()
+                },
+            ),
+        ])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -915,5 +982,28 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("more:"), "{text}");
+    }
+
+    #[test]
+    fn projection_status_says_how_far_behind_and_whether_rebuilding() {
+        let r = order::ProjectionStatusResponse {
+            projection: "order-orders".into(),
+            projection_sequence: 90,
+            stream_sequence: 120,
+            rebuilding: true,
+        };
+        let v = ProjectionStatusView::new(&r);
+        assert_eq!((v.behind, v.rebuilding), (30, true));
+        let table = v.table();
+        assert!(
+            table.contains("30 events") && table.contains("yes: replaying"),
+            "{table}"
+        );
+        // A projection never reads ahead of the stream, but a stale answer must not underflow.
+        let ahead = order::ProjectionStatusResponse {
+            projection_sequence: 121,
+            ..r
+        };
+        assert_eq!(ProjectionStatusView::new(&ahead).behind, 0);
     }
 }
