@@ -20,6 +20,18 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// Runs `f` `RUNS` times: its last result and the median time.
+fn timed<T>(mut f: impl FnMut() -> Result<T>) -> Result<(T, Duration)> {
+    let mut times = Vec::with_capacity(RUNS);
+    let mut last = None;
+    for _ in 0..RUNS {
+        let t = Instant::now();
+        last = Some(f()?);
+        times.push(t.elapsed());
+    }
+    Ok((last.context("no run")?, median(times)))
+}
+
 fn load(arg: &str) -> Result<Instance> {
     if let Some(spec) = arg.strip_prefix("gen:") {
         let parts: Vec<&str> = spec.split(':').collect();
@@ -58,34 +70,14 @@ fn main() -> Result<()> {
             inst.orders.len(),
             inst.vehicles.len()
         );
-        let mut times = Vec::new();
-        let mut g = None;
-        for _ in 0..RUNS {
-            let t = Instant::now();
-            g = Some(greedy(&inst));
-            times.push(t.elapsed());
-        }
-        let g = g.context("no run")?;
+        let (g, greedy_time) = timed(|| Ok(greedy(&inst)))?;
         let r = check(&inst, &g).map_err(|e| anyhow::anyhow!("greedy infeasible: {e:?}"))?;
         println!(
             "greedy : fulfilled {} ({:.4}), idle {:.4}, upgrades {}, relocation {} min, median {:?}",
-            r.fulfilled,
-            r.fulfilment_rate,
-            r.idle_rate,
-            r.upgrades,
-            r.relocation_minutes,
-            median(times)
+            r.fulfilled, r.fulfilment_rate, r.idle_rate, r.upgrades, r.relocation_minutes, greedy_time
         );
-        let mut times = Vec::new();
-        let mut out = None;
-        for _ in 0..RUNS {
-            let t = Instant::now();
-            out = Some(plan(&inst, &options)?);
-            times.push(t.elapsed());
-        }
-        let out = out.context("no run")?;
+        let (out, plan_time) = timed(|| Ok(plan(&inst, &options)?))?;
         let r = check(&inst, &out.plan).map_err(|e| anyhow::anyhow!("plan infeasible: {e:?}"))?;
-        let plan_time = median(times);
         println!(
             "planner: fulfilled {} ({:.4}), idle {:.4}, upgrades {}, relocation {} min, median {:?}; bound {} proven {}",
             r.fulfilled,
@@ -98,16 +90,8 @@ fn main() -> Result<()> {
             out.report.proven_optimal
         );
         if prove {
-            let mut times = Vec::new();
-            let mut proved = None;
-            for _ in 0..RUNS {
-                let t = Instant::now();
-                proved = Some(plan(&inst, &proving)?);
-                times.push(t.elapsed());
-            }
-            let proved = proved.context("no run")?;
+            let (proved, total) = timed(|| Ok(plan(&inst, &proving)?))?;
             check(&inst, &proved.plan).map_err(|e| anyhow::anyhow!("plan infeasible: {e:?}"))?;
-            let total = median(times);
             println!(
                 "prove  : fulfilled {}, bound {} proven {}, median {:?} (proof {:?})",
                 proved.report.fulfilled,
@@ -143,31 +127,15 @@ fn main() -> Result<()> {
                 to: order.return_at.clone(),
             });
         }
-        let mut times = Vec::new();
-        let mut again = None;
-        for _ in 0..RUNS {
-            let t = Instant::now();
-            again = Some(plan(&next, &options)?);
-            times.push(t.elapsed());
-        }
-        let again = again.context("no run")?;
+        let (again, replan_time) = timed(|| Ok(plan(&next, &options)?))?;
         let r2 = check(&next, &again.plan).map_err(|e| anyhow::anyhow!("re-plan infeasible: {e:?}"))?;
-        let replan_time = median(times);
         println!(
             "re-plan after breakdown of {car}: fulfilled {} (was {}), moved {}, median {:?}",
             r2.fulfilled, r.fulfilled, r2.moved_from_previous, replan_time
         );
         if prove {
-            let mut times = Vec::new();
-            let mut proved = None;
-            for _ in 0..RUNS {
-                let t = Instant::now();
-                proved = Some(plan(&next, &proving)?);
-                times.push(t.elapsed());
-            }
-            let proved = proved.context("no run")?;
+            let (proved, total) = timed(|| Ok(plan(&next, &proving)?))?;
             anyhow::ensure!(proved.plan == again.plan, "proving changed the re-plan");
-            let total = median(times);
             println!(
                 "re-plan + prove: same plan, bound {} proven {}, median {:?} (proof {:?})",
                 proved.report.upper_bound_fulfilled,
