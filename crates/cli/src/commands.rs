@@ -28,9 +28,10 @@ pub struct Invocation {
     pub printer: Printer,
 }
 
-/// Connects to the order service. `timeout` bounds both connecting and every call, so a
-/// service that is down or stuck never leaves a person staring at a silent terminal.
-pub async fn connect(addr: &str, timeout: Duration) -> Result<Channel, Failure> {
+/// Connects to `service` (its name, for the error) at `addr`. `timeout` bounds both connecting
+/// and every call, so a service that is down or stuck never leaves a person staring at a silent
+/// terminal.
+pub async fn connect(service: &str, addr: &str, timeout: Duration) -> Result<Channel, Failure> {
     let endpoint = Endpoint::from_shared(addr.to_owned())
         .with_context(|| format!("'{addr}' is not a gRPC address"))?
         .connect_timeout(timeout)
@@ -38,7 +39,7 @@ pub async fn connect(addr: &str, timeout: Duration) -> Result<Channel, Failure> 
     Ok(endpoint
         .connect()
         .await
-        .with_context(|| format!("cannot connect to the order service at {addr}"))?)
+        .with_context(|| format!("cannot connect to the {service} service at {addr}"))?)
 }
 
 impl OrderCommand {
@@ -68,7 +69,7 @@ pub async fn run(addr: &str, timeout: Duration, cmd: &OrderCommand, inv: &Invoca
         OrderCommand::RebuildProjection => {
             let mut attempt = 1;
             loop {
-                let mut admin = OrderAdminClient::new(connect(addr, timeout).await?);
+                let mut admin = OrderAdminClient::new(connect("order", addr, timeout).await?);
                 match admin.rebuild_projection(RebuildProjectionRequest {}).await {
                     Ok(r) => return Ok(inv.printer.render(&RebuildView::new(r.get_ref()))?),
                     Err(status) if status.code() == tonic::Code::Unavailable && attempt < REBUILD_ATTEMPTS => {
@@ -80,12 +81,12 @@ pub async fn run(addr: &str, timeout: Duration, cmd: &OrderCommand, inv: &Invoca
             }
         }
         OrderCommand::ProjectionStatus => {
-            let mut admin = OrderAdminClient::new(connect(addr, timeout).await?);
+            let mut admin = OrderAdminClient::new(connect("order", addr, timeout).await?);
             let r = admin.projection_status(ProjectionStatusRequest {}).await?;
             Ok(inv.printer.render(&ProjectionStatusView::new(r.get_ref()))?)
         }
         _ => {
-            let mut client = OrderServiceClient::new(connect(addr, timeout).await?);
+            let mut client = OrderServiceClient::new(connect("order", addr, timeout).await?);
             run_on(&mut client, cmd, inv).await
         }
     }
@@ -209,9 +210,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_bad_address_or_a_closed_port_is_an_error_not_a_panic() {
-        assert!(connect("http://", Duration::from_secs(1)).await.is_err());
+        assert!(connect("order", "http://", Duration::from_secs(1)).await.is_err());
         // Port 1 on loopback: nothing listens there.
-        let err = connect("http://127.0.0.1:1", Duration::from_secs(2)).await.err();
+        let err = connect("order", "http://127.0.0.1:1", Duration::from_secs(2))
+            .await
+            .err();
         let report = err.map(|e| e.report()).unwrap_or_default();
         assert!(
             report.starts_with("error: cannot connect to the order service at http://127.0.0.1:1"),

@@ -13,7 +13,7 @@ use rentops_proto::fleet as pb;
 use rentops_proto::fleet::fleet_service_client::FleetServiceClient;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::args::parse_non_empty;
 use crate::commands::Invocation;
@@ -286,14 +286,7 @@ pub struct KpiArgs {
 type Client = FleetServiceClient<Channel>;
 
 async fn connect(addr: &str, timeout: Duration) -> Result<Client, Failure> {
-    let endpoint = Endpoint::from_shared(addr.to_owned())
-        .with_context(|| format!("'{addr}' is not a gRPC address"))?
-        .connect_timeout(timeout)
-        .timeout(timeout);
-    let channel = endpoint
-        .connect()
-        .await
-        .with_context(|| format!("cannot connect to the fleet service at {addr}"))?;
+    let channel = crate::commands::connect("fleet", addr, timeout).await?;
     Ok(FleetServiceClient::new(channel)
         .max_decoding_message_size(64 * 1024 * 1024)
         .max_encoding_message_size(64 * 1024 * 1024))
