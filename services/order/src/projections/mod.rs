@@ -14,6 +14,8 @@ use rentops_eventstore::RecordedEvent;
 use rentops_eventstore::aggregate::Aggregate;
 use rentops_projection::db::{MultiRowSql, execute_overlapped, placeholders};
 use rentops_projection::{Backend, Projection, ProjectionError};
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 use time::OffsetDateTime;
 
@@ -94,6 +96,115 @@ impl OrdersProjection {
     fn remembered(&self) -> std::sync::MutexGuard<'_, Remembered> {
         self.remembered.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// The history rows of `events`.
+    fn history_statement(&self, events: &[RecordedEvent]) -> Query<'static, Any, AnyArguments> {
+        let mut q = self.history_sql.query(events.len());
+        for e in events {
+            q = q
+                .bind(e.sequence as i64)
+                .bind(e.meta.aggregate_id.clone())
+                .bind(e.name.clone())
+                .bind(e.meta.event_id.to_string())
+                .bind(micros(e.meta.time))
+                .bind(e.meta.actor.clone())
+                .bind(e.meta.request_id.clone())
+                .bind(e.meta.correlation_id.clone())
+                .bind(e.meta.causation_id.clone())
+                .bind(e.payload.to_vec());
+        }
+        q
+    }
+
+    /// The upsert of `rows` (order id, folded order, last sequence, last event time). Once bound,
+    /// the orders move into the memory: if the batch does not commit, the projector restarts its
+    /// session and calls `forget`.
+    fn orders_statement(
+        &self,
+        rows: Vec<(&str, Order, u64, OffsetDateTime)>,
+    ) -> Result<Query<'static, Any, AnyArguments>, ProjectionError> {
+        let mut q = self.orders_sql.query(rows.len());
+        for (id, o, seq, at) in &rows {
+            let b = &o.booking;
+            let state = serde_json::to_string(o).map_err(|e| ProjectionError::Event {
+                sequence: *seq,
+                message: e.to_string(),
+            })?;
+            q = q
+                .bind(id.to_string())
+                .bind(o.status.code())
+                .bind(b.channel.code())
+                .bind(b.partner_code.clone())
+                .bind(b.channel_order_ref.clone())
+                .bind(b.customer.customer_id.clone())
+                .bind(b.city.clone())
+                .bind(b.model.code())
+                .bind(micros(b.pickup_at))
+                .bind(micros(b.return_at))
+                .bind(micros(o.placed_at))
+                .bind(i64::from(o.status == Status::Placed))
+                .bind(micros(o.contact_due_at))
+                .bind(o.next_contact_at.map(micros))
+                .bind(i64::from(o.contact_attempts))
+                .bind(i64::from(o.contact_overdue))
+                .bind(*seq as i64)
+                .bind(micros(*at))
+                .bind(state)
+                .bind(
+                    o.assigned_vehicle
+                        .as_ref()
+                        .map(|v| v.vehicle_id.clone())
+                        .unwrap_or_default(),
+                )
+                .bind(o.assigned_vehicle.as_ref().map(|v| v.plate.clone()).unwrap_or_default())
+                .bind(i64::from(o.at_risk.is_some()))
+                .bind(o.at_risk.as_ref().map(|r| r.reason.clone()).unwrap_or_default());
+        }
+        let mut remembered = self.remembered();
+        for (id, order, _, _) in rows {
+            if let Some((evicted, _)) = remembered.orders.push(id.to_owned(), order)
+                && evicted != id
+            {
+                remembered.complete = Some(false);
+            }
+        }
+        Ok(q)
+    }
+}
+
+/// A batch's orders as its events are folded onto them.
+struct Folded<'e> {
+    /// Each order the batch touches, as it stands (`None`: not placed, or not yet).
+    states: HashMap<String, OrderState>,
+    /// The orders the batch touched: their last event's sequence and time.
+    touched: BTreeMap<&'e str, (u64, OffsetDateTime)>,
+}
+
+impl<'e> Folded<'e> {
+    fn fold(&mut self, events: &'e [RecordedEvent]) -> Result<(), ProjectionError> {
+        for e in events {
+            let decoded = OrderAggregate::decode(&e.name, &e.payload).map_err(|err| ProjectionError::Event {
+                sequence: e.sequence,
+                message: err.to_string(),
+            })?;
+            let state = self.states.remove(&e.meta.aggregate_id).unwrap_or(None);
+            self.states
+                .insert(e.meta.aggregate_id.clone(), OrderAggregate::evolve(state, &decoded));
+            self.touched.insert(&e.meta.aggregate_id, (e.sequence, e.meta.time));
+        }
+        Ok(())
+    }
+
+    /// The orders the batch touched and placed, in id order, with their last event's sequence
+    /// and time. Rows are keyed by the aggregate id of the stream (the subject), which is what
+    /// every reader looks orders up by, whatever an event's body says.
+    fn rows(&mut self) -> Vec<(&'e str, Order, u64, OffsetDateTime)> {
+        let mut states = std::mem::take(&mut self.states);
+        std::mem::take(&mut self.touched)
+            .into_iter()
+            .filter_map(|(id, (seq, at))| states.remove(id).flatten().map(|o| (id, o, seq, at)))
+            .collect()
+    }
 }
 
 impl Projection for OrdersProjection {
@@ -171,93 +282,29 @@ impl Projection for OrdersProjection {
                 .execute(&mut **tx)
                 .await?;
         }
-        let mut touched: BTreeMap<&str, (u64, OffsetDateTime)> = BTreeMap::new();
-        for e in events {
-            let decoded = OrderAggregate::decode(&e.name, &e.payload).map_err(|err| ProjectionError::Event {
-                sequence: e.sequence,
-                message: err.to_string(),
-            })?;
-            let state = states.remove(&e.meta.aggregate_id).unwrap_or(None);
-            states.insert(e.meta.aggregate_id.clone(), OrderAggregate::evolve(state, &decoded));
-            touched.insert(&e.meta.aggregate_id, (e.sequence, e.meta.time));
-        }
-
-        // Rows are keyed by the aggregate id of the stream (the subject), which is what every
-        // reader looks orders up by, whatever an event's body says.
-        let rows: Vec<(&str, &Order, u64, OffsetDateTime)> = touched
-            .iter()
-            .filter_map(|(id, (seq, at))| states.get(*id).and_then(|s| s.as_ref()).map(|o| (*id, o, *seq, *at)))
-            .collect();
-        // Each statement is bound (and each order serialised) while the one before executes.
-        let history = events.chunks(CHUNK).map(|chunk| {
-            let mut q = self.history_sql.query(chunk.len());
-            for e in chunk {
-                q = q
-                    .bind(e.sequence as i64)
-                    .bind(e.meta.aggregate_id.clone())
-                    .bind(e.name.clone())
-                    .bind(e.meta.event_id.to_string())
-                    .bind(micros(e.meta.time))
-                    .bind(e.meta.actor.clone())
-                    .bind(e.meta.request_id.clone())
-                    .bind(e.meta.correlation_id.clone())
-                    .bind(e.meta.causation_id.clone())
-                    .bind(e.payload.to_vec());
+        // The database writes while the projector works: the events are folded chunk by chunk as
+        // their history rows are bound, each order is serialised as its row is bound, and moved
+        // into the memory once bound. Folding a whole batch before the first statement, and
+        // remembering the orders after the last, had left the database idle for a sixth of
+        // every batch in a rebuild. (Only the first chunk's work comes before anything is sent.)
+        let mut folded = Folded {
+            states,
+            touched: BTreeMap::new(),
+        };
+        let mut history = events.chunks(CHUNK);
+        let mut rows = None;
+        let statements = std::iter::from_fn(|| {
+            if rows.is_none() {
+                if let Some(chunk) = history.next() {
+                    let q = self.history_statement(chunk);
+                    return Some(folded.fold(chunk).map(|()| q));
+                }
+                rows = Some(folded.rows().into_iter());
             }
-            Ok::<_, ProjectionError>(q)
+            let chunk: Vec<_> = rows.as_mut()?.by_ref().take(CHUNK).collect();
+            (!chunk.is_empty()).then(|| self.orders_statement(chunk))
         });
-        let current = rows.chunks(CHUNK).map(|chunk| {
-            let mut q = self.orders_sql.query(chunk.len());
-            for (id, o, seq, at) in chunk {
-                let b = &o.booking;
-                let state = serde_json::to_string(o).map_err(|e| ProjectionError::Event {
-                    sequence: *seq,
-                    message: e.to_string(),
-                })?;
-                q = q
-                    .bind(id.to_string())
-                    .bind(o.status.code())
-                    .bind(b.channel.code())
-                    .bind(b.partner_code.clone())
-                    .bind(b.channel_order_ref.clone())
-                    .bind(b.customer.customer_id.clone())
-                    .bind(b.city.clone())
-                    .bind(b.model.code())
-                    .bind(micros(b.pickup_at))
-                    .bind(micros(b.return_at))
-                    .bind(micros(o.placed_at))
-                    .bind(i64::from(o.status == Status::Placed))
-                    .bind(micros(o.contact_due_at))
-                    .bind(o.next_contact_at.map(micros))
-                    .bind(i64::from(o.contact_attempts))
-                    .bind(i64::from(o.contact_overdue))
-                    .bind(*seq as i64)
-                    .bind(micros(*at))
-                    .bind(state)
-                    .bind(
-                        o.assigned_vehicle
-                            .as_ref()
-                            .map(|v| v.vehicle_id.clone())
-                            .unwrap_or_default(),
-                    )
-                    .bind(o.assigned_vehicle.as_ref().map(|v| v.plate.clone()).unwrap_or_default())
-                    .bind(i64::from(o.at_risk.is_some()))
-                    .bind(o.at_risk.as_ref().map(|r| r.reason.clone()).unwrap_or_default());
-            }
-            Ok(q)
-        });
-        execute_overlapped(tx, history.chain(current)).await?;
-        // If the batch does not commit, the projector restarts its session and calls `forget`.
-        // The written orders move into the memory; the batch's states are done with.
-        let mut remembered = self.remembered();
-        for id in touched.keys() {
-            if let Some(Some(order)) = states.remove(*id)
-                && let Some((evicted, _)) = remembered.orders.push((*id).to_owned(), order)
-                && evicted != *id
-            {
-                remembered.complete = Some(false);
-            }
-        }
+        execute_overlapped(tx, statements).await?;
         Ok(())
     }
 
