@@ -62,7 +62,7 @@ pub struct OrdersProjection {
     /// One row per order, upserted: orders that have a row already.
     orders_sql: MultiRowSql,
     /// Orders that have no row yet: a plain insert. The upsert looks each key up before it
-    /// inserts, which on the random ids of orders cost PostgreSQL a third more per row.
+    /// inserts, which on the random ids of orders cost PostgreSQL a third to a half more per row.
     new_orders_sql: MultiRowSql,
 }
 
