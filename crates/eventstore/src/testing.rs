@@ -1,9 +1,43 @@
 //! Given / when / then for pure aggregates: `given(history).when(command).then(events)` or
 //! `.then_err(error)`, checking *which* error. No I/O: this exercises `decide` and `evolve` only.
+//! And [`recorded`]: an event as the log holds it, for tests and benchmarks of projections.
 
 use std::fmt::Debug;
 
+use time::OffsetDateTime;
+
 use crate::aggregate::Aggregate;
+use crate::envelope::{EventMeta, RecordedEvent};
+
+/// `event` as `service`'s log holds it at `sequence`: encoded by the aggregate, under its
+/// subject, with a test envelope (a fresh event id; `test` as actor, request, correlation and
+/// causation).
+pub fn recorded<A: Aggregate>(
+    service: &str,
+    sequence: u64,
+    aggregate_id: &str,
+    event: &A::Event,
+    time: OffsetDateTime,
+) -> RecordedEvent {
+    let encoded = A::encode(event);
+    RecordedEvent {
+        sequence,
+        subject: format!("rentops.{service}.{}.{aggregate_id}.{}", A::TYPE, encoded.name),
+        name: encoded.name.to_owned(),
+        meta: EventMeta {
+            event_id: uuid::Uuid::now_v7(),
+            event_type: format!("rentops.{service}.v1.{}", encoded.name),
+            source: service.to_owned(),
+            aggregate_id: aggregate_id.to_owned(),
+            time,
+            correlation_id: "test".into(),
+            causation_id: "test".into(),
+            actor: "test".into(),
+            request_id: "test".into(),
+        },
+        payload: encoded.payload,
+    }
+}
 
 pub struct TestHarness<A: Aggregate> {
     state: A::State,

@@ -7,8 +7,8 @@
 
 use std::time::Instant;
 
-use rentops_eventstore::aggregate::Aggregate;
-use rentops_eventstore::{EventMeta, RecordedEvent};
+use rentops_eventstore::RecordedEvent;
+use rentops_eventstore::testing::recorded;
 use rentops_order::domain::*;
 use rentops_order::projections::OrdersProjection;
 use rentops_projection::{Db, Projection};
@@ -58,24 +58,7 @@ fn events(round: usize, batch: usize, seq0: u64) -> Vec<RecordedEvent> {
                     next_contact_at: now,
                 }
             };
-            let encoded = OrderAggregate::encode(&e);
-            RecordedEvent {
-                sequence: seq0 + i as u64 + 1,
-                subject: format!("rentops.order.order.{id}.{}", encoded.name),
-                name: encoded.name.to_owned(),
-                meta: EventMeta {
-                    event_id: uuid::Uuid::now_v7(),
-                    event_type: format!("rentops.order.v1.{}", encoded.name),
-                    source: "order".into(),
-                    aggregate_id: id.to_string(),
-                    time: now,
-                    correlation_id: "c".into(),
-                    causation_id: "c".into(),
-                    actor: "bench".into(),
-                    request_id: format!("r-{round}-{i}"),
-                },
-                payload: encoded.payload,
-            }
+            recorded::<OrderAggregate>("order", seq0 + i as u64 + 1, &id.to_string(), &e, now)
         })
         .collect()
 }

@@ -6,7 +6,7 @@ pub mod order;
 pub mod types;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use order::{BookingChanges, Order, OrderAggregate, OrderCommand, OrderError, OrderEvent, OrderState};
 pub use types::*;

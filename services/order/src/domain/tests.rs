@@ -19,7 +19,8 @@ fn id() -> Uuid {
     order_id_for(Channel::App, "", "APP-1")
 }
 
-fn booking() -> Booking {
+/// A booking for the app's order `APP-1`; other tests start from it too.
+pub(crate) fn booking() -> Booking {
     Booking {
         channel: Channel::App,
         partner_code: String::new(),

@@ -361,62 +361,29 @@ impl Projection for OrdersProjection {
 
 #[cfg(test)]
 mod tests {
-    use rentops_eventstore::EventMeta;
+    use rentops_eventstore::testing::recorded;
     use rentops_projection::Db;
     use time::macros::datetime;
 
     use super::*;
-    use crate::domain::{Booking, Channel, Customer, Fen, Location, Model, OrderEvent, order_id_for};
+    use crate::domain::{Booking, OrderEvent, order_id_for};
 
     const AT: OffsetDateTime = datetime!(2026-12-01 09:00 UTC);
 
     fn placed(sequence: u64, reference: &str) -> RecordedEvent {
-        let id = order_id_for(Channel::App, "", reference);
+        let booking = Booking {
+            channel_order_ref: reference.into(),
+            ..crate::domain::tests::booking()
+        };
+        let id = order_id_for(booking.channel, &booking.partner_code, reference);
         let event = OrderEvent::Placed {
             order_id: id,
-            booking: Booking {
-                channel: Channel::App,
-                partner_code: String::new(),
-                channel_order_ref: reference.into(),
-                customer: Customer {
-                    customer_id: "C1".into(),
-                    name: "王芳".into(),
-                    phone: "13800000000".into(),
-                },
-                city: "SHA".into(),
-                pickup_location: Location::Station("PVG".into()),
-                pickup_at: datetime!(2026-12-05 02:00 UTC),
-                return_location: Location::Station("SHA".into()),
-                return_at: datetime!(2026-12-08 02:00 UTC),
-                model: Model::Es6,
-                add_ons: vec![],
-                price: Fen(120_000),
-                rental_deposit: Fen(0),
-                violation_deposit: Fen(0),
-                notes: String::new(),
-            },
+            booking,
             placed_at: AT,
             pre_verified: false,
             contact_due_at: AT,
         };
-        let encoded = OrderAggregate::encode(&event);
-        RecordedEvent {
-            sequence,
-            subject: format!("rentops.order.order.{id}.{}", encoded.name),
-            name: encoded.name.to_owned(),
-            meta: EventMeta {
-                event_id: uuid::Uuid::now_v7(),
-                event_type: format!("rentops.order.v1.{}", encoded.name),
-                source: "order".into(),
-                aggregate_id: id.to_string(),
-                time: AT,
-                correlation_id: "r".into(),
-                causation_id: "r".into(),
-                actor: "test".into(),
-                request_id: "r".into(),
-            },
-            payload: encoded.payload,
-        }
+        recorded::<OrderAggregate>("order", sequence, &id.to_string(), &event, AT)
     }
 
     async fn apply(projection: &OrdersProjection, db: &Db, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
