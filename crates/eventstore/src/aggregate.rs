@@ -8,8 +8,11 @@
 //! answered as the first time was, without deciding again.
 //!
 //! The cache holds state + last sequence of recently used aggregates. It may be stale (another
-//! replica appended): then the append is refused by the expected-sequence check, the entry is
-//! dropped and the decision is taken again on state freshly read from the stream. See
+//! replica appended). A decision that appends is then refused by the expected-sequence check, the
+//! entry is dropped and the decision is taken again on state freshly read from the stream. A
+//! decision that appends nothing — a refusal, or a no-op — has no such check, so before it is
+//! answered the aggregate's last sequence is read from the stream (one message) and, when it
+//! moved, the state is read again and the decision taken again. See
 //! `docs/adr/0002-aggregate-cache.md`.
 
 use std::collections::HashMap;
@@ -75,8 +78,8 @@ pub enum ExecuteError<E: std::error::Error + 'static> {
     #[error(transparent)]
     Domain(E),
     /// Lost the race for the aggregate `attempts` times in a row.
-    #[error("the order changed concurrently {attempts} times; try again")]
-    Conflict { attempts: u32 },
+    #[error("the {aggregate} changed concurrently {attempts} times; try again")]
+    Conflict { aggregate: &'static str, attempts: u32 },
     #[error("event log unavailable: {0}")]
     Unavailable(String),
     #[error("event log failure: {0}")]
@@ -167,17 +170,23 @@ impl<A: Aggregate> CommandHandler<A> {
         command: &A::Command,
         new_on_miss: bool,
     ) -> Result<Executed<A::State>, ExecuteError<A::Error>> {
-        let mut attempts = 0;
+        let mut conflicts = 0;
         let mut assume_new = new_on_miss;
-        while attempts < self.config.max_attempts {
-            attempts += 1;
-            let root = match self.cached(id) {
-                Some(root) => root,
-                None if assume_new => Root::default(),
-                None => self.load_root(id).await?,
+        // Set once a refusal or a no-op was found to rest on stale state: read the stream.
+        let mut must_load = false;
+        loop {
+            // `fresh`: the state was read from the stream for this very decision. Cached state,
+            // or the empty state assumed for a creation, may be behind the stream.
+            let (root, fresh) = match (must_load, self.cached(id)) {
+                (false, Some(root)) => (root, false),
+                (false, None) if assume_new => (Root::default(), false),
+                _ => (self.load_root(id).await?, true),
             };
             assume_new = false;
+            must_load = false;
             if let Some(&(sequence, count)) = root.requests.get(&meta.request_id) {
+                // Request ids only accumulate, so a cached entry that has this one is right
+                // about it however stale it is otherwise.
                 return Ok(Executed {
                     aggregate_id: id.to_owned(),
                     sequence,
@@ -186,7 +195,19 @@ impl<A: Aggregate> CommandHandler<A> {
                     state: root.state,
                 });
             }
-            let events = A::decide(&root.state, command).map_err(ExecuteError::Domain)?;
+            let decision = A::decide(&root.state, command);
+            // An append is checked by the server against the version it was decided on; a
+            // refusal or a no-op appends nothing, so nothing would catch a decision taken on state
+            // another replica has moved past. Confirm that version against the stream first.
+            let appends = matches!(&decision, Ok(events) if !events.is_empty());
+            if !appends && !fresh && !self.still_current(id, root.version).await? {
+                metrics::counter!("rentops_stale_decisions_total", "aggregate" => A::TYPE).increment(1);
+                tracing::debug!(aggregate = A::TYPE, id, "cached state was stale; deciding again");
+                self.invalidate(id);
+                must_load = true;
+                continue;
+            }
+            let events = decision.map_err(ExecuteError::Domain)?;
             if events.is_empty() {
                 return Ok(Executed {
                     aggregate_id: id.to_owned(),
@@ -245,14 +266,21 @@ impl<A: Aggregate> CommandHandler<A> {
                     });
                 }
                 Err(AppendError::Conflict { .. }) => {
+                    conflicts += 1;
                     metrics::counter!("rentops_append_conflicts_total", "aggregate" => A::TYPE).increment(1);
                     tracing::debug!(
                         aggregate = A::TYPE,
                         id,
-                        attempts,
+                        conflicts,
                         "lost the race; deciding again on fresh state"
                     );
                     self.invalidate(id);
+                    if conflicts >= self.config.max_attempts {
+                        return Err(ExecuteError::Conflict {
+                            aggregate: A::TYPE,
+                            attempts: conflicts,
+                        });
+                    }
                 }
                 Err(AppendError::Unavailable(m)) => {
                     // The append may have happened: forget what we think we know.
@@ -262,7 +290,16 @@ impl<A: Aggregate> CommandHandler<A> {
                 Err(e) => return Err(ExecuteError::Store(e.to_string())),
             }
         }
-        Err(ExecuteError::Conflict { attempts })
+    }
+
+    /// True when the stream's last sequence for aggregate `id` is still `version`: state decided
+    /// on at that version is current. One read of one message, whatever the stream's size.
+    async fn still_current(&self, id: &str, version: u64) -> Result<bool, ExecuteError<A::Error>> {
+        let last = self.store.last_sequence(A::TYPE, id).await.map_err(|e| match e {
+            LoadError::Unavailable(m) => ExecuteError::Unavailable(m),
+            e @ LoadError::Corrupt { .. } => ExecuteError::Store(e.to_string()),
+        })?;
+        Ok(last == version)
     }
 
     /// The aggregate's current state and version, read through the cache.

@@ -273,6 +273,36 @@ impl EventStore {
         result
     }
 
+    /// The aggregate's last stream sequence (0: it has no events), read as one message from the
+    /// stream's per-subject index, whatever the stream's size. It is asked of the stream leader
+    /// (`STREAM.MSG.GET`), not answered by any replica as a direct get may be: a follower that has
+    /// not yet applied the newest append would confirm exactly the stale state this read exists
+    /// to catch.
+    pub async fn last_sequence(&self, aggregate_type: &str, aggregate_id: &str) -> Result<u64, LoadError> {
+        use async_nats::jetstream::stream::LastRawMessageErrorKind;
+        if self.client.connection_state() != State::Connected {
+            return Err(LoadError::Unavailable("not connected to NATS".into()));
+        }
+        let work = async {
+            let stream = self
+                .js
+                .get_stream_no_info(&self.stream)
+                .await
+                .map_err(|e| LoadError::Unavailable(e.to_string()))?;
+            match stream
+                .get_last_raw_message_by_subject(&self.aggregate_filter(aggregate_type, aggregate_id))
+                .await
+            {
+                Ok(message) => Ok(message.sequence),
+                Err(e) if matches!(e.kind(), LastRawMessageErrorKind::NoMessageFound) => Ok(0),
+                Err(e) => Err(LoadError::Unavailable(e.to_string())),
+            }
+        };
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| LoadError::Unavailable("reading the aggregate's last sequence timed out".into()))?
+    }
+
     /// Reads one aggregate's events in order. Creates an ordered consumer filtered on the
     /// aggregate's subjects, which the server answers from its per-subject index.
     pub async fn load(&self, aggregate_type: &str, aggregate_id: &str) -> Result<Vec<RecordedEvent>, LoadError> {
