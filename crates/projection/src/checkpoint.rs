@@ -8,7 +8,7 @@ use std::time::Duration;
 use sqlx::{Any, AnyPool, Row, Transaction};
 use tokio::sync::watch;
 
-pub(crate) async fn create_table(pool: &AnyPool) -> Result<(), sqlx::Error> {
+pub(crate) async fn create_table(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS projection_checkpoints (
             name TEXT PRIMARY KEY,
@@ -16,7 +16,7 @@ pub(crate) async fn create_table(pool: &AnyPool) -> Result<(), sqlx::Error> {
             updated_at_us BIGINT NOT NULL
         )",
     )
-    .execute(pool)
+    .execute(conn)
     .await?;
     Ok(())
 }

@@ -12,6 +12,7 @@
 //! `QueryBuilder` would write a bare `?` for `Any`, which PostgreSQL refuses).
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,7 +22,7 @@ use sqlx::any::{AnyArguments, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::query::Query;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{Any, AnyConnection, AnyPool, AssertSqlSafe, ConnectOptions};
+use sqlx::{Any, AnyConnection, AnyPool, AssertSqlSafe, ConnectOptions, Connection};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -45,6 +46,12 @@ pub enum DbError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot lock {path} for schema setup: {source}")]
+    SchemaLock {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("migrations failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error(transparent)]
@@ -59,7 +66,13 @@ pub struct Db {
     /// Set once a projector runs SQLite's WAL checkpoints for this database: one per database,
     /// however many projectors share it.
     checkpointing: Arc<AtomicBool>,
+    /// The SQLite file, for the lock that serialises schema setup between processes.
+    sqlite_file: Option<PathBuf>,
 }
+
+/// The PostgreSQL advisory lock (per database: its key space is the database's own) under which
+/// every replica sets up the schema, one after another.
+const SCHEMA_LOCK: i64 = 0x7265_6e74_6f70_7301; // "rentops" + 1
 
 impl Db {
     /// Opens the database, creating a SQLite file (and its folder) when missing. SQLite runs in
@@ -77,6 +90,7 @@ impl Db {
             url: url.to_owned(),
             source,
         };
+        let mut sqlite_file = None;
         let pool = match backend {
             Backend::Sqlite => {
                 let opts = SqliteConnectOptions::from_str(url)
@@ -88,6 +102,7 @@ impl Db {
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10));
                 let path = opts.get_filename().to_owned();
+                sqlite_file = Some(path.clone());
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir).map_err(|source| DbError::Folder {
                         path: path.display().to_string(),
@@ -137,6 +152,7 @@ impl Db {
             pool,
             backend,
             checkpointing: Arc::default(),
+            sqlite_file,
         })
     }
 
@@ -145,16 +161,75 @@ impl Db {
         !self.checkpointing.swap(true, Ordering::AcqRel)
     }
 
-    /// Runs the migrator that matches the backend.
+    /// Sets up the schema: the migrator that matches the backend, then the tables this crate
+    /// keeps itself (checkpoints, set-aside indexes).
+    ///
+    /// Any number of replicas may do this at once on one database (a Deployment's pods start
+    /// together). `CREATE TABLE IF NOT EXISTS` is not safe against itself on PostgreSQL (two
+    /// sessions both find no table and one fails on the catalog's unique index), and two
+    /// migrators that both find a migration unapplied would both run it. So the whole setup runs
+    /// under one lock per database — an advisory lock on PostgreSQL, a file lock beside a SQLite
+    /// file — and whoever comes second finds everything made and goes on.
     pub async fn migrate(&self, sqlite: &Migrator, postgres: &Migrator) -> Result<(), DbError> {
         match self.backend {
-            Backend::Sqlite => sqlite.run(&self.pool).await?,
-            Backend::Postgres => postgres.run(&self.pool).await?,
+            Backend::Sqlite => {
+                let _lock = match &self.sqlite_file {
+                    Some(file) => Some(lock_file(file).await?),
+                    None => None,
+                };
+                let mut conn = self.pool.acquire().await?;
+                self.setup(&mut conn, sqlite).await
+            }
+            Backend::Postgres => {
+                // A connection of its own, closed at the end: the session-level lock then ends
+                // with it whatever happened in between, and never goes back into the pool held.
+                let mut conn = self.pool.acquire().await?.detach();
+                sqlx::query("SELECT pg_advisory_lock($1)")
+                    .bind(SCHEMA_LOCK)
+                    .execute(&mut conn)
+                    .await?;
+                let done = self.setup(&mut conn, postgres).await;
+                let closed = conn.close().await;
+                done?;
+                closed?;
+                Ok(())
+            }
         }
-        crate::checkpoint::create_table(&self.pool).await?;
-        crate::deferred::create_table(&self.pool).await?;
+    }
+}
+
+impl Db {
+    /// The setup itself, with the lock held on `conn`. The migrator runs on a connection of the
+    /// pool (sqlx's `Migrator::run` on a borrowed `AnyConnection` makes a future that is not
+    /// `Send`); that is still inside the lock, which serialises whole setups, not connections.
+    async fn setup(&self, conn: &mut AnyConnection, migrator: &Migrator) -> Result<(), DbError> {
+        migrator.run(&self.pool).await?;
+        crate::checkpoint::create_table(&mut *conn).await?;
+        crate::deferred::create_table(&mut *conn).await?;
         Ok(())
     }
+}
+
+/// Takes an exclusive lock on `<database file>.schema-lock`, waiting for another process that
+/// holds it; the lock is released when the returned file is dropped (or the process dies).
+async fn lock_file(db_file: &Path) -> Result<std::fs::File, DbError> {
+    let mut name = db_file.as_os_str().to_owned();
+    name.push(".schema-lock");
+    let path = PathBuf::from(name);
+    let folder = |source| DbError::SchemaLock {
+        path: path.display().to_string(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(folder)?;
+    let locked = tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+        .await
+        .map_err(|e| folder(std::io::Error::other(e)))?;
+    locked.map_err(folder)
 }
 
 impl Backend {

@@ -17,7 +17,7 @@ use sqlx::{Any, AnyPool, Row, Transaction};
 
 use crate::db::Backend;
 
-pub(crate) async fn create_table(pool: &AnyPool) -> Result<(), sqlx::Error> {
+pub(crate) async fn create_table(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS projection_deferred_indexes (
             projection TEXT NOT NULL,
@@ -26,7 +26,7 @@ pub(crate) async fn create_table(pool: &AnyPool) -> Result<(), sqlx::Error> {
             PRIMARY KEY (projection, index_name)
         )",
     )
-    .execute(pool)
+    .execute(conn)
     .await?;
     Ok(())
 }
