@@ -17,7 +17,7 @@ use rentops_proto::fleet as pb;
 use rentops_proto::fleet::fleet_service_client::FleetServiceClient;
 use rentops_proto::order as opb;
 use rentops_runtime::{Clock, MapEnv, Shutdown, SystemClock};
-use rentops_testkit::{NatsServer, TestDatabase};
+use rentops_testkit::{NatsServer, TestDatabase, TestService};
 use time::OffsetDateTime;
 use tonic::transport::Channel;
 use uuid::Uuid;
@@ -138,26 +138,62 @@ impl TestApp {
 }
 
 pub async fn start(nats_url: &str, db_url: &str, clock: Arc<dyn Clock>) -> (App, Client, Shutdown) {
+    let env = vec![(
+        "RENTOPS_INSTANCE_ID".to_owned(),
+        format!("test-{}", Uuid::new_v4().simple()),
+    )];
+    start_with(nats_url, db_url, clock, env)
+        .await
+        .expect("fleet service starts")
+}
+
+async fn start_with(
+    nats_url: &str,
+    db_url: &str,
+    clock: Arc<dyn Clock>,
+    vars: Vec<(String, String)>,
+) -> anyhow::Result<(App, Client, Shutdown)> {
     let mut env = MapEnv::from_pairs([
         ("RENTOPS_NATS_URL", nats_url),
         ("RENTOPS_DATABASE_URL", db_url),
         ("RENTOPS_METRICS_ADDR", "off"),
         ("RENTOPS_FLEET_REPLAN_DEBOUNCE_MS", "100"),
     ]);
-    env.0.insert(
-        "RENTOPS_INSTANCE_ID".into(),
-        format!("test-{}", Uuid::new_v4().simple()),
-    );
-    let config = FleetConfig::read(&env).expect("test configuration");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    env.0.extend(vars);
+    let config = FleetConfig::read(&env)?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let shutdown = Shutdown::new();
-    let app = app::start(config, listener, clock, shutdown.clone())
-        .await
-        .expect("fleet service starts");
-    let client = FleetServiceClient::connect(format!("http://{}", app.addr))
-        .await
-        .expect("connect");
-    (app, client, shutdown)
+    let app = app::start(config, listener, clock, shutdown.clone()).await?;
+    let client = FleetServiceClient::connect(format!("http://{}", app.addr)).await?;
+    Ok((app, client, shutdown))
+}
+
+/// One replica of the fleet service, for [`rentops_testkit::Cluster`].
+pub struct Replica {
+    pub app: App,
+    pub client: Client,
+    pub shutdown: Shutdown,
+}
+
+impl TestService for Replica {
+    const NAME: &'static str = "fleet";
+
+    async fn start(nats_url: String, db_url: String, env: Vec<(String, String)>) -> anyhow::Result<Self> {
+        // Fleet reads the order stream for demand: it exists before fleet starts, as in a cluster.
+        let js = async_nats::jetstream::new(async_nats::connect(&nats_url).await?);
+        ensure_stream(&js, &StreamSettings::for_service("order", 1)).await?;
+        let (app, client, shutdown) = start_with(&nats_url, &db_url, Arc::new(SystemClock), env).await?;
+        Ok(Replica { app, client, shutdown })
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.app.join()).await;
+    }
+
+    fn kill(self) {
+        drop(self.app);
+    }
 }
 
 /// Both databases: SQLite and PostgreSQL.

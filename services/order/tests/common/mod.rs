@@ -11,7 +11,7 @@ use rentops_proto::common::{CommandContext, Consistency, Money, VehicleModel};
 use rentops_proto::order as pb;
 use rentops_proto::order::order_service_client::OrderServiceClient;
 use rentops_runtime::{MapEnv, Shutdown, SystemClock};
-use rentops_testkit::{NatsServer, TestDatabase};
+use rentops_testkit::{NatsServer, TestDatabase, TestService};
 use tonic::transport::Channel;
 
 pub struct Replica {
@@ -23,36 +23,37 @@ pub struct Replica {
 
 impl Replica {
     pub async fn start(nats_url: &str, db_url: &str, extra: &[(&str, &str)]) -> Replica {
+        let mut env = vec![(
+            "RENTOPS_INSTANCE_ID".to_owned(),
+            format!("test-{}", uuid::Uuid::new_v4().simple()),
+        )];
+        env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        Self::start_with(nats_url, db_url, env)
+            .await
+            .expect("order service starts")
+    }
+
+    async fn start_with(nats_url: &str, db_url: &str, vars: Vec<(String, String)>) -> anyhow::Result<Replica> {
         let mut env = MapEnv::from_pairs([
             ("RENTOPS_NATS_URL", nats_url),
             ("RENTOPS_DATABASE_URL", db_url),
             ("RENTOPS_METRICS_ADDR", "off"),
             ("RENTOPS_ORDER_DEADLINE_SCAN_SECS", "3600"),
         ]);
-        env.0.insert(
-            "RENTOPS_INSTANCE_ID".into(),
-            format!("test-{}", uuid::Uuid::new_v4().simple()),
-        );
-        for (k, v) in extra {
-            env.0.insert((*k).into(), (*v).into());
-        }
-        let config = OrderConfig::read(&env).expect("test configuration");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        env.0.extend(vars);
+        let config = OrderConfig::read(&env)?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let shutdown = Shutdown::new();
-        let app = app::start(config, listener, Arc::new(SystemClock), shutdown.clone())
-            .await
-            .expect("order service starts");
+        let app = app::start(config, listener, Arc::new(SystemClock), shutdown.clone()).await?;
         let url = format!("http://{}", app.addr);
-        let client = OrderServiceClient::connect(url.clone()).await.expect("connect");
-        let admin = pb::order_admin_client::OrderAdminClient::connect(url)
-            .await
-            .expect("connect admin");
-        Replica {
+        let client = OrderServiceClient::connect(url.clone()).await?;
+        let admin = pb::order_admin_client::OrderAdminClient::connect(url).await?;
+        Ok(Replica {
             app,
             client,
             admin,
             shutdown,
-        }
+        })
     }
 
     /// Graceful stop.
@@ -64,6 +65,22 @@ impl Replica {
     /// Abrupt stop: every task aborted wherever it is (between a commit and its ack, say).
     pub fn kill(self) {
         drop(self.app);
+    }
+}
+
+impl TestService for Replica {
+    const NAME: &'static str = "order";
+
+    async fn start(nats_url: String, db_url: String, env: Vec<(String, String)>) -> anyhow::Result<Self> {
+        Replica::start_with(&nats_url, &db_url, env).await
+    }
+
+    async fn stop(self) {
+        Replica::stop(self).await
+    }
+
+    fn kill(self) {
+        Replica::kill(self)
     }
 }
 

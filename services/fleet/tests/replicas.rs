@@ -1,0 +1,244 @@
+//! Several replicas of the fleet service on one broker and one database, as a Deployment's pods
+//! behind a load balancer run: every answer is the one a single replica gives, all of them come
+//! up when started at once on an empty database, and the projectors move to a survivor.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use rentops_fleet::projections::{DEMAND, FLEET};
+use rentops_proto::common::{CommandResult, VehicleModel};
+use rentops_proto::fleet as pb;
+use rentops_testkit::{Cluster, TestDatabase};
+
+/// What one command was answered. The stream sequence is left out: the re-plans that every
+/// vehicle change starts append to the same stream at moments of their own.
+#[derive(Debug, PartialEq, Eq)]
+enum Answer {
+    Done { events_appended: u32 },
+    Refused { code: tonic::Code, message: String },
+}
+
+fn answer(result: Result<tonic::Response<CommandResult>, tonic::Status>) -> Answer {
+    match result {
+        Ok(r) => Answer::Done {
+            events_appended: r.into_inner().events_appended,
+        },
+        Err(status) => Answer::Refused {
+            code: status.code(),
+            message: status.message().to_owned(),
+        },
+    }
+}
+
+fn breakdown(vehicle: &str) -> pb::ReportBreakdownRequest {
+    pb::ReportBreakdownRequest {
+        context: rid(),
+        vehicle_id: vehicle.into(),
+        station_or_address: "PVG".into(),
+        severity: pb::Severity::Major as i32,
+        expected_repair_until: None,
+        description: "12V battery flat".into(),
+        at: None,
+    }
+}
+
+fn repair(vehicle: &str) -> pb::CompleteRepairRequest {
+    pb::CompleteRepairRequest {
+        context: rid(),
+        vehicle_id: vehicle.into(),
+        station: "PVG".into(),
+        notes: "battery replaced".into(),
+        at: None,
+    }
+}
+
+fn move_to(vehicle: &str, station: &str) -> pb::MoveVehicleRequest {
+    pb::MoveVehicleRequest {
+        context: rid(),
+        vehicle_id: vehicle.into(),
+        to_station: station.into(),
+        reason: "rebalance".into(),
+        moved_at: None,
+    }
+}
+
+/// A day of fleet operations, each step sent to replica `step % n`: a car registered, broken
+/// down, repaired (and the refusals around that), moved, retired; a station added twice.
+async fn fleet_day(cluster: &Cluster<Replica>) -> Vec<Answer> {
+    let mut step = 0;
+    let mut next = || {
+        step += 1;
+        cluster.replica(step - 1).client.clone()
+    };
+    configure_sha(&mut next()).await;
+    let mut out = Vec::new();
+    out.push(answer(
+        next()
+            .register_vehicle(pb::RegisterVehicleRequest {
+                context: rid(),
+                vehicle_id: "V1".into(),
+                vin: vin(1),
+                plate: "沪AD00001".into(),
+                model: VehicleModel::Es6 as i32,
+                city: "SHA".into(),
+                home_station: "PVG".into(),
+            })
+            .await,
+    ));
+    out.push(answer(next().complete_repair(repair("V1")).await));
+    out.push(answer(next().report_breakdown(breakdown("V1")).await));
+    // Decided on the state the other replica has just moved on.
+    out.push(answer(next().complete_repair(repair("V1")).await));
+    out.push(answer(next().complete_repair(repair("V1")).await));
+    out.push(answer(next().report_breakdown(breakdown("V1")).await));
+    out.push(answer(next().move_vehicle(move_to("V1", "SHA")).await));
+    out.push(answer(next().complete_repair(repair("V1")).await));
+    out.push(answer(next().move_vehicle(move_to("V1", "SHA")).await));
+    out.push(answer(
+        next()
+            .retire_vehicle(pb::RetireVehicleRequest {
+                context: rid(),
+                vehicle_id: "V1".into(),
+                reason: "end of lease".into(),
+                at: None,
+            })
+            .await,
+    ));
+    out.push(answer(next().report_breakdown(breakdown("V1")).await));
+    out.push(answer(next().move_vehicle(move_to("V1", "PVG")).await));
+    for _ in 0..2 {
+        out.push(answer(
+            next()
+                .add_station(pb::AddStationRequest {
+                    context: rid(),
+                    city: "SHA".into(),
+                    station_id: "HQ".into(),
+                    name: "虹桥火车站".into(),
+                    districts: vec![],
+                })
+                .await,
+        ));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_spread_over_replicas_are_answered_as_one_replica_answers_them() {
+    for (one, two) in TestDatabase::both()
+        .await
+        .unwrap()
+        .into_iter()
+        .zip(TestDatabase::both().await.unwrap())
+    {
+        let label = one.label();
+        let single = Cluster::<Replica>::start(one, 1, &[]).await.unwrap();
+        let expected = fleet_day(&single).await;
+        single.stop().await;
+        assert!(
+            expected
+                .iter()
+                .any(|a| matches!(a, Answer::Refused { code, .. } if *code == tonic::Code::FailedPrecondition))
+        );
+        assert!(
+            expected
+                .iter()
+                .any(|a| matches!(a, Answer::Done { events_appended: 1 }))
+        );
+
+        let pair = Cluster::<Replica>::start(two, 2, &[]).await.unwrap();
+        let spread = fleet_day(&pair).await;
+        assert_eq!(spread, expected, "{label}: two replicas answered differently from one");
+        pair.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_started_at_once_on_an_empty_database_all_come_up() {
+    for db in TestDatabase::both().await.unwrap() {
+        let label = db.label();
+        let cluster = Cluster::<Replica>::start(db, 4, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{label}: {e:#}"));
+        configure_sha(&mut cluster.replica(0).client.clone()).await;
+        for i in 0..4 {
+            let mut c = cluster.replica(i).client.clone();
+            let sequence = register(&mut c, &format!("V{i}"), VehicleModel::Es6, i as u32).await;
+            let vehicle = c
+                .get_vehicle(pb::GetVehicleRequest {
+                    vehicle_id: format!("V{i}"),
+                    consistency: Some(rentops_proto::common::Consistency {
+                        min_sequence: sequence,
+                        timeout_ms: 10_000,
+                    }),
+                })
+                .await
+                .unwrap_or_else(|e| panic!("{label}: replica {i}: {e}"))
+                .into_inner();
+            assert_eq!(vehicle.vehicle_id, format!("V{i}"));
+        }
+        cluster.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_projectors_move_to_a_survivor_and_the_read_model_ends_equal_to_the_stream() {
+    for db in TestDatabase::both().await.unwrap() {
+        let label = db.label();
+        let lease = [("RENTOPS_PROJECTOR_LEASE_SECS", "2")];
+        let mut cluster = Cluster::<Replica>::start(db, 2, &lease).await.unwrap();
+        configure_sha(&mut cluster.replica(0).client.clone()).await;
+        for i in 0..10 {
+            register(
+                &mut cluster.replica(i).client.clone(),
+                &format!("V{i}"),
+                VehicleModel::Es6,
+                i as u32,
+            )
+            .await;
+        }
+        let holder = cluster.lease_holder(FLEET, Duration::from_secs(20)).await.unwrap();
+        cluster.kill(holder);
+        for projection in [FLEET, DEMAND] {
+            cluster
+                .lease_holder(projection, Duration::from_secs(20))
+                .await
+                .unwrap_or_else(|e| panic!("{label}: {e:#}"));
+        }
+        let mut c = cluster.replica(0).client.clone();
+        let mut last = 0;
+        for i in (0..10).step_by(3) {
+            last = c
+                .report_breakdown(breakdown(&format!("V{i}")))
+                .await
+                .unwrap()
+                .into_inner()
+                .sequence;
+        }
+        // What the read model shows is what the events say: every car, the broken ones broken.
+        let listed = c
+            .list_vehicles(pb::ListVehiclesRequest {
+                city: "SHA".into(),
+                consistency: Some(rentops_proto::common::Consistency {
+                    min_sequence: last,
+                    timeout_ms: 10_000,
+                }),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let mut ids: Vec<String> = listed.vehicles.iter().map(|v| v.vehicle_id.clone()).collect();
+        ids.sort();
+        let mut expected: Vec<String> = (0..10).map(|i| format!("V{i}")).collect();
+        expected.sort();
+        assert_eq!(ids, expected, "{label}");
+        for v in &listed.vehicles {
+            let n: usize = v.vehicle_id[1..].parse().unwrap();
+            let broken = v.state == pb::VehicleState::Breakdown as i32;
+            assert_eq!(broken, n % 3 == 0, "{label}: {}: state {}", v.vehicle_id, v.state);
+        }
+        cluster.stop().await;
+    }
+}
