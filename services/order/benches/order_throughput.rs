@@ -3,6 +3,8 @@
 //!
 //! 1. baseline: raw JetStream appends of the same event bytes with the expected-sequence header;
 //! 2. rentops: gRPC PlaceOrder + RecordContactAttempt + ConfirmOrder end to end;
+//! 3. refusals: ConfirmOrder refused on cached, current state (each confirmed against the stream
+//!    before it is answered: what that read costs);
 //!
 //! at concurrency 1 and 32 over 1,000 orders each; projection lag under that load; and the
 //! order projection's rebuild speed on SQLite and PostgreSQL against a raw replay of the stream.
@@ -321,6 +323,82 @@ async fn grpc_commands(
     }
 }
 
+/// Refusals on cached, current state: `orders` orders are placed (not timed), then each is sent a
+/// ConfirmOrder that the rules refuse (nobody reached the customer). A refusal appends nothing,
+/// so it is confirmed against the stream before it is answered; this is what that costs.
+async fn grpc_refusals(
+    clients: &[pb::order_service_client::OrderServiceClient<tonic::transport::Channel>],
+    orders: usize,
+    concurrency: usize,
+    prefix: &str,
+) -> Run {
+    let now = time::OffsetDateTime::now_utc();
+    let mut ids = Vec::with_capacity(orders);
+    let mut c = clients[0].clone();
+    for i in 0..orders {
+        let placed = c
+            .place_order(pb::PlaceOrderRequest {
+                context: ctx(),
+                channel: pb::Channel::App as i32,
+                channel_order_ref: format!("{prefix}-{i}"),
+                customer: Some(pb::Customer {
+                    customer_id: "C".into(),
+                    name: "王芳".into(),
+                    phone: "13800000000".into(),
+                }),
+                city: "SHA".into(),
+                pickup_location: Some(pb::Location {
+                    place: Some(pb::location::Place::StationId("PVG".into())),
+                }),
+                pickup_at: Some(ts(now + time::Duration::days(3))),
+                return_location: Some(pb::Location {
+                    place: Some(pb::location::Place::StationId("SHA".into())),
+                }),
+                return_at: Some(ts(now + time::Duration::days(5))),
+                requested_model: VehicleModel::Es6 as i32,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        ids.push(placed.order_id);
+    }
+    let ids = Arc::new(ids);
+    let latencies = Arc::new(Mutex::new(Vec::with_capacity(orders)));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..concurrency {
+        let mut c = clients[w % clients.len()].clone();
+        let latencies = latencies.clone();
+        let ids = ids.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in (w..ids.len()).step_by(concurrency) {
+                let t = Instant::now();
+                let refused = c
+                    .confirm_order(pb::ConfirmOrderRequest {
+                        context: ctx(),
+                        order_id: ids[i].clone(),
+                        notes: String::new(),
+                    })
+                    .await
+                    .expect_err("refused: nobody reached the customer");
+                assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
+                latencies.lock().unwrap().push(t.elapsed());
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let elapsed = started.elapsed();
+    let latencies = std::mem::take(&mut *latencies.lock().unwrap());
+    Run {
+        ops: orders,
+        elapsed,
+        latencies,
+    }
+}
+
 async fn start_app(nats_url: &str, db_url: &str, shutdown: &Shutdown) -> app::App {
     let mut env = MapEnv::from_pairs([
         ("RENTOPS_NATS_URL", nats_url),
@@ -424,6 +502,7 @@ async fn main() {
         nats.url()
     );
     let mut ratios = Vec::new();
+    let mut refusals = Vec::new();
     // REBUILD_ONLY=1 skips the command runs (to iterate on the projector).
     // CONCURRENCY=32 (a comma list) runs only those rounds.
     let concurrencies: Vec<usize> = if std::env::var("REBUILD_ONLY").is_ok() {
@@ -479,6 +558,11 @@ async fn main() {
         grpc_floor(app.addr, orders * 3, concurrency)
             .await
             .report(&format!("   (gRPC alone: health checks, concurrency {concurrency})"));
+        let mut refused = grpc_refusals(&grpc, orders, concurrency, &format!("N{round}")).await;
+        refused.report(&format!(
+            "3. refused ConfirmOrder on cached state, concurrency {concurrency}"
+        ));
+        refusals.push((concurrency, refused.per_sec(), pct(&refused.latencies, 0.5)));
     }
 
     if std::env::var("COMMANDS_ONLY").is_ok() {
@@ -486,6 +570,12 @@ async fn main() {
         app.join().await;
         for (c, r) in ratios {
             println!("summary: ratio rentops/raw at concurrency {c}: {r:.2}");
+        }
+        for (c, per_sec, p50) in refusals {
+            println!(
+                "summary: refusals at concurrency {c}: {per_sec:.0} per s, p50 {:.3} ms",
+                p50.as_secs_f64() * 1e3
+            );
         }
         return;
     }
@@ -574,5 +664,11 @@ async fn main() {
     let _ = Consistency::default();
     for (c, r) in ratios {
         println!("summary: ratio rentops/raw at concurrency {c}: {r:.2}");
+    }
+    for (c, per_sec, p50) in refusals {
+        println!(
+            "summary: refusals at concurrency {c}: {per_sec:.0} per s, p50 {:.3} ms",
+            p50.as_secs_f64() * 1e3
+        );
     }
 }
