@@ -18,5 +18,5 @@ pub mod trace;
 
 pub use aggregate::{Aggregate, CommandHandler, CommandMeta, ExecuteError, Executed, HandlerConfig};
 pub use envelope::{EventMeta, RecordedEvent};
-pub use store::{AppendError, AppendOk, EventStore, LoadError, NewEvent};
+pub use store::{AppendError, AppendOk, AppendRequest, EventStore, LoadError, NewEvent};
 pub use stream::{StreamError, StreamSettings, connect, ensure_stream};

@@ -1,0 +1,263 @@
+//! The event log and the command handler against a real nats-server: the expected-sequence check,
+//! atomic batches, de-duplication, the one-message read of an aggregate's last sequence, and two
+//! command handlers on one stream (two replicas) deciding on state the other has moved past.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use bytes::Bytes;
+use rentops_eventstore::aggregate::DecodeError;
+use rentops_eventstore::{
+    Aggregate, AppendError, AppendRequest, CommandHandler, CommandMeta, EventStore, ExecuteError, HandlerConfig,
+    NewEvent, StreamSettings, connect, ensure_stream,
+};
+use rentops_testkit::NatsServer;
+
+/// A tally that can be closed and reopened: just enough rules to be refused and to do nothing.
+struct Tally;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+struct TallyState {
+    exists: bool,
+    open: bool,
+    count: u32,
+}
+
+#[derive(Debug)]
+enum TallyCommand {
+    Open,
+    Add(u32),
+    Close,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum TallyEvent {
+    Opened,
+    Added(u32),
+    Closed,
+}
+
+#[derive(Debug, PartialEq, thiserror::Error)]
+enum TallyError {
+    #[error("the tally is closed")]
+    Closed,
+    #[error("no such tally")]
+    Missing,
+}
+
+impl Aggregate for Tally {
+    const TYPE: &'static str = "tally";
+    type State = TallyState;
+    type Command = TallyCommand;
+    type Event = TallyEvent;
+    type Error = TallyError;
+
+    fn decide(state: &TallyState, command: &TallyCommand) -> Result<Vec<TallyEvent>, TallyError> {
+        match command {
+            // Opening an open tally changes nothing.
+            TallyCommand::Open if state.open => Ok(vec![]),
+            TallyCommand::Open => Ok(vec![TallyEvent::Opened]),
+            TallyCommand::Add(_) if !state.exists => Err(TallyError::Missing),
+            TallyCommand::Add(_) if !state.open => Err(TallyError::Closed),
+            TallyCommand::Add(n) => Ok(vec![TallyEvent::Added(*n)]),
+            TallyCommand::Close if !state.open => Ok(vec![]),
+            TallyCommand::Close => Ok(vec![TallyEvent::Closed]),
+        }
+    }
+
+    fn evolve(mut state: TallyState, event: &TallyEvent) -> TallyState {
+        match event {
+            TallyEvent::Opened => {
+                state.exists = true;
+                state.open = true;
+            }
+            TallyEvent::Added(n) => state.count += n,
+            TallyEvent::Closed => state.open = false,
+        }
+        state
+    }
+
+    fn encode(event: &TallyEvent) -> NewEvent {
+        let (name, payload) = match event {
+            TallyEvent::Opened => ("Opened", Bytes::new()),
+            TallyEvent::Added(n) => ("Added", Bytes::from(n.to_be_bytes().to_vec())),
+            TallyEvent::Closed => ("Closed", Bytes::new()),
+        };
+        NewEvent { name, payload }
+    }
+
+    fn decode(name: &str, payload: &[u8]) -> Result<TallyEvent, DecodeError> {
+        let bad = || DecodeError {
+            name: name.to_owned(),
+            message: "unreadable".into(),
+        };
+        match name {
+            "Opened" => Ok(TallyEvent::Opened),
+            "Closed" => Ok(TallyEvent::Closed),
+            "Added" => Ok(TallyEvent::Added(u32::from_be_bytes(
+                payload.try_into().map_err(|_| bad())?,
+            ))),
+            _ => Err(bad()),
+        }
+    }
+}
+
+async fn store(nats: &NatsServer) -> EventStore {
+    let client = connect(&nats.url(), "eventstore-test").await.unwrap();
+    let settings = StreamSettings::for_service("test", 1);
+    ensure_stream(&async_nats::jetstream::new(client.clone()), &settings)
+        .await
+        .unwrap();
+    EventStore::new(client, &settings.name, "test")
+}
+
+fn meta() -> CommandMeta {
+    CommandMeta {
+        request_id: uuid::Uuid::new_v4().to_string(),
+        correlation_id: "c".into(),
+        causation_id: "c".into(),
+        actor: "test".into(),
+        time: time::OffsetDateTime::now_utc(),
+    }
+}
+
+fn request<'a>(id: &'a str, expected: u64, request_id: &'a str) -> AppendRequest<'a> {
+    AppendRequest {
+        aggregate_type: "tally",
+        aggregate_id: id,
+        expected,
+        request_id,
+        correlation_id: "c",
+        causation_id: "c",
+        actor: "test",
+        time: time::OffsetDateTime::now_utc(),
+    }
+}
+
+fn added(n: u32) -> NewEvent {
+    Tally::encode(&TallyEvent::Added(n))
+}
+
+async fn stream_last(store: &EventStore) -> u64 {
+    let mut stream = store.jetstream().get_stream(store.stream_name()).await.unwrap();
+    stream.info().await.unwrap().state.last_sequence
+}
+
+#[tokio::test]
+async fn a_stale_expected_sequence_is_refused_and_appends_nothing() {
+    let nats = NatsServer::start().await.unwrap();
+    let store = store(&nats).await;
+    store.append(&request("t1", 0, "r1"), &[added(1)]).await.unwrap();
+    let refused = store.append(&request("t1", 0, "r2"), &[added(2)]).await;
+    assert!(
+        matches!(refused, Err(AppendError::Conflict { expected: 0, .. })),
+        "{refused:?}"
+    );
+    assert_eq!(stream_last(&store).await, 1);
+}
+
+#[tokio::test]
+async fn an_atomic_batch_is_stored_whole_or_not_at_all() {
+    let nats = NatsServer::start().await.unwrap();
+    let store = store(&nats).await;
+    let ok = store
+        .append(&request("t1", 0, "r1"), &[added(1), added(2), added(3)])
+        .await
+        .unwrap();
+    assert_eq!((ok.first_sequence, ok.last_sequence), (1, 3));
+    // The same batch decided on a stale version: none of its three events is stored.
+    let refused = store
+        .append(&request("t1", 1, "r2"), &[added(4), added(5), added(6)])
+        .await;
+    assert!(matches!(refused, Err(AppendError::Conflict { .. })), "{refused:?}");
+    assert_eq!(stream_last(&store).await, 3);
+    assert_eq!(store.load("tally", "t1").await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn a_repeated_message_id_appends_nothing() {
+    let nats = NatsServer::start().await.unwrap();
+    let store = store(&nats).await;
+    let first = store.append(&request("t1", 0, "r1"), &[added(1)]).await.unwrap();
+    // Another aggregate in between, so the stream moves on.
+    store.append(&request("t2", 0, "r1"), &[added(1)]).await.unwrap();
+    // The retry carries the version the aggregate has now (its own append): on a single server
+    // the expected-sequence check runs first, so only then does de-duplication answer.
+    let again = store.append(&request("t1", 1, "r1"), &[added(1)]).await.unwrap();
+    assert!(again.duplicate);
+    assert_eq!(again.last_sequence, first.last_sequence);
+    assert_eq!(stream_last(&store).await, 2);
+}
+
+#[tokio::test]
+async fn the_last_sequence_of_an_aggregate_is_read_from_its_own_subjects_only() {
+    let nats = NatsServer::start().await.unwrap();
+    let store = store(&nats).await;
+    assert_eq!(store.last_sequence("tally", "t1").await.unwrap(), 0);
+    store.append(&request("t1", 0, "a"), &[added(1)]).await.unwrap();
+    // Neighbours whose ids begin alike, and another event name on t1.
+    store.append(&request("t10", 0, "b"), &[added(1)]).await.unwrap();
+    store
+        .append(&request("t1", 1, "c"), &[Tally::encode(&TallyEvent::Closed)])
+        .await
+        .unwrap();
+    store.append(&request("t11", 0, "d"), &[added(1)]).await.unwrap();
+    assert_eq!(store.last_sequence("tally", "t1").await.unwrap(), 3);
+    assert_eq!(store.last_sequence("tally", "t10").await.unwrap(), 2);
+    assert_eq!(store.last_sequence("tally", "t2").await.unwrap(), 0);
+}
+
+/// Two handlers on one stream: two replicas, each with its own cache.
+async fn two_replicas(nats: &NatsServer) -> (CommandHandler<Tally>, CommandHandler<Tally>) {
+    let a = CommandHandler::<Tally>::new(store(nats).await, HandlerConfig::default());
+    let b = CommandHandler::<Tally>::new(store(nats).await, HandlerConfig::default());
+    (a, b)
+}
+
+#[tokio::test]
+async fn a_refusal_on_state_another_replica_moved_past_is_decided_again() {
+    let nats = NatsServer::start().await.unwrap();
+    let (a, b) = two_replicas(&nats).await;
+    a.execute("t1", &meta(), &TallyCommand::Open, true).await.unwrap();
+    a.execute("t1", &meta(), &TallyCommand::Close, false).await.unwrap();
+    // B reopens; A still holds the tally as closed.
+    b.execute("t1", &meta(), &TallyCommand::Open, false).await.unwrap();
+    let added = a.execute("t1", &meta(), &TallyCommand::Add(5), false).await.unwrap();
+    assert_eq!(added.events_appended, 1);
+    assert_eq!(added.state.count, 5);
+    // On current state a refusal stands.
+    b.execute("t1", &meta(), &TallyCommand::Close, false).await.unwrap();
+    let refused = b.execute("t1", &meta(), &TallyCommand::Add(1), false).await;
+    assert!(
+        matches!(refused, Err(ExecuteError::Domain(TallyError::Closed))),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_no_op_on_state_another_replica_moved_past_is_decided_again() {
+    let nats = NatsServer::start().await.unwrap();
+    let (a, b) = two_replicas(&nats).await;
+    a.execute("t1", &meta(), &TallyCommand::Open, true).await.unwrap();
+    b.execute("t1", &meta(), &TallyCommand::Close, false).await.unwrap();
+    // A holds the tally as open, so opening it looks like nothing to do; it is closed.
+    let reopened = a.execute("t1", &meta(), &TallyCommand::Open, false).await.unwrap();
+    assert_eq!(reopened.events_appended, 1);
+    assert!(reopened.state.open);
+    assert_eq!(a.store().last_sequence("tally", "t1").await.unwrap(), 3);
+}
+
+#[tokio::test]
+async fn a_creation_refused_on_the_assumed_empty_state_is_checked_too() {
+    let nats = NatsServer::start().await.unwrap();
+    let (a, b) = two_replicas(&nats).await;
+    b.execute("t1", &meta(), &TallyCommand::Open, true).await.unwrap();
+    // A has never seen t1: a command that may create it decides on the empty state first, where
+    // adding is refused (no such tally). The tally exists, so the add goes through.
+    let added = a.execute("t1", &meta(), &TallyCommand::Add(2), true).await.unwrap();
+    assert_eq!((added.events_appended, added.state.count), (1, 2));
+    // Where it really does not exist, the refusal stands.
+    let refused = a.execute("t2", &meta(), &TallyCommand::Add(2), true).await;
+    assert!(
+        matches!(refused, Err(ExecuteError::Domain(TallyError::Missing))),
+        "{refused:?}"
+    );
+}
