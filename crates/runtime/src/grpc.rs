@@ -33,9 +33,15 @@ pub fn bad_request(violations: Vec<(String, String)>) -> Status {
     Status::with_error_details(Code::InvalidArgument, message, details)
 }
 
-/// Health (reporting `service_name` as serving) and reflection over `descriptor_set`.
+/// Health, and reflection over `descriptor_set` that lists exactly `served` (full names such as
+/// `rentops.order.v1.OrderService`, from each server's `NamedService::NAME`) and health itself.
+///
+/// The descriptor set holds every service of `proto/`; reflecting all of them would tell a
+/// client (grpcurl, Postman, any generated client) that this binary serves its neighbours' APIs,
+/// and each call would come back `UNIMPLEMENTED`.
 pub async fn standard_services(
     descriptor_set: &[u8],
+    served: &[&str],
 ) -> Result<
     (
         tonic_health::server::HealthReporter,
@@ -48,14 +54,23 @@ pub async fn standard_services(
     tonic_reflection::server::Error,
 > {
     let (reporter, health) = tonic_health::server::health_reporter();
-    let v1 = tonic_reflection::server::Builder::configure()
+    let names = served.iter().copied().chain([
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    ]);
+    let mut v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(descriptor_set)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+    let mut v1alpha = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(descriptor_set)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?;
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+    for name in names {
+        v1 = v1.with_service_name(name);
+        v1alpha = v1alpha.with_service_name(name);
+    }
+    let v1 = v1.build_v1()?;
+    let v1alpha = v1alpha.build_v1alpha()?;
     Ok((reporter, health, v1, v1alpha))
 }
 

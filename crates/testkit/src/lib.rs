@@ -4,6 +4,7 @@
 //! cluster the kit starts itself.
 
 pub mod cluster;
+pub mod grpc;
 pub mod nats;
 pub mod postgres;
 

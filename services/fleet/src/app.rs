@@ -137,8 +137,11 @@ pub async fn start(
         shutdown.clone(),
     ));
 
-    let (reporter, health, reflection_v1, reflection_v1alpha) =
-        rentops_runtime::grpc::standard_services(rentops_proto::FILE_DESCRIPTOR_SET).await?;
+    let (reporter, health, reflection_v1, reflection_v1alpha) = rentops_runtime::grpc::standard_services(
+        rentops_proto::FILE_DESCRIPTOR_SET,
+        &[<pb::fleet_service_server::FleetServiceServer<FleetApi> as tonic::server::NamedService>::NAME],
+    )
+    .await?;
     reporter
         .set_serving::<pb::fleet_service_server::FleetServiceServer<FleetApi>>()
         .await;

@@ -266,3 +266,19 @@ async fn plan_instance_plans_a_file_and_appends_nothing() {
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflection_lists_what_fleet_serves_and_nothing_of_its_neighbours() {
+    let db = rentops_testkit::TestDatabase::Sqlite(rentops_testkit::SqliteDatabase::new().unwrap());
+    let t = TestApp::spawn(db).await;
+    assert_eq!(
+        rentops_testkit::grpc::reflected_services(t.app.addr).await.unwrap(),
+        [
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection",
+            "rentops.fleet.v1.FleetService",
+        ]
+    );
+    t.stop().await;
+}

@@ -150,8 +150,14 @@ pub async fn start(
         shutdown.clone(),
     ));
 
-    let (reporter, health, reflection_v1, reflection_v1alpha) =
-        rentops_runtime::grpc::standard_services(rentops_proto::FILE_DESCRIPTOR_SET).await?;
+    let (reporter, health, reflection_v1, reflection_v1alpha) = rentops_runtime::grpc::standard_services(
+        rentops_proto::FILE_DESCRIPTOR_SET,
+        &[
+            <pb::order_service_server::OrderServiceServer<OrderApi> as tonic::server::NamedService>::NAME,
+            <pb::order_admin_server::OrderAdminServer<OrderAdminApi> as tonic::server::NamedService>::NAME,
+        ],
+    )
+    .await?;
     reporter
         .set_serving::<pb::order_service_server::OrderServiceServer<OrderApi>>()
         .await;
