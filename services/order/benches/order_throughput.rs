@@ -356,6 +356,10 @@ async fn grpc_refusals(
                 }),
                 return_at: Some(ts(now + time::Duration::days(5))),
                 requested_model: VehicleModel::Es6 as i32,
+                price: Some(Money {
+                    amount_fen: 120_000,
+                    currency: "CNY".into(),
+                }),
                 ..Default::default()
             })
             .await
