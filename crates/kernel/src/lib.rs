@@ -1,0 +1,16 @@
+//! The domain kernel of rentops: the types and rules every service's pure domain code shares,
+//! with no I/O, no clock and no randomness. Services depend on this crate for their `domain/`
+//! modules; only their wiring depends on the event log.
+//!
+//! Layout, one module per concern:
+//!
+//! - [`aggregate`]: the pure [`Aggregate`] trait (`decide` / `evolve`), the [`EventCodec`] that
+//!   names and (de)serialises events, and the typed [`DecodeError`].
+//! - `testing` (feature `testing`): `given(history).when(command).then(events)` /
+//!   `.then_err(error)` for services' domain tests.
+
+pub mod aggregate;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use aggregate::{Aggregate, DecodeError, EventCodec};
