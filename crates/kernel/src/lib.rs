@@ -6,11 +6,14 @@
 //!
 //! - [`aggregate`]: the pure [`Aggregate`] trait (`decide` / `evolve`), the [`EventCodec`] that
 //!   names and (de)serialises events, and the typed [`DecodeError`].
+//! - [`money`]: [`Fen`], integer fen with checked arithmetic and exact parsing of yuan.
 //! - `testing` (feature `testing`): `given(history).when(command).then(events)` /
 //!   `.then_err(error)` for services' domain tests.
 
 pub mod aggregate;
+pub mod money;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 pub use aggregate::{Aggregate, DecodeError, EventCodec};
+pub use money::{Fen, MoneyError};
