@@ -7,13 +7,20 @@
 //! - [`aggregate`]: the pure [`Aggregate`] trait (`decide` / `evolve`), the [`EventCodec`] that
 //!   names and (de)serialises events, and the typed [`DecodeError`].
 //! - [`money`]: [`Fen`], integer fen with checked arithmetic and exact parsing of yuan.
+//! - [`ids`]: parsed ids ([`OrderId`], [`CustomerId`], [`VehicleId`], [`StationId`],
+//!   [`CityCode`]), each refusing what it cannot be with an [`IdError`] naming the fault.
+//! - [`vehicle`]: [`VehicleModel`], its [`VehicleClass`] and the default class ladder.
 //! - `testing` (feature `testing`): `given(history).when(command).then(events)` /
 //!   `.then_err(error)` for services' domain tests.
 
 pub mod aggregate;
+pub mod ids;
 pub mod money;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod vehicle;
 
 pub use aggregate::{Aggregate, DecodeError, EventCodec};
+pub use ids::{CityCode, CustomerId, IdError, OrderId, StationId, VehicleId};
 pub use money::{Fen, MoneyError};
+pub use vehicle::{BodyFamily, UnknownModel, VehicleClass, VehicleModel, default_ladder};
