@@ -25,6 +25,7 @@ pub enum IdError {
         max: usize,
         actual: usize,
     },
+    /// `position` counts characters from 1.
     #[error("{kind} may hold only {allowed}; {character:?} at character {position} is not allowed")]
     InvalidCharacter {
         kind: &'static str,
@@ -54,7 +55,7 @@ fn check(
         return Err(IdError::InvalidCharacter {
             kind,
             character,
-            position,
+            position: position + 1,
             allowed,
         });
     }
@@ -256,7 +257,7 @@ mod tests {
             Err(IdError::InvalidCharacter {
                 kind: "station id",
                 character: '.',
-                position: 3,
+                position: 4,
                 allowed: "A-Z, a-z, 0-9, '_' and '-'",
             })
         );
@@ -289,11 +290,11 @@ mod tests {
         ));
         assert!(matches!(
             CustomerId::parse("张三"),
-            Err(IdError::InvalidCharacter { position: 0, .. })
+            Err(IdError::InvalidCharacter { position: 1, .. })
         ));
         assert_eq!(
             VehicleId::parse("V 1").unwrap_err().to_string(),
-            "vehicle id may hold only A-Z, a-z, 0-9, '_' and '-'; ' ' at character 1 is not allowed"
+            "vehicle id may hold only A-Z, a-z, 0-9, '_' and '-'; ' ' at character 2 is not allowed"
         );
     }
 

@@ -22,7 +22,7 @@ pub enum MoneyError {
     #[error("an amount in yuan is required")]
     Empty,
     /// Only ASCII digits, one `.` and a leading `-` make an amount: no `+`, no thousands
-    /// separators, no exponent, no surrounding spaces.
+    /// separators, no exponent, no surrounding spaces. `position` counts characters from 1.
     #[error("{input:?} is not an amount in yuan: {character:?} at character {position}")]
     InvalidCharacter {
         input: String,
@@ -134,7 +134,7 @@ impl Fen {
                 return Err(MoneyError::InvalidCharacter {
                     input: owned(),
                     character: c,
-                    position: i + offset,
+                    position: i + offset + 1,
                 });
             }
         }
@@ -222,7 +222,7 @@ mod tests {
             Err(MoneyError::InvalidCharacter {
                 input: "1,000".into(),
                 character: ',',
-                position: 1
+                position: 2
             })
         );
         assert_eq!(
@@ -230,7 +230,7 @@ mod tests {
             Err(MoneyError::InvalidCharacter {
                 input: "-1.2.3".into(),
                 character: '.',
-                position: 4
+                position: 5
             })
         );
         for bad in [" 1", "+1", "1e3", "--1", "1-", "¥1", "１"] {
