@@ -9,6 +9,7 @@
 //! - [`money`]: [`Fen`], integer fen with checked arithmetic and exact parsing of yuan.
 //! - [`ids`]: parsed ids ([`OrderId`], [`CustomerId`], [`VehicleId`], [`StationId`],
 //!   [`CityCode`]), each refusing what it cannot be with an [`IdError`] naming the fault.
+//! - [`plate`]: [`Plate`], one normalisation and validation rule for Chinese licence plates.
 //! - [`vehicle`]: [`VehicleModel`], its [`VehicleClass`] and the default class ladder.
 //! - `testing` (feature `testing`): `given(history).when(command).then(events)` /
 //!   `.then_err(error)` for services' domain tests.
@@ -16,6 +17,7 @@
 pub mod aggregate;
 pub mod ids;
 pub mod money;
+pub mod plate;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod vehicle;
@@ -23,4 +25,5 @@ pub mod vehicle;
 pub use aggregate::{Aggregate, DecodeError, EventCodec};
 pub use ids::{CityCode, CustomerId, IdError, OrderId, StationId, VehicleId};
 pub use money::{Fen, MoneyError};
+pub use plate::{Plate, PlateError, PlateKind};
 pub use vehicle::{BodyFamily, UnknownModel, VehicleClass, VehicleModel, default_ladder};
