@@ -10,6 +10,8 @@
 //! - [`ids`]: parsed ids ([`OrderId`], [`CustomerId`], [`VehicleId`], [`StationId`],
 //!   [`CityCode`]), each refusing what it cannot be with an [`IdError`] naming the fault.
 //! - [`plate`]: [`Plate`], one normalisation and validation rule for Chinese licence plates.
+//! - [`timestamp`]: `OffsetDateTime` to and from unix microseconds, RFC 3339 and a protobuf
+//!   timestamp's `(seconds, nanos)`, each checked.
 //! - [`vehicle`]: [`VehicleModel`], its [`VehicleClass`] and the default class ladder.
 //! - `testing` (feature `testing`): `given(history).when(command).then(events)` /
 //!   `.then_err(error)` for services' domain tests.
@@ -20,10 +22,12 @@ pub mod money;
 pub mod plate;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod timestamp;
 pub mod vehicle;
 
 pub use aggregate::{Aggregate, DecodeError, EventCodec};
 pub use ids::{CityCode, CustomerId, IdError, OrderId, StationId, VehicleId};
 pub use money::{Fen, MoneyError};
 pub use plate::{Plate, PlateError, PlateKind};
+pub use timestamp::TimestampError;
 pub use vehicle::{BodyFamily, UnknownModel, VehicleClass, VehicleModel, default_ladder};
