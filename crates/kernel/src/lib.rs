@@ -7,6 +7,9 @@
 //! - [`aggregate`]: the pure [`Aggregate`] trait (`decide` / `evolve`), the [`EventCodec`] that
 //!   names and (de)serialises events, and the typed [`DecodeError`].
 //! - [`money`]: [`Fen`], integer fen with checked arithmetic and exact parsing of yuan.
+//! - [`calendar`]: the working-day [`Calendar`] (Chinese holidays and make-up working days as
+//!   data per year, embedded and extendable from a file), working-day arithmetic and business
+//!   hours over a [`WeeklySchedule`] for SLA clocks.
 //! - [`ids`]: parsed ids ([`OrderId`], [`CustomerId`], [`VehicleId`], [`StationId`],
 //!   [`CityCode`]), each refusing what it cannot be with an [`IdError`] naming the fault.
 //! - [`plate`]: [`Plate`], one normalisation and validation rule for Chinese licence plates.
@@ -17,6 +20,7 @@
 //!   `.then_err(error)` for services' domain tests.
 
 pub mod aggregate;
+pub mod calendar;
 pub mod ids;
 pub mod money;
 pub mod plate;
@@ -26,6 +30,7 @@ pub mod timestamp;
 pub mod vehicle;
 
 pub use aggregate::{Aggregate, DecodeError, EventCodec};
+pub use calendar::{Calendar, CalendarDataError, CalendarError, DayHours, Interval, WeeklySchedule};
 pub use ids::{CityCode, CustomerId, IdError, OrderId, StationId, VehicleId};
 pub use money::{Fen, MoneyError};
 pub use plate::{Plate, PlateError, PlateKind};
