@@ -1,6 +1,12 @@
 //! The domain kernel of rentops: the types and rules every service's pure domain code shares,
 //! with no I/O, no clock and no randomness. Services depend on this crate for their `domain/`
-//! modules; only their wiring depends on the event log.
+//! modules; only their wiring depends on the event log. (The one exception to "no I/O" is
+//! [`Calendar::from_file`], which a service calls once at start-up to read an operator's
+//! holiday data.)
+//!
+//! Every parser here returns a typed error that names what is wrong, so a service can turn it
+//! into a field violation as it is; nothing panics on any input, and arithmetic that can
+//! overflow is checked.
 //!
 //! Layout, one module per concern:
 //!
@@ -17,7 +23,8 @@
 //!   timestamp's `(seconds, nanos)`, each checked.
 //! - [`vehicle`]: [`VehicleModel`], its [`VehicleClass`] and the default class ladder.
 //! - `testing` (feature `testing`): `given(history).when(command).then(events)` /
-//!   `.then_err(error)` for services' domain tests.
+//!   `.then_err(error)` for services' domain tests. A service turns it on for its tests only:
+//!   `rentops-kernel = { workspace = true, features = ["testing"] }` under `[dev-dependencies]`.
 
 pub mod aggregate;
 pub mod calendar;
@@ -30,7 +37,10 @@ pub mod timestamp;
 pub mod vehicle;
 
 pub use aggregate::{Aggregate, DecodeError, EventCodec};
-pub use calendar::{Calendar, CalendarDataError, CalendarError, DayHours, Interval, WeeklySchedule};
+pub use calendar::{
+    Calendar, CalendarDataError, CalendarError, DayHours, DayKind, Holiday, Interval, Notice, ScheduleError,
+    WeeklySchedule,
+};
 pub use ids::{CityCode, CustomerId, IdError, OrderId, StationId, VehicleId};
 pub use money::{Fen, MoneyError};
 pub use plate::{Plate, PlateError, PlateKind};
