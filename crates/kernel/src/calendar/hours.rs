@@ -46,7 +46,8 @@ pub struct Interval {
 }
 
 impl Interval {
-    /// `[start, end)` on one day; `end` after `start`.
+    /// `[start, end)` on one day; `end` after `start`. Opening hours are kept to the second, so
+    /// a fraction of a second in `start` or `end` is dropped.
     pub fn new(start: Time, end: Time) -> Result<Self, ScheduleError> {
         Self::from_seconds(seconds_of(start), seconds_of(end))
     }
