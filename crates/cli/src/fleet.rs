@@ -649,11 +649,13 @@ mod tests {
 
     #[test]
     fn local_planning_needs_no_server() {
-        let path = match std::env::var("RENTOPS_PLANNING_DIR") {
-            Ok(dir) if !dir.is_empty() => std::path::PathBuf::from(dir),
-            _ => std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/planning"),
+        // The planner's example, in this checkout: under RENTOPS_WORKSPACE_ROOT when the test
+        // command sets it (a shared target dir may hold a binary compiled in another checkout).
+        let path = match std::env::var("RENTOPS_WORKSPACE_ROOT") {
+            Ok(root) if !root.is_empty() => std::path::PathBuf::from(root),
+            _ => std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."),
         }
-        .join("examples/small.json");
+        .join("crates/planner/tests/data/small.json");
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
