@@ -1,5 +1,5 @@
 //! `rentops fleet …`: the fleet service's commands and queries, and `plan`, which plans an
-//! instance file (shared/planning/FORMAT.md) on the service or, with `--local`, with the planner
+//! instance file (crates/planner/FORMAT.md) on the service or, with `--local`, with the planner
 //! library in this process (no server needed): `rentops fleet plan INSTANCE.json > PLAN.json`.
 //!
 //! Answers print as `key  value` lines (one block per item), or as JSON with `--json`.
@@ -22,7 +22,7 @@ use crate::format::{model_name, parse_time, timestamp};
 
 #[derive(Debug, Subcommand)]
 pub enum FleetCommand {
-    /// Plan an instance file and print the plan file (FORMAT.md); KPIs and explanations go to stderr.
+    /// Plan an instance file and print the plan file (crates/planner/FORMAT.md); KPIs and explanations go to stderr.
     Plan(PlanArgs),
     /// Configure a city (name, default delivery station, delivery minutes, frozen window).
     City(CityArgs),
@@ -73,7 +73,7 @@ impl FleetCommand {
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// The instance file (JSON, FORMAT.md).
+    /// The instance file (JSON, crates/planner/FORMAT.md).
     pub instance: std::path::PathBuf,
     /// Plan here with the planner library instead of asking the fleet service.
     #[arg(long)]

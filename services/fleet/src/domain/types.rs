@@ -78,7 +78,7 @@ impl Model {
     }
 }
 
-/// The class ladder of the planning examples (shared/planning/examples): which models may serve
+/// The class ladder of the planning examples (crates/planner/tests/data): which models may serve
 /// an order for a model as a free upgrade. A city starts with it; `SetUpgrades` replaces it.
 pub fn default_ladder() -> BTreeMap<Model, Vec<Model>> {
     use Model::*;
