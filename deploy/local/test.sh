@@ -10,10 +10,9 @@ cd "$repo_root"
 # One target dir outside the clone, shared by every run on this machine: 2 cores build slowly.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/rentops-target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
-# Paths the tests need, from this checkout: compile-time paths in a shared target dir may name
-# another checkout.
+# The checkout the tests read their files from (the planner's examples, .tools/): compile-time
+# paths in a shared target dir may name another checkout.
 export RENTOPS_WORKSPACE_ROOT="$repo_root"
-export RENTOPS_PLANNING_DIR="${RENTOPS_PLANNING_DIR:-$repo_root/../shared/planning}"
 
 echo "== nats-server"
 RENTOPS_NATS_SERVER="$(./deploy/local/install-nats.sh)"

@@ -1,5 +1,5 @@
 //! `rentops fleet …`: the fleet service's commands and queries, and `plan`, which plans an
-//! instance file (shared/planning/FORMAT.md) on the service or, with `--local`, with the planner
+//! instance file (crates/planner/FORMAT.md) on the service or, with `--local`, with the planner
 //! library in this process (no server needed): `rentops fleet plan INSTANCE.json > PLAN.json`.
 //!
 //! Answers print as `key  value` lines (one block per item), or as JSON with `--json`.
@@ -22,7 +22,7 @@ use crate::format::{model_name, parse_time, timestamp};
 
 #[derive(Debug, Subcommand)]
 pub enum FleetCommand {
-    /// Plan an instance file and print the plan file (FORMAT.md); KPIs and explanations go to stderr.
+    /// Plan an instance file and print the plan file (crates/planner/FORMAT.md); KPIs and explanations go to stderr.
     Plan(PlanArgs),
     /// Configure a city (name, default delivery station, delivery minutes, frozen window).
     City(CityArgs),
@@ -73,7 +73,7 @@ impl FleetCommand {
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// The instance file (JSON, FORMAT.md).
+    /// The instance file (JSON, crates/planner/FORMAT.md).
     pub instance: std::path::PathBuf,
     /// Plan here with the planner library instead of asking the fleet service.
     #[arg(long)]
@@ -649,11 +649,13 @@ mod tests {
 
     #[test]
     fn local_planning_needs_no_server() {
-        let path = match std::env::var("RENTOPS_PLANNING_DIR") {
-            Ok(dir) if !dir.is_empty() => std::path::PathBuf::from(dir),
-            _ => std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/planning"),
+        // The planner's example, in this checkout: under RENTOPS_WORKSPACE_ROOT when the test
+        // command sets it (a shared target dir may hold a binary compiled in another checkout).
+        let path = match std::env::var("RENTOPS_WORKSPACE_ROOT") {
+            Ok(root) if !root.is_empty() => std::path::PathBuf::from(root),
+            _ => std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."),
         }
-        .join("examples/small.json");
+        .join("crates/planner/tests/data/small.json");
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -1,12 +1,13 @@
-//! A port of `check_plan.py`: feasibility of a plan and its KPIs, with the same numbers and the
-//! same problem texts, so that Rust and Python agree on every plan.
+//! The plan checker of FORMAT.md: whether a plan is feasible, and its KPIs. The planner's tests
+//! hold it to a second implementation written independently in Python (`tests/check_plan.py`):
+//! both must find the same plans feasible and give them the same figures.
 
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Instance, Plan};
 use crate::problem::{self, Problem, Serves};
 
-/// The KPIs of a plan, as `check_plan.py` prints them, plus what the planner proved.
+/// The KPIs of a plan, as FORMAT.md defines them, plus what the planner proved.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanReport {
     /// Number of orders in the instance.
@@ -36,7 +37,7 @@ fn round6(x: f64) -> f64 {
     format!("{x:.6}").parse().unwrap_or(x)
 }
 
-/// The problems of a car's chain of orders, in the given order (`chain_problems` in Python).
+/// The problems of a car's chain of orders, in the given order.
 pub(crate) fn chain_problems(p: &Problem, car: usize, jobs: &[usize]) -> Vec<String> {
     let c = &p.cars[car];
     let mut out = Vec::new();
@@ -69,12 +70,12 @@ pub(crate) fn chain_problems(p: &Problem, car: usize, jobs: &[usize]) -> Vec<Str
 }
 
 /// Feasibility problems and KPIs of assignments given as `(order, car)` indices, in plan order.
-/// `kpis` in Python; `proven_optimal` and the bound are left trivial for the caller to fill.
+/// `proven_optimal` and the bound are left trivial for the caller to fill.
 pub(crate) fn kpis(p: &Problem, assignments: &[(usize, usize)]) -> (Vec<String>, PlanReport) {
     let mut problems = Vec::new();
     let mut seen = vec![false; p.jobs.len()];
     let mut fulfilled = 0usize;
-    // Vehicles in order of first appearance, like Python's dict.
+    // Vehicles in order of first appearance, so problems are reported in the plan's order.
     let mut by_vehicle: Vec<(usize, Vec<usize>)> = Vec::new();
     let mut slot: Vec<Option<usize>> = vec![None; p.cars.len()];
     for &(j, c) in assignments {
@@ -97,7 +98,8 @@ pub(crate) fn kpis(p: &Problem, assignments: &[(usize, usize)]) -> (Vec<String>,
     let mut upgrades = 0usize;
     let mut relocation = 0i64;
     for (c, jobs) in &mut by_vehicle {
-        // Stable, like Python's sort.
+        // Stable: orders with equal pickups keep the plan's order (such a chain is infeasible
+        // anyway, but its problems and relocation stay reproducible).
         jobs.sort_by_key(|&j| p.jobs[j].pickup_at);
         problems.extend(chain_problems(p, *c, jobs));
         let car = &p.cars[*c];
@@ -131,7 +133,7 @@ pub(crate) fn kpis(p: &Problem, assignments: &[(usize, usize)]) -> (Vec<String>,
         }
         available += span.max(0);
     }
-    // The last assignment of an order wins, like Python's dict comprehension.
+    // The last assignment of an order wins (a plan serving an order twice is infeasible anyway).
     let mut now: Vec<Option<usize>> = vec![None; p.jobs.len()];
     for &(j, c) in assignments {
         now[j] = Some(c);
@@ -166,7 +168,7 @@ pub(crate) fn kpis(p: &Problem, assignments: &[(usize, usize)]) -> (Vec<String>,
     (problems, report)
 }
 
-/// Checks `plan` against `instance` like `check_plan.py INSTANCE PLAN`: `Ok` with the KPIs when
+/// Checks `plan` against `instance` by FORMAT.md's rules: `Ok` with the KPIs when
 /// feasible, else every problem found (an invalid instance is one problem). The report's bound
 /// is the trivial one (all orders); only [`crate::plan`] proves better.
 pub fn check(instance: &Instance, plan: &Plan) -> Result<PlanReport, Vec<String>> {

@@ -1,12 +1,13 @@
-//! The first-come-first-served baseline of `check_plan.py --greedy`, ported for benchmarks: each
+//! The first-come-first-served baseline of FORMAT.md, which the planner is measured against: each
 //! order, by pickup time then id, takes the first free car (by id) of its own model, else the
-//! first car (by id) of an allowed upgrade.
+//! first car (by id) of an allowed upgrade. The tests compare it with the second checker's
+//! `--greedy` (`tests/check_plan.py`).
 
 use crate::model::{Assignment, Instance, Plan};
 use crate::problem::{self, Problem, Serves};
 
-/// The greedy plan, or an empty plan when the instance is invalid (the Python would crash; the
-/// benchmark only needs valid instances, and `plan` reports the error).
+/// The greedy plan, or an empty plan when the instance is invalid (there is no baseline to speak
+/// of then; the benchmark only needs valid instances, and `plan` reports the error).
 pub fn greedy(instance: &Instance) -> Plan {
     match problem::build(instance) {
         Ok(p) => greedy_problem(&p),

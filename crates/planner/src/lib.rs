@@ -1,7 +1,8 @@
 //! # rentops-planner
 //!
 //! Assigns cars to rental orders for the rentops `fleet` service. Instances and plans are the
-//! JSON files of `shared/planning/FORMAT.md`; the objective is DOMAIN.md's "Scheduling" order:
+//! JSON files of this crate's `FORMAT.md`; the objective is the "Scheduling" order of
+//! `docs/domain.md`:
 //! (1) serve as many orders as possible, (2) with the fewest upgrades, (3) the fewest relocation
 //! minutes, (4) moving as few assignments of `previous_plan` as possible, (5) spreading usage.
 //!
@@ -106,8 +107,9 @@
 //! ## Guarantees
 //!
 //! `plan` is pure and deterministic (no clock, no I/O, no hash-order iteration); every plan it
-//! returns passes [`check`], the port of `check_plan.py`. Invalid instances give a
-//! [`PlanError`] naming the offending id or field; no input panics.
+//! returns passes [`check`], the checker of FORMAT.md's rules (and the tests hold it to a second,
+//! independent one in Python, `tests/check_plan.py`). Invalid instances give a [`PlanError`]
+//! naming the offending id or field; no input panics.
 
 mod bound;
 mod check;
@@ -196,7 +198,7 @@ pub fn plan(instance: &Instance, options: &PlanOptions) -> Result<PlanOutcome, P
         // (a car that broke down is a commodity of its own) are solved again, then ejection
         // chains re-place the freed orders, moving others only to make room. No round-robin
         // re-optimisation and no Lagrangian search: re-planning must be fast, and it should
-        // move only what it must (DOMAIN.md: a breakdown re-plans at once).
+        // move only what it must (docs/domain.md: a breakdown re-plans at once).
         for (k, &d) in dirty.iter().enumerate() {
             if d {
                 s.resolve(k);

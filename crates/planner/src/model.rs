@@ -85,7 +85,7 @@ pub struct Order {
     pub return_at: String,
 }
 
-/// The frozen window (DOMAIN.md "Scheduling"): assignments of `previous_plan` whose pickup is
+/// The frozen window (docs/domain.md, "Scheduling"): assignments of `previous_plan` whose pickup is
 /// at most `window_minutes` after `now` move only when their car is blocked over them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Frozen {

@@ -73,8 +73,8 @@ impl Problem {
     }
 
     /// When car `car`, ready at `ready` at station `at`, would leave for order `job`, or `None`
-    /// when it cannot make the pickup or a blocked window touches the busy span (FORMAT.md
-    /// "Feasibility"). Model compatibility is checked separately.
+    /// when it cannot make the pickup or a blocked window overlaps the busy span (FORMAT.md,
+    /// "When a plan is feasible"). Model compatibility is checked separately.
     pub fn leave_time(&self, car: usize, at: usize, ready: i64, job: usize) -> Option<i64> {
         let j = &self.jobs[job];
         let leave = j.pickup_at - self.travel(at, j.pickup_station);

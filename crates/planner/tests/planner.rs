@@ -1,6 +1,6 @@
 //! Behaviour of the planner as the rest of rentops sees it: feasibility rule, edge cases,
-//! agreement with check_plan.py, optimality on small instances, determinism, stability,
-//! breakdowns and the frozen window.
+//! agreement with the second, independent checker (`tests/check_plan.py`), optimality on small
+//! instances, determinism, stability, breakdowns and the frozen window.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test and tool code: fail loudly
 
 use std::collections::BTreeMap;
@@ -91,15 +91,22 @@ fn run(inst: &Instance) -> rentops_planner::PlanOutcome {
     out
 }
 
-fn planning_dir() -> PathBuf {
-    match std::env::var("RENTOPS_PLANNING_DIR") {
-        Ok(d) => PathBuf::from(d),
-        Err(_) => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/planning"),
+/// This crate's `tests/` folder: the example instances (`data/`) and the second checker. Under
+/// `RENTOPS_WORKSPACE_ROOT` when set, as in the test kit: when one target dir serves several
+/// checkouts, the path compiled in may name another checkout than the one being tested.
+fn tests_dir() -> PathBuf {
+    match std::env::var("RENTOPS_WORKSPACE_ROOT") {
+        Ok(root) if !root.is_empty() => PathBuf::from(root).join("crates/planner/tests"),
+        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests"),
     }
 }
 
+fn example_path(name: &str) -> PathBuf {
+    tests_dir().join("data").join(name)
+}
+
 fn example(name: &str) -> Instance {
-    let path = planning_dir().join("examples").join(name);
+    let path = example_path(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     Instance::from_json(&text).expect("example parses")
 }
@@ -108,7 +115,7 @@ fn python() -> Option<()> {
     match Command::new("python3").arg("--version").output() {
         Ok(o) if o.status.success() => Some(()),
         _ => {
-            eprintln!("SKIPPED: python3 is not available; check_plan.py comparison not run");
+            eprintln!("SKIPPED: python3 is not available; the second checker was not run");
             None
         }
     }
@@ -296,7 +303,7 @@ fn unknown_json_fields_are_ignored() {
     assert_eq!(inst.vehicles.len(), 1);
 }
 
-// ---------- the examples and check_plan.py ----------
+// ---------- the examples and the second checker ----------
 
 #[test]
 fn plans_for_small_and_random_instances_pass_check() {
@@ -314,15 +321,28 @@ fn plans_for_small_and_random_instances_pass_check() {
     }
 }
 
-fn python_json(args: &[&str]) -> serde_json::Value {
-    let script = planning_dir().join("check_plan.py");
+/// Runs the second checker; its exit status and what it printed on stdout, as JSON.
+fn python_run(args: &[&str]) -> (i32, serde_json::Value) {
+    let script = tests_dir().join("check_plan.py");
     let out = Command::new("python3")
         .arg(&script)
         .args(args)
         .output()
         .expect("python3 runs");
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|_| panic!("check_plan.py said: {}", String::from_utf8_lossy(&out.stderr)))
+    let json = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("check_plan.py said: {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().unwrap_or(-1), json)
+}
+
+fn python_json(args: &[&str]) -> serde_json::Value {
+    python_run(args).1
+}
+
+/// A fresh folder of this test's own: tests run in parallel in one process.
+fn scratch(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rentops-planner-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 #[test]
@@ -330,9 +350,8 @@ fn rust_check_and_greedy_agree_with_check_plan_py() {
     if python().is_none() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("rentops-planner-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let small_path = planning_dir().join("examples/small.json");
+    let dir = scratch("agree");
+    let small_path = example_path("small.json");
     let small = example("small.json");
     let py_greedy: Plan = serde_json::from_value(python_json(&["--greedy", small_path.to_str().unwrap()])).unwrap();
     assert_eq!(greedy(&small), py_greedy, "greedy port differs");
@@ -349,8 +368,8 @@ fn rust_check_and_greedy_agree_with_check_plan_py() {
         assert_eq!(py["fulfilment_rate"].as_f64(), Some(rs.fulfilment_rate), "{name}");
         assert_eq!(py["idle_rate"].as_f64(), Some(rs.idle_rate), "{name}");
     }
-    // The planner's plan for the big example passes the real checker with the same KPIs.
-    let city_path = planning_dir().join("examples/city-3days.json");
+    // The planner's plan for the big example passes the second checker with the same KPIs.
+    let city_path = example_path("city-3days.json");
     let city = example("city-3days.json");
     let p = run(&city).plan;
     let plan_path = dir.join("city.json");
@@ -359,8 +378,70 @@ fn rust_check_and_greedy_agree_with_check_plan_py() {
     let rs = check(&city, &p).unwrap();
     assert_eq!(py["feasible"], true);
     assert_eq!(py["fulfilled"], rs.fulfilled);
+    assert_eq!(py["upgrades"], rs.upgrades);
     assert_eq!(py["relocation_minutes"], rs.relocation_minutes);
+    assert_eq!(py["fulfilment_rate"].as_f64(), Some(rs.fulfilment_rate));
     assert_eq!(py["idle_rate"].as_f64(), Some(rs.idle_rate));
+    // The greedy baseline of the big example, too: the same plan from both, and the same KPIs.
+    let py_greedy: Plan = serde_json::from_value(python_json(&["--greedy", city_path.to_str().unwrap()])).unwrap();
+    assert_eq!(greedy(&city), py_greedy, "greedy port differs on city-3days");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The second checker is no rubber stamp: on the hand-made cases of the feasibility rule it finds
+/// feasible exactly what `check` finds feasible, and says so by its exit status too.
+#[test]
+fn check_plan_py_rejects_what_check_rejects() {
+    if python().is_none() {
+        return;
+    }
+    let dir = scratch("rejects");
+    let two = |late: i64| {
+        given(
+            vec![car("V1", "S", "A", 0)],
+            vec![
+                order("O1", "S", "A", 480, "B", 600),
+                order("O2", "S", "A", 690 - late, "A", 800),
+            ],
+        )
+    };
+    let mut blocked = car("V1", "S", "A", 0);
+    blocked.blocked = vec![Window {
+        from: at(659),
+        to: at(900),
+    }];
+    let mut touching = blocked.clone();
+    touching.blocked[0].from = at(660);
+    let one = |v: Vehicle, model: &str| given(vec![v], vec![order("O1", model, "A", 480, "A", 600)]);
+    let cases: Vec<(&str, Instance, Plan)> = vec![
+        ("just in time", two(0), assign(&[("O1", "V1"), ("O2", "V1")])),
+        ("one minute late", two(1), assign(&[("O1", "V1"), ("O2", "V1")])),
+        ("window touching", one(touching, "S"), assign(&[("O1", "V1")])),
+        ("window overlapping", one(blocked, "S"), assign(&[("O1", "V1")])),
+        ("upgrade", one(car("V1", "L", "A", 0), "S"), assign(&[("O1", "V1")])),
+        ("downgrade", one(car("V1", "S", "A", 0), "L"), assign(&[("O1", "V1")])),
+        ("unknown car", one(car("V1", "S", "A", 0), "S"), assign(&[("O1", "V9")])),
+        ("served twice", two(0), assign(&[("O1", "V1"), ("O1", "V1")])),
+    ];
+    let mut feasible = 0;
+    for (i, (name, inst, p)) in cases.iter().enumerate() {
+        let inst_path = dir.join(format!("instance-{i}.json"));
+        let plan_path = dir.join(format!("plan-{i}.json"));
+        std::fs::write(&inst_path, inst.to_json()).unwrap();
+        std::fs::write(&plan_path, p.to_json()).unwrap();
+        let (status, py) = python_run(&[inst_path.to_str().unwrap(), plan_path.to_str().unwrap()]);
+        let rs = check(inst, p);
+        assert_eq!(py["feasible"], rs.is_ok(), "{name}: {rs:?}");
+        assert_eq!(status, if rs.is_ok() { 0 } else { 1 }, "{name}");
+        if let Ok(rs) = rs {
+            feasible += 1;
+            assert_eq!(py["upgrades"], rs.upgrades, "{name}");
+            assert_eq!(py["relocation_minutes"], rs.relocation_minutes, "{name}");
+            assert_eq!(py["idle_rate"].as_f64(), Some(rs.idle_rate), "{name}");
+        }
+    }
+    // Both kinds are among the cases, so neither checker can pass by always saying the same.
+    assert_eq!(feasible, 3);
     std::fs::remove_dir_all(&dir).ok();
 }
 

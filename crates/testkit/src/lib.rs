@@ -25,13 +25,11 @@ pub fn workspace_root() -> PathBuf {
     }
 }
 
-/// `../shared/planning` beside the project (instances, formats, check_plan.py):
-/// `RENTOPS_PLANNING_DIR` when set, else next to the workspace root.
+/// The planner's example instances (`small.json`, `city-3days.json`, in the format of
+/// `crates/planner/FORMAT.md`), kept as the planner's test data; under [`workspace_root`], so
+/// the checkout being tested is the one read.
 pub fn planning_dir() -> PathBuf {
-    match std::env::var("RENTOPS_PLANNING_DIR") {
-        Ok(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => workspace_root().join("../shared/planning"),
-    }
+    workspace_root().join("crates/planner/tests/data")
 }
 
 /// Logs for tests: `RUST_LOG=debug cargo test` shows them.

@@ -1,4 +1,4 @@
-//! The fleet service (DOMAIN.md: 联动协调, 排单计划): vehicles, drivers and the city's
+//! The fleet service (docs/domain.md: 联动协调, 排单计划): vehicles, drivers and the city's
 //! configuration as event-sourced aggregates; demand from the order service's events; a re-plan
 //! of the city whenever demand or supply changes, published as events the order service folds in;
 //! and the KPIs (fulfilment rate, idle rate) planned and actual.

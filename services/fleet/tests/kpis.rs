@@ -1,4 +1,4 @@
-//! KPIs computed as DOMAIN.md defines them, on a small hand-made day with a known answer.
+//! KPIs computed as docs/domain.md defines them, on a small hand-made day with a known answer.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -240,8 +240,7 @@ async fn plan_instance_plans_a_file_and_appends_nothing() {
     let db = rentops_testkit::TestDatabase::Sqlite(rentops_testkit::SqliteDatabase::new().unwrap());
     let t = TestApp::spawn(db).await;
     let mut c = t.client();
-    let text =
-        std::fs::read_to_string(rentops_testkit::planning_dir().join("examples/small.json")).expect("small.json");
+    let text = std::fs::read_to_string(rentops_testkit::planning_dir().join("small.json")).expect("small.json");
     let before = t.fleet_last_sequence().await;
     let r = c
         .plan_instance(pb::PlanInstanceRequest {

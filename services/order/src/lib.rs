@@ -1,4 +1,4 @@
-//! The order service (DOMAIN.md: 订单承接): takes orders from every sales channel, runs the
+//! The order service (docs/domain.md: 订单承接): takes orders from every sales channel, runs the
 //! confirmation calls, records changes until pickup, the handover and the return.
 //!
 //! - [`domain`]: the order aggregate's pure rules (`decide` / `evolve`) and its wire mapping.

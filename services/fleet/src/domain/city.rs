@@ -1,7 +1,7 @@
 //! The city aggregate (id = city code): the configuration plans are made from — stations, the
 //! station-to-station travel times, turnaround, the class ladder, the frozen window and where
 //! delivery orders are planned from. Held as events so that every plan can be explained by the
-//! data it was made from. A new city is configured with DOMAIN.md's defaults written out as
+//! data it was made from. A new city is configured with docs/domain.md's defaults written out as
 //! events (turnaround 60 min, the planning examples' ladder), never implied by code.
 
 use std::collections::BTreeMap;

@@ -1,5 +1,5 @@
 //! The plan aggregate (id = city code): the assignment of cars to orders and of drivers to
-//! delivery / collection tasks for the city over the horizon (DOMAIN.md, 排单计划).
+//! delivery / collection tasks for the city over the horizon (docs/domain.md, 排单计划).
 //!
 //! A re-plan is one command, `Replan`, carrying everything the plan is made from: the city's
 //! configuration, the demand (confirmed orders not cancelled and not yet picked up, plus swaps
@@ -308,7 +308,7 @@ struct Task {
     address: String,
 }
 
-/// Delivery and collection tasks go to drivers within their shifts (DOMAIN.md): a driver takes
+/// Delivery and collection tasks go to drivers within their shifts (docs/domain.md): a driver takes
 /// a task when a shift of theirs starts early enough to travel from the shift's station to the
 /// task's station, ends late enough to come back, and the driver's other tasks leave time to
 /// travel between them. Greedy in task order; the driver who had the task keeps it when able

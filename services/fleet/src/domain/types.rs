@@ -7,7 +7,7 @@ use rentops_proto::common::VehicleModel;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-/// The vehicle models of DOMAIN.md's glossary.
+/// The vehicle models of docs/domain.md's glossary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Model {
     Et5,
@@ -78,7 +78,7 @@ impl Model {
     }
 }
 
-/// The class ladder of the planning examples (shared/planning/examples): which models may serve
+/// The class ladder of the planning examples (crates/planner/tests/data): which models may serve
 /// an order for a model as a free upgrade. A city starts with it; `SetUpgrades` replaces it.
 pub fn default_ladder() -> BTreeMap<Model, Vec<Model>> {
     use Model::*;
@@ -96,7 +96,7 @@ pub fn default_ladder() -> BTreeMap<Model, Vec<Model>> {
 
 /// Default turnaround of a new city (minutes), as in the planning examples.
 pub const DEFAULT_TURNAROUND_MINUTES: u32 = 60;
-/// DOMAIN.md: the frozen window defaults to 2 h before pickup.
+/// docs/domain.md: the frozen window defaults to 2 h before pickup.
 pub const DEFAULT_FROZEN_WINDOW_MINUTES: u32 = 120;
 /// A driver's default one-way time between a station and a customer's address.
 pub const DEFAULT_DELIVERY_MINUTES: u32 = 30;

@@ -360,7 +360,7 @@ impl VehicleAggregate {
                     severity: severity.pb(),
                     expected_repair_until: expected_repair_until.map(ts),
                     description: description.clone(),
-                    // DOMAIN.md: a car that breaks down during a hire is swapped.
+                    // docs/domain.md: a car that breaks down during a hire is swapped.
                     during_order_id: v.on_hire_order_id.clone().unwrap_or_default(),
                 })])
             }

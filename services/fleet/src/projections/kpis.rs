@@ -1,4 +1,4 @@
-//! KPIs per city, model and day (DOMAIN.md), actual and planned, computed from the read models.
+//! KPIs per city, model and day (docs/domain.md), actual and planned, computed from the read models.
 //!
 //! - **Fulfilment rate** = fulfilled ÷ (confirmed orders due that day less those the customer
 //!   cancelled, through the customer or their channel). Fulfilled = handed over no later than
@@ -22,7 +22,7 @@ use super::queries::{self, QueryError};
 use crate::domain::Model;
 use crate::domain::city::City;
 
-/// DOMAIN.md: handed over no later than pickup + 30 min.
+/// docs/domain.md: handed over no later than pickup + 30 min.
 pub const HANDOVER_GRACE: time::Duration = time::Duration::minutes(30);
 
 pub const CHINA: UtcOffset = match UtcOffset::from_hms(8, 0, 0) {

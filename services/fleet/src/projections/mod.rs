@@ -167,7 +167,7 @@ impl FleetProjection {
             VehicleEvent::VehicleReadingRecorded(_) => false,
         };
         if supply_changed {
-            // DOMAIN.md: a breakdown re-plans at once; other changes may be coalesced.
+            // docs/domain.md: a breakdown re-plans at once; other changes may be coalesced.
             let urgent = matches!(event, VehicleEvent::BreakdownReported(_));
             request_replan(tx, "fleet", e, &v.city, urgent).await?;
         }

@@ -7,7 +7,7 @@
 //!   shifts, city configuration) → one `Replan` of the city covering every request up to the
 //!   newest. Requests are coalesced: the reactor waits `debounce` after a city's first pending
 //!   request (a burst of 100 confirmations yields one or a few re-plans), except for a breakdown,
-//!   which re-plans at once (DOMAIN.md). The request id is `replan:<id of the newest causing
+//!   which re-plans at once (docs/domain.md). The request id is `replan:<id of the newest causing
 //!   event>`, so a redelivered event — skipped by the projection's checkpoint — asks for nothing,
 //!   and a re-plan retried after a crash (its requests not yet deleted) is answered from the
 //!   aggregate's memory of that request id instead of planning again.

@@ -98,7 +98,7 @@ pub async fn build_input(
                     .unwrap_or(horizon_end)
                     .max(now + time::Duration::minutes(1)),
             ));
-            // DOMAIN.md: a car that breaks down during a hire is swapped: the customer needs
+            // docs/domain.md: a car that breaks down during a hire is swapped: the customer needs
             // another car now, where the breakdown happened.
             if let Some(o) = b.during_order_id.as_deref().and_then(|o| by_order.get(o))
                 && o.status == "PICKED_UP"

@@ -1,4 +1,4 @@
-//! The order aggregate: one rental from placement to completion (DOMAIN.md, 订单承接).
+//! The order aggregate: one rental from placement to completion (docs/domain.md, 订单承接).
 //!
 //! ```text
 //! PLACED ──confirm──▶ CONFIRMED ──pickup──▶ PICKED_UP ──return──▶ RETURNED ──complete──▶ COMPLETED

@@ -198,7 +198,7 @@ pub struct Handover {
     pub location: Option<Location>,
 }
 
-/// The confirmation policy (configuration, DOMAIN.md defaults): contact within `contact_within`
+/// The confirmation policy (configuration, docs/domain.md defaults): contact within `contact_within`
 /// of placement, or at once when pickup is sooner than `urgent_within` away; retry an unanswered
 /// call after `retry_after`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -229,7 +229,7 @@ impl ContactPolicy {
     }
 }
 
-/// The car fleet's plan holds for an order (DOMAIN.md: `fleet` → `order`, a car assigned or
+/// The car fleet's plan holds for an order (docs/domain.md: `fleet` → `order`, a car assigned or
 /// re-assigned). Recorded from fleet's plan events; the order does not choose it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AssignedVehicle {

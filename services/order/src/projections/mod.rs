@@ -1,6 +1,6 @@
 //! The order service's read model: one row per order (with the folded order as JSON) and one row
 //! per event (history, as-of). Applied a batch at a time with multi-row statements, because
-//! sqlx's SQLite driver costs ~50 µs per statement (ARCHITECTURE.md, measured limits).
+//! sqlx's SQLite driver costs ~50 µs per statement (docs/architecture.md, measured limits).
 
 pub mod queries;
 

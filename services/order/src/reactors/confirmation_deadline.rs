@@ -1,4 +1,4 @@
-//! The confirmation deadline (DOMAIN.md, Confirmation): every order must be contacted within 2 h
+//! The confirmation deadline (docs/domain.md, Confirmation): every order must be contacted within 2 h
 //! of placement, or at once when pickup is sooner than 24 h away. A scan over the read model finds
 //! orders whose first contact is due and not yet attempted, and marks each overdue with a command
 //! whose request id is fixed per order ("contact-overdue"), so however many replicas run the

@@ -1,4 +1,4 @@
-//! Fleet's plan, folded into the orders (DOMAIN.md, what flows between the services: `fleet` →
+//! Fleet's plan, folded into the orders (docs/domain.md, what flows between the services: `fleet` →
 //! `order`: a car assigned, re-assigned, or none found — the order is at risk).
 //!
 //! A reactor over fleet's stream (`FLEET`, subjects `rentops.fleet.plan.<CITY>.<EventName>`):
