@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine or this one: installs what the tests need (a current
-# nats-server, PostgreSQL), then runs every test of the workspace against real NATS and both
-# databases, and validates the Kubernetes manifests. `.ci/run` runs exactly this.
+# nats-server, PostgreSQL), checks formatting and clippy's lints (warnings are errors), runs every
+# test of the workspace against real NATS and both databases, and validates the Kubernetes
+# manifests. `.ci/run` runs exactly this.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -25,6 +26,11 @@ echo "== PostgreSQL"
 if ! ./deploy/local/ensure-postgres.sh; then
     echo "ensure-postgres failed; the test kit will try a throwaway cluster" >&2
 fi
+
+echo "== formatting and lints"
+# Cheap checks first: a formatting slip or a lint fails in seconds, not after the whole suite.
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== tests"
 cargo test --workspace --locked
