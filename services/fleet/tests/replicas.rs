@@ -1,6 +1,7 @@
 //! Several replicas of the fleet service on one broker and one database, as a Deployment's pods
 //! behind a load balancer run: every answer is the one a single replica gives, all of them come
 //! up when started at once on an empty database, and the projectors move to a survivor.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed step should stop it loudly
 
 mod common;
 
@@ -237,7 +238,13 @@ async fn the_projectors_move_to_a_survivor_and_the_read_model_ends_equal_to_the_
         for v in &listed.vehicles {
             let n: usize = v.vehicle_id[1..].parse().unwrap();
             let broken = v.state == pb::VehicleState::Breakdown as i32;
-            assert_eq!(broken, n % 3 == 0, "{label}: {}: state {}", v.vehicle_id, v.state);
+            assert_eq!(
+                broken,
+                n.is_multiple_of(3),
+                "{label}: {}: state {}",
+                v.vehicle_id,
+                v.state
+            );
         }
         cluster.stop().await;
     }
