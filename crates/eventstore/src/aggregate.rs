@@ -15,7 +15,7 @@
 //! moved, the state is read again and the decision taken again. See
 //! `docs/adr/0002-aggregate-cache.md`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
 
@@ -53,6 +53,11 @@ pub trait Aggregate: Send + Sync + 'static {
 #[derive(Debug, Clone)]
 pub struct CommandMeta {
     pub request_id: String,
+    /// A hash of what the request asked for (`rentops_proto::CommandRequest::fingerprint`), when
+    /// the command came from a caller who may reuse a request id by mistake. A request id seen
+    /// before with another fingerprint is refused ([`ExecuteError::RequestReused`]); `None`
+    /// matches anything.
+    pub fingerprint: Option<String>,
     pub correlation_id: String,
     pub causation_id: String,
     pub actor: String,
@@ -80,6 +85,17 @@ pub enum ExecuteError<E: std::error::Error + 'static> {
     /// Lost the race for the aggregate `attempts` times in a row.
     #[error("the {aggregate} changed concurrently {attempts} times; try again")]
     Conflict { aggregate: &'static str, attempts: u32 },
+    /// The request id was used before, on this aggregate, for a command with other content
+    /// (the answer to that one would be a lie about this one); nothing was appended.
+    #[error(
+        "request id {request_id} was already used for a different command on this {aggregate} \
+         (its events end at sequence {sequence}); send a new request id"
+    )]
+    RequestReused {
+        aggregate: &'static str,
+        request_id: String,
+        sequence: u64,
+    },
     #[error("event log unavailable: {0}")]
     Unavailable(String),
     #[error("event log failure: {0}")]
@@ -93,6 +109,9 @@ impl<E: std::error::Error + 'static> ExecuteError<E> {
         match self {
             ExecuteError::Domain(e) => domain(e),
             e @ ExecuteError::Conflict { .. } => tonic::Status::aborted(e.to_string()),
+            e @ ExecuteError::RequestReused { .. } => {
+                rentops_runtime::grpc::invalid_argument("context.request_id", e.to_string())
+            }
             ExecuteError::Unavailable(m) => tonic::Status::unavailable(format!("event log unavailable: {m}")),
             ExecuteError::Store(m) => {
                 tracing::error!(error = %m, "event log failure");
@@ -108,6 +127,12 @@ pub struct HandlerConfig {
     pub max_attempts: u32,
     /// Aggregates kept in memory.
     pub cache_capacity: usize,
+    /// Request ids remembered per aggregate beyond those of the last `request_window`.
+    pub remembered_requests: usize,
+    /// Every request id of this long before an aggregate's newest event is remembered, however
+    /// many there are: at least the stream's duplicate window, inside which a retry must be
+    /// answered as the first time.
+    pub request_window: std::time::Duration,
 }
 
 impl Default for HandlerConfig {
@@ -115,6 +140,74 @@ impl Default for HandlerConfig {
         Self {
             max_attempts: 5,
             cache_capacity: 100_000,
+            remembered_requests: 64,
+            request_window: std::time::Duration::from_secs(120),
+        }
+    }
+}
+
+/// What an aggregate remembers of one request that appended.
+#[derive(Debug, Clone)]
+struct Seen {
+    /// The last sequence it appended, and how many events.
+    sequence: u64,
+    count: u32,
+    fingerprint: Option<String>,
+    /// When it was decided (the command's time).
+    time: OffsetDateTime,
+}
+
+/// The request ids of an aggregate's recent commands: all of those within the window before its
+/// newest event, and beyond that the newest `keep` (oldest forgotten first), so that the memory
+/// of a long-lived aggregate does not grow with every command forever.
+#[derive(Debug, Clone, Default)]
+struct Requests {
+    seen: HashMap<String, Seen>,
+    /// Request ids, oldest first.
+    order: VecDeque<String>,
+}
+
+impl Requests {
+    fn get(&self, request_id: &str) -> Option<&Seen> {
+        self.seen.get(request_id)
+    }
+
+    /// Records that `request_id` appended an event at `sequence`; one request may append several.
+    fn record(&mut self, request_id: &str, sequence: u64, fingerprint: Option<&str>, time: OffsetDateTime) {
+        match self.seen.get_mut(request_id) {
+            Some(seen) => {
+                seen.sequence = sequence;
+                seen.count += 1;
+                if seen.fingerprint.is_none() {
+                    seen.fingerprint = fingerprint.map(str::to_owned);
+                }
+            }
+            None => {
+                self.seen.insert(
+                    request_id.to_owned(),
+                    Seen {
+                        sequence,
+                        count: 1,
+                        fingerprint: fingerprint.map(str::to_owned),
+                        time,
+                    },
+                );
+                self.order.push_back(request_id.to_owned());
+            }
+        }
+    }
+
+    /// Forgets the oldest requests beyond `keep` that lie more than `window` before `newest`.
+    fn prune(&mut self, keep: usize, window: std::time::Duration, newest: OffsetDateTime) {
+        while self.order.len() > keep {
+            let Some(oldest) = self.order.front() else { break };
+            let old_enough = self.seen.get(oldest).is_none_or(|s| newest - s.time > window);
+            if !old_enough {
+                break;
+            }
+            if let Some(id) = self.order.pop_front() {
+                self.seen.remove(&id);
+            }
         }
     }
 }
@@ -125,8 +218,8 @@ struct Root<S> {
     state: S,
     /// Stream sequence of the aggregate's last event; 0 when it has none.
     version: u64,
-    /// request id → (last sequence it appended, events it appended).
-    requests: HashMap<String, (u64, u32)>,
+    /// The requests that appended its recent events.
+    requests: Requests,
 }
 
 impl<S: Default> Default for Root<S> {
@@ -134,7 +227,7 @@ impl<S: Default> Default for Root<S> {
         Self {
             state: S::default(),
             version: 0,
-            requests: HashMap::new(),
+            requests: Requests::default(),
         }
     }
 }
@@ -184,16 +277,10 @@ impl<A: Aggregate> CommandHandler<A> {
             };
             assume_new = false;
             must_load = false;
-            if let Some(&(sequence, count)) = root.requests.get(&meta.request_id) {
-                // Request ids only accumulate, so a cached entry that has this one is right
-                // about it however stale it is otherwise.
-                return Ok(Executed {
-                    aggregate_id: id.to_owned(),
-                    sequence,
-                    events_appended: count,
-                    replayed: true,
-                    state: root.state,
-                });
+            if let Some(seen) = root.requests.get(&meta.request_id) {
+                // A cached entry that has this request id is right about it however stale it is
+                // otherwise: what a request appended never changes.
+                return replay::<A>(id, meta, seen, root.state);
             }
             let decision = A::decide(&root.state, command);
             // An append is checked by the server against the version it was decided on; a
@@ -223,6 +310,7 @@ impl<A: Aggregate> CommandHandler<A> {
                 aggregate_id: id,
                 expected: root.version,
                 request_id: &meta.request_id,
+                fingerprint: meta.fingerprint.as_deref(),
                 correlation_id: &meta.correlation_id,
                 causation_id: &meta.causation_id,
                 actor: &meta.actor,
@@ -234,18 +322,17 @@ impl<A: Aggregate> CommandHandler<A> {
                     // stored is the answer. Read it back rather than guess.
                     self.invalidate(id);
                     let fresh = self.load_root(id).await?;
-                    let (sequence, count) = fresh
-                        .requests
-                        .get(&meta.request_id)
-                        .copied()
-                        .unwrap_or((ok.last_sequence, 0));
-                    return Ok(Executed {
-                        aggregate_id: id.to_owned(),
-                        sequence,
-                        events_appended: count,
-                        replayed: true,
-                        state: fresh.state,
-                    });
+                    return match fresh.requests.get(&meta.request_id) {
+                        Some(seen) => replay::<A>(id, meta, seen, fresh.state),
+                        // Remembered by the server, already forgotten here: all we know is it.
+                        None => Ok(Executed {
+                            aggregate_id: id.to_owned(),
+                            sequence: ok.last_sequence,
+                            events_appended: 0,
+                            replayed: true,
+                            state: fresh.state,
+                        }),
+                    };
                 }
                 Ok(ok) => {
                     let mut root = root;
@@ -253,8 +340,14 @@ impl<A: Aggregate> CommandHandler<A> {
                         root.state = A::evolve(root.state, event);
                     }
                     root.version = ok.last_sequence;
+                    for sequence in ok.first_sequence..=ok.last_sequence {
+                        let fingerprint = (sequence == ok.first_sequence)
+                            .then_some(meta.fingerprint.as_deref())
+                            .flatten();
+                        root.requests.record(&meta.request_id, sequence, fingerprint, meta.time);
+                    }
                     root.requests
-                        .insert(meta.request_id.clone(), (ok.last_sequence, events.len() as u32));
+                        .prune(self.config.remembered_requests, self.config.request_window, meta.time);
                     let state = root.state.clone();
                     self.put(id, root);
                     return Ok(Executed {
@@ -339,7 +432,7 @@ impl<A: Aggregate> CommandHandler<A> {
             LoadError::Unavailable(m) => ExecuteError::Unavailable(m),
             e @ LoadError::Corrupt { .. } => ExecuteError::Store(e.to_string()),
         })?;
-        let root = fold::<A>(&recorded).map_err(|e| ExecuteError::Store(e.to_string()))?;
+        let root = fold::<A>(&recorded, &self.config).map_err(|e| ExecuteError::Store(e.to_string()))?;
         if root.version > 0 {
             self.put(id, root.clone());
         }
@@ -347,15 +440,48 @@ impl<A: Aggregate> CommandHandler<A> {
     }
 }
 
-fn fold<A: Aggregate>(recorded: &[RecordedEvent]) -> Result<Root<A::State>, DecodeError> {
+fn fold<A: Aggregate>(recorded: &[RecordedEvent], config: &HandlerConfig) -> Result<Root<A::State>, DecodeError> {
     let mut root = Root::<A::State>::default();
     for event in recorded {
         let decoded = A::decode(&event.name, &event.payload)?;
         root.state = A::evolve(root.state, &decoded);
         root.version = event.sequence;
-        let entry = root.requests.entry(event.meta.request_id.clone()).or_insert((0, 0));
-        entry.0 = event.sequence;
-        entry.1 += 1;
+        root.requests.record(
+            &event.meta.request_id,
+            event.sequence,
+            event.fingerprint.as_deref(),
+            event.meta.time,
+        );
+    }
+    if let Some(last) = recorded.last() {
+        root.requests
+            .prune(config.remembered_requests, config.request_window, last.meta.time);
     }
     Ok(root)
+}
+
+/// The answer to a request seen before: the first answer again when it asks for the same thing,
+/// a refusal when the request id now comes with other content.
+fn replay<A: Aggregate>(
+    id: &str,
+    meta: &CommandMeta,
+    seen: &Seen,
+    state: A::State,
+) -> Result<Executed<A::State>, ExecuteError<A::Error>> {
+    if let (Some(asked), Some(first)) = (&meta.fingerprint, &seen.fingerprint)
+        && asked != first
+    {
+        return Err(ExecuteError::RequestReused {
+            aggregate: A::TYPE,
+            request_id: meta.request_id.clone(),
+            sequence: seen.sequence,
+        });
+    }
+    Ok(Executed {
+        aggregate_id: id.to_owned(),
+        sequence: seen.sequence,
+        events_appended: seen.count,
+        replayed: true,
+        state,
+    })
 }

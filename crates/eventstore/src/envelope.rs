@@ -24,6 +24,10 @@ pub const ACTOR: &str = "rentops-actor";
 /// recognise its own earlier append (on a single server the expected-sequence check runs before
 /// the duplicate check, so a retry may come back as a conflict instead of a duplicate).
 pub const REQUEST_ID: &str = "rentops-request-id";
+/// What the command asked for, as a short hash of its request (on the first event of a decision
+/// only): the same request id sent again with other content is refused, never answered as the
+/// first time was.
+pub const REQUEST_FINGERPRINT: &str = "rentops-request-fingerprint";
 
 /// What every event records about why and by whom it was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +58,8 @@ pub struct RecordedEvent {
     /// The event name (last subject token), e.g. `OrderPlaced`.
     pub name: String,
     pub meta: EventMeta,
+    /// The request's fingerprint, on the first event of a decision whose command carried one.
+    pub fingerprint: Option<String>,
     pub payload: bytes::Bytes,
 }
 
@@ -123,11 +129,15 @@ impl RecordedEvent {
     ) -> Result<Self, EnvelopeError> {
         let meta = EventMeta::from_headers(headers)?;
         let name = subject.rsplit('.').next().unwrap_or_default().to_owned();
+        let fingerprint = headers
+            .and_then(|h| h.get(REQUEST_FINGERPRINT))
+            .map(|v| v.as_str().to_owned());
         Ok(Self {
             sequence,
             subject: subject.to_owned(),
             name,
             meta,
+            fingerprint,
             payload,
         })
     }

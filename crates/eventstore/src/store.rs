@@ -108,6 +108,9 @@ pub struct AppendRequest<'a> {
     /// The aggregate's last stream sequence as the decision saw it (0: it does not exist yet).
     pub expected: u64,
     pub request_id: &'a str,
+    /// What the command asked for (see `envelope::REQUEST_FINGERPRINT`); written on the first
+    /// event.
+    pub fingerprint: Option<&'a str>,
     pub correlation_id: &'a str,
     pub causation_id: &'a str,
     pub actor: &'a str,
@@ -215,6 +218,9 @@ impl EventStore {
                 format!("{}:{}:{}", req.aggregate_id, req.request_id, i).as_str(),
             );
             if i == 0 {
+                if let Some(fingerprint) = req.fingerprint {
+                    headers.insert(crate::envelope::REQUEST_FINGERPRINT, fingerprint);
+                }
                 // Checked against the stream as it was before the batch, at commit, under lock.
                 headers.insert(NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, req.expected.to_string().as_str());
                 headers.insert(

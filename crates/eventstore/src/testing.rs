@@ -35,6 +35,7 @@ pub fn recorded<A: Aggregate>(
             actor: "test".into(),
             request_id: "test".into(),
         },
+        fingerprint: None,
         payload: encoded.payload,
     }
 }

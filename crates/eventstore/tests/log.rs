@@ -112,6 +112,7 @@ async fn store(nats: &NatsServer) -> EventStore {
 fn meta() -> CommandMeta {
     CommandMeta {
         request_id: uuid::Uuid::new_v4().to_string(),
+        fingerprint: None,
         correlation_id: "c".into(),
         causation_id: "c".into(),
         actor: "test".into(),
@@ -125,6 +126,7 @@ fn request<'a>(id: &'a str, expected: u64, request_id: &'a str) -> AppendRequest
         aggregate_id: id,
         expected,
         request_id,
+        fingerprint: None,
         correlation_id: "c",
         causation_id: "c",
         actor: "test",
@@ -260,4 +262,112 @@ async fn a_creation_refused_on_the_assumed_empty_state_is_checked_too() {
         matches!(refused, Err(ExecuteError::Domain(TallyError::Missing))),
         "{refused:?}"
     );
+}
+
+fn meta_at(request_id: &str, time: time::OffsetDateTime) -> CommandMeta {
+    CommandMeta {
+        request_id: request_id.into(),
+        fingerprint: Some(format!("fp-{request_id}")),
+        correlation_id: "c".into(),
+        causation_id: "c".into(),
+        actor: "test".into(),
+        time,
+    }
+}
+
+#[tokio::test]
+async fn request_ids_are_remembered_within_the_window_and_only_the_newest_beyond_it() {
+    let nats = NatsServer::start().await.unwrap();
+    let config = HandlerConfig {
+        remembered_requests: 4,
+        request_window: std::time::Duration::from_secs(120),
+        ..HandlerConfig::default()
+    };
+    let tally = CommandHandler::<Tally>::new(store(&nats).await, config.clone());
+    let t0 = time::OffsetDateTime::now_utc();
+    tally
+        .execute("t1", &meta_at("open", t0), &TallyCommand::Open, true)
+        .await
+        .unwrap();
+    // Ten adds within one minute: all inside the window, all remembered although more than 4.
+    for i in 0..10 {
+        let at = t0 + time::Duration::seconds(i);
+        tally
+            .execute("t1", &meta_at(&format!("add-{i}"), at), &TallyCommand::Add(1), false)
+            .await
+            .unwrap();
+    }
+    let retry = tally
+        .execute("t1", &meta_at("add-0", t0), &TallyCommand::Add(1), false)
+        .await
+        .unwrap();
+    assert_eq!(
+        (retry.replayed, retry.events_appended),
+        (true, 1),
+        "answered as the first time"
+    );
+    assert_eq!(retry.state.count, 10);
+    // An hour later, more adds: what lies beyond the window is forgotten down to the newest 4,
+    // on this replica and on one that reads the aggregate from the stream.
+    let later = t0 + time::Duration::hours(1);
+    for i in 0..3 {
+        tally
+            .execute(
+                "t1",
+                &meta_at(&format!("late-{i}"), later),
+                &TallyCommand::Add(1),
+                false,
+            )
+            .await
+            .unwrap();
+    }
+    let fresh = CommandHandler::<Tally>::new(store(&nats).await, config);
+    for handler in [&tally, &fresh] {
+        let late = handler
+            .execute("t1", &meta_at("late-0", later), &TallyCommand::Add(1), false)
+            .await
+            .unwrap();
+        assert_eq!((late.replayed, late.events_appended), (true, 1), "within the window");
+        let newest_old = handler
+            .execute("t1", &meta_at("add-9", later), &TallyCommand::Add(1), false)
+            .await
+            .unwrap();
+        assert_eq!(
+            (newest_old.replayed, newest_old.events_appended),
+            (true, 1),
+            "one of the newest 4 beyond the window"
+        );
+    }
+    // The oldest was forgotten here. The broker's de-duplication (a window of real time, which
+    // this test has not left) still refuses the append, so nothing is stored twice; but the
+    // answer is the broker's, which no longer knows what the first attempt appended.
+    let forgotten = fresh
+        .execute("t1", &meta_at("add-0", later), &TallyCommand::Add(1), false)
+        .await
+        .unwrap();
+    assert_eq!((forgotten.replayed, forgotten.events_appended), (true, 0));
+    assert_eq!(forgotten.state.count, 13);
+}
+
+#[tokio::test]
+async fn a_request_id_reused_with_other_content_is_refused_and_appends_nothing() {
+    let nats = NatsServer::start().await.unwrap();
+    let (a, b) = two_replicas(&nats).await;
+    let t0 = time::OffsetDateTime::now_utc();
+    a.execute("t1", &meta_at("open", t0), &TallyCommand::Open, true)
+        .await
+        .unwrap();
+    a.execute("t1", &meta_at("r1", t0), &TallyCommand::Add(1), false)
+        .await
+        .unwrap();
+    let mut other = meta_at("r1", t0);
+    other.fingerprint = Some("something else".into());
+    for handler in [&a, &b] {
+        let refused = handler.execute("t1", &other, &TallyCommand::Add(7), false).await;
+        assert!(
+            matches!(&refused, Err(ExecuteError::RequestReused { request_id, sequence: 2, .. }) if request_id == "r1"),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(stream_last(a.store()).await, 2);
 }
