@@ -1,5 +1,6 @@
 //! Generated code for every rentops schema in `proto/`, one module per protobuf package.
-//! Nothing here is written by hand except the module tree and the descriptor set constant.
+//! Nothing here is written by hand except the module tree, the descriptor set constant and the
+//! [`CommandRequest`] trait (whose impls the build script generates).
 
 #![allow(clippy::all, clippy::pedantic, missing_docs)]
 
@@ -25,6 +26,28 @@ pub use prost_types::Timestamp;
 pub use rentops::common::v1 as common;
 pub use rentops::fleet::v1 as fleet;
 pub use rentops::order::v1 as order;
+
+/// A command's request: every RPC request that carries a `rentops.common.v1.CommandContext` in
+/// its `context` field (implemented for each by the build script).
+pub trait CommandRequest: prost::Message + Clone + Sized {
+    fn context(&self) -> Option<&common::CommandContext>;
+
+    /// The request with its context (request id, actor, correlation id) taken out: what it asks
+    /// for.
+    fn without_context(&self) -> Self;
+
+    /// A short, stable hash of what the request asks for: the first 128 bits of SHA-256 over its
+    /// protobuf encoding without the context, in hex. The same request sent again has the same
+    /// fingerprint (whatever correlation id it carries); a request id reused for anything else
+    /// has another.
+    fn fingerprint(&self) -> String {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(self.without_context().encode_to_vec());
+        digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+include!(concat!(env!("OUT_DIR"), "/command_requests.rs"));
 
 /// The encoded `FileDescriptorSet` of every rentops proto (with imports), for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rentops_descriptor.bin"));

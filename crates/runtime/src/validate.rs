@@ -108,15 +108,21 @@ pub struct Context {
     pub request_id: String,
     pub actor: String,
     pub correlation_id: String,
+    /// What the request asks for ([`rentops_proto::CommandRequest::fingerprint`]), to tell a
+    /// retry from a request id reused for something else.
+    pub fingerprint: String,
 }
 
-pub fn context(v: &mut Violations, ctx: Option<&common::CommandContext>) -> Context {
-    let Some(ctx) = ctx else {
+/// The command context of `request`, checked, with the request's fingerprint.
+pub fn context(v: &mut Violations, request: &impl rentops_proto::CommandRequest) -> Context {
+    let fingerprint = request.fingerprint();
+    let Some(ctx) = request.context() else {
         v.add("context", "required: request_id and actor");
         return Context {
             request_id: String::new(),
             actor: String::new(),
             correlation_id: String::new(),
+            fingerprint,
         };
     };
     let request_id = ctx.request_id.trim().to_owned();
@@ -136,6 +142,7 @@ pub fn context(v: &mut Violations, ctx: Option<&common::CommandContext>) -> Cont
         request_id,
         actor,
         correlation_id,
+        fingerprint,
     }
 }
 

@@ -118,6 +118,7 @@ impl FleetApi {
         let meta = CommandMeta {
             causation_id: ctx.request_id.clone(),
             request_id: ctx.request_id,
+            fingerprint: Some(ctx.fingerprint),
             correlation_id: ctx.correlation_id,
             actor: ctx.actor,
             time: self.clock.now(),
@@ -277,7 +278,7 @@ impl pb::fleet_service_server::FleetService for FleetApi {
         let r = request.into_inner();
         async move {
             let mut v = Violations::default();
-            let ctx = context(&mut v, r.context.as_ref());
+            let ctx = context(&mut v, &r);
             let id = v.id("vehicle_id", &r.vehicle_id);
             let vin = v.vin("vin", &r.vin);
             let plate = v.plate("plate", &r.plate);
@@ -313,7 +314,7 @@ impl pb::fleet_service_server::FleetService for FleetApi {
         let r = request.into_inner();
         async move {
             let mut v = Violations::default();
-            let ctx = context(&mut v, r.context.as_ref());
+            let ctx = context(&mut v, &r);
             let id = v.id("vehicle_id", &r.vehicle_id);
             let to = v.id("to_station", &r.to_station);
             let reason = v.text("reason", &r.reason, 300, false);
@@ -341,7 +342,7 @@ impl pb::fleet_service_server::FleetService for FleetApi {
         let r = request.into_inner();
         async move {
             let mut v = Violations::default();
-            let ctx = context(&mut v, r.context.as_ref());
+            let ctx = context(&mut v, &r);
             let id = v.id("vehicle_id", &r.vehicle_id);
             let at = v.time("at", r.at.as_ref()).unwrap_or_else(|| self.clock.now());
             let place = v.text("station_or_address", &r.station_or_address, 300, true);
@@ -382,7 +383,7 @@ impl pb::fleet_service_server::FleetService for FleetApi {
         let r = request.into_inner();
         async move {
             let mut v = Violations::default();
-            let ctx = context(&mut v, r.context.as_ref());
+            let ctx = context(&mut v, &r);
             let id = v.id("vehicle_id", &r.vehicle_id);
             let station = if r.station.trim().is_empty() {
                 None
@@ -408,7 +409,7 @@ impl pb::fleet_service_server::FleetService for FleetApi {
         let r = request.into_inner();
         async move {
             let mut v = Violations::default();
-            let ctx = context(&mut v, r.context.as_ref());
+            let ctx = context(&mut v, &r);
             let id = v.id("vehicle_id", &r.vehicle_id);
             let from = v.required_time("from", r.from.as_ref());
             let to = v.required_time("to", r.to.as_ref());
@@ -431,7 +432,7 @@ impl pb::fleet_service_server::FleetService for FleetApi {
         let r = request.into_inner();
         async move {
             let mut v = Violations::default();
-            let ctx = context(&mut v, r.context.as_ref());
+            let ctx = context(&mut v, &r);
             let id = v.id("vehicle_id", &r.vehicle_id);
             let reason = v.text("reason", &r.reason, 300, true);
             let at = v.time("at", r.at.as_ref()).unwrap_or_else(|| self.clock.now());
@@ -450,7 +451,7 @@ impl pb::fleet_service_server::FleetService for FleetApi {
         let r = request.into_inner();
         async move {
             let mut v = Violations::default();
-            let ctx = context(&mut v, r.context.as_ref());
+            let ctx = context(&mut v, &r);
             let id = v.id("driver_id", &r.driver_id);
             let name = v.text("name", &r.name, 100, true);
             let phone = v.phone("phone", &r.phone);
@@ -479,7 +480,7 @@ impl pb::fleet_service_server::FleetService for FleetApi {
         let r = request.into_inner();
         async move {
             let mut v = Violations::default();
-            let ctx = context(&mut v, r.context.as_ref());
+            let ctx = context(&mut v, &r);
             let id = v.id("driver_id", &r.driver_id);
             let shift_id = v.id("shift_id", &r.shift_id);
             let from = v.required_time("from", r.from.as_ref());
@@ -510,7 +511,7 @@ impl pb::fleet_service_server::FleetService for FleetApi {
         let r = request.into_inner();
         async move {
             let mut v = Violations::default();
-            let ctx = context(&mut v, r.context.as_ref());
+            let ctx = context(&mut v, &r);
             let city = v.city("city", &r.city);
             let name = v.text("name", &r.name, 100, true);
             let default_station = if r.default_station.trim().is_empty() {
@@ -553,7 +554,7 @@ impl pb::fleet_service_server::FleetService for FleetApi {
         let r = request.into_inner();
         async move {
             let mut v = Violations::default();
-            let ctx = context(&mut v, r.context.as_ref());
+            let ctx = context(&mut v, &r);
             let city = v.city("city", &r.city);
             let station_id = v.id("station_id", &r.station_id);
             let name = v.text("name", &r.name, 100, true);
@@ -585,7 +586,7 @@ impl pb::fleet_service_server::FleetService for FleetApi {
         let r = request.into_inner();
         async move {
             let mut v = Violations::default();
-            let ctx = context(&mut v, r.context.as_ref());
+            let ctx = context(&mut v, &r);
             let city = v.city("city", &r.city);
             if r.times.is_empty() {
                 v.add("times", "required: at least one");
@@ -623,7 +624,7 @@ impl pb::fleet_service_server::FleetService for FleetApi {
         let r = request.into_inner();
         async move {
             let mut v = Violations::default();
-            let ctx = context(&mut v, r.context.as_ref());
+            let ctx = context(&mut v, &r);
             let city = v.city("city", &r.city);
             if r.minutes > 24 * 60 {
                 v.add("minutes", "at most 1440");
@@ -643,7 +644,7 @@ impl pb::fleet_service_server::FleetService for FleetApi {
         let r = request.into_inner();
         async move {
             let mut v = Violations::default();
-            let ctx = context(&mut v, r.context.as_ref());
+            let ctx = context(&mut v, &r);
             let city = v.city("city", &r.city);
             let mut ladder = BTreeMap::new();
             for (i, rule) in r.rules.iter().enumerate() {
@@ -678,7 +679,7 @@ impl pb::fleet_service_server::FleetService for FleetApi {
         let r = request.into_inner();
         async move {
             let mut v = Violations::default();
-            let ctx = context(&mut v, r.context.as_ref());
+            let ctx = context(&mut v, &r);
             let city = v.city("city", &r.city);
             v.finish(())?;
             let done = replan::replan_city(

@@ -71,6 +71,7 @@ impl OrderApi {
         CommandMeta {
             causation_id: ctx.request_id.clone(),
             request_id: ctx.request_id,
+            fingerprint: Some(ctx.fingerprint),
             correlation_id: ctx.correlation_id,
             actor: ctx.actor,
             time,
@@ -236,7 +237,7 @@ impl pb::order_service_server::OrderService for OrderApi {
         let r = request.into_inner();
         async move {
             let mut v = Violations::default();
-            let ctx = context(&mut v, r.context.as_ref());
+            let ctx = context(&mut v, &r);
             let channel = channel_from_pb(r.channel);
             if channel.is_none() {
                 v.add(
@@ -350,7 +351,7 @@ impl pb::order_service_server::OrderService for OrderApi {
         let r = request.into_inner();
         async move {
             let mut v = Violations::default();
-            let ctx = context(&mut v, r.context.as_ref());
+            let ctx = context(&mut v, &r);
             let id = v.order_id(&r.order_id);
             let outcome = outcome_from_pb(r.outcome);
             if outcome.is_none() {
@@ -400,7 +401,7 @@ impl pb::order_service_server::OrderService for OrderApi {
         let r = request.into_inner();
         async move {
             let mut v = Violations::default();
-            let ctx = context(&mut v, r.context.as_ref());
+            let ctx = context(&mut v, &r);
             let id = v.order_id(&r.order_id);
             let notes = v.text("notes", &r.notes, 2000, false);
             v.finish(())?;
@@ -422,7 +423,7 @@ impl pb::order_service_server::OrderService for OrderApi {
         let r = request.into_inner();
         async move {
             let mut v = Violations::default();
-            let ctx = context(&mut v, r.context.as_ref());
+            let ctx = context(&mut v, &r);
             let id = v.order_id(&r.order_id);
             let changes = BookingChanges {
                 pickup_location: v.location("pickup_location", r.pickup_location.as_ref(), false),
@@ -469,7 +470,7 @@ impl pb::order_service_server::OrderService for OrderApi {
         let r = request.into_inner();
         async move {
             let mut v = Violations::default();
-            let ctx = context(&mut v, r.context.as_ref());
+            let ctx = context(&mut v, &r);
             let id = v.order_id(&r.order_id);
             let by = codec::cancelled_by_from_pb(r.cancelled_by);
             if by.is_none() {
@@ -505,7 +506,7 @@ impl pb::order_service_server::OrderService for OrderApi {
         let r = request.into_inner();
         async move {
             let mut v = Violations::default();
-            let ctx = context(&mut v, r.context.as_ref());
+            let ctx = context(&mut v, &r);
             let id = v.order_id(&r.order_id);
             let vehicle_id = v.text("vehicle_id", &r.vehicle_id, 64, true);
             let plate = v.plate("plate", &r.plate);
@@ -542,7 +543,7 @@ impl pb::order_service_server::OrderService for OrderApi {
         let r = request.into_inner();
         async move {
             let mut v = Violations::default();
-            let ctx = context(&mut v, r.context.as_ref());
+            let ctx = context(&mut v, &r);
             let id = v.order_id(&r.order_id);
             let location = v.location("return_location", r.return_location.as_ref(), false);
             check_reading(&mut v, r.odometer_km, r.charge_percent);
@@ -578,7 +579,7 @@ impl pb::order_service_server::OrderService for OrderApi {
         let r = request.into_inner();
         async move {
             let mut v = Violations::default();
-            let ctx = context(&mut v, r.context.as_ref());
+            let ctx = context(&mut v, &r);
             let id = v.order_id(&r.order_id);
             v.finish(())?;
             Ok(Response::new(result(
@@ -599,7 +600,7 @@ impl pb::order_service_server::OrderService for OrderApi {
         let r = request.into_inner();
         async move {
             let mut v = Violations::default();
-            let ctx = context(&mut v, r.context.as_ref());
+            let ctx = context(&mut v, &r);
             let id = v.order_id(&r.order_id);
             let notes = v.text("notes", &r.notes, 2000, false);
             v.finish(())?;

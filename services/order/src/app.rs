@@ -119,6 +119,9 @@ pub async fn start(
         HandlerConfig {
             max_attempts: c.max_command_attempts,
             cache_capacity: c.aggregate_cache,
+            // A retry inside the broker's de-duplication window is always recognised.
+            request_window: settings.duplicate_window,
+            ..HandlerConfig::default()
         },
     ));
 

@@ -256,3 +256,51 @@ async fn the_projector_moves_to_a_survivor_and_the_read_model_ends_equal_to_the_
         cluster.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_id_reused_for_another_command_is_refused_on_every_replica() {
+    for db in TestDatabase::both().await.unwrap() {
+        let label = db.label();
+        let cluster = Cluster::<Replica>::start(db, 2, &[]).await.unwrap();
+        let (mut a, mut b) = (cluster.replica(0).client.clone(), cluster.replica(1).client.clone());
+        let order = place(&mut a, "REUSED-1").await.order_id;
+        let first = a
+            .record_contact_attempt(call(&order, pb::ContactOutcome::NoAnswer, "RQ-1"))
+            .await
+            .unwrap()
+            .into_inner();
+        // The same request again, with another correlation id: a retry, answered as the first.
+        let mut retry = call(&order, pb::ContactOutcome::NoAnswer, "RQ-1");
+        retry.context.as_mut().unwrap().correlation_id = "another-try".into();
+        for client in [&mut a, &mut b] {
+            let again = client.record_contact_attempt(retry.clone()).await.unwrap().into_inner();
+            assert_eq!(again, first, "{label}");
+        }
+        // The same request id saying the customer was reached: refused on both replicas (B has
+        // never seen the request: it reads what it asked for from the stream), nothing appended.
+        let before = cluster.stream_last_sequence("ORDER").await.unwrap();
+        for client in [&mut a, &mut b] {
+            let refused = client
+                .record_contact_attempt(call(&order, pb::ContactOutcome::Reached, "RQ-1"))
+                .await
+                .unwrap_err();
+            assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{label}: {refused:?}");
+            assert!(
+                refused.message().starts_with("context.request_id: "),
+                "{label}: {refused:?}"
+            );
+            assert!(refused.message().contains("RQ-1"), "{label}: {refused:?}");
+        }
+        assert_eq!(cluster.stream_last_sequence("ORDER").await.unwrap(), before, "{label}");
+        let history = a
+            .get_order_history(pb::GetOrderHistoryRequest {
+                order_id: order.clone(),
+                consistency: after(before),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(history.entries.len(), 2, "{label}: placed and one call");
+        cluster.stop().await;
+    }
+}

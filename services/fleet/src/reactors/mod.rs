@@ -63,6 +63,8 @@ pub async fn readings_once(
         };
         let meta = CommandMeta {
             request_id: format!("reading:{event_id}"),
+            // Its id is derived from what caused it: nobody reuses it by mistake.
+            fingerprint: None,
             correlation_id: event_id.clone(),
             causation_id: event_id.clone(),
             actor: "system:fleet-readings".into(),

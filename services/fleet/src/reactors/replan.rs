@@ -228,6 +228,8 @@ pub async fn replan_city(
         let input = build_input(db, &config, now, settings, plan_id.clone(), trigger.to_owned()).await?;
         let meta = CommandMeta {
             request_id: rid,
+            // Its id is derived from what caused it: nobody reuses it by mistake.
+            fingerprint: None,
             correlation_id: request_id.to_owned(),
             causation_id: request_id.to_owned(),
             actor: actor.to_owned(),

@@ -28,6 +28,8 @@ pub async fn scan_once(handler: &CommandHandler<OrderAggregate>, db: &Db, clock:
     for order_id in due {
         let meta = CommandMeta {
             request_id: REQUEST_ID.into(),
+            // Its id is derived from what caused it: nobody reuses it by mistake.
+            fingerprint: None,
             correlation_id: format!("contact-overdue:{order_id}"),
             causation_id: format!("deadline-scan:{}", now.unix_timestamp()),
             actor: "system:confirmation-deadline".into(),

@@ -191,6 +191,8 @@ pub async fn handle(
     let event_id = event.meta.event_id.to_string();
     let meta = CommandMeta {
         request_id: event_id.clone(),
+        // Its id is derived from what caused it: nobody reuses it by mistake.
+        fingerprint: None,
         correlation_id: if event.meta.correlation_id.is_empty() {
             event_id.clone()
         } else {
@@ -209,6 +211,8 @@ pub async fn handle(
             Outcome::Skipped(format!("order {order_id}: {e}"))
         }
         Err(ExecuteError::Domain(e)) => Outcome::Skipped(format!("order {order_id}: refused: {e}")),
+        // The request id is the fleet event's id, which no other command carries.
+        Err(e @ ExecuteError::RequestReused { .. }) => Outcome::Skipped(format!("order {order_id}: {e}")),
         Err(e @ (ExecuteError::Conflict { .. } | ExecuteError::Unavailable(_) | ExecuteError::Store(_))) => {
             Outcome::Retry(format!("order {order_id}: {e}"))
         }
