@@ -156,11 +156,11 @@ impl ProjectorHandle {
         rx.await.map_err(|_| stopped())?
     }
 
-    /// True while a rebuild of this projection, on whichever replica, has not caught up yet: its
-    /// set-aside indexes are recorded in the shared database until then. [`Self::rebuilding`]
+    /// True while a rebuild of this projection, on whichever replica, has not caught up yet: the
+    /// shared database records it until then (see [`crate::deferred`]). [`Self::rebuilding`]
     /// only knows of a rebuild on this replica.
     pub async fn rebuild_in_progress(&self) -> Result<bool, sqlx::Error> {
-        Ok(deferred::pending(&self.pool, &self.name).await? > 0)
+        deferred::under_way(&self.pool, &self.name).await
     }
 
     /// The projection's name (its checkpoint row, consumer and lease key).
@@ -193,8 +193,8 @@ impl ProjectorHandle {
         self.applied.clone()
     }
 
-    /// True while a rebuild on this replica has secondary indexes set aside: it has not yet
-    /// caught up with the stream.
+    /// True while a rebuild on this replica has not yet caught up with the stream (and its
+    /// secondary indexes, if any, are set aside).
     pub fn rebuilding(&self) -> watch::Receiver<bool> {
         self.rebuilding.clone()
     }
@@ -453,7 +453,7 @@ impl<P: Projection> Projector<P> {
         let mut reached = checkpoint::read(&self.db.pool, &name).await?;
         self.applied_tx.send_replace(reached);
         let mut consumer = self.consumer(reached).await?;
-        let mut deferred = deferred::pending(&self.db.pool, &name).await? > 0;
+        let mut deferred = deferred::under_way(&self.db.pool, &name).await?;
         self.rebuilding_tx.send_replace(deferred);
         let messages = consumer
             .stream()
@@ -597,13 +597,15 @@ impl<P: Projection> Projector<P> {
     async fn reset(&self) -> Result<(), ProjectionError> {
         let mut tx = self.db.pool.begin().await?;
         // Indexes first, so that emptying the tables need not maintain them either.
-        let set_aside = deferred::defer(
+        deferred::defer(
             &mut tx,
             self.db.backend,
             self.projection.name(),
             &self.projection.tables(),
         )
         .await?;
+        let now_us = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64;
+        deferred::begin(&mut tx, self.projection.name(), now_us).await?;
         self.projection.reset(&mut tx).await?;
         sqlx::query("DELETE FROM projection_checkpoints WHERE name = $1")
             .bind(self.projection.name())
@@ -611,7 +613,7 @@ impl<P: Projection> Projector<P> {
             .await?;
         tx.commit().await?;
         self.applied_tx.send_replace(0);
-        self.rebuilding_tx.send_replace(set_aside > 0);
+        self.rebuilding_tx.send_replace(true);
         Ok(())
     }
 }
