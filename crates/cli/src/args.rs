@@ -114,12 +114,13 @@ pub enum OrderCommand {
     History(HistoryArgs),
     /// Orders waiting for a confirmation call, most urgent first.
     Queue(QueueArgs),
-    /// SRE: empty the order read model and replay it from the stream's first event, while
-    /// queries go on being answered. Returns once the replay has started.
-    RebuildProjection,
-    /// SRE: how far the order read model has applied the stream, and whether a rebuild is still
-    /// replaying.
-    ProjectionStatus,
+    /// SRE: empty a read model of the order service (every one unless --projection) and replay
+    /// it from the stream's first event, while queries go on being answered. Returns once the
+    /// replay has started.
+    RebuildProjection(crate::admin::ProjectionArgs),
+    /// SRE: how far each read model of the order service (or the one named) has applied its
+    /// stream, whether a rebuild is still replaying, and which replica runs it.
+    ProjectionStatus(crate::admin::ProjectionArgs),
 }
 
 #[derive(Debug, Args)]
@@ -865,13 +866,18 @@ mod tests {
         assert!(q.overdue_only && q.due_before.is_some() && !q.page.all);
         assert!(matches!(
             order("rebuild-projection", &[]),
-            OrderCommand::RebuildProjection
+            OrderCommand::RebuildProjection(crate::admin::ProjectionArgs { projection: None })
         ));
         assert!(matches!(
             order("projection-status", &[]),
-            OrderCommand::ProjectionStatus
+            OrderCommand::ProjectionStatus(crate::admin::ProjectionArgs { projection: None })
         ));
+        let OrderCommand::RebuildProjection(named) = order("rebuild-projection --projection order-orders", &[]) else {
+            panic!("not rebuild-projection")
+        };
+        assert_eq!(named.projection.as_deref(), Some("order-orders"));
         assert_eq!(refused("rebuild-projection --from 5"), ErrorKind::UnknownArgument);
+        assert_eq!(refused("projection-status --projection="), ErrorKind::ValueValidation);
         assert_eq!(
             (q.city.as_deref(), q.page.page_token.as_deref()),
             (Some("SHA"), Some("abc"))

@@ -5,18 +5,16 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
-use rentops_proto::order::order_admin_client::OrderAdminClient;
 use rentops_proto::order::order_service_client::OrderServiceClient;
-use rentops_proto::order::{ProjectionStatusRequest, RebuildProjectionRequest};
 use tonic::transport::{Channel, Endpoint};
+
+use crate::admin::{self, Operation};
 
 use crate::args::{ListArgs, OrderCommand, QueueArgs};
 use crate::errors::Failure;
 use crate::format::Times;
 use crate::requests::{self, Context};
-use crate::views::{
-    CommandView, HistoryView, OrderListView, OrderView, Printer, ProjectionStatusView, QueueView, RebuildView,
-};
+use crate::views::{CommandView, HistoryView, OrderListView, OrderView, Printer, QueueView};
 
 pub type Client = OrderServiceClient<Channel>;
 
@@ -52,39 +50,17 @@ impl OrderCommand {
                 | Self::List(_)
                 | Self::History(_)
                 | Self::Queue(_)
-                | Self::RebuildProjection
-                | Self::ProjectionStatus
+                | Self::RebuildProjection(_)
+                | Self::ProjectionStatus(_)
         )
     }
 }
 
-/// Times a rebuild is asked for before giving up. Only the replica that runs the projector can
-/// rebuild; another one answers UNAVAILABLE, and a new connection may reach the right one
-/// (behind a load balancer).
-const REBUILD_ATTEMPTS: u32 = 5;
-
 /// Connects to the order service at `addr`, runs one subcommand and returns the text to print.
 pub async fn run(addr: &str, timeout: Duration, cmd: &OrderCommand, inv: &Invocation) -> Result<String, Failure> {
     match cmd {
-        OrderCommand::RebuildProjection => {
-            let mut attempt = 1;
-            loop {
-                let mut admin = OrderAdminClient::new(connect("order", addr, timeout).await?);
-                match admin.rebuild_projection(RebuildProjectionRequest {}).await {
-                    Ok(r) => return Ok(inv.printer.render(&RebuildView::new(r.get_ref()))?),
-                    Err(status) if status.code() == tonic::Code::Unavailable && attempt < REBUILD_ATTEMPTS => {
-                        attempt += 1;
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                    Err(status) => return Err(status.into()),
-                }
-            }
-        }
-        OrderCommand::ProjectionStatus => {
-            let mut admin = OrderAdminClient::new(connect("order", addr, timeout).await?);
-            let r = admin.projection_status(ProjectionStatusRequest {}).await?;
-            Ok(inv.printer.render(&ProjectionStatusView::new(r.get_ref()))?)
-        }
+        OrderCommand::RebuildProjection(a) => admin::run("order", addr, timeout, Operation::Rebuild, a, inv).await,
+        OrderCommand::ProjectionStatus(a) => admin::run("order", addr, timeout, Operation::Status, a, inv).await,
         _ => {
             let mut client = OrderServiceClient::new(connect("order", addr, timeout).await?);
             run_on(&mut client, cmd, inv).await
@@ -122,7 +98,7 @@ async fn run_on(client: &mut Client, cmd: &OrderCommand, inv: &Invocation) -> Re
             return Ok(printer.render(&HistoryView::new(&a.order_id, &r, times))?);
         }
         OrderCommand::Queue(a) => return Ok(printer.render(&queue(client, a, times).await?)?),
-        OrderCommand::RebuildProjection | OrderCommand::ProjectionStatus => {
+        OrderCommand::RebuildProjection(_) | OrderCommand::ProjectionStatus(_) => {
             return Err(anyhow!("an SRE operation is not an order-service call").into());
         }
     };

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tonic::transport::Channel;
 
+use crate::admin::Operation;
 use crate::args::parse_non_empty;
 use crate::commands::Invocation;
 use crate::errors::Failure;
@@ -60,13 +61,27 @@ pub enum FleetCommand {
     Vehicles(CityOnly),
     /// Fulfilment and idle rate per model and day, actual beside planned.
     Kpis(KpiArgs),
+    /// SRE: empty a read model of the fleet service (every one unless --projection: the fleet's
+    /// own, and the demand it reads from the order stream) and replay it from its stream's first
+    /// event, while queries go on being answered. Returns once the replay has started.
+    RebuildProjection(crate::admin::ProjectionArgs),
+    /// SRE: how far each read model of the fleet service (or the one named) has applied its
+    /// stream, whether a rebuild is still replaying, and which replica runs it.
+    ProjectionStatus(crate::admin::ProjectionArgs),
 }
 
 impl FleetCommand {
     pub fn is_command(&self) -> bool {
         !matches!(
             self,
-            Self::Plan(_) | Self::ShowPlan(_) | Self::AtRisk(_) | Self::History(_) | Self::Vehicles(_) | Self::Kpis(_)
+            Self::Plan(_)
+                | Self::ShowPlan(_)
+                | Self::AtRisk(_)
+                | Self::History(_)
+                | Self::Vehicles(_)
+                | Self::Kpis(_)
+                | Self::RebuildProjection(_)
+                | Self::ProjectionStatus(_)
         )
     }
 }
@@ -415,13 +430,23 @@ async fn plan(addr: &str, timeout: Duration, a: &PlanArgs) -> Result<String, Fai
 
 /// Runs one `rentops fleet` subcommand and returns the text to print.
 pub async fn run(addr: &str, timeout: Duration, cmd: &FleetCommand, inv: &Invocation) -> Result<String, Failure> {
-    if let FleetCommand::Plan(a) = cmd {
-        return plan(addr, timeout, a).await;
+    match cmd {
+        FleetCommand::Plan(a) => return plan(addr, timeout, a).await,
+        FleetCommand::RebuildProjection(a) => {
+            return crate::admin::run("fleet", addr, timeout, Operation::Rebuild, a, inv).await;
+        }
+        FleetCommand::ProjectionStatus(a) => {
+            return crate::admin::run("fleet", addr, timeout, Operation::Status, a, inv).await;
+        }
+        _ => {}
     }
     let mut c = connect(addr, timeout).await?;
     let ctx = inv.ctx.proto();
     let r = match cmd {
         FleetCommand::Plan(_) => return Ok(String::new()),
+        FleetCommand::RebuildProjection(_) | FleetCommand::ProjectionStatus(_) => {
+            return Err(anyhow::anyhow!("an SRE operation is not a fleet-service call").into());
+        }
         FleetCommand::City(a) => {
             c.configure_city(pb::ConfigureCityRequest {
                 context: ctx,

@@ -2,9 +2,10 @@
 //! of the order service over gRPC and prints a table, or JSON with `--json`.
 //!
 //! Layout: `args` (the flags, parsed by clap), `requests` (flags → request messages),
-//! `commands` (the calls), `views` and `events` (answers → tables and JSON), `format` (times,
+//! `commands` (the calls), `admin` (every service's projection status and rebuild), `views` and `events` (answers → tables and JSON), `format` (times,
 //! money, enum names), `errors` (stderr and exit codes). This file is wiring only.
 
+mod admin;
 mod args;
 mod commands;
 mod errors;

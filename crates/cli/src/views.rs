@@ -3,7 +3,7 @@
 //! disagree; times in both are already in the chosen offset.
 
 use comfy_table::{Table, TableStyle};
-use rentops_proto::{common, order};
+use rentops_proto::{admin, common, order};
 use serde::Serialize;
 
 use crate::events;
@@ -650,70 +650,131 @@ impl View for QueueView {
     }
 }
 
-/// `rentops order rebuild-projection`: the replay has started; it is done once the read model
-/// reaches the stream's last sequence as of the start.
+/// `rentops <service> rebuild-projection`: the replay of each projection has started; each is
+/// done once it reaches the stream's last sequence as of its start.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
 pub struct RebuildView {
+    pub started: Vec<RebuildStartedView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RebuildStartedView {
+    pub projection: String,
     pub stream_sequence: u64,
+    /// The command that shows how far the replay has got.
+    pub follow: String,
 }
 
 impl RebuildView {
-    pub fn new(r: &order::RebuildProjectionResponse) -> Self {
+    pub fn new(service: &str, started: &[admin::RebuildProjectionResponse]) -> Self {
         Self {
-            stream_sequence: r.stream_sequence,
+            started: started
+                .iter()
+                .map(|r| RebuildStartedView {
+                    projection: r.projection.clone(),
+                    stream_sequence: r.stream_sequence,
+                    follow: format!("rentops {service} projection-status --projection {}", r.projection),
+                })
+                .collect(),
         }
     }
 }
 
 impl View for RebuildView {
     fn table(&self) -> String {
-        pairs(vec![
-            ("rebuild", "started: replaying from sequence 1".to_owned()),
-            ("until", format!("sequence {}", self.stream_sequence)),
-            ("follow", "rentops order projection-status".to_owned()),
-        ])
+        let blocks: Vec<String> = self
+            .started
+            .iter()
+            .map(|r| {
+                pairs(vec![
+                    ("projection", r.projection.clone()),
+                    ("rebuild", "started: replaying from sequence 1".to_owned()),
+                    ("until", format!("sequence {}", r.stream_sequence)),
+                    ("follow", r.follow.clone()),
+                ])
+            })
+            .collect();
+        blocks.join("\n")
     }
 }
 
-/// `rentops order projection-status`.
+/// `rentops <service> projection-status`: one block per projection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
 pub struct ProjectionStatusView {
+    pub projections: Vec<ProjectionView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProjectionView {
     pub projection: String,
+    pub stream: String,
     pub projection_sequence: u64,
     pub stream_sequence: u64,
     /// Events of the stream the read model has not applied yet.
     pub behind: u64,
     pub rebuilding: bool,
+    /// Whether the replica that answered runs this projector (and so could rebuild it).
+    pub lease_held_here: bool,
+    /// The replica that runs it; empty when none does right now.
+    pub lease_holder: String,
+    /// The replica that answered.
+    pub replica: String,
 }
 
 impl ProjectionStatusView {
-    pub fn new(r: &order::ProjectionStatusResponse) -> Self {
+    pub fn new(projections: &[admin::Projection]) -> Self {
         Self {
-            projection: r.projection.clone(),
-            projection_sequence: r.projection_sequence,
-            stream_sequence: r.stream_sequence,
-            behind: r.stream_sequence.saturating_sub(r.projection_sequence),
-            rebuilding: r.rebuilding,
+            projections: projections
+                .iter()
+                .map(|p| ProjectionView {
+                    projection: p.name.clone(),
+                    stream: p.stream.clone(),
+                    projection_sequence: p.projection_sequence,
+                    stream_sequence: p.stream_sequence,
+                    // Computed here as well: a stale or older service must not make it underflow.
+                    behind: p.stream_sequence.saturating_sub(p.projection_sequence),
+                    rebuilding: p.rebuilding,
+                    lease_held_here: p.lease_held_here,
+                    lease_holder: p.lease_holder.clone(),
+                    replica: p.replica.clone(),
+                })
+                .collect(),
         }
     }
 }
 
 impl View for ProjectionStatusView {
     fn table(&self) -> String {
-        pairs(vec![
-            ("projection", self.projection.clone()),
-            ("applied", format!("sequence {}", self.projection_sequence)),
-            ("stream", format!("sequence {}", self.stream_sequence)),
-            ("behind", format!("{} events", self.behind)),
-            (
-                "rebuilding",
-                if self.rebuilding {
-                    "yes: replaying, secondary indexes set aside".to_owned()
-                } else {
-                    "no".to_owned()
-                },
-            ),
-        ])
+        let blocks: Vec<String> = self
+            .projections
+            .iter()
+            .map(|p| {
+                let runner = match (p.lease_held_here, p.lease_holder.is_empty()) {
+                    (true, _) => format!("{} (the replica that answered)", p.replica),
+                    (false, false) => p.lease_holder.clone(),
+                    (false, true) => "nobody right now (another replica takes over within seconds)".to_owned(),
+                };
+                pairs(vec![
+                    ("projection", p.projection.clone()),
+                    ("stream", p.stream.clone()),
+                    ("applied", format!("sequence {}", p.projection_sequence)),
+                    ("stream last", format!("sequence {}", p.stream_sequence)),
+                    ("behind", format!("{} events", p.behind)),
+                    (
+                        "rebuilding",
+                        if p.rebuilding {
+                            "yes: replaying, secondary indexes set aside".to_owned()
+                        } else {
+                            "no".to_owned()
+                        },
+                    ),
+                    ("run by", runner),
+                ])
+            })
+            .collect();
+        blocks.join("\n")
     }
 }
 
@@ -985,25 +1046,40 @@ mod tests {
     }
 
     #[test]
-    fn projection_status_says_how_far_behind_and_whether_rebuilding() {
-        let r = order::ProjectionStatusResponse {
-            projection: "order-orders".into(),
+    fn projection_status_says_how_far_behind_whether_rebuilding_and_who_runs_it() {
+        let p = admin::Projection {
+            name: "fleet-demand".into(),
+            stream: "ORDER".into(),
             projection_sequence: 90,
             stream_sequence: 120,
+            lag: 30,
             rebuilding: true,
+            lease_held_here: false,
+            lease_holder: "fleet-7c9".into(),
+            replica: "fleet-2aa".into(),
         };
-        let v = ProjectionStatusView::new(&r);
-        assert_eq!((v.behind, v.rebuilding), (30, true));
+        let v = ProjectionStatusView::new(std::slice::from_ref(&p));
+        assert_eq!((v.projections[0].behind, v.projections[0].rebuilding), (30, true));
         let table = v.table();
         assert!(
-            table.contains("30 events") && table.contains("yes: replaying"),
+            table.contains("30 events") && table.contains("yes: replaying") && table.contains("fleet-7c9"),
             "{table}"
         );
         // A projection never reads ahead of the stream, but a stale answer must not underflow.
-        let ahead = order::ProjectionStatusResponse {
+        let ahead = admin::Projection {
             projection_sequence: 121,
-            ..r
+            ..p.clone()
         };
-        assert_eq!(ProjectionStatusView::new(&ahead).behind, 0);
+        assert_eq!(ProjectionStatusView::new(&[ahead]).projections[0].behind, 0);
+        // Nobody holds the lease: say so rather than print an empty name.
+        let orphan = admin::Projection {
+            lease_holder: String::new(),
+            ..p
+        };
+        assert!(
+            ProjectionStatusView::new(&[orphan])
+                .table()
+                .contains("nobody right now")
+        );
     }
 }

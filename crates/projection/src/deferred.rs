@@ -11,6 +11,11 @@
 //!
 //! Unique indexes and primary keys are never dropped: upserts depend on them. Queries keep being
 //! answered while the indexes are away, only more slowly.
+//!
+//! The same transaction records that a rebuild is under way (`projection_rebuilds`), whether or
+//! not the projection has indexes to set aside, and catching up forgets it with them. So every
+//! replica can tell from the shared database that a projection is still replaying
+//! ([`under_way`]), and a crash mid-replay leaves it marked until the replay has caught up.
 
 use futures::StreamExt;
 use sqlx::{Any, AnyPool, Row, Transaction};
@@ -26,8 +31,55 @@ pub(crate) async fn create_table(conn: &mut sqlx::AnyConnection) -> Result<(), s
             PRIMARY KEY (projection, index_name)
         )",
     )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS projection_rebuilds (
+            projection TEXT PRIMARY KEY,
+            started_at_us BIGINT NOT NULL
+        )",
+    )
     .execute(conn)
     .await?;
+    Ok(())
+}
+
+/// Records, inside the rebuild's transaction, that `projection` is being replayed.
+pub(crate) async fn begin(
+    tx: &mut Transaction<'static, Any>,
+    projection: &str,
+    now_us: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO projection_rebuilds (projection, started_at_us) VALUES ($1, $2) \
+         ON CONFLICT (projection) DO UPDATE SET started_at_us = excluded.started_at_us",
+    )
+    .bind(projection)
+    .bind(now_us)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// True while a rebuild of `projection`, on whichever replica, has not caught up with its
+/// stream: it is marked, or has indexes set aside.
+pub async fn under_way(pool: &AnyPool, projection: &str) -> Result<bool, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT (SELECT COUNT(*) FROM projection_rebuilds WHERE projection = $1) \
+         + (SELECT COUNT(*) FROM projection_deferred_indexes WHERE projection = $1)",
+    )
+    .bind(projection)
+    .fetch_one(pool)
+    .await?;
+    Ok(row.get::<i64, _>(0) > 0)
+}
+
+/// Forgets that a rebuild of `projection` is under way, once it has caught up.
+async fn end(conn: &mut sqlx::AnyConnection, projection: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM projection_rebuilds WHERE projection = $1")
+        .bind(projection)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -87,17 +139,8 @@ pub(crate) async fn defer(
     Ok(n)
 }
 
-/// How many indexes of `projection` are set aside.
-pub(crate) async fn pending(pool: &AnyPool, projection: &str) -> Result<usize, sqlx::Error> {
-    let row = sqlx::query("SELECT COUNT(*) FROM projection_deferred_indexes WHERE projection = $1")
-        .bind(projection)
-        .fetch_one(pool)
-        .await?;
-    Ok(row.get::<i64, _>(0).max(0) as usize)
-}
-
-/// Creates the set-aside indexes of `projection` again and forgets them. Returns how many were
-/// created.
+/// Creates the set-aside indexes of `projection` again and forgets them, and that a rebuild is
+/// under way. Returns how many were created.
 ///
 /// On SQLite, which has one writer, in one transaction. On PostgreSQL each index is built and
 /// forgotten in a transaction of its own, two at a time on separate connections: builds of
@@ -130,6 +173,7 @@ pub(crate) async fn restore(pool: &AnyPool, backend: Backend, projection: &str) 
                 .bind(projection)
                 .execute(&mut *tx)
                 .await?;
+            end(&mut tx, projection).await?;
             tx.commit().await?;
         }
         Backend::Postgres => {
@@ -158,6 +202,8 @@ pub(crate) async fn restore(pool: &AnyPool, backend: Backend, projection: &str) 
             while let Some(built) = builds.next().await {
                 built?;
             }
+            // Last, so that a crash part-way still counts as a rebuild under way.
+            end(&mut *pool.acquire().await?, projection).await?;
         }
     }
     Ok(rows.len())

@@ -26,6 +26,36 @@ impl Default for LeaseSettings {
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum LeaseError {
+    #[error("cannot open lease bucket {bucket}: {source}")]
+    Bucket {
+        bucket: String,
+        #[source]
+        source: jetstream::context::KeyValueError,
+    },
+    #[error("cannot read lease {key}: {source}")]
+    Read {
+        key: String,
+        #[source]
+        source: kv::EntryError,
+    },
+}
+
+/// Who holds `key` in `bucket` now, as the bucket says: `None` when nobody does (the key expired
+/// or was released). Any replica can ask; it reads, and never takes, the lease.
+pub async fn holder(js: &jetstream::Context, bucket: &str, key: &str) -> Result<Option<String>, LeaseError> {
+    let store = js.get_key_value(bucket).await.map_err(|source| LeaseError::Bucket {
+        bucket: bucket.to_owned(),
+        source,
+    })?;
+    let value = store.get(key).await.map_err(|source| LeaseError::Read {
+        key: key.to_owned(),
+        source,
+    })?;
+    Ok(value.map(|v| String::from_utf8_lossy(&v).into_owned()))
+}
+
 /// A lease key and this replica's claim on it.
 pub struct Lease {
     store: kv::Store,

@@ -8,7 +8,10 @@
 //! - [`lease`]: one replica at a time runs a projector (a JetStream KV key with a TTL).
 //! - [`deferred`]: a rebuild sets its tables' secondary indexes aside and builds them at the end.
 //! - [`checkpoint`]: read-your-writes — wait until a projection has reached a sequence.
+//! - [`admin`]: `rentops.admin.v1.ProjectionAdmin`, the SRE API (status, rebuild) every service
+//!   serves over its projectors.
 
+pub mod admin;
 pub mod checkpoint;
 pub mod db;
 pub mod deferred;
@@ -16,8 +19,9 @@ pub mod lease;
 pub mod projector;
 pub mod query;
 
+pub use admin::ProjectionAdminApi;
 pub use checkpoint::{Checkpoints, WaitError};
 pub use db::{Backend, Db, DbError};
-pub use lease::{Lease, LeaseSettings};
-pub use projector::{Projection, ProjectionError, Projector, ProjectorHandle, ProjectorSettings};
+pub use lease::{Lease, LeaseError, LeaseSettings};
+pub use projector::{Projection, ProjectionError, Projector, ProjectorHandle, ProjectorSettings, RebuildError};
 pub use query::QueryError;

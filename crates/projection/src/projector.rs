@@ -26,7 +26,7 @@ use rentops_eventstore::RecordedEvent;
 use crate::checkpoint::{self, Checkpoints};
 use crate::db::Db;
 use crate::deferred;
-use crate::lease::{Lease, LeaseSettings};
+use crate::lease::{self, Lease, LeaseError, LeaseSettings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
@@ -98,7 +98,34 @@ impl ProjectorSettings {
 }
 
 enum Control {
-    Rebuild(oneshot::Sender<Result<(), String>>),
+    Rebuild(oneshot::Sender<Result<(), RebuildError>>),
+}
+
+/// Why a rebuild was not started.
+#[derive(Debug, thiserror::Error)]
+pub enum RebuildError {
+    /// Another replica runs this projector (or nobody does yet): only the lease holder may reset
+    /// the tables it writes.
+    #[error("this replica does not hold the lease of projection {0}")]
+    NotLeaseHolder(String),
+    /// The projector task has ended (the service is shutting down).
+    #[error("the projector of {0} has stopped")]
+    Stopped(String),
+    /// Emptying the tables failed; nothing was reset.
+    #[error("resetting projection {name}: {source}")]
+    Reset {
+        name: String,
+        #[source]
+        source: ProjectionError,
+    },
+}
+
+/// Where a projector's lease is kept, so that any replica can say who holds it.
+#[derive(Clone)]
+struct LeaseKey {
+    js: jetstream::Context,
+    bucket: String,
+    key: String,
 }
 
 /// What the rest of the service holds of a running projector.
@@ -106,22 +133,59 @@ enum Control {
 pub struct ProjectorHandle {
     control: mpsc::Sender<Control>,
     pub checkpoints: Checkpoints,
+    name: String,
     applied: watch::Receiver<u64>,
     rebuilding: watch::Receiver<bool>,
+    lease_held: watch::Receiver<bool>,
+    /// `None` for a projector run without a lease.
+    lease: Option<LeaseKey>,
+    instance_id: String,
+    pool: sqlx::AnyPool,
 }
 
 impl ProjectorHandle {
     /// Replays the projection from sequence 1 into emptied tables, while queries go on being
     /// answered. Returns once the reset is committed; the replay then runs in the background
     /// (wait on the checkpoint to see it finish). Only the replica holding the lease can do it;
-    /// on another replica this fails and the caller should ask again (the CLI retries).
-    pub async fn rebuild(&self) -> Result<(), String> {
+    /// on another replica this fails with [`RebuildError::NotLeaseHolder`] and the caller
+    /// should ask the holder (the CLI asks again on a new connection).
+    pub async fn rebuild(&self) -> Result<(), RebuildError> {
         let (tx, rx) = oneshot::channel();
-        self.control
-            .send(Control::Rebuild(tx))
-            .await
-            .map_err(|_| "projector stopped".to_string())?;
-        rx.await.map_err(|_| "projector stopped".to_string())?
+        let stopped = || RebuildError::Stopped(self.name.clone());
+        self.control.send(Control::Rebuild(tx)).await.map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    /// True while a rebuild of this projection, on whichever replica, has not caught up yet: the
+    /// shared database records it until then (see [`crate::deferred`]). [`Self::rebuilding`]
+    /// only knows of a rebuild on this replica.
+    pub async fn rebuild_in_progress(&self) -> Result<bool, sqlx::Error> {
+        deferred::under_way(&self.pool, &self.name).await
+    }
+
+    /// The projection's name (its checkpoint row, consumer and lease key).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The name of this replica, as its lease says when it holds it.
+    pub fn instance_id(&self) -> &str {
+        &self.instance_id
+    }
+
+    /// Whether this replica's projector holds the lease now (always true without a lease), as
+    /// of its last renewal.
+    pub fn lease_held(&self) -> bool {
+        *self.lease_held.borrow()
+    }
+
+    /// The replica holding the lease, as the bucket says now: `None` when nobody does (expired
+    /// or released). Without a lease, this replica.
+    pub async fn lease_holder(&self) -> Result<Option<String>, LeaseError> {
+        match &self.lease {
+            None => Ok(Some(self.instance_id.clone())),
+            Some(l) => lease::holder(&l.js, &l.bucket, &l.key).await,
+        }
     }
 
     /// The last sequence this replica's projector applied (0 when it is not the projector).
@@ -129,8 +193,8 @@ impl ProjectorHandle {
         self.applied.clone()
     }
 
-    /// True while a rebuild on this replica has secondary indexes set aside: it has not yet
-    /// caught up with the stream.
+    /// True while a rebuild on this replica has not yet caught up with the stream (and its
+    /// secondary indexes, if any, are set aside).
     pub fn rebuilding(&self) -> watch::Receiver<bool> {
         self.rebuilding.clone()
     }
@@ -221,6 +285,11 @@ fn deliver(msg: jetstream::Message, name: &str) -> Result<Delivered, ProjectionE
     })
 }
 
+/// The key of a projector's lease in the lease bucket.
+fn lease_key(projection: &str) -> String {
+    format!("projector.{projection}")
+}
+
 /// Runs a projection until shutdown.
 pub struct Projector<P: Projection> {
     projection: Arc<P>,
@@ -229,6 +298,7 @@ pub struct Projector<P: Projection> {
     settings: ProjectorSettings,
     applied_tx: watch::Sender<u64>,
     rebuilding_tx: watch::Sender<bool>,
+    lease_held_tx: watch::Sender<bool>,
     control_rx: mpsc::Receiver<Control>,
 }
 
@@ -236,13 +306,23 @@ impl<P: Projection> Projector<P> {
     pub fn new(projection: P, db: Db, js: jetstream::Context, settings: ProjectorSettings) -> (Self, ProjectorHandle) {
         let (applied_tx, applied_rx) = watch::channel(0);
         let (rebuilding_tx, rebuilding_rx) = watch::channel(false);
+        let (lease_held_tx, lease_held_rx) = watch::channel(false);
         let (control_tx, control_rx) = mpsc::channel(4);
         let checkpoints = Checkpoints::new(db.pool.clone(), projection.name(), applied_rx.clone());
         let handle = ProjectorHandle {
             control: control_tx,
             checkpoints,
+            name: projection.name().to_owned(),
             applied: applied_rx,
             rebuilding: rebuilding_rx,
+            lease_held: lease_held_rx,
+            lease: settings.use_lease.then(|| LeaseKey {
+                js: js.clone(),
+                bucket: settings.lease.bucket.clone(),
+                key: lease_key(projection.name()),
+            }),
+            instance_id: settings.instance_id.clone(),
+            pool: db.pool.clone(),
         };
         (
             Self {
@@ -252,6 +332,7 @@ impl<P: Projection> Projector<P> {
                 settings,
                 applied_tx,
                 rebuilding_tx,
+                lease_held_tx,
                 control_rx,
             },
             handle,
@@ -271,7 +352,7 @@ impl<P: Projection> Projector<P> {
                 match Lease::open(
                     &self.js,
                     &self.settings.lease,
-                    &format!("projector.{name}"),
+                    &lease_key(&name),
                     &self.settings.instance_id,
                 )
                 .await
@@ -292,18 +373,22 @@ impl<P: Projection> Projector<P> {
         }
         let ttl = lease.as_ref().map(|l| l.ttl).unwrap_or(Duration::from_secs(6));
         while !shutdown.is_cancelled() {
-            if let Some(lease) = lease.as_mut()
-                && !lease.try_acquire_or_renew().await
-            {
-                // Not ours: answer rebuild requests with a clear refusal while we wait.
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(ttl / 3) => {}
-                    Some(Control::Rebuild(reply)) = self.control_rx.recv() => {
-                        let _ = reply.send(Err("another replica runs this projector; ask it".into()));
+            if let Some(lease) = lease.as_mut() {
+                let held = lease.try_acquire_or_renew().await;
+                self.lease_held_tx.send_replace(held);
+                if !held {
+                    // Not ours: answer rebuild requests with a clear refusal while we wait.
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(ttl / 3) => {}
+                        Some(Control::Rebuild(reply)) = self.control_rx.recv() => {
+                            let _ = reply.send(Err(RebuildError::NotLeaseHolder(name.clone())));
+                        }
                     }
+                    continue;
                 }
-                continue;
+            } else {
+                self.lease_held_tx.send_replace(true);
             }
             match self.consume(&shutdown, lease.as_mut(), ttl).await {
                 Ok(()) => {}
@@ -316,6 +401,7 @@ impl<P: Projection> Projector<P> {
                 }
             }
         }
+        self.lease_held_tx.send_replace(false);
         if let Some(lease) = lease.as_mut() {
             lease.release().await;
         }
@@ -367,7 +453,7 @@ impl<P: Projection> Projector<P> {
         let mut reached = checkpoint::read(&self.db.pool, &name).await?;
         self.applied_tx.send_replace(reached);
         let mut consumer = self.consumer(reached).await?;
-        let mut deferred = deferred::pending(&self.db.pool, &name).await? > 0;
+        let mut deferred = deferred::under_way(&self.db.pool, &name).await?;
         self.rebuilding_tx.send_replace(deferred);
         let messages = consumer
             .stream()
@@ -396,6 +482,7 @@ impl<P: Projection> Projector<P> {
                 _ = renew.tick() => {
                     if let Some(lease) = lease.as_deref_mut()
                         && !lease.try_acquire_or_renew().await {
+                            self.lease_held_tx.send_replace(false);
                             return Ok(());
                         }
                     // A rebuild with nothing (more) to replay catches up without a batch.
@@ -410,7 +497,7 @@ impl<P: Projection> Projector<P> {
                 Some(Control::Rebuild(reply)) = self.control_rx.recv() => {
                     let result = self.reset().await;
                     let ok = result.is_ok();
-                    let _ = reply.send(result.map_err(|e| e.to_string()));
+                    let _ = reply.send(result.map_err(|source| RebuildError::Reset { name: name.clone(), source }));
                     if ok {
                         tracing::info!(projection = %name, "projection reset; replaying from sequence 1");
                         return Ok(());
@@ -510,13 +597,15 @@ impl<P: Projection> Projector<P> {
     async fn reset(&self) -> Result<(), ProjectionError> {
         let mut tx = self.db.pool.begin().await?;
         // Indexes first, so that emptying the tables need not maintain them either.
-        let set_aside = deferred::defer(
+        deferred::defer(
             &mut tx,
             self.db.backend,
             self.projection.name(),
             &self.projection.tables(),
         )
         .await?;
+        let now_us = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64;
+        deferred::begin(&mut tx, self.projection.name(), now_us).await?;
         self.projection.reset(&mut tx).await?;
         sqlx::query("DELETE FROM projection_checkpoints WHERE name = $1")
             .bind(self.projection.name())
@@ -524,7 +613,7 @@ impl<P: Projection> Projector<P> {
             .await?;
         tx.commit().await?;
         self.applied_tx.send_replace(0);
-        self.rebuilding_tx.send_replace(set_aside > 0);
+        self.rebuilding_tx.send_replace(true);
         Ok(())
     }
 }

@@ -5,6 +5,11 @@
 #![allow(clippy::all, clippy::pedantic, missing_docs)]
 
 pub mod rentops {
+    pub mod admin {
+        pub mod v1 {
+            tonic::include_proto!("rentops.admin.v1");
+        }
+    }
     pub mod common {
         pub mod v1 {
             tonic::include_proto!("rentops.common.v1");
@@ -23,6 +28,7 @@ pub mod rentops {
 }
 
 pub use prost_types::Timestamp;
+pub use rentops::admin::v1 as admin;
 pub use rentops::common::v1 as common;
 pub use rentops::fleet::v1 as fleet;
 pub use rentops::order::v1 as order;

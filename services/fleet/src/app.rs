@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use rentops_eventstore::{CommandHandler, EventStore, HandlerConfig, StreamSettings, connect, ensure_stream};
-use rentops_projection::{Db, Projector, ProjectorHandle, ProjectorSettings};
+use rentops_projection::{Db, ProjectionAdminApi, Projector, ProjectorHandle, ProjectorSettings};
 use rentops_proto::fleet as pb;
 use rentops_runtime::config::{CommonConfig, ConfigError, ConfigReader, Env};
 use rentops_runtime::{Clock, Shutdown};
@@ -18,7 +18,7 @@ use crate::domain::city::CityAggregate;
 use crate::domain::driver::DriverAggregate;
 use crate::domain::plan::PlanAggregate;
 use crate::domain::vehicle::VehicleAggregate;
-use crate::projections::{DemandProjection, FleetProjection};
+use crate::projections::{self, DemandProjection, FleetProjection};
 use crate::reactors::{self, ReplanSettings};
 
 pub const SERVICE: &str = "fleet";
@@ -142,7 +142,10 @@ pub async fn start(
 
     let (reporter, health, reflection_v1, reflection_v1alpha) = rentops_runtime::grpc::standard_services(
         rentops_proto::FILE_DESCRIPTOR_SET,
-        &[<pb::fleet_service_server::FleetServiceServer<FleetApi> as tonic::server::NamedService>::NAME],
+        &[
+            <pb::fleet_service_server::FleetServiceServer<FleetApi> as tonic::server::NamedService>::NAME,
+            <rentops_proto::admin::projection_admin_server::ProjectionAdminServer<ProjectionAdminApi> as tonic::server::NamedService>::NAME,
+        ],
     )
     .await?;
     reporter
@@ -170,6 +173,21 @@ pub async fn start(
         clock,
         replan: config.replan.clone(),
     };
+    let admin = ProjectionAdminApi::new(
+        store.jetstream().clone(),
+        [
+            (
+                projections::FLEET.to_owned(),
+                fleet_handle.clone(),
+                settings.name.clone(),
+            ),
+            (
+                projections::DEMAND.to_owned(),
+                demand_handle.clone(),
+                ORDER_STREAM.to_owned(),
+            ),
+        ],
+    )?;
     let router = tonic::transport::Server::builder()
         .add_service(health)
         .add_service(reflection_v1)
@@ -177,7 +195,9 @@ pub async fn start(
         .add_service(
             pb::fleet_service_server::FleetServiceServer::new(api)
                 .max_decoding_message_size(crate::api::MAX_INSTANCE_BYTES + 1024 * 1024),
-        );
+        )
+        // For the `sre` role once callers are authenticated: its interceptor wraps this server.
+        .add_service(admin.into_server());
     let addr = listener.local_addr()?;
     let grpc_shutdown = shutdown.clone();
     tasks.spawn(async move {

@@ -276,6 +276,7 @@ async fn reflection_lists_what_fleet_serves_and_nothing_of_its_neighbours() {
             "grpc.health.v1.Health",
             "grpc.reflection.v1.ServerReflection",
             "grpc.reflection.v1alpha.ServerReflection",
+            "rentops.admin.v1.ProjectionAdmin",
             "rentops.fleet.v1.FleetService",
         ]
     );

@@ -8,16 +8,15 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use rentops_eventstore::{CommandHandler, EventStore, HandlerConfig, StreamSettings, connect, ensure_stream};
-use rentops_projection::{Db, Projector, ProjectorHandle, ProjectorSettings};
+use rentops_projection::{Db, ProjectionAdminApi, Projector, ProjectorHandle, ProjectorSettings};
 use rentops_proto::order as pb;
 use rentops_runtime::config::{CommonConfig, ConfigError, ConfigReader, Env};
 use rentops_runtime::{Clock, Shutdown};
 use tokio::task::JoinSet;
 
-use crate::admin::OrderAdminApi;
 use crate::api::{OrderApi, OrderSettings};
 use crate::domain::{ContactPolicy, OrderAggregate};
-use crate::projections::OrdersProjection;
+use crate::projections::{self, OrdersProjection};
 use crate::reactors::{confirmation_deadline, fleet_plan};
 
 pub const SERVICE: &str = "order";
@@ -157,7 +156,7 @@ pub async fn start(
         rentops_proto::FILE_DESCRIPTOR_SET,
         &[
             <pb::order_service_server::OrderServiceServer<OrderApi> as tonic::server::NamedService>::NAME,
-            <pb::order_admin_server::OrderAdminServer<OrderAdminApi> as tonic::server::NamedService>::NAME,
+            <rentops_proto::admin::projection_admin_server::ProjectionAdminServer<ProjectionAdminApi> as tonic::server::NamedService>::NAME,
         ],
     )
     .await?;
@@ -183,17 +182,21 @@ pub async fn start(
         clock,
         settings: config.settings.clone(),
     };
-    let admin = OrderAdminApi {
-        projector: projector_handle.clone(),
-        js: store.jetstream().clone(),
-        stream: settings.name.clone(),
-    };
+    let admin = ProjectionAdminApi::new(
+        store.jetstream().clone(),
+        [(
+            projections::NAME.to_owned(),
+            projector_handle.clone(),
+            settings.name.clone(),
+        )],
+    )?;
     let router = tonic::transport::Server::builder()
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(pb::order_service_server::OrderServiceServer::new(api))
-        .add_service(pb::order_admin_server::OrderAdminServer::new(admin));
+        // For the `sre` role once callers are authenticated: its interceptor wraps this server.
+        .add_service(admin.into_server());
     let addr = listener.local_addr()?;
     let grpc_shutdown = shutdown.clone();
     tasks.spawn(async move {

@@ -8,7 +8,6 @@
 //!   the orders (the assigned car, at risk).
 //! - [`app`]: wiring: configuration, event log, projector, reactors, gRPC server.
 
-pub mod admin;
 pub mod api;
 pub mod app;
 pub mod domain;

@@ -341,7 +341,7 @@ async fn health_and_reflection_answer() {
             "grpc.health.v1.Health",
             "grpc.reflection.v1.ServerReflection",
             "grpc.reflection.v1alpha.ServerReflection",
-            "rentops.order.v1.OrderAdmin",
+            "rentops.admin.v1.ProjectionAdmin",
             "rentops.order.v1.OrderService",
         ]
     );

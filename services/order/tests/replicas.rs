@@ -304,3 +304,135 @@ async fn a_request_id_reused_for_another_command_is_refused_on_every_replica() {
         cluster.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_replica_says_where_the_projection_stands_and_only_the_lease_holder_rebuilds() {
+    use rentops_proto::admin as apb;
+    use tonic_types::StatusExt;
+    for db in TestDatabase::both().await.unwrap() {
+        let label = db.label();
+        let cluster = Cluster::<Replica>::start(db, 2, &[]).await.unwrap();
+        let holder = cluster
+            .lease_holder(ORDERS_PROJECTION, Duration::from_secs(20))
+            .await
+            .unwrap();
+        let other = 1 - holder;
+        let (holder_id, other_id) = (
+            cluster.instance_id(holder).to_owned(),
+            cluster.instance_id(other).to_owned(),
+        );
+        let mut c = cluster.replica(other).client.clone();
+        let placed = place(&mut c, "ADMIN-1").await;
+        get(&mut c, &placed.order_id, placed.sequence).await;
+
+        // The replica that does not run the projector answers status from the shared database
+        // and the lease bucket.
+        let s = cluster.replica(other).projection_status().await;
+        assert_eq!(
+            (
+                s.name.as_str(),
+                s.stream.as_str(),
+                s.projection_sequence,
+                s.stream_sequence,
+                s.lag
+            ),
+            (ORDERS_PROJECTION, "ORDER", placed.sequence, placed.sequence, 0),
+            "{label}"
+        );
+        assert_eq!(
+            (
+                s.lease_held_here,
+                s.lease_holder.as_str(),
+                s.replica.as_str(),
+                s.rebuilding
+            ),
+            (false, holder_id.as_str(), other_id.as_str(), false),
+            "{label}"
+        );
+        let listed = cluster
+            .replica(other)
+            .admin
+            .clone()
+            .list_projections(apb::ListProjectionsRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .projections;
+        assert_eq!(
+            listed,
+            std::slice::from_ref(&s),
+            "{label}: one projection, as its status says"
+        );
+
+        // It refuses a rebuild, naming the replica that can do it, and resets nothing.
+        let refused = cluster
+            .replica(other)
+            .admin
+            .clone()
+            .rebuild_projection(apb::RebuildProjectionRequest {
+                projection: ORDERS_PROJECTION.into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::FailedPrecondition, "{label}: {refused:?}");
+        assert!(refused.message().contains(&holder_id), "{label}: {}", refused.message());
+        let info = refused.get_details_error_info().expect("an ErrorInfo");
+        assert_eq!(
+            (info.reason.as_str(), info.domain.as_str()),
+            ("NOT_LEASE_HOLDER", "rentops.admin.v1")
+        );
+        assert_eq!(info.metadata.get("holder"), Some(&holder_id), "{label}");
+        assert_eq!(
+            cluster.replica(other).projection_status().await.projection_sequence,
+            placed.sequence,
+            "{label}: nothing was reset"
+        );
+
+        // The holder says it holds the lease (as of its last renewal, so wait for that) and
+        // rebuilds.
+        let mut mine = cluster.replica(holder).projection_status().await;
+        for _ in 0..200 {
+            if mine.lease_held_here {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            mine = cluster.replica(holder).projection_status().await;
+        }
+        assert!(mine.lease_held_here, "{label}: {mine:?}");
+        assert_eq!(mine.lease_holder, holder_id, "{label}");
+        let target = cluster.replica(holder).rebuild_projection().await;
+        assert_eq!(target, placed.sequence, "{label}");
+        let order = get(&mut c, &placed.order_id, target).await;
+        assert_eq!(order.order_id, placed.order_id, "{label}: replayed");
+
+        // Names it does not have are refused as such, on either replica.
+        for i in [holder, other] {
+            let mut admin = cluster.replica(i).admin.clone();
+            let unknown = admin
+                .projection_status(apb::ProjectionStatusRequest {
+                    projection: "fleet-demand".into(),
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(unknown.code(), tonic::Code::NotFound, "{label}");
+            assert!(
+                unknown.message().contains("fleet-demand") && unknown.message().contains(ORDERS_PROJECTION),
+                "{label}: {}",
+                unknown.message()
+            );
+            let unknown = admin
+                .rebuild_projection(apb::RebuildProjectionRequest {
+                    projection: "orders".into(),
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(unknown.code(), tonic::Code::NotFound, "{label}");
+            let unnamed = admin
+                .rebuild_projection(apb::RebuildProjectionRequest::default())
+                .await
+                .unwrap_err();
+            assert_eq!(unnamed.code(), tonic::Code::InvalidArgument, "{label}");
+        }
+        cluster.stop().await;
+    }
+}

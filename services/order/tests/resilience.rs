@@ -206,37 +206,22 @@ async fn a_killed_projector_applies_nothing_twice_and_a_rebuild_gives_the_same_a
         // A rebuild from sequence 1 while the service keeps answering gives the same answers.
         let indexes_before = secondary_indexes(db.url()).await;
         assert!(indexes_before.len() >= 7, "{label}: {indexes_before:?}");
-        let target = current
-            .admin
-            .clone()
-            .rebuild_projection(pb::RebuildProjectionRequest {})
-            .await
-            .unwrap()
-            .into_inner()
-            .stream_sequence;
+        let target = current.rebuild_projection().await;
         assert_eq!(target, stream_last);
         let after_rebuild = snapshot(&mut c, target).await;
         assert_eq!(before, after_rebuild, "{label}: rebuild changed the answers");
         // The replay ran with the secondary indexes set aside; once caught up they are back.
-        let mut admin = current.admin.clone();
-        let mut status = admin
-            .projection_status(pb::ProjectionStatusRequest {})
-            .await
-            .unwrap()
-            .into_inner();
+        let mut status = current.projection_status().await;
         for _ in 0..200 {
             if !status.rebuilding {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
-            status = admin
-                .projection_status(pb::ProjectionStatusRequest {})
-                .await
-                .unwrap()
-                .into_inner();
+            status = current.projection_status().await;
         }
         assert!(!status.rebuilding, "{label}: the rebuild never caught up");
         assert_eq!(status.projection_sequence, target);
+        assert_eq!((status.stream_sequence, status.lag), (target, 0), "{label}");
         assert_eq!(
             secondary_indexes(db.url()).await,
             indexes_before,
@@ -428,13 +413,7 @@ async fn indexes_set_aside_by_a_rebuild_that_crashed_come_back_when_the_projecto
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         assert_eq!(restored, before, "{label}: indexes not restored after the crash");
-        let status = next
-            .admin
-            .clone()
-            .projection_status(pb::ProjectionStatusRequest {})
-            .await
-            .unwrap()
-            .into_inner();
+        let status = next.projection_status().await;
         assert!(!status.rebuilding, "{label}");
         next.stop().await;
     }

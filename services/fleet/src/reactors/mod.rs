@@ -11,6 +11,9 @@
 //!   event>`, so a redelivered event — skipped by the projection's checkpoint — asks for nothing,
 //!   and a re-plan retried after a crash (its requests not yet deleted) is answered from the
 //!   aggregate's memory of that request id instead of planning again.
+//!
+//! No re-plan runs while either projection is being rebuilt (on any replica): its tables are
+//! then a partial view of the stream. Readings go on; each is keyed by its handover event.
 
 pub mod replan;
 
@@ -93,6 +96,16 @@ pub async fn readings_once(
     Ok(done)
 }
 
+/// Whether either projection the plan reads is being rebuilt, on whichever replica.
+async fn rebuild_under_way(db: &Db) -> Result<bool, sqlx::Error> {
+    for projection in [crate::projections::FLEET, crate::projections::DEMAND] {
+        if rentops_projection::deferred::under_way(&db.pool, projection).await? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Runs both reactions until shutdown: woken when a local projector commits, and every second
 /// (another replica may be the projector).
 #[allow(clippy::too_many_arguments)]
@@ -107,12 +120,22 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     loop {
-        let wait = replan::once(&plans, &db, clock.as_ref(), &settings)
-            .await
-            .unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "re-plan pass failed; retrying");
+        let wait = match rebuild_under_way(&db).await {
+            // A rebuild replays its stream into emptied tables: planning from them now would
+            // plan without the supply or demand not replayed yet, and release their cars. The
+            // requests wait (the replay records them again) until the rebuild has caught up.
+            Ok(true) => Some(Duration::from_millis(250)),
+            Ok(false) => replan::once(&plans, &db, clock.as_ref(), &settings)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "re-plan pass failed; retrying");
+                    Some(Duration::from_millis(500))
+                }),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot tell whether a projection is being rebuilt; retrying");
                 Some(Duration::from_millis(500))
-            });
+            }
+        };
         if let Err(e) = readings_once(&vehicles, &db, clock.as_ref()).await {
             tracing::warn!(error = %e, "handover readings failed; retrying");
         }

@@ -147,7 +147,7 @@ pub async fn start(nats_url: &str, db_url: &str, clock: Arc<dyn Clock>) -> (App,
         .expect("fleet service starts")
 }
 
-async fn start_with(
+pub async fn start_with(
     nats_url: &str,
     db_url: &str,
     clock: Arc<dyn Clock>,

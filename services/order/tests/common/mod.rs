@@ -7,6 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rentops_order::app::{self, App, OrderConfig};
+use rentops_order::projections::NAME as ORDERS_PROJECTION;
+use rentops_proto::admin as apb;
+use rentops_proto::admin::projection_admin_client::ProjectionAdminClient;
 use rentops_proto::common::{CommandContext, Consistency, Money, VehicleModel};
 use rentops_proto::order as pb;
 use rentops_proto::order::order_service_client::OrderServiceClient;
@@ -17,7 +20,7 @@ use tonic::transport::Channel;
 pub struct Replica {
     pub app: App,
     pub client: OrderServiceClient<Channel>,
-    pub admin: pb::order_admin_client::OrderAdminClient<Channel>,
+    pub admin: ProjectionAdminClient<Channel>,
     pub shutdown: Shutdown,
 }
 
@@ -47,13 +50,40 @@ impl Replica {
         let app = app::start(config, listener, Arc::new(SystemClock), shutdown.clone()).await?;
         let url = format!("http://{}", app.addr);
         let client = OrderServiceClient::connect(url.clone()).await?;
-        let admin = pb::order_admin_client::OrderAdminClient::connect(url).await?;
+        let admin = ProjectionAdminClient::connect(url).await?;
         Ok(Replica {
             app,
             client,
             admin,
             shutdown,
         })
+    }
+
+    /// The order read model's status, as this replica answers it.
+    pub async fn projection_status(&self) -> apb::Projection {
+        self.admin
+            .clone()
+            .projection_status(apb::ProjectionStatusRequest {
+                projection: ORDERS_PROJECTION.into(),
+            })
+            .await
+            .expect("projection status")
+            .into_inner()
+            .projection
+            .expect("a projection")
+    }
+
+    /// Starts a rebuild of the order read model; returns the stream sequence it will reach.
+    pub async fn rebuild_projection(&self) -> u64 {
+        self.admin
+            .clone()
+            .rebuild_projection(apb::RebuildProjectionRequest {
+                projection: ORDERS_PROJECTION.into(),
+            })
+            .await
+            .expect("rebuild started")
+            .into_inner()
+            .stream_sequence
     }
 
     /// Graceful stop.
