@@ -108,9 +108,7 @@ async fn main() {
     ensure_stream(&jetstream::new(client.clone()), &settings).await.unwrap();
     let store = EventStore::new(client.clone(), &settings.name, "bench");
     let js = jetstream::new(client);
-    println!(
-        "cold aggregate reads: {events_per} events per aggregate, {active} open at once, {samples} reads per row"
-    );
+    println!("cold aggregate reads: {events_per} events per aggregate, {active} open at once, {samples} reads per row");
     let mut filled = 0;
     for size in sizes {
         let started = Instant::now();
@@ -120,16 +118,16 @@ async fn main() {
             (size - filled) as f64 / started.elapsed().as_secs_f64()
         );
         filled = size;
-        let aggregates = size / events_per;
+        // Aggregates of finished waves have all their events.
+        let complete = (size / (events_per * active)) * active;
+        assert!(complete > 0, "SIZES must be at least EVENTS_PER x ACTIVE");
+        let tenth = (complete / 10).max(1);
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-        for (label, lo, hi) in [
-            ("old", 0, (aggregates / 10).max(1)),
-            ("new", aggregates - (aggregates / 10).max(1), aggregates.saturating_sub(active).max(1)),
-        ] {
+        for (label, lo, hi) in [("old", 0, tenth), ("new", complete - tenth, complete)] {
             let mut loads = Vec::with_capacity(samples);
             let mut lasts = Vec::with_capacity(samples);
             for _ in 0..samples {
-                let id = aggregate_id(lo + rng.below((hi - lo).max(1)));
+                let id = aggregate_id(lo + rng.below(hi - lo));
                 let t = Instant::now();
                 let events = store.load("thing", &id).await.unwrap();
                 loads.push(t.elapsed());

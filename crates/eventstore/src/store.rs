@@ -330,6 +330,13 @@ impl EventStore {
                 })
                 .await
                 .map_err(|e| unavailable(&e))?;
+            // Every stream may hold only so many consumers (nats-server 2.15: 1,000 unless the
+            // stream says otherwise), and an ordered consumer lingers 30 s after its last use:
+            // a burst of cold loads after a failover would use them all up. So it is deleted as
+            // soon as it has been read, off the command's path (should that fail, the server
+            // still reaps it after 30 s).
+            let name = consumer.cached_info().name.clone();
+            let _delete = DeleteOnDrop(Some((stream.clone(), name)));
             let pending = consumer.cached_info().num_pending;
             let mut out = Vec::with_capacity(pending as usize);
             if pending == 0 {
@@ -358,6 +365,23 @@ impl EventStore {
         tokio::time::timeout(self.timeout, work)
             .await
             .map_err(|_| LoadError::Unavailable("loading the aggregate timed out".into()))?
+    }
+}
+
+/// Deletes a consumer when dropped, in a task of its own.
+struct DeleteOnDrop(Option<(jetstream::stream::Stream<()>, String)>);
+
+impl Drop for DeleteOnDrop {
+    fn drop(&mut self) {
+        if let Some((stream, name)) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                if let Err(e) = stream.delete_consumer(&name).await {
+                    tracing::debug!(consumer = %name, error = %e, "could not delete a load's consumer");
+                }
+            });
+        }
     }
 }
 

@@ -371,3 +371,19 @@ async fn a_request_id_reused_with_other_content_is_refused_and_appends_nothing()
     }
     assert_eq!(stream_last(a.store()).await, 2);
 }
+
+#[tokio::test]
+async fn more_cold_loads_than_a_stream_may_have_consumers_all_succeed() {
+    // nats-server 2.15 allows a stream 1,000 consumers unless it says otherwise; each load reads
+    // through a consumer of its own, so a replica that has just taken over must not keep them.
+    let nats = NatsServer::start().await.unwrap();
+    let store = store(&nats).await;
+    let ids: Vec<String> = (0..1_100).map(|i| format!("t{i}")).collect();
+    for id in &ids {
+        store.append(&request(id, 0, "r"), &[added(1)]).await.unwrap();
+    }
+    for id in &ids {
+        let events = store.load("tally", id).await.unwrap_or_else(|e| panic!("{id}: {e}"));
+        assert_eq!(events.len(), 1, "{id}");
+    }
+}
