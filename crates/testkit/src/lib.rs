@@ -3,11 +3,13 @@
 //! fresh PostgreSQL database on the configured server, on 127.0.0.1:5432, or on a throwaway
 //! cluster the kit starts itself.
 
+pub mod answer;
 pub mod cluster;
 pub mod grpc;
 pub mod nats;
 pub mod postgres;
 
+pub use answer::Answer;
 pub use cluster::{Cluster, TestService};
 pub use nats::NatsServer;
 pub use postgres::PgDatabase;

@@ -11,26 +11,12 @@ use common::*;
 use rentops_fleet::projections::{DEMAND, FLEET};
 use rentops_proto::common::{CommandResult, VehicleModel};
 use rentops_proto::fleet as pb;
-use rentops_testkit::{Cluster, TestDatabase};
+use rentops_testkit::{Answer, Cluster, TestDatabase};
 
-/// What one command was answered. The stream sequence is left out: the re-plans that every
-/// vehicle change starts append to the same stream at moments of their own.
-#[derive(Debug, PartialEq, Eq)]
-enum Answer {
-    Done { events_appended: u32 },
-    Refused { code: tonic::Code, message: String },
-}
-
+/// What one command was answered, without its stream sequence: the re-plans that every vehicle
+/// change starts append to the same stream at moments of their own.
 fn answer(result: Result<tonic::Response<CommandResult>, tonic::Status>) -> Answer {
-    match result {
-        Ok(r) => Answer::Done {
-            events_appended: r.into_inner().events_appended,
-        },
-        Err(status) => Answer::Refused {
-            code: status.code(),
-            message: status.message().to_owned(),
-        },
-    }
+    Answer::of(result).without_sequence()
 }
 
 fn breakdown(vehicle: &str) -> pb::ReportBreakdownRequest {
@@ -137,16 +123,8 @@ async fn commands_spread_over_replicas_are_answered_as_one_replica_answers_them(
         let single = Cluster::<Replica>::start(one, 1, &[]).await.unwrap();
         let expected = fleet_day(&single).await;
         single.stop().await;
-        assert!(
-            expected
-                .iter()
-                .any(|a| matches!(a, Answer::Refused { code, .. } if *code == tonic::Code::FailedPrecondition))
-        );
-        assert!(
-            expected
-                .iter()
-                .any(|a| matches!(a, Answer::Done { events_appended: 1 }))
-        );
+        assert!(expected.iter().any(|a| a.is_refusal(tonic::Code::FailedPrecondition)));
+        assert!(expected.iter().any(|a| a.appended(1)));
 
         let pair = Cluster::<Replica>::start(two, 2, &[]).await.unwrap();
         let spread = fleet_day(&pair).await;

@@ -187,6 +187,36 @@ fn ts(t: time::OffsetDateTime) -> prost_types::Timestamp {
     }
 }
 
+/// A valid placement of order `reference`: pickup at PVG in three days, back at SHA two later.
+fn place_request(reference: &str, now: time::OffsetDateTime) -> pb::PlaceOrderRequest {
+    let station = |s: &str| {
+        Some(pb::Location {
+            place: Some(pb::location::Place::StationId(s.into())),
+        })
+    };
+    pb::PlaceOrderRequest {
+        context: ctx(),
+        channel: pb::Channel::App as i32,
+        channel_order_ref: reference.to_owned(),
+        customer: Some(pb::Customer {
+            customer_id: "C".into(),
+            name: "王芳".into(),
+            phone: "13800000000".into(),
+        }),
+        city: "SHA".into(),
+        pickup_location: station("PVG"),
+        pickup_at: Some(ts(now + time::Duration::days(3))),
+        return_location: station("SHA"),
+        return_at: Some(ts(now + time::Duration::days(5))),
+        requested_model: VehicleModel::Es6 as i32,
+        price: Some(Money {
+            amount_fen: 120_000,
+            currency: "CNY".into(),
+        }),
+        ..Default::default()
+    }
+}
+
 /// For scale, not a goal: the same number of calls of `grpc.health.v1.Health/Check` on the same
 /// server and connections. It does no work, so this is what gRPC itself costs on this machine.
 async fn grpc_floor(addr: std::net::SocketAddr, calls: usize, concurrency: usize) -> Run {
@@ -246,35 +276,10 @@ async fn grpc_commands(
         let acks = acks.clone();
         let prefix = prefix.to_owned();
         tasks.push(tokio::spawn(async move {
-            let station = |s: &str| {
-                Some(pb::Location {
-                    place: Some(pb::location::Place::StationId(s.into())),
-                })
-            };
             for i in (w..orders).step_by(concurrency) {
                 let t = Instant::now();
                 let placed = c
-                    .place_order(pb::PlaceOrderRequest {
-                        context: ctx(),
-                        channel: pb::Channel::App as i32,
-                        channel_order_ref: format!("{prefix}-{i}"),
-                        customer: Some(pb::Customer {
-                            customer_id: "C".into(),
-                            name: "王芳".into(),
-                            phone: "13800000000".into(),
-                        }),
-                        city: "SHA".into(),
-                        pickup_location: station("PVG"),
-                        pickup_at: Some(ts(now + time::Duration::days(3))),
-                        return_location: station("SHA"),
-                        return_at: Some(ts(now + time::Duration::days(5))),
-                        requested_model: VehicleModel::Es6 as i32,
-                        price: Some(Money {
-                            amount_fen: 120_000,
-                            currency: "CNY".into(),
-                        }),
-                        ..Default::default()
-                    })
+                    .place_order(place_request(&format!("{prefix}-{i}"), now))
                     .await
                     .unwrap()
                     .into_inner();
@@ -337,31 +342,7 @@ async fn grpc_refusals(
     let mut c = clients[0].clone();
     for i in 0..orders {
         let placed = c
-            .place_order(pb::PlaceOrderRequest {
-                context: ctx(),
-                channel: pb::Channel::App as i32,
-                channel_order_ref: format!("{prefix}-{i}"),
-                customer: Some(pb::Customer {
-                    customer_id: "C".into(),
-                    name: "王芳".into(),
-                    phone: "13800000000".into(),
-                }),
-                city: "SHA".into(),
-                pickup_location: Some(pb::Location {
-                    place: Some(pb::location::Place::StationId("PVG".into())),
-                }),
-                pickup_at: Some(ts(now + time::Duration::days(3))),
-                return_location: Some(pb::Location {
-                    place: Some(pb::location::Place::StationId("SHA".into())),
-                }),
-                return_at: Some(ts(now + time::Duration::days(5))),
-                requested_model: VehicleModel::Es6 as i32,
-                price: Some(Money {
-                    amount_fen: 120_000,
-                    currency: "CNY".into(),
-                }),
-                ..Default::default()
-            })
+            .place_order(place_request(&format!("{prefix}-{i}"), now))
             .await
             .unwrap()
             .into_inner();

@@ -10,30 +10,7 @@ use std::time::Duration;
 use common::*;
 use rentops_order::projections::NAME as ORDERS_PROJECTION;
 use rentops_proto::order as pb;
-use rentops_testkit::{Cluster, TestDatabase};
-
-/// What one command was answered: its result, or its status code and message.
-#[derive(Debug, PartialEq, Eq)]
-enum Answer {
-    Done { sequence: u64, events_appended: u32 },
-    Refused { code: tonic::Code, message: String },
-}
-
-fn answer(result: Result<tonic::Response<rentops_proto::common::CommandResult>, tonic::Status>) -> Answer {
-    match result {
-        Ok(r) => {
-            let r = r.into_inner();
-            Answer::Done {
-                sequence: r.sequence,
-                events_appended: r.events_appended,
-            }
-        }
-        Err(status) => Answer::Refused {
-            code: status.code(),
-            message: status.message().to_owned(),
-        },
-    }
-}
+use rentops_testkit::{Answer, Cluster, TestDatabase};
 
 fn call(order_id: &str, outcome: pb::ContactOutcome, request_id: &str) -> pb::RecordContactAttemptRequest {
     pb::RecordContactAttemptRequest {
@@ -75,33 +52,33 @@ async fn desk_day(cluster: &Cluster<Replica>) -> Vec<Answer> {
         .unwrap()
         .into_inner();
     let (o1, o2) = (o1.order_id, o2.order_id);
-    out.push(answer(next().confirm_order(confirm(&o1)).await));
-    out.push(answer(
+    out.push(Answer::of(next().confirm_order(confirm(&o1)).await));
+    out.push(Answer::of(
         next()
             .record_contact_attempt(call(&o1, pb::ContactOutcome::NoAnswer, "RQ-1"))
             .await,
     ));
-    out.push(answer(next().confirm_order(confirm(&o1)).await));
-    out.push(answer(
+    out.push(Answer::of(next().confirm_order(confirm(&o1)).await));
+    out.push(Answer::of(
         next()
             .record_contact_attempt(call(&o1, pb::ContactOutcome::Reached, "RQ-2"))
             .await,
     ));
     // Decided on the state the other replica has just moved on.
-    out.push(answer(next().confirm_order(confirm(&o1)).await));
-    out.push(answer(next().confirm_order(confirm(&o1)).await));
+    out.push(Answer::of(next().confirm_order(confirm(&o1)).await));
+    out.push(Answer::of(next().confirm_order(confirm(&o1)).await));
     // A retry of a request another replica answered is answered as the first time.
-    out.push(answer(
+    out.push(Answer::of(
         next()
             .record_contact_attempt(call(&o1, pb::ContactOutcome::Reached, "RQ-2"))
             .await,
     ));
-    out.push(answer(
+    out.push(Answer::of(
         next()
             .record_contact_attempt(call(&o2, pb::ContactOutcome::Reached, "RQ-3"))
             .await,
     ));
-    out.push(answer(
+    out.push(Answer::of(
         next()
             .change_order(pb::ChangeOrderRequest {
                 context: rid(),
@@ -113,7 +90,7 @@ async fn desk_day(cluster: &Cluster<Replica>) -> Vec<Answer> {
             })
             .await,
     ));
-    out.push(answer(
+    out.push(Answer::of(
         next()
             .cancel_order(pb::CancelOrderRequest {
                 context: rid(),
@@ -123,8 +100,8 @@ async fn desk_day(cluster: &Cluster<Replica>) -> Vec<Answer> {
             })
             .await,
     ));
-    out.push(answer(next().confirm_order(confirm(&o2)).await));
-    out.push(answer(
+    out.push(Answer::of(next().confirm_order(confirm(&o2)).await));
+    out.push(Answer::of(
         next()
             .change_order(pb::ChangeOrderRequest {
                 context: rid(),
@@ -136,7 +113,7 @@ async fn desk_day(cluster: &Cluster<Replica>) -> Vec<Answer> {
             })
             .await,
     ));
-    out.push(answer(
+    out.push(Answer::of(
         next()
             .cancel_order(pb::CancelOrderRequest {
                 context: rid(),
@@ -146,7 +123,7 @@ async fn desk_day(cluster: &Cluster<Replica>) -> Vec<Answer> {
             })
             .await,
     ));
-    out.push(answer(next().confirm_order(confirm(&o1)).await));
+    out.push(Answer::of(next().confirm_order(confirm(&o1)).await));
     out
 }
 
@@ -163,16 +140,8 @@ async fn commands_spread_over_replicas_are_answered_as_one_replica_answers_them(
         let expected = desk_day(&single).await;
         single.stop().await;
         // The day must contain the answers that matter: refusals and accepted confirmations.
-        assert!(
-            expected
-                .iter()
-                .any(|a| matches!(a, Answer::Refused { code, .. } if *code == tonic::Code::FailedPrecondition))
-        );
-        assert!(
-            expected
-                .iter()
-                .any(|a| matches!(a, Answer::Done { events_appended: 1, .. }))
-        );
+        assert!(expected.iter().any(|a| a.is_refusal(tonic::Code::FailedPrecondition)));
+        assert!(expected.iter().any(|a| a.appended(1)));
 
         let pair = Cluster::<Replica>::start(two, 2, &[]).await.unwrap();
         let spread = desk_day(&pair).await;
