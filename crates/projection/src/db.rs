@@ -110,10 +110,15 @@ impl Db {
                     })?;
                 }
                 // Create the file (and switch it to WAL) once through the native driver; the
-                // `Any` pool below then opens it with the same settings from the URL.
+                // `Any` pool below then opens it with the same settings from the URL. Switching
+                // to WAL takes the file's exclusive lock, which several replicas opening one file
+                // at once would contend for ("database is locked"): the schema lock (see
+                // `migrate`) makes them take turns.
+                let turn = lock_file(&path).await?;
                 let mut conn = opts.connect().await.map_err(connect)?;
                 sqlx::query("SELECT 1").execute(&mut conn).await.map_err(connect)?;
                 drop(conn);
+                drop(turn);
                 let any_url = format!("sqlite://{}?mode=rwc", path.display());
                 AnyPoolOptions::new()
                     .max_connections(8)
