@@ -74,7 +74,6 @@ impl Aggregate for Tally {
         }
         state
     }
-
 }
 
 impl EventCodec for Tally {
@@ -99,11 +98,9 @@ impl EventCodec for Tally {
         match name {
             "Opened" => Ok(TallyEvent::Opened),
             "Closed" => Ok(TallyEvent::Closed),
-            "Added" => Ok(TallyEvent::Added(u32::from_be_bytes(
-                payload
-                    .try_into()
-                    .map_err(|_| DecodeError::malformed(name, format!("{} bytes, not 4", payload.len())))?,
-            ))),
+            "Added" => Ok(TallyEvent::Added(u32::from_be_bytes(payload.try_into().map_err(
+                |_| DecodeError::malformed(name, format!("{} bytes, not 4", payload.len())),
+            )?))),
             _ => Err(DecodeError::unknown(name)),
         }
     }
@@ -116,9 +113,15 @@ fn the_tally_codec_round_trips_and_names_what_it_cannot_read() {
         Tally::decode("Reset", b""),
         Err(DecodeError::UnknownEvent { name: "Reset".into() })
     );
-    assert!(matches!(Tally::decode("Added", b"12"), Err(DecodeError::Malformed { .. })));
+    assert!(matches!(
+        Tally::decode("Added", b"12"),
+        Err(DecodeError::Malformed { .. })
+    ));
     let stored = NewEvent::encoded::<Tally>(&TallyEvent::Added(7));
-    assert_eq!((stored.name, stored.payload.as_ref()), ("Added", &7u32.to_be_bytes()[..]));
+    assert_eq!(
+        (stored.name, stored.payload.as_ref()),
+        ("Added", &7u32.to_be_bytes()[..])
+    );
 }
 
 async fn store(nats: &NatsServer) -> EventStore {
@@ -217,7 +220,10 @@ async fn the_last_sequence_of_an_aggregate_is_read_from_its_own_subjects_only() 
     // Neighbours whose ids begin alike, and another event name on t1.
     store.append(&request("t10", 0, "b"), &[added(1)]).await.unwrap();
     store
-        .append(&request("t1", 1, "c"), &[NewEvent::encoded::<Tally>(&TallyEvent::Closed)])
+        .append(
+            &request("t1", 1, "c"),
+            &[NewEvent::encoded::<Tally>(&TallyEvent::Closed)],
+        )
         .await
         .unwrap();
     store.append(&request("t11", 0, "d"), &[added(1)]).await.unwrap();
