@@ -237,7 +237,13 @@ async fn the_projectors_move_to_a_survivor_and_the_read_model_ends_equal_to_the_
         for v in &listed.vehicles {
             let n: usize = v.vehicle_id[1..].parse().unwrap();
             let broken = v.state == pb::VehicleState::Breakdown as i32;
-            assert_eq!(broken, n % 3 == 0, "{label}: {}: state {}", v.vehicle_id, v.state);
+            assert_eq!(
+                broken,
+                n.is_multiple_of(3),
+                "{label}: {}: state {}",
+                v.vehicle_id,
+                v.state
+            );
         }
         cluster.stop().await;
     }
