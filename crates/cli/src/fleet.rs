@@ -315,7 +315,7 @@ fn consistency(min: Option<u64>) -> Option<Consistency> {
 }
 
 fn ts_text(t: Option<&prost_types::Timestamp>) -> String {
-    t.and_then(|t| OffsetDateTime::from_unix_timestamp(t.seconds).ok())
+    t.and_then(|t| rentops_proto::timestamp::from_timestamp(t).ok())
         .and_then(|t| {
             t.to_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC))
                 .format(&time::format_description::well_known::Rfc3339)

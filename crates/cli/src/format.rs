@@ -53,19 +53,14 @@ pub fn parse_time(s: &str) -> Result<OffsetDateTime, String> {
 
 /// A time for the wire.
 pub fn timestamp(t: OffsetDateTime) -> Timestamp {
-    Timestamp {
-        seconds: t.unix_timestamp(),
-        // Invariant: nanosecond() < 1_000_000_000 < i32::MAX, so the cast is exact.
-        nanos: t.nanosecond() as i32,
-    }
+    rentops_proto::timestamp::to_timestamp(t)
 }
 
 /// A time from the wire in RFC 3339 at `zone`'s offset; cutting to whole seconds floors, as a
-/// clock does. A timestamp out of range (a bug on the other side, not a reason to crash) prints
-/// as its raw parts.
+/// clock does. A timestamp the services would refuse (out of range: a bug on the other side,
+/// not a reason to crash) prints as its raw parts.
 fn render(ts: &Timestamp, zone: Zone, whole_seconds: bool) -> String {
-    let nanos = i128::from(ts.seconds) * 1_000_000_000 + i128::from(ts.nanos);
-    OffsetDateTime::from_unix_timestamp_nanos(nanos)
+    rentops_proto::timestamp::from_timestamp(ts)
         .ok()
         .and_then(|t| {
             if whole_seconds {
@@ -168,9 +163,10 @@ mod tests {
             Times::new(Zone::China, false).opt(Some(&t)).as_deref(),
             Some("2026-12-01T10:00:00.644530834+08:00")
         );
+        // Negative nanos are no timestamp the services send (their mapping refuses them).
         assert_eq!(
             Times::new(Zone::Utc, true).opt(Some(&ts(0, -1))).as_deref(),
-            Some("1969-12-31T23:59:59Z")
+            Some("<invalid time 0s -1ns>")
         );
         assert_eq!(Times::new(Zone::Utc, true).opt(None), None);
     }
@@ -219,10 +215,11 @@ mod tests {
             format!("<invalid time {}s 0ns>", i64::MAX)
         );
         assert!(format_timestamp(&ts(i64::MIN, i32::MIN), Zone::Utc).starts_with("<invalid time"));
-        // Negative nanos are a malformed timestamp, but still a time: print it.
+        // Negative nanos are a malformed timestamp that every service refuses: shown as its
+        // parts, as any other timestamp the shared mapping refuses.
         assert_eq!(
             format_timestamp(&ts(0, -500_000_000), Zone::Utc),
-            "1969-12-31T23:59:59.5Z"
+            "<invalid time 0s -500000000ns>"
         );
         // 9999-12-31T23:59:59Z is 10000-01-01 in China: not printable as RFC 3339.
         assert!(format_timestamp(&ts(253_402_300_799, 0), Zone::China).starts_with("<invalid time"));

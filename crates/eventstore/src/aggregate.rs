@@ -20,34 +20,11 @@ use std::num::NonZeroUsize;
 use std::sync::Mutex;
 
 use lru::LruCache;
+use rentops_kernel::{Aggregate, DecodeError, EventCodec};
 use time::OffsetDateTime;
 
 use crate::envelope::RecordedEvent;
 use crate::store::{AppendError, AppendRequest, EventStore, LoadError, NewEvent};
-
-/// A decode failure of a stored event: the log holds something this code cannot read.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot decode event {name}: {message}")]
-pub struct DecodeError {
-    pub name: String,
-    pub message: String,
-}
-
-/// The pure domain side of an event-sourced aggregate. No I/O, no clock, no randomness: time and
-/// ids come in with the command.
-pub trait Aggregate: Send + Sync + 'static {
-    /// The aggregate's subject token, e.g. `order`.
-    const TYPE: &'static str;
-    type State: Default + Clone + Send + Sync + 'static;
-    type Command: Send + Sync;
-    type Event: Send + Sync;
-    type Error: std::error::Error + Send + Sync + 'static;
-
-    fn decide(state: &Self::State, command: &Self::Command) -> Result<Vec<Self::Event>, Self::Error>;
-    fn evolve(state: Self::State, event: &Self::Event) -> Self::State;
-    fn encode(event: &Self::Event) -> NewEvent;
-    fn decode(name: &str, payload: &[u8]) -> Result<Self::Event, DecodeError>;
-}
 
 /// Who sent the command, when, and how to recognise a retry of it.
 #[derive(Debug, Clone)]
@@ -239,7 +216,7 @@ pub struct CommandHandler<A: Aggregate> {
     config: HandlerConfig,
 }
 
-impl<A: Aggregate> CommandHandler<A> {
+impl<A: Aggregate + EventCodec<Event = <A as Aggregate>::Event>> CommandHandler<A> {
     pub fn new(store: EventStore, config: HandlerConfig) -> Self {
         let capacity = NonZeroUsize::new(config.cache_capacity).unwrap_or(NonZeroUsize::MIN);
         Self {
@@ -304,7 +281,7 @@ impl<A: Aggregate> CommandHandler<A> {
                     state: root.state,
                 });
             }
-            let encoded: Vec<NewEvent> = events.iter().map(A::encode).collect();
+            let encoded: Vec<NewEvent> = events.iter().map(NewEvent::encoded::<A>).collect();
             let request = AppendRequest {
                 aggregate_type: A::TYPE,
                 aggregate_id: id,
@@ -440,7 +417,10 @@ impl<A: Aggregate> CommandHandler<A> {
     }
 }
 
-fn fold<A: Aggregate>(recorded: &[RecordedEvent], config: &HandlerConfig) -> Result<Root<A::State>, DecodeError> {
+fn fold<A: Aggregate + EventCodec<Event = <A as Aggregate>::Event>>(
+    recorded: &[RecordedEvent],
+    config: &HandlerConfig,
+) -> Result<Root<A::State>, DecodeError> {
     let mut root = Root::<A::State>::default();
     for event in recorded {
         let decoded = A::decode(&event.name, &event.payload)?;

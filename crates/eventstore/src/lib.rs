@@ -6,8 +6,10 @@
 //!   check and `Nats-Msg-Id` de-duplication; loads one aggregate's events.
 //! - [`envelope`]: the CloudEvents binary-mode headers, W3C trace context and the
 //!   correlation / causation / actor headers every event carries.
-//! - [`aggregate`]: how domain code plugs in (pure `decide` / `evolve`), and the command handler
-//!   that keeps hot aggregates in memory, retries lost races and answers retried commands.
+//! - [`aggregate`]: the command handler that runs a domain's aggregate (the traits
+//!   `rentops_kernel::Aggregate` and `rentops_kernel::EventCodec`, pure, which domain code
+//!   implements without depending on this crate), keeps hot aggregates in memory, retries lost
+//!   races and answers retried commands.
 
 pub mod aggregate;
 pub mod envelope;
@@ -16,7 +18,7 @@ pub mod stream;
 pub mod testing;
 pub mod trace;
 
-pub use aggregate::{Aggregate, CommandHandler, CommandMeta, ExecuteError, Executed, HandlerConfig};
+pub use aggregate::{CommandHandler, CommandMeta, ExecuteError, Executed, HandlerConfig};
 pub use envelope::{EventMeta, RecordedEvent};
 pub use store::{AppendError, AppendOk, AppendRequest, EventStore, LoadError, NewEvent};
 pub use stream::{StreamError, StreamSettings, connect, ensure_stream};

@@ -45,6 +45,17 @@ pub struct NewEvent {
     pub payload: Bytes,
 }
 
+impl NewEvent {
+    /// `event` as the codec names and encodes it: the one place the log turns a domain event
+    /// into what it stores.
+    pub fn encoded<C: rentops_kernel::EventCodec>(event: &C::Event) -> Self {
+        Self {
+            name: C::name(event),
+            payload: Bytes::from(C::encode(event)),
+        }
+    }
+}
+
 /// The outcome of a successful append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppendOk {

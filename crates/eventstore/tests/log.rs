@@ -3,12 +3,12 @@
 //! command handlers on one stream (two replicas) deciding on state the other has moved past.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use bytes::Bytes;
-use rentops_eventstore::aggregate::DecodeError;
 use rentops_eventstore::{
-    Aggregate, AppendError, AppendRequest, CommandHandler, CommandMeta, EventStore, ExecuteError, HandlerConfig,
-    NewEvent, StreamSettings, connect, ensure_stream,
+    AppendError, AppendRequest, CommandHandler, CommandMeta, EventStore, ExecuteError, HandlerConfig, NewEvent,
+    StreamSettings, connect, ensure_stream,
 };
+use rentops_kernel::testing::assert_round_trip;
+use rentops_kernel::{Aggregate, DecodeError, EventCodec};
 use rentops_testkit::NatsServer;
 
 /// A tally that can be closed and reopened: just enough rules to be refused and to do nothing.
@@ -74,30 +74,54 @@ impl Aggregate for Tally {
         }
         state
     }
+}
 
-    fn encode(event: &TallyEvent) -> NewEvent {
-        let (name, payload) = match event {
-            TallyEvent::Opened => ("Opened", Bytes::new()),
-            TallyEvent::Added(n) => ("Added", Bytes::from(n.to_be_bytes().to_vec())),
-            TallyEvent::Closed => ("Closed", Bytes::new()),
-        };
-        NewEvent { name, payload }
+impl EventCodec for Tally {
+    type Event = TallyEvent;
+
+    fn name(event: &TallyEvent) -> &'static str {
+        match event {
+            TallyEvent::Opened => "Opened",
+            TallyEvent::Added(_) => "Added",
+            TallyEvent::Closed => "Closed",
+        }
+    }
+
+    fn encode(event: &TallyEvent) -> Vec<u8> {
+        match event {
+            TallyEvent::Opened | TallyEvent::Closed => Vec::new(),
+            TallyEvent::Added(n) => n.to_be_bytes().to_vec(),
+        }
     }
 
     fn decode(name: &str, payload: &[u8]) -> Result<TallyEvent, DecodeError> {
-        let bad = || DecodeError {
-            name: name.to_owned(),
-            message: "unreadable".into(),
-        };
         match name {
             "Opened" => Ok(TallyEvent::Opened),
             "Closed" => Ok(TallyEvent::Closed),
-            "Added" => Ok(TallyEvent::Added(u32::from_be_bytes(
-                payload.try_into().map_err(|_| bad())?,
-            ))),
-            _ => Err(bad()),
+            "Added" => Ok(TallyEvent::Added(u32::from_be_bytes(payload.try_into().map_err(
+                |_| DecodeError::malformed(name, format!("{} bytes, not 4", payload.len())),
+            )?))),
+            _ => Err(DecodeError::unknown(name)),
         }
     }
+}
+
+#[test]
+fn the_tally_codec_round_trips_and_names_what_it_cannot_read() {
+    assert_round_trip::<Tally>([TallyEvent::Opened, TallyEvent::Added(7), TallyEvent::Closed]);
+    assert_eq!(
+        Tally::decode("Reset", b""),
+        Err(DecodeError::UnknownEvent { name: "Reset".into() })
+    );
+    assert!(matches!(
+        Tally::decode("Added", b"12"),
+        Err(DecodeError::Malformed { .. })
+    ));
+    let stored = NewEvent::encoded::<Tally>(&TallyEvent::Added(7));
+    assert_eq!(
+        (stored.name, stored.payload.as_ref()),
+        ("Added", &7u32.to_be_bytes()[..])
+    );
 }
 
 async fn store(nats: &NatsServer) -> EventStore {
@@ -135,7 +159,7 @@ fn request<'a>(id: &'a str, expected: u64, request_id: &'a str) -> AppendRequest
 }
 
 fn added(n: u32) -> NewEvent {
-    Tally::encode(&TallyEvent::Added(n))
+    NewEvent::encoded::<Tally>(&TallyEvent::Added(n))
 }
 
 async fn stream_last(store: &EventStore) -> u64 {
@@ -198,7 +222,10 @@ async fn the_last_sequence_of_an_aggregate_is_read_from_its_own_subjects_only() 
     // Neighbours whose ids begin alike, and another event name on t1.
     store.append(&request("t10", 0, "b"), &[added(1)]).await.unwrap();
     store
-        .append(&request("t1", 1, "c"), &[Tally::encode(&TallyEvent::Closed)])
+        .append(
+            &request("t1", 1, "c"),
+            &[NewEvent::encoded::<Tally>(&TallyEvent::Closed)],
+        )
         .await
         .unwrap();
     store.append(&request("t11", 0, "d"), &[added(1)]).await.unwrap();

@@ -127,6 +127,85 @@ impl VehicleModel {
     }
 }
 
+/// The serde form the services' stored JSON has always used for models: the Rust variant names
+/// (`Et5t`), not the codes this type's own serde writes (`ET5T`). For the read models' state
+/// columns: replicas still running a build from before the kernel read the rows a newer one
+/// writes, and they know only the variant names. Reading accepts both, as the type's own serde
+/// does. Use with `#[serde(with = "rentops_kernel::vehicle::stored_json")]` (or its `option` /
+/// `ladder` modules).
+pub mod stored_json {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::VehicleModel;
+
+    /// The variant name the stored JSON spells `m` with.
+    pub const fn variant_name(m: VehicleModel) -> &'static str {
+        match m {
+            VehicleModel::Et5 => "Et5",
+            VehicleModel::Et5t => "Et5t",
+            VehicleModel::Et7 => "Et7",
+            VehicleModel::Es6 => "Es6",
+            VehicleModel::Ec6 => "Ec6",
+            VehicleModel::Es7 => "Es7",
+            VehicleModel::Ec7 => "Ec7",
+            VehicleModel::Es8 => "Es8",
+        }
+    }
+
+    pub fn serialize<S: Serializer>(m: &VehicleModel, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(variant_name(*m))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<VehicleModel, D::Error> {
+        VehicleModel::deserialize(d)
+    }
+
+    /// An optional model: `null` when absent.
+    pub mod option {
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        use super::{VehicleModel, variant_name};
+
+        pub fn serialize<S: Serializer>(m: &Option<VehicleModel>, s: S) -> Result<S::Ok, S::Error> {
+            match m {
+                Some(m) => s.serialize_some(variant_name(*m)),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<VehicleModel>, D::Error> {
+            Option::<VehicleModel>::deserialize(d)
+        }
+    }
+
+    /// A class ladder (model → the models that may serve it), keys and values by variant name.
+    pub mod ladder {
+        use serde::ser::SerializeMap;
+
+        use super::*;
+
+        pub fn serialize<S: Serializer>(
+            ladder: &BTreeMap<VehicleModel, Vec<VehicleModel>>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            let mut map = s.serialize_map(Some(ladder.len()))?;
+            for (m, ups) in ladder {
+                let ups: Vec<&str> = ups.iter().map(|u| variant_name(*u)).collect();
+                map.serialize_entry(variant_name(*m), &ups)?;
+            }
+            map.end()
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<BTreeMap<VehicleModel, Vec<VehicleModel>>, D::Error> {
+            BTreeMap::deserialize(d)
+        }
+    }
+}
+
 /// The default ladder as a map, the form fleet keeps per city (and replaces by command).
 pub fn default_ladder() -> BTreeMap<VehicleModel, Vec<VehicleModel>> {
     VehicleModel::ALL
@@ -232,6 +311,37 @@ mod tests {
         assert_eq!(VehicleModel::parse(" Es8 "), Ok(Es8));
         assert_eq!(VehicleModel::parse("ES9"), Err(UnknownModel("ES9".into())));
         assert_eq!(VehicleModel::parse(""), Err(UnknownModel(String::new())));
+    }
+
+    #[test]
+    fn the_stored_json_form_writes_variant_names_and_reads_both() {
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
+        struct Row {
+            #[serde(with = "stored_json")]
+            model: VehicleModel,
+            #[serde(with = "stored_json::option")]
+            assigned: Option<VehicleModel>,
+            #[serde(with = "stored_json::ladder")]
+            upgrades: BTreeMap<VehicleModel, Vec<VehicleModel>>,
+        }
+        let row = Row {
+            model: Et5t,
+            assigned: Some(Ec7),
+            upgrades: BTreeMap::from([(Es6, vec![Ec6, Es8]), (Et7, vec![])]),
+        };
+        let json = serde_json::to_string(&row).unwrap();
+        assert_eq!(
+            json,
+            r#"{"model":"Et5t","assigned":"Ec7","upgrades":{"Et7":[],"Es6":["Ec6","Es8"]}}"#
+        );
+        assert_eq!(serde_json::from_str::<Row>(&json).unwrap(), row);
+        let codes = r#"{"model":"ET5T","assigned":null,"upgrades":{"ES6":["EC6","Es8"],"ET7":[]}}"#;
+        let read = serde_json::from_str::<Row>(codes).unwrap();
+        assert_eq!((read.model, read.assigned), (Et5t, None));
+        assert_eq!(read.upgrades, row.upgrades);
+        for m in VehicleModel::ALL {
+            assert_eq!(VehicleModel::parse(stored_json::variant_name(m)), Ok(m));
+        }
     }
 
     #[test]

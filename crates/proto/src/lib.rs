@@ -1,9 +1,13 @@
 //! Generated code for every rentops schema in `proto/`, one module per protobuf package.
-//! Nothing here is written by hand except the module tree, the descriptor set constant and the
-//! [`CommandRequest`] trait (whose impls the build script generates).
+//! Nothing here is written by hand except the module tree, the descriptor set constant, the
+//! [`CommandRequest`] trait (whose impls the build script generates) and the mappings written
+//! once for every service: [`timestamp`] (`google.protobuf.Timestamp` and `OffsetDateTime`) and
+//! [`model`] (the wire's vehicle model enum and the kernel's).
 
-#![allow(clippy::all, clippy::pedantic, missing_docs)]
+pub mod model;
+pub mod timestamp;
 
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
 pub mod rentops {
     pub mod admin {
         pub mod v1 {

@@ -2,23 +2,11 @@
 //! request are reported together as `google.rpc.BadRequest` (INVALID_ARGUMENT). The checks every
 //! service shares live here; a service adds its own through an extension trait on [`Violations`].
 
+use rentops_kernel::Plate;
 use rentops_proto::common;
+use rentops_proto::timestamp::from_timestamp;
 use time::OffsetDateTime;
 use tonic::Status;
-
-/// A protobuf timestamp as a time, or why not: only 1970-01-01 to 9999-12-31, where every
-/// business date lies.
-pub fn from_timestamp(t: &prost_types::Timestamp) -> Result<OffsetDateTime, String> {
-    if !(0..1_000_000_000).contains(&t.nanos) {
-        return Err("nanos out of range".into());
-    }
-    if !(0..=253_402_300_799).contains(&t.seconds) {
-        return Err("out of range (1970-01-01 to 9999-12-31)".into());
-    }
-    OffsetDateTime::from_unix_timestamp(t.seconds)
-        .map(|d| d + time::Duration::nanoseconds(t.nanos as i64))
-        .map_err(|e| e.to_string())
-}
 
 /// The field violations of one request.
 #[derive(Default)]
@@ -61,7 +49,7 @@ impl Violations {
         match from_timestamp(t) {
             Ok(t) => Some(t),
             Err(e) => {
-                self.add(field, e);
+                self.add(field, e.to_string());
                 None
             }
         }
@@ -86,20 +74,16 @@ impl Violations {
         v.to_owned()
     }
 
-    /// A Chinese plate: province character, a letter, then 5 (petrol) or 6 (new-energy) letters
-    /// or digits; the separating dot is optional and normalised to '·'.
-    pub fn plate(&mut self, field: &str, value: &str) -> String {
-        let v: String = value.trim().chars().filter(|c| !matches!(c, '·' | '.' | ' ')).collect();
-        let chars: Vec<char> = v.chars().collect();
-        let ok = (7..=8).contains(&chars.len())
-            && ('\u{4e00}'..='\u{9fff}').contains(&chars[0])
-            && chars[1].is_ascii_uppercase()
-            && chars[2..].iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
-        if !ok {
-            self.add(field, "a plate like 沪A·D12345");
-            return value.trim().to_owned();
+    /// A Chinese plate, normalised by the kernel's one rule (`沪A·D12345`, `沪AD12345` and
+    /// `沪ad12345` are one plate); the violation says what is wrong with it.
+    pub fn plate(&mut self, field: &str, value: &str) -> Option<Plate> {
+        match Plate::parse(value) {
+            Ok(plate) => Some(plate),
+            Err(e) => {
+                self.add(field, e.to_string());
+                None
+            }
         }
-        format!("{}{}·{}", chars[0], chars[1], chars[2..].iter().collect::<String>())
     }
 }
 
@@ -165,29 +149,46 @@ mod tests {
     #[test]
     fn plates_are_normalised_and_bad_ones_named() {
         let mut v = Violations::default();
-        assert_eq!(v.plate("plate", "沪AD12345"), "沪A·D12345");
-        assert_eq!(v.plate("plate", "沪A.D1234"), "沪A·D1234");
+        let plate = v.plate("plate", "沪ad12345").map(|p| p.to_string());
+        assert_eq!(plate.as_deref(), Some("沪A·D12345"));
+        assert_eq!(v.plate("plate", "沪A.D1234"), v.plate("plate", "沪AD1234"));
         assert!(v.is_empty());
-        v.plate("plate", "ABC123");
-        assert!(!v.is_empty());
+        assert_eq!(v.plate("plate", "ABC123"), None);
+        assert_eq!(v.0.len(), 1);
+        assert_eq!(v.0[0].0, "plate");
+        assert!(v.0[0].1.contains("7 characters"), "{}", v.0[0].1);
     }
 
     #[test]
-    fn timestamps_outside_business_dates_are_refused() {
-        assert!(from_timestamp(&prost_types::Timestamp { seconds: -1, nanos: 0 }).is_err());
-        assert!(
-            from_timestamp(&prost_types::Timestamp {
-                seconds: 0,
-                nanos: 1_000_000_000
-            })
-            .is_err()
+    fn timestamps_outside_business_dates_are_refused_naming_the_field() {
+        let mut v = Violations::default();
+        assert_eq!(
+            v.time("at", Some(&prost_types::Timestamp { seconds: -1, nanos: 0 })),
+            None
         );
-        assert!(
-            from_timestamp(&prost_types::Timestamp {
+        assert_eq!(
+            v.time(
+                "at",
+                Some(&prost_types::Timestamp {
+                    seconds: 0,
+                    nanos: 1_000_000_000
+                })
+            ),
+            None
+        );
+        assert_eq!(v.0.len(), 2);
+        assert!(v.0[1].1.contains("nanos"), "{}", v.0[1].1);
+        let ok = v.time(
+            "at",
+            Some(&prost_types::Timestamp {
                 seconds: 1_764_547_200,
-                nanos: 5
-            })
-            .is_ok()
+                nanos: 5,
+            }),
         );
+        assert_eq!(
+            ok.map(|t| (t.unix_timestamp(), t.nanosecond())),
+            Some((1_764_547_200, 5))
+        );
+        assert_eq!(v.0.len(), 2);
     }
 }

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rentops_eventstore::aggregate::Aggregate;
 use rentops_eventstore::{CommandHandler, CommandMeta, ExecuteError, Executed};
+use rentops_kernel::{Aggregate, EventCodec};
 use rentops_projection::{Checkpoints, Db, WaitError};
 use rentops_proto::common;
 use rentops_proto::fleet as pb;
@@ -19,7 +19,7 @@ use crate::domain::city::{City, CityAggregate, CityCommand, CityError};
 use crate::domain::driver::{DriverAggregate, DriverCommand, DriverError, Shift};
 use crate::domain::plan::{PlanAggregate, reason_code};
 use crate::domain::vehicle::{Severity, Vehicle, VehicleAggregate, VehicleCommand, VehicleError, VehicleStateKind};
-use crate::domain::{Model, ts};
+use crate::domain::{VehicleModel, model_to_pb, ts};
 use crate::projections::kpis;
 use crate::projections::queries::{self, QueryError};
 use crate::reactors::replan::{self, ReplanError, ReplanSettings};
@@ -112,7 +112,7 @@ impl FleetApi {
         create: bool,
     ) -> Result<Response<common::CommandResult>, Status>
     where
-        A: Aggregate,
+        A: Aggregate + EventCodec<Event = <A as Aggregate>::Event>,
         A::Error: ToStatus,
     {
         let meta = CommandMeta {
@@ -196,7 +196,7 @@ pub fn vehicle_pb(v: &Vehicle, sequence: u64, now: OffsetDateTime) -> pb::Vehicl
         vehicle_id: v.vehicle_id.clone(),
         vin: v.vin.clone(),
         plate: v.plate.clone(),
-        model: v.model.pb(),
+        model: model_to_pb(v.model),
         city: v.city.clone(),
         home_station: v.home_station.clone(),
         station: v.station.clone(),
@@ -291,11 +291,16 @@ impl pb::fleet_service_server::FleetService for FleetApi {
                 None
             };
             station_known(&mut v, "home_station", city.as_ref(), &home);
+            let Some(plate) = plate else {
+                // The plate's violation is among the others: this answers them all.
+                v.finish(())?;
+                return Err(Status::invalid_argument("invalid request"));
+            };
             let command = v.finish(VehicleCommand::Register {
                 vehicle_id: id.clone(),
                 vin,
                 plate,
-                model: model.unwrap_or(Model::Et5),
+                model: model.unwrap_or(VehicleModel::Et5),
                 city: code,
                 home_station: home,
                 at: self.clock.now(),
@@ -649,7 +654,7 @@ impl pb::fleet_service_server::FleetService for FleetApi {
             let mut ladder = BTreeMap::new();
             for (i, rule) in r.rules.iter().enumerate() {
                 let m = v.model(&format!("rules[{i}].model"), rule.model, true);
-                let ups: Vec<Model> = rule
+                let ups: Vec<VehicleModel> = rule
                     .may_be_served_by
                     .iter()
                     .enumerate()
@@ -964,7 +969,7 @@ impl pb::fleet_service_server::FleetService for FleetApi {
                     order_id: a.order_id,
                     vehicle_id: a.vehicle_id,
                     plate: a.plate,
-                    model: Model::from_code(&a.model).map(Model::pb).unwrap_or_default(),
+                    model: VehicleModel::parse(&a.model).ok().map(model_to_pb).unwrap_or_default(),
                     upgrade: a.upgrade,
                     plan_id: a.plan_id,
                     assigned_at: Some(ts(a.assigned_at)),
@@ -1057,7 +1062,7 @@ impl pb::fleet_service_server::FleetService for FleetApi {
                 .into_iter()
                 .map(|((d, m), k)| pb::KpiRow {
                     day: d.to_string(),
-                    model: m.pb(),
+                    model: model_to_pb(m),
                     due_orders: k.due,
                     fulfilled_orders: k.fulfilled,
                     pending_orders: k.pending,

@@ -4,7 +4,7 @@
 
 pub use rentops_runtime::validate::{Context, Violations, context, page_size};
 
-use crate::domain::{Model, is_city, is_id};
+use crate::domain::{CityCode, VehicleModel, is_id, model_from_pb};
 
 /// The fleet service's field checks.
 pub trait FleetFields {
@@ -13,7 +13,7 @@ pub trait FleetFields {
 
     fn city(&mut self, field: &str, value: &str) -> String;
 
-    fn model(&mut self, field: &str, value: i32, required: bool) -> Option<Model>;
+    fn model(&mut self, field: &str, value: i32, required: bool) -> Option<VehicleModel>;
 
     /// A VIN: 17 of A–Z (no I, O, Q) and 0–9.
     fn vin(&mut self, field: &str, value: &str) -> String;
@@ -34,14 +34,15 @@ impl FleetFields for Violations {
         let v = value.trim();
         if v.is_empty() {
             self.add(field, "required");
-        } else if !is_city(v) {
-            self.add(field, "a city code: 2 to 8 of A-Z and 0-9, e.g. SHA");
+        } else if let Err(e) = CityCode::parse(v) {
+            // The kernel's rule, which order applies to the cities of its orders too.
+            self.add(field, e.to_string());
         }
         v.to_owned()
     }
 
-    fn model(&mut self, field: &str, value: i32, required: bool) -> Option<Model> {
-        match Model::from_pb(value) {
+    fn model(&mut self, field: &str, value: i32, required: bool) -> Option<VehicleModel> {
+        match model_from_pb(value) {
             Some(m) => Some(m),
             None if value == 0 && !required => None,
             None => {

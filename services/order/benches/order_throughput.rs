@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use async_nats::HeaderMap;
 use bytes::Bytes;
 use futures::StreamExt;
-use rentops_eventstore::aggregate::Aggregate;
+use rentops_eventstore::NewEvent;
 use rentops_order::app::{self, OrderConfig};
 use rentops_order::domain::*;
 use rentops_proto::common::{CommandContext, Consistency, Money, VehicleModel};
@@ -72,12 +72,12 @@ fn sample_events(reference: &str, now: time::OffsetDateTime) -> (String, Vec<Ord
             name: "王芳".into(),
             phone: "13800000000".into(),
         },
-        city: "SHA".into(),
+        city: CityCode::parse("SHA").unwrap(),
         pickup_location: Location::Station("PVG".into()),
         pickup_at: now + time::Duration::days(3),
         return_location: Location::Station("SHA".into()),
         return_at: now + time::Duration::days(5),
-        model: Model::Es6,
+        model: rentops_order::domain::VehicleModel::Es6,
         add_ons: vec![],
         price: Fen(120_000),
         rental_deposit: Fen(0),
@@ -126,7 +126,7 @@ async fn raw_appends(js: &async_nats::jetstream::Context, orders: usize, concurr
                 let filter = format!("rentops.order.order.{id}.*");
                 let mut last = 0;
                 for e in &events {
-                    let encoded = OrderAggregate::encode(e);
+                    let encoded = NewEvent::encoded::<OrderAggregate>(e);
                     // The same envelope headers the service writes, so the bytes are the same.
                     let mut h = HeaderMap::new();
                     envelope(&id, encoded.name, &format!("raw-{i}")).write_headers(&mut h);
@@ -571,7 +571,7 @@ async fn main() {
     for i in 0..extra {
         let (id, events) = sample_events(&format!("FILL-{i}"), now);
         let e = &events[0];
-        let encoded = OrderAggregate::encode(e);
+        let encoded = NewEvent::encoded::<OrderAggregate>(e);
         let meta = envelope(&id, encoded.name, &format!("fill-{i}"));
         let mut h = HeaderMap::new();
         meta.write_headers(&mut h);

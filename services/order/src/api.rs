@@ -121,7 +121,7 @@ fn handover_pb(h: &Handover) -> pb::Handover {
     pb::Handover {
         at: Some(ts(h.at)),
         vehicle_id: h.vehicle_id.clone(),
-        plate: h.plate.clone(),
+        plate: h.plate.as_ref().map(Plate::to_string).unwrap_or_default(),
         odometer_km: h.odometer_km,
         charge_percent: h.charge_percent,
         damage_noted: h.damage_noted.clone(),
@@ -139,7 +139,7 @@ pub fn order_pb(row: &OrderRow) -> pb::Order {
         partner_code: b.partner_code.clone(),
         channel_order_ref: b.channel_order_ref.clone(),
         customer: Some(codec::customer_pb(&b.customer)),
-        city: b.city.clone(),
+        city: b.city.to_string(),
         pickup_location: Some(codec::location_pb(&b.pickup_location)),
         pickup_at: Some(ts(b.pickup_at)),
         return_location: Some(codec::location_pb(&b.return_location)),
@@ -169,7 +169,12 @@ pub fn order_pb(row: &OrderRow) -> pb::Order {
             .as_ref()
             .map(|v| v.vehicle_id.clone())
             .unwrap_or_default(),
-        assigned_plate: o.assigned_vehicle.as_ref().map(|v| v.plate.clone()).unwrap_or_default(),
+        assigned_plate: o
+            .assigned_vehicle
+            .as_ref()
+            .and_then(|v| v.plate.as_ref())
+            .map(Plate::to_string)
+            .unwrap_or_default(),
         assigned_model: o
             .assigned_vehicle
             .as_ref()
@@ -209,7 +214,7 @@ fn add_ons(v: &mut Violations, items: &[String]) -> Vec<String> {
         .collect()
 }
 
-fn model(v: &mut Violations, field: &str, value: i32, required: bool) -> Option<Model> {
+fn model(v: &mut Violations, field: &str, value: i32, required: bool) -> Option<VehicleModel> {
     match model_from_pb(value) {
         Some(m) => Some(m),
         None if value == 0 && !required => None,
@@ -267,7 +272,7 @@ impl pb::order_service_server::OrderService for OrderApi {
                 name: v.text("customer.name", &c.name, 100, true),
                 phone: v.phone("customer.phone", &c.phone),
             };
-            let city = v.code("city", &r.city, 16);
+            let city = v.city("city", &r.city);
             let pickup_location = v.location("pickup_location", r.pickup_location.as_ref(), true);
             let return_location = v.location("return_location", r.return_location.as_ref(), true);
             let pickup_at = v.required_time("pickup_at", r.pickup_at.as_ref());
@@ -294,8 +299,8 @@ impl pb::order_service_server::OrderService for OrderApi {
             if placed_at > now + time::Duration::minutes(5) {
                 v.add("placed_at", "cannot be in the future");
             }
-            let (Some(channel), Some(pickup_location), Some(return_location), Some(model), Some(price)) =
-                (channel, pickup_location, return_location, requested_model, price)
+            let (Some(channel), Some(city), Some(pickup_location), Some(return_location), Some(model), Some(price)) =
+                (channel, city, pickup_location, return_location, requested_model, price)
             else {
                 // Each missing piece has added its violation: this returns them all.
                 v.finish(())?;
@@ -521,6 +526,7 @@ impl pb::order_service_server::OrderService for OrderApi {
             let h = Handover {
                 at,
                 vehicle_id,
+                // Parsed above: an unparsable plate has already been answered as invalid.
                 plate,
                 odometer_km: r.odometer_km,
                 charge_percent: r.charge_percent,
@@ -557,7 +563,7 @@ impl pb::order_service_server::OrderService for OrderApi {
             let h = Handover {
                 at,
                 vehicle_id: String::new(),
-                plate: String::new(),
+                plate: None,
                 odometer_km: r.odometer_km,
                 charge_percent: r.charge_percent,
                 damage_noted,
@@ -652,7 +658,10 @@ impl pb::order_service_server::OrderService for OrderApi {
                     None => v.add(format!("statuses[{i}]"), format!("unknown status {s}")),
                 }
             }
-            let city = (!r.city.trim().is_empty()).then(|| v.code("city", &r.city, 16));
+            let city = (!r.city.trim().is_empty())
+                .then(|| v.city("city", &r.city))
+                .flatten()
+                .map(String::from);
             let channel = match r.channel {
                 0 => None,
                 c => {
@@ -733,7 +742,10 @@ impl pb::order_service_server::OrderService for OrderApi {
         let r = request.into_inner();
         async move {
             let mut v = Violations::default();
-            let city = (!r.city.trim().is_empty()).then(|| v.code("city", &r.city, 16));
+            let city = (!r.city.trim().is_empty())
+                .then(|| v.city("city", &r.city))
+                .flatten()
+                .map(String::from);
             let due_before = v.time("due_before", r.due_before.as_ref());
             let size = page_size(&mut v, r.page.as_ref());
             let token = r.page.as_ref().map(|p| p.page_token.clone()).unwrap_or_default();
@@ -756,7 +768,7 @@ impl pb::order_service_server::OrderService for OrderApi {
                     let o = &row.order;
                     pb::ConfirmationQueueEntry {
                         order_id: o.order_id.to_string(),
-                        city: o.booking.city.clone(),
+                        city: o.booking.city.to_string(),
                         customer: Some(codec::customer_pb(&o.booking.customer)),
                         pickup_at: Some(ts(o.booking.pickup_at)),
                         contact_due_at: Some(ts(o.contact_due_at)),

@@ -6,8 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use rentops_eventstore::NewEvent;
-use rentops_eventstore::aggregate::{Aggregate, DecodeError};
+use rentops_kernel::{Aggregate, DecodeError, EventCodec};
 use rentops_proto::fleet as pb;
 use serde::{Deserialize, Serialize};
 
@@ -23,7 +22,7 @@ wire_events!(CityEvent {
 });
 
 impl Timestamps for CityEvent {
-    fn timestamps(&self) -> Vec<Option<&prost_types::Timestamp>> {
+    fn timestamps(&self) -> Vec<(&'static str, Option<&prost_types::Timestamp>)> {
         vec![]
     }
 }
@@ -45,7 +44,9 @@ pub struct City {
     pub stations: BTreeMap<String, Station>,
     /// from → to → minutes.
     pub travel: BTreeMap<String, BTreeMap<String, u32>>,
-    pub upgrades: BTreeMap<Model, Vec<Model>>,
+    // The stored JSON keeps its old spelling of models (see the kernel's `stored_json`).
+    #[serde(with = "rentops_kernel::vehicle::stored_json::ladder")]
+    pub upgrades: BTreeMap<VehicleModel, Vec<VehicleModel>>,
 }
 
 impl City {
@@ -75,7 +76,7 @@ impl City {
     }
 
     /// Whether `car` may serve an order for `requested` (itself or an allowed upgrade).
-    pub fn serves(&self, car: Model, requested: Model) -> bool {
+    pub fn serves(&self, car: VehicleModel, requested: VehicleModel) -> bool {
         car == requested || self.upgrades.get(&requested).is_some_and(|u| u.contains(&car))
     }
 }
@@ -101,7 +102,7 @@ pub enum CityCommand {
         symmetric: bool,
     },
     SetTurnaround(u32),
-    SetUpgrades(BTreeMap<Model, Vec<Model>>),
+    SetUpgrades(BTreeMap<VehicleModel, Vec<VehicleModel>>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -331,8 +332,8 @@ impl CityAggregate {
                     .iter()
                     .filter_map(|r| {
                         Some((
-                            Model::from_pb(r.model)?,
-                            r.may_be_served_by.iter().filter_map(|m| Model::from_pb(*m)).collect(),
+                            model_from_pb(r.model)?,
+                            r.may_be_served_by.iter().filter_map(|m| model_from_pb(*m)).collect(),
                         ))
                     })
                     .collect();
@@ -342,14 +343,14 @@ impl CityAggregate {
     }
 }
 
-pub fn upgrades_pb(city: &str, ladder: &BTreeMap<Model, Vec<Model>>) -> pb::UpgradesSet {
+pub fn upgrades_pb(city: &str, ladder: &BTreeMap<VehicleModel, Vec<VehicleModel>>) -> pb::UpgradesSet {
     pb::UpgradesSet {
         city: city.to_owned(),
         rules: ladder
             .iter()
             .map(|(m, ups)| pb::UpgradeRule {
-                model: m.pb(),
-                may_be_served_by: ups.iter().map(|u| u.pb()).collect(),
+                model: model_to_pb(*m),
+                may_be_served_by: ups.iter().map(|u| model_to_pb(*u)).collect(),
             })
             .collect(),
     }
@@ -369,8 +370,16 @@ impl Aggregate for CityAggregate {
     fn evolve(state: CityState, event: &CityEvent) -> CityState {
         Self::evolve(state, event)
     }
+}
 
-    fn encode(event: &CityEvent) -> NewEvent {
+impl EventCodec for CityAggregate {
+    type Event = CityEvent;
+
+    fn name(event: &CityEvent) -> &'static str {
+        event.name()
+    }
+
+    fn encode(event: &CityEvent) -> Vec<u8> {
         event.encode()
     }
 

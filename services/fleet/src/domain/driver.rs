@@ -1,8 +1,7 @@
 //! The driver aggregate (id = driver id): a delivery driver (运力) and their shifts. Tasks are
 //! given to drivers by the plan (see `plan`), within these shifts.
 
-use rentops_eventstore::NewEvent;
-use rentops_eventstore::aggregate::{Aggregate, DecodeError};
+use rentops_kernel::{Aggregate, DecodeError, EventCodec};
 use rentops_proto::fleet as pb;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -16,10 +15,10 @@ wire_events!(DriverEvent {
 });
 
 impl Timestamps for DriverEvent {
-    fn timestamps(&self) -> Vec<Option<&prost_types::Timestamp>> {
+    fn timestamps(&self) -> Vec<(&'static str, Option<&prost_types::Timestamp>)> {
         match self {
-            Self::DriverRegistered(e) => vec![e.registered_at.as_ref()],
-            Self::ShiftScheduled(e) => vec![e.from.as_ref(), e.to.as_ref()],
+            Self::DriverRegistered(e) => vec![("registered_at", e.registered_at.as_ref())],
+            Self::ShiftScheduled(e) => vec![("from", e.from.as_ref()), ("to", e.to.as_ref())],
         }
     }
 }
@@ -170,8 +169,16 @@ impl Aggregate for DriverAggregate {
     fn evolve(state: DriverState, event: &DriverEvent) -> DriverState {
         Self::evolve(state, event)
     }
+}
 
-    fn encode(event: &DriverEvent) -> NewEvent {
+impl EventCodec for DriverAggregate {
+    type Event = DriverEvent;
+
+    fn name(event: &DriverEvent) -> &'static str {
+        event.name()
+    }
+
+    fn encode(event: &DriverEvent) -> Vec<u8> {
         event.encode()
     }
 

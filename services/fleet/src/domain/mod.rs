@@ -28,28 +28,38 @@ macro_rules! wire_events {
         }
 
         impl $enum {
+            /// Every event name of the enum, in declaration order.
+            pub const NAMES: &[&str] = &[$(stringify!($name)),+];
+
+            /// One event of each kind, each with an empty message: for the codec's round trip
+            /// over every kind.
+            #[cfg(test)]
+            pub fn empty_of_each_kind() -> Vec<Self> {
+                vec![$(Self::$name(Default::default())),+]
+            }
+
             pub fn name(&self) -> &'static str {
                 match self {
                     $(Self::$name(_) => stringify!($name)),+
                 }
             }
 
-            pub fn encode(&self) -> rentops_eventstore::NewEvent {
-                let payload = match self {
+            /// The wire body: the message itself, not a wrapper.
+            pub fn encode(&self) -> Vec<u8> {
+                match self {
                     $(Self::$name(m) => prost::Message::encode_to_vec(m)),+
-                };
-                rentops_eventstore::NewEvent { name: self.name(), payload: payload.into() }
+                }
             }
 
-            pub fn decode(name: &str, payload: &[u8]) -> Result<Self, rentops_eventstore::aggregate::DecodeError> {
-                let err = |message: String| rentops_eventstore::aggregate::DecodeError { name: name.to_owned(), message };
+            pub fn decode(name: &str, payload: &[u8]) -> Result<Self, rentops_kernel::DecodeError> {
                 let event = match name {
                     $(stringify!($name) => Self::$name(
-                        <rentops_proto::fleet::$name as prost::Message>::decode(payload).map_err(|e| err(e.to_string()))?,
+                        <rentops_proto::fleet::$name as prost::Message>::decode(payload)
+                            .map_err(|e| rentops_kernel::DecodeError::malformed(name, e))?,
                     ),)+
-                    other => return Err(err(format!("unknown event {other}"))),
+                    other => return Err(rentops_kernel::DecodeError::unknown(other)),
                 };
-                $crate::domain::types::check_times(&event).map_err(err)?;
+                $crate::domain::types::check_times(name, &event)?;
                 Ok(event)
             }
         }

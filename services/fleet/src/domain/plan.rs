@@ -22,8 +22,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rentops_eventstore::NewEvent;
-use rentops_eventstore::aggregate::{Aggregate, DecodeError};
+use rentops_kernel::{Aggregate, DecodeError, EventCodec};
 use rentops_planner::{self as planner, Frozen, Instance, PlanOptions, UnassignedReason};
 use rentops_proto::fleet as pb;
 use serde::{Deserialize, Serialize};
@@ -46,15 +45,15 @@ wire_events!(PlanEvent {
 });
 
 impl Timestamps for PlanEvent {
-    fn timestamps(&self) -> Vec<Option<&prost_types::Timestamp>> {
+    fn timestamps(&self) -> Vec<(&'static str, Option<&prost_types::Timestamp>)> {
         match self {
-            Self::VehicleAssigned(e) => vec![e.assigned_at.as_ref()],
-            Self::VehicleReassigned(e) => vec![e.assigned_at.as_ref()],
-            Self::AssignmentReleased(e) => vec![e.released_at.as_ref()],
-            Self::OrderAtRisk(e) => vec![e.flagged_at.as_ref()],
-            Self::DriverTaskAssigned(e) => vec![e.from.as_ref(), e.to.as_ref()],
+            Self::VehicleAssigned(e) => vec![("assigned_at", e.assigned_at.as_ref())],
+            Self::VehicleReassigned(e) => vec![("assigned_at", e.assigned_at.as_ref())],
+            Self::AssignmentReleased(e) => vec![("released_at", e.released_at.as_ref())],
+            Self::OrderAtRisk(e) => vec![("flagged_at", e.flagged_at.as_ref())],
+            Self::DriverTaskAssigned(e) => vec![("from", e.from.as_ref()), ("to", e.to.as_ref())],
             Self::DriverTaskUnassigned(_) | Self::PlanOrdersClosed(_) => vec![],
-            Self::PlanPublished(e) => vec![e.planned_at.as_ref()],
+            Self::PlanPublished(e) => vec![("planned_at", e.planned_at.as_ref())],
         }
     }
 }
@@ -73,7 +72,8 @@ pub const UNKNOWN_STATION: &str = "UNKNOWN_STATION";
 pub struct Assigned {
     pub vehicle_id: String,
     pub plate: String,
-    pub model: Model,
+    #[serde(with = "rentops_kernel::vehicle::stored_json")]
+    pub model: VehicleModel,
     pub upgrade: bool,
 }
 
@@ -101,7 +101,7 @@ pub struct PlanState {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlanOrder {
     pub order_id: String,
-    pub model: Model,
+    pub model: VehicleModel,
     pub pickup_station: String,
     pub pickup_at: OffsetDateTime,
     pub return_station: String,
@@ -118,7 +118,7 @@ pub struct PlanOrder {
 pub struct PlanVehicle {
     pub vehicle_id: String,
     pub plate: String,
-    pub model: Model,
+    pub model: VehicleModel,
     pub station: String,
     pub available_from: OffsetDateTime,
     /// Maintenance and breakdown windows `[from, to)`.
@@ -208,8 +208,10 @@ pub fn instance(state: &PlanState, input: &ReplanInput) -> (Instance, BTreeMap<S
             row.insert(b.clone(), c.travel(a, b).map(i64::from).unwrap_or(UNREACHABLE_MINUTES));
         }
     }
-    let mut upgrades: BTreeMap<String, Vec<String>> =
-        Model::ALL.iter().map(|m| (m.code().to_owned(), vec![])).collect();
+    let mut upgrades: BTreeMap<String, Vec<String>> = VehicleModel::ALL
+        .iter()
+        .map(|m| (m.code().to_owned(), vec![]))
+        .collect();
     for (m, ups) in &c.upgrades {
         upgrades.insert(m.code().to_owned(), ups.iter().map(|u| u.code().to_owned()).collect());
     }
@@ -417,7 +419,7 @@ impl PlanAggregate {
                     order_id: a.order.clone(),
                     vehicle_id: v.vehicle_id.clone(),
                     plate: v.plate.clone(),
-                    model: v.model.pb(),
+                    model: model_to_pb(v.model),
                     upgrade,
                     plan_id: plan_id.clone(),
                     assigned_at: Some(ts(now)),
@@ -436,7 +438,7 @@ impl PlanAggregate {
                         from_vehicle_id: from,
                         vehicle_id: v.vehicle_id.clone(),
                         plate: v.plate.clone(),
-                        model: v.model.pb(),
+                        model: model_to_pb(v.model),
                         upgrade,
                         plan_id: plan_id.clone(),
                         reason,
@@ -640,7 +642,7 @@ impl PlanAggregate {
                     Assigned {
                         vehicle_id: e.vehicle_id.clone(),
                         plate: e.plate.clone(),
-                        model: Model::from_pb(e.model).unwrap_or(Model::Et5),
+                        model: model_from_pb(e.model).unwrap_or(VehicleModel::Et5),
                         upgrade: e.upgrade,
                     },
                 );
@@ -652,7 +654,7 @@ impl PlanAggregate {
                     Assigned {
                         vehicle_id: e.vehicle_id.clone(),
                         plate: e.plate.clone(),
-                        model: Model::from_pb(e.model).unwrap_or(Model::Et5),
+                        model: model_from_pb(e.model).unwrap_or(VehicleModel::Et5),
                         upgrade: e.upgrade,
                     },
                 );
@@ -727,8 +729,16 @@ impl Aggregate for PlanAggregate {
     fn evolve(state: PlanState, event: &PlanEvent) -> PlanState {
         Self::evolve(state, event)
     }
+}
 
-    fn encode(event: &PlanEvent) -> NewEvent {
+impl EventCodec for PlanAggregate {
+    type Event = PlanEvent;
+
+    fn name(event: &PlanEvent) -> &'static str {
+        event.name()
+    }
+
+    fn encode(event: &PlanEvent) -> Vec<u8> {
         event.encode()
     }
 

@@ -1,8 +1,10 @@
 //! The fleet's rules as given / when / then.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Debug;
 
-use rentops_eventstore::testing::given;
+use rentops_kernel::testing::{assert_round_trip, given};
+use rentops_kernel::{DecodeError, EventCodec};
 use rentops_planner::PlanOptions;
 use rentops_proto::fleet as pb;
 use time::OffsetDateTime;
@@ -24,7 +26,7 @@ fn registered(id: &str) -> VehicleEvent {
         vehicle_id: id.into(),
         vin: "LNBSCB3F5KW123456".into(),
         plate: "沪A·D12345".into(),
-        model: Model::Es6.pb(),
+        model: model_to_pb(VehicleModel::Es6),
         city: "SHA".into(),
         home_station: "PVG".into(),
         registered_at: Some(ts(NOW)),
@@ -107,8 +109,9 @@ fn registering_again_with_the_same_facts_is_a_no_op() {
     let command = VehicleCommand::Register {
         vehicle_id: r.vehicle_id,
         vin: r.vin,
-        plate: r.plate,
-        model: Model::Es6,
+        // Written another way, it is the same plate: still the same facts.
+        plate: Plate::parse("沪ad12345").unwrap(),
+        model: VehicleModel::Es6,
         city: r.city,
         home_station: r.home_station,
         at: h(5),
@@ -137,8 +140,11 @@ fn a_new_city_is_configured_with_the_default_turnaround_and_ladder_as_events() {
     let state = events.iter().fold(None, CityAggregate::evolve);
     let city = state.unwrap();
     assert_eq!(city.upgrades, default_ladder());
-    assert!(city.serves(Model::Es8, Model::Es6));
-    assert!(!city.serves(Model::Es6, Model::Es8), "never a lower class");
+    assert!(city.serves(VehicleModel::Es8, VehicleModel::Es6));
+    assert!(
+        !city.serves(VehicleModel::Es6, VehicleModel::Es8),
+        "never a lower class"
+    );
     given::<CityAggregate>(events)
         .when(CityCommand::SetTravelTimes {
             times: vec![("PVG".into(), "NOPE".into(), 10)],
@@ -184,7 +190,7 @@ fn city() -> super::city::City {
     }
 }
 
-fn car(id: &str, model: Model) -> PlanVehicle {
+fn car(id: &str, model: VehicleModel) -> PlanVehicle {
     PlanVehicle {
         vehicle_id: id.into(),
         plate: format!("沪A·{id}"),
@@ -196,7 +202,7 @@ fn car(id: &str, model: Model) -> PlanVehicle {
     }
 }
 
-fn order(id: &str, model: Model, pickup_h: i64) -> PlanOrder {
+fn order(id: &str, model: VehicleModel, pickup_h: i64) -> PlanOrder {
     PlanOrder {
         order_id: id.into(),
         model,
@@ -237,7 +243,13 @@ fn names(events: &[PlanEvent]) -> Vec<&'static str> {
 
 #[test]
 fn confirmed_orders_get_cars_and_an_unchanged_replan_publishes_nothing() {
-    let input = || replan(NOW, vec![order("O1", Model::Es6, 10)], vec![car("V1", Model::Es6)]);
+    let input = || {
+        replan(
+            NOW,
+            vec![order("O1", VehicleModel::Es6, 10)],
+            vec![car("V1", VehicleModel::Es6)],
+        )
+    };
     let (events, state) = run(&PlanState::default(), input());
     assert_eq!(names(&events), ["VehicleAssigned", "PlanPublished"]);
     assert_eq!(state.assignments["O1"].vehicle_id, "V1");
@@ -249,9 +261,13 @@ fn confirmed_orders_get_cars_and_an_unchanged_replan_publishes_nothing() {
 fn a_cancellation_releases_the_car() {
     let (_, state) = run(
         &PlanState::default(),
-        replan(NOW, vec![order("O1", Model::Es6, 10)], vec![car("V1", Model::Es6)]),
+        replan(
+            NOW,
+            vec![order("O1", VehicleModel::Es6, 10)],
+            vec![car("V1", VehicleModel::Es6)],
+        ),
     );
-    let mut input = replan(NOW, vec![], vec![car("V1", Model::Es6)]);
+    let mut input = replan(NOW, vec![], vec![car("V1", VehicleModel::Es6)]);
     input.closed.insert("O1".into(), Closed::Cancelled);
     let (events, state) = run(&state, input);
     assert_eq!(names(&events), ["AssignmentReleased", "PlanPublished"]);
@@ -264,8 +280,8 @@ fn a_cancellation_releases_the_car() {
 
 #[test]
 fn a_breakdown_moves_the_affected_order_and_flags_what_no_car_can_serve() {
-    let cars = || vec![car("V1", Model::Es6), car("V2", Model::Es8)];
-    let orders = || vec![order("O1", Model::Es6, 10), order("O2", Model::Es6, 11)];
+    let cars = || vec![car("V1", VehicleModel::Es6), car("V2", VehicleModel::Es8)];
+    let orders = || vec![order("O1", VehicleModel::Es6, 10), order("O2", VehicleModel::Es6, 11)];
     let (_, state) = run(&PlanState::default(), replan(NOW, orders(), cars()));
     assert_eq!(state.assignments.len(), 2);
     let broken = state.assignments["O1"].vehicle_id.clone();
@@ -289,7 +305,11 @@ fn inside_the_frozen_window_an_assignment_stays_even_when_a_better_car_appears()
     // O1 at 10:00 with an upgrade (only an ES8 existed); at 08:30 an ES6 is registered.
     let (_, state) = run(
         &PlanState::default(),
-        replan(NOW, vec![order("O1", Model::Es6, 10)], vec![car("V8", Model::Es8)]),
+        replan(
+            NOW,
+            vec![order("O1", VehicleModel::Es6, 10)],
+            vec![car("V8", VehicleModel::Es8)],
+        ),
     );
     assert!(state.assignments["O1"].upgrade);
     let now = NOW + time::Duration::minutes(8 * 60 + 30);
@@ -297,8 +317,8 @@ fn inside_the_frozen_window_an_assignment_stays_even_when_a_better_car_appears()
         &state,
         replan(
             now,
-            vec![order("O1", Model::Es6, 10)],
-            vec![car("V8", Model::Es8), car("V6", Model::Es6)],
+            vec![order("O1", VehicleModel::Es6, 10)],
+            vec![car("V8", VehicleModel::Es8), car("V6", VehicleModel::Es6)],
         ),
     );
     assert!(!names(&events).contains(&"VehicleReassigned"), "{events:?}");
@@ -306,14 +326,18 @@ fn inside_the_frozen_window_an_assignment_stays_even_when_a_better_car_appears()
     // Outside the window (a day ahead) the same situation moves the order to the exact model.
     let (_, state) = run(
         &PlanState::default(),
-        replan(NOW, vec![order("O2", Model::Es6, 30)], vec![car("V8", Model::Es8)]),
+        replan(
+            NOW,
+            vec![order("O2", VehicleModel::Es6, 30)],
+            vec![car("V8", VehicleModel::Es8)],
+        ),
     );
     let (events, state) = run(
         &state,
         replan(
             now,
-            vec![order("O2", Model::Es6, 30)],
-            vec![car("V8", Model::Es8), car("V6", Model::Es6)],
+            vec![order("O2", VehicleModel::Es6, 30)],
+            vec![car("V8", VehicleModel::Es8), car("V6", VehicleModel::Es6)],
         ),
     );
     assert_eq!(names(&events), ["VehicleReassigned", "PlanPublished"]);
@@ -322,18 +346,21 @@ fn inside_the_frozen_window_an_assignment_stays_even_when_a_better_car_appears()
 
 #[test]
 fn an_order_at_an_unconfigured_station_is_at_risk_and_says_why() {
-    let mut o = order("O1", Model::Es6, 10);
+    let mut o = order("O1", VehicleModel::Es6, 10);
     o.pickup_station = "HONGQIAO".into();
-    let (events, state) = run(&PlanState::default(), replan(NOW, vec![o], vec![car("V1", Model::Es6)]));
+    let (events, state) = run(
+        &PlanState::default(),
+        replan(NOW, vec![o], vec![car("V1", VehicleModel::Es6)]),
+    );
     assert_eq!(names(&events), ["OrderAtRisk", "PlanPublished"]);
     assert_eq!(state.at_risk["O1"].0, UNKNOWN_STATION);
 }
 
 #[test]
 fn delivery_tasks_go_to_a_driver_on_shift_and_are_flagged_otherwise() {
-    let mut o = order("O1", Model::Es6, 10);
+    let mut o = order("O1", VehicleModel::Es6, 10);
     o.delivery_address = Some("浦东新区 世纪大道 100 号".into());
-    let mut input = replan(NOW, vec![o.clone()], vec![car("V1", Model::Es6)]);
+    let mut input = replan(NOW, vec![o.clone()], vec![car("V1", VehicleModel::Es6)]);
     let (events, _) = run(&PlanState::default(), input.clone());
     assert!(names(&events).contains(&"DriverTaskUnassigned"), "no shifts: flagged");
     input.shifts.push(PlanShift {
@@ -352,19 +379,101 @@ fn delivery_tasks_go_to_a_driver_on_shift_and_are_flagged_otherwise() {
     assert_eq!(state.tasks.len(), 1);
 }
 
+/// Every kind of `C`'s events is among `events` (`names` lists them all), and each survives its
+/// bytes.
+fn round_trip_every_kind<C: EventCodec>(names: &[&str], events: Vec<C::Event>)
+where
+    C::Event: Debug + PartialEq,
+{
+    let covered: BTreeSet<&str> = events.iter().map(C::name).collect();
+    assert_eq!(covered, names.iter().copied().collect::<BTreeSet<_>>());
+    assert_round_trip::<C>(events);
+}
+
 #[test]
-fn events_round_trip_through_the_wire() {
+fn every_event_kind_round_trips_through_its_bytes() {
+    // Events as the rules make them, then one of each kind (empty) so that none is left out.
+    let mut vehicle = vec![registered("V9"), picked_up("O1")];
+    vehicle.extend(
+        given::<VehicleAggregate>([registered("V1"), picked_up("O1")])
+            .when(breakdown())
+            .then_ok(),
+    );
+    vehicle.extend(VehicleEvent::empty_of_each_kind());
+    round_trip_every_kind::<VehicleAggregate>(VehicleEvent::NAMES, vehicle);
+
+    let mut city = given::<CityAggregate>([])
+        .when(CityCommand::Configure {
+            city: "SHA".into(),
+            name: "Shanghai".into(),
+            default_station: String::new(),
+            delivery_minutes: 30,
+            frozen_window_minutes: 120,
+        })
+        .then_ok();
+    city.extend(CityEvent::empty_of_each_kind());
+    round_trip_every_kind::<CityAggregate>(CityEvent::NAMES, city);
+
+    let (mut plan, _) = run(
+        &PlanState::default(),
+        replan(
+            NOW,
+            vec![order("O1", VehicleModel::Es6, 10)],
+            vec![car("V1", VehicleModel::Es6)],
+        ),
+    );
+    plan.extend(PlanEvent::empty_of_each_kind());
+    round_trip_every_kind::<PlanAggregate>(PlanEvent::NAMES, plan);
+
+    round_trip_every_kind::<super::driver::DriverAggregate>(
+        super::driver::DriverEvent::NAMES,
+        super::driver::DriverEvent::empty_of_each_kind(),
+    );
+}
+
+#[test]
+fn what_the_codec_cannot_read_is_named() {
     let e = registered("V9");
-    let wire = e.encode();
-    assert_eq!(VehicleEvent::decode(wire.name, &wire.payload).unwrap(), e);
-    assert!(VehicleEvent::decode("Nope", &wire.payload).is_err());
+    let payload = VehicleAggregate::encode(&e);
+    assert_eq!(
+        VehicleAggregate::decode("Nope", &payload),
+        Err(DecodeError::UnknownEvent { name: "Nope".into() })
+    );
     let bad = pb::VehicleRegistered {
         registered_at: Some(prost_types::Timestamp { seconds: -5, nanos: 0 }),
         ..Default::default()
     };
     let bytes = prost::Message::encode_to_vec(&bad);
+    let err = VehicleAggregate::decode("VehicleRegistered", &bytes).unwrap_err();
     assert!(
-        VehicleEvent::decode("VehicleRegistered", &bytes).is_err(),
-        "out-of-range time refused"
+        matches!(&err, DecodeError::InvalidField { field, .. } if field == "registered_at"),
+        "out-of-range time refused, naming the field: {err:?}"
     );
+    assert!(matches!(
+        VehicleAggregate::decode("VehicleRegistered", b"\xff\xff"),
+        Err(DecodeError::Malformed { .. })
+    ));
+}
+
+#[test]
+fn the_stored_json_keeps_its_spelling_of_models() {
+    let state = [registered("V1")].iter().fold(None, VehicleAggregate::evolve).unwrap();
+    let json = serde_json::to_value(&state).unwrap();
+    assert_eq!(json["model"], "Es6");
+    assert_eq!(json["plate"], "沪A·D12345");
+    assert_eq!(serde_json::from_value::<Vehicle>(json).unwrap(), state);
+    let city = given::<CityAggregate>([])
+        .when(CityCommand::Configure {
+            city: "SHA".into(),
+            name: "Shanghai".into(),
+            default_station: String::new(),
+            delivery_minutes: 30,
+            frozen_window_minutes: 120,
+        })
+        .then_ok()
+        .iter()
+        .fold(None, CityAggregate::evolve)
+        .unwrap();
+    let json = serde_json::to_value(&city).unwrap();
+    assert_eq!(json["upgrades"]["Es6"], serde_json::json!(["Ec6", "Es7", "Es8"]));
 }

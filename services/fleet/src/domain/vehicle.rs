@@ -6,8 +6,7 @@
 //!     └──retire──▶ RETIRED                        maintenance: windows in time, not a state
 //! ```
 
-use rentops_eventstore::NewEvent;
-use rentops_eventstore::aggregate::{Aggregate, DecodeError};
+use rentops_kernel::{Aggregate, DecodeError, EventCodec};
 use rentops_proto::fleet as pb;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -26,15 +25,18 @@ wire_events!(VehicleEvent {
 });
 
 impl Timestamps for VehicleEvent {
-    fn timestamps(&self) -> Vec<Option<&prost_types::Timestamp>> {
+    fn timestamps(&self) -> Vec<(&'static str, Option<&prost_types::Timestamp>)> {
         match self {
-            Self::VehicleRegistered(e) => vec![e.registered_at.as_ref()],
-            Self::VehicleMoved(e) => vec![e.moved_at.as_ref()],
-            Self::BreakdownReported(e) => vec![e.at.as_ref(), e.expected_repair_until.as_ref()],
-            Self::RepairCompleted(e) => vec![e.at.as_ref()],
-            Self::MaintenanceScheduled(e) => vec![e.from.as_ref(), e.to.as_ref()],
-            Self::VehicleRetired(e) => vec![e.at.as_ref()],
-            Self::VehicleReadingRecorded(e) => vec![e.at.as_ref()],
+            Self::VehicleRegistered(e) => vec![("registered_at", e.registered_at.as_ref())],
+            Self::VehicleMoved(e) => vec![("moved_at", e.moved_at.as_ref())],
+            Self::BreakdownReported(e) => vec![
+                ("at", e.at.as_ref()),
+                ("expected_repair_until", e.expected_repair_until.as_ref()),
+            ],
+            Self::RepairCompleted(e) => vec![("at", e.at.as_ref())],
+            Self::MaintenanceScheduled(e) => vec![("from", e.from.as_ref()), ("to", e.to.as_ref())],
+            Self::VehicleRetired(e) => vec![("at", e.at.as_ref())],
+            Self::VehicleReadingRecorded(e) => vec![("at", e.at.as_ref())],
         }
     }
 }
@@ -87,8 +89,11 @@ pub struct Window {
 pub struct Vehicle {
     pub vehicle_id: String,
     pub vin: String,
+    /// The dotted form of the kernel's plate (`沪A·D12345`), as registered.
     pub plate: String,
-    pub model: Model,
+    // The stored JSON keeps its old spelling of models (see the kernel's `stored_json`).
+    #[serde(with = "rentops_kernel::vehicle::stored_json")]
+    pub model: VehicleModel,
     pub city: String,
     pub home_station: String,
     pub registered_at: OffsetDateTime,
@@ -178,8 +183,8 @@ pub enum VehicleCommand {
     Register {
         vehicle_id: String,
         vin: String,
-        plate: String,
-        model: Model,
+        plate: Plate,
+        model: VehicleModel,
         city: String,
         home_station: String,
         at: OffsetDateTime,
@@ -260,8 +265,8 @@ impl VehicleAggregate {
                 return Ok(vec![VehicleEvent::VehicleRegistered(pb::VehicleRegistered {
                     vehicle_id: vehicle_id.clone(),
                     vin: vin.clone(),
-                    plate: plate.clone(),
-                    model: model.pb(),
+                    plate: plate.to_string(),
+                    model: model_to_pb(*model),
                     city: city.clone(),
                     home_station: home_station.clone(),
                     registered_at: Some(ts(*at)),
@@ -280,7 +285,7 @@ impl VehicleAggregate {
             ) => {
                 // A retried registration with the same facts is a no-op; different facts are a clash.
                 let same = v.vin == *vin
-                    && v.plate == *plate
+                    && v.plate == plate.to_string()
                     && v.model == *model
                     && v.city == *city
                     && v.home_station == *home_station;
@@ -419,7 +424,7 @@ impl VehicleAggregate {
                 vehicle_id: e.vehicle_id.clone(),
                 vin: e.vin.clone(),
                 plate: e.plate.clone(),
-                model: Model::from_pb(e.model).unwrap_or(Model::Et5),
+                model: model_from_pb(e.model).unwrap_or(VehicleModel::Et5),
                 city: e.city.clone(),
                 home_station: e.home_station.clone(),
                 registered_at: at(&e.registered_at),
@@ -498,8 +503,16 @@ impl Aggregate for VehicleAggregate {
     fn evolve(state: VehicleState, event: &VehicleEvent) -> VehicleState {
         Self::evolve(state, event)
     }
+}
 
-    fn encode(event: &VehicleEvent) -> NewEvent {
+impl EventCodec for VehicleAggregate {
+    type Event = VehicleEvent;
+
+    fn name(event: &VehicleEvent) -> &'static str {
+        event.name()
+    }
+
+    fn encode(event: &VehicleEvent) -> Vec<u8> {
         event.encode()
     }
 

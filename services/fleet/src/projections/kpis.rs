@@ -19,7 +19,7 @@ use rentops_projection::Db;
 use time::{Date, OffsetDateTime, UtcOffset};
 
 use super::queries::{self, QueryError};
-use crate::domain::Model;
+use crate::domain::VehicleModel;
 use crate::domain::city::City;
 
 /// docs/domain.md: handed over no later than pickup + 30 min.
@@ -118,24 +118,24 @@ pub fn day_span(day: Date) -> Span {
 pub async fn compute(
     db: &Db,
     city: &City,
-    model: Option<Model>,
+    model: Option<VehicleModel>,
     from: Date,
     to: Date,
     now: OffsetDateTime,
-) -> Result<BTreeMap<(Date, Model), Kpi>, QueryError> {
+) -> Result<BTreeMap<(Date, VehicleModel), Kpi>, QueryError> {
     let (start, _) = day_span(from);
     let (_, end) = day_span(to);
-    let mut out: BTreeMap<(Date, Model), Kpi> = BTreeMap::new();
+    let mut out: BTreeMap<(Date, VehicleModel), Kpi> = BTreeMap::new();
     let mut day = from;
     while day <= to {
-        for m in Model::ALL.into_iter().filter(|m| model.is_none_or(|x| x == *m)) {
+        for m in VehicleModel::ALL.into_iter().filter(|m| model.is_none_or(|x| x == *m)) {
             out.insert((day, m), Kpi::default());
         }
         let Some(next) = day.next_day() else { break };
         day = next;
     }
     let vehicles = queries::all_vehicles(db, &city.city).await?;
-    let model_of: BTreeMap<&str, Model> = vehicles.iter().map(|v| (v.vehicle_id.as_str(), v.model)).collect();
+    let model_of: BTreeMap<&str, VehicleModel> = vehicles.iter().map(|v| (v.vehicle_id.as_str(), v.model)).collect();
     let plan: BTreeMap<String, queries::AssignmentRow> = queries::assignments(db, &city.city)
         .await?
         .into_iter()
@@ -149,7 +149,7 @@ pub async fn compute(
 
     // Fulfilment, per requested model.
     for o in queries::demand(db, &city.city, start, end).await? {
-        let Some(requested) = Model::from_code(&o.model) else {
+        let Some(requested) = VehicleModel::parse(&o.model).ok() else {
             continue;
         };
         let d = o.pickup_at.to_offset(CHINA).date();

@@ -27,7 +27,7 @@ use crate::domain::city::{CityAggregate, CityEvent};
 use crate::domain::driver::{DriverAggregate, DriverEvent};
 use crate::domain::plan::PlanEvent;
 use crate::domain::vehicle::{VehicleAggregate, VehicleEvent};
-use crate::domain::{Model, at, at_opt};
+use crate::domain::{VehicleModel, at, at_opt, model_from_pb};
 
 pub const FLEET: &str = "fleet-fleet";
 pub const DEMAND: &str = "fleet-demand";
@@ -220,7 +220,7 @@ impl FleetProjection {
     async fn plan(&self, tx: &mut Tx, e: &RecordedEvent) -> Result<(), ProjectionError> {
         let event = PlanEvent::decode(&e.name, &e.payload).map_err(|err| bad(e, err))?;
         let city = e.meta.aggregate_id.clone();
-        let model = |m: i32| Model::from_pb(m).map(Model::code).unwrap_or("");
+        let model = |m: i32| model_from_pb(m).map(VehicleModel::code).unwrap_or("");
         match &event {
             PlanEvent::VehicleAssigned(a) => {
                 assign(
@@ -509,7 +509,7 @@ fn location(l: &Option<opb::Location>) -> (String, String) {
 }
 
 fn model_code(m: i32) -> String {
-    Model::from_pb(m).map(|m| m.code().to_owned()).unwrap_or_default()
+    model_from_pb(m).map(|m| m.code().to_owned()).unwrap_or_default()
 }
 
 impl DemandProjection {

@@ -12,7 +12,7 @@ use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::domain::Model;
+use crate::domain::VehicleModel;
 use crate::domain::city::City;
 use crate::domain::plan::*;
 use crate::projections::queries::{self, QueryError};
@@ -66,7 +66,7 @@ pub async fn build_input(
     };
     let mut orders = Vec::new();
     for d in demand.iter().filter(|d| d.status == "CONFIRMED") {
-        let Some(model) = Model::from_code(&d.model) else {
+        let Some(model) = VehicleModel::parse(&d.model).ok() else {
             continue;
         };
         let (pickup_station, delivery_address) = station_of(&d.pickup_station, &d.pickup_address);
@@ -103,7 +103,7 @@ pub async fn build_input(
             if let Some(o) = b.during_order_id.as_deref().and_then(|o| by_order.get(o))
                 && o.status == "PICKED_UP"
                 && o.return_at > now
-                && let Some(model) = Model::from_code(&o.model)
+                && let Some(model) = VehicleModel::parse(&o.model).ok()
             {
                 let here = if city.stations.contains_key(&b.place) {
                     b.place.clone()

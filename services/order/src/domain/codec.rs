@@ -1,11 +1,13 @@
 //! The explicit mapping between domain events and their protobuf wire form (`events.proto`),
-//! and the glue that makes the order an event-sourced aggregate for the event log.
+//! and the kernel's traits that make the order an event-sourced aggregate: the rules
+//! ([`Aggregate`]) and the codec ([`EventCodec`]).
 
 use prost::Message;
-use rentops_eventstore::NewEvent;
-use rentops_eventstore::aggregate::{Aggregate, DecodeError};
+use rentops_kernel::{Aggregate, DecodeError, EventCodec};
 use rentops_proto::common;
+pub use rentops_proto::model::{model_from_pb, model_to_pb as model_pb};
 use rentops_proto::order as pb;
+pub use rentops_proto::timestamp::{from_timestamp as from_ts, to_timestamp as ts, to_timestamp_opt as ts_opt};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -26,12 +28,17 @@ impl Aggregate for OrderAggregate {
     fn evolve(state: OrderState, event: &OrderEvent) -> OrderState {
         OrderAggregate::evolve(state, event)
     }
+}
 
-    fn encode(event: &OrderEvent) -> NewEvent {
-        NewEvent {
-            name: event.name(),
-            payload: encode_event(event).into(),
-        }
+impl EventCodec for OrderAggregate {
+    type Event = OrderEvent;
+
+    fn name(event: &OrderEvent) -> &'static str {
+        event.name()
+    }
+
+    fn encode(event: &OrderEvent) -> Vec<u8> {
+        encode_event(event)
     }
 
     fn decode(name: &str, payload: &[u8]) -> Result<OrderEvent, DecodeError> {
@@ -39,56 +46,13 @@ impl Aggregate for OrderAggregate {
     }
 }
 
-// ---- time and small values -------------------------------------------------------------------
-
-pub fn ts(t: OffsetDateTime) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: t.unix_timestamp(),
-        nanos: t.nanosecond() as i32,
-    }
-}
-
-pub fn ts_opt(t: Option<OffsetDateTime>) -> Option<prost_types::Timestamp> {
-    t.map(ts)
-}
-
-/// A timestamp from the wire, or why not.
-pub fn from_ts(t: &prost_types::Timestamp) -> Result<OffsetDateTime, String> {
-    rentops_runtime::validate::from_timestamp(t)
-}
+// ---- small values ------------------------------------------------------------------------------
 
 pub fn money(f: Fen) -> common::Money {
     common::Money {
-        amount_fen: f.0,
+        amount_fen: f.fen(),
         currency: "CNY".into(),
     }
-}
-
-pub fn model_pb(m: Model) -> i32 {
-    (match m {
-        Model::Et5 => common::VehicleModel::Et5,
-        Model::Et5t => common::VehicleModel::Et5t,
-        Model::Et7 => common::VehicleModel::Et7,
-        Model::Es6 => common::VehicleModel::Es6,
-        Model::Ec6 => common::VehicleModel::Ec6,
-        Model::Es7 => common::VehicleModel::Es7,
-        Model::Ec7 => common::VehicleModel::Ec7,
-        Model::Es8 => common::VehicleModel::Es8,
-    }) as i32
-}
-
-pub fn model_from_pb(v: i32) -> Option<Model> {
-    Some(match common::VehicleModel::try_from(v).ok()? {
-        common::VehicleModel::Unspecified => return None,
-        common::VehicleModel::Et5 => Model::Et5,
-        common::VehicleModel::Et5t => Model::Et5t,
-        common::VehicleModel::Et7 => Model::Et7,
-        common::VehicleModel::Es6 => Model::Es6,
-        common::VehicleModel::Ec6 => Model::Ec6,
-        common::VehicleModel::Es7 => Model::Es7,
-        common::VehicleModel::Ec7 => Model::Ec7,
-        common::VehicleModel::Es8 => Model::Es8,
-    })
 }
 
 pub fn channel_pb(c: Channel) -> i32 {
@@ -217,7 +181,7 @@ pub fn event_pb(event: &OrderEvent, order_id: &str) -> pb::order_event::Event {
             partner_code: b.partner_code.clone(),
             channel_order_ref: b.channel_order_ref.clone(),
             customer: Some(customer_pb(&b.customer)),
-            city: b.city.clone(),
+            city: b.city.to_string(),
             pickup_location: Some(location_pb(&b.pickup_location)),
             pickup_at: Some(ts(b.pickup_at)),
             return_location: Some(location_pb(&b.return_location)),
@@ -298,7 +262,7 @@ pub fn event_pb(event: &OrderEvent, order_id: &str) -> pb::order_event::Event {
             order_id: id,
             picked_up_at: Some(ts(h.at)),
             vehicle_id: h.vehicle_id.clone(),
-            plate: h.plate.clone(),
+            plate: plate_text(h.plate.as_ref()),
             odometer_km: h.odometer_km,
             charge_percent: h.charge_percent,
             damage_noted: h.damage_noted.clone(),
@@ -329,7 +293,7 @@ pub fn event_pb(event: &OrderEvent, order_id: &str) -> pb::order_event::Event {
         } => P::VehicleAssignmentRecorded(pb::VehicleAssignmentRecorded {
             order_id: id,
             vehicle_id: vehicle.vehicle_id.clone(),
-            plate: vehicle.plate.clone(),
+            plate: plate_text(vehicle.plate.as_ref()),
             model: vehicle.model.map(model_pb).unwrap_or_default(),
             upgrade: vehicle.upgrade,
             plan_id: plan_id.clone(),
@@ -388,22 +352,30 @@ pub fn encode_event(event: &OrderEvent) -> Vec<u8> {
     }
 }
 
+/// A plate as the wire carries it: the dotted form, empty for none.
+fn plate_text(p: Option<&Plate>) -> String {
+    p.map(Plate::to_string).unwrap_or_default()
+}
+
 fn req_ts(name: &str, field: &str, t: &Option<prost_types::Timestamp>) -> Result<OffsetDateTime, DecodeError> {
-    let t = t.as_ref().ok_or_else(|| bad(name, format!("{field} missing")))?;
-    from_ts(t).map_err(|e| bad(name, format!("{field}: {e}")))
+    let t = t.as_ref().ok_or_else(|| DecodeError::missing(name, field))?;
+    from_ts(t).map_err(|e| DecodeError::invalid(name, field, e))
 }
 
 fn opt_ts(name: &str, field: &str, t: &Option<prost_types::Timestamp>) -> Result<Option<OffsetDateTime>, DecodeError> {
     t.as_ref()
-        .map(|t| from_ts(t).map_err(|e| bad(name, format!("{field}: {e}"))))
+        .map(|t| from_ts(t).map_err(|e| DecodeError::invalid(name, field, e)))
         .transpose()
 }
 
-fn bad(name: &str, message: impl Into<String>) -> DecodeError {
-    DecodeError {
-        name: name.to_owned(),
-        message: message.into(),
+/// A stored plate: empty for none, else one the kernel's rule accepts.
+fn opt_plate(name: &str, field: &str, text: &str) -> Result<Option<Plate>, DecodeError> {
+    if text.is_empty() {
+        return Ok(None);
     }
+    Plate::parse(text)
+        .map(Some)
+        .map_err(|e| DecodeError::invalid(name, field, e))
 }
 
 fn fen(m: &Option<common::Money>) -> Fen {
@@ -411,16 +383,17 @@ fn fen(m: &Option<common::Money>) -> Fen {
 }
 
 pub fn decode_event(name: &str, payload: &[u8]) -> Result<OrderEvent, DecodeError> {
-    let proto = |e: prost::DecodeError| bad(name, e.to_string());
+    let proto = |e: prost::DecodeError| DecodeError::malformed(name, e);
+    let unknown = |field: &str, value: i32| DecodeError::invalid(name, field, format!("unknown value {value}"));
     Ok(match name {
         "OrderPlaced" => {
             let m = pb::OrderPlaced::decode(payload).map_err(proto)?;
-            let order_id = Uuid::parse_str(&m.order_id).map_err(|e| bad(name, e.to_string()))?;
+            let order_id = Uuid::parse_str(&m.order_id).map_err(|e| DecodeError::invalid(name, "order_id", e))?;
             let c = m.customer.unwrap_or_default();
             OrderEvent::Placed {
                 order_id,
                 booking: Booking {
-                    channel: channel_from_pb(m.channel).ok_or_else(|| bad(name, "unknown channel"))?,
+                    channel: channel_from_pb(m.channel).ok_or_else(|| unknown("channel", m.channel))?,
                     partner_code: m.partner_code,
                     channel_order_ref: m.channel_order_ref,
                     customer: Customer {
@@ -428,14 +401,15 @@ pub fn decode_event(name: &str, payload: &[u8]) -> Result<OrderEvent, DecodeErro
                         name: c.name,
                         phone: c.phone,
                     },
-                    city: m.city,
+                    city: CityCode::parse(&m.city).map_err(|e| DecodeError::invalid(name, "city", e))?,
                     pickup_location: location_from_pb(m.pickup_location.as_ref())
-                        .ok_or_else(|| bad(name, "pickup_location missing"))?,
+                        .ok_or_else(|| DecodeError::missing(name, "pickup_location"))?,
                     pickup_at: req_ts(name, "pickup_at", &m.pickup_at)?,
                     return_location: location_from_pb(m.return_location.as_ref())
-                        .ok_or_else(|| bad(name, "return_location missing"))?,
+                        .ok_or_else(|| DecodeError::missing(name, "return_location"))?,
                     return_at: req_ts(name, "return_at", &m.return_at)?,
-                    model: model_from_pb(m.requested_model).ok_or_else(|| bad(name, "unknown model"))?,
+                    model: model_from_pb(m.requested_model)
+                        .ok_or_else(|| unknown("requested_model", m.requested_model))?,
                     add_ons: m.add_ons,
                     price: fen(&m.price),
                     rental_deposit: fen(&m.rental_deposit),
@@ -452,7 +426,7 @@ pub fn decode_event(name: &str, payload: &[u8]) -> Result<OrderEvent, DecodeErro
             let attempted_at = req_ts(name, "attempted_at", &m.attempted_at)?;
             OrderEvent::ContactAttemptRecorded {
                 attempted_at,
-                outcome: outcome_from_pb(m.outcome).ok_or_else(|| bad(name, "unknown outcome"))?,
+                outcome: outcome_from_pb(m.outcome).ok_or_else(|| unknown("outcome", m.outcome))?,
                 agent: m.agent,
                 notes: m.notes,
                 call_back_at: opt_ts(name, "call_back_at", &m.call_back_at)?,
@@ -494,7 +468,7 @@ pub fn decode_event(name: &str, payload: &[u8]) -> Result<OrderEvent, DecodeErro
             let m = pb::OrderCancelled::decode(payload).map_err(proto)?;
             OrderEvent::Cancelled {
                 cancelled_at: req_ts(name, "cancelled_at", &m.cancelled_at)?,
-                by: cancelled_by_from_pb(m.cancelled_by).ok_or_else(|| bad(name, "unknown cancelled_by"))?,
+                by: cancelled_by_from_pb(m.cancelled_by).ok_or_else(|| unknown("cancelled_by", m.cancelled_by))?,
                 reason: m.reason,
             }
         }
@@ -502,8 +476,8 @@ pub fn decode_event(name: &str, payload: &[u8]) -> Result<OrderEvent, DecodeErro
             let m = pb::VehiclePickedUp::decode(payload).map_err(proto)?;
             OrderEvent::PickedUp(Handover {
                 at: req_ts(name, "picked_up_at", &m.picked_up_at)?,
+                plate: opt_plate(name, "plate", &m.plate)?,
                 vehicle_id: m.vehicle_id,
-                plate: m.plate,
                 odometer_km: m.odometer_km,
                 charge_percent: m.charge_percent,
                 damage_noted: m.damage_noted,
@@ -515,7 +489,7 @@ pub fn decode_event(name: &str, payload: &[u8]) -> Result<OrderEvent, DecodeErro
             OrderEvent::Returned(Handover {
                 at: req_ts(name, "returned_at", &m.returned_at)?,
                 vehicle_id: String::new(),
-                plate: String::new(),
+                plate: None,
                 odometer_km: m.odometer_km,
                 charge_percent: m.charge_percent,
                 damage_noted: m.damage_noted,
@@ -539,8 +513,8 @@ pub fn decode_event(name: &str, payload: &[u8]) -> Result<OrderEvent, DecodeErro
             let m = pb::VehicleAssignmentRecorded::decode(payload).map_err(proto)?;
             OrderEvent::VehicleAssignmentRecorded {
                 vehicle: AssignedVehicle {
+                    plate: opt_plate(name, "plate", &m.plate)?,
                     vehicle_id: m.vehicle_id,
-                    plate: m.plate,
                     model: model_from_pb(m.model),
                     upgrade: m.upgrade,
                 },
@@ -570,6 +544,6 @@ pub fn decode_event(name: &str, payload: &[u8]) -> Result<OrderEvent, DecodeErro
                 flagged_at: req_ts(name, "flagged_at", &m.flagged_at)?,
             }
         }
-        other => return Err(bad(other, "unknown event type")),
+        other => return Err(DecodeError::unknown(other)),
     })
 }

@@ -110,7 +110,8 @@ pub struct BookingChanges {
     pub return_location: Option<Location>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub return_at: Option<OffsetDateTime>,
-    pub model: Option<Model>,
+    #[serde(default, with = "rentops_kernel::vehicle::stored_json::option")]
+    pub model: Option<VehicleModel>,
     pub add_ons: Option<Vec<String>>,
     pub price: Option<Fen>,
 }

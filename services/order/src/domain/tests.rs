@@ -1,15 +1,20 @@
 //! The order's rules as given / when / then.
 
-use rentops_eventstore::testing::given;
+use rentops_kernel::testing::{assert_round_trip, given};
+use rentops_kernel::{DecodeError, EventCodec};
 use time::OffsetDateTime;
 use time::macros::datetime;
 use uuid::Uuid;
 
-use super::codec::{decode_event, encode_event};
+use super::codec::encode_event;
 use super::order::{BookingChanges, Order, OrderAggregate, OrderCommand, OrderError, OrderEvent};
 use super::types::*;
 
 type G = OrderAggregate;
+
+fn plate(text: &str) -> Plate {
+    Plate::parse(text).unwrap()
+}
 
 const PLACED: OffsetDateTime = datetime!(2026-12-01 09:00 UTC);
 const PICKUP: OffsetDateTime = datetime!(2026-12-05 02:00 UTC);
@@ -30,12 +35,12 @@ pub(crate) fn booking() -> Booking {
             name: "王芳".into(),
             phone: "13800000000".into(),
         },
-        city: "SHA".into(),
+        city: CityCode::parse("SHA").unwrap(),
         pickup_location: Location::Station("PVG".into()),
         pickup_at: PICKUP,
         return_location: Location::Station("SHA".into()),
         return_at: RETURN,
-        model: Model::Es6,
+        model: VehicleModel::Es6,
         add_ons: vec!["child-seat".into()],
         price: Fen(120_000),
         rental_deposit: Fen(500_000),
@@ -98,7 +103,7 @@ fn handover(at: OffsetDateTime, km: i64) -> Handover {
     Handover {
         at,
         vehicle_id: "V1".into(),
-        plate: "沪A·D12345".into(),
+        plate: Some(plate("沪A·D12345")),
         odometer_km: km,
         charge_percent: 90,
         damage_noted: String::new(),
@@ -261,7 +266,7 @@ fn the_first_contact_is_marked_overdue_once_and_only_when_due_and_not_attempted(
 fn changes_are_allowed_until_pickup_and_record_only_what_changed() {
     let at = PLACED + time::Duration::hours(3);
     let changes = BookingChanges {
-        model: Some(Model::Es8),
+        model: Some(VehicleModel::Es8),
         price: Some(Fen(120_000)),
         ..Default::default()
     };
@@ -274,7 +279,7 @@ fn changes_are_allowed_until_pickup_and_record_only_what_changed() {
         .then(vec![OrderEvent::Changed {
             changed_at: at,
             changes: BookingChanges {
-                model: Some(Model::Es8),
+                model: Some(VehicleModel::Es8),
                 ..Default::default()
             },
             reason: "upgrade requested".into(),
@@ -282,7 +287,7 @@ fn changes_are_allowed_until_pickup_and_record_only_what_changed() {
     let late = OrderCommand::Change {
         at: PICKUP,
         changes: BookingChanges {
-            model: Some(Model::Es8),
+            model: Some(VehicleModel::Es8),
             ..Default::default()
         },
         reason: String::new(),
@@ -291,7 +296,7 @@ fn changes_are_allowed_until_pickup_and_record_only_what_changed() {
     let same = OrderCommand::Change {
         at,
         changes: BookingChanges {
-            model: Some(Model::Es6),
+            model: Some(VehicleModel::Es6),
             ..Default::default()
         },
         reason: String::new(),
@@ -348,7 +353,7 @@ fn the_rental_runs_from_pickup_through_return_to_completion() {
     let back = Handover {
         at: RETURN,
         vehicle_id: String::new(),
-        plate: String::new(),
+        plate: None,
         odometer_km: 1400,
         charge_percent: 40,
         damage_noted: "scratch".into(),
@@ -363,7 +368,11 @@ fn the_rental_runs_from_pickup_through_return_to_completion() {
     let order = state.expect("placed");
     assert_eq!(order.status, Status::Completed);
     let ret = order.ret.expect("returned");
-    assert_eq!(ret.plate, "沪A·D12345", "the car taken back is the car handed over");
+    assert_eq!(
+        ret.plate,
+        Some(plate("沪A·D12345")),
+        "the car taken back is the car handed over"
+    );
     assert_eq!(
         ret.location,
         Some(Location::Station("SHA".into())),
@@ -382,7 +391,7 @@ fn the_odometer_cannot_run_backwards() {
     let back = Handover {
         at: RETURN,
         vehicle_id: String::new(),
-        plate: String::new(),
+        plate: None,
         odometer_km: 999,
         charge_percent: 40,
         damage_noted: String::new(),
@@ -458,7 +467,7 @@ fn every_event_survives_the_wire() {
         OrderEvent::Returned(Handover {
             location: Some(Location::Station("SHA".into())),
             vehicle_id: String::new(),
-            plate: String::new(),
+            plate: None,
             ..handover(RETURN, 9)
         }),
         OrderEvent::Completed { completed_at: RETURN },
@@ -466,11 +475,11 @@ fn every_event_survives_the_wire() {
             recorded_at: PICKUP,
             notes: "n".into(),
         },
-        assigned(car("V2", "沪A·D2")),
+        assigned(car("V2", "沪A·D00002")),
         OrderEvent::VehicleAssignmentRecorded {
             vehicle: AssignedVehicle {
                 model: None,
-                ..car("V3", "沪A·D3")
+                ..car("V3", "沪A·D00003")
             },
             plan_id: "P2".into(),
             assigned_at: at,
@@ -480,9 +489,79 @@ fn every_event_survives_the_wire() {
         released("V3"),
         flagged("TOO_FAR"),
     ];
-    for e in events {
-        assert_eq!(decode_event(e.name(), &encode_event(&e)).expect("decodes"), e);
+    // Every kind of event is in the list: `kind` names each variant without a wildcard, so a
+    // new kind fails to compile here until it is added.
+    fn kind(e: &OrderEvent) -> usize {
+        match e {
+            OrderEvent::Placed { .. } => 0,
+            OrderEvent::ContactAttemptRecorded { .. } => 1,
+            OrderEvent::ContactOverdue { .. } => 2,
+            OrderEvent::Confirmed { .. } => 3,
+            OrderEvent::Changed { .. } => 4,
+            OrderEvent::Cancelled { .. } => 5,
+            OrderEvent::PickedUp(_) => 6,
+            OrderEvent::Returned(_) => 7,
+            OrderEvent::Completed { .. } => 8,
+            OrderEvent::NoShow { .. } => 9,
+            OrderEvent::VehicleAssignmentRecorded { .. } => 10,
+            OrderEvent::AssignmentCleared { .. } => 11,
+            OrderEvent::FlaggedAtRisk { .. } => 12,
+        }
     }
+    let kinds: std::collections::BTreeSet<usize> = events.iter().map(kind).collect();
+    assert_eq!(kinds, (0..13).collect(), "an event kind is missing from the round trip");
+    assert_round_trip::<G>(events);
+}
+
+#[test]
+fn stored_events_the_kernel_cannot_accept_are_named_not_guessed() {
+    // A plate written by hand into the log under the old, looser check.
+    let loose = rentops_proto::order::VehiclePickedUp {
+        picked_up_at: Some(rentops_proto::timestamp::to_timestamp(PICKUP)),
+        plate: "沪A·D1".into(),
+        ..Default::default()
+    };
+    let err = G::decode("VehiclePickedUp", &prost::Message::encode_to_vec(&loose)).unwrap_err();
+    assert!(
+        matches!(&err, DecodeError::InvalidField { field, .. } if field == "plate"),
+        "{err:?}"
+    );
+    let no_time = rentops_proto::order::OrderCompleted::default();
+    assert_eq!(
+        G::decode("OrderCompleted", &prost::Message::encode_to_vec(&no_time)),
+        Err(DecodeError::MissingField {
+            name: "OrderCompleted".into(),
+            field: "completed_at".into()
+        })
+    );
+    assert_eq!(
+        G::decode("OrderTeleported", b""),
+        Err(DecodeError::UnknownEvent {
+            name: "OrderTeleported".into()
+        })
+    );
+    // The name the log stores is the codec's.
+    assert_eq!(G::name(&confirmed()), "OrderConfirmed");
+    assert!(!encode_event(&confirmed()).is_empty());
+}
+
+#[test]
+fn the_stored_order_json_keeps_its_spelling_of_models_and_plates() {
+    let mut events = confirmed_order();
+    events.push(OrderEvent::PickedUp(handover(PICKUP, 5)));
+    let order = fold(&events);
+    let json = serde_json::to_value(&order).unwrap();
+    // Replicas of the previous build read these rows: variant names, dotted plates.
+    assert_eq!(json["booking"]["model"], "Es6");
+    assert_eq!(json["booking"]["city"], "SHA");
+    assert_eq!(json["booking"]["price"], 120_000);
+    assert_eq!(json["pickup"]["plate"], "沪A·D12345");
+    assert_eq!(serde_json::from_value::<Order>(json.clone()).unwrap(), order);
+    // Rows written with the kernel's spelling of the model, and compact plates, read too.
+    let mut other = json;
+    other["booking"]["model"] = "ES6".into();
+    other["pickup"]["plate"] = "沪AD12345".into();
+    assert_eq!(serde_json::from_value::<Order>(other).unwrap(), order);
 }
 
 // ---- fleet's plan, folded into the order ------------------------------------------------------
@@ -492,8 +571,8 @@ const PLANNED: OffsetDateTime = datetime!(2026-12-01 11:00 UTC);
 fn car(vehicle_id: &str, plate: &str) -> AssignedVehicle {
     AssignedVehicle {
         vehicle_id: vehicle_id.into(),
-        plate: plate.into(),
-        model: Some(Model::Es6),
+        plate: Some(self::plate(plate)),
+        model: Some(VehicleModel::Es6),
         upgrade: false,
     }
 }
@@ -570,26 +649,26 @@ fn fold(events: &[OrderEvent]) -> Order {
 #[test]
 fn a_car_assigned_by_the_plan_is_recorded_on_the_order() {
     given::<G>(confirmed_order())
-        .when(assign(car("V1", "沪A·D1")))
-        .then(vec![assigned(car("V1", "沪A·D1"))]);
+        .when(assign(car("V1", "沪A·D00001")))
+        .then(vec![assigned(car("V1", "沪A·D00001"))]);
     let mut h = confirmed_order();
-    h.push(assigned(car("V1", "沪A·D1")));
-    assert_eq!(fold(&h).assigned_vehicle, Some(car("V1", "沪A·D1")));
+    h.push(assigned(car("V1", "沪A·D00001")));
+    assert_eq!(fold(&h).assigned_vehicle, Some(car("V1", "沪A·D00001")));
 }
 
 #[test]
 fn the_same_assignment_again_records_nothing() {
     let mut h = confirmed_order();
-    h.push(assigned(car("V1", "沪A·D1")));
-    given::<G>(h).when(assign(car("V1", "沪A·D1"))).then(vec![]);
+    h.push(assigned(car("V1", "沪A·D00001")));
+    given::<G>(h).when(assign(car("V1", "沪A·D00001"))).then(vec![]);
 }
 
 #[test]
 fn a_reassignment_replaces_the_car() {
     let mut h = confirmed_order();
-    h.push(assigned(car("V1", "沪A·D1")));
+    h.push(assigned(car("V1", "沪A·D00001")));
     let cmd = OrderCommand::RecordAssignment {
-        vehicle: car("V2", "沪A·D2"),
+        vehicle: car("V2", "沪A·D00002"),
         plan_id: "P2".into(),
         at: PLANNED,
         replaced_vehicle_id: Some("V1".into()),
@@ -597,13 +676,13 @@ fn a_reassignment_replaces_the_car() {
     };
     let events = given::<G>(h.clone()).when(cmd).then_ok();
     h.extend(events);
-    assert_eq!(fold(&h).assigned_vehicle, Some(car("V2", "沪A·D2")));
+    assert_eq!(fold(&h).assigned_vehicle, Some(car("V2", "沪A·D00002")));
 }
 
 #[test]
 fn a_release_clears_the_car_and_a_release_of_another_car_is_stale() {
     let mut h = confirmed_order();
-    h.push(assigned(car("V1", "沪A·D1")));
+    h.push(assigned(car("V1", "沪A·D00001")));
     given::<G>(h.clone()).when(release("V9")).then(vec![]);
     given::<G>(h.clone()).when(release("V1")).then(vec![released("V1")]);
     h.push(released("V1"));
@@ -615,7 +694,7 @@ fn a_release_clears_the_car_and_a_release_of_another_car_is_stale() {
 #[test]
 fn an_order_no_car_can_serve_is_flagged_at_risk_once() {
     let mut h = confirmed_order();
-    h.push(assigned(car("V1", "沪A·D1")));
+    h.push(assigned(car("V1", "沪A·D00001")));
     h.push(released("V1"));
     given::<G>(h.clone())
         .when(flag("CAPACITY"))
@@ -632,19 +711,19 @@ fn an_assignment_clears_at_risk() {
     let mut h = confirmed_order();
     h.push(flagged("CAPACITY"));
     given::<G>(h.clone())
-        .when(assign(car("V1", "沪A·D1")))
-        .then(vec![assigned(car("V1", "沪A·D1"))]);
-    h.push(assigned(car("V1", "沪A·D1")));
+        .when(assign(car("V1", "沪A·D00001")))
+        .then(vec![assigned(car("V1", "沪A·D00001"))]);
+    h.push(assigned(car("V1", "沪A·D00001")));
     let o = fold(&h);
     assert_eq!(o.at_risk, None);
-    assert_eq!(o.assigned_vehicle, Some(car("V1", "沪A·D1")));
+    assert_eq!(o.assigned_vehicle, Some(car("V1", "沪A·D00001")));
 }
 
 #[test]
 fn the_plan_no_longer_changes_an_order_picked_up_or_closed() {
     let picked_up = {
         let mut h = confirmed_order();
-        h.push(assigned(car("V1", "沪A·D1")));
+        h.push(assigned(car("V1", "沪A·D00001")));
         h.push(OrderEvent::PickedUp(handover(PICKUP, 5)));
         h
     };
@@ -672,7 +751,7 @@ fn the_plan_no_longer_changes_an_order_picked_up_or_closed() {
         h
     };
     for h in [picked_up, cancelled, completed, no_show] {
-        given::<G>(h.clone()).when(assign(car("V2", "沪A·D2"))).then(vec![]);
+        given::<G>(h.clone()).when(assign(car("V2", "沪A·D00002"))).then(vec![]);
         given::<G>(h.clone()).when(release("V1")).then(vec![]);
         given::<G>(h).when(flag("CAPACITY")).then(vec![]);
     }
@@ -681,7 +760,7 @@ fn the_plan_no_longer_changes_an_order_picked_up_or_closed() {
 #[test]
 fn plan_events_for_an_order_this_service_does_not_know_are_refused() {
     given::<G>([])
-        .when(assign(car("V1", "沪A·D1")))
+        .when(assign(car("V1", "沪A·D00001")))
         .then_err(OrderError::NotFound);
     given::<G>([]).when(release("V1")).then_err(OrderError::NotFound);
     given::<G>([]).when(flag("CAPACITY")).then_err(OrderError::NotFound);

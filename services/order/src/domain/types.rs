@@ -1,5 +1,9 @@
-//! Value types of the order domain: each parsed once at the edge, valid thereafter.
+//! Value types of the order domain: each parsed once at the edge, valid thereafter. Money,
+//! vehicle models, plates and city codes are the kernel's, shared with fleet.
 
+pub use rentops_kernel::{CityCode, Fen, Plate, VehicleModel};
+// Models in the stored order JSON keep their old spelling (see the module's documentation).
+use rentops_kernel::vehicle::stored_json as model_json;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -7,10 +11,6 @@ use uuid::Uuid;
 /// Namespace of order ids: UUID v5 of the channel's natural key, so a retried placement maps to
 /// the same order and can never create a twin.
 const ORDER_NAMESPACE: Uuid = Uuid::from_u128(0x6f0c_3c1e_8d7b_4e5a_9a51_2f1d_0c7e_a001);
-
-/// Integer fen (1/100 CNY). Never a float.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Default)]
-pub struct Fen(pub i64);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Channel {
@@ -52,45 +52,26 @@ pub fn order_id_for(channel: Channel, partner_code: &str, channel_order_ref: &st
     )
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Model {
-    Et5,
-    Et5t,
-    Et7,
-    Es6,
-    Ec6,
-    Es7,
-    Ec7,
-    Es8,
-}
+/// A plate in the stored JSON: the dotted form (`沪A·D12345`) as before, and `""` for a
+/// handover that names no car (a return: the car is the one handed over), as before.
+pub mod plate_json {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-impl Model {
-    pub const ALL: [Model; 8] = [
-        Self::Et5,
-        Self::Et5t,
-        Self::Et7,
-        Self::Es6,
-        Self::Ec6,
-        Self::Es7,
-        Self::Ec7,
-        Self::Es8,
-    ];
+    use super::Plate;
 
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::Et5 => "ET5",
-            Self::Et5t => "ET5T",
-            Self::Et7 => "ET7",
-            Self::Es6 => "ES6",
-            Self::Ec6 => "EC6",
-            Self::Es7 => "ES7",
-            Self::Ec7 => "EC7",
-            Self::Es8 => "ES8",
+    pub fn serialize<S: Serializer>(p: &Option<Plate>, s: S) -> Result<S::Ok, S::Error> {
+        match p {
+            Some(p) => p.serialize(s),
+            None => s.serialize_str(""),
         }
     }
 
-    pub fn from_code(code: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|m| m.code() == code)
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Plate>, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.is_empty() {
+            return Ok(None);
+        }
+        Plate::parse(&text).map(Some).map_err(serde::de::Error::custom)
     }
 }
 
@@ -170,14 +151,15 @@ pub struct Booking {
     pub partner_code: String,
     pub channel_order_ref: String,
     pub customer: Customer,
-    pub city: String,
+    pub city: CityCode,
     pub pickup_location: Location,
     #[serde(with = "time::serde::rfc3339")]
     pub pickup_at: OffsetDateTime,
     pub return_location: Location,
     #[serde(with = "time::serde::rfc3339")]
     pub return_at: OffsetDateTime,
-    pub model: Model,
+    #[serde(with = "model_json")]
+    pub model: VehicleModel,
     pub add_ons: Vec<String>,
     pub price: Fen,
     pub rental_deposit: Fen,
@@ -190,8 +172,11 @@ pub struct Booking {
 pub struct Handover {
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
+    /// Empty for a return until it is folded onto the order (the car handed over).
     pub vehicle_id: String,
-    pub plate: String,
+    /// `None` for a return until it is folded onto the order (the car handed over).
+    #[serde(with = "plate_json")]
+    pub plate: Option<Plate>,
     pub odometer_km: i64,
     pub charge_percent: u32,
     pub damage_noted: String,
@@ -234,9 +219,13 @@ impl ContactPolicy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AssignedVehicle {
     pub vehicle_id: String,
-    pub plate: String,
+    /// `None` when fleet's plate is not one the kernel's rule accepts (a car registered under
+    /// an older, looser check): the assignment stands on the vehicle id.
+    #[serde(with = "plate_json")]
+    pub plate: Option<Plate>,
     /// `None` only when fleet's event named a model this code does not know.
-    pub model: Option<Model>,
+    #[serde(default, with = "model_json::option")]
+    pub model: Option<VehicleModel>,
     /// A car of a higher class than the requested model (a free upgrade).
     pub upgrade: bool,
 }

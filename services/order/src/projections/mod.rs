@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use lru::LruCache;
 
 use rentops_eventstore::RecordedEvent;
-use rentops_eventstore::aggregate::Aggregate;
+use rentops_kernel::EventCodec;
 use rentops_projection::db::{MultiRowSql, execute_overlapped, placeholders};
 use rentops_projection::{Backend, Projection, ProjectionError};
 use sqlx::any::AnyArguments;
@@ -146,7 +146,7 @@ impl OrdersProjection {
                 .bind(b.partner_code.clone())
                 .bind(b.channel_order_ref.clone())
                 .bind(b.customer.customer_id.clone())
-                .bind(b.city.clone())
+                .bind(b.city.to_string())
                 .bind(b.model.code())
                 .bind(micros(b.pickup_at))
                 .bind(micros(b.return_at))
@@ -165,7 +165,13 @@ impl OrdersProjection {
                         .map(|v| v.vehicle_id.clone())
                         .unwrap_or_default(),
                 )
-                .bind(o.assigned_vehicle.as_ref().map(|v| v.plate.clone()).unwrap_or_default())
+                .bind(
+                    o.assigned_vehicle
+                        .as_ref()
+                        .and_then(|v| v.plate.as_ref())
+                        .map(|p| p.to_string())
+                        .unwrap_or_default(),
+                )
                 .bind(i64::from(o.at_risk.is_some()))
                 .bind(o.at_risk.as_ref().map(|r| r.reason.clone()).unwrap_or_default());
         }

@@ -1,6 +1,6 @@
 //! Queries over the order read model. They read only the projection, never the event log.
 
-use rentops_eventstore::aggregate::Aggregate;
+use rentops_kernel::EventCodec;
 use rentops_projection::Db;
 use sqlx::{AssertSqlSafe, Row};
 use time::OffsetDateTime;

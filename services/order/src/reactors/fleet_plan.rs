@@ -42,7 +42,7 @@ use rentops_runtime::Clock;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::codec::{from_ts, model_from_pb};
-use crate::domain::{AssignedVehicle, AtRisk, OrderAggregate, OrderCommand, OrderError};
+use crate::domain::{AssignedVehicle, AtRisk, OrderAggregate, OrderCommand, OrderError, Plate};
 
 pub const ACTOR: &str = "system:fleet-plan";
 
@@ -103,8 +103,8 @@ pub fn command_for(name: &str, payload: &[u8]) -> Result<Option<(String, OrderCo
                 m.order_id,
                 OrderCommand::RecordAssignment {
                     vehicle: AssignedVehicle {
+                        plate: fleet_plate(&m.vehicle_id, &m.plate),
                         vehicle_id: m.vehicle_id,
-                        plate: m.plate,
                         model: model_from_pb(m.model),
                         upgrade: m.upgrade,
                     },
@@ -122,8 +122,8 @@ pub fn command_for(name: &str, payload: &[u8]) -> Result<Option<(String, OrderCo
                 m.order_id,
                 OrderCommand::RecordAssignment {
                     vehicle: AssignedVehicle {
+                        plate: fleet_plate(&m.vehicle_id, &m.plate),
                         vehicle_id: m.vehicle_id,
-                        plate: m.plate,
                         model: model_from_pb(m.model),
                         upgrade: m.upgrade,
                     },
@@ -164,6 +164,22 @@ pub fn command_for(name: &str, payload: &[u8]) -> Result<Option<(String, OrderCo
         }
         _ => return Ok(None),
     }))
+}
+
+/// The plate of fleet's car, by the kernel's rule. A plate fleet registered under an older,
+/// looser check does not parse; the assignment is still the order's (it stands on the vehicle
+/// id), so it is recorded without the plate rather than refused, and said so in the log.
+fn fleet_plate(vehicle_id: &str, text: &str) -> Option<Plate> {
+    if text.is_empty() {
+        return None;
+    }
+    match Plate::parse(text) {
+        Ok(plate) => Some(plate),
+        Err(e) => {
+            tracing::warn!(vehicle_id, plate = text, error = %e, "fleet's plate is not a valid plate; recorded without it");
+            None
+        }
+    }
 }
 
 /// Folds one plan message into its order.
