@@ -2,7 +2,6 @@
 //! behind a load balancer run: every answer is the one a single replica gives, all of them come
 //! up when started at once on an empty database, and the projector moves to a survivor.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed step should stop it loudly
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
