@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use rentops_eventstore::{CommandHandler, EventStore, HandlerConfig, StreamSettings, connect, ensure_stream};
 use rentops_projection::{Db, ProjectionAdminApi, Projector, ProjectorHandle, ProjectorSettings};
 use rentops_proto::fleet as pb;
+use rentops_reactor::{Progress, ProgressWatch};
 use rentops_runtime::config::{CommonConfig, ConfigError, ConfigReader, Env};
 use rentops_runtime::{Clock, Shutdown};
 use tokio::task::JoinSet;
@@ -52,6 +53,8 @@ pub struct App {
     pub fleet_projector: ProjectorHandle,
     pub demand_projector: ProjectorHandle,
     pub db: Db,
+    /// How far the reactions (re-plans, handover readings) have got: passes finished.
+    pub reactions: ProgressWatch,
     tasks: JoinSet<()>,
 }
 
@@ -129,14 +132,17 @@ pub async fn start(
         projector_settings(ORDER_STREAM),
     );
     tasks.spawn(demand_projector.run(shutdown.clone()));
-    tasks.spawn(reactors::run(
-        vehicles.clone(),
-        plans.clone(),
-        db.clone(),
-        clock.clone(),
-        config.replan.clone(),
-        fleet_handle.applied(),
-        demand_handle.applied(),
+    let (reactions_progress, reactions) = Progress::new();
+    tasks.spawn(rentops_reactor::run_scan(
+        reactors::Reactions {
+            vehicles: vehicles.clone(),
+            plans: plans.clone(),
+            db: db.clone(),
+            clock: clock.clone(),
+            settings: config.replan.clone(),
+        },
+        reactors::schedule(fleet_handle.applied(), demand_handle.applied()),
+        reactions_progress,
         shutdown.clone(),
     ));
 
@@ -210,6 +216,7 @@ pub async fn start(
         fleet_projector: fleet_handle,
         demand_projector: demand_handle,
         db,
+        reactions,
         tasks,
     })
 }

@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use rentops_eventstore::{CommandHandler, EventStore, HandlerConfig, StreamSettings, connect, ensure_stream};
 use rentops_projection::{Db, ProjectionAdminApi, Projector, ProjectorHandle, ProjectorSettings};
 use rentops_proto::order as pb;
+use rentops_reactor::{Progress, ProgressWatch, Schedule};
 use rentops_runtime::config::{CommonConfig, ConfigError, ConfigReader, Env};
 use rentops_runtime::{Clock, Shutdown};
 use tokio::task::JoinSet;
@@ -82,6 +83,10 @@ pub struct App {
     pub projector: ProjectorHandle,
     pub handler: Arc<CommandHandler<OrderAggregate>>,
     pub db: Db,
+    /// How far the confirmation-deadline scan has got (passes finished).
+    pub deadline_scan: ProgressWatch,
+    /// How far fleet's plan has been folded into the orders (the FLEET stream's sequence).
+    pub fleet_plan: ProgressWatch,
     tasks: JoinSet<()>,
 }
 
@@ -137,18 +142,26 @@ pub async fn start(
         projector_settings,
     );
     tasks.spawn(projector.run(shutdown.clone()));
-    tasks.spawn(confirmation_deadline::run(
-        handler.clone(),
-        db.clone(),
-        clock.clone(),
-        config.deadline_scan,
+    let (deadline_progress, deadline_scan) = Progress::new();
+    tasks.spawn(rentops_reactor::run_scan(
+        confirmation_deadline::ConfirmationDeadline {
+            handler: handler.clone(),
+            db: db.clone(),
+            clock: clock.clone(),
+        },
+        Schedule::every(config.deadline_scan),
+        deadline_progress,
         shutdown.clone(),
     ));
-    tasks.spawn(fleet_plan::run(
-        handler.clone(),
+    let (fleet_plan_progress, fleet_plan) = Progress::new();
+    tasks.spawn(rentops_reactor::run_reactor(
         store.jetstream().clone(),
-        clock.clone(),
-        config.fleet_plan.clone(),
+        config.fleet_plan.subscription(),
+        fleet_plan::FleetPlan {
+            handler: handler.clone(),
+            clock: clock.clone(),
+        },
+        fleet_plan_progress,
         shutdown.clone(),
     ));
 
@@ -209,6 +222,8 @@ pub async fn start(
         projector: projector_handle,
         handler,
         db,
+        deadline_scan,
+        fleet_plan,
         tasks,
     })
 }

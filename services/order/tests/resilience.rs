@@ -296,26 +296,38 @@ async fn the_confirmation_deadline_is_marked_once_however_many_replicas_scan() {
             t.another_replica(&[("RENTOPS_ORDER_DEADLINE_SCAN_SECS", "1")]).await,
             t.another_replica(&[("RENTOPS_ORDER_DEADLINE_SCAN_SECS", "1")]).await,
         ];
-        let mut overdue = Vec::new();
-        for _ in 0..100 {
-            overdue = c
-                .list_confirmation_queue(pb::ListConfirmationQueueRequest {
-                    overdue_only: true,
-                    ..Default::default()
-                })
+        // Each scanner runs a whole pass that began after the orders were in its read model:
+        // progress waited on, not a timer.
+        for s in &scanners {
+            s.app
+                .deadline_scan
+                .next_full_pass(Duration::from_secs(20))
                 .await
-                .unwrap()
-                .into_inner()
-                .entries;
-            if !overdue.is_empty() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+                .unwrap();
         }
+        let seq = t.stream_last_sequence().await;
+        let overdue = c
+            .list_confirmation_queue(pb::ListConfirmationQueueRequest {
+                overdue_only: true,
+                consistency: after(seq),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .entries;
         assert_eq!(overdue.len(), 1, "{label}");
         assert_eq!(overdue[0].order_id, late.order_id);
-        // Several scans later, still one ContactOverdue.
-        tokio::time::sleep(Duration::from_millis(2500)).await;
+        // Two more passes each, and still one ContactOverdue.
+        for _ in 0..2 {
+            for s in &scanners {
+                s.app
+                    .deadline_scan
+                    .next_full_pass(Duration::from_secs(20))
+                    .await
+                    .unwrap();
+            }
+        }
         let seq = t.stream_last_sequence().await;
         let history = c
             .get_order_history(pb::GetOrderHistoryRequest {

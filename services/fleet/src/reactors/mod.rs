@@ -22,10 +22,10 @@ use std::time::Duration;
 
 use rentops_eventstore::{CommandHandler, CommandMeta, ExecuteError};
 use rentops_projection::Db;
+use rentops_reactor::{Scan, Schedule};
 use rentops_runtime::Clock;
 use sqlx::Row;
 use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
 
 use crate::domain::plan::PlanAggregate;
 use crate::domain::vehicle::{ReadingKind, VehicleAggregate, VehicleCommand, VehicleError};
@@ -106,45 +106,55 @@ async fn rebuild_under_way(db: &Db) -> Result<bool, sqlx::Error> {
     Ok(false)
 }
 
-/// Runs both reactions until shutdown: woken when a local projector commits, and every second
-/// (another replica may be the projector).
-#[allow(clippy::too_many_arguments)]
-pub async fn run(
-    vehicles: Arc<CommandHandler<VehicleAggregate>>,
-    plans: Arc<CommandHandler<PlanAggregate>>,
-    db: Db,
-    clock: Arc<dyn Clock>,
-    settings: ReplanSettings,
-    mut fleet_applied: watch::Receiver<u64>,
-    mut demand_applied: watch::Receiver<u64>,
-    shutdown: CancellationToken,
-) {
-    loop {
-        let wait = match rebuild_under_way(&db).await {
+/// Both reactions, as one scan: run when a local projector commits (its outbox rows may have
+/// grown), and every second (another replica may be the projector).
+pub struct Reactions {
+    pub vehicles: Arc<CommandHandler<VehicleAggregate>>,
+    pub plans: Arc<CommandHandler<PlanAggregate>>,
+    pub db: Db,
+    pub clock: Arc<dyn Clock>,
+    pub settings: ReplanSettings,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReactionError {
+    #[error("cannot tell whether a projection is being rebuilt: {0}")]
+    Rebuild(#[source] sqlx::Error),
+    #[error("re-plan pass failed: {0}")]
+    Replan(String),
+    #[error("handover readings failed: {0}")]
+    Readings(String),
+}
+
+impl Scan for Reactions {
+    type Error = ReactionError;
+
+    fn name(&self) -> &str {
+        "fleet-reactions"
+    }
+
+    async fn pass(&self) -> Result<Option<Duration>, ReactionError> {
+        let replanned = match rebuild_under_way(&self.db).await {
             // A rebuild replays its stream into emptied tables: planning from them now would
             // plan without the supply or demand not replayed yet, and release their cars. The
             // requests wait (the replay records them again) until the rebuild has caught up.
-            Ok(true) => Some(Duration::from_millis(250)),
-            Ok(false) => replan::once(&plans, &db, clock.as_ref(), &settings)
+            Ok(true) => Ok(Some(Duration::from_millis(250))),
+            Ok(false) => replan::once(&self.plans, &self.db, self.clock.as_ref(), &self.settings)
                 .await
-                .unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, "re-plan pass failed; retrying");
-                    Some(Duration::from_millis(500))
-                }),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot tell whether a projection is being rebuilt; retrying");
-                Some(Duration::from_millis(500))
-            }
+                .map_err(ReactionError::Replan),
+            Err(e) => Err(ReactionError::Rebuild(e)),
         };
-        if let Err(e) = readings_once(&vehicles, &db, clock.as_ref()).await {
-            tracing::warn!(error = %e, "handover readings failed; retrying");
-        }
-        let wait = wait.unwrap_or(Duration::from_secs(1));
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = fleet_applied.changed() => {}
-            _ = demand_applied.changed() => {}
-            _ = tokio::time::sleep(wait) => {}
-        }
+        // Readings do not wait for the plan: each is keyed by its own handover event.
+        readings_once(&self.vehicles, &self.db, self.clock.as_ref())
+            .await
+            .map_err(ReactionError::Readings)?;
+        replanned
     }
+}
+
+/// When the reactions run: every second, and at once when either projector commits.
+pub fn schedule(fleet_applied: watch::Receiver<u64>, demand_applied: watch::Receiver<u64>) -> Schedule {
+    Schedule::every(Duration::from_secs(1))
+        .woken_by(fleet_applied)
+        .woken_by(demand_applied)
 }

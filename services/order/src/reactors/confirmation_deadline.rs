@@ -10,20 +10,46 @@ use std::time::Duration;
 
 use rentops_eventstore::{CommandHandler, CommandMeta};
 use rentops_projection::Db;
+use rentops_reactor::Scan;
 use rentops_runtime::Clock;
-use tokio_util::sync::CancellationToken;
 
 use crate::domain::{OrderAggregate, OrderCommand};
-use crate::projections::queries;
+use crate::projections::queries::{self, QueryError};
 
 pub const REQUEST_ID: &str = "contact-overdue";
 
-/// Runs one scan; returns how many orders it marked.
-pub async fn scan_once(handler: &CommandHandler<OrderAggregate>, db: &Db, clock: &dyn Clock) -> Result<usize, String> {
+/// The most orders one pass marks; a full pass asks for another at once.
+const BATCH: usize = 500;
+
+/// The scanner: orders whose first contact is overdue get marked.
+pub struct ConfirmationDeadline {
+    pub handler: Arc<CommandHandler<OrderAggregate>>,
+    pub db: Db,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Scan for ConfirmationDeadline {
+    type Error = QueryError;
+
+    fn name(&self) -> &str {
+        "order-confirmation-deadline"
+    }
+
+    async fn pass(&self) -> Result<Option<Duration>, QueryError> {
+        let (found, _) = scan_once(&self.handler, &self.db, self.clock.as_ref()).await?;
+        Ok((found == BATCH).then_some(Duration::ZERO))
+    }
+}
+
+/// Runs one scan; returns how many due orders it found and how many of those it marked.
+pub async fn scan_once(
+    handler: &CommandHandler<OrderAggregate>,
+    db: &Db,
+    clock: &dyn Clock,
+) -> Result<(usize, usize), QueryError> {
     let now = clock.now();
-    let due = queries::due_first_contacts(db, now, 500)
-        .await
-        .map_err(|e| e.to_string())?;
+    let due = queries::due_first_contacts(db, now, BATCH).await?;
+    let found = due.len();
     let mut marked = 0;
     for order_id in due {
         let meta = CommandMeta {
@@ -48,27 +74,5 @@ pub async fn scan_once(handler: &CommandHandler<OrderAggregate>, db: &Db, clock:
             Err(e) => tracing::warn!(%order_id, error = %e, "cannot mark contact overdue; next scan retries"),
         }
     }
-    Ok(marked)
-}
-
-/// Scans every `interval` until shutdown.
-pub async fn run(
-    handler: Arc<CommandHandler<OrderAggregate>>,
-    db: Db,
-    clock: Arc<dyn Clock>,
-    interval: Duration,
-    shutdown: CancellationToken,
-) {
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tick.tick() => {
-                if let Err(e) = scan_once(&handler, &db, clock.as_ref()).await {
-                    tracing::warn!(error = %e, "confirmation deadline scan failed");
-                }
-            }
-        }
-    }
+    Ok((found, marked))
 }

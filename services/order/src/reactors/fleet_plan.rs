@@ -32,14 +32,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::HeaderMap;
-use async_nats::jetstream::{self, AckKind, consumer};
-use futures::StreamExt;
 use prost::Message as _;
 use rentops_eventstore::{CommandHandler, CommandMeta, ExecuteError, RecordedEvent};
 use rentops_proto::fleet as fleet_pb;
+use rentops_reactor::{Backoff, React, Reaction, Subscription};
 use rentops_runtime::Clock;
-use tokio_util::sync::CancellationToken;
 
 use crate::domain::codec::{from_ts, model_from_pb};
 use crate::domain::{AssignedVehicle, AtRisk, OrderAggregate, OrderCommand, OrderError, Plate};
@@ -53,12 +50,26 @@ pub struct FleetPlanSettings {
     /// The durable consumer every replica shares.
     pub durable: String,
     pub filter_subject: String,
-    /// How long a message whose command could not run (UNAVAILABLE / ABORTED) waits before it
-    /// is delivered again; also how often a missing stream is looked for.
+    /// The ceiling of the first wait before a message whose command could not run (UNAVAILABLE /
+    /// ABORTED) is delivered again (it grows with its deliveries, jittered); likewise for looking
+    /// for a missing stream.
     pub retry_after: Duration,
     /// How long a delivered message may stay unacknowledged before the broker gives it to
     /// another replica (a replica that died holding it).
     pub ack_wait: Duration,
+}
+
+impl FleetPlanSettings {
+    /// The durable consumer, shared by every replica; one message in flight keeps the plan's
+    /// order (see the module doc).
+    pub fn subscription(&self) -> Subscription {
+        let mut s = Subscription::new(&self.stream, &self.durable, &[self.filter_subject.as_str()]);
+        s.description = "rentops order: fleet's plan folded into the orders".into();
+        s.ack_wait = self.ack_wait;
+        s.max_ack_pending = 1;
+        s.backoff = Backoff::new(self.retry_after, self.retry_after.max(Duration::from_secs(10)));
+        s
+    }
 }
 
 impl Default for FleetPlanSettings {
@@ -71,19 +82,6 @@ impl Default for FleetPlanSettings {
             ack_wait: Duration::from_secs(30),
         }
     }
-}
-
-/// What became of one plan event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// The command ran (it may have changed nothing); `events` were appended.
-    Applied { events: u32 },
-    /// A plan event the order does not fold in (PlanPublished, driver tasks, …): acknowledged.
-    Ignored,
-    /// An event that cannot be folded in (no such order, malformed): acknowledged, logged.
-    Skipped(String),
-    /// The command could not run now: deliver the event again later.
-    Retry(String),
 }
 
 /// The order command a plan event asks for, and the order it is about; `Ok(None)` for plan
@@ -182,27 +180,33 @@ fn fleet_plate(vehicle_id: &str, text: &str) -> Option<Plate> {
     }
 }
 
-/// Folds one plan message into its order.
-pub async fn handle(
-    handler: &CommandHandler<OrderAggregate>,
-    clock: &dyn Clock,
-    sequence: u64,
-    subject: &str,
-    headers: Option<&HeaderMap>,
-    payload: bytes::Bytes,
-) -> Outcome {
-    let event = match RecordedEvent::from_message(sequence, subject, headers, payload) {
-        Ok(e) => e,
-        Err(e) => return Outcome::Skipped(format!("not a rentops event: {e}")),
-    };
+/// The reactor: fleet's plan events, folded into the orders.
+pub struct FleetPlan {
+    pub handler: Arc<CommandHandler<OrderAggregate>>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl React for FleetPlan {
+    fn name(&self) -> &str {
+        "order-fleet-plan"
+    }
+
+    async fn handle(&self, event: &RecordedEvent) -> Reaction {
+        fold(&self.handler, self.clock.as_ref(), event).await
+    }
+}
+
+/// Folds one plan event into its order.
+pub async fn fold(handler: &CommandHandler<OrderAggregate>, clock: &dyn Clock, event: &RecordedEvent) -> Reaction {
     let (order_id, command) = match command_for(&event.name, &event.payload) {
         Ok(Some(c)) => c,
-        Ok(None) => return Outcome::Ignored,
-        Err(e) => return Outcome::Skipped(format!("malformed plan event: {e}")),
+        // A plan event the order does not fold in (PlanPublished, driver tasks, …).
+        Ok(None) => return Reaction::Done,
+        Err(e) => return Reaction::Skipped(format!("malformed plan event: {e}")),
     };
     // The id becomes a subject token of the order stream: it must be one.
     if !rentops_eventstore::store::is_token(&order_id) {
-        return Outcome::Skipped(format!("{} names no valid order id ({order_id:?})", event.name));
+        return Reaction::Skipped(format!("{} names no valid order id ({order_id:?})", event.name));
     }
     let event_id = event.meta.event_id.to_string();
     let meta = CommandMeta {
@@ -219,130 +223,21 @@ pub async fn handle(
         time: clock.now(),
     };
     match handler.execute(&order_id, &meta, &command, false).await {
-        Ok(done) => Outcome::Applied {
-            events: if done.replayed { 0 } else { done.events_appended },
-        },
+        Ok(done) => {
+            if done.events_appended > 0 && !done.replayed {
+                tracing::debug!(sequence = event.sequence, subject = %event.subject, "plan event folded into its order");
+            }
+            Reaction::Done
+        }
         // Fleet knows an order this service does not (or no longer plans it): nothing to fold.
         Err(ExecuteError::Domain(e @ (OrderError::NotFound | OrderError::WrongStatus { .. }))) => {
-            Outcome::Skipped(format!("order {order_id}: {e}"))
+            Reaction::Skipped(format!("order {order_id}: {e}"))
         }
-        Err(ExecuteError::Domain(e)) => Outcome::Skipped(format!("order {order_id}: refused: {e}")),
+        Err(ExecuteError::Domain(e)) => Reaction::Skipped(format!("order {order_id}: refused: {e}")),
         // The request id is the fleet event's id, which no other command carries.
-        Err(e @ ExecuteError::RequestReused { .. }) => Outcome::Skipped(format!("order {order_id}: {e}")),
+        Err(e @ ExecuteError::RequestReused { .. }) => Reaction::Skipped(format!("order {order_id}: {e}")),
         Err(e @ (ExecuteError::Conflict { .. } | ExecuteError::Unavailable(_) | ExecuteError::Store(_))) => {
-            Outcome::Retry(format!("order {order_id}: {e}"))
+            Reaction::Retry(format!("order {order_id}: {e}"))
         }
-    }
-}
-
-/// Runs the reactor until shutdown: waits for fleet's stream, then consumes.
-pub async fn run(
-    handler: Arc<CommandHandler<OrderAggregate>>,
-    js: jetstream::Context,
-    clock: Arc<dyn Clock>,
-    settings: FleetPlanSettings,
-    shutdown: CancellationToken,
-) {
-    let mut said_waiting = false;
-    while !shutdown.is_cancelled() {
-        match consume(&handler, &js, clock.as_ref(), &settings, &shutdown, &mut said_waiting).await {
-            Ok(()) => {}
-            Err(e) => tracing::debug!(error = %e, "fleet-plan reactor restarting"),
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(settings.retry_after) => {}
-        }
-    }
-}
-
-async fn consume(
-    handler: &CommandHandler<OrderAggregate>,
-    js: &jetstream::Context,
-    clock: &dyn Clock,
-    settings: &FleetPlanSettings,
-    shutdown: &CancellationToken,
-    said_waiting: &mut bool,
-) -> Result<(), String> {
-    let stream = match js.get_stream(&settings.stream).await {
-        Ok(s) => s,
-        Err(e) => {
-            if !*said_waiting {
-                tracing::info!(stream = %settings.stream, error = %e, "fleet's stream is not there yet; waiting for it");
-                *said_waiting = true;
-            }
-            return Err(e.to_string());
-        }
-    };
-    let consumer = stream
-        .get_or_create_consumer(
-            &settings.durable,
-            consumer::pull::Config {
-                durable_name: Some(settings.durable.clone()),
-                description: Some("rentops order: fleet's plan folded into the orders".into()),
-                deliver_policy: consumer::DeliverPolicy::All,
-                ack_policy: consumer::AckPolicy::Explicit,
-                ack_wait: settings.ack_wait,
-                filter_subject: settings.filter_subject.clone(),
-                // In plan order: see the module doc.
-                max_ack_pending: 1,
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "cannot open the fleet-plan consumer; retrying");
-            e.to_string()
-        })?;
-    let mut messages = consumer.messages().await.map_err(|e| e.to_string())?;
-    tracing::info!(stream = %settings.stream, durable = %settings.durable, "fleet-plan reactor consuming");
-    *said_waiting = false;
-    loop {
-        let next = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            next = messages.next() => next,
-        };
-        let Some(msg) = next else {
-            return Err("consumer stream ended".into());
-        };
-        let msg = msg.map_err(|e| {
-            tracing::warn!(error = %e, "fleet-plan consumer failed; reopening");
-            e.to_string()
-        })?;
-        let info = msg.info().map_err(|e| e.to_string())?;
-        let sequence = info.stream_sequence;
-        if info.delivered > 1 {
-            metrics::counter!("rentops_consumer_redeliveries_total", "projection" => "order-fleet-plan").increment(1);
-        }
-        let outcome = handle(
-            handler,
-            clock,
-            sequence,
-            msg.subject.as_str(),
-            msg.headers.as_ref(),
-            msg.payload.clone(),
-        )
-        .await;
-        let ack = match &outcome {
-            Outcome::Applied { events } => {
-                if *events > 0 {
-                    tracing::debug!(sequence, subject = %msg.subject, events, "plan event folded into its order");
-                }
-                metrics::counter!("rentops_order_fleet_plan_events_total", "outcome" => "applied").increment(1);
-                AckKind::Ack
-            }
-            Outcome::Ignored => AckKind::Ack,
-            Outcome::Skipped(why) => {
-                tracing::warn!(sequence, subject = %msg.subject, reason = %why, "plan event skipped");
-                metrics::counter!("rentops_order_fleet_plan_events_total", "outcome" => "skipped").increment(1);
-                AckKind::Ack
-            }
-            Outcome::Retry(why) => {
-                tracing::warn!(sequence, subject = %msg.subject, reason = %why, "plan event not folded in yet; retrying");
-                metrics::counter!("rentops_order_fleet_plan_events_total", "outcome" => "retried").increment(1);
-                AckKind::Nak(Some(settings.retry_after))
-            }
-        };
-        msg.ack_with(ack).await.map_err(|e| e.to_string())?;
     }
 }
