@@ -701,9 +701,8 @@ impl pb::fleet_service_server::FleetService for FleetApi {
             .map_err(|e| match e {
                 ReplanError::NoCity(c) => Status::not_found(format!("city {c} is not configured")),
                 ReplanError::Query(q) => query_status(q),
-                ReplanError::Execute(m) if m.contains("unavailable") => Status::unavailable(m),
-                ReplanError::Execute(m) if m.contains("concurrently") => Status::aborted(m),
-                ReplanError::Execute(m) => Status::failed_precondition(m),
+                ReplanError::Execute(e) => exec_status(e),
+                e @ ReplanError::NotConverged(_) => Status::aborted(e.to_string()),
             })?;
             let plan = done.state.last.as_ref().map(|p| pb::PlanSummary {
                 city: p.city.clone(),

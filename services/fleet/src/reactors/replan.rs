@@ -188,8 +188,12 @@ pub enum ReplanError {
     NoCity(String),
     #[error(transparent)]
     Query(#[from] QueryError),
-    #[error("{0}")]
-    Execute(String),
+    /// The plan aggregate refused the re-plan, or the log could not take it.
+    #[error(transparent)]
+    Execute(#[from] ExecuteError<PlanError>),
+    /// Every decision was overtaken by newer data, 100 times in a row.
+    #[error("the re-plan of city {0} did not converge in 100 decisions; try again")]
+    NotConverged(String),
 }
 
 /// What a re-plan did.
@@ -238,10 +242,7 @@ pub async fn replan_city(
         let done = plans
             .execute(city, &meta, &PlanCommand::Replan(Box::new(input)), false)
             .await
-            .map_err(|e| match e {
-                ExecuteError::Domain(d) => ReplanError::Execute(d.to_string()),
-                e => ReplanError::Execute(e.to_string()),
-            })?;
+            .map_err(ReplanError::Execute)?;
         total += done.events_appended;
         let complete = done.events_appended == 0
             || done.replayed
@@ -263,9 +264,7 @@ pub async fn replan_city(
             });
         }
     }
-    Err(ReplanError::Execute(
-        "the re-plan did not converge in 100 decisions".into(),
-    ))
+    Err(ReplanError::NotConverged(city.to_owned()))
 }
 
 /// One pass over the pending requests: re-plans every city whose requests are due. Returns how
@@ -330,7 +329,7 @@ pub async fn once(
             Err(ReplanError::NoCity(_)) => {
                 tracing::info!(%city, "demand or supply changed in a city not configured yet; nothing to plan")
             }
-            Err(ReplanError::Execute(e)) if e.contains("cannot be planned") => {
+            Err(e @ ReplanError::Execute(ExecuteError::Domain(PlanError::Instance(_)))) => {
                 tracing::error!(%city, error = %e, "the city's data cannot be planned; fix the configuration")
             }
             Err(e) => return Err(e.to_string()),
