@@ -99,6 +99,31 @@ impl Checkpoints {
         read(&self.pool, &self.name).await
     }
 
+    /// Read-your-writes for a query: waits until the projection has applied the caller's
+    /// `consistency.min_sequence` (a sequence a command of theirs returned), for at most
+    /// `consistency.timeout_ms` (default 2 s, at most 30 s). No consistency asked: at once.
+    pub async fn consistent(
+        &self,
+        consistency: Option<&rentops_proto::common::Consistency>,
+    ) -> Result<(), tonic::Status> {
+        let Some(c) = consistency else { return Ok(()) };
+        if c.timeout_ms > 30_000 {
+            return Err(rentops_runtime::invalid_argument(
+                "consistency.timeout_ms",
+                "at most 30000",
+            ));
+        }
+        let timeout = Duration::from_millis(if c.timeout_ms == 0 {
+            2_000
+        } else {
+            u64::from(c.timeout_ms)
+        });
+        self.wait_for(c.min_sequence, timeout).await.map_err(|e| match e {
+            e @ WaitError::Timeout { .. } => tonic::Status::deadline_exceeded(e.to_string()),
+            WaitError::Db(e) => crate::QueryError::Db(e).into(),
+        })
+    }
+
     /// Returns once the projection has applied `min_sequence`, or fails after `timeout`.
     pub async fn wait_for(&self, min_sequence: u64, timeout: Duration) -> Result<(), WaitError> {
         if min_sequence == 0 || *self.local.borrow() >= min_sequence {

@@ -4,12 +4,14 @@
 
 pub mod config;
 pub mod grpc;
+pub mod service;
 pub mod shutdown;
 pub mod telemetry;
 pub mod validate;
 
 pub use config::{CommonConfig, ConfigError, ConfigReader, Env, MapEnv, ProcessEnv};
 pub use grpc::{bad_request, invalid_argument};
+pub use service::{MainError, RunningService, ServiceConfig, service_main};
 pub use shutdown::{Shutdown, drain_on_signal, wait_for_signal};
 
 /// Where "now" comes from: the system clock in services, a settable one in tests. Domain code

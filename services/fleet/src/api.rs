@@ -3,11 +3,10 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use rentops_eventstore::{CommandHandler, CommandMeta, ExecuteError, Executed};
 use rentops_kernel::{Aggregate, EventCodec};
-use rentops_projection::{Checkpoints, Db, WaitError};
+use rentops_projection::{Checkpoints, Db};
 use rentops_proto::common;
 use rentops_proto::fleet as pb;
 use rentops_runtime::{Clock, grpc::server_span, invalid_argument};
@@ -130,20 +129,9 @@ impl FleetApi {
             .map_err(exec_status)
     }
 
-    /// Read-your-writes: waits for the fleet projection to reach `consistency.min_sequence`.
+    /// Read-your-writes: waits for the projection to reach `consistency.min_sequence`.
     async fn consistent(&self, c: Option<&common::Consistency>) -> Result<(), Status> {
-        let Some(c) = c else { return Ok(()) };
-        if c.timeout_ms > 30_000 {
-            return Err(invalid_argument("consistency.timeout_ms", "at most 30000"));
-        }
-        let timeout = Duration::from_millis(if c.timeout_ms == 0 { 2_000 } else { c.timeout_ms as u64 });
-        self.checkpoints
-            .wait_for(c.min_sequence, timeout)
-            .await
-            .map_err(|e| match e {
-                e @ WaitError::Timeout { .. } => Status::deadline_exceeded(e.to_string()),
-                WaitError::Db(e) => query_status(QueryError::Db(e)),
-            })
+        self.checkpoints.consistent(c).await
     }
 
     /// The configured city, or FAILED_PRECONDITION: vehicles and drivers belong to a configured

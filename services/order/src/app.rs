@@ -90,6 +90,26 @@ pub struct App {
     tasks: JoinSet<()>,
 }
 
+impl rentops_runtime::ServiceConfig for OrderConfig {
+    fn read(env: &dyn Env) -> Result<Self, ConfigError> {
+        OrderConfig::read(env)
+    }
+
+    fn common(&self) -> &CommonConfig {
+        &self.common
+    }
+}
+
+impl rentops_runtime::RunningService for App {
+    fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    async fn join(self) {
+        App::join(self).await
+    }
+}
+
 impl App {
     /// Waits for every task to finish (after the shutdown token was cancelled).
     pub async fn join(mut self) {
