@@ -236,7 +236,7 @@ pub enum VehicleError {
     Retired,
     #[error("the vehicle is on hire (order {0}): record the return first")]
     OnHire(String),
-    #[error("the vehicle is already broken down since {0}")]
+    #[error("the vehicle is already broken down since {}", since(.0))]
     AlreadyBroken(OffsetDateTime),
     #[error("the vehicle is not broken down")]
     NotBroken,
@@ -519,4 +519,9 @@ impl EventCodec for VehicleAggregate {
     fn decode(name: &str, payload: &[u8]) -> Result<VehicleEvent, DecodeError> {
         VehicleEvent::decode(name, payload)
     }
+}
+
+/// A time in a message for people: RFC 3339 (its debug form if it cannot be written so).
+fn since(at: &OffsetDateTime) -> String {
+    rentops_kernel::timestamp::to_rfc3339(*at).unwrap_or_else(|_| at.to_string())
 }
