@@ -31,7 +31,7 @@ async fn spawn(db: TestDatabase) -> TestApp {
         ("RENTOPS_INSTANCE_ID".to_owned(), "fleet-admin-test".to_owned()),
         ("RENTOPS_PROJECTOR_BATCH".to_owned(), "1".to_owned()),
     ];
-    let clock = TestClock::at(OffsetDateTime::now_utc());
+    let clock = rentops_runtime::ManualClock::at(OffsetDateTime::now_utc());
     let (app, client, shutdown) = start_with(&nats.url(), db.url(), clock, env)
         .await
         .expect("fleet service starts");

@@ -75,7 +75,7 @@ async fn cancelled(t: &TestApp, order: &str, pickup: OffsetDateTime, by: opb::Ca
 async fn fulfilment_and_idle_rates_of_a_known_day() {
     for db in databases().await {
         let label = db.label();
-        let clock = TestClock::at(DAY);
+        let clock = rentops_runtime::ManualClock::at(DAY);
         let t = TestApp::spawn_with_clock(db, clock.clone()).await;
         let mut c = t.client();
         configure_sha(&mut c).await;

@@ -360,22 +360,3 @@ pub async fn assigned(c: &Client, order: &str) -> String {
     })
     .await
 }
-
-/// A clock the test sets.
-pub struct TestClock(pub std::sync::Mutex<OffsetDateTime>);
-
-impl TestClock {
-    pub fn at(t: OffsetDateTime) -> Arc<TestClock> {
-        Arc::new(TestClock(std::sync::Mutex::new(t)))
-    }
-
-    pub fn set(&self, t: OffsetDateTime) {
-        *self.0.lock().unwrap() = t;
-    }
-}
-
-impl Clock for TestClock {
-    fn now(&self) -> OffsetDateTime {
-        *self.0.lock().unwrap()
-    }
-}
