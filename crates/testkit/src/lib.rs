@@ -80,6 +80,16 @@ impl TestDatabase {
         }
     }
 
+    /// A fresh SQLite database.
+    pub fn sqlite() -> anyhow::Result<TestDatabase> {
+        Ok(TestDatabase::Sqlite(SqliteDatabase::new()?))
+    }
+
+    /// A fresh PostgreSQL database.
+    pub async fn postgres() -> anyhow::Result<TestDatabase> {
+        Ok(TestDatabase::Postgres(PgDatabase::new().await?))
+    }
+
     /// One of each backend: every integration test runs on both.
     pub async fn both() -> anyhow::Result<Vec<TestDatabase>> {
         Ok(vec![
@@ -87,4 +97,41 @@ impl TestDatabase {
             TestDatabase::Postgres(PgDatabase::new().await?),
         ])
     }
+}
+
+/// Declares an integration test once and runs it as two, one per backend, so that a failure on
+/// SQLite cannot hide PostgreSQL's (or the other way round) and each is reported by name:
+/// `name::sqlite` and `name::postgres`. The body gets fresh databases of its backend in the
+/// names given (one or two of them).
+///
+/// ```ignore
+/// rentops_testkit::per_backend! {
+///     /// What it proves.
+///     async fn orders_survive_a_restart(db: TestDatabase) {
+///         let t = TestApp::spawn(db).await;
+///         // …
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! per_backend {
+    ($(#[$attr:meta])* async fn $name:ident($($db:ident: TestDatabase),+) $body:block) => {
+        $(#[$attr])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                $(let $db = $crate::TestDatabase::sqlite().expect("a SQLite database");)+
+                $body
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                $(let $db = $crate::TestDatabase::postgres().await.expect("a PostgreSQL database");)+
+                $body
+            }
+        }
+    };
 }

@@ -155,9 +155,8 @@ async fn answers(c: &mut Client, fleet_sequence: u64, days: (&str, &str)) -> Vec
     ]
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_projection_is_rebuilt_by_name_while_the_service_answers_and_ends_as_it_was() {
-    for db in databases().await {
+rentops_testkit::per_backend! {
+    async fn each_projection_is_rebuilt_by_name_while_the_service_answers_and_ends_as_it_was(db: TestDatabase) {
         let label = db.label();
         let t = spawn(db).await;
         let mut c = t.client();

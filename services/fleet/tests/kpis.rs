@@ -71,9 +71,8 @@ async fn cancelled(t: &TestApp, order: &str, pickup: OffsetDateTime, by: opb::Ca
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fulfilment_and_idle_rates_of_a_known_day() {
-    for db in databases().await {
+rentops_testkit::per_backend! {
+    async fn fulfilment_and_idle_rates_of_a_known_day(db: TestDatabase) {
         let label = db.label();
         let clock = rentops_runtime::ManualClock::at(DAY);
         let t = TestApp::spawn_with_clock(db, clock.clone()).await;

@@ -15,9 +15,8 @@ fn decode<M: Message + Default>(events: &[(String, bytes::Bytes)]) -> Vec<M> {
     events.iter().map(|(_, b)| M::decode(b.as_ref()).unwrap()).collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn orders_get_cars_a_breakdown_moves_or_flags_them_and_a_cancellation_releases() {
-    for db in databases().await {
+rentops_testkit::per_backend! {
+    async fn orders_get_cars_a_breakdown_moves_or_flags_them_and_a_cancellation_releases(db: TestDatabase) {
         let label = db.label();
         let t = TestApp::spawn(db).await;
         let mut c = t.client();

@@ -11,7 +11,7 @@ use common::*;
 use rentops_fleet::projections::{DEMAND, FLEET};
 use rentops_proto::common::{CommandResult, VehicleModel};
 use rentops_proto::fleet as pb;
-use rentops_testkit::{Answer, Cluster, TestDatabase};
+use rentops_testkit::{Answer, Cluster};
 
 /// What one command was answered, without its stream sequence: the re-plans that every vehicle
 /// change starts append to the same stream at moments of their own.
@@ -111,14 +111,8 @@ async fn fleet_day(cluster: &Cluster<Replica>) -> Vec<Answer> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn commands_spread_over_replicas_are_answered_as_one_replica_answers_them() {
-    for (one, two) in TestDatabase::both()
-        .await
-        .unwrap()
-        .into_iter()
-        .zip(TestDatabase::both().await.unwrap())
-    {
+rentops_testkit::per_backend! {
+    async fn commands_spread_over_replicas_are_answered_as_one_replica_answers_them(one: TestDatabase, two: TestDatabase) {
         let label = one.label();
         let single = Cluster::<Replica>::start(one, 1, &[]).await.unwrap();
         let expected = fleet_day(&single).await;
@@ -133,9 +127,8 @@ async fn commands_spread_over_replicas_are_answered_as_one_replica_answers_them(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replicas_started_at_once_on_an_empty_database_all_come_up() {
-    for db in TestDatabase::both().await.unwrap() {
+rentops_testkit::per_backend! {
+    async fn replicas_started_at_once_on_an_empty_database_all_come_up(db: TestDatabase) {
         let label = db.label();
         let cluster = Cluster::<Replica>::start(db, 4, &[])
             .await
@@ -161,9 +154,8 @@ async fn replicas_started_at_once_on_an_empty_database_all_come_up() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_projectors_move_to_a_survivor_and_the_read_model_ends_equal_to_the_stream() {
-    for db in TestDatabase::both().await.unwrap() {
+rentops_testkit::per_backend! {
+    async fn the_projectors_move_to_a_survivor_and_the_read_model_ends_equal_to_the_stream(db: TestDatabase) {
         let label = db.label();
         let lease = [("RENTOPS_PROJECTOR_LEASE_SECS", "2")];
         let mut cluster = Cluster::<Replica>::start(db, 2, &lease).await.unwrap();

@@ -195,9 +195,8 @@ async fn at_risk_list(c: &mut OrderServiceClient<Channel>, seq: u64) -> Vec<Stri
     .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fleets_plan_shows_on_the_orders() {
-    for db in databases().await {
+rentops_testkit::per_backend! {
+    async fn fleets_plan_shows_on_the_orders(db: TestDatabase) {
         let label = db.label();
         // The order service starts before fleet: its reactor waits for the FLEET stream.
         let t = TestApp::spawn(db).await;
@@ -285,9 +284,8 @@ async fn fleets_plan_shows_on_the_orders() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_plan_no_longer_changes_a_cancelled_order() {
-    for db in databases().await {
+rentops_testkit::per_backend! {
+    async fn the_plan_no_longer_changes_a_cancelled_order(db: TestDatabase) {
         let label = db.label();
         let t = TestApp::spawn(db).await;
         let mut c = t.client();

@@ -9,9 +9,8 @@ use rentops_proto::common::{PageRequest, VehicleModel};
 use rentops_proto::order as pb;
 use tonic::Code;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_order_runs_its_whole_life_over_grpc() {
-    for db in databases().await {
+rentops_testkit::per_backend! {
+    async fn an_order_runs_its_whole_life_over_grpc(db: TestDatabase) {
         let label = db.label();
         let t = TestApp::spawn(db).await;
         let mut c = t.client();
@@ -189,9 +188,8 @@ async fn an_order_runs_its_whole_life_over_grpc() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cancellations_no_shows_and_listing_with_filters_and_paging() {
-    for db in databases().await {
+rentops_testkit::per_backend! {
+    async fn cancellations_no_shows_and_listing_with_filters_and_paging(db: TestDatabase) {
         let label = db.label();
         let t = TestApp::spawn(db).await;
         let mut c = t.client();

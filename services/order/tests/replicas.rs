@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::*;
 use rentops_order::projections::NAME as ORDERS_PROJECTION;
 use rentops_proto::order as pb;
-use rentops_testkit::{Answer, Cluster, TestDatabase};
+use rentops_testkit::{Answer, Cluster};
 
 fn call(order_id: &str, outcome: pb::ContactOutcome, request_id: &str) -> pb::RecordContactAttemptRequest {
     pb::RecordContactAttemptRequest {
@@ -127,14 +127,8 @@ async fn desk_day(cluster: &Cluster<Replica>) -> Vec<Answer> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn commands_spread_over_replicas_are_answered_as_one_replica_answers_them() {
-    for (one, two) in TestDatabase::both()
-        .await
-        .unwrap()
-        .into_iter()
-        .zip(TestDatabase::both().await.unwrap())
-    {
+rentops_testkit::per_backend! {
+    async fn commands_spread_over_replicas_are_answered_as_one_replica_answers_them(one: TestDatabase, two: TestDatabase) {
         let label = one.label();
         let single = Cluster::<Replica>::start(one, 1, &[]).await.unwrap();
         let expected = desk_day(&single).await;
@@ -150,9 +144,8 @@ async fn commands_spread_over_replicas_are_answered_as_one_replica_answers_them(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replicas_started_at_once_on_an_empty_database_all_come_up() {
-    for db in TestDatabase::both().await.unwrap() {
+rentops_testkit::per_backend! {
+    async fn replicas_started_at_once_on_an_empty_database_all_come_up(db: TestDatabase) {
         let label = db.label();
         let cluster = Cluster::<Replica>::start(db, 4, &[])
             .await
@@ -167,9 +160,8 @@ async fn replicas_started_at_once_on_an_empty_database_all_come_up() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_projector_moves_to_a_survivor_and_the_read_model_ends_equal_to_the_stream() {
-    for db in TestDatabase::both().await.unwrap() {
+rentops_testkit::per_backend! {
+    async fn the_projector_moves_to_a_survivor_and_the_read_model_ends_equal_to_the_stream(db: TestDatabase) {
         let label = db.label();
         let lease = [("RENTOPS_PROJECTOR_LEASE_SECS", "2")];
         let mut cluster = Cluster::<Replica>::start(db, 2, &lease).await.unwrap();
@@ -226,9 +218,8 @@ async fn the_projector_moves_to_a_survivor_and_the_read_model_ends_equal_to_the_
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_request_id_reused_for_another_command_is_refused_on_every_replica() {
-    for db in TestDatabase::both().await.unwrap() {
+rentops_testkit::per_backend! {
+    async fn a_request_id_reused_for_another_command_is_refused_on_every_replica(db: TestDatabase) {
         let label = db.label();
         let cluster = Cluster::<Replica>::start(db, 2, &[]).await.unwrap();
         let (mut a, mut b) = (cluster.replica(0).client.clone(), cluster.replica(1).client.clone());
@@ -274,11 +265,10 @@ async fn a_request_id_reused_for_another_command_is_refused_on_every_replica() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn any_replica_says_where_the_projection_stands_and_only_the_lease_holder_rebuilds() {
-    use rentops_proto::admin as apb;
-    use tonic_types::StatusExt;
-    for db in TestDatabase::both().await.unwrap() {
+rentops_testkit::per_backend! {
+    async fn any_replica_says_where_the_projection_stands_and_only_the_lease_holder_rebuilds(db: TestDatabase) {
+        use rentops_proto::admin as apb;
+        use tonic_types::StatusExt;
         let label = db.label();
         let cluster = Cluster::<Replica>::start(db, 2, &[]).await.unwrap();
         let holder = cluster

@@ -12,9 +12,8 @@ use rentops_proto::common::VehicleModel;
 use rentops_proto::order as pb;
 use tonic::Code;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_commands_on_one_order_lose_no_update() {
-    for db in databases().await {
+rentops_testkit::per_backend! {
+    async fn concurrent_commands_on_one_order_lose_no_update(db: TestDatabase) {
         let label = db.label();
         let t = TestApp::spawn(db).await;
         // Two replicas, each with the order in its cache at the same version: both decide on
@@ -75,9 +74,8 @@ async fn concurrent_commands_on_one_order_lose_no_update() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_retried_place_order_creates_no_second_order() {
-    for db in databases().await {
+rentops_testkit::per_backend! {
+    async fn a_retried_place_order_creates_no_second_order(db: TestDatabase) {
         let t = TestApp::spawn(db).await;
         let mut c = t.client();
         let request = place_request("APP-RETRY");
@@ -162,9 +160,8 @@ async fn snapshot(
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_projector_applies_nothing_twice_and_a_rebuild_gives_the_same_answers() {
-    for db in databases().await {
+rentops_testkit::per_backend! {
+    async fn a_killed_projector_applies_nothing_twice_and_a_rebuild_gives_the_same_answers(db: TestDatabase) {
         let label = db.label();
         let TestApp { nats, db, replica } = TestApp::spawn(db).await;
         replica.stop().await;
@@ -231,9 +228,8 @@ async fn a_killed_projector_applies_nothing_twice_and_a_rebuild_gives_the_same_a
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn while_the_broker_is_down_commands_are_unavailable_and_nothing_acknowledged_is_lost() {
-    for db in databases().await {
+rentops_testkit::per_backend! {
+    async fn while_the_broker_is_down_commands_are_unavailable_and_nothing_acknowledged_is_lost(db: TestDatabase) {
         let label = db.label();
         let mut t = TestApp::spawn(db).await;
         let mut c = t.client();
@@ -278,9 +274,8 @@ async fn while_the_broker_is_down_commands_are_unavailable_and_nothing_acknowled
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_confirmation_deadline_is_marked_once_however_many_replicas_scan() {
-    for db in databases().await {
+rentops_testkit::per_backend! {
+    async fn the_confirmation_deadline_is_marked_once_however_many_replicas_scan(db: TestDatabase) {
         let label = db.label();
         let t = TestApp::spawn(db).await;
         let mut c = t.client();
@@ -354,9 +349,8 @@ async fn the_confirmation_deadline_is_marked_once_however_many_replicas_scan() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn indexes_set_aside_by_a_rebuild_that_crashed_come_back_when_the_projector_catches_up() {
-    for db in databases().await {
+rentops_testkit::per_backend! {
+    async fn indexes_set_aside_by_a_rebuild_that_crashed_come_back_when_the_projector_catches_up(db: TestDatabase) {
         let label = db.label();
         let TestApp { nats, db, replica } = TestApp::spawn(db).await;
         let mut c = replica.client.clone();

@@ -196,11 +196,6 @@ impl TestService for Replica {
     }
 }
 
-/// Both databases: SQLite and PostgreSQL.
-pub async fn databases() -> Vec<TestDatabase> {
-    TestDatabase::both().await.expect("test databases")
-}
-
 pub fn rid() -> Option<CommandContext> {
     Some(CommandContext {
         request_id: Uuid::new_v4().to_string(),

@@ -146,11 +146,6 @@ impl TestApp {
     }
 }
 
-/// Both databases: SQLite and PostgreSQL.
-pub async fn databases() -> Vec<TestDatabase> {
-    TestDatabase::both().await.expect("test databases")
-}
-
 pub fn ctx(request_id: &str) -> Option<CommandContext> {
     Some(CommandContext {
         request_id: request_id.into(),
