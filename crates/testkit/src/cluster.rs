@@ -142,6 +142,35 @@ impl<S: TestService> Cluster<S> {
             .with_context(|| format!("no running replica took the lease of {projection} within {within:?}"))?
     }
 
+    /// The same commands sent to one replica and, on a fresh broker and database, spread over
+    /// `replicas` of them must be answered alike, refusals included. Runs `day` both ways and
+    /// fails naming the first difference; returns the single replica's answers, for the caller
+    /// to check that the day holds the answers that matter.
+    pub async fn answers_as_one(
+        one: TestDatabase,
+        many: TestDatabase,
+        replicas: usize,
+        day: impl AsyncFn(&Cluster<S>) -> Vec<crate::Answer>,
+    ) -> anyhow::Result<Vec<crate::Answer>> {
+        let label = one.label();
+        let single = Cluster::<S>::start(one, 1, &[]).await?;
+        let expected = day(&single).await;
+        single.stop().await;
+        let several = Cluster::<S>::start(many, replicas, &[]).await?;
+        let spread = day(&several).await;
+        several.stop().await;
+        if let Some((i, (a, b))) = expected.iter().zip(&spread).enumerate().find(|(_, (a, b))| a != b) {
+            anyhow::bail!("{label}: answer {i} differs: one replica said {a:?}, {replicas} said {b:?}");
+        }
+        anyhow::ensure!(
+            expected.len() == spread.len(),
+            "{label}: {} answers from one replica, {} from {replicas}",
+            expected.len(),
+            spread.len()
+        );
+        Ok(expected)
+    }
+
     /// The last sequence of stream `stream`: what has been appended.
     pub async fn stream_last_sequence(&self, stream: &str) -> anyhow::Result<u64> {
         let client = async_nats::connect(self.nats.url()).await?;
