@@ -13,7 +13,7 @@ use rentops_proto::fleet::fleet_service_client::FleetServiceClient;
 use rentops_proto::order as opb;
 use rentops_proto::order::order_service_client::OrderServiceClient;
 use rentops_runtime::{MapEnv, Shutdown, SystemClock};
-use rentops_testkit::{NatsServer, TestDatabase};
+use rentops_testkit::NatsServer;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -59,12 +59,9 @@ fn station(s: &str) -> Option<opb::Location> {
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_confirmed_order_gets_a_car_from_fleets_plan() {
-    rentops_testkit::init_tracing();
-    let order_dbs = TestDatabase::both().await.expect("databases");
-    let fleet_dbs = TestDatabase::both().await.expect("databases");
-    for (order_db, fleet_db) in order_dbs.into_iter().zip(fleet_dbs) {
+rentops_testkit::per_backend! {
+    async fn a_confirmed_order_gets_a_car_from_fleets_plan(order_db: TestDatabase, fleet_db: TestDatabase) {
+        rentops_testkit::init_tracing();
         let label = order_db.label();
         let nats = NatsServer::start().await.expect("nats-server");
         let shutdown = Shutdown::new();
