@@ -13,6 +13,26 @@ use tonic::Status;
 pub struct Violations(Vec<(String, String)>);
 
 impl Violations {
+    /// A vehicle model from its wire enum: `required` makes the unset value an error; an unknown
+    /// value always is.
+    pub fn model(&mut self, field: &str, value: i32, required: bool) -> Option<rentops_kernel::VehicleModel> {
+        match rentops_proto::model::model_from_pb(value) {
+            Some(m) => Some(m),
+            None if value == 0 && !required => None,
+            None => {
+                self.add(
+                    field,
+                    if value == 0 {
+                        "required".to_string()
+                    } else {
+                        format!("unknown vehicle model {value}")
+                    },
+                );
+                None
+            }
+        }
+    }
+
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
         self.0.push((field.into(), description.into()));
     }

@@ -4,7 +4,7 @@
 
 pub use rentops_runtime::validate::{Context, Violations, context, page_size};
 
-use crate::domain::{CityCode, VehicleModel, is_id, model_from_pb};
+use crate::domain::{CityCode, is_id};
 
 /// The fleet service's field checks.
 pub trait FleetFields {
@@ -12,8 +12,6 @@ pub trait FleetFields {
     fn id(&mut self, field: &str, value: &str) -> String;
 
     fn city(&mut self, field: &str, value: &str) -> String;
-
-    fn model(&mut self, field: &str, value: i32, required: bool) -> Option<VehicleModel>;
 
     /// A VIN: 17 of A–Z (no I, O, Q) and 0–9.
     fn vin(&mut self, field: &str, value: &str) -> String;
@@ -39,24 +37,6 @@ impl FleetFields for Violations {
             self.add(field, e.to_string());
         }
         v.to_owned()
-    }
-
-    fn model(&mut self, field: &str, value: i32, required: bool) -> Option<VehicleModel> {
-        match model_from_pb(value) {
-            Some(m) => Some(m),
-            None if value == 0 && !required => None,
-            None => {
-                self.add(
-                    field,
-                    if value == 0 {
-                        "required".to_string()
-                    } else {
-                        format!("unknown vehicle model {value}")
-                    },
-                );
-                None
-            }
-        }
     }
 
     fn vin(&mut self, field: &str, value: &str) -> String {

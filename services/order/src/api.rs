@@ -14,7 +14,7 @@ use tonic::{Request, Response, Status};
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::domain::codec::{self, channel_from_pb, model_from_pb, outcome_from_pb, status_from_pb, ts, ts_opt};
+use crate::domain::codec::{self, channel_from_pb, outcome_from_pb, status_from_pb, ts, ts_opt};
 use crate::domain::order::{BookingChanges, Order};
 use crate::domain::*;
 use crate::projections::queries::{self, HistoryRow, ListFilter, OrderRow, QueryError, QueueFilter};
@@ -202,24 +202,6 @@ fn add_ons(v: &mut Violations, items: &[String]) -> Vec<String> {
         .collect()
 }
 
-fn model(v: &mut Violations, field: &str, value: i32, required: bool) -> Option<VehicleModel> {
-    match model_from_pb(value) {
-        Some(m) => Some(m),
-        None if value == 0 && !required => None,
-        None => {
-            v.add(
-                field,
-                if value == 0 {
-                    "required".to_string()
-                } else {
-                    format!("unknown vehicle model {value}")
-                },
-            );
-            None
-        }
-    }
-}
-
 #[tonic::async_trait]
 impl pb::order_service_server::OrderService for OrderApi {
     async fn place_order(
@@ -272,7 +254,7 @@ impl pb::order_service_server::OrderService for OrderApi {
                     v.add("return_at", "a rental lasts at most 90 days");
                 }
             }
-            let requested_model = model(&mut v, "requested_model", r.requested_model, true);
+            let requested_model = v.model("requested_model", r.requested_model, true);
             let add_ons = add_ons(&mut v, &r.add_ons);
             let price = v.money("price", r.price.as_ref(), true);
             let rental_deposit = v
@@ -423,7 +405,7 @@ impl pb::order_service_server::OrderService for OrderApi {
                 pickup_at: v.time("pickup_at", r.pickup_at.as_ref()),
                 return_location: v.location("return_location", r.return_location.as_ref(), false),
                 return_at: v.time("return_at", r.return_at.as_ref()),
-                model: model(&mut v, "requested_model", r.requested_model, false),
+                model: v.model("requested_model", r.requested_model, false),
                 add_ons: if r.replace_add_ons {
                     Some(add_ons(&mut v, &r.add_ons))
                 } else {
