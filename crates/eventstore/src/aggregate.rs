@@ -123,6 +123,19 @@ impl Default for HandlerConfig {
     }
 }
 
+impl HandlerConfig {
+    /// What every service's command handlers take from its common configuration; a retry inside
+    /// the stream's de-duplication window is always recognised.
+    pub fn from_common(c: &rentops_runtime::CommonConfig, stream: &crate::StreamSettings) -> Self {
+        Self {
+            max_attempts: c.max_command_attempts,
+            cache_capacity: c.aggregate_cache,
+            request_window: stream.duplicate_window,
+            ..Self::default()
+        }
+    }
+}
+
 /// What an aggregate remembers of one request that appended.
 #[derive(Debug, Clone)]
 struct Seen {

@@ -21,4 +21,4 @@ pub mod trace;
 pub use aggregate::{CommandHandler, CommandMeta, ExecuteError, Executed, HandlerConfig};
 pub use envelope::{EventMeta, RecordedEvent};
 pub use store::{AppendError, AppendOk, AppendRequest, EventStore, LoadError, NewEvent};
-pub use stream::{StreamError, StreamSettings, connect, ensure_stream};
+pub use stream::{StreamError, StreamSettings, connect, ensure_stream, open};

@@ -117,6 +117,19 @@ pub async fn ensure_stream(js: &jetstream::Context, settings: &StreamSettings) -
     js.get_stream(&settings.name).await.map_err(|e| setup(&e))
 }
 
+/// The event log of `service` as its common configuration says: connected as
+/// `rentops-<service>/<instance id>` (refusing a server older than 2.12), its stream created or
+/// updated to the configured replicas.
+pub async fn open(
+    service: &str,
+    c: &rentops_runtime::CommonConfig,
+) -> Result<(crate::EventStore, StreamSettings), StreamError> {
+    let client = connect(&c.nats_url, &format!("rentops-{service}/{}", c.instance_id)).await?;
+    let settings = StreamSettings::for_service(service, c.stream_replicas);
+    ensure_stream(&jetstream::new(client.clone()), &settings).await?;
+    Ok((crate::EventStore::new(client, &settings.name, service), settings))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

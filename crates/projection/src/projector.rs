@@ -95,6 +95,16 @@ impl ProjectorSettings {
             use_lease: true,
         }
     }
+
+    /// The settings every service's projectors take from its common configuration.
+    pub fn from_common(stream: &str, c: &rentops_runtime::CommonConfig) -> Self {
+        let mut s = Self::new(stream, &c.instance_id);
+        s.lease.replicas = c.stream_replicas;
+        s.lease.ttl = c.projector_lease;
+        s.linger = c.projector_linger;
+        s.batch_size = c.projector_batch;
+        s
+    }
 }
 
 enum Control {

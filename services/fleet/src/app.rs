@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use rentops_eventstore::{CommandHandler, EventStore, HandlerConfig, StreamSettings, connect, ensure_stream};
+use rentops_eventstore::{CommandHandler, HandlerConfig};
 use rentops_projection::{Db, ProjectionAdminApi, Projector, ProjectorHandle, ProjectorSettings};
 use rentops_proto::fleet as pb;
 use rentops_reactor::{Progress, ProgressWatch};
@@ -93,10 +93,8 @@ pub async fn start(
     shutdown: Shutdown,
 ) -> anyhow::Result<App> {
     let c = &config.common;
-    let client = connect(&c.nats_url, &format!("rentops-fleet/{}", c.instance_id)).await?;
-    let settings = StreamSettings::for_service(SERVICE, c.stream_replicas);
-    ensure_stream(&async_nats::jetstream::new(client.clone()), &settings).await?;
-    let store = EventStore::new(client.clone(), &settings.name, SERVICE);
+    let (store, settings) = rentops_eventstore::open(SERVICE, c).await?;
+    let client = store.client().clone();
 
     let db = Db::connect(&c.database_url).await?;
     // Fleet's SQL is the same on both backends: one set of migrations serves both.
@@ -105,13 +103,7 @@ pub async fn start(
         .await
         .context("running the fleet service's migrations")?;
 
-    let handler_config = HandlerConfig {
-        max_attempts: c.max_command_attempts,
-        cache_capacity: c.aggregate_cache,
-        // A retry inside the broker's de-duplication window is always recognised.
-        request_window: settings.duplicate_window,
-        ..HandlerConfig::default()
-    };
+    let handler_config = HandlerConfig::from_common(c, &settings);
     let vehicles = Arc::new(CommandHandler::<VehicleAggregate>::new(
         store.clone(),
         handler_config.clone(),
@@ -127,14 +119,7 @@ pub async fn start(
     let plans = Arc::new(CommandHandler::<PlanAggregate>::new(store.clone(), handler_config));
 
     let mut tasks = JoinSet::new();
-    let projector_settings = |stream: &str| {
-        let mut s = ProjectorSettings::new(stream, &c.instance_id);
-        s.lease.replicas = c.stream_replicas;
-        s.lease.ttl = c.projector_lease;
-        s.linger = c.projector_linger;
-        s.batch_size = c.projector_batch;
-        s
-    };
+    let projector_settings = |stream: &str| ProjectorSettings::from_common(stream, c);
     let (fleet_projector, fleet_handle) = Projector::new(
         FleetProjection,
         db.clone(),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use rentops_eventstore::{CommandHandler, EventStore, HandlerConfig, StreamSettings, connect, ensure_stream};
+use rentops_eventstore::{CommandHandler, HandlerConfig};
 use rentops_projection::{Db, ProjectionAdminApi, Projector, ProjectorHandle, ProjectorSettings};
 use rentops_proto::order as pb;
 use rentops_reactor::{Progress, ProgressWatch, Schedule};
@@ -125,10 +125,8 @@ pub async fn start(
     shutdown: Shutdown,
 ) -> anyhow::Result<App> {
     let c = &config.common;
-    let client = connect(&c.nats_url, &format!("rentops-order/{}", c.instance_id)).await?;
-    let settings = StreamSettings::for_service(SERVICE, c.stream_replicas);
-    ensure_stream(&async_nats::jetstream::new(client.clone()), &settings).await?;
-    let store = EventStore::new(client.clone(), &settings.name, SERVICE);
+    let (store, settings) = rentops_eventstore::open(SERVICE, c).await?;
+    let client = store.client().clone();
 
     let db = Db::connect(&c.database_url).await?;
     db.migrate(
@@ -140,21 +138,11 @@ pub async fn start(
 
     let handler = Arc::new(CommandHandler::<OrderAggregate>::new(
         store.clone(),
-        HandlerConfig {
-            max_attempts: c.max_command_attempts,
-            cache_capacity: c.aggregate_cache,
-            // A retry inside the broker's de-duplication window is always recognised.
-            request_window: settings.duplicate_window,
-            ..HandlerConfig::default()
-        },
+        HandlerConfig::from_common(c, &settings),
     ));
 
     let mut tasks = JoinSet::new();
-    let mut projector_settings = ProjectorSettings::new(&settings.name, &c.instance_id);
-    projector_settings.lease.replicas = c.stream_replicas;
-    projector_settings.lease.ttl = c.projector_lease;
-    projector_settings.linger = c.projector_linger;
-    projector_settings.batch_size = c.projector_batch;
+    let projector_settings = ProjectorSettings::from_common(&settings.name, c);
     let (projector, projector_handle) = Projector::new(
         OrdersProjection::new(db.backend),
         db.clone(),
