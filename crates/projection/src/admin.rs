@@ -7,10 +7,8 @@
 //! done by the replica holding the projector's lease, and any other one says which replica that
 //! is.
 //!
-//! Authorization: this API is for the `sre` role. Callers are not authenticated yet
-//! (docs/architecture.md, "Security"); when they are, the role is checked by an interceptor
-//! around the server this module returns, where each service adds it to its router, so that
-//! every service's admin API is guarded the same way.
+//! Authorization: this API is for the `sre` role ([`POLICY`]), checked by the server's edge
+//! layer when authentication is on, the same way in every service.
 
 use std::collections::HashMap;
 
@@ -25,6 +23,16 @@ use crate::projector::{ProjectorHandle, RebuildError};
 /// run the projector (see the proto).
 pub const ERROR_DOMAIN: &str = "rentops.admin.v1";
 pub const NOT_LEASE_HOLDER: &str = "NOT_LEASE_HOLDER";
+
+/// Who may call the admin API: site reliability only.
+pub const POLICY: rentops_runtime::auth::Declaration = (
+    "rentops.admin.v1.ProjectionAdmin",
+    &[
+        ("ListProjections", &[rentops_runtime::auth::Role::Sre]),
+        ("ProjectionStatus", &[rentops_runtime::auth::Role::Sre]),
+        ("RebuildProjection", &[rentops_runtime::auth::Role::Sre]),
+    ],
+);
 
 /// A mistake in what a service hands [`ProjectionAdminApi::new`].
 #[derive(Debug, thiserror::Error)]

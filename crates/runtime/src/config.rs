@@ -203,6 +203,107 @@ pub struct CommonConfig {
     pub projector_linger: Duration,
     /// `RENTOPS_PROJECTOR_BATCH`: the most events one projector transaction applies.
     pub projector_batch: usize,
+    /// `RENTOPS_AUTH`: `off` (default: every caller trusted, the actor taken from the request)
+    /// or `jwt` (bearer tokens required; see [`crate::auth`]), with
+    /// `RENTOPS_AUTH_JWT_ALGORITHM` (`RS256` default, `ES256`, `EdDSA`, `HS256`),
+    /// `RENTOPS_AUTH_JWT_KEY_FILE` (the public key in PEM, or the HS256 secret),
+    /// `RENTOPS_AUTH_JWT_AUDIENCE` (default `rentops`) and `RENTOPS_AUTH_JWT_ISSUER` (optional).
+    pub tokens: Option<crate::auth::TokenSettings>,
+    /// `RENTOPS_TLS_CERT_FILE` and `RENTOPS_TLS_KEY_FILE` (PEM, both or neither): gRPC over TLS.
+    pub tls: Option<TlsIdentity>,
+    /// `RENTOPS_HEALTH_ADDR` (default `off`): `grpc.health.v1.Health` alone, in plaintext, on a
+    /// port of its own, for Kubernetes' gRPC probes, which cannot speak TLS.
+    pub health_addr: Option<SocketAddr>,
+}
+
+/// The server's certificate chain and private key, both PEM.
+#[derive(Clone)]
+pub struct TlsIdentity {
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The private key stays out of logs.
+        f.debug_struct("TlsIdentity")
+            .field("cert_pem_bytes", &self.cert_pem.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn read_file(key: &str, path: &str) -> Result<Vec<u8>, ConfigError> {
+    std::fs::read(path).map_err(|e| ConfigError {
+        key: key.into(),
+        value: path.into(),
+        reason: format!("cannot read the file: {e}"),
+    })
+}
+
+fn read_tokens(r: &ConfigReader<'_>) -> Result<Option<crate::auth::TokenSettings>, ConfigError> {
+    use crate::auth::{TokenAlgorithm, TokenSettings};
+    match r.string("RENTOPS_AUTH", "off").as_str() {
+        "off" => Ok(None),
+        "jwt" => {
+            let algorithm_name = r.string("RENTOPS_AUTH_JWT_ALGORITHM", "RS256");
+            let algorithm = TokenAlgorithm::parse(&algorithm_name).ok_or_else(|| ConfigError {
+                key: "RENTOPS_AUTH_JWT_ALGORITHM".into(),
+                value: algorithm_name.clone(),
+                reason: "expected RS256, ES256, EdDSA or HS256".into(),
+            })?;
+            let path = r.raw("RENTOPS_AUTH_JWT_KEY_FILE").ok_or_else(|| ConfigError {
+                key: "RENTOPS_AUTH_JWT_KEY_FILE".into(),
+                value: String::new(),
+                reason: "required with RENTOPS_AUTH=jwt: the public key (PEM) or HS256 secret".into(),
+            })?;
+            let key = read_file("RENTOPS_AUTH_JWT_KEY_FILE", &path)?;
+            let settings = TokenSettings {
+                algorithm,
+                key,
+                audience: r.string("RENTOPS_AUTH_JWT_AUDIENCE", "rentops"),
+                issuer: r.raw("RENTOPS_AUTH_JWT_ISSUER").filter(|s| !s.is_empty()),
+            };
+            if algorithm == TokenAlgorithm::Hs256 && settings.key.len() < 32 {
+                return Err(ConfigError {
+                    key: "RENTOPS_AUTH_JWT_KEY_FILE".into(),
+                    value: path,
+                    reason: "an HS256 secret needs at least 32 bytes".into(),
+                });
+            }
+            // A key that does not parse stops start-up here, naming the key, not at the first call.
+            crate::auth::Authenticator::new(&settings).map_err(|e| ConfigError {
+                key: "RENTOPS_AUTH_JWT_KEY_FILE".into(),
+                value: path,
+                reason: e.to_string(),
+            })?;
+            Ok(Some(settings))
+        }
+        other => Err(ConfigError {
+            key: "RENTOPS_AUTH".into(),
+            value: other.into(),
+            reason: "expected off or jwt".into(),
+        }),
+    }
+}
+
+fn read_tls(r: &ConfigReader<'_>) -> Result<Option<TlsIdentity>, ConfigError> {
+    match (r.raw("RENTOPS_TLS_CERT_FILE"), r.raw("RENTOPS_TLS_KEY_FILE")) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => Ok(Some(TlsIdentity {
+            cert_pem: read_file("RENTOPS_TLS_CERT_FILE", &cert)?,
+            key_pem: read_file("RENTOPS_TLS_KEY_FILE", &key)?,
+        })),
+        (Some(_), None) => Err(ConfigError {
+            key: "RENTOPS_TLS_KEY_FILE".into(),
+            value: String::new(),
+            reason: "required with RENTOPS_TLS_CERT_FILE".into(),
+        }),
+        (None, Some(_)) => Err(ConfigError {
+            key: "RENTOPS_TLS_CERT_FILE".into(),
+            value: String::new(),
+            reason: "required with RENTOPS_TLS_KEY_FILE".into(),
+        }),
+    }
 }
 
 impl CommonConfig {
@@ -261,6 +362,9 @@ impl CommonConfig {
             projector_lease: r.seconds("RENTOPS_PROJECTOR_LEASE_SECS", 6, 2..=300)?,
             projector_linger: Duration::from_millis(r.bounded("RENTOPS_PROJECTOR_LINGER_MS", 5, 0..=1000)?),
             projector_batch: r.bounded("RENTOPS_PROJECTOR_BATCH", 4000, 1..=5000)? as usize,
+            tokens: read_tokens(r)?,
+            tls: read_tls(r)?,
+            health_addr: r.optional_addr("RENTOPS_HEALTH_ADDR", "off")?,
         })
     }
 }
@@ -292,6 +396,36 @@ mod tests {
         let err = CommonConfig::read(&ConfigReader::new(&env), "order", "127.0.0.1:50051", "off").unwrap_err();
         assert_eq!(err.key, "RENTOPS_DATABASE_URL");
         assert!(err.to_string().contains("RENTOPS_DATABASE_URL"));
+    }
+
+    #[test]
+    fn authentication_is_off_by_default_and_its_settings_are_checked() {
+        let read = |env: MapEnv| CommonConfig::read(&ConfigReader::new(&env), "order", "127.0.0.1:50051", "off");
+        let c = read(MapEnv::default()).unwrap();
+        assert!(c.tokens.is_none() && c.tls.is_none());
+        let err = read(MapEnv::from_pairs([("RENTOPS_AUTH", "yes")])).unwrap_err();
+        assert_eq!(err.key, "RENTOPS_AUTH");
+        let err = read(MapEnv::from_pairs([("RENTOPS_AUTH", "jwt")])).unwrap_err();
+        assert_eq!(err.key, "RENTOPS_AUTH_JWT_KEY_FILE");
+        let dir = tempfile::tempdir().unwrap();
+        let short = dir.path().join("short");
+        std::fs::write(&short, "too short").unwrap();
+        let short = short.to_string_lossy().into_owned();
+        let err = read(MapEnv::from_pairs([
+            ("RENTOPS_AUTH", "jwt"),
+            ("RENTOPS_AUTH_JWT_ALGORITHM", "HS256"),
+            ("RENTOPS_AUTH_JWT_KEY_FILE", &short),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.key, "RENTOPS_AUTH_JWT_KEY_FILE");
+        let err = read(MapEnv::from_pairs([
+            ("RENTOPS_AUTH", "jwt"),
+            ("RENTOPS_AUTH_JWT_KEY_FILE", &short),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.key, "RENTOPS_AUTH_JWT_KEY_FILE", "not an RSA key: {err}");
+        let err = read(MapEnv::from_pairs([("RENTOPS_TLS_CERT_FILE", &short)])).unwrap_err();
+        assert_eq!(err.key, "RENTOPS_TLS_KEY_FILE");
     }
 
     #[test]

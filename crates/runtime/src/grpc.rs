@@ -9,6 +9,8 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::Shutdown;
 
+pub use tonic_reflection::server::Error as ReflectionError;
+
 /// `INVALID_ARGUMENT` with a `google.rpc.BadRequest` field violation naming `field`.
 pub fn invalid_argument(field: &str, description: impl Into<String>) -> Status {
     let description = description.into();
@@ -74,14 +76,19 @@ pub async fn standard_services(
     Ok((reporter, health, v1, v1alpha))
 }
 
-/// Keeps `S`'s health status following `is_up` (checked every second) until `shutdown`:
-/// NOT_SERVING while the service's broker is unreachable, so Kubernetes stops sending traffic
-/// that could only be answered UNAVAILABLE.
-pub async fn health_follows<S: tonic::server::NamedService>(
+/// Keeps the health status of `services` (full names) following `is_up` (checked every second)
+/// until `shutdown`: NOT_SERVING while the service's broker is unreachable, so Kubernetes stops
+/// sending traffic that could only be answered UNAVAILABLE.
+pub async fn health_follows(
     reporter: tonic_health::server::HealthReporter,
+    services: Vec<&'static str>,
     is_up: impl Fn() -> bool,
     shutdown: Shutdown,
 ) {
+    use tonic_health::ServingStatus;
+    for name in &services {
+        reporter.set_service_status(name, ServingStatus::Serving).await;
+    }
     let mut up = true;
     loop {
         tokio::select! {
@@ -91,58 +98,61 @@ pub async fn health_follows<S: tonic::server::NamedService>(
         let now_up = is_up();
         if now_up != up {
             up = now_up;
-            if up {
-                reporter.set_serving::<S>().await;
+            let status = if up {
+                ServingStatus::Serving
             } else {
-                tracing::warn!(service = S::NAME, "broker unreachable: health NOT_SERVING");
-                reporter.set_not_serving::<S>().await;
+                tracing::warn!(?services, "broker unreachable: health NOT_SERVING");
+                ServingStatus::NotServing
+            };
+            for name in &services {
+                reporter.set_service_status(name, status).await;
             }
         }
     }
 }
 
-/// Serves `router` on `listener` until `shutdown`, then lets in-flight calls finish.
-pub async fn serve(
-    router: Router,
-    listener: tokio::net::TcpListener,
-    shutdown: Shutdown,
-) -> Result<(), tonic::transport::Error> {
-    let addr: Option<SocketAddr> = listener.local_addr().ok();
-    tracing::info!(?addr, "gRPC server listening");
-    // Accepted connections get TCP_NODELAY, as `Server::serve` would give them: without it a
-    // small response can wait on the peer's delayed ACK (Nagle).
-    let incoming = TcpIncoming::from(listener)
-        .with_nodelay(Some(true))
-        .with_keepalive(Some(std::time::Duration::from_secs(60)));
-    router
-        .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
-        .await
+/// A gRPC server ready to serve: the services' routes behind the [`EdgeLayer`](crate::edge),
+/// over TLS when an identity is configured.
+pub struct Server {
+    router: Router<tower::layer::util::Stack<crate::edge::EdgeLayer, tower::layer::util::Identity>>,
+    tls: bool,
 }
 
-struct MetadataExtractor<'a>(&'a tonic::metadata::MetadataMap);
-
-impl opentelemetry::propagation::Extractor for MetadataExtractor<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|v| v.to_str().ok())
+impl Server {
+    /// Fails if the TLS identity does not load (a certificate and key that do not parse or match).
+    pub fn new(
+        routes: tonic::service::Routes,
+        access: crate::auth::Access,
+        tls: Option<&crate::config::TlsIdentity>,
+    ) -> Result<Self, tonic::transport::Error> {
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(identity) = tls {
+            builder = builder.tls_config(tonic::transport::ServerTlsConfig::new().identity(
+                tonic::transport::Identity::from_pem(&identity.cert_pem, &identity.key_pem),
+            ))?;
+        }
+        let router = builder.layer(crate::edge::EdgeLayer::new(access)).add_routes(routes);
+        Ok(Self {
+            router,
+            tls: tls.is_some(),
+        })
     }
 
-    fn keys(&self) -> Vec<&str> {
-        self.0
-            .keys()
-            .filter_map(|k| match k {
-                tonic::metadata::KeyRef::Ascii(k) => Some(k.as_str()),
-                tonic::metadata::KeyRef::Binary(_) => None,
-            })
-            .collect()
+    /// Serves on `listener` until `shutdown`, then lets in-flight calls finish.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: Shutdown,
+    ) -> Result<(), tonic::transport::Error> {
+        let addr: Option<SocketAddr> = listener.local_addr().ok();
+        tracing::info!(?addr, tls = self.tls, "gRPC server listening");
+        // Accepted connections get TCP_NODELAY, as `Server::serve` would give them: without it a
+        // small response can wait on the peer's delayed ACK (Nagle).
+        let incoming = TcpIncoming::from(listener)
+            .with_nodelay(Some(true))
+            .with_keepalive(Some(std::time::Duration::from_secs(60)));
+        self.router
+            .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+            .await
     }
-}
-
-/// A span for one gRPC call, continuing the caller's trace when its metadata carries
-/// `traceparent`. Instrument the handler's future with it (never hold it entered across awaits).
-pub fn server_span(method: &'static str, metadata: &tonic::metadata::MetadataMap) -> tracing::Span {
-    use tracing_opentelemetry::OpenTelemetrySpanExt;
-    let span = tracing::info_span!("grpc", rpc.method = method, otel.kind = "server");
-    let cx = opentelemetry::global::get_text_map_propagator(|p| p.extract(&MetadataExtractor(metadata)));
-    let _ = span.set_parent(cx);
-    span
 }

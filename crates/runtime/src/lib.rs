@@ -2,7 +2,9 @@
 //! defaults), telemetry (tracing, OpenTelemetry, Prometheus metrics), the gRPC server with health
 //! and reflection, error statuses that name the bad field, and graceful shutdown.
 
+pub mod auth;
 pub mod config;
+pub mod edge;
 pub mod grpc;
 pub mod service;
 pub mod shutdown;

@@ -107,7 +107,9 @@ impl Violations {
     }
 }
 
-/// The command's context: request id (the idempotency key) and actor are required.
+/// The command's context: the request id (the idempotency key) is required, and so is the actor
+/// unless the caller was authenticated: then the actor is the token's subject, whatever the
+/// request says, so nobody records an action in someone else's name.
 pub struct Context {
     pub request_id: String,
     pub actor: String,
@@ -117,11 +119,23 @@ pub struct Context {
     pub fingerprint: String,
 }
 
-/// The command context of `request`, checked, with the request's fingerprint.
-pub fn context(v: &mut Violations, request: &impl rentops_proto::CommandRequest) -> Context {
+/// The command context of `request`, checked, with the request's fingerprint; `caller` is the
+/// authenticated caller, if any ([`crate::auth::Caller::of`]).
+pub fn context(
+    v: &mut Violations,
+    request: &impl rentops_proto::CommandRequest,
+    caller: Option<&crate::auth::Caller>,
+) -> Context {
     let fingerprint = request.fingerprint();
     let Some(ctx) = request.context() else {
-        v.add("context", "required: request_id and actor");
+        v.add(
+            "context",
+            if caller.is_some() {
+                "required: request_id"
+            } else {
+                "required: request_id and actor"
+            },
+        );
         return Context {
             request_id: String::new(),
             actor: String::new(),
@@ -135,7 +149,10 @@ pub fn context(v: &mut Violations, request: &impl rentops_proto::CommandRequest)
     } else if request_id.len() > 128 || !request_id.bytes().all(|b| b.is_ascii_graphic()) {
         v.add("context.request_id", "1 to 128 printable ASCII characters");
     }
-    let actor = v.text("context.actor", &ctx.actor, 100, true);
+    let actor = match caller {
+        Some(caller) => caller.subject.clone(),
+        None => v.text("context.actor", &ctx.actor, 100, true),
+    };
     let correlation_id = v.text("context.correlation_id", &ctx.correlation_id, 128, false);
     let correlation_id = if correlation_id.is_empty() {
         request_id.clone()

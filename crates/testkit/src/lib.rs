@@ -8,11 +8,15 @@ pub mod cluster;
 pub mod grpc;
 pub mod nats;
 pub mod postgres;
+pub mod security;
+pub mod service;
 
 pub use answer::Answer;
 pub use cluster::{Cluster, TestService};
 pub use nats::NatsServer;
 pub use postgres::PgDatabase;
+pub use security::{TestCertificates, TokenIssuer, bearer};
+pub use service::{InProcess, start_in_process};
 
 use std::path::PathBuf;
 

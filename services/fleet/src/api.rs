@@ -9,10 +9,10 @@ use rentops_kernel::{Aggregate, EventCodec};
 use rentops_projection::{Checkpoints, Db};
 use rentops_proto::common;
 use rentops_proto::fleet as pb;
-use rentops_runtime::{Clock, grpc::server_span, invalid_argument};
+use rentops_runtime::auth::{Caller, Declaration, Role};
+use rentops_runtime::{Clock, invalid_argument};
 use time::OffsetDateTime;
 use tonic::{Request, Response, Status};
-use tracing::Instrument;
 
 use crate::domain::city::{City, CityAggregate, CityCommand, CityError};
 use crate::domain::driver::{DriverAggregate, DriverCommand, DriverError, Shift};
@@ -23,6 +23,42 @@ use crate::projections::kpis;
 use crate::projections::queries::{self, QueryError};
 use crate::reactors::replan::{self, ReplanError, ReplanSettings};
 use crate::validate::{Context, FleetFields, Violations, context, page_size};
+
+const DISPATCH: &[Role] = &[Role::Fleet, Role::Supervisor];
+/// A breakdown is often first heard of by the desk, from the customer on the phone.
+const BREAKDOWN: &[Role] = &[Role::Fleet, Role::Supervisor, Role::Desk];
+const READ: &[Role] = &[Role::Fleet, Role::Supervisor, Role::Desk, Role::Finance, Role::Analyst];
+
+/// Who may call each RPC of `rentops.fleet.v1.FleetService` when callers are authenticated.
+pub const POLICY: Declaration = (
+    "rentops.fleet.v1.FleetService",
+    &[
+        ("RegisterVehicle", DISPATCH),
+        ("MoveVehicle", DISPATCH),
+        ("ReportBreakdown", BREAKDOWN),
+        ("CompleteRepair", DISPATCH),
+        ("ScheduleMaintenance", DISPATCH),
+        ("RetireVehicle", DISPATCH),
+        ("RegisterDriver", DISPATCH),
+        ("ScheduleShift", DISPATCH),
+        ("ConfigureCity", DISPATCH),
+        ("AddStation", DISPATCH),
+        ("SetTravelTimes", DISPATCH),
+        ("SetTurnaround", DISPATCH),
+        ("SetUpgrades", DISPATCH),
+        ("TriggerReplan", DISPATCH),
+        ("PlanInstance", &[Role::Fleet, Role::Supervisor, Role::Analyst]),
+        ("GetVehicle", READ),
+        ("ListVehicles", READ),
+        ("ListDrivers", READ),
+        ("ListDriverTasks", READ),
+        ("GetCity", READ),
+        ("GetCurrentPlan", READ),
+        ("ListAtRiskOrders", READ),
+        ("ListPlanHistory", READ),
+        ("GetKpis", READ),
+    ],
+);
 
 pub struct FleetApi {
     pub vehicles: Arc<CommandHandler<VehicleAggregate>>,
@@ -262,491 +298,430 @@ impl pb::fleet_service_server::FleetService for FleetApi {
         &self,
         request: Request<pb::RegisterVehicleRequest>,
     ) -> Result<Response<common::CommandResult>, Status> {
-        let span = server_span("RegisterVehicle", request.metadata());
+        let caller = Caller::of(&request);
         let r = request.into_inner();
-        async move {
-            let mut v = Violations::default();
-            let ctx = context(&mut v, &r);
-            let id = v.id("vehicle_id", &r.vehicle_id);
-            let vin = v.vin("vin", &r.vin);
-            let plate = v.plate("plate", &r.plate);
-            let model = v.model("model", r.model, true);
-            let code = v.city("city", &r.city);
-            let home = v.id("home_station", &r.home_station);
-            let city = if is_ok_city(&code) {
-                Some(self.city(&code).await?)
-            } else {
-                None
-            };
-            station_known(&mut v, "home_station", city.as_ref(), &home);
-            let Some(plate) = plate else {
-                // The plate's violation is among the others: this answers them all.
-                v.finish(())?;
-                return Err(Status::invalid_argument("invalid request"));
-            };
-            let command = v.finish(VehicleCommand::Register {
-                vehicle_id: id.clone(),
-                vin,
-                plate,
-                model: model.unwrap_or(VehicleModel::Et5),
-                city: code,
-                home_station: home,
-                at: self.clock.now(),
-            })?;
-            self.run(&self.vehicles, &id, ctx, command, true).await
-        }
-        .instrument(span)
-        .await
+        let mut v = Violations::default();
+        let ctx = context(&mut v, &r, caller.as_ref());
+        let id = v.id("vehicle_id", &r.vehicle_id);
+        let vin = v.vin("vin", &r.vin);
+        let plate = v.plate("plate", &r.plate);
+        let model = v.model("model", r.model, true);
+        let code = v.city("city", &r.city);
+        let home = v.id("home_station", &r.home_station);
+        let city = if is_ok_city(&code) {
+            Some(self.city(&code).await?)
+        } else {
+            None
+        };
+        station_known(&mut v, "home_station", city.as_ref(), &home);
+        let Some(plate) = plate else {
+            // The plate's violation is among the others: this answers them all.
+            v.finish(())?;
+            return Err(Status::invalid_argument("invalid request"));
+        };
+        let command = v.finish(VehicleCommand::Register {
+            vehicle_id: id.clone(),
+            vin,
+            plate,
+            model: model.unwrap_or(VehicleModel::Et5),
+            city: code,
+            home_station: home,
+            at: self.clock.now(),
+        })?;
+        self.run(&self.vehicles, &id, ctx, command, true).await
     }
 
     async fn move_vehicle(
         &self,
         request: Request<pb::MoveVehicleRequest>,
     ) -> Result<Response<common::CommandResult>, Status> {
-        let span = server_span("MoveVehicle", request.metadata());
+        let caller = Caller::of(&request);
         let r = request.into_inner();
-        async move {
-            let mut v = Violations::default();
-            let ctx = context(&mut v, &r);
-            let id = v.id("vehicle_id", &r.vehicle_id);
-            let to = v.id("to_station", &r.to_station);
-            let reason = v.text("reason", &r.reason, 300, false);
-            let at = v
-                .time("moved_at", r.moved_at.as_ref())
-                .unwrap_or_else(|| self.clock.now());
-            let city = self.vehicle_city(&id).await?;
-            station_known(&mut v, "to_station", city.as_ref(), &to);
-            let command = v.finish(VehicleCommand::Move {
-                to_station: to,
-                reason,
-                at,
-            })?;
-            self.run(&self.vehicles, &id, ctx, command, false).await
-        }
-        .instrument(span)
-        .await
+        let mut v = Violations::default();
+        let ctx = context(&mut v, &r, caller.as_ref());
+        let id = v.id("vehicle_id", &r.vehicle_id);
+        let to = v.id("to_station", &r.to_station);
+        let reason = v.text("reason", &r.reason, 300, false);
+        let at = v
+            .time("moved_at", r.moved_at.as_ref())
+            .unwrap_or_else(|| self.clock.now());
+        let city = self.vehicle_city(&id).await?;
+        station_known(&mut v, "to_station", city.as_ref(), &to);
+        let command = v.finish(VehicleCommand::Move {
+            to_station: to,
+            reason,
+            at,
+        })?;
+        self.run(&self.vehicles, &id, ctx, command, false).await
     }
 
     async fn report_breakdown(
         &self,
         request: Request<pb::ReportBreakdownRequest>,
     ) -> Result<Response<common::CommandResult>, Status> {
-        let span = server_span("ReportBreakdown", request.metadata());
+        let caller = Caller::of(&request);
         let r = request.into_inner();
-        async move {
-            let mut v = Violations::default();
-            let ctx = context(&mut v, &r);
-            let id = v.id("vehicle_id", &r.vehicle_id);
-            let at = v.time("at", r.at.as_ref()).unwrap_or_else(|| self.clock.now());
-            let place = v.text("station_or_address", &r.station_or_address, 300, true);
-            let severity = Severity::from_pb(r.severity);
-            if severity.is_none() {
-                v.add(
-                    "severity",
-                    if r.severity == 0 {
-                        "required".into()
-                    } else {
-                        format!("unknown severity {}", r.severity)
-                    },
-                );
-            }
-            let until = v.time("expected_repair_until", r.expected_repair_until.as_ref());
-            if until.is_some_and(|u| u <= at) {
-                v.add("expected_repair_until", "must be after the breakdown");
-            }
-            let description = v.text("description", &r.description, 1000, false);
-            let command = v.finish(VehicleCommand::ReportBreakdown {
-                at,
-                place,
-                severity: severity.unwrap_or(Severity::Major),
-                expected_repair_until: until,
-                description,
-            })?;
-            self.run(&self.vehicles, &id, ctx, command, false).await
+        let mut v = Violations::default();
+        let ctx = context(&mut v, &r, caller.as_ref());
+        let id = v.id("vehicle_id", &r.vehicle_id);
+        let at = v.time("at", r.at.as_ref()).unwrap_or_else(|| self.clock.now());
+        let place = v.text("station_or_address", &r.station_or_address, 300, true);
+        let severity = Severity::from_pb(r.severity);
+        if severity.is_none() {
+            v.add(
+                "severity",
+                if r.severity == 0 {
+                    "required".into()
+                } else {
+                    format!("unknown severity {}", r.severity)
+                },
+            );
         }
-        .instrument(span)
-        .await
+        let until = v.time("expected_repair_until", r.expected_repair_until.as_ref());
+        if until.is_some_and(|u| u <= at) {
+            v.add("expected_repair_until", "must be after the breakdown");
+        }
+        let description = v.text("description", &r.description, 1000, false);
+        let command = v.finish(VehicleCommand::ReportBreakdown {
+            at,
+            place,
+            severity: severity.unwrap_or(Severity::Major),
+            expected_repair_until: until,
+            description,
+        })?;
+        self.run(&self.vehicles, &id, ctx, command, false).await
     }
 
     async fn complete_repair(
         &self,
         request: Request<pb::CompleteRepairRequest>,
     ) -> Result<Response<common::CommandResult>, Status> {
-        let span = server_span("CompleteRepair", request.metadata());
+        let caller = Caller::of(&request);
         let r = request.into_inner();
-        async move {
-            let mut v = Violations::default();
-            let ctx = context(&mut v, &r);
-            let id = v.id("vehicle_id", &r.vehicle_id);
-            let station = if r.station.trim().is_empty() {
-                None
-            } else {
-                Some(v.id("station", &r.station))
-            };
-            let notes = v.text("notes", &r.notes, 1000, false);
-            let at = v.time("at", r.at.as_ref()).unwrap_or_else(|| self.clock.now());
-            let city = self.vehicle_city(&id).await?;
-            station_known(&mut v, "station", city.as_ref(), station.as_deref().unwrap_or(""));
-            let command = v.finish(VehicleCommand::CompleteRepair { at, station, notes })?;
-            self.run(&self.vehicles, &id, ctx, command, false).await
-        }
-        .instrument(span)
-        .await
+        let mut v = Violations::default();
+        let ctx = context(&mut v, &r, caller.as_ref());
+        let id = v.id("vehicle_id", &r.vehicle_id);
+        let station = if r.station.trim().is_empty() {
+            None
+        } else {
+            Some(v.id("station", &r.station))
+        };
+        let notes = v.text("notes", &r.notes, 1000, false);
+        let at = v.time("at", r.at.as_ref()).unwrap_or_else(|| self.clock.now());
+        let city = self.vehicle_city(&id).await?;
+        station_known(&mut v, "station", city.as_ref(), station.as_deref().unwrap_or(""));
+        let command = v.finish(VehicleCommand::CompleteRepair { at, station, notes })?;
+        self.run(&self.vehicles, &id, ctx, command, false).await
     }
 
     async fn schedule_maintenance(
         &self,
         request: Request<pb::ScheduleMaintenanceRequest>,
     ) -> Result<Response<common::CommandResult>, Status> {
-        let span = server_span("ScheduleMaintenance", request.metadata());
+        let caller = Caller::of(&request);
         let r = request.into_inner();
-        async move {
-            let mut v = Violations::default();
-            let ctx = context(&mut v, &r);
-            let id = v.id("vehicle_id", &r.vehicle_id);
-            let from = v.required_time("from", r.from.as_ref());
-            let to = v.required_time("to", r.to.as_ref());
-            if r.from.is_some() && r.to.is_some() && to <= from {
-                v.add("to", "must be after from");
-            }
-            let reason = v.text("reason", &r.reason, 300, true);
-            let command = v.finish(VehicleCommand::ScheduleMaintenance { from, to, reason })?;
-            self.run(&self.vehicles, &id, ctx, command, false).await
+        let mut v = Violations::default();
+        let ctx = context(&mut v, &r, caller.as_ref());
+        let id = v.id("vehicle_id", &r.vehicle_id);
+        let from = v.required_time("from", r.from.as_ref());
+        let to = v.required_time("to", r.to.as_ref());
+        if r.from.is_some() && r.to.is_some() && to <= from {
+            v.add("to", "must be after from");
         }
-        .instrument(span)
-        .await
+        let reason = v.text("reason", &r.reason, 300, true);
+        let command = v.finish(VehicleCommand::ScheduleMaintenance { from, to, reason })?;
+        self.run(&self.vehicles, &id, ctx, command, false).await
     }
 
     async fn retire_vehicle(
         &self,
         request: Request<pb::RetireVehicleRequest>,
     ) -> Result<Response<common::CommandResult>, Status> {
-        let span = server_span("RetireVehicle", request.metadata());
+        let caller = Caller::of(&request);
         let r = request.into_inner();
-        async move {
-            let mut v = Violations::default();
-            let ctx = context(&mut v, &r);
-            let id = v.id("vehicle_id", &r.vehicle_id);
-            let reason = v.text("reason", &r.reason, 300, true);
-            let at = v.time("at", r.at.as_ref()).unwrap_or_else(|| self.clock.now());
-            let command = v.finish(VehicleCommand::Retire { at, reason })?;
-            self.run(&self.vehicles, &id, ctx, command, false).await
-        }
-        .instrument(span)
-        .await
+        let mut v = Violations::default();
+        let ctx = context(&mut v, &r, caller.as_ref());
+        let id = v.id("vehicle_id", &r.vehicle_id);
+        let reason = v.text("reason", &r.reason, 300, true);
+        let at = v.time("at", r.at.as_ref()).unwrap_or_else(|| self.clock.now());
+        let command = v.finish(VehicleCommand::Retire { at, reason })?;
+        self.run(&self.vehicles, &id, ctx, command, false).await
     }
 
     async fn register_driver(
         &self,
         request: Request<pb::RegisterDriverRequest>,
     ) -> Result<Response<common::CommandResult>, Status> {
-        let span = server_span("RegisterDriver", request.metadata());
+        let caller = Caller::of(&request);
         let r = request.into_inner();
-        async move {
-            let mut v = Violations::default();
-            let ctx = context(&mut v, &r);
-            let id = v.id("driver_id", &r.driver_id);
-            let name = v.text("name", &r.name, 100, true);
-            let phone = v.phone("phone", &r.phone);
-            let code = v.city("city", &r.city);
-            if is_ok_city(&code) {
-                self.city(&code).await?;
-            }
-            let command = v.finish(DriverCommand::Register {
-                driver_id: id.clone(),
-                name,
-                phone,
-                city: code,
-                at: self.clock.now(),
-            })?;
-            self.run(&self.drivers, &id, ctx, command, true).await
+        let mut v = Violations::default();
+        let ctx = context(&mut v, &r, caller.as_ref());
+        let id = v.id("driver_id", &r.driver_id);
+        let name = v.text("name", &r.name, 100, true);
+        let phone = v.phone("phone", &r.phone);
+        let code = v.city("city", &r.city);
+        if is_ok_city(&code) {
+            self.city(&code).await?;
         }
-        .instrument(span)
-        .await
+        let command = v.finish(DriverCommand::Register {
+            driver_id: id.clone(),
+            name,
+            phone,
+            city: code,
+            at: self.clock.now(),
+        })?;
+        self.run(&self.drivers, &id, ctx, command, true).await
     }
 
     async fn schedule_shift(
         &self,
         request: Request<pb::ScheduleShiftRequest>,
     ) -> Result<Response<common::CommandResult>, Status> {
-        let span = server_span("ScheduleShift", request.metadata());
+        let caller = Caller::of(&request);
         let r = request.into_inner();
-        async move {
-            let mut v = Violations::default();
-            let ctx = context(&mut v, &r);
-            let id = v.id("driver_id", &r.driver_id);
-            let shift_id = v.id("shift_id", &r.shift_id);
-            let from = v.required_time("from", r.from.as_ref());
-            let to = v.required_time("to", r.to.as_ref());
-            if r.from.is_some() && r.to.is_some() && to <= from {
-                v.add("to", "must be after from");
-            }
-            let station = v.id("station", &r.station);
-            let city = self.driver_city(&id).await?;
-            station_known(&mut v, "station", city.as_ref(), &station);
-            let command = v.finish(DriverCommand::ScheduleShift(Shift {
-                shift_id,
-                from,
-                to,
-                station,
-            }))?;
-            self.run(&self.drivers, &id, ctx, command, false).await
+        let mut v = Violations::default();
+        let ctx = context(&mut v, &r, caller.as_ref());
+        let id = v.id("driver_id", &r.driver_id);
+        let shift_id = v.id("shift_id", &r.shift_id);
+        let from = v.required_time("from", r.from.as_ref());
+        let to = v.required_time("to", r.to.as_ref());
+        if r.from.is_some() && r.to.is_some() && to <= from {
+            v.add("to", "must be after from");
         }
-        .instrument(span)
-        .await
+        let station = v.id("station", &r.station);
+        let city = self.driver_city(&id).await?;
+        station_known(&mut v, "station", city.as_ref(), &station);
+        let command = v.finish(DriverCommand::ScheduleShift(Shift {
+            shift_id,
+            from,
+            to,
+            station,
+        }))?;
+        self.run(&self.drivers, &id, ctx, command, false).await
     }
 
     async fn configure_city(
         &self,
         request: Request<pb::ConfigureCityRequest>,
     ) -> Result<Response<common::CommandResult>, Status> {
-        let span = server_span("ConfigureCity", request.metadata());
+        let caller = Caller::of(&request);
         let r = request.into_inner();
-        async move {
-            let mut v = Violations::default();
-            let ctx = context(&mut v, &r);
-            let city = v.city("city", &r.city);
-            let name = v.text("name", &r.name, 100, true);
-            let default_station = if r.default_station.trim().is_empty() {
-                String::new()
-            } else {
-                v.id("default_station", &r.default_station)
-            };
-            if r.delivery_minutes > 24 * 60 {
-                v.add("delivery_minutes", "at most 1440");
-            }
-            if r.frozen_window_minutes > 7 * 24 * 60 {
-                v.add("frozen_window_minutes", "at most 10080");
-            }
-            let command = v.finish(CityCommand::Configure {
-                city: city.clone(),
-                name,
-                default_station,
-                delivery_minutes: if r.delivery_minutes == 0 {
-                    crate::domain::DEFAULT_DELIVERY_MINUTES
-                } else {
-                    r.delivery_minutes
-                },
-                frozen_window_minutes: if r.frozen_window_minutes == 0 {
-                    crate::domain::DEFAULT_FROZEN_WINDOW_MINUTES
-                } else {
-                    r.frozen_window_minutes
-                },
-            })?;
-            self.run(&self.cities, &city, ctx, command, true).await
+        let mut v = Violations::default();
+        let ctx = context(&mut v, &r, caller.as_ref());
+        let city = v.city("city", &r.city);
+        let name = v.text("name", &r.name, 100, true);
+        let default_station = if r.default_station.trim().is_empty() {
+            String::new()
+        } else {
+            v.id("default_station", &r.default_station)
+        };
+        if r.delivery_minutes > 24 * 60 {
+            v.add("delivery_minutes", "at most 1440");
         }
-        .instrument(span)
-        .await
+        if r.frozen_window_minutes > 7 * 24 * 60 {
+            v.add("frozen_window_minutes", "at most 10080");
+        }
+        let command = v.finish(CityCommand::Configure {
+            city: city.clone(),
+            name,
+            default_station,
+            delivery_minutes: if r.delivery_minutes == 0 {
+                crate::domain::DEFAULT_DELIVERY_MINUTES
+            } else {
+                r.delivery_minutes
+            },
+            frozen_window_minutes: if r.frozen_window_minutes == 0 {
+                crate::domain::DEFAULT_FROZEN_WINDOW_MINUTES
+            } else {
+                r.frozen_window_minutes
+            },
+        })?;
+        self.run(&self.cities, &city, ctx, command, true).await
     }
 
     async fn add_station(
         &self,
         request: Request<pb::AddStationRequest>,
     ) -> Result<Response<common::CommandResult>, Status> {
-        let span = server_span("AddStation", request.metadata());
+        let caller = Caller::of(&request);
         let r = request.into_inner();
-        async move {
-            let mut v = Violations::default();
-            let ctx = context(&mut v, &r);
-            let city = v.city("city", &r.city);
-            let station_id = v.id("station_id", &r.station_id);
-            let name = v.text("name", &r.name, 100, true);
-            if r.districts.len() > 100 {
-                v.add("districts", "at most 100");
-            }
-            let districts = r
-                .districts
-                .iter()
-                .enumerate()
-                .map(|(i, d)| v.text(&format!("districts[{i}]"), d, 50, true))
-                .collect();
-            let command = v.finish(CityCommand::AddStation {
-                station_id,
-                name,
-                districts,
-            })?;
-            self.run(&self.cities, &city, ctx, command, false).await
+        let mut v = Violations::default();
+        let ctx = context(&mut v, &r, caller.as_ref());
+        let city = v.city("city", &r.city);
+        let station_id = v.id("station_id", &r.station_id);
+        let name = v.text("name", &r.name, 100, true);
+        if r.districts.len() > 100 {
+            v.add("districts", "at most 100");
         }
-        .instrument(span)
-        .await
+        let districts = r
+            .districts
+            .iter()
+            .enumerate()
+            .map(|(i, d)| v.text(&format!("districts[{i}]"), d, 50, true))
+            .collect();
+        let command = v.finish(CityCommand::AddStation {
+            station_id,
+            name,
+            districts,
+        })?;
+        self.run(&self.cities, &city, ctx, command, false).await
     }
 
     async fn set_travel_times(
         &self,
         request: Request<pb::SetTravelTimesRequest>,
     ) -> Result<Response<common::CommandResult>, Status> {
-        let span = server_span("SetTravelTimes", request.metadata());
+        let caller = Caller::of(&request);
         let r = request.into_inner();
-        async move {
-            let mut v = Violations::default();
-            let ctx = context(&mut v, &r);
-            let city = v.city("city", &r.city);
-            if r.times.is_empty() {
-                v.add("times", "required: at least one");
-            } else if r.times.len() > 10_000 {
-                v.add("times", "at most 10000 per request");
-            }
-            let times = r
-                .times
-                .iter()
-                .enumerate()
-                .map(|(i, t)| {
-                    let a = v.id(&format!("times[{i}].from_station"), &t.from_station);
-                    let b = v.id(&format!("times[{i}].to_station"), &t.to_station);
-                    if t.minutes > crate::domain::city::MAX_TRAVEL_MINUTES {
-                        v.add(format!("times[{i}].minutes"), "at most 10080");
-                    }
-                    (a, b, t.minutes)
-                })
-                .collect();
-            let command = v.finish(CityCommand::SetTravelTimes {
-                times,
-                symmetric: r.symmetric,
-            })?;
-            self.run(&self.cities, &city, ctx, command, false).await
+        let mut v = Violations::default();
+        let ctx = context(&mut v, &r, caller.as_ref());
+        let city = v.city("city", &r.city);
+        if r.times.is_empty() {
+            v.add("times", "required: at least one");
+        } else if r.times.len() > 10_000 {
+            v.add("times", "at most 10000 per request");
         }
-        .instrument(span)
-        .await
+        let times = r
+            .times
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let a = v.id(&format!("times[{i}].from_station"), &t.from_station);
+                let b = v.id(&format!("times[{i}].to_station"), &t.to_station);
+                if t.minutes > crate::domain::city::MAX_TRAVEL_MINUTES {
+                    v.add(format!("times[{i}].minutes"), "at most 10080");
+                }
+                (a, b, t.minutes)
+            })
+            .collect();
+        let command = v.finish(CityCommand::SetTravelTimes {
+            times,
+            symmetric: r.symmetric,
+        })?;
+        self.run(&self.cities, &city, ctx, command, false).await
     }
 
     async fn set_turnaround(
         &self,
         request: Request<pb::SetTurnaroundRequest>,
     ) -> Result<Response<common::CommandResult>, Status> {
-        let span = server_span("SetTurnaround", request.metadata());
+        let caller = Caller::of(&request);
         let r = request.into_inner();
-        async move {
-            let mut v = Violations::default();
-            let ctx = context(&mut v, &r);
-            let city = v.city("city", &r.city);
-            if r.minutes > 24 * 60 {
-                v.add("minutes", "at most 1440");
-            }
-            let command = v.finish(CityCommand::SetTurnaround(r.minutes))?;
-            self.run(&self.cities, &city, ctx, command, false).await
+        let mut v = Violations::default();
+        let ctx = context(&mut v, &r, caller.as_ref());
+        let city = v.city("city", &r.city);
+        if r.minutes > 24 * 60 {
+            v.add("minutes", "at most 1440");
         }
-        .instrument(span)
-        .await
+        let command = v.finish(CityCommand::SetTurnaround(r.minutes))?;
+        self.run(&self.cities, &city, ctx, command, false).await
     }
 
     async fn set_upgrades(
         &self,
         request: Request<pb::SetUpgradesRequest>,
     ) -> Result<Response<common::CommandResult>, Status> {
-        let span = server_span("SetUpgrades", request.metadata());
+        let caller = Caller::of(&request);
         let r = request.into_inner();
-        async move {
-            let mut v = Violations::default();
-            let ctx = context(&mut v, &r);
-            let city = v.city("city", &r.city);
-            let mut ladder = BTreeMap::new();
-            for (i, rule) in r.rules.iter().enumerate() {
-                let m = v.model(&format!("rules[{i}].model"), rule.model, true);
-                let ups: Vec<VehicleModel> = rule
-                    .may_be_served_by
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(j, u)| v.model(&format!("rules[{i}].may_be_served_by[{j}]"), *u, true))
-                    .collect();
-                if let Some(m) = m {
-                    if ups.contains(&m) {
-                        v.add(format!("rules[{i}].may_be_served_by"), "a model is not its own upgrade");
-                    }
-                    if ladder.insert(m, ups).is_some() {
-                        v.add(format!("rules[{i}].model"), "listed twice");
-                    }
+        let mut v = Violations::default();
+        let ctx = context(&mut v, &r, caller.as_ref());
+        let city = v.city("city", &r.city);
+        let mut ladder = BTreeMap::new();
+        for (i, rule) in r.rules.iter().enumerate() {
+            let m = v.model(&format!("rules[{i}].model"), rule.model, true);
+            let ups: Vec<VehicleModel> = rule
+                .may_be_served_by
+                .iter()
+                .enumerate()
+                .filter_map(|(j, u)| v.model(&format!("rules[{i}].may_be_served_by[{j}]"), *u, true))
+                .collect();
+            if let Some(m) = m {
+                if ups.contains(&m) {
+                    v.add(format!("rules[{i}].may_be_served_by"), "a model is not its own upgrade");
+                }
+                if ladder.insert(m, ups).is_some() {
+                    v.add(format!("rules[{i}].model"), "listed twice");
                 }
             }
-            let command = v.finish(CityCommand::SetUpgrades(ladder))?;
-            self.run(&self.cities, &city, ctx, command, false).await
         }
-        .instrument(span)
-        .await
+        let command = v.finish(CityCommand::SetUpgrades(ladder))?;
+        self.run(&self.cities, &city, ctx, command, false).await
     }
 
     async fn trigger_replan(
         &self,
         request: Request<pb::TriggerReplanRequest>,
     ) -> Result<Response<pb::TriggerReplanResponse>, Status> {
-        let span = server_span("TriggerReplan", request.metadata());
+        let caller = Caller::of(&request);
         let r = request.into_inner();
-        async move {
-            let mut v = Violations::default();
-            let ctx = context(&mut v, &r);
-            let city = v.city("city", &r.city);
-            v.finish(())?;
-            let done = replan::replan_city(
-                &self.plans,
-                &self.db,
-                &city,
-                self.clock.now(),
-                &self.replan,
-                &ctx.request_id,
-                &ctx.actor,
-                "manual",
-            )
-            .await
-            .map_err(|e| match e {
-                ReplanError::NoCity(c) => Status::not_found(format!("city {c} is not configured")),
-                ReplanError::Query(q) => query_status(q),
-                ReplanError::Execute(e) => exec_status(e),
-                e @ ReplanError::NotConverged(_) => Status::aborted(e.to_string()),
-            })?;
-            let plan = done.state.last.as_ref().map(|p| pb::PlanSummary {
-                city: p.city.clone(),
-                plan_id: p.plan_id.clone(),
-                planned_at: p.planned_at,
-                orders: p.orders,
-                fulfilled: p.fulfilled,
-                upgrades: p.upgrades,
-                relocation_minutes: p.relocation_minutes,
-                moved_from_previous: p.moved_from_previous,
-                fulfilment_rate: p.fulfilment_rate,
-                idle_rate: p.idle_rate,
-                proven_optimal: p.proven_optimal,
-                upper_bound_fulfilled: p.upper_bound_fulfilled,
-                trigger: p.trigger.clone(),
-                at_risk: done.state.at_risk.len() as u32,
-            });
-            Ok(Response::new(pb::TriggerReplanResponse {
-                result: Some(common::CommandResult {
-                    aggregate_id: city,
-                    sequence: done.sequence,
-                    events_appended: done.events_appended,
-                }),
-                plan,
-            }))
-        }
-        .instrument(span)
+        let mut v = Violations::default();
+        let ctx = context(&mut v, &r, caller.as_ref());
+        let city = v.city("city", &r.city);
+        v.finish(())?;
+        let done = replan::replan_city(
+            &self.plans,
+            &self.db,
+            &city,
+            self.clock.now(),
+            &self.replan,
+            &ctx.request_id,
+            &ctx.actor,
+            "manual",
+        )
         .await
+        .map_err(|e| match e {
+            ReplanError::NoCity(c) => Status::not_found(format!("city {c} is not configured")),
+            ReplanError::Query(q) => query_status(q),
+            ReplanError::Execute(e) => exec_status(e),
+            e @ ReplanError::NotConverged(_) => Status::aborted(e.to_string()),
+        })?;
+        let plan = done.state.last.as_ref().map(|p| pb::PlanSummary {
+            city: p.city.clone(),
+            plan_id: p.plan_id.clone(),
+            planned_at: p.planned_at,
+            orders: p.orders,
+            fulfilled: p.fulfilled,
+            upgrades: p.upgrades,
+            relocation_minutes: p.relocation_minutes,
+            moved_from_previous: p.moved_from_previous,
+            fulfilment_rate: p.fulfilment_rate,
+            idle_rate: p.idle_rate,
+            proven_optimal: p.proven_optimal,
+            upper_bound_fulfilled: p.upper_bound_fulfilled,
+            trigger: p.trigger.clone(),
+            at_risk: done.state.at_risk.len() as u32,
+        });
+        Ok(Response::new(pb::TriggerReplanResponse {
+            result: Some(common::CommandResult {
+                aggregate_id: city,
+                sequence: done.sequence,
+                events_appended: done.events_appended,
+            }),
+            plan,
+        }))
     }
 
     async fn plan_instance(
         &self,
         request: Request<pb::PlanInstanceRequest>,
     ) -> Result<Response<pb::PlanInstanceResponse>, Status> {
-        let span = server_span("PlanInstance", request.metadata());
         let r = request.into_inner();
-        async move {
-            if r.instance_json.trim().is_empty() {
-                return Err(invalid_argument("instance_json", "required"));
-            }
-            if r.instance_json.len() > MAX_INSTANCE_BYTES {
-                return Err(invalid_argument(
-                    "instance_json",
-                    format!("at most {MAX_INSTANCE_BYTES} bytes"),
-                ));
-            }
-            let options = self.replan.options.clone();
-            // The planner is CPU-bound: off the async workers.
-            let outcome = tokio::task::spawn_blocking(move || plan_json(&r.instance_json, &options))
-                .await
-                .map_err(|e| Status::internal(format!("planner stopped: {e}")))?
-                .map_err(|e| invalid_argument("instance_json", e))?;
-            Ok(Response::new(outcome))
+        if r.instance_json.trim().is_empty() {
+            return Err(invalid_argument("instance_json", "required"));
         }
-        .instrument(span)
-        .await
+        if r.instance_json.len() > MAX_INSTANCE_BYTES {
+            return Err(invalid_argument(
+                "instance_json",
+                format!("at most {MAX_INSTANCE_BYTES} bytes"),
+            ));
+        }
+        let options = self.replan.options.clone();
+        // The planner is CPU-bound: off the async workers.
+        let outcome = tokio::task::spawn_blocking(move || plan_json(&r.instance_json, &options))
+            .await
+            .map_err(|e| Status::internal(format!("planner stopped: {e}")))?
+            .map_err(|e| invalid_argument("instance_json", e))?;
+        Ok(Response::new(outcome))
     }
 
     async fn get_vehicle(&self, request: Request<pb::GetVehicleRequest>) -> Result<Response<pb::Vehicle>, Status> {

@@ -25,7 +25,7 @@ use rentops_order::app::{self, OrderConfig};
 use rentops_order::domain::*;
 use rentops_proto::common::{CommandContext, Consistency, Money, VehicleModel};
 use rentops_proto::order as pb;
-use rentops_runtime::{MapEnv, Shutdown, SystemClock};
+use rentops_runtime::{MapEnv, ServiceConfig as _, Shutdown, SystemClock};
 use rentops_testkit::{NatsServer, PgDatabase, SqliteDatabase};
 
 fn env_usize(key: &str, default: usize) -> usize {

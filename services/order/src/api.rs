@@ -8,10 +8,10 @@ use rentops_eventstore::{CommandHandler, CommandMeta, ExecuteError, Executed};
 use rentops_projection::{Checkpoints, Db};
 use rentops_proto::common;
 use rentops_proto::order as pb;
-use rentops_runtime::{Clock, grpc::server_span, invalid_argument};
+use rentops_runtime::auth::{Caller, Declaration, Role};
+use rentops_runtime::{Clock, invalid_argument};
 use time::OffsetDateTime;
 use tonic::{Request, Response, Status};
-use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::domain::codec::{self, channel_from_pb, outcome_from_pb, status_from_pb, ts, ts_opt};
@@ -19,6 +19,31 @@ use crate::domain::order::{BookingChanges, Order};
 use crate::domain::*;
 use crate::projections::queries::{self, HistoryRow, ListFilter, OrderRow, QueryError, QueueFilter};
 use crate::validate::{OrderFields, Violations, context, page_size};
+
+const DESK: &[Role] = &[Role::Desk, Role::Supervisor];
+/// Handovers are recorded at the counter or by the fleet's staff who bring the car.
+const HANDOVER: &[Role] = &[Role::Desk, Role::Supervisor, Role::Fleet];
+const READ: &[Role] = &[Role::Desk, Role::Supervisor, Role::Fleet, Role::Finance, Role::Analyst];
+
+/// Who may call each RPC of `rentops.order.v1.OrderService` when callers are authenticated.
+pub const POLICY: Declaration = (
+    "rentops.order.v1.OrderService",
+    &[
+        ("PlaceOrder", DESK),
+        ("RecordContactAttempt", DESK),
+        ("ConfirmOrder", DESK),
+        ("ChangeOrder", DESK),
+        ("CancelOrder", DESK),
+        ("RecordPickup", HANDOVER),
+        ("RecordReturn", HANDOVER),
+        ("CompleteOrder", DESK),
+        ("MarkNoShow", DESK),
+        ("GetOrder", READ),
+        ("ListOrders", READ),
+        ("GetOrderHistory", READ),
+        ("ListConfirmationQueue", DESK),
+    ],
+);
 
 /// Business settings of the order service (configuration, not code).
 #[derive(Debug, Clone, Default)]
@@ -208,556 +233,499 @@ impl pb::order_service_server::OrderService for OrderApi {
         &self,
         request: Request<pb::PlaceOrderRequest>,
     ) -> Result<Response<pb::PlaceOrderResponse>, Status> {
-        let span = server_span("PlaceOrder", request.metadata());
+        let caller = Caller::of(&request);
         let r = request.into_inner();
-        async move {
-            let mut v = Violations::default();
-            let ctx = context(&mut v, &r);
-            let channel = channel_from_pb(r.channel);
-            if channel.is_none() {
-                v.add(
-                    "channel",
-                    if r.channel == 0 {
-                        "required".into()
-                    } else {
-                        format!("unknown channel {}", r.channel)
-                    },
-                );
-            }
-            let partner_code = if channel == Some(Channel::Partner) {
-                v.code("partner_code", &r.partner_code, 32)
-            } else {
-                if !r.partner_code.trim().is_empty() {
-                    v.add("partner_code", "only for channel CHANNEL_PARTNER");
-                }
-                String::new()
-            };
-            let channel_order_ref = v.text("channel_order_ref", &r.channel_order_ref, 64, true);
-            let c = r.customer.clone().unwrap_or_default();
-            if r.customer.is_none() {
-                v.add("customer", "required");
-            }
-            let customer = Customer {
-                customer_id: v.text("customer.customer_id", &c.customer_id, 64, true),
-                name: v.text("customer.name", &c.name, 100, true),
-                phone: v.phone("customer.phone", &c.phone),
-            };
-            let city = v.city("city", &r.city);
-            let pickup_location = v.location("pickup_location", r.pickup_location.as_ref(), true);
-            let return_location = v.location("return_location", r.return_location.as_ref(), true);
-            let pickup_at = v.required_time("pickup_at", r.pickup_at.as_ref());
-            let return_at = v.required_time("return_at", r.return_at.as_ref());
-            if r.pickup_at.is_some() && r.return_at.is_some() && v.is_empty() {
-                if return_at <= pickup_at {
-                    v.add("return_at", "must be after pickup_at");
-                } else if return_at - pickup_at > time::Duration::days(90) {
-                    v.add("return_at", "a rental lasts at most 90 days");
-                }
-            }
-            let requested_model = v.model("requested_model", r.requested_model, true);
-            let add_ons = add_ons(&mut v, &r.add_ons);
-            let price = v.money("price", r.price.as_ref(), true);
-            let rental_deposit = v
-                .money("rental_deposit", r.rental_deposit.as_ref(), false)
-                .unwrap_or_default();
-            let violation_deposit = v
-                .money("violation_deposit", r.violation_deposit.as_ref(), false)
-                .unwrap_or_default();
-            let notes = v.text("notes", &r.notes, 2000, false);
-            let now = self.clock.now();
-            let placed_at = v.time("placed_at", r.placed_at.as_ref()).unwrap_or(now);
-            if placed_at > now + time::Duration::minutes(5) {
-                v.add("placed_at", "cannot be in the future");
-            }
-            let (Some(channel), Some(city), Some(pickup_location), Some(return_location), Some(model), Some(price)) =
-                (channel, city, pickup_location, return_location, requested_model, price)
-            else {
-                // Each missing piece has added its violation: this returns them all.
-                v.finish(())?;
-                return Err(Status::invalid_argument("invalid request"));
-            };
-            let booking = Booking {
-                channel,
-                partner_code: partner_code.clone(),
-                channel_order_ref: channel_order_ref.clone(),
-                customer,
-                city,
-                pickup_location,
-                pickup_at,
-                return_location,
-                return_at,
-                model,
-                add_ons,
-                price,
-                rental_deposit,
-                violation_deposit,
-                notes,
-            };
-            v.finish(())?;
-            let order_id = order_id_for(channel, &partner_code, &channel_order_ref);
-            let pre_verified = self
-                .settings
-                .pre_verified_channels
-                .contains(&Self::channel_key(channel, &partner_code));
-            let command = OrderCommand::Place {
-                order_id,
-                booking,
-                placed_at,
-                pre_verified,
-                policy: self.settings.policy,
-            };
-            let done = self.run(order_id, ctx, command, true).await?;
-            Ok(Response::new(pb::PlaceOrderResponse {
-                order_id: order_id.to_string(),
-                sequence: done.sequence,
-                // A retry is answered as the first call was: created if that call created it.
-                created: done.events_appended > 0,
-            }))
+        let mut v = Violations::default();
+        let ctx = context(&mut v, &r, caller.as_ref());
+        let channel = channel_from_pb(r.channel);
+        if channel.is_none() {
+            v.add(
+                "channel",
+                if r.channel == 0 {
+                    "required".into()
+                } else {
+                    format!("unknown channel {}", r.channel)
+                },
+            );
         }
-        .instrument(span)
-        .await
+        let partner_code = if channel == Some(Channel::Partner) {
+            v.code("partner_code", &r.partner_code, 32)
+        } else {
+            if !r.partner_code.trim().is_empty() {
+                v.add("partner_code", "only for channel CHANNEL_PARTNER");
+            }
+            String::new()
+        };
+        let channel_order_ref = v.text("channel_order_ref", &r.channel_order_ref, 64, true);
+        let c = r.customer.clone().unwrap_or_default();
+        if r.customer.is_none() {
+            v.add("customer", "required");
+        }
+        let customer = Customer {
+            customer_id: v.text("customer.customer_id", &c.customer_id, 64, true),
+            name: v.text("customer.name", &c.name, 100, true),
+            phone: v.phone("customer.phone", &c.phone),
+        };
+        let city = v.city("city", &r.city);
+        let pickup_location = v.location("pickup_location", r.pickup_location.as_ref(), true);
+        let return_location = v.location("return_location", r.return_location.as_ref(), true);
+        let pickup_at = v.required_time("pickup_at", r.pickup_at.as_ref());
+        let return_at = v.required_time("return_at", r.return_at.as_ref());
+        if r.pickup_at.is_some() && r.return_at.is_some() && v.is_empty() {
+            if return_at <= pickup_at {
+                v.add("return_at", "must be after pickup_at");
+            } else if return_at - pickup_at > time::Duration::days(90) {
+                v.add("return_at", "a rental lasts at most 90 days");
+            }
+        }
+        let requested_model = v.model("requested_model", r.requested_model, true);
+        let add_ons = add_ons(&mut v, &r.add_ons);
+        let price = v.money("price", r.price.as_ref(), true);
+        let rental_deposit = v
+            .money("rental_deposit", r.rental_deposit.as_ref(), false)
+            .unwrap_or_default();
+        let violation_deposit = v
+            .money("violation_deposit", r.violation_deposit.as_ref(), false)
+            .unwrap_or_default();
+        let notes = v.text("notes", &r.notes, 2000, false);
+        let now = self.clock.now();
+        let placed_at = v.time("placed_at", r.placed_at.as_ref()).unwrap_or(now);
+        if placed_at > now + time::Duration::minutes(5) {
+            v.add("placed_at", "cannot be in the future");
+        }
+        let (Some(channel), Some(city), Some(pickup_location), Some(return_location), Some(model), Some(price)) =
+            (channel, city, pickup_location, return_location, requested_model, price)
+        else {
+            // Each missing piece has added its violation: this returns them all.
+            v.finish(())?;
+            return Err(Status::invalid_argument("invalid request"));
+        };
+        let booking = Booking {
+            channel,
+            partner_code: partner_code.clone(),
+            channel_order_ref: channel_order_ref.clone(),
+            customer,
+            city,
+            pickup_location,
+            pickup_at,
+            return_location,
+            return_at,
+            model,
+            add_ons,
+            price,
+            rental_deposit,
+            violation_deposit,
+            notes,
+        };
+        v.finish(())?;
+        let order_id = order_id_for(channel, &partner_code, &channel_order_ref);
+        let pre_verified = self
+            .settings
+            .pre_verified_channels
+            .contains(&Self::channel_key(channel, &partner_code));
+        let command = OrderCommand::Place {
+            order_id,
+            booking,
+            placed_at,
+            pre_verified,
+            policy: self.settings.policy,
+        };
+        let done = self.run(order_id, ctx, command, true).await?;
+        Ok(Response::new(pb::PlaceOrderResponse {
+            order_id: order_id.to_string(),
+            sequence: done.sequence,
+            // A retry is answered as the first call was: created if that call created it.
+            created: done.events_appended > 0,
+        }))
     }
 
     async fn record_contact_attempt(
         &self,
         request: Request<pb::RecordContactAttemptRequest>,
     ) -> Result<Response<common::CommandResult>, Status> {
-        let span = server_span("RecordContactAttempt", request.metadata());
+        let caller = Caller::of(&request);
         let r = request.into_inner();
-        async move {
-            let mut v = Violations::default();
-            let ctx = context(&mut v, &r);
-            let id = v.order_id(&r.order_id);
-            let outcome = outcome_from_pb(r.outcome);
-            if outcome.is_none() {
-                v.add(
-                    "outcome",
-                    if r.outcome == 0 {
-                        "required".into()
-                    } else {
-                        format!("unknown outcome {}", r.outcome)
-                    },
-                );
-            }
-            let notes = v.text("notes", &r.notes, 2000, false);
-            let call_back_at = v.time("call_back_at", r.call_back_at.as_ref());
-            if outcome == Some(ContactOutcome::CallBackLater) && r.call_back_at.is_none() {
-                v.add("call_back_at", "required when the outcome is CALL_BACK_LATER");
-            }
-            let now = self.clock.now();
-            let at = v.time("attempted_at", r.attempted_at.as_ref()).unwrap_or(now);
-            if at > now + time::Duration::minutes(5) {
-                v.add("attempted_at", "cannot be in the future");
-            }
-            let outcome = v
-                .finish(outcome)?
-                .ok_or_else(|| invalid_argument("outcome", "required"))?;
-            let agent = ctx.actor.clone();
-            let command = OrderCommand::RecordContactAttempt {
-                at,
-                outcome,
-                agent,
-                notes,
-                call_back_at,
-                policy: self.settings.policy,
-            };
-            let done = self.run(id, ctx, command, false).await?;
-            Ok(Response::new(result(&done)))
+        let mut v = Violations::default();
+        let ctx = context(&mut v, &r, caller.as_ref());
+        let id = v.order_id(&r.order_id);
+        let outcome = outcome_from_pb(r.outcome);
+        if outcome.is_none() {
+            v.add(
+                "outcome",
+                if r.outcome == 0 {
+                    "required".into()
+                } else {
+                    format!("unknown outcome {}", r.outcome)
+                },
+            );
         }
-        .instrument(span)
-        .await
+        let notes = v.text("notes", &r.notes, 2000, false);
+        let call_back_at = v.time("call_back_at", r.call_back_at.as_ref());
+        if outcome == Some(ContactOutcome::CallBackLater) && r.call_back_at.is_none() {
+            v.add("call_back_at", "required when the outcome is CALL_BACK_LATER");
+        }
+        let now = self.clock.now();
+        let at = v.time("attempted_at", r.attempted_at.as_ref()).unwrap_or(now);
+        if at > now + time::Duration::minutes(5) {
+            v.add("attempted_at", "cannot be in the future");
+        }
+        let outcome = v
+            .finish(outcome)?
+            .ok_or_else(|| invalid_argument("outcome", "required"))?;
+        let agent = ctx.actor.clone();
+        let command = OrderCommand::RecordContactAttempt {
+            at,
+            outcome,
+            agent,
+            notes,
+            call_back_at,
+            policy: self.settings.policy,
+        };
+        let done = self.run(id, ctx, command, false).await?;
+        Ok(Response::new(result(&done)))
     }
 
     async fn confirm_order(
         &self,
         request: Request<pb::ConfirmOrderRequest>,
     ) -> Result<Response<common::CommandResult>, Status> {
-        let span = server_span("ConfirmOrder", request.metadata());
+        let caller = Caller::of(&request);
         let r = request.into_inner();
-        async move {
-            let mut v = Violations::default();
-            let ctx = context(&mut v, &r);
-            let id = v.order_id(&r.order_id);
-            let notes = v.text("notes", &r.notes, 2000, false);
-            v.finish(())?;
-            let command = OrderCommand::Confirm {
-                at: self.clock.now(),
-                notes,
-            };
-            Ok(Response::new(result(&self.run(id, ctx, command, false).await?)))
-        }
-        .instrument(span)
-        .await
+        let mut v = Violations::default();
+        let ctx = context(&mut v, &r, caller.as_ref());
+        let id = v.order_id(&r.order_id);
+        let notes = v.text("notes", &r.notes, 2000, false);
+        v.finish(())?;
+        let command = OrderCommand::Confirm {
+            at: self.clock.now(),
+            notes,
+        };
+        Ok(Response::new(result(&self.run(id, ctx, command, false).await?)))
     }
 
     async fn change_order(
         &self,
         request: Request<pb::ChangeOrderRequest>,
     ) -> Result<Response<common::CommandResult>, Status> {
-        let span = server_span("ChangeOrder", request.metadata());
+        let caller = Caller::of(&request);
         let r = request.into_inner();
-        async move {
-            let mut v = Violations::default();
-            let ctx = context(&mut v, &r);
-            let id = v.order_id(&r.order_id);
-            let changes = BookingChanges {
-                pickup_location: v.location("pickup_location", r.pickup_location.as_ref(), false),
-                pickup_at: v.time("pickup_at", r.pickup_at.as_ref()),
-                return_location: v.location("return_location", r.return_location.as_ref(), false),
-                return_at: v.time("return_at", r.return_at.as_ref()),
-                model: v.model("requested_model", r.requested_model, false),
-                add_ons: if r.replace_add_ons {
-                    Some(add_ons(&mut v, &r.add_ons))
-                } else {
-                    if !r.add_ons.is_empty() {
-                        v.add("add_ons", "set replace_add_ons to replace the add-ons");
-                    }
-                    None
-                },
-                price: v.money("price", r.price.as_ref(), false),
-            };
-            if let (Some(p), Some(ret)) = (changes.pickup_at, changes.return_at)
-                && ret <= p
-            {
-                v.add("return_at", "must be after pickup_at");
-            }
-            let reason = v.text("reason", &r.reason, 500, false);
-            if changes.field_names().is_empty() && v.is_empty() {
-                v.add("order", "nothing to change: set at least one field");
-            }
-            v.finish(())?;
-            let command = OrderCommand::Change {
-                at: self.clock.now(),
-                changes,
-                reason,
-            };
-            Ok(Response::new(result(&self.run(id, ctx, command, false).await?)))
+        let mut v = Violations::default();
+        let ctx = context(&mut v, &r, caller.as_ref());
+        let id = v.order_id(&r.order_id);
+        let changes = BookingChanges {
+            pickup_location: v.location("pickup_location", r.pickup_location.as_ref(), false),
+            pickup_at: v.time("pickup_at", r.pickup_at.as_ref()),
+            return_location: v.location("return_location", r.return_location.as_ref(), false),
+            return_at: v.time("return_at", r.return_at.as_ref()),
+            model: v.model("requested_model", r.requested_model, false),
+            add_ons: if r.replace_add_ons {
+                Some(add_ons(&mut v, &r.add_ons))
+            } else {
+                if !r.add_ons.is_empty() {
+                    v.add("add_ons", "set replace_add_ons to replace the add-ons");
+                }
+                None
+            },
+            price: v.money("price", r.price.as_ref(), false),
+        };
+        if let (Some(p), Some(ret)) = (changes.pickup_at, changes.return_at)
+            && ret <= p
+        {
+            v.add("return_at", "must be after pickup_at");
         }
-        .instrument(span)
-        .await
+        let reason = v.text("reason", &r.reason, 500, false);
+        if changes.field_names().is_empty() && v.is_empty() {
+            v.add("order", "nothing to change: set at least one field");
+        }
+        v.finish(())?;
+        let command = OrderCommand::Change {
+            at: self.clock.now(),
+            changes,
+            reason,
+        };
+        Ok(Response::new(result(&self.run(id, ctx, command, false).await?)))
     }
 
     async fn cancel_order(
         &self,
         request: Request<pb::CancelOrderRequest>,
     ) -> Result<Response<common::CommandResult>, Status> {
-        let span = server_span("CancelOrder", request.metadata());
+        let caller = Caller::of(&request);
         let r = request.into_inner();
-        async move {
-            let mut v = Violations::default();
-            let ctx = context(&mut v, &r);
-            let id = v.order_id(&r.order_id);
-            let by = codec::cancelled_by_from_pb(r.cancelled_by);
-            if by.is_none() {
-                v.add(
-                    "cancelled_by",
-                    if r.cancelled_by == 0 {
-                        "required".into()
-                    } else {
-                        format!("unknown value {}", r.cancelled_by)
-                    },
-                );
-            }
-            let reason = v.text("reason", &r.reason, 500, true);
-            let by = v
-                .finish(by)?
-                .ok_or_else(|| invalid_argument("cancelled_by", "required"))?;
-            let command = OrderCommand::Cancel {
-                at: self.clock.now(),
-                by,
-                reason,
-            };
-            Ok(Response::new(result(&self.run(id, ctx, command, false).await?)))
+        let mut v = Violations::default();
+        let ctx = context(&mut v, &r, caller.as_ref());
+        let id = v.order_id(&r.order_id);
+        let by = codec::cancelled_by_from_pb(r.cancelled_by);
+        if by.is_none() {
+            v.add(
+                "cancelled_by",
+                if r.cancelled_by == 0 {
+                    "required".into()
+                } else {
+                    format!("unknown value {}", r.cancelled_by)
+                },
+            );
         }
-        .instrument(span)
-        .await
+        let reason = v.text("reason", &r.reason, 500, true);
+        let by = v
+            .finish(by)?
+            .ok_or_else(|| invalid_argument("cancelled_by", "required"))?;
+        let command = OrderCommand::Cancel {
+            at: self.clock.now(),
+            by,
+            reason,
+        };
+        Ok(Response::new(result(&self.run(id, ctx, command, false).await?)))
     }
 
     async fn record_pickup(
         &self,
         request: Request<pb::RecordPickupRequest>,
     ) -> Result<Response<common::CommandResult>, Status> {
-        let span = server_span("RecordPickup", request.metadata());
+        let caller = Caller::of(&request);
         let r = request.into_inner();
-        async move {
-            let mut v = Violations::default();
-            let ctx = context(&mut v, &r);
-            let id = v.order_id(&r.order_id);
-            let vehicle_id = v.text("vehicle_id", &r.vehicle_id, 64, true);
-            let plate = v.plate("plate", &r.plate);
-            check_reading(&mut v, r.odometer_km, r.charge_percent);
-            let damage_noted = v.text("damage_noted", &r.damage_noted, 2000, false);
-            let now = self.clock.now();
-            let at = v.time("picked_up_at", r.picked_up_at.as_ref()).unwrap_or(now);
-            if at > now + time::Duration::minutes(5) {
-                v.add("picked_up_at", "cannot be in the future");
-            }
-            v.finish(())?;
-            let h = Handover {
-                at,
-                vehicle_id,
-                // Parsed above: an unparsable plate has already been answered as invalid.
-                plate,
-                odometer_km: r.odometer_km,
-                charge_percent: r.charge_percent,
-                damage_noted,
-                location: None,
-            };
-            Ok(Response::new(result(
-                &self.run(id, ctx, OrderCommand::RecordPickup(h), false).await?,
-            )))
+        let mut v = Violations::default();
+        let ctx = context(&mut v, &r, caller.as_ref());
+        let id = v.order_id(&r.order_id);
+        let vehicle_id = v.text("vehicle_id", &r.vehicle_id, 64, true);
+        let plate = v.plate("plate", &r.plate);
+        check_reading(&mut v, r.odometer_km, r.charge_percent);
+        let damage_noted = v.text("damage_noted", &r.damage_noted, 2000, false);
+        let now = self.clock.now();
+        let at = v.time("picked_up_at", r.picked_up_at.as_ref()).unwrap_or(now);
+        if at > now + time::Duration::minutes(5) {
+            v.add("picked_up_at", "cannot be in the future");
         }
-        .instrument(span)
-        .await
+        v.finish(())?;
+        let h = Handover {
+            at,
+            vehicle_id,
+            // Parsed above: an unparsable plate has already been answered as invalid.
+            plate,
+            odometer_km: r.odometer_km,
+            charge_percent: r.charge_percent,
+            damage_noted,
+            location: None,
+        };
+        Ok(Response::new(result(
+            &self.run(id, ctx, OrderCommand::RecordPickup(h), false).await?,
+        )))
     }
 
     async fn record_return(
         &self,
         request: Request<pb::RecordReturnRequest>,
     ) -> Result<Response<common::CommandResult>, Status> {
-        let span = server_span("RecordReturn", request.metadata());
+        let caller = Caller::of(&request);
         let r = request.into_inner();
-        async move {
-            let mut v = Violations::default();
-            let ctx = context(&mut v, &r);
-            let id = v.order_id(&r.order_id);
-            let location = v.location("return_location", r.return_location.as_ref(), false);
-            check_reading(&mut v, r.odometer_km, r.charge_percent);
-            let damage_noted = v.text("damage_noted", &r.damage_noted, 2000, false);
-            let now = self.clock.now();
-            let at = v.time("returned_at", r.returned_at.as_ref()).unwrap_or(now);
-            if at > now + time::Duration::minutes(5) {
-                v.add("returned_at", "cannot be in the future");
-            }
-            v.finish(())?;
-            let h = Handover {
-                at,
-                vehicle_id: String::new(),
-                plate: None,
-                odometer_km: r.odometer_km,
-                charge_percent: r.charge_percent,
-                damage_noted,
-                location,
-            };
-            Ok(Response::new(result(
-                &self.run(id, ctx, OrderCommand::RecordReturn(h), false).await?,
-            )))
+        let mut v = Violations::default();
+        let ctx = context(&mut v, &r, caller.as_ref());
+        let id = v.order_id(&r.order_id);
+        let location = v.location("return_location", r.return_location.as_ref(), false);
+        check_reading(&mut v, r.odometer_km, r.charge_percent);
+        let damage_noted = v.text("damage_noted", &r.damage_noted, 2000, false);
+        let now = self.clock.now();
+        let at = v.time("returned_at", r.returned_at.as_ref()).unwrap_or(now);
+        if at > now + time::Duration::minutes(5) {
+            v.add("returned_at", "cannot be in the future");
         }
-        .instrument(span)
-        .await
+        v.finish(())?;
+        let h = Handover {
+            at,
+            vehicle_id: String::new(),
+            plate: None,
+            odometer_km: r.odometer_km,
+            charge_percent: r.charge_percent,
+            damage_noted,
+            location,
+        };
+        Ok(Response::new(result(
+            &self.run(id, ctx, OrderCommand::RecordReturn(h), false).await?,
+        )))
     }
 
     async fn complete_order(
         &self,
         request: Request<pb::CompleteOrderRequest>,
     ) -> Result<Response<common::CommandResult>, Status> {
-        let span = server_span("CompleteOrder", request.metadata());
+        let caller = Caller::of(&request);
         let r = request.into_inner();
-        async move {
-            let mut v = Violations::default();
-            let ctx = context(&mut v, &r);
-            let id = v.order_id(&r.order_id);
-            v.finish(())?;
-            Ok(Response::new(result(
-                &self
-                    .run(id, ctx, OrderCommand::Complete { at: self.clock.now() }, false)
-                    .await?,
-            )))
-        }
-        .instrument(span)
-        .await
+        let mut v = Violations::default();
+        let ctx = context(&mut v, &r, caller.as_ref());
+        let id = v.order_id(&r.order_id);
+        v.finish(())?;
+        Ok(Response::new(result(
+            &self
+                .run(id, ctx, OrderCommand::Complete { at: self.clock.now() }, false)
+                .await?,
+        )))
     }
 
     async fn mark_no_show(
         &self,
         request: Request<pb::MarkNoShowRequest>,
     ) -> Result<Response<common::CommandResult>, Status> {
-        let span = server_span("MarkNoShow", request.metadata());
+        let caller = Caller::of(&request);
         let r = request.into_inner();
-        async move {
-            let mut v = Violations::default();
-            let ctx = context(&mut v, &r);
-            let id = v.order_id(&r.order_id);
-            let notes = v.text("notes", &r.notes, 2000, false);
-            v.finish(())?;
-            let command = OrderCommand::MarkNoShow {
-                at: self.clock.now(),
-                notes,
-            };
-            Ok(Response::new(result(&self.run(id, ctx, command, false).await?)))
-        }
-        .instrument(span)
-        .await
+        let mut v = Violations::default();
+        let ctx = context(&mut v, &r, caller.as_ref());
+        let id = v.order_id(&r.order_id);
+        let notes = v.text("notes", &r.notes, 2000, false);
+        v.finish(())?;
+        let command = OrderCommand::MarkNoShow {
+            at: self.clock.now(),
+            notes,
+        };
+        Ok(Response::new(result(&self.run(id, ctx, command, false).await?)))
     }
 
     async fn get_order(&self, request: Request<pb::GetOrderRequest>) -> Result<Response<pb::GetOrderResponse>, Status> {
-        let span = server_span("GetOrder", request.metadata());
         let r = request.into_inner();
-        async move {
-            let mut v = Violations::default();
-            let id = v.order_id(&r.order_id);
-            let as_of = v.time("as_of", r.as_of.as_ref());
-            v.finish(())?;
-            self.consistent(r.consistency.as_ref()).await?;
-            let row = match as_of {
-                Some(t) => queries::get_as_of(&self.db, &id.to_string(), t).await,
-                None => queries::get(&self.db, &id.to_string()).await,
-            }
-            .map_err(query_status)?
-            .ok_or_else(|| Status::not_found(format!("order {id} not found")))?;
-            Ok(Response::new(pb::GetOrderResponse {
-                order: Some(order_pb(&row)),
-            }))
+        let mut v = Violations::default();
+        let id = v.order_id(&r.order_id);
+        let as_of = v.time("as_of", r.as_of.as_ref());
+        v.finish(())?;
+        self.consistent(r.consistency.as_ref()).await?;
+        let row = match as_of {
+            Some(t) => queries::get_as_of(&self.db, &id.to_string(), t).await,
+            None => queries::get(&self.db, &id.to_string()).await,
         }
-        .instrument(span)
-        .await
+        .map_err(query_status)?
+        .ok_or_else(|| Status::not_found(format!("order {id} not found")))?;
+        Ok(Response::new(pb::GetOrderResponse {
+            order: Some(order_pb(&row)),
+        }))
     }
 
     async fn list_orders(
         &self,
         request: Request<pb::ListOrdersRequest>,
     ) -> Result<Response<pb::ListOrdersResponse>, Status> {
-        let span = server_span("ListOrders", request.metadata());
         let r = request.into_inner();
-        async move {
-            let mut v = Violations::default();
-            let mut statuses = Vec::new();
-            for (i, s) in r.statuses.iter().enumerate() {
-                match status_from_pb(*s) {
-                    Some(s) => statuses.push(s),
-                    None => v.add(format!("statuses[{i}]"), format!("unknown status {s}")),
-                }
+        let mut v = Violations::default();
+        let mut statuses = Vec::new();
+        for (i, s) in r.statuses.iter().enumerate() {
+            match status_from_pb(*s) {
+                Some(s) => statuses.push(s),
+                None => v.add(format!("statuses[{i}]"), format!("unknown status {s}")),
             }
-            let city = (!r.city.trim().is_empty())
-                .then(|| v.city("city", &r.city))
-                .flatten()
-                .map(String::from);
-            let channel = match r.channel {
-                0 => None,
-                c => {
-                    let ch = channel_from_pb(c);
-                    if ch.is_none() {
-                        v.add("channel", format!("unknown channel {c}"));
-                    }
-                    ch
-                }
-            };
-            let customer_id =
-                (!r.customer_id.trim().is_empty()).then(|| v.text("customer_id", &r.customer_id, 64, true));
-            let pickup_from = v.time("pickup_from", r.pickup_from.as_ref());
-            let pickup_to = v.time("pickup_to", r.pickup_to.as_ref());
-            if let (Some(a), Some(b)) = (pickup_from, pickup_to)
-                && b <= a
-            {
-                v.add("pickup_to", "must be after pickup_from");
-            }
-            let size = page_size(&mut v, r.page.as_ref());
-            let token = r.page.as_ref().map(|p| p.page_token.clone()).unwrap_or_default();
-            if !queries::check_page_token(&token) {
-                v.add("page.page_token", "not a token this service issued");
-            }
-            v.finish(())?;
-            self.consistent(r.consistency.as_ref()).await?;
-            let filter = ListFilter {
-                statuses,
-                city,
-                channel,
-                customer_id,
-                pickup_from,
-                pickup_to,
-                at_risk_only: r.at_risk_only,
-            };
-            let (rows, next) = queries::list(&self.db, &filter, size, &token)
-                .await
-                .map_err(query_status)?;
-            Ok(Response::new(pb::ListOrdersResponse {
-                orders: rows.iter().map(order_pb).collect(),
-                page: Some(common::PageResponse { next_page_token: next }),
-            }))
         }
-        .instrument(span)
-        .await
+        let city = (!r.city.trim().is_empty())
+            .then(|| v.city("city", &r.city))
+            .flatten()
+            .map(String::from);
+        let channel = match r.channel {
+            0 => None,
+            c => {
+                let ch = channel_from_pb(c);
+                if ch.is_none() {
+                    v.add("channel", format!("unknown channel {c}"));
+                }
+                ch
+            }
+        };
+        let customer_id = (!r.customer_id.trim().is_empty()).then(|| v.text("customer_id", &r.customer_id, 64, true));
+        let pickup_from = v.time("pickup_from", r.pickup_from.as_ref());
+        let pickup_to = v.time("pickup_to", r.pickup_to.as_ref());
+        if let (Some(a), Some(b)) = (pickup_from, pickup_to)
+            && b <= a
+        {
+            v.add("pickup_to", "must be after pickup_from");
+        }
+        let size = page_size(&mut v, r.page.as_ref());
+        let token = r.page.as_ref().map(|p| p.page_token.clone()).unwrap_or_default();
+        if !queries::check_page_token(&token) {
+            v.add("page.page_token", "not a token this service issued");
+        }
+        v.finish(())?;
+        self.consistent(r.consistency.as_ref()).await?;
+        let filter = ListFilter {
+            statuses,
+            city,
+            channel,
+            customer_id,
+            pickup_from,
+            pickup_to,
+            at_risk_only: r.at_risk_only,
+        };
+        let (rows, next) = queries::list(&self.db, &filter, size, &token)
+            .await
+            .map_err(query_status)?;
+        Ok(Response::new(pb::ListOrdersResponse {
+            orders: rows.iter().map(order_pb).collect(),
+            page: Some(common::PageResponse { next_page_token: next }),
+        }))
     }
 
     async fn get_order_history(
         &self,
         request: Request<pb::GetOrderHistoryRequest>,
     ) -> Result<Response<pb::GetOrderHistoryResponse>, Status> {
-        let span = server_span("GetOrderHistory", request.metadata());
         let r = request.into_inner();
-        async move {
-            let mut v = Violations::default();
-            let id = v.order_id(&r.order_id);
-            v.finish(())?;
-            self.consistent(r.consistency.as_ref()).await?;
-            let rows = queries::history(&self.db, &id.to_string())
-                .await
-                .map_err(query_status)?;
-            if rows.is_empty() {
-                return Err(Status::not_found(format!("order {id} not found")));
-            }
-            Ok(Response::new(pb::GetOrderHistoryResponse {
-                entries: rows.into_iter().map(history_pb).collect(),
-            }))
+        let mut v = Violations::default();
+        let id = v.order_id(&r.order_id);
+        v.finish(())?;
+        self.consistent(r.consistency.as_ref()).await?;
+        let rows = queries::history(&self.db, &id.to_string())
+            .await
+            .map_err(query_status)?;
+        if rows.is_empty() {
+            return Err(Status::not_found(format!("order {id} not found")));
         }
-        .instrument(span)
-        .await
+        Ok(Response::new(pb::GetOrderHistoryResponse {
+            entries: rows.into_iter().map(history_pb).collect(),
+        }))
     }
 
     async fn list_confirmation_queue(
         &self,
         request: Request<pb::ListConfirmationQueueRequest>,
     ) -> Result<Response<pb::ListConfirmationQueueResponse>, Status> {
-        let span = server_span("ListConfirmationQueue", request.metadata());
         let r = request.into_inner();
-        async move {
-            let mut v = Violations::default();
-            let city = (!r.city.trim().is_empty())
-                .then(|| v.city("city", &r.city))
-                .flatten()
-                .map(String::from);
-            let due_before = v.time("due_before", r.due_before.as_ref());
-            let size = page_size(&mut v, r.page.as_ref());
-            let token = r.page.as_ref().map(|p| p.page_token.clone()).unwrap_or_default();
-            if !queries::check_page_token(&token) {
-                v.add("page.page_token", "not a token this service issued");
-            }
-            v.finish(())?;
-            self.consistent(r.consistency.as_ref()).await?;
-            let filter = QueueFilter {
-                city,
-                due_before,
-                overdue_only: r.overdue_only,
-            };
-            let (rows, next) = queries::confirmation_queue(&self.db, &filter, size, &token)
-                .await
-                .map_err(query_status)?;
-            let entries = rows
-                .iter()
-                .map(|row| {
-                    let o = &row.order;
-                    pb::ConfirmationQueueEntry {
-                        order_id: o.order_id.to_string(),
-                        city: o.booking.city.to_string(),
-                        customer: Some(codec::customer_pb(&o.booking.customer)),
-                        pickup_at: Some(ts(o.booking.pickup_at)),
-                        contact_due_at: Some(ts(o.contact_due_at)),
-                        next_contact_at: ts_opt(o.next_contact_at),
-                        attempts: o.contact_attempts,
-                        last_outcome: o.last_outcome.map(codec::outcome_pb).unwrap_or_default(),
-                        reached: o.reached,
-                        overdue: o.contact_overdue,
-                        requested_model: codec::model_pb(o.booking.model),
-                    }
-                })
-                .collect();
-            Ok(Response::new(pb::ListConfirmationQueueResponse {
-                entries,
-                page: Some(common::PageResponse { next_page_token: next }),
-            }))
+        let mut v = Violations::default();
+        let city = (!r.city.trim().is_empty())
+            .then(|| v.city("city", &r.city))
+            .flatten()
+            .map(String::from);
+        let due_before = v.time("due_before", r.due_before.as_ref());
+        let size = page_size(&mut v, r.page.as_ref());
+        let token = r.page.as_ref().map(|p| p.page_token.clone()).unwrap_or_default();
+        if !queries::check_page_token(&token) {
+            v.add("page.page_token", "not a token this service issued");
         }
-        .instrument(span)
-        .await
+        v.finish(())?;
+        self.consistent(r.consistency.as_ref()).await?;
+        let filter = QueueFilter {
+            city,
+            due_before,
+            overdue_only: r.overdue_only,
+        };
+        let (rows, next) = queries::confirmation_queue(&self.db, &filter, size, &token)
+            .await
+            .map_err(query_status)?;
+        let entries = rows
+            .iter()
+            .map(|row| {
+                let o = &row.order;
+                pb::ConfirmationQueueEntry {
+                    order_id: o.order_id.to_string(),
+                    city: o.booking.city.to_string(),
+                    customer: Some(codec::customer_pb(&o.booking.customer)),
+                    pickup_at: Some(ts(o.booking.pickup_at)),
+                    contact_due_at: Some(ts(o.contact_due_at)),
+                    next_contact_at: ts_opt(o.next_contact_at),
+                    attempts: o.contact_attempts,
+                    last_outcome: o.last_outcome.map(codec::outcome_pb).unwrap_or_default(),
+                    reached: o.reached,
+                    overdue: o.contact_overdue,
+                    requested_model: codec::model_pb(o.booking.model),
+                }
+            })
+            .collect();
+        Ok(Response::new(pb::ListConfirmationQueueResponse {
+            entries,
+            page: Some(common::PageResponse { next_page_token: next }),
+        }))
     }
 }
 

@@ -12,7 +12,7 @@ use rentops_proto::fleet as fpb;
 use rentops_proto::fleet::fleet_service_client::FleetServiceClient;
 use rentops_proto::order as opb;
 use rentops_proto::order::order_service_client::OrderServiceClient;
-use rentops_runtime::{MapEnv, Shutdown, SystemClock};
+use rentops_runtime::{MapEnv, ServiceConfig as _, Shutdown, SystemClock};
 use rentops_testkit::NatsServer;
 use time::OffsetDateTime;
 use uuid::Uuid;

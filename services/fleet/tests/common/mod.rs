@@ -11,12 +11,12 @@ use std::time::Duration;
 use async_nats::HeaderMap;
 use futures::StreamExt;
 use rentops_eventstore::{EventMeta, StreamSettings, ensure_stream};
-use rentops_fleet::app::{self, App, FleetConfig};
+use rentops_fleet::app::{self, App};
 use rentops_proto::common::{CommandContext, VehicleModel};
 use rentops_proto::fleet as pb;
 use rentops_proto::fleet::fleet_service_client::FleetServiceClient;
 use rentops_proto::order as opb;
-use rentops_runtime::{Clock, MapEnv, Shutdown, SystemClock};
+use rentops_runtime::{Clock, Shutdown, SystemClock};
 use rentops_testkit::{NatsServer, TestDatabase, TestService};
 use time::OffsetDateTime;
 use tonic::transport::Channel;
@@ -138,11 +138,7 @@ impl TestApp {
 }
 
 pub async fn start(nats_url: &str, db_url: &str, clock: Arc<dyn Clock>) -> (App, Client, Shutdown) {
-    let env = vec![(
-        "RENTOPS_INSTANCE_ID".to_owned(),
-        format!("test-{}", Uuid::new_v4().simple()),
-    )];
-    start_with(nats_url, db_url, clock, env)
+    start_with(nats_url, db_url, clock, Vec::new())
         .await
         .expect("fleet service starts")
 }
@@ -153,18 +149,15 @@ pub async fn start_with(
     clock: Arc<dyn Clock>,
     vars: Vec<(String, String)>,
 ) -> anyhow::Result<(App, Client, Shutdown)> {
-    let mut env = MapEnv::from_pairs([
-        ("RENTOPS_NATS_URL", nats_url),
-        ("RENTOPS_DATABASE_URL", db_url),
-        ("RENTOPS_METRICS_ADDR", "off"),
-        ("RENTOPS_FLEET_REPLAN_DEBOUNCE_MS", "100"),
-    ]);
-    env.0.extend(vars);
-    let config = FleetConfig::read(&env)?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let shutdown = Shutdown::new();
-    let app = app::start(config, listener, clock, shutdown.clone()).await?;
-    let client = FleetServiceClient::connect(format!("http://{}", app.addr)).await?;
+    let mut env = vec![
+        ("RENTOPS_NATS_URL".to_owned(), nats_url.to_owned()),
+        ("RENTOPS_DATABASE_URL".to_owned(), db_url.to_owned()),
+        ("RENTOPS_FLEET_REPLAN_DEBOUNCE_MS".to_owned(), "100".to_owned()),
+    ];
+    env.extend(vars);
+    let rentops_testkit::InProcess { app, shutdown, url } =
+        rentops_testkit::start_in_process(app::start, clock, env).await?;
+    let client = FleetServiceClient::connect(url).await?;
     Ok((app, client, shutdown))
 }
 

@@ -6,15 +6,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rentops_order::app::{self, App, OrderConfig};
+use rentops_order::app::{self, App};
 use rentops_order::projections::NAME as ORDERS_PROJECTION;
 use rentops_proto::admin as apb;
 use rentops_proto::admin::projection_admin_client::ProjectionAdminClient;
 use rentops_proto::common::{CommandContext, Consistency, Money, VehicleModel};
 use rentops_proto::order as pb;
 use rentops_proto::order::order_service_client::OrderServiceClient;
-use rentops_runtime::{MapEnv, Shutdown, SystemClock};
-use rentops_testkit::{NatsServer, TestDatabase, TestService};
+use rentops_runtime::{Shutdown, SystemClock};
+use rentops_testkit::{InProcess, NatsServer, TestDatabase, TestService};
 use tonic::transport::Channel;
 
 pub struct Replica {
@@ -26,29 +26,21 @@ pub struct Replica {
 
 impl Replica {
     pub async fn start(nats_url: &str, db_url: &str, extra: &[(&str, &str)]) -> Replica {
-        let mut env = vec![(
-            "RENTOPS_INSTANCE_ID".to_owned(),
-            format!("test-{}", uuid::Uuid::new_v4().simple()),
-        )];
-        env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let env = extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         Self::start_with(nats_url, db_url, env)
             .await
             .expect("order service starts")
     }
 
-    async fn start_with(nats_url: &str, db_url: &str, vars: Vec<(String, String)>) -> anyhow::Result<Replica> {
-        let mut env = MapEnv::from_pairs([
-            ("RENTOPS_NATS_URL", nats_url),
-            ("RENTOPS_DATABASE_URL", db_url),
-            ("RENTOPS_METRICS_ADDR", "off"),
-            ("RENTOPS_ORDER_DEADLINE_SCAN_SECS", "3600"),
-        ]);
-        env.0.extend(vars);
-        let config = OrderConfig::read(&env)?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let shutdown = Shutdown::new();
-        let app = app::start(config, listener, Arc::new(SystemClock), shutdown.clone()).await?;
-        let url = format!("http://{}", app.addr);
+    pub async fn start_with(nats_url: &str, db_url: &str, vars: Vec<(String, String)>) -> anyhow::Result<Replica> {
+        let mut env = vec![
+            ("RENTOPS_NATS_URL".to_owned(), nats_url.to_owned()),
+            ("RENTOPS_DATABASE_URL".to_owned(), db_url.to_owned()),
+            ("RENTOPS_ORDER_DEADLINE_SCAN_SECS".to_owned(), "3600".to_owned()),
+        ];
+        env.extend(vars);
+        let InProcess { app, shutdown, url } =
+            rentops_testkit::start_in_process(app::start, Arc::new(SystemClock), env).await?;
         let client = OrderServiceClient::connect(url.clone()).await?;
         let admin = ProjectionAdminClient::connect(url).await?;
         Ok(Replica {
