@@ -8,7 +8,6 @@ use anyhow::anyhow;
 use clap::Args;
 use rentops_proto::admin as pb;
 use rentops_proto::admin::projection_admin_client::ProjectionAdminClient;
-use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
@@ -99,7 +98,11 @@ pub async fn run(
     }
 }
 
-async fn client(service: &str, addr: &str, timeout: Duration) -> Result<ProjectionAdminClient<Channel>, Failure> {
+async fn client(
+    service: &str,
+    addr: &str,
+    timeout: Duration,
+) -> Result<ProjectionAdminClient<crate::commands::Connection>, Failure> {
     Ok(ProjectionAdminClient::new(connect(service, addr, timeout).await?))
 }
 

@@ -13,7 +13,6 @@ use rentops_proto::fleet as pb;
 use rentops_proto::fleet::fleet_service_client::FleetServiceClient;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use tonic::transport::Channel;
 
 use crate::admin::Operation;
 use crate::args::parse_non_empty;
@@ -298,7 +297,7 @@ pub struct KpiArgs {
     pub model: Option<ModelArg>,
 }
 
-type Client = FleetServiceClient<Channel>;
+type Client = FleetServiceClient<crate::commands::Connection>;
 
 async fn connect(addr: &str, timeout: Duration) -> Result<Client, Failure> {
     let channel = crate::commands::connect("fleet", addr, timeout).await?;
