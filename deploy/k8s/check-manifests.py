@@ -12,15 +12,18 @@ checks the objects against each other and against this project's rules:
   - every container: requests and limits, and the restricted Pod Security Standard
     (non-root, no privilege escalation, all capabilities dropped, RuntimeDefault seccomp,
     read-only root filesystem);
-  - the rentops services: grpc liveness/readiness probes on their gRPC port, RENTOPS_INSTANCE_ID
+  - the rentops services: grpc liveness/readiness probes on their gRPC port (or, when
+    RENTOPS_HEALTH_ADDR is set, on the plaintext port named health it listens on), RENTOPS_INSTANCE_ID
     from the pod name, a shutdown budget that fits terminationGracePeriodSeconds;
   - NATS: the config's cluster routes agree with the StatefulSet's replicas, streams are not
     replicated more than there are servers, and nats-server -t accepts the config
     (when --nats-server is given);
-  - with --forbid-placeholders: no REPLACE_ME value anywhere.
+  - with --forbid-placeholders: no REPLACE_ME value anywhere;
+  - with --require-auth: every service authenticates callers (RENTOPS_AUTH=jwt with a key file)
+    and serves TLS (RENTOPS_TLS_CERT_FILE and RENTOPS_TLS_KEY_FILE).
 
 Usage: check-manifests.py RENDERED.yaml [--nats-server BIN] [--external-secret NAME]...
-       [--forbid-placeholders]
+       [--forbid-placeholders] [--require-auth]
 Exit status 1 when any check fails; every failure is printed.
 """
 
@@ -69,6 +72,7 @@ def main():
     ap.add_argument("rendered")
     ap.add_argument("--nats-server")
     ap.add_argument("--external-secret", action="append", default=[])
+    ap.add_argument("--require-auth", action="store_true")
     ap.add_argument("--forbid-placeholders", action="store_true")
     args = ap.parse_args()
 
@@ -172,10 +176,32 @@ def main():
         if not grpc:
             err(f"{wid}: no container port named grpc")
             continue
+        shared = {}
+        for ef in c.get("envFrom") or []:
+            cm = configmaps.get((ef.get("configMapRef") or {}).get("name"))
+            if cm:
+                shared.update(cm.get("data") or {})
+        settings = dict(shared)
+        settings.update({k: e.get("value") for k, e in env.items() if "value" in e})
+        probe_port = grpc[0]
+        health_addr = settings.get("RENTOPS_HEALTH_ADDR", "off")
+        if health_addr and health_addr != "off":
+            health = [p["containerPort"] for p in c.get("ports") or [] if p.get("name") == "health"]
+            if not health or not health_addr.endswith(f":{health[0]}"):
+                err(f"{wid}: RENTOPS_HEALTH_ADDR={health_addr!r} needs a container port named health on that port")
+            else:
+                probe_port = health[0]
         for probe in ("livenessProbe", "readinessProbe"):
             p = c.get(probe) or {}
-            if (p.get("grpc") or {}).get("port") != grpc[0]:
-                err(f"{wid}: {probe} must be a grpc probe on the gRPC port {grpc[0]}")
+            if (p.get("grpc") or {}).get("port") != probe_port:
+                err(f"{wid}: {probe} must be a grpc probe on port {probe_port}")
+        if args.require_auth:
+            if settings.get("RENTOPS_AUTH") != "jwt" or not settings.get("RENTOPS_AUTH_JWT_KEY_FILE"):
+                err(f"{wid}: callers must be authenticated (RENTOPS_AUTH=jwt, RENTOPS_AUTH_JWT_KEY_FILE)")
+            if not (settings.get("RENTOPS_TLS_CERT_FILE") and settings.get("RENTOPS_TLS_KEY_FILE")):
+                err(f"{wid}: gRPC must be served over TLS (RENTOPS_TLS_CERT_FILE, RENTOPS_TLS_KEY_FILE)")
+            if settings.get("RENTOPS_TLS_CERT_FILE") and probe_port == grpc[0]:
+                err(f"{wid}: with TLS the probes need the plaintext health port (RENTOPS_HEALTH_ADDR)")
         addr = (env.get("RENTOPS_GRPC_ADDR") or {}).get("value", "")
         if not addr.endswith(f":{grpc[0]}") or not addr.startswith("0.0.0.0:"):
             err(f"{wid}: RENTOPS_GRPC_ADDR={addr!r} must listen on 0.0.0.0:{grpc[0]}")
@@ -185,11 +211,6 @@ def main():
         if "RENTOPS_DATABASE_URL" not in env:
             err(f"{wid}: RENTOPS_DATABASE_URL is not set")
         # Shutdown budget: preStop pause + the service's own grace must fit the pod's grace.
-        shared = {}
-        for ef in c.get("envFrom") or []:
-            cm = configmaps.get((ef.get("configMapRef") or {}).get("name"))
-            if cm:
-                shared.update(cm.get("data") or {})
         grace = int(shared.get("RENTOPS_SHUTDOWN_GRACE_SECS", "20"))
         pause = (((c.get("lifecycle") or {}).get("preStop") or {}).get("sleep") or {}).get("seconds", 0)
         tgps = spec.get("terminationGracePeriodSeconds", 30)

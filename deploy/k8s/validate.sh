@@ -109,7 +109,7 @@ for dir in "${targets[@]}"; do
     #    carry a placeholder.
     extra=()
     if [[ "$name" == prod ]]; then
-        extra=(--forbid-placeholders --external-secret postgres-credentials --external-secret rentops-database)
+        extra=(--forbid-placeholders --require-auth --external-secret postgres-credentials --external-secret rentops-database --external-secret rentops-tls --external-secret rentops-auth)
     fi
     if PYTHONPATH="$tools" python3 "$script_dir/check-manifests.py" "$rendered" \
         --nats-server "$nats_server" "${extra[@]}"; then
