@@ -15,6 +15,8 @@
 //! Every task it starts stops when the shutdown token is cancelled; [`Running::join`] waits for
 //! them, which is what the SIGTERM drain of [`rentops_runtime::service_main`] waits on.
 
+pub mod api;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;

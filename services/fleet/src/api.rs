@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use rentops_eventstore::{CommandHandler, CommandMeta, ExecuteError, Executed};
+use rentops_eventstore::CommandHandler;
 use rentops_kernel::{Aggregate, EventCodec};
+use rentops_kit::api::{self, DomainStatus};
 use rentops_projection::{Checkpoints, Db};
 use rentops_proto::common;
 use rentops_proto::fleet as pb;
@@ -71,12 +72,7 @@ pub struct FleetApi {
     pub replan: ReplanSettings,
 }
 
-/// Each domain error to its own status (a rule broken is FAILED_PRECONDITION, never INTERNAL).
-pub trait ToStatus {
-    fn status(self) -> Status;
-}
-
-impl ToStatus for VehicleError {
+impl DomainStatus for VehicleError {
     fn status(self) -> Status {
         match self {
             VehicleError::NotFound => Status::not_found("vehicle not found"),
@@ -90,7 +86,7 @@ impl ToStatus for VehicleError {
     }
 }
 
-impl ToStatus for DriverError {
+impl DomainStatus for DriverError {
     fn status(self) -> Status {
         match self {
             DriverError::NotFound => Status::not_found("driver not found"),
@@ -103,7 +99,7 @@ impl ToStatus for DriverError {
     }
 }
 
-impl ToStatus for CityError {
+impl DomainStatus for CityError {
     fn status(self) -> Status {
         match self {
             CityError::NotFound => Status::not_found("city not configured"),
@@ -115,26 +111,14 @@ impl ToStatus for CityError {
     }
 }
 
-impl ToStatus for crate::domain::plan::PlanError {
+impl DomainStatus for crate::domain::plan::PlanError {
     fn status(self) -> Status {
         Status::failed_precondition(self.to_string())
     }
 }
 
-fn exec_status<E: ToStatus + std::error::Error>(e: ExecuteError<E>) -> Status {
-    e.into_status(ToStatus::status)
-}
-
 fn query_status(e: QueryError) -> Status {
     e.into()
-}
-
-fn result<S>(e: &Executed<S>) -> common::CommandResult {
-    common::CommandResult {
-        aggregate_id: e.aggregate_id.clone(),
-        sequence: e.sequence,
-        events_appended: e.events_appended,
-    }
 }
 
 impl FleetApi {
@@ -148,21 +132,10 @@ impl FleetApi {
     ) -> Result<Response<common::CommandResult>, Status>
     where
         A: Aggregate + EventCodec<Event = <A as Aggregate>::Event>,
-        A::Error: ToStatus,
+        A::Error: DomainStatus,
     {
-        let meta = CommandMeta {
-            causation_id: ctx.request_id.clone(),
-            request_id: ctx.request_id,
-            fingerprint: Some(ctx.fingerprint),
-            correlation_id: ctx.correlation_id,
-            actor: ctx.actor,
-            time: self.clock.now(),
-        };
-        handler
-            .execute(id, &meta, &command, create)
-            .await
-            .map(|e| Response::new(result(&e)))
-            .map_err(exec_status)
+        let done = api::execute(handler, id, ctx, self.clock.now(), &command, create).await?;
+        Ok(Response::new(api::command_result(&done)))
     }
 
     /// Read-your-writes: waits for the projection to reach `consistency.min_sequence`.
@@ -177,14 +150,14 @@ impl FleetApi {
         self.cities
             .state(code)
             .await
-            .map_err(exec_status)?
+            .map_err(api::status)?
             .0
             .ok_or_else(|| Status::failed_precondition(format!("city {code} is not configured: ConfigureCity first")))
     }
 
     async fn city_of(&self, code: Option<String>) -> Result<Option<City>, Status> {
         match code {
-            Some(code) => Ok(self.cities.state(&code).await.map_err(exec_status)?.0),
+            Some(code) => Ok(self.cities.state(&code).await.map_err(api::status)?.0),
             None => Ok(None),
         }
     }
@@ -193,7 +166,7 @@ impl FleetApi {
         if !crate::domain::is_id(id) {
             return Ok(None);
         }
-        let driver = self.drivers.state(id).await.map_err(exec_status)?.0;
+        let driver = self.drivers.state(id).await.map_err(api::status)?.0;
         self.city_of(driver.map(|d| d.city)).await
     }
 
@@ -201,7 +174,7 @@ impl FleetApi {
         if !crate::domain::is_id(id) {
             return Ok(None);
         }
-        let vehicle = self.vehicles.state(id).await.map_err(exec_status)?.0;
+        let vehicle = self.vehicles.state(id).await.map_err(api::status)?.0;
         self.city_of(vehicle.map(|v| v.city)).await
     }
 }
@@ -672,7 +645,7 @@ impl pb::fleet_service_server::FleetService for FleetApi {
         .map_err(|e| match e {
             ReplanError::NoCity(c) => Status::not_found(format!("city {c} is not configured")),
             ReplanError::Query(q) => query_status(q),
-            ReplanError::Execute(e) => exec_status(e),
+            ReplanError::Execute(e) => api::status(e),
             e @ ReplanError::NotConverged(_) => Status::aborted(e.to_string()),
         })?;
         let plan = done.state.last.as_ref().map(|p| pb::PlanSummary {

@@ -4,13 +4,13 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use rentops_eventstore::{CommandHandler, CommandMeta, ExecuteError, Executed};
+use rentops_eventstore::{CommandHandler, Executed};
+use rentops_kit::api::{self, DomainStatus};
 use rentops_projection::{Checkpoints, Db};
 use rentops_proto::common;
 use rentops_proto::order as pb;
 use rentops_runtime::auth::{Caller, Declaration, Role};
 use rentops_runtime::{Clock, invalid_argument};
-use time::OffsetDateTime;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -62,46 +62,25 @@ pub struct OrderApi {
     pub settings: OrderSettings,
 }
 
-pub fn domain_status(e: OrderError) -> Status {
-    match e {
-        OrderError::NotFound => Status::not_found("order not found"),
-        e @ OrderError::AlreadyPlacedDifferently(_) => Status::already_exists(e.to_string()),
-        e @ (OrderError::NotReached | OrderError::WrongStatus { .. } | OrderError::PickupPassed) => {
-            Status::failed_precondition(e.to_string())
+impl DomainStatus for OrderError {
+    fn status(self) -> Status {
+        match self {
+            OrderError::NotFound => Status::not_found("order not found"),
+            e @ OrderError::AlreadyPlacedDifferently(_) => Status::already_exists(e.to_string()),
+            e @ (OrderError::NotReached | OrderError::WrongStatus { .. } | OrderError::PickupPassed) => {
+                Status::failed_precondition(e.to_string())
+            }
+            OrderError::Invalid { field, message } => invalid_argument(field, message),
+            OrderError::NothingChanged => invalid_argument("order", "the change changes nothing"),
         }
-        OrderError::Invalid { field, message } => invalid_argument(field, message),
-        OrderError::NothingChanged => invalid_argument("order", "the change changes nothing"),
     }
-}
-
-fn exec_status(e: ExecuteError<OrderError>) -> Status {
-    e.into_status(domain_status)
 }
 
 fn query_status(e: QueryError) -> Status {
     e.into()
 }
 
-fn result(e: &Executed<OrderState>) -> common::CommandResult {
-    common::CommandResult {
-        aggregate_id: e.aggregate_id.clone(),
-        sequence: e.sequence,
-        events_appended: e.events_appended,
-    }
-}
-
 impl OrderApi {
-    fn meta(&self, ctx: crate::validate::Context, time: OffsetDateTime) -> CommandMeta {
-        CommandMeta {
-            causation_id: ctx.request_id.clone(),
-            request_id: ctx.request_id,
-            fingerprint: Some(ctx.fingerprint),
-            correlation_id: ctx.correlation_id,
-            actor: ctx.actor,
-            time,
-        }
-    }
-
     async fn run(
         &self,
         id: Uuid,
@@ -109,11 +88,7 @@ impl OrderApi {
         command: OrderCommand,
         create: bool,
     ) -> Result<Executed<OrderState>, Status> {
-        let meta = self.meta(ctx, self.clock.now());
-        self.handler
-            .execute(&id.to_string(), &meta, &command, create)
-            .await
-            .map_err(exec_status)
+        api::execute(&self.handler, &id.to_string(), ctx, self.clock.now(), &command, create).await
     }
 
     /// Read-your-writes: waits for the projection to reach `consistency.min_sequence`.
@@ -382,7 +357,7 @@ impl pb::order_service_server::OrderService for OrderApi {
             policy: self.settings.policy,
         };
         let done = self.run(id, ctx, command, false).await?;
-        Ok(Response::new(result(&done)))
+        Ok(Response::new(api::command_result(&done)))
     }
 
     async fn confirm_order(
@@ -400,7 +375,9 @@ impl pb::order_service_server::OrderService for OrderApi {
             at: self.clock.now(),
             notes,
         };
-        Ok(Response::new(result(&self.run(id, ctx, command, false).await?)))
+        Ok(Response::new(api::command_result(
+            &self.run(id, ctx, command, false).await?,
+        )))
     }
 
     async fn change_order(
@@ -443,7 +420,9 @@ impl pb::order_service_server::OrderService for OrderApi {
             changes,
             reason,
         };
-        Ok(Response::new(result(&self.run(id, ctx, command, false).await?)))
+        Ok(Response::new(api::command_result(
+            &self.run(id, ctx, command, false).await?,
+        )))
     }
 
     async fn cancel_order(
@@ -475,7 +454,9 @@ impl pb::order_service_server::OrderService for OrderApi {
             by,
             reason,
         };
-        Ok(Response::new(result(&self.run(id, ctx, command, false).await?)))
+        Ok(Response::new(api::command_result(
+            &self.run(id, ctx, command, false).await?,
+        )))
     }
 
     async fn record_pickup(
@@ -507,7 +488,7 @@ impl pb::order_service_server::OrderService for OrderApi {
             damage_noted,
             location: None,
         };
-        Ok(Response::new(result(
+        Ok(Response::new(api::command_result(
             &self.run(id, ctx, OrderCommand::RecordPickup(h), false).await?,
         )))
     }
@@ -539,7 +520,7 @@ impl pb::order_service_server::OrderService for OrderApi {
             damage_noted,
             location,
         };
-        Ok(Response::new(result(
+        Ok(Response::new(api::command_result(
             &self.run(id, ctx, OrderCommand::RecordReturn(h), false).await?,
         )))
     }
@@ -554,7 +535,7 @@ impl pb::order_service_server::OrderService for OrderApi {
         let ctx = context(&mut v, &r, caller.as_ref());
         let id = v.order_id(&r.order_id);
         v.finish(())?;
-        Ok(Response::new(result(
+        Ok(Response::new(api::command_result(
             &self
                 .run(id, ctx, OrderCommand::Complete { at: self.clock.now() }, false)
                 .await?,
@@ -576,7 +557,9 @@ impl pb::order_service_server::OrderService for OrderApi {
             at: self.clock.now(),
             notes,
         };
-        Ok(Response::new(result(&self.run(id, ctx, command, false).await?)))
+        Ok(Response::new(api::command_result(
+            &self.run(id, ctx, command, false).await?,
+        )))
     }
 
     async fn get_order(&self, request: Request<pb::GetOrderRequest>) -> Result<Response<pb::GetOrderResponse>, Status> {
