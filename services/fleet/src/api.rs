@@ -693,7 +693,7 @@ impl pb::fleet_service_server::FleetService for FleetApi {
         let outcome = tokio::task::spawn_blocking(move || plan_json(&r.instance_json, &options))
             .await
             .map_err(|e| Status::internal(format!("planner stopped: {e}")))?
-            .map_err(|e| invalid_argument("instance_json", e))?;
+            .map_err(|e| invalid_argument("instance_json", e.to_string()))?;
         Ok(Response::new(outcome))
     }
 
@@ -1031,9 +1031,12 @@ fn at_risk_pb(a: queries::AtRiskRow) -> pb::AtRiskOrder {
 }
 
 /// Plans an instance file's text: the plan JSON, its KPIs and why each unserved order is unserved.
-pub fn plan_json(text: &str, options: &rentops_planner::PlanOptions) -> Result<pb::PlanInstanceResponse, String> {
-    let instance = rentops_planner::Instance::from_json(text).map_err(|e| e.to_string())?;
-    let out = rentops_planner::plan(&instance, options).map_err(|e| e.to_string())?;
+pub fn plan_json(
+    text: &str,
+    options: &rentops_planner::PlanOptions,
+) -> Result<pb::PlanInstanceResponse, rentops_planner::PlanError> {
+    let instance = rentops_planner::Instance::from_json(text)?;
+    let out = rentops_planner::plan(&instance, options)?;
     let r = &out.report;
     Ok(pb::PlanInstanceResponse {
         plan_json: out.plan.to_json(),

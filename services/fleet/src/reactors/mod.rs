@@ -33,19 +33,27 @@ use crate::projections::from_micros;
 
 pub use replan::ReplanSettings;
 
+#[derive(Debug, thiserror::Error)]
+pub enum ReadingsError {
+    #[error("reading requests: {0}")]
+    Db(#[source] sqlx::Error),
+    #[error("recording a handover reading: {0}")]
+    Execute(#[source] ExecuteError<VehicleError>),
+}
+
 /// Turns pending reading requests into vehicle commands; returns how many were done.
 pub async fn readings_once(
     handler: &CommandHandler<VehicleAggregate>,
     db: &Db,
     clock: &dyn Clock,
-) -> Result<usize, String> {
+) -> Result<usize, ReadingsError> {
     let rows = sqlx::query(
         "SELECT sequence, event_id, vehicle_id, kind, order_id, odometer_km, charge_percent, at_us, station \
          FROM reading_requests ORDER BY sequence LIMIT 200",
     )
     .fetch_all(&db.pool)
     .await
-    .map_err(|e| e.to_string())?;
+    .map_err(ReadingsError::Db)?;
     let mut done = 0;
     for r in rows {
         let sequence: i64 = r.get(0);
@@ -83,14 +91,14 @@ pub async fn readings_once(
                 Err(ExecuteError::Domain(VehicleError::NotFound)) => {
                     tracing::warn!(%vehicle_id, "handover of a vehicle the fleet does not know; reading skipped")
                 }
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(ReadingsError::Execute(e)),
             },
         }
         sqlx::query("DELETE FROM reading_requests WHERE sequence = $1")
             .bind(sequence)
             .execute(&db.pool)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(ReadingsError::Db)?;
         done += 1;
     }
     Ok(done)
@@ -121,9 +129,9 @@ pub enum ReactionError {
     #[error("cannot tell whether a projection is being rebuilt: {0}")]
     Rebuild(#[source] sqlx::Error),
     #[error("re-plan pass failed: {0}")]
-    Replan(String),
+    Replan(#[source] replan::ReplanError),
     #[error("handover readings failed: {0}")]
-    Readings(String),
+    Readings(#[source] ReadingsError),
 }
 
 impl Scan for Reactions {

@@ -274,12 +274,12 @@ pub async fn once(
     db: &Db,
     clock: &dyn Clock,
     settings: &ReplanSettings,
-) -> Result<Option<Duration>, String> {
+) -> Result<Option<Duration>, ReplanError> {
     let rows =
         sqlx::query("SELECT city, MAX(urgent), MIN(recorded_at_us) FROM replan_requests GROUP BY city ORDER BY city")
             .fetch_all(&db.pool)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(QueryError::from)?;
     let now_us = micros(OffsetDateTime::now_utc());
     let debounce_us = settings.debounce.as_micros() as i64;
     let mut next_wait: Option<Duration> = None;
@@ -299,7 +299,7 @@ pub async fn once(
         .bind(city.clone())
         .fetch_all(&db.pool)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(QueryError::from)?;
         let (mut order_max, mut fleet_max) = (0i64, 0i64);
         let mut newest = (String::new(), String::new());
         for q in &requests {
@@ -332,7 +332,7 @@ pub async fn once(
             Err(e @ ReplanError::Execute(ExecuteError::Domain(PlanError::Instance(_)))) => {
                 tracing::error!(%city, error = %e, "the city's data cannot be planned; fix the configuration")
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e),
         }
         sqlx::query(
             "DELETE FROM replan_requests WHERE city = $1 AND ((source = 'order' AND sequence <= $2) OR (source = 'fleet' AND sequence <= $3))",
@@ -342,7 +342,7 @@ pub async fn once(
         .bind(fleet_max)
         .execute(&db.pool)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(QueryError::from)?;
     }
     Ok(next_wait)
 }
