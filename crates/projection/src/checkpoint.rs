@@ -15,18 +15,20 @@
 //!    stream's (a sequence of another stream, or one not yet written, is never taken as seen).
 //! 3. Then the projector's durable consumer's info: `num_pending == 0` says every message its
 //!    filter matches, up to the stream's end as the consumer sees it now (so including `M`), has
-//!    been delivered; `num_ack_pending == 0` says each delivered one was acknowledged, and the
-//!    projector acknowledges only after the batch's transaction committed (or for events at or
-//!    below the checkpoint, committed earlier).
+//!    been delivered, and `delivered.stream_sequence` is the last of them. If that is at or
+//!    below the checkpoint read before the call, no matching message lies between the
+//!    checkpoint and `M`.
 //!
-//! Together: every event up to `M` that the projection matches is visible, whatever its
-//! checkpoint says. The consumer is recreated at checkpoint + 1 whenever a replica takes the
-//! projector over, which keeps the argument (it starts with nothing delivered); while it is
-//! being recreated, its info fails and the wait simply goes on. On a replicated stream, the
-//! consumer's counts come from its leader's copy of the stream: step 2 is read from the stream
-//! leader, so the argument assumes the consumer leader has stored what the stream leader
-//! acknowledged (JetStream places a consumer with its stream; a lagging follower can only
-//! make this answer later, through the checkpoint, if `num_pending` counts `M`).
+//! Together: every event up to `M` that the projection matches is visible, though the
+//! checkpoint is below `M`. Acknowledgements are deliberately not relied on: when two replicas
+//! overlap for a moment (a lease change), one's late ack can land on the consumer the other just
+//! recreated under the same name; a delivery beyond the checkpoint, to either, only makes the
+//! answer "not yet". The consumer is recreated at checkpoint + 1 whenever a replica takes the
+//! projector over; while it is being recreated its info fails and the wait goes on.
+//!
+//! On a replicated stream the argument assumes that the consumer's leader counts `num_pending`
+//! against everything the stream acknowledged before step 2 (JetStream places a consumer on its
+//! stream's peers, and answers consumer info from the consumer leader).
 
 use std::time::Duration;
 
@@ -114,8 +116,8 @@ pub struct Drained {
 
 impl Drained {
     /// True when every event of the stream up to `sequence` that the consumer's filter matches
-    /// has been applied (the steps of the module doc, in that order).
-    pub async fn covers(&self, sequence: u64) -> bool {
+    /// is within `checkpoint`, read before this call (the steps of the module doc, in order).
+    pub async fn covers(&self, sequence: u64, checkpoint: u64) -> bool {
         let Ok(mut stream) = self.js.get_stream(&self.stream).await else {
             return false;
         };
@@ -124,7 +126,7 @@ impl Drained {
             _ => return false,
         }
         match stream.consumer_info(&self.consumer).await {
-            Ok(info) => info.num_pending == 0 && info.num_ack_pending == 0,
+            Ok(info) => info.num_pending == 0 && info.delivered.stream_sequence <= checkpoint,
             Err(_) => false,
         }
     }
@@ -208,7 +210,7 @@ impl Checkpoints {
             if let Some(drained) = &self.drained
                 && tokio::time::Instant::now() >= ask_at
             {
-                if drained.covers(min_sequence).await {
+                if drained.covers(min_sequence, reached).await {
                     return Ok(());
                 }
                 ask_at = tokio::time::Instant::now() + ASK_BROKER_EVERY;
