@@ -2,6 +2,8 @@
 //! a tally of events per counter whose every event also leaves a row keyed by its sequence, so
 //! an event applied twice breaks a primary key or a count.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed step should stop it loudly
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
