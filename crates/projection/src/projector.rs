@@ -654,11 +654,13 @@ impl<P: Projection> Projector<P> {
                         r.shadow.db.pool.close().await;
                     }
                     let result = shadow::create(&self.db, &name, &self.projection.tables(), now_us()).await;
-                    let ok = result.is_ok();
-                    let _ = reply.send(result.map(|_| ()).map_err(|source| RebuildError::Reset { name: name.clone(), source }));
-                    if ok {
+                    if result.is_ok() {
+                        // Before the answer, so that whoever waits for the switch sees it coming.
+                        self.rebuilding_tx.send_replace(true);
+                        self.rebuild_applied_tx.send_replace(Some(0));
                         tracing::info!(projection = %name, "rebuild started beside the live view");
                     }
+                    let _ = reply.send(result.map(|_| ()).map_err(|source| RebuildError::Reset { name: name.clone(), source }));
                     // Starting over resumes the marked rebuild (or, had it failed, the one before).
                     return Ok(());
                 }
