@@ -1057,6 +1057,7 @@ mod tests {
             lease_held_here: false,
             lease_holder: "fleet-7c9".into(),
             replica: "fleet-2aa".into(),
+            rebuild_sequence: 40,
         };
         let v = ProjectionStatusView::new(std::slice::from_ref(&p));
         assert_eq!((v.projections[0].behind, v.projections[0].rebuilding), (30, true));

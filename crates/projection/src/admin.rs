@@ -142,6 +142,11 @@ impl ProjectionAdminApi {
         let projection_sequence = p.handle.checkpoints.current().await.map_err(db)?;
         let stream_sequence = self.stream_sequence(&p.stream).await?;
         let rebuilding = p.handle.rebuild_in_progress().await.map_err(db)?;
+        let rebuild_sequence = if rebuilding {
+            p.handle.rebuild_progress().await.map_err(db)?.unwrap_or(0)
+        } else {
+            0
+        };
         Ok(pb::Projection {
             name: p.name.clone(),
             stream: p.stream.clone(),
@@ -149,6 +154,7 @@ impl ProjectionAdminApi {
             stream_sequence,
             lag: stream_sequence.saturating_sub(projection_sequence),
             rebuilding,
+            rebuild_sequence,
             lease_held_here: p.handle.lease_held(),
             lease_holder: self.holder(p).await.unwrap_or_default(),
             replica: p.handle.instance_id().to_owned(),

@@ -66,8 +66,11 @@ pub struct Db {
     /// Set once a projector runs SQLite's WAL checkpoints for this database: one per database,
     /// however many projectors share it.
     checkpointing: Arc<AtomicBool>,
-    /// The SQLite file, for the lock that serialises schema setup between processes.
+    /// The SQLite file, for the lock that serialises schema setup between processes (and the
+    /// place a rebuild's shadow file goes beside).
     sqlite_file: Option<PathBuf>,
+    /// What it was opened with, so that a rebuild can open its shadow on the same server.
+    url: String,
 }
 
 /// The PostgreSQL advisory lock (per database: its key space is the database's own) under which
@@ -119,32 +122,7 @@ impl Db {
                 sqlx::query("SELECT 1").execute(&mut conn).await.map_err(connect)?;
                 drop(conn);
                 drop(turn);
-                let any_url = format!("sqlite://{}?mode=rwc", path.display());
-                AnyPoolOptions::new()
-                    .max_connections(8)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
-                            sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
-                            sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
-                            // The default 2 MB page cache cannot hold a projection of tens of
-                            // thousands of rows: random-key upserts then read pages back through
-                            // syscalls on every batch. 64 MB of cache and a memory map keep them in
-                            // memory; checkpointing the WAL every 64 MB instead of every 4 MB
-                            // copies each hot page back far less often (rebuild +30 % measured).
-                            // A running projector checkpoints more often than that, off its own
-                            // commit path (`projector::checkpoint_wal`); this is the backstop.
-                            sqlx::query("PRAGMA cache_size = -65536").execute(&mut *conn).await?;
-                            sqlx::query("PRAGMA mmap_size = 268435456").execute(&mut *conn).await?;
-                            sqlx::query("PRAGMA wal_autocheckpoint = 16384")
-                                .execute(&mut *conn)
-                                .await?;
-                            Ok(())
-                        })
-                    })
-                    .connect(&any_url)
-                    .await
-                    .map_err(connect)?
+                sqlite_pool(&path, 8, None).await.map_err(connect)?
             }
             Backend::Postgres => AnyPoolOptions::new()
                 .max_connections(16)
@@ -158,6 +136,65 @@ impl Db {
             backend,
             checkpointing: Arc::default(),
             sqlite_file,
+            url: url.to_owned(),
+        })
+    }
+
+    /// The SQLite file of this database (`None` on PostgreSQL).
+    pub(crate) fn sqlite_file(&self) -> Option<&Path> {
+        self.sqlite_file.as_deref()
+    }
+
+    /// A database beside this one for a rebuild's shadow view (see [`crate::shadow`]): on
+    /// PostgreSQL the same database with `search_path` starting at `schema`, on SQLite the file
+    /// `file` with this database attached as `live`. Either way the projection's unqualified SQL
+    /// finds the shadow's tables first, and any other table (an outbox) in the live database.
+    pub(crate) async fn beside(&self, schema: &str, live_schema: &str, file: Option<&Path>) -> Result<Db, DbError> {
+        let connect = |source| DbError::Connect {
+            url: self.url.clone(),
+            source,
+        };
+        let pool = match (self.backend, file, self.sqlite_file.as_deref()) {
+            (Backend::Sqlite, Some(file), Some(live)) => {
+                let opts = SqliteConnectOptions::new()
+                    .filename(file)
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10));
+                let mut conn = opts.connect().await.map_err(connect)?;
+                sqlx::query("SELECT 1").execute(&mut conn).await.map_err(connect)?;
+                drop(conn);
+                sqlite_pool(file, 2, Some(live.to_owned())).await.map_err(connect)?
+            }
+            (Backend::Sqlite, _, _) => return Err(DbError::Url(self.url.clone())),
+            (Backend::Postgres, _, _) => {
+                let path = format!("{}, {}", quote_ident(schema), quote_ident(live_schema));
+                AnyPoolOptions::new()
+                    .max_connections(4)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .after_connect(move |conn, _| {
+                        let path = path.clone();
+                        Box::pin(async move {
+                            sqlx::query(AssertSqlSafe(format!("SET search_path TO {path}")))
+                                .execute(&mut *conn)
+                                .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&self.url)
+                    .await
+                    .map_err(connect)?
+            }
+        };
+        Ok(Db {
+            pool,
+            backend: self.backend,
+            // The live database's projector runs the WAL checkpoints; the shadow's own WAL is
+            // checkpointed by SQLite's auto-checkpoint.
+            checkpointing: Arc::new(AtomicBool::new(true)),
+            sqlite_file: file.map(Path::to_owned),
+            url: self.url.clone(),
         })
     }
 
@@ -213,6 +250,47 @@ impl Db {
         crate::deferred::create_table(&mut *conn).await?;
         Ok(())
     }
+}
+
+/// `"name"`, quoted for SQL (both backends).
+pub(crate) fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The `Any` pool over a SQLite file (already in WAL mode), with `attach` attached as `live`.
+async fn sqlite_pool(path: &Path, max: u32, attach: Option<PathBuf>) -> Result<AnyPool, sqlx::Error> {
+    let any_url = format!("sqlite://{}?mode=rwc", path.display());
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .after_connect(move |conn, _| {
+            let attach = attach.clone();
+            Box::pin(async move {
+                sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
+                sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                // The default 2 MB page cache cannot hold a projection of tens of
+                // thousands of rows: random-key upserts then read pages back through
+                // syscalls on every batch. 64 MB of cache and a memory map keep them in
+                // memory; checkpointing the WAL every 64 MB instead of every 4 MB
+                // copies each hot page back far less often (rebuild +30 % measured).
+                // A running projector checkpoints more often than that, off its own
+                // commit path (`projector::checkpoint_wal`); this is the backstop.
+                sqlx::query("PRAGMA cache_size = -65536").execute(&mut *conn).await?;
+                sqlx::query("PRAGMA mmap_size = 268435456").execute(&mut *conn).await?;
+                sqlx::query("PRAGMA wal_autocheckpoint = 16384")
+                    .execute(&mut *conn)
+                    .await?;
+                if let Some(live) = attach {
+                    sqlx::query("ATTACH DATABASE $1 AS live")
+                        .bind(live.display().to_string())
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(&any_url)
+        .await
 }
 
 /// Takes an exclusive lock on `<database file>.schema-lock`, waiting for another process that

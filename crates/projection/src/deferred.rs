@@ -1,21 +1,20 @@
-//! Secondary indexes set aside while a projection is rebuilt.
+//! What a rebuild leaves in the live database: that it is under way, and (from rebuilds of an
+//! older version, which replayed in place) secondary indexes set aside.
 //!
-//! Replaying a stream into tables whose secondary indexes are live costs one random B-tree write
-//! per index per row; building each index once at the end, from the finished table, is a sort.
-//! On the order projection that halves the rebuild's time on both backends (ADR 0006). So a
-//! rebuild records the definitions of its tables' non-unique secondary indexes in
-//! `projection_deferred_indexes` and drops them, in the same transaction that empties the
-//! tables; once the projector has caught up with the stream it creates them again and forgets
-//! the definitions ([`restore`]). A crash in between leaves the definitions in the table, and the
-//! projector restores them when it next catches up.
+//! `projection_rebuilds` marks a rebuild under way (see [`crate::shadow`]): every replica can
+//! tell from the shared database that a projection is being rebuilt ([`under_way`]), and a crash
+//! mid-replay leaves it marked, so whoever runs the projector next resumes the replay. The
+//! switch forgets it in the transaction that puts the new view in place.
 //!
-//! Unique indexes and primary keys are never dropped: upserts depend on them. Queries keep being
-//! answered while the indexes are away, only more slowly.
+//! Replaying into tables whose secondary indexes are live costs one random B-tree write per
+//! index per row; building each index once at the end, from the finished table, is a sort. That
+//! halves a rebuild's time on both backends (ADR 0006), and the shadow build keeps it: the shadow
+//! tables get their secondary indexes only at the switch. Rebuilds that replayed in place
+//! recorded the indexes they dropped in `projection_deferred_indexes`; a database left so by a
+//! crash gets them back when the projector next starts ([`restore`]), and the switch of a new
+//! rebuild builds them on the shadow.
 //!
-//! The same transaction records that a rebuild is under way (`projection_rebuilds`), whether or
-//! not the projection has indexes to set aside, and catching up forgets it with them. So every
-//! replica can tell from the shared database that a projection is still replaying
-//! ([`under_way`]), and a crash mid-replay leaves it marked until the replay has caught up.
+//! Unique indexes and primary keys are never set aside: upserts depend on them.
 
 use futures::StreamExt;
 use sqlx::{Any, AnyPool, Row, Transaction};
@@ -74,18 +73,43 @@ pub async fn under_way(pool: &AnyPool, projection: &str) -> Result<bool, sqlx::E
     Ok(row.get::<i64, _>(0) > 0)
 }
 
-/// Forgets that a rebuild of `projection` is under way, once it has caught up.
-async fn end(conn: &mut sqlx::AnyConnection, projection: &str) -> Result<(), sqlx::Error> {
+/// True while a blue/green rebuild of `projection` is marked under way.
+pub(crate) async fn marked(pool: &AnyPool, projection: &str) -> Result<bool, sqlx::Error> {
+    let row = sqlx::query("SELECT COUNT(*) FROM projection_rebuilds WHERE projection = $1")
+        .bind(projection)
+        .fetch_one(pool)
+        .await?;
+    Ok(row.get::<i64, _>(0) > 0)
+}
+
+/// Forgets, inside the switch's transaction, that a rebuild of `projection` is under way, and
+/// any indexes recorded as set aside (the switch has built them).
+pub(crate) async fn forget(conn: &mut sqlx::AnyConnection, projection: &str) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM projection_rebuilds WHERE projection = $1")
+        .bind(projection)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM projection_deferred_indexes WHERE projection = $1")
         .bind(projection)
         .execute(conn)
         .await?;
     Ok(())
 }
 
+/// The indexes recorded as set aside for `projection`: (name, the statement that creates it).
+pub(crate) async fn recorded(
+    conn: &mut sqlx::AnyConnection,
+    projection: &str,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT index_name, ddl FROM projection_deferred_indexes WHERE projection = $1 ORDER BY index_name")
+        .bind(projection)
+        .fetch_all(conn)
+        .await
+}
+
 /// The non-unique secondary indexes of `table`: (name, the statement that creates it).
-async fn secondary_indexes(
-    tx: &mut Transaction<'static, Any>,
+pub(crate) async fn secondary_indexes(
+    conn: &mut sqlx::AnyConnection,
     backend: Backend,
     table: &str,
 ) -> Result<Vec<(String, String)>, sqlx::Error> {
@@ -103,44 +127,12 @@ async fn secondary_indexes(
              AND NOT i.indisunique AND NOT i.indisprimary ORDER BY c.relname"
         }
     };
-    let rows = sqlx::query(sql).bind(table).fetch_all(&mut **tx).await?;
+    let rows = sqlx::query(sql).bind(table).fetch_all(conn).await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
-/// Records and drops the secondary indexes of `tables`, inside the rebuild's transaction.
-/// Returns how many were set aside.
-pub(crate) async fn defer(
-    tx: &mut Transaction<'static, Any>,
-    backend: Backend,
-    projection: &str,
-    tables: &[&str],
-) -> Result<usize, sqlx::Error> {
-    let mut n = 0;
-    for table in tables {
-        for (name, ddl) in secondary_indexes(tx, backend, table).await? {
-            sqlx::query(
-                "INSERT INTO projection_deferred_indexes (projection, index_name, ddl) VALUES ($1, $2, $3) \
-                 ON CONFLICT (projection, index_name) DO NOTHING",
-            )
-            .bind(projection)
-            .bind(&name)
-            .bind(&ddl)
-            .execute(&mut **tx)
-            .await?;
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP INDEX IF EXISTS {}",
-                quote_ident(&name)
-            )))
-            .execute(&mut **tx)
-            .await?;
-            n += 1;
-        }
-    }
-    Ok(n)
-}
-
-/// Creates the set-aside indexes of `projection` again and forgets them, and that a rebuild is
-/// under way. Returns how many were created.
+/// Creates the indexes an interrupted in-place rebuild set aside again and forgets them.
+/// Returns how many were created.
 ///
 /// On SQLite, which has one writer, in one transaction. On PostgreSQL each index is built and
 /// forgotten in a transaction of its own, two at a time on separate connections: builds of
@@ -173,7 +165,6 @@ pub(crate) async fn restore(pool: &AnyPool, backend: Backend, projection: &str) 
                 .bind(projection)
                 .execute(&mut *tx)
                 .await?;
-            end(&mut tx, projection).await?;
             tx.commit().await?;
         }
         Backend::Postgres => {
@@ -202,8 +193,6 @@ pub(crate) async fn restore(pool: &AnyPool, backend: Backend, projection: &str) 
             while let Some(built) = builds.next().await {
                 built?;
             }
-            // Last, so that a crash part-way still counts as a rebuild under way.
-            end(&mut *pool.acquire().await?, projection).await?;
         }
     }
     Ok(rows.len())
@@ -211,7 +200,7 @@ pub(crate) async fn restore(pool: &AnyPool, backend: Backend, projection: &str) 
 
 /// `CREATE INDEX x …` → `CREATE INDEX IF NOT EXISTS x …`, so that an index a migration has
 /// meanwhile created again is not an error.
-fn if_not_exists(ddl: &str) -> String {
+pub(crate) fn if_not_exists(ddl: &str) -> String {
     const PREFIX: &str = "CREATE INDEX ";
     match ddl.get(..PREFIX.len()) {
         Some(head)
@@ -225,10 +214,6 @@ fn if_not_exists(ddl: &str) -> String {
         }
         _ => ddl.to_owned(),
     }
-}
-
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 #[cfg(test)]
@@ -249,6 +234,6 @@ mod tests {
             if_not_exists("create index a on t using btree (x)"),
             "CREATE INDEX IF NOT EXISTS a on t using btree (x)"
         );
-        assert_eq!(quote_ident("we\"ird"), "\"we\"\"ird\"");
+        assert_eq!(crate::db::quote_ident("we\"ird"), "\"we\"\"ird\"");
     }
 }

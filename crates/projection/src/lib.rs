@@ -3,11 +3,13 @@
 //!
 //! - [`db`]: connecting to either backend, migrations, `$n` placeholder helpers.
 //! - [`projector`]: the consumer loop. Each batch is applied in one transaction that also moves
-//!   the checkpoint, so every event takes effect exactly once even when redelivered; a rebuild
-//!   replays from sequence 1 while queries keep being answered.
+//!   the checkpoint, so every event takes effect exactly once even when redelivered.
+//! - [`shadow`]: a rebuild replays from sequence 1 into a view beside the live one, which keeps
+//!   answering queries until the new one replaces it in one transaction.
 //! - [`lease`]: one replica at a time runs a projector (a JetStream KV key with a TTL).
-//! - [`deferred`]: a rebuild sets its tables' secondary indexes aside and builds them at the end.
-//! - [`checkpoint`]: read-your-writes — wait until a projection has reached a sequence.
+//! - [`deferred`]: the rebuild-under-way marker; indexes an older in-place rebuild set aside.
+//! - [`checkpoint`]: read-your-writes — wait until a projection has reached a sequence, or has
+//!   nothing left to apply up to it.
 //! - [`admin`]: `rentops.admin.v1.ProjectionAdmin`, the SRE API (status, rebuild) every service
 //!   serves over its projectors.
 
@@ -18,6 +20,7 @@ pub mod deferred;
 pub mod lease;
 pub mod projector;
 pub mod query;
+pub mod shadow;
 
 pub use admin::ProjectionAdminApi;
 pub use checkpoint::{Checkpoints, WaitError};

@@ -9,6 +9,14 @@
 //! Whenever a replica becomes the projector (takes the lease, starts, rebuilds) it recreates the
 //! consumer at checkpoint + 1: the database's checkpoint is the truth, and a fresh consumer
 //! needs no ack-wait before it delivers.
+//!
+//! A rebuild is blue/green ([`crate::shadow`], ADR 0014): a second instance of the projection
+//! ([`Projection::fresh`]) replays from sequence 1 into a shadow view through a consumer of its
+//! own (`projector-<name>-rebuild`), with its own checkpoint, while this loop goes on applying
+//! new events to the live view. Both run in this one task, so when the shadow has caught up the
+//! live side simply stops being fed until the shadow has reached at least the live checkpoint;
+//! then the switch replaces the live view in one transaction and the session starts over at the
+//! new checkpoint.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -27,6 +35,7 @@ use crate::checkpoint::{self, Checkpoints};
 use crate::db::Db;
 use crate::deferred;
 use crate::lease::{self, Lease, LeaseError, LeaseSettings};
+use crate::shadow::{self, Shadow};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
@@ -36,6 +45,15 @@ pub enum ProjectionError {
     Event { sequence: u64, message: String },
     #[error("event log: {0}")]
     Log(String),
+    /// A rebuild's shadow database could not be opened.
+    #[error("rebuild's shadow database: {0}")]
+    Shadow(#[from] crate::db::DbError),
+    #[error("rebuild's shadow file {path}: {source}")]
+    ShadowFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// A read model: applies events to its tables. Implementations must be deterministic: a rebuild
@@ -51,16 +69,16 @@ pub trait Projection: Send + Sync + 'static {
         tx: &'a mut Transaction<'static, Any>,
         events: &'a [RecordedEvent],
     ) -> impl Future<Output = Result<(), ProjectionError>> + Send + 'a;
-    /// Empties the projection's tables, for a rebuild.
-    fn reset<'a>(
-        &'a self,
-        tx: &'a mut Transaction<'static, Any>,
-    ) -> impl Future<Output = Result<(), ProjectionError>> + Send + 'a;
-    /// The tables the projection writes. Their non-unique secondary indexes are set aside during
-    /// a rebuild and built again once it has caught up (see [`crate::deferred`]).
-    fn tables(&self) -> Vec<&'static str> {
-        Vec::new()
-    }
+    /// A new instance with nothing in memory, for a rebuild: it builds the shadow view while
+    /// this one goes on applying to the live view, and the two must share no cache of rows.
+    fn fresh(&self) -> Self
+    where
+        Self: Sized;
+    /// The tables that make up the view: a rebuild builds empty copies of them beside the live
+    /// ones and replaces them at the switch (see [`crate::shadow`]). A table the projection
+    /// writes but does not list here (an outbox for a reactor) is written through to the live
+    /// one during a replay, so its rows must be idempotent per event.
+    fn tables(&self) -> Vec<&'static str>;
     /// Drops whatever the projection keeps in memory of its rows. Called whenever the projector
     /// (re)starts consuming: after a rebuild, a lost lease, a failed or rolled-back batch. While
     /// one consuming session lasts this projector is the tables' only writer (the lease, and the
@@ -121,8 +139,8 @@ pub enum RebuildError {
     /// The projector task has ended (the service is shutting down).
     #[error("the projector of {0} has stopped")]
     Stopped(String),
-    /// Emptying the tables failed; nothing was reset.
-    #[error("resetting projection {name}: {source}")]
+    /// Setting up the shadow view failed; the live view is untouched.
+    #[error("starting a rebuild of projection {name}: {source}")]
     Reset {
         name: String,
         #[source]
@@ -150,13 +168,18 @@ pub struct ProjectorHandle {
     /// `None` for a projector run without a lease.
     lease: Option<LeaseKey>,
     instance_id: String,
-    pool: sqlx::AnyPool,
+    db: Db,
+    /// The rebuild's checkpoint on this replica, while it runs one here.
+    rebuild_applied: watch::Receiver<Option<u64>>,
+    hold: Arc<watch::Sender<bool>>,
 }
 
 impl ProjectorHandle {
-    /// Replays the projection from sequence 1 into emptied tables, while queries go on being
-    /// answered. Returns once the reset is committed; the replay then runs in the background
-    /// (wait on the checkpoint to see it finish). Only the replica holding the lease can do it;
+    /// Rebuilds the projection from sequence 1 beside the live view, which goes on answering
+    /// queries (and applying new events) until the new one replaces it. Returns once the shadow
+    /// view is set up and the rebuild marked; the replay and the switch then run in the
+    /// background (wait for [`Self::rebuild_in_progress`] to turn false). A rebuild asked while
+    /// one runs starts it over. Only the replica holding the lease can do it;
     /// on another replica this fails with [`RebuildError::NotLeaseHolder`] and the caller
     /// should ask the holder (the CLI asks again on a new connection).
     pub async fn rebuild(&self) -> Result<(), RebuildError> {
@@ -166,11 +189,28 @@ impl ProjectorHandle {
         rx.await.map_err(|_| stopped())?
     }
 
-    /// True while a rebuild of this projection, on whichever replica, has not caught up yet: the
+    /// True while a rebuild of this projection, on whichever replica, has not switched yet: the
     /// shared database records it until then (see [`crate::deferred`]). [`Self::rebuilding`]
     /// only knows of a rebuild on this replica.
     pub async fn rebuild_in_progress(&self) -> Result<bool, sqlx::Error> {
-        deferred::under_way(&self.pool, &self.name).await
+        deferred::under_way(&self.db.pool, &self.name).await
+    }
+
+    /// How far the rebuild under way has replayed (its shadow's checkpoint); `None` when none
+    /// is. Any replica can say.
+    pub async fn rebuild_progress(&self) -> Result<Option<u64>, sqlx::Error> {
+        if let Some(here) = *self.rebuild_applied.borrow() {
+            return Ok(Some(here));
+        }
+        if !deferred::marked(&self.db.pool, &self.name).await? {
+            return Ok(None);
+        }
+        Ok(Some(crate::shadow::progress(&self.db, &self.name).await?.unwrap_or(0)))
+    }
+
+    /// The rebuild's checkpoint while this replica runs one (see [`Self::rebuild_progress`]).
+    pub fn rebuild_applied(&self) -> watch::Receiver<Option<u64>> {
+        self.rebuild_applied.clone()
     }
 
     /// The projection's name (its checkpoint row, consumer and lease key).
@@ -203,10 +243,16 @@ impl ProjectorHandle {
         self.applied.clone()
     }
 
-    /// True while a rebuild on this replica has not yet caught up with the stream (and its
-    /// secondary indexes, if any, are set aside).
+    /// True while a rebuild on this replica has not yet switched.
     pub fn rebuilding(&self) -> watch::Receiver<bool> {
         self.rebuilding.clone()
+    }
+
+    /// Holds a rebuild on this replica where it is (true) or lets it go on (false); the live
+    /// view goes on meanwhile. For an operator who wants the replay off the database for a
+    /// while, and for tests that look at the service while a rebuild is under way.
+    pub fn hold_rebuild(&self, hold: bool) {
+        self.hold.send_replace(hold);
     }
 }
 
@@ -308,17 +354,59 @@ pub struct Projector<P: Projection> {
     settings: ProjectorSettings,
     applied_tx: watch::Sender<u64>,
     rebuilding_tx: watch::Sender<bool>,
+    rebuild_applied_tx: watch::Sender<Option<u64>>,
     lease_held_tx: watch::Sender<bool>,
+    hold_rx: watch::Receiver<bool>,
     control_rx: mpsc::Receiver<Control>,
+}
+
+/// The consumer's messages, decoded by a task of their own (see `read_messages`) and gathered
+/// into batches; the task ends with this value.
+type Batches =
+    tokio_stream::adapters::ChunksTimeout<tokio_stream::wrappers::ReceiverStream<Result<Delivered, ProjectionError>>>;
+
+struct Feed {
+    chunks: std::pin::Pin<Box<Batches>>,
+    _reader: tokio_util::task::AbortOnDropHandle<()>,
+}
+
+impl Feed {
+    async fn next(&mut self) -> Option<Vec<Result<Delivered, ProjectionError>>> {
+        self.chunks.next().await
+    }
+}
+
+/// A rebuild this session runs: the fresh instance of the projection, its shadow view, where
+/// it has got to, and its own consumer.
+struct Rebuild<P> {
+    projection: P,
+    shadow: Shadow,
+    reached: u64,
+    consumer: jetstream::consumer::Consumer<consumer::pull::Config>,
+    feed: Feed,
+    /// Its consumer had nothing more to deliver, as of its last batch or look.
+    caught_up: bool,
+}
+
+fn now_us() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64
 }
 
 impl<P: Projection> Projector<P> {
     pub fn new(projection: P, db: Db, js: jetstream::Context, settings: ProjectorSettings) -> (Self, ProjectorHandle) {
         let (applied_tx, applied_rx) = watch::channel(0);
         let (rebuilding_tx, rebuilding_rx) = watch::channel(false);
+        let (rebuild_applied_tx, rebuild_applied_rx) = watch::channel(None);
         let (lease_held_tx, lease_held_rx) = watch::channel(false);
+        let (hold_tx, hold_rx) = watch::channel(false);
         let (control_tx, control_rx) = mpsc::channel(4);
-        let checkpoints = Checkpoints::new(db.pool.clone(), projection.name(), applied_rx.clone());
+        let checkpoints = Checkpoints::new(db.pool.clone(), projection.name(), applied_rx.clone()).with_drained(
+            checkpoint::Drained {
+                js: js.clone(),
+                stream: settings.stream.clone(),
+                consumer: durable_name(projection.name()),
+            },
+        );
         let handle = ProjectorHandle {
             control: control_tx,
             checkpoints,
@@ -332,7 +420,9 @@ impl<P: Projection> Projector<P> {
                 key: lease_key(projection.name()),
             }),
             instance_id: settings.instance_id.clone(),
-            pool: db.pool.clone(),
+            db: db.clone(),
+            rebuild_applied: rebuild_applied_rx,
+            hold: Arc::new(hold_tx),
         };
         (
             Self {
@@ -342,7 +432,9 @@ impl<P: Projection> Projector<P> {
                 settings,
                 applied_tx,
                 rebuilding_tx,
+                rebuild_applied_tx,
                 lease_held_tx,
+                hold_rx,
                 control_rx,
             },
             handle,
@@ -419,11 +511,11 @@ impl<P: Projection> Projector<P> {
 
     async fn consumer(
         &self,
+        durable: String,
         from: u64,
     ) -> Result<jetstream::consumer::Consumer<consumer::pull::Config>, ProjectionError> {
         let log = |e: &dyn std::fmt::Display| ProjectionError::Log(e.to_string());
         let stream = self.js.get_stream(&self.settings.stream).await.map_err(|e| log(&e))?;
-        let durable = format!("projector-{}", self.projection.name());
         // Recreated at the checkpoint every time this replica takes over (see the module doc).
         let _ = stream.delete_consumer(&durable).await;
         let mut subjects = self.projection.filter_subjects();
@@ -451,6 +543,62 @@ impl<P: Projection> Projector<P> {
             .map_err(|e| log(&e))
     }
 
+    /// Starts reading `consumer` into batches.
+    async fn feed(
+        &self,
+        consumer: &mut jetstream::consumer::Consumer<consumer::pull::Config>,
+    ) -> Result<Feed, ProjectionError> {
+        let name = self.projection.name().to_owned();
+        let messages = consumer
+            .stream()
+            // Enough messages in flight to fill a whole batch while replaying a long stream.
+            .max_messages_per_batch(self.settings.batch_size * 2)
+            .messages()
+            .await
+            .map_err(|e| ProjectionError::Log(e.to_string()))?;
+        // Messages are read and decoded by a task of their own, so that the next batch is decoded
+        // while the database applies this one (see `read_messages`). It ends with the feed.
+        let (decoded_tx, decoded_rx) = mpsc::channel(self.settings.batch_size * 2);
+        let reader = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(read_messages(messages, decoded_tx, name)));
+        let chunks = tokio_stream::StreamExt::chunks_timeout(
+            tokio_stream::wrappers::ReceiverStream::new(decoded_rx),
+            self.settings.batch_size,
+            self.settings.linger,
+        );
+        Ok(Feed {
+            chunks: Box::pin(chunks),
+            _reader: reader,
+        })
+    }
+
+    /// Opens the rebuild marked under way (resuming its shadow where its checkpoint says), or
+    /// starts none.
+    async fn resume_rebuild(&self) -> Result<Option<Rebuild<P>>, ProjectionError> {
+        let name = self.projection.name();
+        if !deferred::marked(&self.db.pool, name).await? {
+            self.rebuild_applied_tx.send_replace(None);
+            return Ok(None);
+        }
+        let shadow = shadow::resume(&self.db, name, &self.projection.tables(), now_us()).await?;
+        let reached = checkpoint::read(&shadow.db.pool, name).await?;
+        self.rebuild_applied_tx.send_replace(Some(reached));
+        let mut consumer = self
+            .consumer(format!("{}-rebuild", durable_name(name)), reached)
+            .await?;
+        let feed = self.feed(&mut consumer).await?;
+        let projection = self.projection.fresh();
+        projection.forget();
+        tracing::info!(projection = %name, from = reached + 1, "rebuild replaying beside the live view");
+        Ok(Some(Rebuild {
+            projection,
+            shadow,
+            reached,
+            consumer,
+            feed,
+            caught_up: false,
+        }))
+    }
+
     async fn consume(
         &mut self,
         shutdown: &CancellationToken,
@@ -462,33 +610,29 @@ impl<P: Projection> Projector<P> {
         self.projection.forget();
         let mut reached = checkpoint::read(&self.db.pool, &name).await?;
         self.applied_tx.send_replace(reached);
-        let mut consumer = self.consumer(reached).await?;
-        let mut deferred = deferred::under_way(&self.db.pool, &name).await?;
-        self.rebuilding_tx.send_replace(deferred);
-        let messages = consumer
-            .stream()
-            // Enough messages in flight to fill a whole batch while replaying a long stream.
-            .max_messages_per_batch(self.settings.batch_size * 2)
-            .messages()
-            .await
-            .map_err(|e| log(&e))?;
-        // Messages are read and decoded by a task of their own, so that the next batch is decoded
-        // while the database applies this one (see `read_messages`). It ends with this session.
-        let (decoded_tx, decoded_rx) = mpsc::channel(self.settings.batch_size * 2);
-        let _reader =
-            tokio_util::task::AbortOnDropHandle::new(tokio::spawn(read_messages(messages, decoded_tx, name.clone())));
-        let chunks = tokio_stream::StreamExt::chunks_timeout(
-            tokio_stream::wrappers::ReceiverStream::new(decoded_rx),
-            self.settings.batch_size,
-            self.settings.linger,
-        );
-        tokio::pin!(chunks);
+        // Indexes an in-place rebuild of an older version set aside before it crashed.
+        if deferred::under_way(&self.db.pool, &name).await? && !deferred::marked(&self.db.pool, &name).await? {
+            self.restore_indexes().await?;
+        }
+        let mut rebuild = self.resume_rebuild().await?;
+        if rebuild.is_none() {
+            shadow::discard_stale(&self.db, &name).await?;
+        }
+        self.rebuilding_tx.send_replace(rebuild.is_some());
+        let mut consumer = self.consumer(durable_name(&name), reached).await?;
+        let mut live = self.feed(&mut consumer).await?;
+        let mut hold = self.hold_rx.clone();
+        // Set once the shadow has caught up but not yet reached the live checkpoint: the live
+        // view waits (a batch or two) so that the shadow can pass it.
+        let mut live_paused = false;
         let mut renew = tokio::time::interval(ttl / 3);
         renew.tick().await;
         tracing::info!(projection = %name, from = reached + 1, "projector consuming");
         loop {
+            let held = *hold.borrow();
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
+                _ = hold.changed() => {}
                 _ = renew.tick() => {
                     if let Some(lease) = lease.as_deref_mut()
                         && !lease.try_acquire_or_renew().await {
@@ -496,134 +640,211 @@ impl<P: Projection> Projector<P> {
                             return Ok(());
                         }
                     // A rebuild with nothing (more) to replay catches up without a batch.
-                    if deferred {
-                        let info = consumer.info().await.map_err(|e| log(&e))?;
-                        if info.num_pending == 0 && info.num_ack_pending == 0 {
-                            self.restore_indexes().await?;
-                            deferred = false;
-                        }
+                    if let Some(r) = rebuild.as_mut()
+                        && !r.caught_up
+                        && !held
+                    {
+                        let info = r.consumer.info().await.map_err(|e| log(&e))?;
+                        r.caught_up = info.num_pending == 0 && info.num_ack_pending == 0;
                     }
                 }
                 Some(Control::Rebuild(reply)) = self.control_rx.recv() => {
-                    let result = self.reset().await;
-                    let ok = result.is_ok();
-                    let _ = reply.send(result.map_err(|source| RebuildError::Reset { name: name.clone(), source }));
-                    if ok {
-                        tracing::info!(projection = %name, "projection reset; replaying from sequence 1");
-                        return Ok(());
+                    // A rebuild under way is started over: its shadow is made afresh.
+                    if let Some(r) = rebuild.take() {
+                        r.shadow.db.pool.close().await;
                     }
+                    let result = shadow::create(&self.db, &name, &self.projection.tables(), now_us()).await;
+                    if result.is_ok() {
+                        // Before the answer, so that whoever waits for the switch sees it coming.
+                        self.rebuilding_tx.send_replace(true);
+                        self.rebuild_applied_tx.send_replace(Some(0));
+                        tracing::info!(projection = %name, "rebuild started beside the live view");
+                    }
+                    let _ = reply.send(result.map(|_| ()).map_err(|source| RebuildError::Reset { name: name.clone(), source }));
+                    // Starting over resumes the marked rebuild (or, had it failed, the one before).
+                    return Ok(());
                 }
-                chunk = chunks.next() => {
+                chunk = live.next(), if !live_paused => {
                     let Some(chunk) = chunk else {
                         return Err(ProjectionError::Log("consumer stream ended".into()));
                     };
-                    let mut events = Vec::with_capacity(chunk.len());
-                    let mut last_reply = None;
-                    let mut max_pending = 0;
-                    for item in chunk {
-                        let Delivered { reply, sequence, pending, event } = item?;
-                        max_pending = pending;
-                        if sequence > reached
-                            && let Some(event) = event
-                        {
-                            events.push(event);
-                        }
-                        last_reply = reply;
-                    }
-                    if let Some(last) = events.last() {
-                        let to = last.sequence;
-                        let started = std::time::Instant::now();
-                        let applied = self.apply_batch(reached, &events).await?;
-                        let took = started.elapsed();
-                        metrics::histogram!("rentops_projection_batch_events", "projection" => name.clone()).record(events.len() as f64);
-                        metrics::histogram!("rentops_projection_apply_seconds", "projection" => name.clone()).record(took.as_secs_f64());
-                        tracing::debug!(projection = %name, events = events.len(), pending = max_pending, ?took, "batch applied");
-                        if applied {
-                            reached = to;
-                            self.applied_tx.send_replace(reached);
-                            let now = OffsetDateTime::now_utc();
-                            if let Some(first) = events.first() {
-                                let lag = (now - first.meta.time).as_seconds_f64().max(0.0);
-                                metrics::histogram!("rentops_projection_lag_seconds", "projection" => name.clone()).record(lag);
-                            }
-                        } else {
-                            // Someone else advanced the checkpoint: start over from it.
-                            return Err(ProjectionError::Log("checkpoint moved under us".into()));
-                        }
-                    }
-                    metrics::gauge!("rentops_projection_pending_events", "projection" => name.clone()).set(max_pending as f64);
-                    metrics::gauge!("rentops_projection_checkpoint", "projection" => name.clone()).set(reached as f64);
-                    if let Some(reply) = last_reply {
-                        // AckPolicy::All: acknowledges every message up to this one.
-                        jetstream::message::Acker::new(self.js.clone(), Some(reply))
-                            .ack_with(AckKind::Ack)
-                            .await
-                            .map_err(|e| log(&e))?;
-                    }
-                    if deferred && max_pending == 0 {
-                        self.restore_indexes().await?;
-                        deferred = false;
+                    let before = reached;
+                    self.take_batch(&self.db, &*self.projection, &mut reached, chunk, true).await?;
+                    if reached != before {
+                        self.applied_tx.send_replace(reached);
                     }
                 }
+                chunk = next_of(&mut rebuild), if rebuild.is_some() && !held => {
+                    let Some(chunk) = chunk else {
+                        return Err(ProjectionError::Log("rebuild consumer stream ended".into()));
+                    };
+                    let Some(r) = rebuild.as_mut() else { continue };
+                    let db = r.shadow.db.clone();
+                    let pending = self.take_batch(&db, &r.projection, &mut r.reached, chunk, false).await?;
+                    self.rebuild_applied_tx.send_replace(Some(r.reached));
+                    metrics::gauge!("rentops_projection_rebuild_checkpoint", "projection" => name.clone()).set(r.reached as f64);
+                    if pending == 0 {
+                        r.caught_up = true;
+                    }
+                }
+            }
+            if let Some(r) = rebuild.as_ref()
+                && r.caught_up
+                && !held
+            {
+                if r.reached < reached {
+                    live_paused = true;
+                    continue;
+                }
+                let Some(r) = rebuild.take() else { continue };
+                return self.switch(r, reached).await;
             }
         }
     }
 
-    /// Applies events above checkpoint `from` in one transaction; false if another instance got
-    /// there first (nothing of ours was committed).
-    async fn apply_batch(&self, from: u64, events: &[RecordedEvent]) -> Result<bool, ProjectionError> {
-        let Some(last) = events.last() else { return Ok(true) };
-        let mut tx = self.db.pool.begin().await?;
-        if self.db.backend == crate::db::Backend::Postgres {
-            // The checkpoint commits with the rows, and both can always be replayed from the
-            // log: a commit lost in a crash only means those events are applied again. So the
-            // batch need not wait for its WAL flush. (A projection whose look-ups need plans
-            // made for the table as it is now sets `plan_cache_mode` around them itself; see
-            // the order projection.)
-            sqlx::query("SELECT set_config('synchronous_commit', 'off', true)")
-                .execute(&mut *tx)
-                .await?;
+    /// Applies one batch (of the live view or the shadow) above `reached`, advances `reached`,
+    /// and acknowledges the batch once committed. Returns how many messages the consumer still
+    /// had to deliver after the batch's last one.
+    async fn take_batch<Q: Projection>(
+        &self,
+        db: &Db,
+        projection: &Q,
+        reached: &mut u64,
+        chunk: Vec<Result<Delivered, ProjectionError>>,
+        live: bool,
+    ) -> Result<u64, ProjectionError> {
+        let name = self.projection.name();
+        let mut events = Vec::with_capacity(chunk.len());
+        let mut last_reply = None;
+        let mut max_pending = 0;
+        for item in chunk {
+            let Delivered {
+                reply,
+                sequence,
+                pending,
+                event,
+            } = item?;
+            max_pending = pending;
+            if sequence > *reached
+                && let Some(event) = event
+            {
+                events.push(event);
+            }
+            last_reply = reply;
         }
-        self.projection.apply(&mut tx, events).await?;
-        let now_us = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64;
-        if !checkpoint::advance(&mut tx, self.projection.name(), from, last.sequence, now_us).await? {
-            tx.rollback().await?;
-            return Ok(false);
+        if let Some(last) = events.last() {
+            let to = last.sequence;
+            let started = std::time::Instant::now();
+            let applied = apply_batch(db, projection, name, *reached, &events).await?;
+            let took = started.elapsed();
+            tracing::debug!(projection = %name, live, events = events.len(), pending = max_pending, ?took, "batch applied");
+            if !applied {
+                // Someone else advanced the checkpoint: start over from it.
+                return Err(ProjectionError::Log("checkpoint moved under us".into()));
+            }
+            *reached = to;
+            if live {
+                metrics::histogram!("rentops_projection_batch_events", "projection" => name.to_owned())
+                    .record(events.len() as f64);
+                metrics::histogram!("rentops_projection_apply_seconds", "projection" => name.to_owned())
+                    .record(took.as_secs_f64());
+                if let Some(first) = events.first() {
+                    let lag = (OffsetDateTime::now_utc() - first.meta.time).as_seconds_f64().max(0.0);
+                    metrics::histogram!("rentops_projection_lag_seconds", "projection" => name.to_owned()).record(lag);
+                }
+            }
         }
-        tx.commit().await?;
-        Ok(true)
+        if live {
+            metrics::gauge!("rentops_projection_pending_events", "projection" => name.to_owned())
+                .set(max_pending as f64);
+            metrics::gauge!("rentops_projection_checkpoint", "projection" => name.to_owned()).set(*reached as f64);
+        }
+        if let Some(reply) = last_reply {
+            // AckPolicy::All: acknowledges every message up to this one.
+            jetstream::message::Acker::new(self.js.clone(), Some(reply))
+                .ack_with(AckKind::Ack)
+                .await
+                .map_err(|e| ProjectionError::Log(e.to_string()))?;
+        }
+        Ok(max_pending)
     }
 
-    /// Builds the indexes a rebuild set aside, now that it has caught up.
+    /// Puts the caught-up shadow in place of the live view (whose checkpoint the caller last
+    /// saw at `live_reached`); the session then starts over at the new checkpoint.
+    async fn switch(&self, rebuild: Rebuild<P>, live_reached: u64) -> Result<(), ProjectionError> {
+        let name = self.projection.name();
+        let started = std::time::Instant::now();
+        let Rebuild { shadow, reached, .. } = rebuild;
+        match shadow::switch(
+            &self.db,
+            shadow,
+            name,
+            &self.projection.tables(),
+            live_reached,
+            now_us(),
+        )
+        .await?
+        {
+            Some(at) => {
+                tracing::info!(projection = %name, checkpoint = at, shadow = reached, took = ?started.elapsed(), "rebuild switched in");
+                self.applied_tx.send_replace(at);
+                self.rebuilding_tx.send_replace(false);
+                self.rebuild_applied_tx.send_replace(None);
+                Ok(())
+            }
+            None => Err(ProjectionError::Log("checkpoint moved under us at the switch".into())),
+        }
+    }
+
+    /// Builds the indexes an interrupted in-place rebuild (an older version's) set aside.
     async fn restore_indexes(&self) -> Result<(), ProjectionError> {
         let name = self.projection.name();
         let started = std::time::Instant::now();
         let n = deferred::restore(&self.db.pool, self.db.backend, name).await?;
-        tracing::info!(projection = %name, indexes = n, took = ?started.elapsed(), "rebuild caught up; indexes built again");
-        self.rebuilding_tx.send_replace(false);
+        tracing::info!(projection = %name, indexes = n, took = ?started.elapsed(), "indexes set aside by an interrupted rebuild built again");
         Ok(())
     }
+}
 
-    async fn reset(&self) -> Result<(), ProjectionError> {
-        let mut tx = self.db.pool.begin().await?;
-        // Indexes first, so that emptying the tables need not maintain them either.
-        deferred::defer(
-            &mut tx,
-            self.db.backend,
-            self.projection.name(),
-            &self.projection.tables(),
-        )
-        .await?;
-        let now_us = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64;
-        deferred::begin(&mut tx, self.projection.name(), now_us).await?;
-        self.projection.reset(&mut tx).await?;
-        sqlx::query("DELETE FROM projection_checkpoints WHERE name = $1")
-            .bind(self.projection.name())
+/// The next batch of the rebuild's feed; never, without a rebuild.
+async fn next_of<P>(rebuild: &mut Option<Rebuild<P>>) -> Option<Vec<Result<Delivered, ProjectionError>>> {
+    match rebuild.as_mut() {
+        Some(r) => r.feed.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The durable consumer of a projection's projector.
+fn durable_name(projection: &str) -> String {
+    format!("projector-{projection}")
+}
+
+/// Applies events above checkpoint `from` in one transaction on `db`; false if another instance
+/// got there first (nothing of ours was committed).
+async fn apply_batch<Q: Projection>(
+    db: &Db,
+    projection: &Q,
+    name: &str,
+    from: u64,
+    events: &[RecordedEvent],
+) -> Result<bool, ProjectionError> {
+    let Some(last) = events.last() else { return Ok(true) };
+    let mut tx = db.pool.begin().await?;
+    if db.backend == crate::db::Backend::Postgres {
+        // The checkpoint commits with the rows, and both can always be replayed from the
+        // log: a commit lost in a crash only means those events are applied again. So the
+        // batch need not wait for its WAL flush. (A projection whose look-ups need plans
+        // made for the table as it is now sets `plan_cache_mode` around them itself; see
+        // the order projection.)
+        sqlx::query("SELECT set_config('synchronous_commit', 'off', true)")
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
-        self.applied_tx.send_replace(0);
-        self.rebuilding_tx.send_replace(true);
-        Ok(())
     }
+    projection.apply(&mut tx, events).await?;
+    if !checkpoint::advance(&mut tx, name, from, last.sequence, now_us()).await? {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    tx.commit().await?;
+    Ok(true)
 }

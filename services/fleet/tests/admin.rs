@@ -17,8 +17,8 @@ use sqlx::Row;
 use time::OffsetDateTime;
 use tonic::transport::Channel;
 
-/// A fleet service whose projectors apply one event per transaction, so that a rebuild's replay
-/// of a few hundred events lasts long enough to be seen under way; on a clock that stands still,
+/// A fleet service whose projectors apply one event per transaction (each rebuild is also held
+/// where it starts, so that it is seen under way); on a clock that stands still,
 /// so that answers computed "up to now" (the KPIs) are the same before and after.
 async fn spawn(db: TestDatabase) -> TestApp {
     rentops_testkit::init_tracing();
@@ -235,6 +235,9 @@ rentops_testkit::per_backend! {
         let fleet_last = t.fleet_last_sequence().await;
 
         for name in [FLEET, DEMAND] {
+            let handle = if name == FLEET { &t.app.fleet_projector } else { &t.app.demand_projector };
+            // Held before its first batch, so that the service is seen answering mid-rebuild.
+            handle.hold_rebuild(true);
             let started = admin
                 .rebuild_projection(apb::RebuildProjectionRequest {
                     projection: name.into(),
@@ -248,19 +251,21 @@ rentops_testkit::per_backend! {
                 (name, stream_last),
                 "{label}"
             );
-            // Under way: the replay has not caught up, its indexes are set aside, and the
-            // service answers meanwhile (from a partial view).
+            // Under way: the new view has not caught up, and the live one answers meanwhile,
+            // whole (the same answers as before the rebuild).
             let replaying = status(&mut admin, name).await;
             assert!(
-                replaying.rebuilding && replaying.projection_sequence < stream_last,
+                replaying.rebuilding
+                    && replaying.rebuild_sequence < stream_last
+                    && replaying.projection_sequence == stream_last,
                 "{label}: {replaying:?}"
             );
-            c.get_current_plan(pb::GetCurrentPlanRequest {
-                city: "SHA".into(),
-                consistency: None,
-            })
-            .await
-            .unwrap();
+            assert_eq!(
+                answers(&mut c, fleet.stream_sequence, (&from, &to)).await,
+                before,
+                "{label}: the live view of {name} during its rebuild"
+            );
+            handle.hold_rebuild(false);
             // Caught up at the stream's last sequence, with nothing appended meanwhile.
             let done = settled(&t, &admin, name).await;
             assert_eq!(
@@ -299,5 +304,54 @@ rentops_testkit::per_backend! {
             assert_eq!(refused.code(), tonic::Code::NotFound, "{label}");
         }
         t.stop().await;
+    }
+}
+
+rentops_testkit::per_backend! {
+    /// Read-your-writes across projections: a sequence of the order stream that the demand
+    /// projection's filter does not match (another aggregate of the order service) is answered
+    /// as soon as the demand has nothing left to apply, instead of timing out; the fleet's own
+    /// projection, meanwhile, is untouched by it.
+    async fn min_sequence_of_an_event_a_projection_never_sees_does_not_time_out(db: TestDatabase) {
+        let label = db.label();
+        let t = spawn(db).await;
+        let client = async_nats::connect(t.nats.url()).await.unwrap();
+        let order_log = rentops_eventstore::EventStore::new(client, "ORDER", "order");
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let appended = order_log
+            .append(
+                &rentops_eventstore::store::AppendRequest {
+                    aggregate_type: "invoice",
+                    aggregate_id: "INV-1",
+                    expected: 0,
+                    request_id: &request_id,
+                    fingerprint: None,
+                    correlation_id: "test",
+                    causation_id: "test",
+                    actor: "test",
+                    time: OffsetDateTime::now_utc(),
+                },
+                &[rentops_eventstore::store::NewEvent {
+                    name: "InvoiceIssued",
+                    payload: bytes::Bytes::new(),
+                }],
+            )
+            .await
+            .unwrap();
+        let demand = &t.app.demand_projector.checkpoints;
+        let started = std::time::Instant::now();
+        demand
+            .wait_for(appended.last_sequence, std::time::Duration::from_secs(20))
+            .await
+            .unwrap();
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{label}: {:?}",
+            started.elapsed()
+        );
+        assert!(
+            demand.current().await.unwrap() < appended.last_sequence,
+            "{label}: answered though the demand never saw the event"
+        );
     }
 }

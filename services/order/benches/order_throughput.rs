@@ -408,9 +408,9 @@ async fn start_app(nats_url: &str, db_url: &str, shutdown: &Shutdown) -> app::Ap
         .unwrap()
 }
 
-/// Rebuild speed: a replica that has caught up is asked to rebuild (empty the read model, replay
-/// from sequence 1, build the set-aside indexes again) three times; the median rate, start-up
-/// excluded.
+/// Rebuild speed: a replica that has caught up is asked to rebuild (replay from sequence 1 into
+/// a view beside the live one, build its secondary indexes, switch it in) three times; the
+/// median rate, start-up excluded.
 async fn rebuild_speed(nats_url: &str, db_url: &str, last: u64) -> f64 {
     let shutdown = Shutdown::new();
     let a = start_app(nats_url, db_url, &shutdown).await;
@@ -428,7 +428,7 @@ async fn rebuild_speed(nats_url: &str, db_url: &str, last: u64) -> f64 {
             .wait_for(last, Duration::from_secs(600))
             .await
             .unwrap();
-        // Done when the indexes set aside for the replay are built again.
+        // Done when the rebuilt view, its indexes built, has replaced the live one.
         let mut rebuilding = a.projector.rebuilding();
         rebuilding.wait_for(|r| !*r).await.unwrap();
         rates.push(last as f64 / t.elapsed().as_secs_f64());

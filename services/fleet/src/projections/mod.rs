@@ -468,20 +468,14 @@ impl Projection for FleetProjection {
         Ok(())
     }
 
-    fn tables(&self) -> Vec<&'static str> {
-        FLEET_TABLES.to_vec()
+    fn fresh(&self) -> Self {
+        FleetProjection
     }
 
-    async fn reset(&self, tx: &mut Tx) -> Result<(), ProjectionError> {
-        for table in FLEET_TABLES {
-            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
-                .execute(&mut **tx)
-                .await?;
-        }
-        sqlx::query("DELETE FROM replan_requests WHERE source = 'fleet'")
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
+    /// `replan_requests` is not one: a rebuild writes its requests through to the live outbox
+    /// (keyed by event, so a request already there is not asked twice).
+    fn tables(&self) -> Vec<&'static str> {
+        FLEET_TABLES.to_vec()
     }
 }
 
@@ -751,12 +745,13 @@ impl Projection for DemandProjection {
         Ok(())
     }
 
-    async fn reset(&self, tx: &mut Tx) -> Result<(), ProjectionError> {
-        sqlx::query("DELETE FROM demand_orders").execute(&mut **tx).await?;
-        sqlx::query("DELETE FROM replan_requests WHERE source = 'order'")
-            .execute(&mut **tx)
-            .await?;
-        sqlx::query("DELETE FROM reading_requests").execute(&mut **tx).await?;
-        Ok(())
+    fn fresh(&self) -> Self {
+        DemandProjection
+    }
+
+    /// The outboxes (`replan_requests`, `reading_requests`) are not part of the view: a rebuild
+    /// writes its requests through to the live ones, keyed by event as always.
+    fn tables(&self) -> Vec<&'static str> {
+        vec!["demand_orders"]
     }
 }

@@ -346,22 +346,8 @@ impl Projection for OrdersProjection {
         remembered.complete = None;
     }
 
-    async fn reset(&self, tx: &mut Transaction<'static, Any>) -> Result<(), ProjectionError> {
-        match self.backend {
-            // DELETE would leave every old row version in the files until a vacuum, and the
-            // replay would write its rows after them (the tables doubling per rebuild). TRUNCATE
-            // is transactional in PostgreSQL and starts the files afresh; queries wait for it
-            // only while the reset's short transaction is open.
-            Backend::Postgres => {
-                sqlx::query("TRUNCATE order_events, orders").execute(&mut **tx).await?;
-            }
-            // SQLite's DELETE without WHERE already drops the tables' pages wholesale.
-            Backend::Sqlite => {
-                sqlx::query("DELETE FROM order_events").execute(&mut **tx).await?;
-                sqlx::query("DELETE FROM orders").execute(&mut **tx).await?;
-            }
-        }
-        Ok(())
+    fn fresh(&self) -> Self {
+        OrdersProjection::new(self.backend)
     }
 }
 
