@@ -34,6 +34,12 @@ pub enum LeaseError {
         #[source]
         source: jetstream::context::KeyValueError,
     },
+    #[error("cannot create lease bucket {bucket}: {source}")]
+    CreateBucket {
+        bucket: String,
+        #[source]
+        source: jetstream::context::CreateKeyValueError,
+    },
     #[error("cannot read lease {key}: {source}")]
     Read {
         key: String,
@@ -72,7 +78,7 @@ impl Lease {
         settings: &LeaseSettings,
         key: &str,
         holder: &str,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, LeaseError> {
         let store = match js.get_key_value(&settings.bucket).await {
             Ok(store) => store,
             Err(_) => js
@@ -86,7 +92,10 @@ impl Lease {
                     ..Default::default()
                 })
                 .await
-                .map_err(|e| format!("cannot open lease bucket {}: {e}", settings.bucket))?,
+                .map_err(|source| LeaseError::CreateBucket {
+                    bucket: settings.bucket.clone(),
+                    source,
+                })?,
         };
         Ok(Self {
             store,

@@ -41,10 +41,32 @@ use crate::shadow::{self, Shadow};
 pub enum ProjectionError {
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
-    #[error("event at sequence {sequence}: {message}")]
-    Event { sequence: u64, message: String },
+    /// A projection could not apply a stored event (it does not decode, or breaks what the
+    /// projection relies on): the projector stops there rather than skip it.
+    #[error("event at sequence {sequence}: {source}")]
+    Event {
+        sequence: u64,
+        #[source]
+        source: BoxError,
+    },
+    /// A row the projection wrote earlier does not read back (e.g. its JSON state).
+    #[error("stored row {row} unreadable: {source}")]
+    StoredRow {
+        row: String,
+        #[source]
+        source: BoxError,
+    },
+    /// The broker failed a call the projector made (consumer, fetch, ack).
     #[error("event log: {0}")]
-    Log(String),
+    Log(#[source] BoxError),
+    /// The consumer's message stream ended.
+    #[error("the {0} consumer's stream ended")]
+    StreamEnded(&'static str),
+    /// Another instance advanced the checkpoint: this one starts over from it.
+    #[error("checkpoint moved under us{0}")]
+    CheckpointMoved(&'static str),
+    #[error("a SQLite shadow without a file")]
+    ShadowWithoutFile,
     /// A rebuild's shadow database could not be opened.
     #[error("rebuild's shadow database: {0}")]
     Shadow(#[from] crate::db::DbError),
@@ -54,6 +76,32 @@ pub enum ProjectionError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// A failure's cause, of whatever type the crate below reported it in.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+impl ProjectionError {
+    /// The event at `sequence` could not be applied, because of `source` (an error, or a
+    /// message saying what is wrong with it).
+    pub fn event(sequence: u64, source: impl Into<BoxError>) -> Self {
+        Self::Event {
+            sequence,
+            source: source.into(),
+        }
+    }
+
+    /// The row `row` wrote earlier does not read back, because of `source`.
+    pub fn stored_row(row: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self::StoredRow {
+            row: row.into(),
+            source: source.into(),
+        }
+    }
+
+    pub(crate) fn log(source: impl Into<BoxError>) -> Self {
+        Self::Log(source.into())
+    }
 }
 
 /// A read model: applies events to its tables. Implementations must be deterministic: a rebuild
@@ -296,21 +344,17 @@ async fn read_messages(
     name: String,
 ) {
     while let Some(msg) = messages.next().await {
-        let item = msg
-            .map_err(|e| ProjectionError::Log(e.to_string()))
-            .and_then(|msg| deliver(msg, &name));
+        let item = msg.map_err(ProjectionError::log).and_then(|msg| deliver(msg, &name));
         let failed = item.is_err();
         if decoded.send(item).await.is_err() || failed {
             return;
         }
     }
-    let _ = decoded
-        .send(Err(ProjectionError::Log("consumer stream ended".into())))
-        .await;
+    let _ = decoded.send(Err(ProjectionError::StreamEnded("projector"))).await;
 }
 
 fn deliver(msg: jetstream::Message, name: &str) -> Result<Delivered, ProjectionError> {
-    let info = msg.info().map_err(|e| ProjectionError::Log(e.to_string()))?;
+    let info = msg.info().map_err(ProjectionError::log)?;
     let (sequence, pending) = (info.stream_sequence, info.pending);
     if info.delivered > 1 {
         metrics::counter!("rentops_consumer_redeliveries_total", "projection" => name.to_owned()).increment(1);
@@ -514,8 +558,11 @@ impl<P: Projection> Projector<P> {
         durable: String,
         from: u64,
     ) -> Result<jetstream::consumer::Consumer<consumer::pull::Config>, ProjectionError> {
-        let log = |e: &dyn std::fmt::Display| ProjectionError::Log(e.to_string());
-        let stream = self.js.get_stream(&self.settings.stream).await.map_err(|e| log(&e))?;
+        let stream = self
+            .js
+            .get_stream(&self.settings.stream)
+            .await
+            .map_err(ProjectionError::log)?;
         // Recreated at the checkpoint every time this replica takes over (see the module doc).
         let _ = stream.delete_consumer(&durable).await;
         let mut subjects = self.projection.filter_subjects();
@@ -540,7 +587,7 @@ impl<P: Projection> Projector<P> {
                 ..Default::default()
             })
             .await
-            .map_err(|e| log(&e))
+            .map_err(ProjectionError::log)
     }
 
     /// Starts reading `consumer` into batches.
@@ -555,7 +602,7 @@ impl<P: Projection> Projector<P> {
             .max_messages_per_batch(self.settings.batch_size * 2)
             .messages()
             .await
-            .map_err(|e| ProjectionError::Log(e.to_string()))?;
+            .map_err(ProjectionError::log)?;
         // Messages are read and decoded by a task of their own, so that the next batch is decoded
         // while the database applies this one (see `read_messages`). It ends with the feed.
         let (decoded_tx, decoded_rx) = mpsc::channel(self.settings.batch_size * 2);
@@ -606,7 +653,6 @@ impl<P: Projection> Projector<P> {
         ttl: Duration,
     ) -> Result<(), ProjectionError> {
         let name = self.projection.name().to_owned();
-        let log = |e: &dyn std::fmt::Display| ProjectionError::Log(e.to_string());
         self.projection.forget();
         let mut reached = checkpoint::read(&self.db.pool, &name).await?;
         self.applied_tx.send_replace(reached);
@@ -644,7 +690,7 @@ impl<P: Projection> Projector<P> {
                         && !r.caught_up
                         && !held
                     {
-                        let info = r.consumer.info().await.map_err(|e| log(&e))?;
+                        let info = r.consumer.info().await.map_err(ProjectionError::log)?;
                         r.caught_up = info.num_pending == 0 && info.num_ack_pending == 0;
                     }
                 }
@@ -666,7 +712,7 @@ impl<P: Projection> Projector<P> {
                 }
                 chunk = live.next(), if !live_paused => {
                     let Some(chunk) = chunk else {
-                        return Err(ProjectionError::Log("consumer stream ended".into()));
+                        return Err(ProjectionError::StreamEnded("projector"));
                     };
                     let before = reached;
                     self.take_batch(&self.db, &*self.projection, &mut reached, chunk, true).await?;
@@ -676,7 +722,7 @@ impl<P: Projection> Projector<P> {
                 }
                 chunk = next_of(&mut rebuild), if rebuild.is_some() && !held => {
                     let Some(chunk) = chunk else {
-                        return Err(ProjectionError::Log("rebuild consumer stream ended".into()));
+                        return Err(ProjectionError::StreamEnded("rebuild"));
                     };
                     let Some(r) = rebuild.as_mut() else { continue };
                     let db = r.shadow.db.clone();
@@ -740,7 +786,7 @@ impl<P: Projection> Projector<P> {
             tracing::debug!(projection = %name, live, events = events.len(), pending = max_pending, ?took, "batch applied");
             if !applied {
                 // Someone else advanced the checkpoint: start over from it.
-                return Err(ProjectionError::Log("checkpoint moved under us".into()));
+                return Err(ProjectionError::CheckpointMoved(""));
             }
             *reached = to;
             if live {
@@ -764,7 +810,7 @@ impl<P: Projection> Projector<P> {
             jetstream::message::Acker::new(self.js.clone(), Some(reply))
                 .ack_with(AckKind::Ack)
                 .await
-                .map_err(|e| ProjectionError::Log(e.to_string()))?;
+                .map_err(ProjectionError::log)?;
         }
         Ok(max_pending)
     }
@@ -792,7 +838,7 @@ impl<P: Projection> Projector<P> {
                 self.rebuild_applied_tx.send_replace(None);
                 Ok(())
             }
-            None => Err(ProjectionError::Log("checkpoint moved under us at the switch".into())),
+            None => Err(ProjectionError::CheckpointMoved(" at the switch")),
         }
     }
 

@@ -454,7 +454,7 @@ pub(crate) async fn switch(
         Backend::Sqlite => {
             shadow.db.pool.close().await;
             let Some(file) = shadow.file.clone() else {
-                return Err(ProjectionError::Log("a SQLite shadow without a file".into()));
+                return Err(ProjectionError::ShadowWithoutFile);
             };
             // A connection of its own, closed at the end, so that the attachment never goes
             // back into the pool.

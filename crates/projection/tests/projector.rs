@@ -62,10 +62,7 @@ impl Projection for Tally {
                 .compare_exchange(e.sequence, 0, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
             {
-                return Err(ProjectionError::Event {
-                    sequence: e.sequence,
-                    message: "failing once, as asked".into(),
-                });
+                return Err(ProjectionError::event(e.sequence, "failing once, as asked"));
             }
         }
         Ok(())

@@ -40,11 +40,8 @@ pub fn from_micros(us: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(us as i128 * 1000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
-fn bad(e: &RecordedEvent, message: impl std::fmt::Display) -> ProjectionError {
-    ProjectionError::Event {
-        sequence: e.sequence,
-        message: message.to_string(),
-    }
+fn bad(e: &RecordedEvent, why: impl Into<rentops_projection::projector::BoxError>) -> ProjectionError {
+    ProjectionError::event(e.sequence, why)
 }
 
 type Tx = Transaction<'static, Any>;
@@ -60,10 +57,7 @@ async fn load<T: DeserializeOwned>(tx: &mut Tx, sql: &str, id: &str) -> Result<O
             let json: String = r.get(0);
             serde_json::from_str(&json)
                 .map(Some)
-                .map_err(|e| ProjectionError::Event {
-                    sequence: 0,
-                    message: format!("stored state of {id} unreadable: {e}"),
-                })
+                .map_err(|e| ProjectionError::stored_row(id, e))
         }
     }
 }

@@ -135,10 +135,7 @@ impl OrdersProjection {
         let mut q = sql.query(rows.len());
         for (id, o, seq, at) in &rows {
             let b = &o.booking;
-            let state = serde_json::to_string(o).map_err(|e| ProjectionError::Event {
-                sequence: *seq,
-                message: e.to_string(),
-            })?;
+            let state = serde_json::to_string(o).map_err(|e| ProjectionError::event(*seq, e))?;
             q = q
                 .bind(id.to_string())
                 .bind(o.status.code())
@@ -203,10 +200,8 @@ type OrderRow<'e> = (&'e str, Order, u64, OffsetDateTime);
 impl<'e> Folded<'e> {
     fn fold(&mut self, events: &'e [RecordedEvent]) -> Result<(), ProjectionError> {
         for e in events {
-            let decoded = OrderAggregate::decode(&e.name, &e.payload).map_err(|err| ProjectionError::Event {
-                sequence: e.sequence,
-                message: err.to_string(),
-            })?;
+            let decoded =
+                OrderAggregate::decode(&e.name, &e.payload).map_err(|err| ProjectionError::event(e.sequence, err))?;
             let state = self.states.remove(&e.meta.aggregate_id).unwrap_or(None);
             self.states
                 .insert(e.meta.aggregate_id.clone(), OrderAggregate::evolve(state, &decoded));
@@ -291,10 +286,8 @@ impl Projection for OrdersProjection {
             for row in q.fetch_all(&mut **tx).await? {
                 let id: String = row.get(0);
                 let json: String = row.get(1);
-                let order: Order = serde_json::from_str(&json).map_err(|e| ProjectionError::Event {
-                    sequence: 0,
-                    message: format!("stored order {id} unreadable: {e}"),
-                })?;
+                let order: Order =
+                    serde_json::from_str(&json).map_err(|e| ProjectionError::stored_row(format!("order {id}"), e))?;
                 states.insert(id, Some(order));
             }
         }
