@@ -433,6 +433,19 @@ pub fn placeholders(backend: Backend, n: usize, start: usize) -> String {
         .join(", ")
 }
 
+/// A time as projections store it: microseconds since the epoch in an integer column, which sorts
+/// and compares alike on SQLite and PostgreSQL. Times the domain admits (validated business
+/// dates) always fit; anything beyond saturates rather than wrap.
+pub fn micros(t: time::OffsetDateTime) -> i64 {
+    rentops_kernel::timestamp::to_unix_micros(t).unwrap_or(if t.unix_timestamp() < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// The time a [`micros`] column holds. Only this code writes those columns, so a value out of
+/// range means a damaged row; it reads as the epoch, which no business date is.
+pub fn from_micros(us: i64) -> time::OffsetDateTime {
+    rentops_kernel::timestamp::from_unix_micros(us).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,13 +32,7 @@ use crate::domain::{VehicleModel, at, at_opt, model_from_pb};
 pub const FLEET: &str = "fleet-fleet";
 pub const DEMAND: &str = "fleet-demand";
 
-pub fn micros(t: OffsetDateTime) -> i64 {
-    (t.unix_timestamp_nanos() / 1000) as i64
-}
-
-pub fn from_micros(us: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(us as i128 * 1000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
+pub use rentops_projection::db::{from_micros, micros};
 
 fn bad(e: &RecordedEvent, why: impl Into<rentops_projection::projector::BoxError>) -> ProjectionError {
     ProjectionError::event(e.sequence, why)

@@ -26,13 +26,7 @@ pub const NAME: &str = "order-orders";
 /// Rows per multi-row statement: well under SQLite's and PostgreSQL's bind-parameter limits.
 const CHUNK: usize = 200;
 
-pub fn micros(t: OffsetDateTime) -> i64 {
-    (t.unix_timestamp_nanos() / 1000) as i64
-}
-
-pub fn from_micros(us: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(us as i128 * 1000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
+pub use rentops_projection::db::{from_micros, micros};
 
 /// Orders the projector remembers having written in its current session, so that a batch need
 /// not read them back and parse their JSON. ~1 KB each.
