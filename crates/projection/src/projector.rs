@@ -67,6 +67,10 @@ pub enum ProjectionError {
     CheckpointMoved(&'static str),
     #[error("a SQLite shadow without a file")]
     ShadowWithoutFile,
+    /// The consumer's deliveries skipped a number (another projector pulled some of them) or
+    /// started again (it was recreated): see `read_messages`.
+    #[error("delivery {delivered} where {expected} was next: another projector shares the consumer")]
+    DeliveryGap { expected: u64, delivered: u64 },
     /// A rebuild's shadow database could not be opened.
     #[error("rebuild's shadow database: {0}")]
     Shadow(#[from] crate::db::DbError),
@@ -343,8 +347,22 @@ async fn read_messages(
     decoded: mpsc::Sender<Result<Delivered, ProjectionError>>,
     name: String,
 ) {
+    // Every session creates its consumer afresh, so its deliveries are numbered 1, 2, 3, … A
+    // number skipped went to someone else pulling from a consumer of the same name (a projector
+    // on another replica, during a lease change), and a number that starts again means the
+    // consumer was recreated under us. Either way this session may be missing events between
+    // the ones it got, and a batch committed across such a gap would move the checkpoint over
+    // events never applied: the session ends, and the next one starts from the checkpoint.
+    let mut expected = 1;
     while let Some(msg) = messages.next().await {
-        let item = msg.map_err(ProjectionError::log).and_then(|msg| deliver(msg, &name));
+        let item = msg.map_err(ProjectionError::log).and_then(|msg| {
+            let delivered = msg.info().map_err(ProjectionError::log)?.consumer_sequence;
+            if delivered != expected {
+                return Err(ProjectionError::DeliveryGap { expected, delivered });
+            }
+            expected += 1;
+            deliver(msg, &name)
+        });
         let failed = item.is_err();
         if decoded.send(item).await.is_err() || failed {
             return;
