@@ -493,17 +493,26 @@ async fn sqlite_switch(
     }
     let mut indexes = deferred::recorded(&mut tx, projection).await?;
     for table in tables {
-        let live_indexes = deferred::secondary_indexes(&mut tx, Backend::Sqlite, table).await?;
-        for (name, _) in &live_indexes {
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP INDEX main.{}", quote_ident(name))))
-                .execute(&mut *tx)
+        // Dropping and creating the live table again frees its pages at once, where a DELETE
+        // would visit every row and keep its primary key index up to date doing so; its
+        // explicit indexes (unique ones too) are built again from their DDL after the copy.
+        let create: String =
+            sqlx::query_scalar("SELECT sql FROM main.sqlite_master WHERE type = 'table' AND name = $1")
+                .bind(table.to_string())
+                .fetch_one(&mut *tx)
                 .await?;
-        }
-        indexes.extend(live_indexes);
+        let explicit: Vec<(String, String)> = sqlx::query_as(
+            "SELECT name, sql FROM main.sqlite_master WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL",
+        )
+        .bind(table.to_string())
+        .fetch_all(&mut *tx)
+        .await?;
+        indexes.extend(explicit);
         let t = quote_ident(table);
-        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM main.{t}")))
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE main.{t}")))
             .execute(&mut *tx)
             .await?;
+        sqlx::query(sqlx::AssertSqlSafe(create)).execute(&mut *tx).await?;
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO main.{t} SELECT * FROM shadow.{t}"
         )))
