@@ -149,8 +149,8 @@ struct DirectBatchRequest<'a> {
     max_bytes: usize,
 }
 
-/// The most messages asked for per direct-get request: a 10,000-event aggregate is two requests
-/// (its first event, then the rest). Well below the client's per-subscription buffer (65,536
+/// The most messages asked for per direct-get request: a 10,000-event aggregate is one request.
+/// Well below the client's per-subscription buffer (65,536
 /// messages), beyond which it would drop them.
 const DIRECT_BATCH: usize = 10_000;
 /// Bytes per direct-get request; the server stops there and the next request goes on.
@@ -519,16 +519,14 @@ impl EventStore {
         let subject = format!("$JS.API.DIRECT.GET.{}", self.stream);
         let mut out = Vec::new();
         let mut next = after.saturating_add(1);
-        // The first request asks for one message only: it comes with the number of matching
-        // messages after it, so the next request asks for exactly those. A batch larger than
-        // what is there makes the server search on for more, through the rest of the stream,
-        // which costs more the larger the stream is (ADR 0013).
-        let mut batch = 1;
+        // One request for all of them: the server counts what matches first, which is cheap
+        // from the stream's first sequence and costs a pass over the later blocks from anywhere
+        // else, so asking for the first message alone and then for the rest (tried) costs more.
         loop {
             let body = serde_json::to_vec(&DirectBatchRequest {
                 seq: next,
                 next_by_subj: filter,
-                batch,
+                batch: DIRECT_BATCH,
                 max_bytes: DIRECT_MAX_BYTES,
             })
             .map_err(|e| nats(Box::new(e)))?;
@@ -607,10 +605,7 @@ impl EventStore {
                 previous = sequence;
             };
             match out.last() {
-                Some(last) if pending > 0 => {
-                    next = last.sequence.saturating_add(1);
-                    batch = usize::try_from(pending).unwrap_or(DIRECT_BATCH).min(DIRECT_BATCH);
-                }
+                Some(last) if pending > 0 => next = last.sequence.saturating_add(1),
                 _ => return Ok(out),
             }
         }
