@@ -3,7 +3,9 @@
 //! - [`stream`]: creates or updates the service's stream at start, and refuses a server older than
 //!   2.12 (the wildcard expected-sequence check and atomic batches need it).
 //! - [`store`]: appends one decision's events atomically with the wildcard expected-sequence
-//!   check and `Nats-Msg-Id` de-duplication; loads one aggregate's events.
+//!   check and `Nats-Msg-Id` de-duplication; loads one aggregate's events (batched direct gets
+//!   by subject, checked against the stream leader).
+//! - [`snapshot`]: the KV bucket of snapshots that long-lived aggregates load from.
 //! - [`envelope`]: the CloudEvents binary-mode headers, W3C trace context and the
 //!   correlation / causation / actor headers every event carries.
 //! - [`aggregate`]: the command handler that runs a domain's aggregate (the traits
@@ -13,6 +15,7 @@
 
 pub mod aggregate;
 pub mod envelope;
+pub mod snapshot;
 pub mod store;
 pub mod stream;
 pub mod testing;
@@ -20,5 +23,6 @@ pub mod trace;
 
 pub use aggregate::{CommandHandler, CommandMeta, ExecuteError, Executed, HandlerConfig};
 pub use envelope::{EventMeta, RecordedEvent};
-pub use store::{AppendError, AppendOk, AppendRequest, EventStore, LoadError, NewEvent};
-pub use stream::{StreamError, StreamSettings, connect, ensure_stream, open};
+pub use snapshot::{RememberedRequest, SnapshotError, SnapshotRecord};
+pub use store::{AppendError, AppendOk, AppendRequest, EventStore, LoadError, Loaded, NewEvent};
+pub use stream::{StreamError, StreamSettings, connect, ensure_snapshot_bucket, ensure_stream, open};

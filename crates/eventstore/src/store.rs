@@ -9,6 +9,11 @@
 //! Appends are sent as plain requests and the server's PubAck JSON is read here, because the
 //! batch protocol (ADR-50) needs control of every message and because the precise JetStream error
 //! code tells a lost race from a real failure (see `docs/adr/0001-atomic-batch-append.md`).
+//!
+//! Loads read an aggregate's events with the server's batched direct get by subject
+//! (`$JS.API.DIRECT.GET.<stream>` with `next_by_subj`), answered from the per-subject index, so a
+//! cold load costs what the aggregate's own events cost whatever the stream's size; async-nats
+//! 0.51 has no API for it, so the replies are read here (`docs/adr/0013-cold-loads.md`).
 
 use std::time::{Duration, Instant};
 
@@ -16,17 +21,17 @@ use async_nats::header::{
     NATS_BATCH_COMMIT, NATS_BATCH_COMMIT_FINAL, NATS_BATCH_ID, NATS_BATCH_SEQUENCE,
     NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, NATS_MESSAGE_ID,
 };
-use async_nats::jetstream::{self, consumer};
+use async_nats::jetstream;
 
 /// Not among async-nats's header constants: names the subject filter the expected sequence is checked on.
 const NATS_EXPECTED_LAST_SUBJECT_SEQUENCE_SUBJECT: &str = "Nats-Expected-Last-Subject-Sequence-Subject";
 use async_nats::{HeaderMap, connection::State};
 use bytes::Bytes;
 use futures::StreamExt;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::envelope::{EventMeta, RecordedEvent};
+use crate::envelope::{EnvelopeError, EventMeta, RecordedEvent};
 use crate::trace;
 
 /// The most messages one atomic batch may hold (a server limit).
@@ -83,13 +88,81 @@ pub enum AppendError {
     Invalid(String),
 }
 
+/// Why an aggregate's events (or its last sequence) could not be read. Everything but
+/// [`Corrupt`](Self::Corrupt) and [`MalformedAnswer`](Self::MalformedAnswer) is the log being out
+/// of reach for now ([`is_unavailable`](Self::is_unavailable)): nothing was decided, try again.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("event log unavailable: {0}")]
-    Unavailable(String),
-    #[error("event at sequence {sequence} is unreadable: {message}")]
-    Corrupt { sequence: u64, message: String },
+    #[error("event log unavailable: not connected to NATS")]
+    NotConnected,
+    #[error("event log unavailable: {what} got no answer within {after:?}")]
+    TimedOut { what: &'static str, after: Duration },
+    #[error("event log unavailable: {what}: {source}")]
+    Nats {
+        what: &'static str,
+        #[source]
+        source: async_nats::Error,
+    },
+    /// The server answered with a status instead of messages (503: nobody serves the stream).
+    #[error("event log unavailable: {what} was answered {status} {description}")]
+    Status {
+        what: &'static str,
+        status: u16,
+        description: String,
+    },
+    /// Messages of a batch went missing on the way (the client dropped them as a slow consumer):
+    /// the read is refused rather than returned with a hole in it.
+    #[error("event log unavailable: the read of {filter} skipped from sequence {after} to {next}")]
+    Gap { filter: String, after: u64, next: u64 },
+    #[error("event at sequence {sequence} is unreadable: {source}")]
+    Corrupt {
+        sequence: u64,
+        #[source]
+        source: EnvelopeError,
+    },
+    /// An answer of the direct get without the headers the server always puts on it.
+    #[error("unreadable answer from JetStream to {what}: header {header} missing or malformed")]
+    MalformedAnswer { what: &'static str, header: &'static str },
 }
+
+impl LoadError {
+    /// The log could not be reached or did not answer: a retry may succeed.
+    pub fn is_unavailable(&self) -> bool {
+        !matches!(self, Self::Corrupt { .. } | Self::MalformedAnswer { .. })
+    }
+}
+
+/// An aggregate's events after a given sequence, and its last sequence as the stream leader
+/// reported it while they were read: the events reach at least that far.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub events: Vec<RecordedEvent>,
+    pub leader_last: u64,
+}
+
+/// The body of a batched direct get (nats-server 2.11+, `JSApiMsgGetRequest`).
+#[derive(Serialize)]
+struct DirectBatchRequest<'a> {
+    seq: u64,
+    next_by_subj: &'a str,
+    batch: usize,
+    max_bytes: usize,
+}
+
+/// The most messages asked for per direct-get request: a 10,000-event aggregate is one request.
+/// Well below the client's per-subscription buffer (65,536
+/// messages), beyond which it would drop them.
+const DIRECT_BATCH: usize = 10_000;
+/// Bytes per direct-get request; the server stops there and the next request goes on.
+const DIRECT_MAX_BYTES: usize = 8 << 20;
+const STATUS_NO_CONTENT: u16 = 204;
+const STATUS_NOT_FOUND: u16 = 404;
+const NATS_SEQUENCE: &str = "Nats-Sequence";
+const NATS_SUBJECT: &str = "Nats-Subject";
+const NATS_NUM_PENDING: &str = "Nats-Num-Pending";
+/// On a batch's message: the sequence of the message sent before it in the same batch (0 for the
+/// first), which is how a dropped message is noticed.
+const NATS_LAST_SEQUENCE: &str = "Nats-Last-Sequence";
 
 #[derive(Deserialize)]
 struct PubAckJson {
@@ -137,6 +210,8 @@ pub struct EventStore {
     service: String,
     /// How long to wait for the server's answer to an append or a load.
     timeout: Duration,
+    /// The service's snapshot bucket, when it has one (`crate::snapshot`).
+    pub(crate) snapshots: Option<jetstream::kv::Store>,
 }
 
 impl EventStore {
@@ -148,7 +223,20 @@ impl EventStore {
             stream: stream.to_owned(),
             service: service.to_owned(),
             timeout: Duration::from_secs(5),
+            snapshots: None,
         }
+    }
+
+    /// This log with the service's snapshot bucket (`stream::ensure_snapshot_bucket`): command
+    /// handlers of aggregates that opt into snapshots read and write them there.
+    pub fn with_snapshots(mut self, bucket: jetstream::kv::Store) -> Self {
+        self.snapshots = Some(bucket);
+        self
+    }
+
+    /// How long a read or an append waits for the server.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     pub fn client(&self) -> &async_nats::Client {
@@ -296,104 +384,236 @@ impl EventStore {
     /// not yet applied the newest append would confirm exactly the stale state this read exists
     /// to catch.
     pub async fn last_sequence(&self, aggregate_type: &str, aggregate_id: &str) -> Result<u64, LoadError> {
-        use async_nats::jetstream::stream::LastRawMessageErrorKind;
         if self.client.connection_state() != State::Connected {
-            return Err(LoadError::Unavailable("not connected to NATS".into()));
+            return Err(LoadError::NotConnected);
         }
-        let work = async {
-            let stream = self
-                .js
-                .get_stream_no_info(&self.stream)
-                .await
-                .map_err(|e| LoadError::Unavailable(e.to_string()))?;
-            match stream
-                .get_last_raw_message_by_subject(&self.aggregate_filter(aggregate_type, aggregate_id))
-                .await
-            {
-                Ok(message) => Ok(message.sequence),
-                Err(e) if matches!(e.kind(), LastRawMessageErrorKind::NoMessageFound) => Ok(0),
-                Err(e) => Err(LoadError::Unavailable(e.to_string())),
-            }
-        };
-        tokio::time::timeout(self.timeout, work)
+        let filter = self.aggregate_filter(aggregate_type, aggregate_id);
+        tokio::time::timeout(self.timeout, self.leader_last(&filter))
             .await
-            .map_err(|_| LoadError::Unavailable("reading the aggregate's last sequence timed out".into()))?
+            .map_err(|_| LoadError::TimedOut {
+                what: "reading the aggregate's last sequence",
+                after: self.timeout,
+            })?
     }
 
-    /// Reads one aggregate's events in order. Creates an ordered consumer filtered on the
-    /// aggregate's subjects, which the server answers from its per-subject index.
-    pub async fn load(&self, aggregate_type: &str, aggregate_id: &str) -> Result<Vec<RecordedEvent>, LoadError> {
-        if self.client.connection_state() != State::Connected {
-            return Err(LoadError::Unavailable("not connected to NATS".into()));
+    async fn leader_last(&self, filter: &str) -> Result<u64, LoadError> {
+        use async_nats::jetstream::stream::LastRawMessageErrorKind;
+        let what = "reading the aggregate's last sequence";
+        let stream = self
+            .js
+            .get_stream_no_info(&self.stream)
+            .await
+            .map_err(|e| LoadError::Nats {
+                what,
+                source: Box::new(e),
+            })?;
+        match stream.get_last_raw_message_by_subject(filter).await {
+            Ok(message) => Ok(message.sequence),
+            Err(e) if matches!(e.kind(), LastRawMessageErrorKind::NoMessageFound) => Ok(0),
+            Err(e) => Err(LoadError::Nats {
+                what,
+                source: Box::new(e),
+            }),
         }
-        let unavailable = |e: &dyn std::fmt::Display| LoadError::Unavailable(e.to_string());
+    }
+
+    /// Reads one aggregate's events in order: every one of them, nothing skipped, up to at least
+    /// the aggregate's last sequence as the stream leader reports it during the read.
+    pub async fn load(&self, aggregate_type: &str, aggregate_id: &str) -> Result<Vec<RecordedEvent>, LoadError> {
+        Ok(self.load_after(aggregate_type, aggregate_id, 0).await?.events)
+    }
+
+    /// The aggregate's events after sequence `after` (0: all of them), in order.
+    ///
+    /// They are read with batched direct gets, which any replica of the stream may answer, one
+    /// that lags behind the leader included. So the leader's last sequence for the aggregate is
+    /// asked at the same time (it costs no extra wait), and when the answer stops short of it
+    /// the rest is asked for again until it is there. The events returned therefore reach at
+    /// least as far as the leader had got when the load began: a decision taken on them is as
+    /// current as one taken on the leader's own read, which is what the command handler's
+    /// "state freshly read" relies on (`docs/adr/0002-aggregate-cache.md`).
+    pub async fn load_after(&self, aggregate_type: &str, aggregate_id: &str, after: u64) -> Result<Loaded, LoadError> {
+        if self.client.connection_state() != State::Connected {
+            return Err(LoadError::NotConnected);
+        }
+        let filter = self.aggregate_filter(aggregate_type, aggregate_id);
         let work = async {
-            let stream = self
-                .js
-                .get_stream_no_info(&self.stream)
-                .await
-                .map_err(|e| unavailable(&e))?;
-            let consumer = stream
-                .create_consumer(consumer::pull::OrderedConfig {
-                    filter_subject: self.aggregate_filter(aggregate_type, aggregate_id),
-                    deliver_policy: consumer::DeliverPolicy::All,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| unavailable(&e))?;
-            // Every stream may hold only so many consumers (nats-server 2.15: 1,000 unless the
-            // stream says otherwise), and an ordered consumer lingers 30 s after its last use:
-            // a burst of cold loads after a failover would use them all up. So it is deleted as
-            // soon as it has been read, off the command's path (should that fail, the server
-            // still reaps it after 30 s).
-            let name = consumer.cached_info().name.clone();
-            let _delete = DeleteOnDrop(Some((stream.clone(), name)));
-            let pending = consumer.cached_info().num_pending;
-            let mut out = Vec::with_capacity(pending as usize);
-            if pending == 0 {
-                return Ok(out);
-            }
-            let mut messages = consumer.messages().await.map_err(|e| unavailable(&e))?;
-            while (out.len() as u64) < pending {
-                let Some(msg) = messages.next().await else { break };
-                let msg = msg.map_err(|e| unavailable(&e))?;
-                let info = msg.info().map_err(|e| unavailable(&e))?;
-                let sequence = info.stream_sequence;
-                let event = RecordedEvent::from_message(
-                    sequence,
-                    msg.subject.as_str(),
-                    msg.headers.as_ref(),
-                    msg.payload.clone(),
-                )
-                .map_err(|e| LoadError::Corrupt {
-                    sequence,
-                    message: e.to_string(),
-                })?;
-                out.push(event);
-            }
-            Ok(out)
+            let (leader_last, first) = tokio::join!(self.leader_last(&filter), self.read_direct(&filter, after));
+            let leader_last = leader_last?;
+            let mut events = first?;
+            self.read_up_to(&filter, after, leader_last, &mut events).await?;
+            Ok(Loaded { events, leader_last })
         };
         tokio::time::timeout(self.timeout, work)
             .await
-            .map_err(|_| LoadError::Unavailable("loading the aggregate timed out".into()))?
+            .map_err(|_| LoadError::TimedOut {
+                what: "loading the aggregate",
+                after: self.timeout,
+            })?
+    }
+
+    /// The aggregate's events after `after` up to at least `until`, a last sequence the caller
+    /// already has from the stream leader ([`last_sequence`](Self::last_sequence)).
+    pub async fn load_range(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        after: u64,
+        until: u64,
+    ) -> Result<Vec<RecordedEvent>, LoadError> {
+        if self.client.connection_state() != State::Connected {
+            return Err(LoadError::NotConnected);
+        }
+        let filter = self.aggregate_filter(aggregate_type, aggregate_id);
+        let work = async {
+            let mut events = Vec::new();
+            self.read_up_to(&filter, after, until, &mut events).await?;
+            Ok(events)
+        };
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| LoadError::TimedOut {
+                what: "loading the aggregate",
+                after: self.timeout,
+            })?
+    }
+
+    /// Asks again, from where `events` end, until they reach `until`: a replica that answered
+    /// first may not have applied the newest appends yet. Ends by the caller's timeout at worst.
+    async fn read_up_to(
+        &self,
+        filter: &str,
+        after: u64,
+        until: u64,
+        events: &mut Vec<RecordedEvent>,
+    ) -> Result<(), LoadError> {
+        let mut rounds = 0u32;
+        loop {
+            let reached = events.last().map_or(after, |e| e.sequence);
+            if reached >= until {
+                return Ok(());
+            }
+            if rounds > 0 {
+                // The replica that answered is behind; give it (or another one) a moment.
+                metrics::counter!("rentops_load_lagging_answers_total", "service" => self.service.clone()).increment(1);
+                tokio::time::sleep(Duration::from_millis(1 << rounds.min(5))).await;
+            }
+            rounds += 1;
+            let more = self.read_direct(filter, reached).await?;
+            events.extend(more);
+        }
+    }
+
+    /// Every message on `filter` after sequence `after` that the answering replica holds, in
+    /// order, in as many batches as it takes.
+    async fn read_direct(&self, filter: &str, after: u64) -> Result<Vec<RecordedEvent>, LoadError> {
+        let what = "reading the aggregate's events";
+        let nats = |e: async_nats::Error| LoadError::Nats { what, source: e };
+        let inbox = self.client.new_inbox();
+        // Subscribed before the request is sent, on the same connection: no reply can be missed.
+        let mut replies = self
+            .client
+            .subscribe(inbox.clone())
+            .await
+            .map_err(|e| nats(Box::new(e)))?;
+        let subject = format!("$JS.API.DIRECT.GET.{}", self.stream);
+        let mut out = Vec::new();
+        let mut next = after.saturating_add(1);
+        // One request for all of them: the server counts what matches first, which is cheap
+        // from the stream's first sequence and costs a pass over the later blocks from anywhere
+        // else, so asking for the first message alone and then for the rest (tried) costs more.
+        loop {
+            let body = serde_json::to_vec(&DirectBatchRequest {
+                seq: next,
+                next_by_subj: filter,
+                batch: DIRECT_BATCH,
+                max_bytes: DIRECT_MAX_BYTES,
+            })
+            .map_err(|e| nats(Box::new(e)))?;
+            self.client
+                .publish_with_reply(subject.clone(), inbox.clone(), body.into())
+                .await
+                .map_err(|e| nats(Box::new(e)))?;
+            // Within one batch every message names the one sent before it.
+            let mut previous = 0u64;
+            let pending = loop {
+                let Some(message) = replies.next().await else {
+                    return Err(LoadError::Status {
+                        what,
+                        status: 0,
+                        description: "the subscription ended (connection closed)".into(),
+                    });
+                };
+                if let Some(status) = message.status {
+                    let code = status.as_u16();
+                    if code == STATUS_NO_CONTENT {
+                        // End of batch: the last message it sent, and how many matching messages
+                        // it left for the next request (it stops at max bytes).
+                        let headers = message.headers.as_ref();
+                        let last_sent = header_u64(headers, NATS_LAST_SEQUENCE).ok_or(LoadError::MalformedAnswer {
+                            what,
+                            header: NATS_LAST_SEQUENCE,
+                        })?;
+                        if last_sent != previous {
+                            return Err(LoadError::Gap {
+                                filter: filter.to_owned(),
+                                after: previous,
+                                next: last_sent,
+                            });
+                        }
+                        break header_u64(headers, NATS_NUM_PENDING).ok_or(LoadError::MalformedAnswer {
+                            what,
+                            header: NATS_NUM_PENDING,
+                        })?;
+                    }
+                    if code == STATUS_NOT_FOUND && previous == 0 {
+                        // Nothing on the filter at or after `next`.
+                        break 0;
+                    }
+                    return Err(LoadError::Status {
+                        what,
+                        status: code,
+                        description: message.description.unwrap_or_default(),
+                    });
+                }
+                let headers = message.headers.as_ref();
+                let sequence = header_u64(headers, NATS_SEQUENCE).ok_or(LoadError::MalformedAnswer {
+                    what,
+                    header: NATS_SEQUENCE,
+                })?;
+                let before = header_u64(headers, NATS_LAST_SEQUENCE).ok_or(LoadError::MalformedAnswer {
+                    what,
+                    header: NATS_LAST_SEQUENCE,
+                })?;
+                if before != previous || sequence < next {
+                    return Err(LoadError::Gap {
+                        filter: filter.to_owned(),
+                        after: previous.max(next.saturating_sub(1)),
+                        next: sequence,
+                    });
+                }
+                let subject = headers
+                    .and_then(|h| h.get(NATS_SUBJECT))
+                    .map(|v| v.as_str().to_owned())
+                    .ok_or(LoadError::MalformedAnswer {
+                        what,
+                        header: NATS_SUBJECT,
+                    })?;
+                let event = RecordedEvent::from_message(sequence, &subject, headers, message.payload)
+                    .map_err(|source| LoadError::Corrupt { sequence, source })?;
+                out.push(event);
+                previous = sequence;
+            };
+            match out.last() {
+                Some(last) if pending > 0 => next = last.sequence.saturating_add(1),
+                _ => return Ok(out),
+            }
+        }
     }
 }
 
-/// Deletes a consumer when dropped, in a task of its own.
-struct DeleteOnDrop(Option<(jetstream::stream::Stream<()>, String)>);
-
-impl Drop for DeleteOnDrop {
-    fn drop(&mut self) {
-        if let Some((stream, name)) = self.0.take()
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
-            runtime.spawn(async move {
-                if let Err(e) = stream.delete_consumer(&name).await {
-                    tracing::debug!(consumer = %name, error = %e, "could not delete a load's consumer");
-                }
-            });
-        }
-    }
+fn header_u64(headers: Option<&HeaderMap>, name: &str) -> Option<u64> {
+    headers?.get(name)?.as_str().trim().parse().ok()
 }
 
 /// Reads a PubAck (or JetStream API error) answer.

@@ -19,6 +19,8 @@ pub struct StreamSettings {
     pub replicas: usize,
     /// How long `Nats-Msg-Id` de-duplication remembers a request id.
     pub duplicate_window: Duration,
+    /// The KV bucket of the service's aggregate snapshots, e.g. `rentops_snapshots_order`.
+    pub snapshot_bucket: String,
 }
 
 impl StreamSettings {
@@ -29,6 +31,7 @@ impl StreamSettings {
             subjects: vec![format!("rentops.{service}.>")],
             replicas,
             duplicate_window: Duration::from_secs(120),
+            snapshot_bucket: format!("rentops_snapshots_{service}"),
         }
     }
 }
@@ -117,17 +120,45 @@ pub async fn ensure_stream(js: &jetstream::Context, settings: &StreamSettings) -
     js.get_stream(&settings.name).await.map_err(|e| setup(&e))
 }
 
+/// Creates the service's snapshot bucket, or updates it to these settings (idempotent at start):
+/// one value per key (only the newest snapshot of an aggregate is kept), file storage, as many
+/// replicas as the stream. Nothing in it ages out; a snapshot is replaced, never deleted.
+pub async fn ensure_snapshot_bucket(
+    js: &jetstream::Context,
+    settings: &StreamSettings,
+) -> Result<jetstream::kv::Store, StreamError> {
+    let config = jetstream::kv::Config {
+        bucket: settings.snapshot_bucket.clone(),
+        description: format!("rentops aggregate snapshots of stream {}", settings.name),
+        history: 1,
+        storage: stream::StorageType::File,
+        num_replicas: settings.replicas,
+        ..Default::default()
+    };
+    js.create_or_update_key_value(config)
+        .await
+        .map_err(|e| StreamError::Setup {
+            name: settings.snapshot_bucket.clone(),
+            message: e.to_string(),
+        })
+}
+
 /// The event log of `service` as its common configuration says: connected as
-/// `rentops-<service>/<instance id>` (refusing a server older than 2.12), its stream created or
-/// updated to the configured replicas.
+/// `rentops-<service>/<instance id>` (refusing a server older than 2.12), its stream and its
+/// snapshot bucket created or updated to the configured replicas.
 pub async fn open(
     service: &str,
     c: &rentops_runtime::CommonConfig,
 ) -> Result<(crate::EventStore, StreamSettings), StreamError> {
     let client = connect(&c.nats_url, &format!("rentops-{service}/{}", c.instance_id)).await?;
     let settings = StreamSettings::for_service(service, c.stream_replicas);
-    ensure_stream(&jetstream::new(client.clone()), &settings).await?;
-    Ok((crate::EventStore::new(client, &settings.name, service), settings))
+    let js = jetstream::new(client.clone());
+    ensure_stream(&js, &settings).await?;
+    let snapshots = ensure_snapshot_bucket(&js, &settings).await?;
+    Ok((
+        crate::EventStore::new(client, &settings.name, service).with_snapshots(snapshots),
+        settings,
+    ))
 }
 
 #[cfg(test)]

@@ -1,14 +1,16 @@
 //! The event log and the command handler against a real nats-server: the expected-sequence check,
-//! atomic batches, de-duplication, the one-message read of an aggregate's last sequence, and two
-//! command handlers on one stream (two replicas) deciding on state the other has moved past.
+//! atomic batches, de-duplication, the one-message read of an aggregate's last sequence, two
+//! command handlers on one stream (two replicas) deciding on state the other has moved past, and
+//! cold loads: long aggregates read in batches, snapshots used, and ignored when they cannot be
+//! trusted.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use rentops_eventstore::{
     AppendError, AppendRequest, CommandHandler, CommandMeta, EventStore, ExecuteError, HandlerConfig, NewEvent,
-    StreamSettings, connect, ensure_stream,
+    RememberedRequest, SnapshotRecord, StreamSettings, connect, ensure_snapshot_bucket, ensure_stream,
 };
 use rentops_kernel::testing::assert_round_trip;
-use rentops_kernel::{Aggregate, DecodeError, EventCodec};
+use rentops_kernel::{Aggregate, DecodeError, EventCodec, Snapshot, SnapshotError, SnapshotFormat};
 use rentops_testkit::NatsServer;
 
 /// A tally that can be closed and reopened: just enough rules to be refused and to do nothing.
@@ -49,6 +51,7 @@ impl Aggregate for Tally {
     type Command = TallyCommand;
     type Event = TallyEvent;
     type Error = TallyError;
+    const SNAPSHOT: Option<SnapshotFormat<TallyState>> = Some(SnapshotFormat::of::<Tally>());
 
     fn decide(state: &TallyState, command: &TallyCommand) -> Result<Vec<TallyEvent>, TallyError> {
         match command {
@@ -106,6 +109,45 @@ impl EventCodec for Tally {
     }
 }
 
+/// Three flags and the count, in six bytes.
+impl Snapshot for Tally {
+    const VERSION: u32 = 1;
+
+    fn encode_state(state: &TallyState) -> Result<Vec<u8>, SnapshotError> {
+        let mut out = vec![u8::from(state.exists), u8::from(state.open)];
+        out.extend_from_slice(&state.count.to_be_bytes());
+        Ok(out)
+    }
+
+    fn decode_state(bytes: &[u8]) -> Result<TallyState, SnapshotError> {
+        let [exists, open, count @ ..] = bytes else {
+            return Err(SnapshotError::new(format!("{} bytes, not 6", bytes.len())));
+        };
+        let count: [u8; 4] = count
+            .try_into()
+            .map_err(|_| SnapshotError::new(format!("{} bytes, not 6", bytes.len())))?;
+        Ok(TallyState {
+            exists: *exists == 1,
+            open: *open == 1,
+            count: u32::from_be_bytes(count),
+        })
+    }
+}
+
+#[test]
+fn the_tally_snapshot_round_trips_and_refuses_what_is_not_one() {
+    let state = TallyState {
+        exists: true,
+        open: false,
+        count: 70_000,
+    };
+    assert_eq!(
+        Tally::decode_state(&Tally::encode_state(&state).unwrap()).unwrap(),
+        state
+    );
+    assert!(Tally::decode_state(b"12").is_err());
+}
+
 #[test]
 fn the_tally_codec_round_trips_and_names_what_it_cannot_read() {
     assert_round_trip::<Tally>([TallyEvent::Opened, TallyEvent::Added(7), TallyEvent::Closed]);
@@ -131,6 +173,16 @@ async fn store(nats: &NatsServer) -> EventStore {
         .await
         .unwrap();
     EventStore::new(client, &settings.name, "test")
+}
+
+/// A store whose service has a snapshot bucket, as `rentops_eventstore::open` sets it up.
+async fn store_with_snapshots(nats: &NatsServer) -> EventStore {
+    let client = connect(&nats.url(), "eventstore-test").await.unwrap();
+    let settings = StreamSettings::for_service("test", 1);
+    let js = async_nats::jetstream::new(client.clone());
+    ensure_stream(&js, &settings).await.unwrap();
+    let bucket = ensure_snapshot_bucket(&js, &settings).await.unwrap();
+    EventStore::new(client, &settings.name, "test").with_snapshots(bucket)
 }
 
 fn meta() -> CommandMeta {
@@ -413,4 +465,286 @@ async fn more_cold_loads_than_a_stream_may_have_consumers_all_succeed() {
         let events = store.load("tally", id).await.unwrap_or_else(|e| panic!("{id}: {e}"));
         assert_eq!(events.len(), 1, "{id}");
     }
+}
+
+/// Every `every` events, a snapshot; none when 0.
+fn snapshotting(every: u64) -> HandlerConfig {
+    HandlerConfig {
+        snapshot_every: every,
+        ..HandlerConfig::default()
+    }
+}
+
+/// Opens t1 and adds 1, 2, … `adds` to it through `handler`.
+async fn open_and_add(handler: &CommandHandler<Tally>, adds: u32) {
+    handler.execute("t1", &meta(), &TallyCommand::Open, true).await.unwrap();
+    for n in 1..=adds {
+        handler
+            .execute("t1", &meta(), &TallyCommand::Add(n), false)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_load_from_a_snapshot_equals_a_load_from_the_events() {
+    let nats = NatsServer::start().await.unwrap();
+    let writer = CommandHandler::<Tally>::new(store_with_snapshots(&nats).await, snapshotting(10));
+    let mut written = writer.snapshots_written();
+    // 25 events: snapshots after the 10th and the 20th, then 5 more.
+    open_and_add(&writer, 24).await;
+    written.wait_for(|n| *n >= 2).await.unwrap();
+    let snapshot = writer.store().read_snapshot("tally", "t1").await.unwrap().unwrap();
+    assert_eq!(snapshot.sequence, 20);
+    writer
+        .execute("t1", &meta(), &TallyCommand::Close, false)
+        .await
+        .unwrap();
+
+    let from_snapshot = CommandHandler::<Tally>::new(store_with_snapshots(&nats).await, snapshotting(0));
+    let from_events = CommandHandler::<Tally>::new(store(&nats).await, HandlerConfig::default());
+    let expected = TallyState {
+        exists: true,
+        open: false,
+        count: (1..=24).sum(),
+    };
+    assert_eq!(from_snapshot.state("t1").await.unwrap(), (expected.clone(), 26));
+    assert_eq!(from_events.state("t1").await.unwrap(), (expected, 26));
+    // And both decide alike: a refusal on the closed tally.
+    for handler in [&from_snapshot, &from_events] {
+        let refused = handler.execute("t1", &meta(), &TallyCommand::Add(1), false).await;
+        assert!(
+            matches!(refused, Err(ExecuteError::Domain(TallyError::Closed))),
+            "{refused:?}"
+        );
+    }
+}
+
+/// A snapshot of t1 at `sequence` holding `state`, written as the handler would.
+fn record(sequence: u64, format: u32, state: Vec<u8>) -> SnapshotRecord {
+    SnapshotRecord {
+        aggregate_type: "tally".into(),
+        aggregate_id: "t1".into(),
+        format,
+        sequence,
+        requests: vec![],
+        state: state.into(),
+    }
+}
+
+#[tokio::test]
+async fn events_after_the_snapshot_are_applied_to_it() {
+    let nats = NatsServer::start().await.unwrap();
+    let store = store_with_snapshots(&nats).await;
+    let plain = CommandHandler::<Tally>::new(store.clone(), snapshotting(0));
+    open_and_add(&plain, 3).await; // sequences 1..=4: count 6
+    // A snapshot at sequence 2 that says the count was 1,000 then (it was 1): a load that uses
+    // it adds only what came after it, 2 + 3.
+    let state = TallyState {
+        exists: true,
+        open: true,
+        count: 1_000,
+    };
+    store
+        .write_snapshot(&record(2, Tally::VERSION, Tally::encode_state(&state).unwrap()))
+        .await
+        .unwrap();
+    let cold = CommandHandler::<Tally>::new(store.clone(), snapshotting(0));
+    let (loaded, version) = cold.state("t1").await.unwrap();
+    assert_eq!((loaded.count, version), (1_005, 4));
+    // A snapshot exactly at the aggregate's last event needs no events at all.
+    store
+        .write_snapshot(&record(4, Tally::VERSION, Tally::encode_state(&state).unwrap()))
+        .await
+        .unwrap();
+    let cold = CommandHandler::<Tally>::new(store, snapshotting(0));
+    assert_eq!(cold.state("t1").await.unwrap().0.count, 1_000);
+}
+
+#[tokio::test]
+async fn a_snapshot_that_cannot_be_trusted_is_ignored() {
+    let nats = NatsServer::start().await.unwrap();
+    let store = store_with_snapshots(&nats).await;
+    let plain = CommandHandler::<Tally>::new(store.clone(), snapshotting(0));
+    open_and_add(&plain, 3).await;
+    // Another aggregate moves the stream past t1's last event (4).
+    plain.execute("t2", &meta(), &TallyCommand::Open, true).await.unwrap();
+    let from_events = TallyState {
+        exists: true,
+        open: true,
+        count: 6,
+    };
+    let lying = Tally::encode_state(&TallyState {
+        exists: true,
+        open: false,
+        count: 1_000,
+    })
+    .unwrap();
+    let untrusted: Vec<(&str, Vec<u8>)> = vec![
+        ("not a snapshot at all", b"garbage without a header".to_vec()),
+        ("a header that is not JSON", b"{{{\n\x00\x00".to_vec()),
+        (
+            "another format version",
+            record(2, Tally::VERSION + 1, lying.clone()).encode().unwrap(),
+        ),
+        (
+            "an undecodable state",
+            record(2, Tally::VERSION, b"12".to_vec()).encode().unwrap(),
+        ),
+        (
+            "ahead of the aggregate's last event",
+            record(5, Tally::VERSION, lying.clone()).encode().unwrap(),
+        ),
+        (
+            "ahead of the stream",
+            record(99, Tally::VERSION, lying.clone()).encode().unwrap(),
+        ),
+        (
+            "at sequence 0",
+            record(0, Tally::VERSION, lying.clone()).encode().unwrap(),
+        ),
+        (
+            "of another aggregate",
+            SnapshotRecord {
+                aggregate_id: "t2".into(),
+                ..record(2, Tally::VERSION, lying.clone())
+            }
+            .encode()
+            .unwrap(),
+        ),
+        (
+            "a request memory with a time out of range",
+            SnapshotRecord {
+                requests: vec![RememberedRequest {
+                    request_id: "r".into(),
+                    sequence: 2,
+                    count: 1,
+                    fingerprint: None,
+                    time_ns: i128::MAX,
+                }],
+                ..record(2, Tally::VERSION, lying.clone())
+            }
+            .encode()
+            .unwrap(),
+        ),
+    ];
+    for (what, value) in untrusted {
+        store.write_snapshot_value("tally.t1", value.into()).await.unwrap();
+        let cold = CommandHandler::<Tally>::new(store.clone(), snapshotting(0));
+        assert_eq!(cold.state("t1").await.unwrap(), (from_events.clone(), 4), "{what}");
+        // And it decides on the events: opening the open tally changes nothing (on the lying
+        // snapshot's closed one it would append).
+        let reopened = cold.execute("t1", &meta(), &TallyCommand::Open, false).await.unwrap();
+        assert_eq!(reopened.events_appended, 0, "{what}");
+    }
+    assert_eq!(stream_last(&store).await, 5);
+}
+
+#[tokio::test]
+async fn an_aggregate_with_ten_thousand_events_of_its_own_loads_every_one_in_order() {
+    let nats = NatsServer::start().await.unwrap();
+    let store = store(&nats).await;
+    // 10,500 events of t1 in batches of 500, with a neighbour's event between batches: more
+    // than one direct-get batch (10,000) and spread over the stream.
+    let mut expected = 0;
+    let mut count = 0u64;
+    for b in 0..21u32 {
+        let events: Vec<NewEvent> = (0..500).map(|i| added(b * 500 + i)).collect();
+        let ok = store
+            .append(&request("t1", expected, &format!("r{b}")), &events)
+            .await
+            .unwrap();
+        expected = ok.last_sequence;
+        count += 500;
+        store
+            .append(&request(&format!("n{b}"), 0, "n"), &[added(1)])
+            .await
+            .unwrap();
+    }
+    let events = store.load("tally", "t1").await.unwrap();
+    assert_eq!(events.len() as u64, count);
+    assert!(events.windows(2).all(|w| w[0].sequence < w[1].sequence));
+    assert!(events.iter().all(|e| e.subject == "rentops.test.tally.t1.Added"));
+    for (i, event) in events.iter().enumerate() {
+        assert_eq!(
+            Tally::decode(&event.name, &event.payload).unwrap(),
+            TallyEvent::Added(i as u32)
+        );
+    }
+    assert_eq!(events.last().unwrap().sequence, expected);
+    // A range from the middle: exactly the events after it.
+    let after = events[6_000].sequence;
+    let rest = store.load_range("tally", "t1", after, expected).await.unwrap();
+    assert_eq!(rest.len(), events.len() - 6_001);
+    assert_eq!(rest[0].sequence, events[6_001].sequence);
+    // The handler folds them all (with the tally never opened, the state only counts).
+    let handler = CommandHandler::<Tally>::new(store, HandlerConfig::default());
+    let (state, version) = handler.state("t1").await.unwrap();
+    assert_eq!((u64::from(state.count), version), ((0..count).sum::<u64>(), expected));
+}
+
+#[tokio::test]
+async fn a_retry_inside_the_window_is_answered_as_the_first_time_from_a_snapshot() {
+    let nats = NatsServer::start().await.unwrap();
+    let config = HandlerConfig {
+        remembered_requests: 4,
+        snapshot_every: 5,
+        ..HandlerConfig::default()
+    };
+    let writer = CommandHandler::<Tally>::new(store_with_snapshots(&nats).await, config.clone());
+    let mut written = writer.snapshots_written();
+    let t0 = time::OffsetDateTime::now_utc();
+    writer
+        .execute("t1", &meta_at("open", t0), &TallyCommand::Open, true)
+        .await
+        .unwrap();
+    for i in 0..9 {
+        writer
+            .execute(
+                "t1",
+                &meta_at(&format!("add-{i}"), t0 + time::Duration::seconds(i)),
+                &TallyCommand::Add(1),
+                false,
+            )
+            .await
+            .unwrap();
+    }
+    // Snapshots after the 5th and the 10th event: the second holds every request (all within
+    // the window), more than `remembered_requests`.
+    written.wait_for(|n| *n >= 2).await.unwrap();
+    let snapshot = writer.store().read_snapshot("tally", "t1").await.unwrap().unwrap();
+    assert_eq!((snapshot.sequence, snapshot.requests.len()), (10, 10));
+    // A replica that starts now loads from the snapshot and knows the first add.
+    let fresh = CommandHandler::<Tally>::new(store_with_snapshots(&nats).await, config);
+    let retry = fresh
+        .execute("t1", &meta_at("add-0", t0), &TallyCommand::Add(1), false)
+        .await
+        .unwrap();
+    assert_eq!(
+        (retry.replayed, retry.events_appended, retry.sequence),
+        (true, 1, 2),
+        "answered as the first time"
+    );
+    assert_eq!(retry.state.count, 9);
+    let mut reused = meta_at("add-0", t0);
+    reused.fingerprint = Some("other".into());
+    let refused = fresh.execute("t1", &reused, &TallyCommand::Add(5), false).await;
+    assert!(
+        matches!(refused, Err(ExecuteError::RequestReused { sequence: 2, .. })),
+        "{refused:?}"
+    );
+    assert_eq!(stream_last(fresh.store()).await, 10);
+}
+
+#[tokio::test]
+async fn a_load_from_an_unreachable_log_is_a_typed_error() {
+    let mut nats = NatsServer::start().await.unwrap();
+    let store = store_with_snapshots(&nats).await;
+    store.append(&request("t1", 0, "r1"), &[added(1)]).await.unwrap();
+    let handler = CommandHandler::<Tally>::new(store.clone(), HandlerConfig::default());
+    nats.stop().await.unwrap();
+    let load = store.load("tally", "t1").await;
+    assert!(load.as_ref().is_err_and(|e| e.is_unavailable()), "{load:?}");
+    let state = handler.state("t1").await;
+    assert!(matches!(state, Err(ExecuteError::Unavailable(_))), "{state:?}");
 }

@@ -29,6 +29,72 @@ pub trait Aggregate: Send + Sync + 'static {
     /// The state after `event`. Total: an event that was stored happened, so it cannot be
     /// refused here.
     fn evolve(state: Self::State, event: &Self::Event) -> Self::State;
+
+    /// How the state is written down for snapshots, for an aggregate that opts in (see
+    /// [`Snapshot`]): `Some(SnapshotFormat::of::<Self>())`. `None`, the default, means the event
+    /// log always folds the aggregate from its events. A constant rather than a trait bound, so
+    /// the event log's command handler runs every aggregate the same way and picks snapshots up
+    /// where they are declared.
+    const SNAPSHOT: Option<SnapshotFormat<Self::State>> = None;
+}
+
+/// An aggregate whose state can be stored and read back, so that a cold load of a long-lived
+/// aggregate (a vehicle: years of readings) reads a snapshot and only the events after it.
+///
+/// A snapshot is only ever a shortcut to the state its events fold to: the event log ignores one
+/// of another [`VERSION`](Self::VERSION), one that does not decode, and one that claims more than
+/// the stream holds, and then folds the events. So `decode_state(encode_state(s))` must equal `s`
+/// exactly (test it), and `VERSION` must change whenever the encoding or the meaning of a field
+/// changes, including when `evolve` starts to fold an event differently.
+pub trait Snapshot: Aggregate {
+    /// The format of the encoded state; snapshots of any other version are ignored.
+    const VERSION: u32;
+
+    fn encode_state(state: &Self::State) -> Result<Vec<u8>, SnapshotError>;
+
+    fn decode_state(bytes: &[u8]) -> Result<Self::State, SnapshotError>;
+}
+
+/// A [`Snapshot`] implementation as plain values, which [`Aggregate::SNAPSHOT`] holds.
+pub struct SnapshotFormat<S> {
+    pub version: u32,
+    pub encode: fn(&S) -> Result<Vec<u8>, SnapshotError>,
+    pub decode: fn(&[u8]) -> Result<S, SnapshotError>,
+}
+
+impl<S> SnapshotFormat<S> {
+    /// The format `A` implements.
+    pub const fn of<A: Snapshot<State = S>>() -> Self {
+        Self {
+            version: A::VERSION,
+            encode: A::encode_state,
+            decode: A::decode_state,
+        }
+    }
+}
+
+// Derived impls would demand `S: Clone`; the fields are plain values whatever `S` is.
+impl<S> Clone for SnapshotFormat<S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S> Copy for SnapshotFormat<S> {}
+
+/// A state that could not be encoded, or bytes that are not a state of this version. The cause
+/// (a serde error, usually) is kept as the source.
+#[derive(Debug, thiserror::Error)]
+#[error("snapshot state: {source}")]
+pub struct SnapshotError {
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync + 'static>,
+}
+
+impl SnapshotError {
+    pub fn new(source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Self {
+        Self { source: source.into() }
+    }
 }
 
 /// The wire form of a set of events. The event's name is written in one place, [`name`](Self::name):

@@ -11,7 +11,8 @@
 //! Layout, one module per concern:
 //!
 //! - [`aggregate`]: the pure [`Aggregate`] trait (`decide` / `evolve`), the [`EventCodec`] that
-//!   names and (de)serialises events, and the typed [`DecodeError`].
+//!   names and (de)serialises events, the typed [`DecodeError`], and [`Snapshot`], through which
+//!   a long-lived aggregate lets the event log store its state.
 //! - [`money`]: [`Fen`], integer fen with checked arithmetic and exact parsing of yuan.
 //! - [`calendar`]: the working-day [`Calendar`] (Chinese holidays and make-up working days as
 //!   data per year, embedded and extendable from a file), working-day arithmetic and business
@@ -36,7 +37,7 @@ pub mod testing;
 pub mod timestamp;
 pub mod vehicle;
 
-pub use aggregate::{Aggregate, DecodeError, EventCodec};
+pub use aggregate::{Aggregate, DecodeError, EventCodec, Snapshot, SnapshotError, SnapshotFormat};
 pub use calendar::{
     Calendar, CalendarDataError, CalendarError, DayHours, DayKind, Holiday, Interval, Notice, ScheduleError,
     WeeklySchedule,

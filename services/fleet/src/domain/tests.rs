@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 
 use rentops_kernel::testing::{assert_round_trip, given};
-use rentops_kernel::{DecodeError, EventCodec};
+use rentops_kernel::{Aggregate, DecodeError, EventCodec, Snapshot};
 use rentops_planner::PlanOptions;
 use rentops_proto::fleet as pb;
 use time::OffsetDateTime;
@@ -476,4 +476,44 @@ fn the_stored_json_keeps_its_spelling_of_models() {
         .unwrap();
     let json = serde_json::to_value(&city).unwrap();
     assert_eq!(json["upgrades"]["Es6"], serde_json::json!(["Ec6", "Es7", "Es8"]));
+}
+
+#[test]
+fn a_vehicle_snapshot_reads_back_as_the_state_its_events_fold_to() {
+    let repaired = VehicleEvent::RepairCompleted(pb::RepairCompleted {
+        vehicle_id: "V1".into(),
+        at: Some(ts(h(30))),
+        station: "SHA".into(),
+        notes: String::new(),
+    });
+    let maintenance = VehicleEvent::MaintenanceScheduled(pb::MaintenanceScheduled {
+        vehicle_id: "V1".into(),
+        from: Some(ts(h(50))),
+        to: Some(ts(h(52))),
+        reason: "tyres".into(),
+    });
+    let histories: Vec<Vec<VehicleEvent>> = vec![
+        vec![],
+        vec![registered("V1")],
+        vec![registered("V1"), picked_up("O1")],
+        vec![registered("V1"), picked_up("O1"), repaired, maintenance],
+    ];
+    for history in histories {
+        let mut state = VehicleState::default();
+        for event in &history {
+            state = VehicleAggregate::evolve(state, event);
+        }
+        if history.len() == 2 {
+            // With a breakdown on hire too, every optional field is set.
+            let events = VehicleAggregate::decide(&state, &breakdown()).unwrap();
+            state = events.iter().fold(state, VehicleAggregate::evolve);
+        }
+        let bytes = VehicleAggregate::encode_state(&state).unwrap();
+        assert_eq!(VehicleAggregate::decode_state(&bytes).unwrap(), state, "{history:?}");
+    }
+    assert!(VehicleAggregate::decode_state(b"{\"vehicle_id\": 7}").is_err());
+    assert_eq!(
+        VehicleAggregate::SNAPSHOT.map(|f| f.version),
+        Some(VehicleAggregate::VERSION)
+    );
 }

@@ -6,7 +6,7 @@
 //!     └──retire──▶ RETIRED                        maintenance: windows in time, not a state
 //! ```
 
-use rentops_kernel::{Aggregate, DecodeError, EventCodec};
+use rentops_kernel::{Aggregate, DecodeError, EventCodec, Snapshot, SnapshotError, SnapshotFormat};
 use rentops_proto::fleet as pb;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -495,6 +495,8 @@ impl Aggregate for VehicleAggregate {
     type Command = VehicleCommand;
     type Event = VehicleEvent;
     type Error = VehicleError;
+    /// A car lives for years of readings, moves and repairs: it loads from a snapshot.
+    const SNAPSHOT: Option<SnapshotFormat<VehicleState>> = Some(SnapshotFormat::of::<Self>());
 
     fn decide(state: &VehicleState, command: &VehicleCommand) -> Result<Vec<VehicleEvent>, VehicleError> {
         Self::decide(state, command)
@@ -502,6 +504,21 @@ impl Aggregate for VehicleAggregate {
 
     fn evolve(state: VehicleState, event: &VehicleEvent) -> VehicleState {
         Self::evolve(state, event)
+    }
+}
+
+/// The state as JSON (the same serde form the projections store). Bump `VERSION` when a field
+/// of `Vehicle` changes meaning, or `evolve` folds an event differently: older snapshots are then
+/// ignored and the cars are folded from their events.
+impl Snapshot for VehicleAggregate {
+    const VERSION: u32 = 1;
+
+    fn encode_state(state: &VehicleState) -> Result<Vec<u8>, SnapshotError> {
+        serde_json::to_vec(state).map_err(SnapshotError::new)
+    }
+
+    fn decode_state(bytes: &[u8]) -> Result<VehicleState, SnapshotError> {
+        serde_json::from_slice(bytes).map_err(SnapshotError::new)
     }
 }
 
