@@ -90,10 +90,25 @@ pub enum ExecuteError<E: std::error::Error + 'static> {
         request_id: String,
         sequence: u64,
     },
+    /// The log could not be reached, or did not answer in time; nothing was decided (an append
+    /// may have happened: a retry must carry the same request id).
     #[error("event log unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] LogFailure),
+    /// The log answered, but not with something this code can use.
     #[error("event log failure: {0}")]
-    Store(String),
+    Store(#[source] LogFailure),
+}
+
+/// What the log did wrong, from the call that met it.
+#[derive(Debug, thiserror::Error)]
+pub enum LogFailure {
+    #[error(transparent)]
+    Append(#[from] AppendError),
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// A stored event of the aggregate does not decode.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
 }
 
 impl<E: std::error::Error + 'static> ExecuteError<E> {
@@ -106,7 +121,7 @@ impl<E: std::error::Error + 'static> ExecuteError<E> {
             e @ ExecuteError::RequestReused { .. } => {
                 rentops_runtime::grpc::invalid_argument("context.request_id", e.to_string())
             }
-            ExecuteError::Unavailable(m) => tonic::Status::unavailable(format!("event log unavailable: {m}")),
+            ExecuteError::Unavailable(e) => tonic::Status::unavailable(format!("event log unavailable: {e}")),
             ExecuteError::Store(m) => {
                 tracing::error!(error = %m, "event log failure");
                 tonic::Status::internal("event log failure")
@@ -496,12 +511,12 @@ impl<A: Aggregate + EventCodec<Event = <A as Aggregate>::Event>> CommandHandler<
                         });
                     }
                 }
-                Err(AppendError::Unavailable(m)) => {
+                Err(e @ AppendError::Unavailable(_)) => {
                     // The append may have happened: forget what we think we know.
                     self.invalidate(id);
-                    return Err(ExecuteError::Unavailable(m));
+                    return Err(ExecuteError::Unavailable(e.into()));
                 }
-                Err(e) => return Err(ExecuteError::Store(e.to_string())),
+                Err(e) => return Err(ExecuteError::Store(e.into())),
             }
         }
     }
@@ -553,7 +568,7 @@ impl<A: Aggregate + EventCodec<Event = <A as Aggregate>::Event>> CommandHandler<
             _ => {
                 let recorded = self.store.load(A::TYPE, id).await.map_err(load_error)?;
                 let mut root = Root::default();
-                fold_into::<A>(&mut root, &recorded, &self.config).map_err(|e| ExecuteError::Store(e.to_string()))?;
+                fold_into::<A>(&mut root, &recorded, &self.config).map_err(|e| ExecuteError::Store(e.into()))?;
                 root
             }
         };
@@ -609,7 +624,7 @@ impl<A: Aggregate + EventCodec<Event = <A as Aggregate>::Event>> CommandHandler<
                 .load_range(A::TYPE, id, root.version, last)
                 .await
                 .map_err(load_error)?;
-            fold_into::<A>(&mut root, &tail, &self.config).map_err(|e| ExecuteError::Store(e.to_string()))?;
+            fold_into::<A>(&mut root, &tail, &self.config).map_err(|e| ExecuteError::Store(e.into()))?;
         }
         Ok(root)
     }
@@ -637,9 +652,9 @@ impl<A: Aggregate + EventCodec<Event = <A as Aggregate>::Event>> CommandHandler<
 
 fn load_error<E: std::error::Error + 'static>(e: LoadError) -> ExecuteError<E> {
     if e.is_unavailable() {
-        ExecuteError::Unavailable(e.to_string())
+        ExecuteError::Unavailable(e.into())
     } else {
-        ExecuteError::Store(e.to_string())
+        ExecuteError::Store(e.into())
     }
 }
 

@@ -21,7 +21,7 @@ pub mod stream;
 pub mod testing;
 pub mod trace;
 
-pub use aggregate::{CommandHandler, CommandMeta, ExecuteError, Executed, HandlerConfig};
+pub use aggregate::{CommandHandler, CommandMeta, ExecuteError, Executed, HandlerConfig, LogFailure};
 pub use envelope::{EventMeta, RecordedEvent};
 pub use snapshot::{RememberedRequest, SnapshotError, SnapshotRecord};
 pub use store::{AppendError, AppendOk, AppendRequest, EventStore, LoadError, Loaded, NewEvent};
