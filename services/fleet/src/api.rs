@@ -651,7 +651,7 @@ impl pb::fleet_service_server::FleetService for FleetApi {
         let plan = done.state.last.as_ref().map(|p| pb::PlanSummary {
             city: p.city.clone(),
             plan_id: p.plan_id.clone(),
-            planned_at: p.planned_at,
+            planned_at: Some(ts(p.planned_at)),
             orders: p.orders,
             fulfilled: p.fulfilled,
             upgrades: p.upgrades,
@@ -876,7 +876,7 @@ impl pb::fleet_service_server::FleetService for FleetApi {
                     })
                 })
                 .collect(),
-            upgrades: crate::domain::city::upgrades_pb(&c.city, &c.upgrades).rules,
+            upgrades: crate::domain::codec::upgrade_rules(&c.upgrades),
             sequence: seq,
         }))
     }

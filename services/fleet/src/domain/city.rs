@@ -7,24 +7,64 @@
 use std::collections::BTreeMap;
 
 use rentops_kernel::{Aggregate, DecodeError, EventCodec};
-use rentops_proto::fleet as pb;
 use serde::{Deserialize, Serialize};
 
 use super::types::*;
-use crate::wire_events;
+/// A city's configuration events, each a domain fact; their wire form is in `super::codec`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CityEvent {
+    CityConfigured(CityConfigured),
+    StationAdded(StationAdded),
+    TravelTimesSet(TravelTimesSet),
+    TurnaroundSet(TurnaroundSet),
+    UpgradesSet(UpgradesSet),
+}
 
-wire_events!(CityEvent {
-    CityConfigured,
-    StationAdded,
-    TravelTimesSet,
-    TurnaroundSet,
-    UpgradesSet,
-});
+#[derive(Debug, Clone, PartialEq)]
+pub struct CityConfigured {
+    pub city: String,
+    pub name: String,
+    /// Where delivery / collection orders are planned from when no station serves the
+    /// address's district; empty for none.
+    pub default_station: String,
+    pub delivery_minutes: u32,
+    pub frozen_window_minutes: u32,
+}
 
-impl Timestamps for CityEvent {
-    fn timestamps(&self) -> Vec<(&'static str, Option<&prost_types::Timestamp>)> {
-        vec![]
-    }
+#[derive(Debug, Clone, PartialEq)]
+pub struct StationAdded {
+    pub city: String,
+    pub station_id: String,
+    pub name: String,
+    /// Districts whose addresses this station serves for delivery and collection.
+    pub districts: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TravelTime {
+    pub from_station: String,
+    pub to_station: String,
+    pub minutes: u32,
+}
+
+/// Sets (or replaces) the given station-to-station times; pairs not named keep their times.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TravelTimesSet {
+    pub city: String,
+    pub times: Vec<TravelTime>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TurnaroundSet {
+    pub city: String,
+    pub minutes: u32,
+}
+
+/// Replaces the city's class ladder: model → the models that may serve it as a free upgrade.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpgradesSet {
+    pub city: String,
+    pub ladder: BTreeMap<VehicleModel, Vec<VehicleModel>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,18 +180,21 @@ impl CityAggregate {
                     });
                 }
                 return Ok(vec![
-                    CityEvent::CityConfigured(pb::CityConfigured {
+                    CityEvent::CityConfigured(CityConfigured {
                         city: city.clone(),
                         name: name.clone(),
                         default_station: String::new(),
                         delivery_minutes: *delivery_minutes,
                         frozen_window_minutes: *frozen_window_minutes,
                     }),
-                    CityEvent::TurnaroundSet(pb::TurnaroundSet {
+                    CityEvent::TurnaroundSet(TurnaroundSet {
                         city: city.clone(),
                         minutes: DEFAULT_TURNAROUND_MINUTES,
                     }),
-                    CityEvent::UpgradesSet(upgrades_pb(city, &default_ladder())),
+                    CityEvent::UpgradesSet(UpgradesSet {
+                        city: city.clone(),
+                        ladder: default_ladder(),
+                    }),
                 ]);
             }
             (None, _) => return Err(CityError::NotFound),
@@ -179,7 +222,7 @@ impl CityAggregate {
                 {
                     return Ok(vec![]);
                 }
-                Ok(vec![CityEvent::CityConfigured(pb::CityConfigured {
+                Ok(vec![CityEvent::CityConfigured(CityConfigured {
                     city: code,
                     name: name.clone(),
                     default_station: default_station.clone(),
@@ -199,7 +242,7 @@ impl CityAggregate {
                 if city.stations.get(station_id) == Some(&new) {
                     return Ok(vec![]);
                 }
-                Ok(vec![CityEvent::StationAdded(pb::StationAdded {
+                Ok(vec![CityEvent::StationAdded(StationAdded {
                     city: code,
                     station_id: station_id.clone(),
                     name: name.clone(),
@@ -240,11 +283,11 @@ impl CityAggregate {
                 if out.is_empty() {
                     return Ok(vec![]);
                 }
-                Ok(vec![CityEvent::TravelTimesSet(pb::TravelTimesSet {
+                Ok(vec![CityEvent::TravelTimesSet(TravelTimesSet {
                     city: code,
                     times: out
                         .into_iter()
-                        .map(|(a, b, m)| pb::TravelTime {
+                        .map(|(a, b, m)| TravelTime {
                             from_station: a,
                             to_station: b,
                             minutes: m,
@@ -262,7 +305,7 @@ impl CityAggregate {
                 if city.turnaround_minutes == *m {
                     return Ok(vec![]);
                 }
-                Ok(vec![CityEvent::TurnaroundSet(pb::TurnaroundSet {
+                Ok(vec![CityEvent::TurnaroundSet(TurnaroundSet {
                     city: code,
                     minutes: *m,
                 })])
@@ -279,7 +322,10 @@ impl CityAggregate {
                 if city.upgrades == *ladder {
                     return Ok(vec![]);
                 }
-                Ok(vec![CityEvent::UpgradesSet(upgrades_pb(&code, ladder))])
+                Ok(vec![CityEvent::UpgradesSet(UpgradesSet {
+                    city: code,
+                    ladder: ladder.clone(),
+                })])
             }
         }
     }
@@ -327,32 +373,10 @@ impl CityAggregate {
             }
             CityEvent::TurnaroundSet(e) => c.turnaround_minutes = e.minutes,
             CityEvent::UpgradesSet(e) => {
-                c.upgrades = e
-                    .rules
-                    .iter()
-                    .filter_map(|r| {
-                        Some((
-                            model_from_pb(r.model)?,
-                            r.may_be_served_by.iter().filter_map(|m| model_from_pb(*m)).collect(),
-                        ))
-                    })
-                    .collect();
+                c.upgrades = e.ladder.clone();
             }
         }
         Some(c)
-    }
-}
-
-pub fn upgrades_pb(city: &str, ladder: &BTreeMap<VehicleModel, Vec<VehicleModel>>) -> pb::UpgradesSet {
-    pb::UpgradesSet {
-        city: city.to_owned(),
-        rules: ladder
-            .iter()
-            .map(|(m, ups)| pb::UpgradeRule {
-                model: model_to_pb(*m),
-                may_be_served_by: ups.iter().map(|u| model_to_pb(*u)).collect(),
-            })
-            .collect(),
     }
 }
 

@@ -2,25 +2,33 @@
 //! given to drivers by the plan (see `plan`), within these shifts.
 
 use rentops_kernel::{Aggregate, DecodeError, EventCodec};
-use rentops_proto::fleet as pb;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::types::*;
-use crate::wire_events;
+/// A driver's events, each a domain fact; their wire form is in `super::codec`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DriverEvent {
+    DriverRegistered(DriverRegistered),
+    ShiftScheduled(ShiftScheduled),
+}
 
-wire_events!(DriverEvent {
-    DriverRegistered,
-    ShiftScheduled,
-});
+#[derive(Debug, Clone, PartialEq)]
+pub struct DriverRegistered {
+    pub driver_id: String,
+    pub name: String,
+    pub phone: String,
+    pub city: String,
+    pub registered_at: OffsetDateTime,
+}
 
-impl Timestamps for DriverEvent {
-    fn timestamps(&self) -> Vec<(&'static str, Option<&prost_types::Timestamp>)> {
-        match self {
-            Self::DriverRegistered(e) => vec![("registered_at", e.registered_at.as_ref())],
-            Self::ShiftScheduled(e) => vec![("from", e.from.as_ref()), ("to", e.to.as_ref())],
-        }
-    }
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShiftScheduled {
+    pub driver_id: String,
+    pub shift_id: String,
+    pub from: OffsetDateTime,
+    pub to: OffsetDateTime,
+    /// Where the shift starts and ends.
+    pub station: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,12 +90,12 @@ impl DriverAggregate {
                     city,
                     at,
                 },
-            ) => Ok(vec![DriverEvent::DriverRegistered(pb::DriverRegistered {
+            ) => Ok(vec![DriverEvent::DriverRegistered(DriverRegistered {
                 driver_id: driver_id.clone(),
                 name: name.clone(),
                 phone: phone.clone(),
                 city: city.clone(),
-                registered_at: Some(ts(*at)),
+                registered_at: *at,
             })]),
             (Some(d), DriverCommand::Register { name, phone, city, .. }) => {
                 if d.name == *name && d.phone == *phone && d.city == *city {
@@ -120,11 +128,11 @@ impl DriverAggregate {
                 if let Some(o) = d.shifts.iter().find(|x| x.from < s.to && s.from < x.to) {
                     return Err(DriverError::ShiftOverlaps(o.shift_id.clone()));
                 }
-                Ok(vec![DriverEvent::ShiftScheduled(pb::ShiftScheduled {
+                Ok(vec![DriverEvent::ShiftScheduled(ShiftScheduled {
                     driver_id: d.driver_id.clone(),
                     shift_id: s.shift_id.clone(),
-                    from: Some(ts(s.from)),
-                    to: Some(ts(s.to)),
+                    from: s.from,
+                    to: s.to,
                     station: s.station.clone(),
                 })])
             }
@@ -144,8 +152,8 @@ impl DriverAggregate {
                 let mut d = state?;
                 d.shifts.push(Shift {
                     shift_id: e.shift_id.clone(),
-                    from: at(&e.from),
-                    to: at(&e.to),
+                    from: e.from,
+                    to: e.to,
                     station: e.station.clone(),
                 });
                 d.shifts.sort_by_key(|s| s.from);

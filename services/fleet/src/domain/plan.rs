@@ -24,38 +24,136 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rentops_kernel::{Aggregate, DecodeError, EventCodec};
 use rentops_planner::{self as planner, Frozen, Instance, PlanOptions, UnassignedReason};
-use rentops_proto::fleet as pb;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::city::City;
 use super::types::*;
-use crate::wire_events;
+/// The plan's events, each a domain fact; their wire form is in `super::codec`. One re-plan
+/// decision appends its changes and then [`PlanPublished`] as one batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlanEvent {
+    VehicleAssigned(VehicleAssigned),
+    VehicleReassigned(VehicleReassigned),
+    AssignmentReleased(AssignmentReleased),
+    OrderAtRisk(OrderAtRisk),
+    DriverTaskAssigned(DriverTaskAssigned),
+    DriverTaskUnassigned(DriverTaskUnassigned),
+    PlanOrdersClosed(PlanOrdersClosed),
+    PlanPublished(PlanPublished),
+}
 
-wire_events!(PlanEvent {
-    VehicleAssigned,
-    VehicleReassigned,
-    AssignmentReleased,
-    OrderAtRisk,
-    DriverTaskAssigned,
-    DriverTaskUnassigned,
-    PlanOrdersClosed,
-    PlanPublished,
-});
+/// A delivery (station to the customer's address before pickup) or a collection (from the
+/// address after the return).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TaskKind {
+    Delivery,
+    Collection,
+}
 
-impl Timestamps for PlanEvent {
-    fn timestamps(&self) -> Vec<(&'static str, Option<&prost_types::Timestamp>)> {
+impl TaskKind {
+    pub fn code(self) -> &'static str {
         match self {
-            Self::VehicleAssigned(e) => vec![("assigned_at", e.assigned_at.as_ref())],
-            Self::VehicleReassigned(e) => vec![("assigned_at", e.assigned_at.as_ref())],
-            Self::AssignmentReleased(e) => vec![("released_at", e.released_at.as_ref())],
-            Self::OrderAtRisk(e) => vec![("flagged_at", e.flagged_at.as_ref())],
-            Self::DriverTaskAssigned(e) => vec![("from", e.from.as_ref()), ("to", e.to.as_ref())],
-            Self::DriverTaskUnassigned(_) | Self::PlanOrdersClosed(_) => vec![],
-            Self::PlanPublished(e) => vec![("planned_at", e.planned_at.as_ref())],
+            Self::Delivery => "DELIVERY",
+            Self::Collection => "COLLECTION",
         }
     }
+}
+
+/// The plate is the text the vehicles' read model shows for the car (the plan copies it, it
+/// does not check it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VehicleAssigned {
+    pub order_id: String,
+    pub vehicle_id: String,
+    pub plate: String,
+    pub model: VehicleModel,
+    pub upgrade: bool,
+    pub plan_id: String,
+    pub assigned_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VehicleReassigned {
+    pub order_id: String,
+    pub from_vehicle_id: String,
+    pub vehicle_id: String,
+    pub plate: String,
+    pub model: VehicleModel,
+    pub upgrade: bool,
+    pub plan_id: String,
+    pub reason: String,
+    pub assigned_at: OffsetDateTime,
+}
+
+/// The order no longer holds its car.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssignmentReleased {
+    pub order_id: String,
+    pub vehicle_id: String,
+    pub reason: String,
+    pub plan_id: String,
+    pub released_at: OffsetDateTime,
+}
+
+/// No car can serve the order: `reason` is the planner's code, `explanation` its text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderAtRisk {
+    pub order_id: String,
+    pub reason: String,
+    pub explanation: String,
+    pub plan_id: String,
+    pub flagged_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DriverTaskAssigned {
+    pub order_id: String,
+    pub kind: TaskKind,
+    pub driver_id: String,
+    pub shift_id: String,
+    pub from: OffsetDateTime,
+    pub to: OffsetDateTime,
+    pub station: String,
+    pub address: String,
+    pub plan_id: String,
+}
+
+/// A task no driver can take (flagged), or one no longer needed (`withdrawn`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DriverTaskUnassigned {
+    pub order_id: String,
+    pub kind: TaskKind,
+    pub reason: String,
+    pub plan_id: String,
+    pub previous_driver_id: Option<String>,
+    pub withdrawn: bool,
+}
+
+/// Orders the plan stops tracking without releasing a car.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanOrdersClosed {
+    pub order_ids: Vec<String>,
+    pub reason: String,
+    pub plan_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanPublished {
+    pub city: String,
+    pub plan_id: String,
+    pub planned_at: OffsetDateTime,
+    pub orders: u32,
+    pub fulfilled: u32,
+    pub upgrades: u32,
+    pub relocation_minutes: i64,
+    pub moved_from_previous: u32,
+    pub fulfilment_rate: f64,
+    pub idle_rate: f64,
+    pub proven_optimal: bool,
+    pub upper_bound_fulfilled: u32,
+    pub trigger: String,
 }
 
 /// Changes per decision; with PlanPublished a batch stays within JetStream's 1,000.
@@ -92,9 +190,9 @@ pub struct PlanState {
     pub assignments: BTreeMap<String, Assigned>,
     /// order → (reason code, explanation).
     pub at_risk: BTreeMap<String, (String, String)>,
-    /// (order, task kind as pb::TaskKind) → task.
-    pub tasks: BTreeMap<(String, i32), TaskState>,
-    pub last: Option<pb::PlanPublished>,
+    /// (order, task kind) → task.
+    pub tasks: BTreeMap<(String, TaskKind), TaskState>,
+    pub last: Option<PlanPublished>,
 }
 
 /// One order of the demand, as the reactor read it from the demand projection.
@@ -303,7 +401,7 @@ pub fn instance(state: &PlanState, input: &ReplanInput) -> (Instance, BTreeMap<S
 
 struct Task {
     order_id: String,
-    kind: i32,
+    kind: TaskKind,
     from: OffsetDateTime,
     to: OffsetDateTime,
     station: String,
@@ -315,7 +413,7 @@ struct Task {
 /// task's station, ends late enough to come back, and the driver's other tasks leave time to
 /// travel between them. Greedy in task order; the driver who had the task keeps it when able
 /// (stability), else the one with the fewest tasks, then by id.
-fn assign_tasks(input: &ReplanInput, state: &PlanState, tasks: &[Task]) -> BTreeMap<(String, i32), TaskState> {
+fn assign_tasks(input: &ReplanInput, state: &PlanState, tasks: &[Task]) -> BTreeMap<(String, TaskKind), TaskState> {
     let c = &input.city;
     let mut busy: BTreeMap<&str, Vec<(OffsetDateTime, OffsetDateTime, &str)>> = BTreeMap::new();
     let mut out = BTreeMap::new();
@@ -415,14 +513,14 @@ impl PlanAggregate {
                 .map(|x| x.vehicle_id.clone())
                 .or_else(|| o.swap_from.clone());
             match before {
-                None => events.push(PlanEvent::VehicleAssigned(pb::VehicleAssigned {
+                None => events.push(PlanEvent::VehicleAssigned(VehicleAssigned {
                     order_id: a.order.clone(),
                     vehicle_id: v.vehicle_id.clone(),
                     plate: v.plate.clone(),
-                    model: model_to_pb(v.model),
+                    model: v.model,
                     upgrade,
                     plan_id: plan_id.clone(),
-                    assigned_at: Some(ts(now)),
+                    assigned_at: now,
                 })),
                 Some(from) if from != a.vehicle || !state.assignments.contains_key(&a.order) => {
                     let broken = vehicles.get(from.as_str()).is_some_and(|f| f.broken);
@@ -433,16 +531,16 @@ impl PlanAggregate {
                     } else {
                         "re-planned".to_owned()
                     };
-                    events.push(PlanEvent::VehicleReassigned(pb::VehicleReassigned {
+                    events.push(PlanEvent::VehicleReassigned(VehicleReassigned {
                         order_id: a.order.clone(),
                         from_vehicle_id: from,
                         vehicle_id: v.vehicle_id.clone(),
                         plate: v.plate.clone(),
-                        model: model_to_pb(v.model),
+                        model: v.model,
                         upgrade,
                         plan_id: plan_id.clone(),
                         reason,
-                        assigned_at: Some(ts(now)),
+                        assigned_at: now,
                     }));
                 }
                 Some(_) => {}
@@ -475,24 +573,24 @@ impl PlanAggregate {
                     "no longer in the plan's demand (not confirmed, changed or outside the horizon)".to_owned()
                 }
             };
-            events.push(PlanEvent::AssignmentReleased(pb::AssignmentReleased {
+            events.push(PlanEvent::AssignmentReleased(AssignmentReleased {
                 order_id: order.clone(),
                 vehicle_id: a.vehicle_id.clone(),
                 reason,
                 plan_id: plan_id.clone(),
-                released_at: Some(ts(now)),
+                released_at: now,
             }));
         }
         for (order, (code, why)) in &risk {
             if state.at_risk.get(order) == Some(&(code.clone(), why.clone())) {
                 continue;
             }
-            events.push(PlanEvent::OrderAtRisk(pb::OrderAtRisk {
+            events.push(PlanEvent::OrderAtRisk(OrderAtRisk {
                 order_id: order.clone(),
                 reason: code.clone(),
                 explanation: why.clone(),
                 plan_id: plan_id.clone(),
-                flagged_at: Some(ts(now)),
+                flagged_at: now,
             }));
         }
         for order in state.at_risk.keys() {
@@ -511,7 +609,7 @@ impl PlanAggregate {
             if let Some(addr) = &o.delivery_address {
                 tasks.push(Task {
                     order_id: o.order_id.clone(),
-                    kind: pb::TaskKind::Delivery as i32,
+                    kind: TaskKind::Delivery,
                     from: o.pickup_at - d,
                     to: o.pickup_at + d,
                     station: o.pickup_station.clone(),
@@ -521,7 +619,7 @@ impl PlanAggregate {
             if let Some(addr) = &o.collection_address {
                 tasks.push(Task {
                     order_id: o.order_id.clone(),
-                    kind: pb::TaskKind::Collection as i32,
+                    kind: TaskKind::Collection,
                     from: o.return_at - d,
                     to: o.return_at + d,
                     station: o.return_station.clone(),
@@ -546,13 +644,13 @@ impl PlanAggregate {
                     if old.is_some_and(|o| o.driver_id.as_ref() == Some(driver) && o.shift_id == new.shift_id) {
                         continue;
                     }
-                    events.push(PlanEvent::DriverTaskAssigned(pb::DriverTaskAssigned {
+                    events.push(PlanEvent::DriverTaskAssigned(DriverTaskAssigned {
                         order_id: t.order_id.clone(),
                         kind: t.kind,
                         driver_id: driver.clone(),
                         shift_id: new.shift_id.clone(),
-                        from: Some(ts(t.from)),
-                        to: Some(ts(t.to)),
+                        from: t.from,
+                        to: t.to,
                         station: t.station.clone(),
                         address: t.address.clone(),
                         plan_id: plan_id.clone(),
@@ -562,12 +660,12 @@ impl PlanAggregate {
                     if old.is_some_and(|o| o.driver_id.is_none() && o.reason == new.reason) {
                         continue;
                     }
-                    events.push(PlanEvent::DriverTaskUnassigned(pb::DriverTaskUnassigned {
+                    events.push(PlanEvent::DriverTaskUnassigned(DriverTaskUnassigned {
                         order_id: t.order_id.clone(),
                         kind: t.kind,
                         reason: new.reason.clone(),
                         plan_id: plan_id.clone(),
-                        previous_driver_id: old.and_then(|o| o.driver_id.clone()).unwrap_or_default(),
+                        previous_driver_id: old.and_then(|o| o.driver_id.clone()),
                         withdrawn: false,
                     }))
                 }
@@ -576,18 +674,18 @@ impl PlanAggregate {
         let closed_set: BTreeSet<&String> = closed.iter().collect();
         for ((order, kind), old) in &state.tasks {
             if old.to > now && !new_tasks.contains_key(&(order.clone(), *kind)) && !closed_set.contains(order) {
-                events.push(PlanEvent::DriverTaskUnassigned(pb::DriverTaskUnassigned {
+                events.push(PlanEvent::DriverTaskUnassigned(DriverTaskUnassigned {
                     order_id: order.clone(),
                     kind: *kind,
                     reason: "the task is no longer needed".into(),
                     plan_id: plan_id.clone(),
-                    previous_driver_id: old.driver_id.clone().unwrap_or_default(),
+                    previous_driver_id: old.driver_id.clone(),
                     withdrawn: true,
                 }));
             }
         }
         if !closed.is_empty() {
-            events.push(PlanEvent::PlanOrdersClosed(pb::PlanOrdersClosed {
+            events.push(PlanEvent::PlanOrdersClosed(PlanOrdersClosed {
                 order_ids: closed,
                 reason: "handed over, or left the demand while at risk".into(),
                 plan_id: plan_id.clone(),
@@ -599,10 +697,10 @@ impl PlanAggregate {
             return Ok(events);
         }
         let r = &outcome.report;
-        let published = pb::PlanPublished {
+        let published = PlanPublished {
             city: input.city.city.clone(),
             plan_id,
-            planned_at: Some(ts(now)),
+            planned_at: now,
             orders: (r.orders + risk.len() - outcome.explanations.len()) as u32,
             fulfilled: r.fulfilled as u32,
             upgrades: r.upgrades as u32,
@@ -642,7 +740,7 @@ impl PlanAggregate {
                     Assigned {
                         vehicle_id: e.vehicle_id.clone(),
                         plate: e.plate.clone(),
-                        model: model_from_pb(e.model).unwrap_or(VehicleModel::Et5),
+                        model: e.model,
                         upgrade: e.upgrade,
                     },
                 );
@@ -654,7 +752,7 @@ impl PlanAggregate {
                     Assigned {
                         vehicle_id: e.vehicle_id.clone(),
                         plate: e.plate.clone(),
-                        model: model_from_pb(e.model).unwrap_or(VehicleModel::Et5),
+                        model: e.model,
                         upgrade: e.upgrade,
                     },
                 );
@@ -674,7 +772,7 @@ impl PlanAggregate {
                     TaskState {
                         driver_id: Some(e.driver_id.clone()),
                         shift_id: e.shift_id.clone(),
-                        to: at(&e.to),
+                        to: e.to,
                         reason: String::new(),
                     },
                 );

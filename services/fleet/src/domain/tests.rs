@@ -10,7 +10,8 @@ use rentops_proto::fleet as pb;
 use time::OffsetDateTime;
 use time::macros::datetime;
 
-use super::city::{CityAggregate, CityCommand, CityError, CityEvent};
+use super::city::*;
+use super::driver::{DriverAggregate, DriverEvent, DriverRegistered, ShiftScheduled};
 use super::plan::*;
 use super::vehicle::*;
 use super::*;
@@ -22,24 +23,24 @@ fn h(hours: i64) -> OffsetDateTime {
 }
 
 fn registered(id: &str) -> VehicleEvent {
-    VehicleEvent::VehicleRegistered(pb::VehicleRegistered {
+    VehicleEvent::VehicleRegistered(VehicleRegistered {
         vehicle_id: id.into(),
         vin: "LNBSCB3F5KW123456".into(),
-        plate: "沪A·D12345".into(),
-        model: model_to_pb(VehicleModel::Es6),
+        plate: Plate::parse("沪A·D12345").unwrap(),
+        model: VehicleModel::Es6,
         city: "SHA".into(),
         home_station: "PVG".into(),
-        registered_at: Some(ts(NOW)),
+        registered_at: NOW,
     })
 }
 
 fn picked_up(order: &str) -> VehicleEvent {
-    VehicleEvent::VehicleReadingRecorded(pb::VehicleReadingRecorded {
+    VehicleEvent::VehicleReadingRecorded(VehicleReadingRecorded {
         vehicle_id: "V1".into(),
         odometer_km: 12_000,
         charge_percent: 90,
-        at: Some(ts(h(1))),
-        kind: pb::ReadingKind::Pickup as i32,
+        at: h(1),
+        kind: ReadingKind::Pickup,
         order_id: order.into(),
         station: String::new(),
     })
@@ -63,7 +64,7 @@ fn a_breakdown_during_a_hire_records_the_order_to_swap() {
     let [VehicleEvent::BreakdownReported(b)] = events.as_slice() else {
         panic!("{events:?}")
     };
-    assert_eq!(b.during_order_id, "O1");
+    assert_eq!(b.during_order_id.as_deref(), Some("O1"));
 }
 
 #[test]
@@ -85,9 +86,9 @@ fn a_broken_car_cannot_break_down_again_and_a_sound_one_cannot_be_repaired() {
 
 #[test]
 fn a_retired_car_takes_no_commands_and_a_car_on_hire_cannot_retire() {
-    let retired = VehicleEvent::VehicleRetired(pb::VehicleRetired {
+    let retired = VehicleEvent::VehicleRetired(VehicleRetired {
         vehicle_id: "V1".into(),
-        at: Some(ts(h(1))),
+        at: h(1),
         reason: "sold".into(),
     });
     given::<VehicleAggregate>([registered("V1"), retired])
@@ -385,36 +386,276 @@ fn round_trip_every_kind<C: EventCodec>(names: &[&str], events: Vec<C::Event>)
 where
     C::Event: Debug + PartialEq,
 {
+    let listed: BTreeSet<&str> = names.iter().copied().collect();
+    assert_eq!(listed.len(), names.len(), "an event name is listed twice: {names:?}");
     let covered: BTreeSet<&str> = events.iter().map(C::name).collect();
-    assert_eq!(covered, names.iter().copied().collect::<BTreeSet<_>>());
+    assert_eq!(covered, listed);
     assert_round_trip::<C>(events);
+}
+
+/// One vehicle event of each kind, with every field set to a value the rules could produce
+/// (times with sub-second parts, optional fields set).
+fn vehicle_events() -> Vec<VehicleEvent> {
+    let t = h(5) + time::Duration::microseconds(123_456);
+    // Exhaustive on purpose: a new kind does not compile until it is listed below.
+    let _kinds = |e: &VehicleEvent| match e {
+        VehicleEvent::VehicleRegistered(_)
+        | VehicleEvent::VehicleMoved(_)
+        | VehicleEvent::BreakdownReported(_)
+        | VehicleEvent::RepairCompleted(_)
+        | VehicleEvent::MaintenanceScheduled(_)
+        | VehicleEvent::VehicleRetired(_)
+        | VehicleEvent::VehicleReadingRecorded(_) => (),
+    };
+    vec![
+        registered("V9"),
+        VehicleEvent::VehicleMoved(VehicleMoved {
+            vehicle_id: "V9".into(),
+            from_station: "PVG".into(),
+            to_station: "SHA".into(),
+            moved_at: t,
+            reason: "demand at Hongqiao".into(),
+        }),
+        VehicleEvent::BreakdownReported(BreakdownReported {
+            vehicle_id: "V9".into(),
+            at: t,
+            place: "上海市浦东新区世纪大道 100 号".into(),
+            severity: Severity::Critical,
+            expected_repair_until: Some(t + time::Duration::days(2)),
+            description: "collision, front bumper".into(),
+            during_order_id: Some("O7".into()),
+        }),
+        VehicleEvent::BreakdownReported(BreakdownReported {
+            vehicle_id: "V9".into(),
+            at: t,
+            place: "PVG".into(),
+            severity: Severity::Minor,
+            expected_repair_until: None,
+            description: String::new(),
+            during_order_id: None,
+        }),
+        VehicleEvent::RepairCompleted(RepairCompleted {
+            vehicle_id: "V9".into(),
+            at: t + time::Duration::days(1),
+            station: "SHA".into(),
+            notes: "bumper replaced".into(),
+        }),
+        VehicleEvent::MaintenanceScheduled(MaintenanceScheduled {
+            vehicle_id: "V9".into(),
+            from: h(50),
+            to: h(52),
+            reason: "tyres".into(),
+        }),
+        VehicleEvent::VehicleRetired(VehicleRetired {
+            vehicle_id: "V9".into(),
+            at: h(900),
+            reason: "sold".into(),
+        }),
+        VehicleEvent::VehicleReadingRecorded(VehicleReadingRecorded {
+            vehicle_id: "V9".into(),
+            odometer_km: 48_213,
+            charge_percent: 37,
+            at: t,
+            kind: ReadingKind::Return,
+            order_id: "O7".into(),
+            station: "SHA".into(),
+        }),
+        picked_up("O8"),
+    ]
+}
+
+fn driver_events() -> Vec<DriverEvent> {
+    let _kinds = |e: &DriverEvent| match e {
+        DriverEvent::DriverRegistered(_) | DriverEvent::ShiftScheduled(_) => (),
+    };
+    vec![
+        DriverEvent::DriverRegistered(DriverRegistered {
+            driver_id: "D1".into(),
+            name: "王伟".into(),
+            phone: "+86 138 0013 8000".into(),
+            city: "SHA".into(),
+            registered_at: NOW,
+        }),
+        DriverEvent::ShiftScheduled(ShiftScheduled {
+            driver_id: "D1".into(),
+            shift_id: "S1".into(),
+            from: h(8),
+            to: h(16) + time::Duration::seconds(30),
+            station: "PVG".into(),
+        }),
+    ]
+}
+
+fn city_events() -> Vec<CityEvent> {
+    let _kinds = |e: &CityEvent| match e {
+        CityEvent::CityConfigured(_)
+        | CityEvent::StationAdded(_)
+        | CityEvent::TravelTimesSet(_)
+        | CityEvent::TurnaroundSet(_)
+        | CityEvent::UpgradesSet(_) => (),
+    };
+    vec![
+        CityEvent::CityConfigured(CityConfigured {
+            city: "SHA".into(),
+            name: "上海".into(),
+            default_station: "PVG".into(),
+            delivery_minutes: 45,
+            frozen_window_minutes: 90,
+        }),
+        CityEvent::StationAdded(StationAdded {
+            city: "SHA".into(),
+            station_id: "PVG".into(),
+            name: "浦东机场".into(),
+            districts: vec!["浦东新区".into(), "闵行区".into()],
+        }),
+        CityEvent::TravelTimesSet(TravelTimesSet {
+            city: "SHA".into(),
+            times: vec![
+                TravelTime {
+                    from_station: "PVG".into(),
+                    to_station: "SHA".into(),
+                    minutes: 55,
+                },
+                TravelTime {
+                    from_station: "SHA".into(),
+                    to_station: "PVG".into(),
+                    minutes: 60,
+                },
+            ],
+        }),
+        CityEvent::TurnaroundSet(TurnaroundSet {
+            city: "SHA".into(),
+            minutes: 45,
+        }),
+        CityEvent::UpgradesSet(UpgradesSet {
+            city: "SHA".into(),
+            ladder: default_ladder(),
+        }),
+    ]
+}
+
+fn plan_events() -> Vec<PlanEvent> {
+    let _kinds = |e: &PlanEvent| match e {
+        PlanEvent::VehicleAssigned(_)
+        | PlanEvent::VehicleReassigned(_)
+        | PlanEvent::AssignmentReleased(_)
+        | PlanEvent::OrderAtRisk(_)
+        | PlanEvent::DriverTaskAssigned(_)
+        | PlanEvent::DriverTaskUnassigned(_)
+        | PlanEvent::PlanOrdersClosed(_)
+        | PlanEvent::PlanPublished(_) => (),
+    };
+    vec![
+        PlanEvent::VehicleAssigned(VehicleAssigned {
+            order_id: "O1".into(),
+            vehicle_id: "V1".into(),
+            plate: "沪A·D12345".into(),
+            model: VehicleModel::Es8,
+            upgrade: true,
+            plan_id: "P1".into(),
+            assigned_at: NOW,
+        }),
+        PlanEvent::VehicleReassigned(VehicleReassigned {
+            order_id: "O1".into(),
+            from_vehicle_id: "V1".into(),
+            vehicle_id: "V2".into(),
+            plate: "沪A·F54321".into(),
+            model: VehicleModel::Es6,
+            upgrade: false,
+            plan_id: "P2".into(),
+            reason: "breakdown of V1".into(),
+            assigned_at: h(1),
+        }),
+        PlanEvent::AssignmentReleased(AssignmentReleased {
+            order_id: "O1".into(),
+            vehicle_id: "V2".into(),
+            reason: "order cancelled".into(),
+            plan_id: "P3".into(),
+            released_at: h(2),
+        }),
+        PlanEvent::OrderAtRisk(OrderAtRisk {
+            order_id: "O2".into(),
+            reason: "NO_COMPATIBLE_MODEL".into(),
+            explanation: "no ET7 and no allowed upgrade in the fleet".into(),
+            plan_id: "P3".into(),
+            flagged_at: h(2),
+        }),
+        PlanEvent::DriverTaskAssigned(DriverTaskAssigned {
+            order_id: "O3".into(),
+            kind: TaskKind::Collection,
+            driver_id: "D1".into(),
+            shift_id: "S1".into(),
+            from: h(9),
+            to: h(10),
+            station: "PVG".into(),
+            address: "上海市浦东新区世纪大道 100 号".into(),
+            plan_id: "P3".into(),
+        }),
+        PlanEvent::DriverTaskUnassigned(DriverTaskUnassigned {
+            order_id: "O3".into(),
+            kind: TaskKind::Delivery,
+            reason: "no shift covers the task".into(),
+            plan_id: "P4".into(),
+            previous_driver_id: Some("D1".into()),
+            withdrawn: false,
+        }),
+        PlanEvent::DriverTaskUnassigned(DriverTaskUnassigned {
+            order_id: "O4".into(),
+            kind: TaskKind::Collection,
+            reason: "the task is no longer needed".into(),
+            plan_id: "P4".into(),
+            previous_driver_id: None,
+            withdrawn: true,
+        }),
+        PlanEvent::PlanOrdersClosed(PlanOrdersClosed {
+            order_ids: vec!["O5".into(), "O6".into()],
+            reason: "handed over".into(),
+            plan_id: "P4".into(),
+        }),
+        PlanEvent::PlanPublished(PlanPublished {
+            city: "SHA".into(),
+            plan_id: "P4".into(),
+            planned_at: h(3),
+            orders: 120,
+            fulfilled: 117,
+            upgrades: 4,
+            relocation_minutes: 340,
+            moved_from_previous: 2,
+            fulfilment_rate: 117.0 / 120.0,
+            idle_rate: 0.125,
+            proven_optimal: false,
+            upper_bound_fulfilled: 118,
+            trigger: "fleet:BreakdownReported".into(),
+        }),
+    ]
 }
 
 #[test]
 fn every_event_kind_round_trips_through_its_bytes() {
-    // Events as the rules make them, then one of each kind (empty) so that none is left out.
-    let mut vehicle = vec![registered("V9"), picked_up("O1")];
+    // One of each kind with realistic values, then events as the rules make them.
+    let mut vehicle = vehicle_events();
     vehicle.extend(
         given::<VehicleAggregate>([registered("V1"), picked_up("O1")])
             .when(breakdown())
             .then_ok(),
     );
-    vehicle.extend(VehicleEvent::empty_of_each_kind());
     round_trip_every_kind::<VehicleAggregate>(VehicleEvent::NAMES, vehicle);
 
-    let mut city = given::<CityAggregate>([])
-        .when(CityCommand::Configure {
-            city: "SHA".into(),
-            name: "Shanghai".into(),
-            default_station: String::new(),
-            delivery_minutes: 30,
-            frozen_window_minutes: 120,
-        })
-        .then_ok();
-    city.extend(CityEvent::empty_of_each_kind());
+    let mut city = city_events();
+    city.extend(
+        given::<CityAggregate>([])
+            .when(CityCommand::Configure {
+                city: "SHA".into(),
+                name: "Shanghai".into(),
+                default_station: String::new(),
+                delivery_minutes: 30,
+                frozen_window_minutes: 120,
+            })
+            .then_ok(),
+    );
     round_trip_every_kind::<CityAggregate>(CityEvent::NAMES, city);
 
-    let (mut plan, _) = run(
+    let (made, _) = run(
         &PlanState::default(),
         replan(
             NOW,
@@ -422,13 +663,31 @@ fn every_event_kind_round_trips_through_its_bytes() {
             vec![car("V1", VehicleModel::Es6)],
         ),
     );
-    plan.extend(PlanEvent::empty_of_each_kind());
+    let mut plan = plan_events();
+    plan.extend(made);
     round_trip_every_kind::<PlanAggregate>(PlanEvent::NAMES, plan);
 
-    round_trip_every_kind::<super::driver::DriverAggregate>(
-        super::driver::DriverEvent::NAMES,
-        super::driver::DriverEvent::empty_of_each_kind(),
+    round_trip_every_kind::<DriverAggregate>(DriverEvent::NAMES, driver_events());
+}
+
+#[test]
+fn the_wire_messages_are_those_of_events_proto() {
+    // The wire form is the proto message itself, under its own name: what is stored decodes.
+    let wire = pb::VehicleRegistered {
+        vehicle_id: "V1".into(),
+        vin: "LNBSCB3F5KW123456".into(),
+        plate: "沪A·D12345".into(),
+        model: model_to_pb(VehicleModel::Es6),
+        city: "SHA".into(),
+        home_station: "PVG".into(),
+        registered_at: Some(ts(NOW)),
+    };
+    let bytes = prost::Message::encode_to_vec(&wire);
+    assert_eq!(
+        VehicleAggregate::decode("VehicleRegistered", &bytes),
+        Ok(registered("V1"))
     );
+    assert_eq!(VehicleAggregate::encode(&registered("V1")), bytes);
 }
 
 #[test]
@@ -439,15 +698,69 @@ fn what_the_codec_cannot_read_is_named() {
         VehicleAggregate::decode("Nope", &payload),
         Err(DecodeError::UnknownEvent { name: "Nope".into() })
     );
-    let bad = pb::VehicleRegistered {
-        registered_at: Some(prost_types::Timestamp { seconds: -5, nanos: 0 }),
+    let good = pb::VehicleRegistered {
+        plate: "沪A·D12345".into(),
+        model: model_to_pb(VehicleModel::Es6),
+        registered_at: Some(ts(NOW)),
         ..Default::default()
     };
-    let bytes = prost::Message::encode_to_vec(&bad);
-    let err = VehicleAggregate::decode("VehicleRegistered", &bytes).unwrap_err();
+    let field_of =
+        |name: &str, m: &pb::VehicleRegistered| match VehicleAggregate::decode(name, &prost::Message::encode_to_vec(m))
+        {
+            Err(DecodeError::InvalidField { name, field, .. }) | Err(DecodeError::MissingField { name, field }) => {
+                (name, field)
+            }
+            other => panic!("expected a refused field, got {other:?}"),
+        };
+    let named = |field: &str| ("VehicleRegistered".to_string(), field.to_string());
+    let out_of_range = pb::VehicleRegistered {
+        registered_at: Some(prost_types::Timestamp { seconds: -5, nanos: 0 }),
+        ..good.clone()
+    };
+    assert_eq!(field_of("VehicleRegistered", &out_of_range), named("registered_at"));
+    let unset = pb::VehicleRegistered {
+        registered_at: None,
+        ..good.clone()
+    };
+    assert_eq!(field_of("VehicleRegistered", &unset), named("registered_at"));
+    let bad_plate = pb::VehicleRegistered {
+        plate: "ABC".into(),
+        ..good.clone()
+    };
+    assert_eq!(field_of("VehicleRegistered", &bad_plate), named("plate"));
+    let bad_model = pb::VehicleRegistered { model: 999, ..good };
+    assert_eq!(field_of("VehicleRegistered", &bad_model), named("model"));
+
+    let bad_severity = pb::BreakdownReported {
+        at: Some(ts(NOW)),
+        severity: 42,
+        ..Default::default()
+    };
+    let err = VehicleAggregate::decode("BreakdownReported", &prost::Message::encode_to_vec(&bad_severity));
     assert!(
-        matches!(&err, DecodeError::InvalidField { field, .. } if field == "registered_at"),
-        "out-of-range time refused, naming the field: {err:?}"
+        matches!(&err, Err(DecodeError::InvalidField { name, field, .. }) if name == "BreakdownReported" && field == "severity"),
+        "{err:?}"
+    );
+    let bad_ladder = pb::UpgradesSet {
+        city: "SHA".into(),
+        rules: vec![pb::UpgradeRule {
+            model: model_to_pb(VehicleModel::Es6),
+            may_be_served_by: vec![model_to_pb(VehicleModel::Es8), 77],
+        }],
+    };
+    let err = CityAggregate::decode("UpgradesSet", &prost::Message::encode_to_vec(&bad_ladder));
+    assert!(
+        matches!(&err, Err(DecodeError::InvalidField { field, .. }) if field == "rules[0].may_be_served_by[1]"),
+        "{err:?}"
+    );
+    let bad_kind = pb::DriverTaskUnassigned {
+        kind: 0,
+        ..Default::default()
+    };
+    let err = PlanAggregate::decode("DriverTaskUnassigned", &prost::Message::encode_to_vec(&bad_kind));
+    assert!(
+        matches!(&err, Err(DecodeError::InvalidField { field, .. }) if field == "kind"),
+        "{err:?}"
     );
     assert!(matches!(
         VehicleAggregate::decode("VehicleRegistered", b"\xff\xff"),
@@ -480,16 +793,16 @@ fn the_stored_json_keeps_its_spelling_of_models() {
 
 #[test]
 fn a_vehicle_snapshot_reads_back_as_the_state_its_events_fold_to() {
-    let repaired = VehicleEvent::RepairCompleted(pb::RepairCompleted {
+    let repaired = VehicleEvent::RepairCompleted(RepairCompleted {
         vehicle_id: "V1".into(),
-        at: Some(ts(h(30))),
+        at: h(30),
         station: "SHA".into(),
         notes: String::new(),
     });
-    let maintenance = VehicleEvent::MaintenanceScheduled(pb::MaintenanceScheduled {
+    let maintenance = VehicleEvent::MaintenanceScheduled(MaintenanceScheduled {
         vehicle_id: "V1".into(),
-        from: Some(ts(h(50))),
-        to: Some(ts(h(52))),
+        from: h(50),
+        to: h(52),
         reason: "tyres".into(),
     });
     let histories: Vec<Vec<VehicleEvent>> = vec![

@@ -2,7 +2,6 @@
 //! city starts with (the planning examples', crates/planner/tests/data) and plates are the
 //! kernel's, shared with order; their wire mappings are the proto crate's.
 
-use rentops_kernel::DecodeError;
 pub use rentops_kernel::{CityCode, Plate, VehicleModel, default_ladder};
 pub use rentops_proto::model::{model_from_pb, model_to_pb};
 pub use rentops_proto::timestamp::to_timestamp as ts;
@@ -20,32 +19,13 @@ pub fn from_ts(t: &prost_types::Timestamp) -> Result<OffsetDateTime, rentops_ker
     rentops_proto::timestamp::from_timestamp(t)
 }
 
-/// A timestamp of a decoded event: decoding checked it ([`check_times`]), so the fallback (the
-/// epoch, for an unset field) is only ever reached for optional fields.
+/// A timestamp of the order service's wire messages, which the demand projection reads as they
+/// are (the fleet's own events decode to domain times in `codec`); the epoch when unset or out of
+/// range, as that projection has always read them.
 pub fn at(t: &Option<prost_types::Timestamp>) -> OffsetDateTime {
     t.as_ref()
         .and_then(|t| from_ts(t).ok())
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
-
-pub fn at_opt(t: &Option<prost_types::Timestamp>) -> Option<OffsetDateTime> {
-    t.as_ref().and_then(|t| from_ts(t).ok())
-}
-
-/// Checks that every timestamp of a decoded event is in range (each event enum lists its
-/// timestamps through [`Timestamps`]).
-pub fn check_times<E: Timestamps>(name: &str, event: &E) -> Result<(), DecodeError> {
-    for (field, t) in event.timestamps() {
-        if let Some(t) = t {
-            from_ts(t).map_err(|e| DecodeError::invalid(name, field, e))?;
-        }
-    }
-    Ok(())
-}
-
-/// The timestamps an event carries, each with its field's name, for checking at decode time.
-pub trait Timestamps {
-    fn timestamps(&self) -> Vec<(&'static str, Option<&prost_types::Timestamp>)>;
 }
 
 /// A subject-token id (vehicle, driver, station, shift): 1..=64 of A–Z, a–z, 0–9, '_' or '-'.

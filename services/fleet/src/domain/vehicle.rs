@@ -6,39 +6,94 @@
 //!     └──retire──▶ RETIRED                        maintenance: windows in time, not a state
 //! ```
 
-use rentops_kernel::{Aggregate, DecodeError, EventCodec, Snapshot, SnapshotError, SnapshotFormat};
+use rentops_kernel::{Aggregate, DecodeError, EventCodec, Plate, Snapshot, SnapshotError, SnapshotFormat};
 use rentops_proto::fleet as pb;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::types::*;
-use crate::wire_events;
+/// A vehicle's events, each a domain fact; their wire form is in `super::codec`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VehicleEvent {
+    VehicleRegistered(VehicleRegistered),
+    VehicleMoved(VehicleMoved),
+    BreakdownReported(BreakdownReported),
+    RepairCompleted(RepairCompleted),
+    MaintenanceScheduled(MaintenanceScheduled),
+    VehicleRetired(VehicleRetired),
+    VehicleReadingRecorded(VehicleReadingRecorded),
+}
 
-wire_events!(VehicleEvent {
-    VehicleRegistered,
-    VehicleMoved,
-    BreakdownReported,
-    RepairCompleted,
-    MaintenanceScheduled,
-    VehicleRetired,
-    VehicleReadingRecorded,
-});
+#[derive(Debug, Clone, PartialEq)]
+pub struct VehicleRegistered {
+    pub vehicle_id: String,
+    pub vin: String,
+    pub plate: Plate,
+    pub model: VehicleModel,
+    pub city: String,
+    pub home_station: String,
+    pub registered_at: OffsetDateTime,
+}
 
-impl Timestamps for VehicleEvent {
-    fn timestamps(&self) -> Vec<(&'static str, Option<&prost_types::Timestamp>)> {
-        match self {
-            Self::VehicleRegistered(e) => vec![("registered_at", e.registered_at.as_ref())],
-            Self::VehicleMoved(e) => vec![("moved_at", e.moved_at.as_ref())],
-            Self::BreakdownReported(e) => vec![
-                ("at", e.at.as_ref()),
-                ("expected_repair_until", e.expected_repair_until.as_ref()),
-            ],
-            Self::RepairCompleted(e) => vec![("at", e.at.as_ref())],
-            Self::MaintenanceScheduled(e) => vec![("from", e.from.as_ref()), ("to", e.to.as_ref())],
-            Self::VehicleRetired(e) => vec![("at", e.at.as_ref())],
-            Self::VehicleReadingRecorded(e) => vec![("at", e.at.as_ref())],
-        }
-    }
+/// The car was driven (by staff) to another station.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VehicleMoved {
+    pub vehicle_id: String,
+    pub from_station: String,
+    pub to_station: String,
+    pub moved_at: OffsetDateTime,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BreakdownReported {
+    pub vehicle_id: String,
+    pub at: OffsetDateTime,
+    /// A station id of the city, or a free-text address where the car stands.
+    pub place: String,
+    pub severity: Severity,
+    /// None: unknown; the planner then treats the car as blocked until the horizon's end.
+    pub expected_repair_until: Option<OffsetDateTime>,
+    pub description: String,
+    /// The hire the car broke down on: that customer needs a swap.
+    pub during_order_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RepairCompleted {
+    pub vehicle_id: String,
+    pub at: OffsetDateTime,
+    /// Where the repaired car stands now.
+    pub station: String,
+    pub notes: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MaintenanceScheduled {
+    pub vehicle_id: String,
+    pub from: OffsetDateTime,
+    pub to: OffsetDateTime,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VehicleRetired {
+    pub vehicle_id: String,
+    pub at: OffsetDateTime,
+    pub reason: String,
+}
+
+/// Odometer and charge as the order service recorded them at a handover.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VehicleReadingRecorded {
+    pub vehicle_id: String,
+    pub odometer_km: i64,
+    pub charge_percent: u32,
+    pub at: OffsetDateTime,
+    pub kind: ReadingKind,
+    pub order_id: String,
+    /// The return station (a return at a station); empty otherwise.
+    pub station: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -262,14 +317,14 @@ impl VehicleAggregate {
                     at,
                 },
             ) => {
-                return Ok(vec![VehicleEvent::VehicleRegistered(pb::VehicleRegistered {
+                return Ok(vec![VehicleEvent::VehicleRegistered(VehicleRegistered {
                     vehicle_id: vehicle_id.clone(),
                     vin: vin.clone(),
-                    plate: plate.to_string(),
-                    model: model_to_pb(*model),
+                    plate: plate.clone(),
+                    model: *model,
                     city: city.clone(),
                     home_station: home_station.clone(),
-                    registered_at: Some(ts(*at)),
+                    registered_at: *at,
                 })]);
             }
             (
@@ -309,15 +364,12 @@ impl VehicleAggregate {
             station,
         } = command
         {
-            return Ok(vec![VehicleEvent::VehicleReadingRecorded(pb::VehicleReadingRecorded {
+            return Ok(vec![VehicleEvent::VehicleReadingRecorded(VehicleReadingRecorded {
                 vehicle_id: id,
                 odometer_km: *odometer_km,
                 charge_percent: *charge_percent,
-                at: Some(ts(*at)),
-                kind: match kind {
-                    ReadingKind::Pickup => pb::ReadingKind::Pickup,
-                    ReadingKind::Return => pb::ReadingKind::Return,
-                } as i32,
+                at: *at,
+                kind: *kind,
                 order_id: order_id.clone(),
                 station: station.clone(),
             })]);
@@ -334,11 +386,11 @@ impl VehicleAggregate {
                 if *to_station == v.station {
                     return Ok(vec![]);
                 }
-                Ok(vec![VehicleEvent::VehicleMoved(pb::VehicleMoved {
+                Ok(vec![VehicleEvent::VehicleMoved(VehicleMoved {
                     vehicle_id: id,
                     from_station: v.station.clone(),
                     to_station: to_station.clone(),
-                    moved_at: Some(ts(*at)),
+                    moved_at: *at,
                     reason: reason.clone(),
                 })])
             }
@@ -358,15 +410,15 @@ impl VehicleAggregate {
                         message: "must be after the breakdown".into(),
                     });
                 }
-                Ok(vec![VehicleEvent::BreakdownReported(pb::BreakdownReported {
+                Ok(vec![VehicleEvent::BreakdownReported(BreakdownReported {
                     vehicle_id: id,
-                    at: Some(ts(*at)),
-                    station_or_address: place.clone(),
-                    severity: severity.pb(),
-                    expected_repair_until: expected_repair_until.map(ts),
+                    at: *at,
+                    place: place.clone(),
+                    severity: *severity,
+                    expected_repair_until: *expected_repair_until,
                     description: description.clone(),
                     // docs/domain.md: a car that breaks down during a hire is swapped.
-                    during_order_id: v.on_hire_order_id.clone().unwrap_or_default(),
+                    during_order_id: v.on_hire_order_id.clone(),
                 })])
             }
             C::CompleteRepair { at, station, notes } => {
@@ -380,9 +432,9 @@ impl VehicleAggregate {
                     });
                 }
                 let station = station.clone().unwrap_or_else(|| v.station.clone());
-                Ok(vec![VehicleEvent::RepairCompleted(pb::RepairCompleted {
+                Ok(vec![VehicleEvent::RepairCompleted(RepairCompleted {
                     vehicle_id: id,
-                    at: Some(ts(*at)),
+                    at: *at,
                     station,
                     notes: notes.clone(),
                 })])
@@ -397,10 +449,10 @@ impl VehicleAggregate {
                 if v.maintenance.iter().any(|w| w.from == *from && w.to == *to) {
                     return Ok(vec![]);
                 }
-                Ok(vec![VehicleEvent::MaintenanceScheduled(pb::MaintenanceScheduled {
+                Ok(vec![VehicleEvent::MaintenanceScheduled(MaintenanceScheduled {
                     vehicle_id: id,
-                    from: Some(ts(*from)),
-                    to: Some(ts(*to)),
+                    from: *from,
+                    to: *to,
                     reason: reason.clone(),
                 })])
             }
@@ -408,9 +460,9 @@ impl VehicleAggregate {
                 if let Some(o) = &v.on_hire_order_id {
                     return Err(VehicleError::OnHire(o.clone()));
                 }
-                Ok(vec![VehicleEvent::VehicleRetired(pb::VehicleRetired {
+                Ok(vec![VehicleEvent::VehicleRetired(VehicleRetired {
                     vehicle_id: id,
-                    at: Some(ts(*at)),
+                    at: *at,
                     reason: reason.clone(),
                 })])
             }
@@ -423,11 +475,11 @@ impl VehicleAggregate {
             return Some(Vehicle {
                 vehicle_id: e.vehicle_id.clone(),
                 vin: e.vin.clone(),
-                plate: e.plate.clone(),
-                model: model_from_pb(e.model).unwrap_or(VehicleModel::Et5),
+                plate: e.plate.to_string(),
+                model: e.model,
                 city: e.city.clone(),
                 home_station: e.home_station.clone(),
-                registered_at: at(&e.registered_at),
+                registered_at: e.registered_at,
                 station: e.home_station.clone(),
                 on_hire_order_id: None,
                 on_hire_since: None,
@@ -446,34 +498,34 @@ impl VehicleAggregate {
             E::VehicleMoved(e) => v.station = e.to_station.clone(),
             E::BreakdownReported(e) => {
                 v.breakdown = Some(Breakdown {
-                    at: at(&e.at),
-                    place: e.station_or_address.clone(),
-                    severity: Severity::from_pb(e.severity).unwrap_or(Severity::Major),
-                    expected_repair_until: at_opt(&e.expected_repair_until),
-                    during_order_id: Some(e.during_order_id.clone()).filter(|o| !o.is_empty()),
+                    at: e.at,
+                    place: e.place.clone(),
+                    severity: e.severity,
+                    expected_repair_until: e.expected_repair_until,
+                    during_order_id: e.during_order_id.clone(),
                 });
             }
             E::RepairCompleted(e) => {
                 if let Some(b) = v.breakdown.take() {
-                    v.past_breakdowns.push((b.at, at(&e.at)));
+                    v.past_breakdowns.push((b.at, e.at));
                 }
                 if !e.station.is_empty() {
                     v.station = e.station.clone();
                 }
             }
             E::MaintenanceScheduled(e) => v.maintenance.push(Window {
-                from: at(&e.from),
-                to: at(&e.to),
+                from: e.from,
+                to: e.to,
                 reason: e.reason.clone(),
             }),
-            E::VehicleRetired(e) => v.retired_at = Some(at(&e.at)),
+            E::VehicleRetired(e) => v.retired_at = Some(e.at),
             E::VehicleReadingRecorded(e) => {
                 v.odometer_km = e.odometer_km;
                 v.charge_percent = e.charge_percent;
-                v.readings_at = Some(at(&e.at));
-                if e.kind == pb::ReadingKind::Pickup as i32 {
+                v.readings_at = Some(e.at);
+                if e.kind == ReadingKind::Pickup {
                     v.on_hire_order_id = Some(e.order_id.clone());
-                    v.on_hire_since = Some(at(&e.at));
+                    v.on_hire_since = Some(e.at);
                 } else {
                     if v.on_hire_order_id.as_deref() == Some(e.order_id.as_str()) {
                         v.on_hire_order_id = None;

@@ -25,9 +25,9 @@ use time::OffsetDateTime;
 
 use crate::domain::city::{CityAggregate, CityEvent};
 use crate::domain::driver::{DriverAggregate, DriverEvent};
-use crate::domain::plan::PlanEvent;
+use crate::domain::plan::{PlanEvent, TaskKind};
 use crate::domain::vehicle::{VehicleAggregate, VehicleEvent};
-use crate::domain::{VehicleModel, at, at_opt, model_from_pb};
+use crate::domain::{at, model_from_pb};
 
 pub const FLEET: &str = "fleet-fleet";
 pub const DEMAND: &str = "fleet-demand";
@@ -130,13 +130,11 @@ impl FleetProjection {
         };
         let supply_changed = match &event {
             VehicleEvent::MaintenanceScheduled(m) => {
-                window("MAINTENANCE", at(&m.from), Some(at(&m.to)))
-                    .execute(&mut **tx)
-                    .await?;
+                window("MAINTENANCE", m.from, Some(m.to)).execute(&mut **tx).await?;
                 true
             }
             VehicleEvent::BreakdownReported(b) => {
-                window("BREAKDOWN", at(&b.at), None).execute(&mut **tx).await?;
+                window("BREAKDOWN", b.at, None).execute(&mut **tx).await?;
                 true
             }
             VehicleEvent::RepairCompleted(r) => {
@@ -147,7 +145,7 @@ impl FleetProjection {
                 true
             }
             VehicleEvent::VehicleRetired(r) => {
-                window("RETIRED", at(&r.at), None).execute(&mut **tx).await?;
+                window("RETIRED", r.at, None).execute(&mut **tx).await?;
                 true
             }
             VehicleEvent::VehicleRegistered(_) | VehicleEvent::VehicleMoved(_) => true,
@@ -208,7 +206,6 @@ impl FleetProjection {
     async fn plan(&self, tx: &mut Tx, e: &RecordedEvent) -> Result<(), ProjectionError> {
         let event = PlanEvent::decode(&e.name, &e.payload).map_err(|err| bad(e, err))?;
         let city = e.meta.aggregate_id.clone();
-        let model = |m: i32| model_from_pb(m).map(VehicleModel::code).unwrap_or("");
         match &event {
             PlanEvent::VehicleAssigned(a) => {
                 assign(
@@ -217,10 +214,10 @@ impl FleetProjection {
                     &a.order_id,
                     &a.vehicle_id,
                     &a.plate,
-                    model(a.model),
+                    a.model.code(),
                     a.upgrade,
                     &a.plan_id,
-                    at(&a.assigned_at),
+                    a.assigned_at,
                 )
                 .await?;
             }
@@ -231,10 +228,10 @@ impl FleetProjection {
                     &a.order_id,
                     &a.vehicle_id,
                     &a.plate,
-                    model(a.model),
+                    a.model.code(),
                     a.upgrade,
                     &a.plan_id,
-                    at(&a.assigned_at),
+                    a.assigned_at,
                 )
                 .await?;
             }
@@ -259,7 +256,7 @@ impl FleetProjection {
                 .bind(r.reason.clone())
                 .bind(r.explanation.clone())
                 .bind(r.plan_id.clone())
-                .bind(micros(at(&r.flagged_at)))
+                .bind(micros(r.flagged_at))
                 .execute(&mut **tx)
                 .await?;
             }
@@ -271,8 +268,8 @@ impl FleetProjection {
                     t.kind,
                     &t.driver_id,
                     &t.shift_id,
-                    at_opt(&t.from),
-                    at_opt(&t.to),
+                    Some(t.from),
+                    Some(t.to),
                     &t.station,
                     &t.address,
                     false,
@@ -284,7 +281,7 @@ impl FleetProjection {
                 if t.withdrawn {
                     sqlx::query("DELETE FROM driver_tasks WHERE order_id = $1 AND kind = $2")
                         .bind(t.order_id.clone())
-                        .bind(kind_code(t.kind))
+                        .bind(t.kind.code())
                         .execute(&mut **tx)
                         .await?;
                 } else {
@@ -330,7 +327,7 @@ impl FleetProjection {
                 .bind(e.sequence as i64)
                 .bind(city.clone())
                 .bind(p.plan_id.clone())
-                .bind(micros(at(&p.planned_at)))
+                .bind(micros(p.planned_at))
                 .bind(i64::from(p.orders))
                 .bind(i64::from(p.fulfilled))
                 .bind(i64::from(p.upgrades))
@@ -347,14 +344,6 @@ impl FleetProjection {
             }
         }
         Ok(())
-    }
-}
-
-pub fn kind_code(kind: i32) -> &'static str {
-    if kind == rentops_proto::fleet::TaskKind::Collection as i32 {
-        "COLLECTION"
-    } else {
-        "DELIVERY"
     }
 }
 
@@ -398,7 +387,7 @@ async fn task(
     tx: &mut Tx,
     city: &str,
     order: &str,
-    kind: i32,
+    kind: TaskKind,
     driver: &str,
     shift: &str,
     from: Option<OffsetDateTime>,
@@ -419,7 +408,7 @@ async fn task(
          flagged = excluded.flagged, reason = excluded.reason",
     )
     .bind(order.to_owned())
-    .bind(kind_code(kind))
+    .bind(kind.code())
     .bind(city.to_owned())
     .bind(driver.to_owned())
     .bind(shift.to_owned())
