@@ -168,34 +168,48 @@ pub(crate) async fn restore(pool: &AnyPool, backend: Backend, projection: &str) 
             tx.commit().await?;
         }
         Backend::Postgres => {
-            // Owned and boxed: with borrowed futures in the stream, the compiler cannot prove
-            // the projector's future `Send`.
-            let builds = rows.iter().cloned().map(|(name, ddl)| {
-                let pool = pool.clone();
-                let projection = projection.to_owned();
-                Box::pin(async move {
-                    let mut tx = pool.begin().await?;
-                    sqlx::query("SELECT set_config('max_parallel_maintenance_workers', '0', true)")
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query(sqlx::AssertSqlSafe(if_not_exists(&ddl)))
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query("DELETE FROM projection_deferred_indexes WHERE projection = $1 AND index_name = $2")
-                        .bind(&projection)
-                        .bind(&name)
-                        .execute(&mut *tx)
-                        .await?;
-                    tx.commit().await
-                }) as futures::future::BoxFuture<'static, Result<(), sqlx::Error>>
-            });
-            let mut builds = futures::stream::iter(builds).buffer_unordered(2);
-            while let Some(built) = builds.next().await {
-                built?;
-            }
+            build_postgres_indexes(pool, rows.iter().cloned(), Some(projection)).await?;
         }
     }
     Ok(rows.len())
+}
+
+/// Builds PostgreSQL indexes (`(name, ddl)`) two at a time, each in a transaction of its own
+/// with parallel maintenance workers off (two builds already use both cores), forgetting each
+/// recorded one of `projection` as it is built, when given.
+pub(crate) async fn build_postgres_indexes(
+    pool: &AnyPool,
+    indexes: impl IntoIterator<Item = (String, String)>,
+    projection: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    // Owned and boxed: with borrowed futures in the stream, the compiler cannot prove the
+    // projector's future `Send`.
+    let builds = indexes.into_iter().map(|(name, ddl)| {
+        let pool = pool.clone();
+        let projection = projection.map(str::to_owned);
+        Box::pin(async move {
+            let mut tx = pool.begin().await?;
+            sqlx::query("SELECT set_config('max_parallel_maintenance_workers', '0', true)")
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(sqlx::AssertSqlSafe(if_not_exists(&ddl)))
+                .execute(&mut *tx)
+                .await?;
+            if let Some(projection) = projection {
+                sqlx::query("DELETE FROM projection_deferred_indexes WHERE projection = $1 AND index_name = $2")
+                    .bind(projection)
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await
+        }) as futures::future::BoxFuture<'static, Result<(), sqlx::Error>>
+    });
+    let mut builds = futures::stream::iter(builds).buffer_unordered(2);
+    while let Some(built) = builds.next().await {
+        built?;
+    }
+    Ok(())
 }
 
 /// `CREATE INDEX x …` → `CREATE INDEX IF NOT EXISTS x …`, so that an index a migration has

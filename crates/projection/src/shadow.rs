@@ -30,7 +30,6 @@
 
 use std::path::{Path, PathBuf};
 
-use futures::StreamExt;
 use sqlx::{Connection, Row};
 
 use crate::ProjectionError;
@@ -411,23 +410,8 @@ pub(crate) async fn switch(
                 }
             }
             drop(conn);
-            let builds = builds.into_iter().map(|ddl| {
-                let pool = shadow.db.pool.clone();
-                Box::pin(async move {
-                    let mut tx = pool.begin().await?;
-                    sqlx::query("SELECT set_config('max_parallel_maintenance_workers', '0', true)")
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query(sqlx::AssertSqlSafe(deferred::if_not_exists(&ddl)))
-                        .execute(&mut *tx)
-                        .await?;
-                    tx.commit().await
-                }) as futures::future::BoxFuture<'static, Result<(), sqlx::Error>>
-            });
-            let mut builds = futures::stream::iter(builds).buffer_unordered(2);
-            while let Some(built) = builds.next().await {
-                built?;
-            }
+            let builds = builds.into_iter().map(|ddl| (String::new(), ddl));
+            deferred::build_postgres_indexes(&shadow.db.pool, builds, None).await?;
             shadow.db.pool.close().await;
 
             let mut tx = live.pool.begin().await?;

@@ -31,3 +31,20 @@ pub async fn reflected_services(addr: std::net::SocketAddr) -> anyhow::Result<Ve
     names.sort();
     Ok(names)
 }
+
+/// Whether the server at `addr` says `service` is serving, through `grpc.health.v1.Health`
+/// (plaintext, no token: as a Kubernetes probe asks).
+pub async fn is_serving(addr: std::net::SocketAddr, service: &str) -> anyhow::Result<bool> {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+        .connect()
+        .await?;
+    let status = tonic_health::pb::health_client::HealthClient::new(channel)
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: service.to_owned(),
+        })
+        .await?
+        .into_inner()
+        .status;
+    Ok(status == ServingStatus::Serving as i32)
+}

@@ -110,22 +110,10 @@ async fn tokens_and_roles_decide_and_a_refused_call_appends_nothing() {
     assert_eq!(listed.projections.len(), 1);
 
     // Probes carry no token: health stays open.
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", t.replica.app.addr))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let status = tonic_health::pb::health_client::HealthClient::new(channel)
-        .check(tonic_health::pb::HealthCheckRequest {
-            service: "rentops.order.v1.OrderService".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .status;
-    assert_eq!(
-        status,
-        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    assert!(
+        rentops_testkit::grpc::is_serving(t.replica.app.addr, "rentops.order.v1.OrderService")
+            .await
+            .unwrap()
     );
     t.replica.stop().await;
 }

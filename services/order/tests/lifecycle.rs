@@ -310,24 +310,10 @@ rentops_testkit::per_backend! {
 async fn health_and_reflection_answer() {
     let db = rentops_testkit::TestDatabase::Sqlite(rentops_testkit::SqliteDatabase::new().unwrap());
     let t = TestApp::spawn(db).await;
-    let url = format!("http://{}", t.replica.app.addr);
-    let channel = tonic::transport::Endpoint::from_shared(url)
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
-    let status = health
-        .check(tonic_health::pb::HealthCheckRequest {
-            service: "rentops.order.v1.OrderService".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .status;
-    assert_eq!(
-        status,
-        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    assert!(
+        rentops_testkit::grpc::is_serving(t.replica.app.addr, "rentops.order.v1.OrderService")
+            .await
+            .unwrap()
     );
 
     // Reflection lists what this binary serves, and nothing of its neighbours'.
