@@ -24,5 +24,7 @@ pub mod trace;
 pub use aggregate::{CommandHandler, CommandMeta, ExecuteError, Executed, HandlerConfig, LogFailure};
 pub use envelope::{EventMeta, RecordedEvent};
 pub use snapshot::{RememberedRequest, SnapshotError, SnapshotRecord};
-pub use store::{AppendError, AppendOk, AppendRequest, EventStore, LoadError, Loaded, NewEvent};
+pub use store::{
+    AppendError, AppendOk, AppendRequest, EventStore, InvalidAppend, LoadError, Loaded, NewEvent, Unreachable,
+};
 pub use stream::{StreamError, StreamSettings, connect, ensure_snapshot_bucket, ensure_stream, open};

@@ -75,17 +75,48 @@ pub struct AppendOk {
 #[derive(Debug, thiserror::Error)]
 pub enum AppendError {
     /// Someone appended to the aggregate since `expected`: reload and decide again.
-    #[error("aggregate changed since sequence {expected}: {message}")]
-    Conflict { expected: u64, message: String },
+    #[error("aggregate changed since sequence {expected}: {description}")]
+    Conflict { expected: u64, description: String },
     /// NATS is unreachable or did not answer in time; the append may or may not have happened,
     /// so a retry must carry the same request id.
     #[error("event log unavailable: {0}")]
-    Unavailable(String),
-    /// The server refused the append for another reason (limits, configuration).
-    #[error("event log refused the append: {0}")]
-    Rejected(String),
+    Unavailable(#[source] Unreachable),
+    /// The server refused the append for another reason (limits, configuration), with its
+    /// JetStream error code and description.
+    #[error("event log refused the append: {description} (code {code})")]
+    Rejected { code: u64, description: String },
+    /// The server's answer was not a PubAck.
+    #[error("unreadable answer from JetStream: {0}")]
+    UnreadableAnswer(#[source] serde_json::Error),
     #[error("invalid append: {0}")]
-    Invalid(String),
+    Invalid(InvalidAppend),
+}
+
+/// How the log was out of reach for an append.
+#[derive(Debug, thiserror::Error)]
+pub enum Unreachable {
+    #[error("not connected to NATS")]
+    NotConnected,
+    #[error("no answer from JetStream in time")]
+    TimedOut,
+    #[error(transparent)]
+    Publish(#[from] async_nats::PublishError),
+    #[error(transparent)]
+    Request(#[from] async_nats::RequestError),
+}
+
+/// An append this code should never have asked for.
+#[derive(Debug, thiserror::Error)]
+pub enum InvalidAppend {
+    #[error("no events to append")]
+    Empty,
+    #[error("{0} events in one decision; at most {MAX_BATCH} can be appended atomically")]
+    TooMany(usize),
+    #[error("aggregate {aggregate_type}.{aggregate_id} is not a valid subject token")]
+    NotAToken {
+        aggregate_type: String,
+        aggregate_id: String,
+    },
 }
 
 /// Why an aggregate's events (or its last sequence) could not be read. Everything but
@@ -262,26 +293,23 @@ impl EventStore {
 
     fn unavailable_now(&self) -> Option<AppendError> {
         (self.client.connection_state() != State::Connected)
-            .then(|| AppendError::Unavailable("not connected to NATS".into()))
+            .then_some(AppendError::Unavailable(Unreachable::NotConnected))
     }
 
     /// Appends one decision's events atomically, if and only if the aggregate's last sequence is
     /// still `req.expected`. One event is a plain publish; several are one atomic batch.
     pub async fn append(&self, req: &AppendRequest<'_>, events: &[NewEvent]) -> Result<AppendOk, AppendError> {
         if events.is_empty() {
-            return Err(AppendError::Invalid("no events to append".into()));
+            return Err(AppendError::Invalid(InvalidAppend::Empty));
         }
         if events.len() > MAX_BATCH {
-            return Err(AppendError::Invalid(format!(
-                "{} events in one decision; at most {MAX_BATCH} can be appended atomically",
-                events.len()
-            )));
+            return Err(AppendError::Invalid(InvalidAppend::TooMany(events.len())));
         }
         if !is_token(req.aggregate_id) || !is_token(req.aggregate_type) {
-            return Err(AppendError::Invalid(format!(
-                "aggregate {}.{} is not a valid subject token",
-                req.aggregate_type, req.aggregate_id
-            )));
+            return Err(AppendError::Invalid(InvalidAppend::NotAToken {
+                aggregate_type: req.aggregate_type.to_owned(),
+                aggregate_id: req.aggregate_id.to_owned(),
+            }));
         }
         if let Some(e) = self.unavailable_now() {
             return Err(e);
@@ -290,7 +318,7 @@ impl EventStore {
         let n = events.len();
         // Only a decision of several events is a batch (a single one is a plain publish).
         let batch_id = (n > 1).then(|| Uuid::now_v7().to_string());
-        let mut result = Err(AppendError::Invalid("unreachable".into()));
+        let mut result = Err(AppendError::Invalid(InvalidAppend::Empty));
         for (i, event) in events.iter().enumerate() {
             let subject = format!(
                 "rentops.{}.{}.{}.{}",
@@ -341,7 +369,7 @@ impl EventStore {
                 self.client
                     .publish_with_headers(subject, headers, event.payload.clone())
                     .await
-                    .map_err(|e| AppendError::Unavailable(e.to_string()))?;
+                    .map_err(|e| AppendError::Unavailable(e.into()))?;
                 continue;
             }
             let reply = tokio::time::timeout(
@@ -350,8 +378,8 @@ impl EventStore {
                     .request_with_headers(subject, headers, event.payload.clone()),
             )
             .await
-            .map_err(|_| AppendError::Unavailable("no answer from JetStream in time".into()))?
-            .map_err(|e| AppendError::Unavailable(e.to_string()))?;
+            .map_err(|_| AppendError::Unavailable(Unreachable::TimedOut))?
+            .map_err(|e| AppendError::Unavailable(e.into()))?;
             if !last {
                 // The batch's first message: the server answers with an empty reply, or an error.
                 if reply.payload.is_empty() {
@@ -618,15 +646,17 @@ fn header_u64(headers: Option<&HeaderMap>, name: &str) -> Option<u64> {
 
 /// Reads a PubAck (or JetStream API error) answer.
 fn parse_ack(payload: &[u8], expected: u64) -> Result<(u64, bool), AppendError> {
-    let ack: PubAckJson = serde_json::from_slice(payload)
-        .map_err(|e| AppendError::Rejected(format!("unreadable answer from JetStream: {e}")))?;
+    let ack: PubAckJson = serde_json::from_slice(payload).map_err(AppendError::UnreadableAnswer)?;
     if let Some(err) = ack.error {
         return Err(match err.err_code {
             WRONG_LAST_SEQUENCE | WRONG_LAST_SEQUENCE_CLUSTERED => AppendError::Conflict {
                 expected,
-                message: err.description,
+                description: err.description,
             },
-            code => AppendError::Rejected(format!("{} (code {code})", err.description)),
+            code => AppendError::Rejected {
+                code,
+                description: err.description,
+            },
         });
     }
     let _ = ack.count;
@@ -660,7 +690,7 @@ mod tests {
         let clustered = br#"{"error":{"code":400,"err_code":10164,"description":"wrong last sequence"}}"#;
         assert!(matches!(parse_ack(clustered, 3), Err(AppendError::Conflict { .. })));
         let other = br#"{"error":{"code":503,"err_code":10077,"description":"resource limits"}}"#;
-        assert!(matches!(parse_ack(other, 3), Err(AppendError::Rejected(_))));
+        assert!(matches!(parse_ack(other, 3), Err(AppendError::Rejected { .. })));
     }
 
     #[test]

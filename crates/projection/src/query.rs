@@ -6,8 +6,9 @@ use rentops_runtime::invalid_argument;
 pub enum QueryError {
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+    /// A stored row (its JSON state, or an event kept beside it) does not read back.
     #[error("stored data unreadable: {0}")]
-    Corrupt(String),
+    Corrupt(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
     #[error("page_token is not one this service issued")]
     BadPageToken,
 }
@@ -20,8 +21,8 @@ impl From<QueryError> for tonic::Status {
                 tracing::warn!(error = %e, "projection database error");
                 tonic::Status::unavailable("projection database unavailable")
             }
-            QueryError::Corrupt(m) => {
-                tracing::error!(error = %m, "projection data unreadable");
+            QueryError::Corrupt(e) => {
+                tracing::error!(error = %e, "projection data unreadable");
                 tonic::Status::internal("projection data unreadable")
             }
         }

@@ -14,7 +14,7 @@ use crate::domain::vehicle::Vehicle;
 pub use rentops_projection::QueryError;
 
 fn parse<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, QueryError> {
-    serde_json::from_str(json).map_err(|e| QueryError::Corrupt(e.to_string()))
+    serde_json::from_str(json).map_err(|e| QueryError::Corrupt(e.into()))
 }
 
 pub async fn city(db: &Db, city: &str) -> Result<Option<(City, u64)>, QueryError> {

@@ -71,7 +71,7 @@ pub fn check_page_token(token: &str) -> bool {
 
 fn row_to_order(row: &sqlx::any::AnyRow) -> Result<OrderRow, QueryError> {
     let json: String = row.try_get("state")?;
-    let order: Order = serde_json::from_str(&json).map_err(|e| QueryError::Corrupt(e.to_string()))?;
+    let order: Order = serde_json::from_str(&json).map_err(|e| QueryError::Corrupt(e.into()))?;
     Ok(OrderRow {
         order,
         sequence: row.try_get::<i64, _>("last_sequence")?.max(0) as u64,
@@ -154,8 +154,7 @@ pub async fn history(db: &Db, order_id: &str) -> Result<Vec<HistoryRow>, QueryEr
         .map(|r| {
             let event_type: String = r.try_get("event_type")?;
             let payload: Vec<u8> = r.try_get("payload")?;
-            let event =
-                OrderAggregate::decode(&event_type, &payload).map_err(|e| QueryError::Corrupt(e.to_string()))?;
+            let event = OrderAggregate::decode(&event_type, &payload).map_err(|e| QueryError::Corrupt(e.into()))?;
             Ok(HistoryRow {
                 sequence: r.try_get::<i64, _>("sequence")?.max(0) as u64,
                 event_id: r.try_get("event_id")?,
