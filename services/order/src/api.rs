@@ -67,9 +67,10 @@ impl DomainStatus for OrderError {
         match self {
             OrderError::NotFound => Status::not_found("order not found"),
             e @ OrderError::AlreadyPlacedDifferently(_) => Status::already_exists(e.to_string()),
-            e @ (OrderError::NotReached | OrderError::WrongStatus { .. } | OrderError::PickupPassed) => {
-                Status::failed_precondition(e.to_string())
-            }
+            e @ (OrderError::NotReached
+            | OrderError::WrongStatus { .. }
+            | OrderError::PickupPassed
+            | OrderError::BeforePickup { .. }) => Status::failed_precondition(e.to_string()),
             OrderError::Invalid { field, message } => invalid_argument(field, message),
             OrderError::NothingChanged => invalid_argument("order", "the change changes nothing"),
         }

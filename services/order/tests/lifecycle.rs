@@ -282,7 +282,9 @@ rentops_testkit::per_backend! {
             })
             .await
             .unwrap_err();
-        assert_eq!(err.code(), Code::InvalidArgument, "{label}");
+        // A rule of the business (the customer may still come), not a bad field.
+        assert_eq!(err.code(), Code::FailedPrecondition, "{label}");
+        assert!(err.message().contains("pickup time"), "{label}: {err:?}");
 
         let missing = c
             .get_order(pb::GetOrderRequest {

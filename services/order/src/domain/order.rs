@@ -267,6 +267,9 @@ pub enum OrderError {
     Invalid { field: &'static str, message: String },
     #[error("the change changes nothing")]
     NothingChanged,
+    /// A no-show before the pickup time: the customer may still come.
+    #[error("a no-show can only be recorded after the pickup time ({pickup_at})")]
+    BeforePickup { pickup_at: OffsetDateTime },
 }
 
 fn invalid(field: &'static str, message: impl Into<String>) -> OrderError {
@@ -505,10 +508,9 @@ impl OrderAggregate {
                     recorded_at: *at,
                     notes: notes.clone(),
                 }]),
-                Status::Confirmed => Err(invalid(
-                    "order_id",
-                    "a no-show can only be recorded after the pickup time",
-                )),
+                Status::Confirmed => Err(OrderError::BeforePickup {
+                    pickup_at: order.booking.pickup_at,
+                }),
                 Status::NoShow => Ok(vec![]),
                 _ => wrong("mark as no-show"),
             },

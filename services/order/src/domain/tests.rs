@@ -413,10 +413,7 @@ fn a_no_show_is_recorded_only_after_the_pickup_time() {
             at: PICKUP - time::Duration::minutes(1),
             notes: String::new(),
         })
-        .then_err(OrderError::Invalid {
-            field: "order_id",
-            message: "a no-show can only be recorded after the pickup time".into(),
-        });
+        .then_err(OrderError::BeforePickup { pickup_at: PICKUP });
     given::<G>(history)
         .when(OrderCommand::MarkNoShow {
             at: PICKUP,
