@@ -120,8 +120,10 @@ pub struct CityArgs {
     pub default_station: String,
     #[arg(long, default_value_t = 0)]
     pub delivery_minutes: u32,
-    #[arg(long, default_value_t = 0)]
-    pub frozen_window_minutes: u32,
+    /// Minutes before pickup within which an assignment stays put (0: none). Unset: the city's
+    /// current window, 120 for a new city.
+    #[arg(long)]
+    pub frozen_window_minutes: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -491,9 +491,11 @@ impl pb::fleet_service_server::FleetService for FleetApi {
         if r.delivery_minutes > 24 * 60 {
             v.add("delivery_minutes", "at most 1440");
         }
-        if r.frozen_window_minutes > 7 * 24 * 60 {
+        if r.frozen_window_minutes.is_some_and(|m| m > 7 * 24 * 60) {
             v.add("frozen_window_minutes", "at most 10080");
         }
+        // Unset keeps what the city has (re-configuring its name does not reset its window); a
+        // new city starts with the default. The aggregate decides, on its own state.
         let command = v.finish(CityCommand::Configure {
             city: city.clone(),
             name,
@@ -503,11 +505,7 @@ impl pb::fleet_service_server::FleetService for FleetApi {
             } else {
                 r.delivery_minutes
             },
-            frozen_window_minutes: if r.frozen_window_minutes == 0 {
-                crate::domain::DEFAULT_FROZEN_WINDOW_MINUTES
-            } else {
-                r.frozen_window_minutes
-            },
+            frozen_window_minutes: r.frozen_window_minutes,
         })?;
         self.run(&self.cities, &city, ctx, command, true).await
     }

@@ -130,7 +130,8 @@ pub enum CityCommand {
         name: String,
         default_station: String,
         delivery_minutes: u32,
-        frozen_window_minutes: u32,
+        /// `None`: the city's current window, or the default for a new city; `Some(0)`: none.
+        frozen_window_minutes: Option<u32>,
     },
     AddStation {
         station_id: String,
@@ -185,7 +186,7 @@ impl CityAggregate {
                         name: name.clone(),
                         default_station: String::new(),
                         delivery_minutes: *delivery_minutes,
-                        frozen_window_minutes: *frozen_window_minutes,
+                        frozen_window_minutes: frozen_window_minutes.unwrap_or(DEFAULT_FROZEN_WINDOW_MINUTES),
                     }),
                     CityEvent::TurnaroundSet(TurnaroundSet {
                         city: city.clone(),
@@ -209,6 +210,7 @@ impl CityAggregate {
                 frozen_window_minutes,
                 ..
             } => {
+                let frozen_window_minutes = frozen_window_minutes.unwrap_or(city.frozen_window_minutes);
                 if !default_station.is_empty() && !city.stations.contains_key(default_station) {
                     return Err(CityError::UnknownStation {
                         field: "default_station".into(),
@@ -218,7 +220,7 @@ impl CityAggregate {
                 if city.name == *name
                     && city.default_station == *default_station
                     && city.delivery_minutes == *delivery_minutes
-                    && city.frozen_window_minutes == *frozen_window_minutes
+                    && city.frozen_window_minutes == frozen_window_minutes
                 {
                     return Ok(vec![]);
                 }
@@ -227,7 +229,7 @@ impl CityAggregate {
                     name: name.clone(),
                     default_station: default_station.clone(),
                     delivery_minutes: *delivery_minutes,
-                    frozen_window_minutes: *frozen_window_minutes,
+                    frozen_window_minutes,
                 })])
             }
             CityCommand::AddStation {

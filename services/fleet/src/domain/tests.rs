@@ -126,6 +126,30 @@ fn registering_again_with_the_same_facts_is_a_no_op() {
 }
 
 #[test]
+fn a_frozen_window_of_zero_can_be_set_and_an_unset_one_keeps_the_citys() {
+    let configure = |frozen: Option<u32>| CityCommand::Configure {
+        city: "SHA".into(),
+        name: "上海".into(),
+        default_station: String::new(),
+        delivery_minutes: 30,
+        frozen_window_minutes: frozen,
+    };
+    let window = |events: &[CityEvent]| match events.first() {
+        Some(CityEvent::CityConfigured(c)) => c.frozen_window_minutes,
+        other => panic!("expected CityConfigured, got {other:?}"),
+    };
+    // A new city without a window gets the default; with 0, none.
+    let created = given::<CityAggregate>([]).when(configure(None)).then_ok();
+    assert_eq!(window(&created), DEFAULT_FROZEN_WINDOW_MINUTES);
+    let none = given::<CityAggregate>([]).when(configure(Some(0))).then_ok();
+    assert_eq!(window(&none), 0);
+    // Unset again: the city keeps 0 (nothing to record); 45 is recorded as 45.
+    given::<CityAggregate>(none.clone()).when(configure(None)).then(vec![]);
+    let changed = given::<CityAggregate>(none).when(configure(Some(45))).then_ok();
+    assert_eq!(window(&changed), 45);
+}
+
+#[test]
 fn a_new_city_is_configured_with_the_default_turnaround_and_ladder_as_events() {
     let events = given::<CityAggregate>([])
         .when(CityCommand::Configure {
@@ -133,7 +157,7 @@ fn a_new_city_is_configured_with_the_default_turnaround_and_ladder_as_events() {
             name: "Shanghai".into(),
             default_station: String::new(),
             delivery_minutes: 30,
-            frozen_window_minutes: 120,
+            frozen_window_minutes: Some(120),
         })
         .then_ok();
     assert_eq!(events.len(), 3);
@@ -649,7 +673,7 @@ fn every_event_kind_round_trips_through_its_bytes() {
                 name: "Shanghai".into(),
                 default_station: String::new(),
                 delivery_minutes: 30,
-                frozen_window_minutes: 120,
+                frozen_window_minutes: Some(120),
             })
             .then_ok(),
     );
@@ -781,7 +805,7 @@ fn the_stored_json_keeps_its_spelling_of_models() {
             name: "Shanghai".into(),
             default_station: String::new(),
             delivery_minutes: 30,
-            frozen_window_minutes: 120,
+            frozen_window_minutes: Some(120),
         })
         .then_ok()
         .iter()
