@@ -986,9 +986,17 @@ impl pb::fleet_service_server::FleetService for FleetApi {
             .map_err(query_status)?
             .map(|(c, _)| c)
             .ok_or_else(|| Status::not_found("city not configured"))?;
-        let rows = kpis::compute(&self.db, &city, model, from, to, self.clock.now())
-            .await
-            .map_err(query_status)?;
+        let rows = kpis::compute(
+            &self.db,
+            &city,
+            model,
+            from,
+            to,
+            self.clock.now(),
+            self.replan.handover_grace,
+        )
+        .await
+        .map_err(query_status)?;
         Ok(Response::new(pb::GetKpisResponse {
             city: code,
             rows: rows

@@ -44,6 +44,16 @@ impl rentops_runtime::ServiceConfig for FleetConfig {
             // RENTOPS_FLEET_REPLAN_DEBOUNCE_MS: changes of a city are gathered this long into one re-plan.
             debounce: Duration::from_millis(r.bounded("RENTOPS_FLEET_REPLAN_DEBOUNCE_MS", 300, 0..=60_000)?),
             options: rentops_planner::PlanOptions::default(),
+            handover_grace: time::Duration::minutes(r.bounded(
+                "RENTOPS_FLEET_HANDOVER_GRACE_MINUTES",
+                30,
+                0..=24 * 60,
+            )? as i64),
+            late_pickup_grace: time::Duration::hours(r.bounded(
+                "RENTOPS_FLEET_LATE_PICKUP_GRACE_HOURS",
+                24,
+                1..=24 * 14,
+            )? as i64),
         };
         Ok(Self { common, replan })
     }

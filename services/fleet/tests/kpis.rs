@@ -71,51 +71,81 @@ async fn cancelled(t: &TestApp, order: &str, pickup: OffsetDateTime, by: opb::Ca
     .await;
 }
 
+/// The hand-made day: two cars, six orders (see the test below), and the sequence to read at.
+async fn known_day(t: &TestApp) -> u64 {
+    let mut c = t.client();
+    configure_sha(&mut c).await;
+    register(&mut c, "V1", VehicleModel::Es6, 1).await;
+    register(&mut c, "V8", VehicleModel::Es8, 8).await;
+    let seq = c
+        .schedule_maintenance(pb::ScheduleMaintenanceRequest {
+            context: rid(),
+            vehicle_id: "V1".into(),
+            from: Some(ts(at(21, 0))),
+            to: Some(ts(at(24, 0))),
+            reason: "tyres".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .sequence;
+    // ES6 orders: A on time with an ES6 (fulfilled); B 45 min late (failed); C on time with
+    // an ES8 (upgrade: fulfilled); D cancelled by the customer (not counted); E cancelled for
+    // shortage (failed). ES8 order F served with an ES6 (downgrade: failed).
+    hire(t, "A", VehicleModel::Es6, at(8, 0), "V1", at(8, 20), at(14, 20)).await;
+    hire(t, "B", VehicleModel::Es6, at(9, 0), "V8", at(9, 45), at(11, 45)).await;
+    hire(t, "C", VehicleModel::Es6, at(15, 0), "V8", at(15, 0), at(17, 0)).await;
+    cancelled(t, "D", at(12, 0), opb::CancelledBy::Customer).await;
+    cancelled(t, "E", at(13, 0), opb::CancelledBy::Shortage).await;
+    hire(t, "F", VehicleModel::Es8, at(18, 0), "V1", at(18, 10), at(20, 0)).await;
+    let order_last =
+        t.js.get_stream("ORDER")
+            .await
+            .unwrap()
+            .info()
+            .await
+            .unwrap()
+            .state
+            .last_sequence;
+    t.app
+        .demand_projector
+        .checkpoints
+        .wait_for(order_last, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    seq
+}
+
+/// The ES6 row of the day's KPIs, read at 03:00 the next morning.
+async fn es6_row(t: &TestApp, seq: u64) -> pb::KpiRow {
+    let kpis = t
+        .client()
+        .get_kpis(pb::GetKpisRequest {
+            city: "SHA".into(),
+            model: VehicleModel::Es6 as i32,
+            from_day: "2026-12-02".into(),
+            to_day: "2026-12-02".into(),
+            consistency: Some(Consistency {
+                min_sequence: seq,
+                timeout_ms: 10_000,
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    kpis.rows
+        .into_iter()
+        .find(|r| r.model == VehicleModel::Es6 as i32)
+        .unwrap()
+}
+
 rentops_testkit::per_backend! {
     async fn fulfilment_and_idle_rates_of_a_known_day(db: TestDatabase) {
         let label = db.label();
         let clock = rentops_runtime::ManualClock::at(DAY);
         let t = TestApp::spawn_with_clock(db, clock.clone()).await;
         let mut c = t.client();
-        configure_sha(&mut c).await;
-        register(&mut c, "V1", VehicleModel::Es6, 1).await;
-        register(&mut c, "V8", VehicleModel::Es8, 8).await;
-        let seq = c
-            .schedule_maintenance(pb::ScheduleMaintenanceRequest {
-                context: rid(),
-                vehicle_id: "V1".into(),
-                from: Some(ts(at(21, 0))),
-                to: Some(ts(at(24, 0))),
-                reason: "tyres".into(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .sequence;
-        // ES6 orders: A on time with an ES6 (fulfilled); B 45 min late (failed); C on time with
-        // an ES8 (upgrade: fulfilled); D cancelled by the customer (not counted); E cancelled for
-        // shortage (failed). ES8 order F served with an ES6 (downgrade: failed).
-        hire(&t, "A", VehicleModel::Es6, at(8, 0), "V1", at(8, 20), at(14, 20)).await;
-        hire(&t, "B", VehicleModel::Es6, at(9, 0), "V8", at(9, 45), at(11, 45)).await;
-        hire(&t, "C", VehicleModel::Es6, at(15, 0), "V8", at(15, 0), at(17, 0)).await;
-        cancelled(&t, "D", at(12, 0), opb::CancelledBy::Customer).await;
-        cancelled(&t, "E", at(13, 0), opb::CancelledBy::Shortage).await;
-        hire(&t, "F", VehicleModel::Es8, at(18, 0), "V1", at(18, 10), at(20, 0)).await;
-        let order_last =
-            t.js.get_stream("ORDER")
-                .await
-                .unwrap()
-                .info()
-                .await
-                .unwrap()
-                .state
-                .last_sequence;
-        t.app
-            .demand_projector
-            .checkpoints
-            .wait_for(order_last, std::time::Duration::from_secs(10))
-            .await
-            .unwrap();
+        let seq = known_day(&t).await;
         clock.set(at(27, 0));
         let kpis = c
             .get_kpis(pb::GetKpisRequest {
@@ -170,6 +200,21 @@ rentops_testkit::per_backend! {
         .await;
         assert_eq!(v1.charge_percent, 40, "{label}");
         assert_eq!(v1.state, pb::VehicleState::Available as i32);
+        t.stop().await;
+    }
+}
+
+rentops_testkit::per_backend! {
+    /// The handover grace is configuration: at 60 minutes, B's pickup 45 minutes late counts.
+    async fn the_handover_grace_is_configuration(db: TestDatabase) {
+        let label = db.label();
+        let clock = rentops_runtime::ManualClock::at(DAY);
+        let vars = vec![("RENTOPS_FLEET_HANDOVER_GRACE_MINUTES".to_owned(), "60".to_owned())];
+        let t = TestApp::spawn_configured(db, clock.clone(), vars).await;
+        let seq = known_day(&t).await;
+        clock.set(at(27, 0));
+        let es6 = es6_row(&t, seq).await;
+        assert_eq!((es6.due_orders, es6.fulfilled_orders), (4, 3), "{label}: {es6:?}");
         t.stop().await;
     }
 }

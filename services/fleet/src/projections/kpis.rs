@@ -22,9 +22,6 @@ use super::queries::{self, QueryError};
 use crate::domain::VehicleModel;
 use crate::domain::city::City;
 
-/// docs/domain.md: handed over no later than pickup + 30 min.
-pub const HANDOVER_GRACE: time::Duration = time::Duration::minutes(30);
-
 pub const CHINA: UtcOffset = match UtcOffset::from_hms(8, 0, 0) {
     Ok(o) => o,
     Err(_) => UtcOffset::UTC,
@@ -122,6 +119,8 @@ pub async fn compute(
     from: Date,
     to: Date,
     now: OffsetDateTime,
+    // An order is fulfilled when handed over no later than pickup + this (configuration).
+    handover_grace: time::Duration,
 ) -> Result<BTreeMap<(Date, VehicleModel), Kpi>, QueryError> {
     let (start, _) = day_span(from);
     let (_, end) = day_span(to);
@@ -165,7 +164,7 @@ pub async fn compute(
         if !o.confirmed || matches!(o.cancelled_by.as_str(), "CUSTOMER" | "CHANNEL") {
             continue;
         }
-        let deadline = o.pickup_at + HANDOVER_GRACE;
+        let deadline = o.pickup_at + handover_grace;
         match o.picked_up_at {
             None if now < deadline && o.status == "CONFIRMED" => k.pending += 1,
             None => k.due += 1,

@@ -25,6 +25,13 @@ pub struct ReplanSettings {
     /// `RENTOPS_FLEET_REPLAN_DEBOUNCE_MS`: how long requests of a city are gathered.
     pub debounce: Duration,
     pub options: PlanOptions,
+    /// `RENTOPS_FLEET_HANDOVER_GRACE_MINUTES` (docs/domain.md: 30): an order counts as fulfilled
+    /// when its car is handed over no later than pickup + this.
+    pub handover_grace: time::Duration,
+    /// `RENTOPS_FLEET_LATE_PICKUP_GRACE_HOURS` (24): a confirmed order not picked up yet whose
+    /// pickup is further back than this is the desk's (a no-show or a late handover), no longer
+    /// the planner's.
+    pub late_pickup_grace: time::Duration,
 }
 
 impl Default for ReplanSettings {
@@ -33,13 +40,11 @@ impl Default for ReplanSettings {
             horizon: time::Duration::days(7),
             debounce: Duration::from_millis(300),
             options: PlanOptions::default(),
+            handover_grace: time::Duration::minutes(30),
+            late_pickup_grace: time::Duration::hours(24),
         }
     }
 }
-
-/// A confirmed order not picked up yet whose pickup is further back than this is the desk's
-/// (a no-show or a late handover), no longer the planner's.
-const LATE_PICKUP_GRACE: time::Duration = time::Duration::hours(24);
 
 /// The `Replan` input for `city` as of `now`, from the projections.
 pub async fn build_input(
@@ -51,7 +56,7 @@ pub async fn build_input(
     trigger: String,
 ) -> Result<ReplanInput, QueryError> {
     let horizon_end = now + settings.horizon;
-    let demand = queries::demand(db, &city.city, now - LATE_PICKUP_GRACE, horizon_end).await?;
+    let demand = queries::demand(db, &city.city, now - settings.late_pickup_grace, horizon_end).await?;
     let vehicles = queries::all_vehicles(db, &city.city).await?;
     let by_order: BTreeMap<&str, &queries::DemandRow> = demand.iter().map(|d| (d.order_id.as_str(), d)).collect();
     let station_of = |station: &str, address: &str| -> (String, Option<String>) {

@@ -39,6 +39,11 @@ impl TestApp {
     }
 
     pub async fn spawn_with_clock(db: TestDatabase, clock: Arc<dyn Clock>) -> TestApp {
+        Self::spawn_configured(db, clock, Vec::new()).await
+    }
+
+    /// With configuration variables of the test's own.
+    pub async fn spawn_configured(db: TestDatabase, clock: Arc<dyn Clock>, vars: Vec<(String, String)>) -> TestApp {
         rentops_testkit::init_tracing();
         let nats = NatsServer::start().await.expect("nats-server starts");
         let nc = async_nats::connect(nats.url()).await.expect("nats");
@@ -46,7 +51,9 @@ impl TestApp {
         ensure_stream(&js, &StreamSettings::for_service("order", 1))
             .await
             .expect("ORDER stream");
-        let (app, client, shutdown) = start(&nats.url(), db.url(), clock).await;
+        let (app, client, shutdown) = start_with(&nats.url(), db.url(), clock, vars)
+            .await
+            .expect("fleet service starts");
         TestApp {
             nats,
             db,
