@@ -200,7 +200,8 @@ pub enum OrderCommand {
         call_back_at: Option<OffsetDateTime>,
         policy: ContactPolicy,
     },
-    /// Issued by the deadline scan: the first contact is overdue as of `now` (if it is).
+    /// Issued by the deadline scan: the contact owed (the first call, or a promised call-back)
+    /// is overdue as of `now` (if it is).
     MarkContactOverdue {
         now: OffsetDateTime,
     },
@@ -313,6 +314,23 @@ pub struct Order {
 }
 
 impl Order {
+    /// When the contact the desk owes the customer now falls due under the deadline rule
+    /// (docs/domain.md, Confirmation): the first call, or a call-back the customer asked for.
+    /// `None` when none is owed: the order is past confirmation, the customer was reached, or the
+    /// next try follows no promise (after no answer or a wrong number, the desk retries at will).
+    pub fn owed_contact_due(&self) -> Option<OffsetDateTime> {
+        if self.status != Status::Placed || self.reached {
+            return None;
+        }
+        if self.contact_attempts == 0 {
+            return Some(self.contact_due_at);
+        }
+        match self.last_outcome {
+            Some(ContactOutcome::CallBackLater) => self.next_contact_at,
+            _ => None,
+        }
+    }
+
     /// Fleet's plan speaks only of orders it still plans: once the car is handed over or the
     /// order is closed, what the plan says of it no longer changes the order.
     fn planned(&self) -> bool {
@@ -405,16 +423,16 @@ impl OrderAggregate {
                 }])
             }
             C::MarkContactOverdue { now } => {
-                // Once, and only while nobody has tried to call: the rule is about the first contact.
-                if order.status != Status::Placed
-                    || order.contact_overdue
-                    || order.contact_attempts > 0
-                    || *now < order.contact_due_at
-                {
+                // Once per owed contact (the first call, then each promised call-back), and only
+                // once it is due.
+                let Some(due) = order.owed_contact_due() else {
+                    return Ok(vec![]);
+                };
+                if order.contact_overdue || *now < due {
                     return Ok(vec![]);
                 }
                 Ok(vec![OrderEvent::ContactOverdue {
-                    contact_due_at: order.contact_due_at,
+                    contact_due_at: due,
                     detected_at: *now,
                 }])
             }
@@ -615,6 +633,8 @@ impl OrderAggregate {
                 o.last_outcome = Some(*outcome);
                 o.reached |= *outcome == ContactOutcome::Reached;
                 o.next_contact_at = Some(*next_contact_at);
+                // A new contact is owed (or none): whether it is overdue is its own question.
+                o.contact_overdue = false;
             }
             E::ContactOverdue { .. } => o.contact_overdue = true,
             E::Confirmed { confirmed_at, .. } => {

@@ -263,6 +263,64 @@ fn the_first_contact_is_marked_overdue_once_and_only_when_due_and_not_attempted(
 }
 
 #[test]
+fn a_missed_call_back_is_marked_overdue_like_a_missed_first_call() {
+    let asked = PLACED + time::Duration::minutes(30);
+    let call_back = asked + time::Duration::hours(1);
+    let call_back_later = OrderEvent::ContactAttemptRecorded {
+        attempted_at: asked,
+        outcome: ContactOutcome::CallBackLater,
+        agent: "li".into(),
+        notes: "call me after lunch".into(),
+        call_back_at: Some(call_back),
+        next_contact_at: call_back,
+    };
+    let history = [placed(), call_back_later.clone()];
+    // Not before the promised time.
+    given::<G>(history.clone())
+        .when(OrderCommand::MarkContactOverdue {
+            now: call_back - time::Duration::minutes(1),
+        })
+        .then(vec![]);
+    let now = call_back + time::Duration::minutes(5);
+    let overdue = OrderEvent::ContactOverdue {
+        contact_due_at: call_back,
+        detected_at: now,
+    };
+    given::<G>(history.clone())
+        .when(OrderCommand::MarkContactOverdue { now })
+        .then(vec![overdue.clone()]);
+    // Once.
+    given::<G>([placed(), call_back_later.clone(), overdue.clone()])
+        .when(OrderCommand::MarkContactOverdue { now })
+        .then(vec![]);
+    // A new promise is a new deadline: missed too, it is marked again.
+    let later = now + time::Duration::hours(2);
+    let again = OrderEvent::ContactAttemptRecorded {
+        attempted_at: now,
+        outcome: ContactOutcome::CallBackLater,
+        agent: "li".into(),
+        notes: String::new(),
+        call_back_at: Some(later),
+        next_contact_at: later,
+    };
+    given::<G>([placed(), call_back_later.clone(), overdue.clone(), again])
+        .when(OrderCommand::MarkContactOverdue {
+            now: later + time::Duration::minutes(1),
+        })
+        .then(vec![OrderEvent::ContactOverdue {
+            contact_due_at: later,
+            detected_at: later + time::Duration::minutes(1),
+        }]);
+    // A retry after no answer follows no promise: no deadline; nor once the customer was reached.
+    given::<G>([placed(), call(ContactOutcome::NoAnswer, asked)])
+        .when(OrderCommand::MarkContactOverdue { now: later })
+        .then(vec![]);
+    given::<G>([placed(), call_back_later, call(ContactOutcome::Reached, now)])
+        .when(OrderCommand::MarkContactOverdue { now: later })
+        .then(vec![]);
+}
+
+#[test]
 fn changes_are_allowed_until_pickup_and_record_only_what_changed() {
     let at = PLACED + time::Duration::hours(3);
     let changes = BookingChanges {

@@ -143,7 +143,8 @@ impl OrdersProjection {
                 .bind(micros(b.return_at))
                 .bind(micros(o.placed_at))
                 .bind(i64::from(o.status == Status::Placed))
-                .bind(micros(o.contact_due_at))
+                // The deadline of the contact owed now (the scan's column), or never.
+                .bind(o.owed_contact_due().map_or(i64::MAX, micros))
                 .bind(o.next_contact_at.map(micros))
                 .bind(i64::from(o.contact_attempts))
                 .bind(i64::from(o.contact_overdue))

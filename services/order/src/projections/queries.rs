@@ -281,11 +281,15 @@ pub async fn confirmation_queue(
     page(rows, page_size, "next_contact_at_us")
 }
 
-/// Orders whose first contact is due by `now` with no attempt made and not yet marked overdue:
-/// the work of the confirmation-deadline scan.
-pub async fn due_first_contacts(db: &Db, now: OffsetDateTime, limit: usize) -> Result<Vec<String>, QueryError> {
+/// Orders whose owed contact (the first call, or a promised call-back) is due by `now` and not
+/// yet marked overdue, with that deadline: the deadline scan's work, most overdue first.
+pub async fn due_contacts(
+    db: &Db,
+    now: OffsetDateTime,
+    limit: usize,
+) -> Result<Vec<(String, OffsetDateTime)>, QueryError> {
     let rows = sqlx::query(
-        "SELECT order_id FROM orders WHERE awaiting_confirmation = 1 AND contact_overdue = 0 AND contact_attempts = 0 \
+        "SELECT order_id, contact_due_at_us FROM orders WHERE awaiting_confirmation = 1 AND contact_overdue = 0 \
          AND contact_due_at_us <= $1 ORDER BY contact_due_at_us, order_id LIMIT $2",
     )
     .bind(micros(now))
@@ -293,6 +297,6 @@ pub async fn due_first_contacts(db: &Db, now: OffsetDateTime, limit: usize) -> R
     .fetch_all(&db.pool)
     .await?;
     rows.iter()
-        .map(|r| r.try_get::<String, _>(0).map_err(QueryError::from))
+        .map(|r| Ok((r.try_get::<String, _>(0)?, from_micros(r.try_get::<i64, _>(1)?))))
         .collect()
 }

@@ -1,8 +1,9 @@
 //! The confirmation deadline (docs/domain.md, Confirmation): every order must be contacted within 2 h
-//! of placement, or at once when pickup is sooner than 24 h away. A scan over the read model finds
-//! orders whose first contact is due and not yet attempted, and marks each overdue with a command
-//! whose request id is fixed per order ("contact-overdue"), so however many replicas run the
-//! scan, the step happens once: a second replica's command either finds the order already marked
+//! of placement, or at once when pickup is sooner than 24 h away, and a call-back the customer
+//! asked for is owed at the time promised. A scan over the read model finds orders whose owed
+//! contact is due and not yet marked, and marks each overdue with a command whose request id is
+//! fixed per order and deadline ("contact-overdue:<deadline>"), so however many replicas run the
+//! scan, each step happens once: a second replica's command either finds the order already marked
 //! (the decision yields nothing) or loses the race on the expected sequence and then finds it so.
 
 use std::sync::Arc;
@@ -16,12 +17,15 @@ use rentops_runtime::Clock;
 use crate::domain::{OrderAggregate, OrderCommand};
 use crate::projections::queries::{self, QueryError};
 
-pub const REQUEST_ID: &str = "contact-overdue";
+/// The request id of the mark for the contact owed at `due`: one per order and deadline.
+pub fn request_id(due: time::OffsetDateTime) -> String {
+    format!("contact-overdue:{}", due.unix_timestamp())
+}
 
 /// The most orders one pass marks; a full pass asks for another at once.
 const BATCH: usize = 500;
 
-/// The scanner: orders whose first contact is overdue get marked.
+/// The scanner: orders whose owed contact is overdue get marked.
 pub struct ConfirmationDeadline {
     pub handler: Arc<CommandHandler<OrderAggregate>>,
     pub db: Db,
@@ -48,12 +52,12 @@ pub async fn scan_once(
     clock: &dyn Clock,
 ) -> Result<(usize, usize), QueryError> {
     let now = clock.now();
-    let due = queries::due_first_contacts(db, now, BATCH).await?;
+    let due = queries::due_contacts(db, now, BATCH).await?;
     let found = due.len();
     let mut marked = 0;
-    for order_id in due {
+    for (order_id, deadline) in due {
         let meta = CommandMeta {
-            request_id: REQUEST_ID.into(),
+            request_id: request_id(deadline),
             // Its id is derived from what caused it: nobody reuses it by mistake.
             fingerprint: None,
             correlation_id: format!("contact-overdue:{order_id}"),
@@ -68,7 +72,7 @@ pub async fn scan_once(
             Ok(done) if done.events_appended > 0 && !done.replayed => {
                 marked += 1;
                 metrics::counter!("rentops_order_contacts_overdue_total").increment(1);
-                tracing::info!(%order_id, "first contact overdue");
+                tracing::info!(%order_id, %deadline, "contact overdue");
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(%order_id, error = %e, "cannot mark contact overdue; next scan retries"),
