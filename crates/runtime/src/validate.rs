@@ -17,20 +17,25 @@ impl Violations {
     /// value always is.
     pub fn model(&mut self, field: &str, value: i32, required: bool) -> Option<rentops_kernel::VehicleModel> {
         match rentops_proto::model::model_from_pb(value) {
-            Some(m) => Some(m),
             None if value == 0 && !required => None,
-            None => {
-                self.add(
-                    field,
-                    if value == 0 {
-                        "required".to_string()
-                    } else {
-                        format!("unknown vehicle model {value}")
-                    },
-                );
-                None
-            }
+            parsed => self.enum_value(field, "vehicle model", value, parsed),
         }
+    }
+
+    /// A required wire enum's `value`, as `parsed` from it: the unset value (0) is refused as
+    /// "required", any other value that did not parse as an unknown `what`.
+    pub fn enum_value<T>(&mut self, field: &str, what: &str, value: i32, parsed: Option<T>) -> Option<T> {
+        if parsed.is_none() {
+            self.add(
+                field,
+                if value == 0 {
+                    "required".to_string()
+                } else {
+                    format!("unknown {what} {value}")
+                },
+            );
+        }
+        parsed
     }
 
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {

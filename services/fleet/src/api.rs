@@ -339,17 +339,7 @@ impl pb::fleet_service_server::FleetService for FleetApi {
         let id = v.id("vehicle_id", &r.vehicle_id);
         let at = v.time("at", r.at.as_ref()).unwrap_or_else(|| self.clock.now());
         let place = v.text("station_or_address", &r.station_or_address, 300, true);
-        let severity = Severity::from_pb(r.severity);
-        if severity.is_none() {
-            v.add(
-                "severity",
-                if r.severity == 0 {
-                    "required".into()
-                } else {
-                    format!("unknown severity {}", r.severity)
-                },
-            );
-        }
+        let severity = v.enum_value("severity", "severity", r.severity, Severity::from_pb(r.severity));
         let until = v.time("expected_repair_until", r.expected_repair_until.as_ref());
         if until.is_some_and(|u| u <= at) {
             v.add("expected_repair_until", "must be after the breakdown");

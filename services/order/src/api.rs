@@ -213,17 +213,7 @@ impl pb::order_service_server::OrderService for OrderApi {
         let r = request.into_inner();
         let mut v = Violations::default();
         let ctx = context(&mut v, &r, caller.as_ref());
-        let channel = channel_from_pb(r.channel);
-        if channel.is_none() {
-            v.add(
-                "channel",
-                if r.channel == 0 {
-                    "required".into()
-                } else {
-                    format!("unknown channel {}", r.channel)
-                },
-            );
-        }
+        let channel = v.enum_value("channel", "channel", r.channel, channel_from_pb(r.channel));
         let partner_code = if channel == Some(Channel::Partner) {
             v.code("partner_code", &r.partner_code, 32)
         } else {
@@ -324,17 +314,7 @@ impl pb::order_service_server::OrderService for OrderApi {
         let mut v = Violations::default();
         let ctx = context(&mut v, &r, caller.as_ref());
         let id = v.order_id(&r.order_id);
-        let outcome = outcome_from_pb(r.outcome);
-        if outcome.is_none() {
-            v.add(
-                "outcome",
-                if r.outcome == 0 {
-                    "required".into()
-                } else {
-                    format!("unknown outcome {}", r.outcome)
-                },
-            );
-        }
+        let outcome = v.enum_value("outcome", "outcome", r.outcome, outcome_from_pb(r.outcome));
         let notes = v.text("notes", &r.notes, 2000, false);
         let call_back_at = v.time("call_back_at", r.call_back_at.as_ref());
         if outcome == Some(ContactOutcome::CallBackLater) && r.call_back_at.is_none() {
@@ -435,17 +415,12 @@ impl pb::order_service_server::OrderService for OrderApi {
         let mut v = Violations::default();
         let ctx = context(&mut v, &r, caller.as_ref());
         let id = v.order_id(&r.order_id);
-        let by = codec::cancelled_by_from_pb(r.cancelled_by);
-        if by.is_none() {
-            v.add(
-                "cancelled_by",
-                if r.cancelled_by == 0 {
-                    "required".into()
-                } else {
-                    format!("unknown value {}", r.cancelled_by)
-                },
-            );
-        }
+        let by = v.enum_value(
+            "cancelled_by",
+            "value",
+            r.cancelled_by,
+            codec::cancelled_by_from_pb(r.cancelled_by),
+        );
         let reason = v.text("reason", &r.reason, 500, true);
         let by = v
             .finish(by)?
