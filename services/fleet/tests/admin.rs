@@ -61,7 +61,7 @@ async fn status(admin: &mut ProjectionAdminClient<Channel>, name: &str) -> apb::
 /// pending (the reactor has acted on everything the projections asked), then returns its status.
 async fn settled(t: &TestApp, admin: &ProjectionAdminClient<Channel>, name: &str) -> apb::Projection {
     let db = rentops_projection::Db::connect(t.db.url()).await.expect("database");
-    eventually(&format!("{name} settled"), || {
+    let quiet = || {
         let (mut admin, db) = (admin.clone(), db.clone());
         async move {
             let s = status(&mut admin, name).await;
@@ -72,8 +72,22 @@ async fn settled(t: &TestApp, admin: &ProjectionAdminClient<Channel>, name: &str
                 .get(0);
             (s.lag == 0 && s.stream_sequence > 0 && !s.rebuilding && pending == 0).then_some(s)
         }
-    })
-    .await
+    };
+    loop {
+        let before = eventually(&format!("{name} settled"), quiet).await;
+        // A re-plan may be under way that has already taken its requests: settled is when a
+        // whole pass of the reactions that began after this found nothing more to append.
+        t.app
+            .reactions
+            .next_full_pass(std::time::Duration::from_secs(20))
+            .await
+            .expect("a pass of the reactions");
+        if let Some(after) = quiet().await
+            && after.stream_sequence == before.stream_sequence
+        {
+            return after;
+        }
+    }
 }
 
 /// What the fleet service answers about SHA: every query over both read models.
