@@ -241,6 +241,28 @@ impl Db {
 }
 
 impl Db {
+    /// Begins a transaction that will write. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`, on every attached file too), so it waits its turn under the busy
+    /// timeout. A deferred transaction that reads before it writes cannot wait: when another
+    /// writer commits in between, its snapshot is stale and SQLite fails it at once
+    /// (`SQLITE_BUSY_SNAPSHOT`, "database is locked"). On PostgreSQL it is a plain `BEGIN`.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Any>, sqlx::Error> {
+        begin_write(&self.pool, self.backend).await
+    }
+}
+
+/// [`Db::begin_write`] on a pool whose backend is known.
+pub(crate) async fn begin_write(
+    pool: &AnyPool,
+    backend: Backend,
+) -> Result<sqlx::Transaction<'static, Any>, sqlx::Error> {
+    match backend {
+        Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+        Backend::Postgres => pool.begin().await,
+    }
+}
+
+impl Db {
     /// The setup itself, with the lock held on `conn`. The migrator runs on a connection of the
     /// pool (sqlx's `Migrator::run` on a borrowed `AnyConnection` makes a future that is not
     /// `Send`); that is still inside the lock, which serialises whole setups, not connections.

@@ -154,7 +154,7 @@ pub(crate) async fn restore(pool: &AnyPool, backend: Backend, projection: &str) 
     .await?;
     match backend {
         Backend::Sqlite => {
-            let mut tx = pool.begin().await?;
+            let mut tx = crate::db::begin_write(pool, backend).await?;
             sqlx::query("PRAGMA threads = 2").execute(&mut *tx).await?;
             for (_, ddl) in &rows {
                 sqlx::query(sqlx::AssertSqlSafe(if_not_exists(ddl)))

@@ -893,7 +893,7 @@ async fn apply_batch<Q: Projection>(
     events: &[RecordedEvent],
 ) -> Result<bool, ProjectionError> {
     let Some(last) = events.last() else { return Ok(true) };
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     if db.backend == crate::db::Backend::Postgres {
         // The checkpoint commits with the rows, and both can always be replayed from the
         // log: a commit lost in a crash only means those events are applied again. So the

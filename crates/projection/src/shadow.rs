@@ -155,7 +155,7 @@ pub(crate) async fn create(
             let live_schema = live_schema(live).await?;
             let s = quote_ident(&schema);
             // One transaction: the schema, its tables and the marker appear together or not.
-            let mut tx = live.pool.begin().await?;
+            let mut tx = live.begin_write().await?;
             sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {s} CASCADE")))
                 .execute(&mut *tx)
                 .await?;
@@ -224,7 +224,7 @@ pub(crate) async fn create(
                 remove_files(&shadow_file(file, projection))?;
             }
             let shadow = open_beside(live, projection).await?;
-            let mut tx = shadow.db.pool.begin().await?;
+            let mut tx = shadow.db.begin_write().await?;
             for table in tables {
                 // The live statements as written, so columns, keys and collations are the same.
                 let made = sqlx::query(
@@ -251,7 +251,7 @@ pub(crate) async fn create(
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
-            let mut tx = live.pool.begin().await?;
+            let mut tx = live.begin_write().await?;
             deferred::begin(&mut tx, projection, now_us).await?;
             tx.commit().await?;
             Ok(shadow)
@@ -414,7 +414,7 @@ pub(crate) async fn switch(
             deferred::build_postgres_indexes(&shadow.db.pool, builds, None).await?;
             shadow.db.pool.close().await;
 
-            let mut tx = live.pool.begin().await?;
+            let mut tx = live.begin_write().await?;
             if !crate::checkpoint::advance(&mut tx, projection, live_from, reached, now_us).await? {
                 tx.rollback().await?;
                 return Ok(None);
