@@ -99,7 +99,33 @@ pub fn summary(event: &Event, times: Times) -> String {
             ("odometer_km", Some(p.odometer_km.to_string())),
             ("charge", Some(format!("{}%", p.charge_percent))),
             ("damage", non_empty(&p.damage_noted)),
+            ("planned", non_empty(&p.planned_vehicle_id)),
         ]),
+        Event::VehicleSwapped(s) => {
+            let car = |r: &Option<order::VehicleReading>, side: &str| {
+                r.as_ref().map(|r| {
+                    format!(
+                        "{side}={} {} {} km {}%",
+                        r.vehicle_id, r.plate, r.odometer_km, r.charge_percent
+                    )
+                })
+            };
+            [
+                car(&s.broken, "out"),
+                car(&s.replacement, "in"),
+                Some(line(&[
+                    ("at", location(&s.location)),
+                    ("reason", non_empty(&s.reason)),
+                    ("by", non_empty(&s.recorded_by)),
+                    ("notes", non_empty(&s.notes)),
+                ])),
+            ]
+            .into_iter()
+            .flatten()
+            .filter(|part| !part.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+        }
         Event::Returned(r) => line(&[
             ("at", location(&r.return_location)),
             ("odometer_km", Some(r.odometer_km.to_string())),
@@ -209,7 +235,31 @@ pub fn details(event: &Event, times: Times) -> Value {
             "odometer_km": p.odometer_km,
             "charge_percent": p.charge_percent,
             "damage_noted": p.damage_noted,
+            "planned_vehicle_id": non_empty(&p.planned_vehicle_id),
         }),
+        Event::VehicleSwapped(s) => {
+            let car = |r: &Option<order::VehicleReading>| {
+                r.as_ref().map(|r| {
+                    json!({
+                        "vehicle_id": r.vehicle_id,
+                        "plate": r.plate,
+                        "odometer_km": r.odometer_km,
+                        "charge_percent": r.charge_percent,
+                    })
+                })
+            };
+            json!({
+                "type": "vehicle_swapped",
+                "order_id": s.order_id,
+                "swapped_at": time(&s.swapped_at),
+                "location": location(&s.location),
+                "broken": car(&s.broken),
+                "replacement": car(&s.replacement),
+                "reason": s.reason,
+                "notes": s.notes,
+                "recorded_by": s.recorded_by,
+            })
+        }
         Event::Returned(r) => json!({
             "type": "returned",
             "order_id": r.order_id,

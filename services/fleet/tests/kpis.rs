@@ -37,7 +37,7 @@ async fn hire(
             plate: String::new(),
             odometer_km: 1000,
             charge_percent: 90,
-            damage_noted: String::new(),
+            ..Default::default()
         },
     )
     .await;

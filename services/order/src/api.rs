@@ -35,6 +35,7 @@ pub const POLICY: Declaration = (
         ("ChangeOrder", DESK),
         ("CancelOrder", DESK),
         ("RecordPickup", HANDOVER),
+        ("RecordSwap", HANDOVER),
         ("RecordReturn", HANDOVER),
         ("CompleteOrder", DESK),
         ("MarkNoShow", DESK),
@@ -115,6 +116,7 @@ fn handover_pb(h: &Handover) -> pb::Handover {
         charge_percent: h.charge_percent,
         damage_noted: h.damage_noted.clone(),
         location: h.location.as_ref().map(codec::location_pb),
+        planned_vehicle_id: h.planned_vehicle_id.clone().unwrap_or_default(),
     }
 }
 
@@ -174,6 +176,17 @@ pub fn order_pb(row: &OrderRow) -> pb::Order {
         at_risk: o.at_risk.is_some(),
         at_risk_reason: o.at_risk.as_ref().map(|r| r.reason.clone()).unwrap_or_default(),
         at_risk_explanation: o.at_risk.as_ref().map(|r| r.explanation.clone()).unwrap_or_default(),
+        vehicle_on_hire_id: o.vehicle_on_hire().map(|c| c.vehicle_id).unwrap_or_default(),
+        plate_on_hire: o
+            .vehicle_on_hire()
+            .and_then(|c| c.plate)
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
+        swaps: o
+            .swaps
+            .iter()
+            .map(|s| codec::swap_pb(s, o.order_id.to_string()))
+            .collect(),
     }
 }
 
@@ -463,9 +476,66 @@ impl pb::order_service_server::OrderService for OrderApi {
             charge_percent: r.charge_percent,
             damage_noted,
             location: None,
+            planned_vehicle_id: None,
         };
         Ok(Response::new(api::command_result(
             &self.run(id, ctx, OrderCommand::RecordPickup(h), false).await?,
+        )))
+    }
+
+    async fn record_swap(
+        &self,
+        request: Request<pb::RecordSwapRequest>,
+    ) -> Result<Response<common::CommandResult>, Status> {
+        let caller = Caller::of(&request);
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let ctx = context(&mut v, &r, caller.as_ref());
+        let id = v.order_id(&r.order_id);
+        let location = v.location("location", r.location.as_ref(), false);
+        let from_vehicle_id = v.text("from_vehicle_id", &r.from_vehicle_id, 64, false);
+        check_reading_fields(
+            &mut v,
+            ("from_odometer_km", r.from_odometer_km),
+            ("from_charge_percent", r.from_charge_percent),
+        );
+        let vehicle_id = v.text("vehicle_id", &r.vehicle_id, 64, true);
+        let plate = v.plate("plate", &r.plate);
+        check_reading(&mut v, r.odometer_km, r.charge_percent);
+        let reason = v.text("reason", &r.reason, 200, false);
+        let notes = v.text("notes", &r.notes, 2000, false);
+        let now = self.clock.now();
+        let at = v.time("swapped_at", r.swapped_at.as_ref()).unwrap_or(now);
+        if at > now + time::Duration::minutes(5) {
+            v.add("swapped_at", "cannot be in the future");
+        }
+        v.finish(())?;
+        let swap = Swap {
+            at,
+            location,
+            broken: SwapReading {
+                vehicle_id: from_vehicle_id,
+                // The order knows the plate of the car on hire.
+                plate: None,
+                odometer_km: r.from_odometer_km,
+                charge_percent: r.from_charge_percent,
+            },
+            replacement: SwapReading {
+                vehicle_id,
+                plate,
+                odometer_km: r.odometer_km,
+                charge_percent: r.charge_percent,
+            },
+            reason: if reason.is_empty() {
+                "breakdown".to_owned()
+            } else {
+                reason
+            },
+            notes,
+            recorded_by: ctx.actor.clone(),
+        };
+        Ok(Response::new(api::command_result(
+            &self.run(id, ctx, OrderCommand::RecordSwap(swap), false).await?,
         )))
     }
 
@@ -495,6 +565,7 @@ impl pb::order_service_server::OrderService for OrderApi {
             charge_percent: r.charge_percent,
             damage_noted,
             location,
+            planned_vehicle_id: None,
         };
         Ok(Response::new(api::command_result(
             &self.run(id, ctx, OrderCommand::RecordReturn(h), false).await?,
@@ -689,10 +760,19 @@ impl pb::order_service_server::OrderService for OrderApi {
 }
 
 fn check_reading(v: &mut Violations, odometer_km: i64, charge_percent: u32) {
+    check_reading_fields(v, ("odometer_km", odometer_km), ("charge_percent", charge_percent));
+}
+
+/// An odometer and a charge reading, under the names of their fields.
+fn check_reading_fields(
+    v: &mut Violations,
+    (odometer_field, odometer_km): (&'static str, i64),
+    (charge_field, charge_percent): (&'static str, u32),
+) {
     if !(0..=2_000_000).contains(&odometer_km) {
-        v.add("odometer_km", "between 0 and 2,000,000 km");
+        v.add(odometer_field, "between 0 and 2,000,000 km");
     }
     if charge_percent > 100 {
-        v.add("charge_percent", "between 0 and 100");
+        v.add(charge_field, "between 0 and 100");
     }
 }

@@ -81,6 +81,8 @@ fn reading_kind_pb(k: ReadingKind) -> i32 {
     (match k {
         ReadingKind::Pickup => pb::ReadingKind::Pickup,
         ReadingKind::Return => pb::ReadingKind::Return,
+        ReadingKind::SwapOut => pb::ReadingKind::SwapOut,
+        ReadingKind::SwapIn => pb::ReadingKind::SwapIn,
     }) as i32
 }
 
@@ -89,6 +91,8 @@ fn reading_kind_from_pb(v: i32) -> Option<ReadingKind> {
         pb::ReadingKind::Unspecified => None,
         pb::ReadingKind::Pickup => Some(ReadingKind::Pickup),
         pb::ReadingKind::Return => Some(ReadingKind::Return),
+        pb::ReadingKind::SwapOut => Some(ReadingKind::SwapOut),
+        pb::ReadingKind::SwapIn => Some(ReadingKind::SwapIn),
     }
 }
 

@@ -56,6 +56,73 @@ fn breakdown() -> VehicleCommand {
     }
 }
 
+fn reading(kind: ReadingKind, order: &str, at: OffsetDateTime) -> VehicleReadingRecorded {
+    VehicleReadingRecorded {
+        vehicle_id: "V1".into(),
+        odometer_km: 12_180,
+        charge_percent: 30,
+        at,
+        kind,
+        order_id: order.into(),
+        station: String::new(),
+    }
+}
+
+#[test]
+fn a_swap_takes_the_broken_car_off_the_hire_and_puts_the_replacement_on_it() {
+    // The broken car: on hire, broken down during it, swapped out where it stands.
+    let broken = [
+        registered("V1"),
+        picked_up("O1"),
+        VehicleEvent::BreakdownReported(BreakdownReported {
+            vehicle_id: "V1".into(),
+            at: h(2),
+            place: "SHA".into(),
+            severity: Severity::Major,
+            expected_repair_until: None,
+            description: "flat battery".into(),
+            during_order_id: Some("O1".into()),
+        }),
+        VehicleEvent::VehicleReadingRecorded(VehicleReadingRecorded {
+            station: "SHA".into(),
+            ..reading(ReadingKind::SwapOut, "O1", h(3))
+        }),
+    ];
+    let v = broken.iter().fold(None, VehicleAggregate::evolve).expect("registered");
+    assert_eq!(v.on_hire_order_id, None, "off the hire at the swap");
+    assert_eq!(v.state_at(h(4)), VehicleStateKind::Breakdown);
+    assert_eq!(
+        (v.odometer_km, v.charge_percent, v.station.as_str()),
+        (12_180, 30, "SHA")
+    );
+    // Not on hire any more: it may be retired (a write-off) without a return.
+    given::<VehicleAggregate>(broken.clone())
+        .when(VehicleCommand::Retire {
+            at: h(5),
+            reason: "write-off".into(),
+        })
+        .then_ok();
+
+    // The replacement goes on hire from the swap.
+    let replacement = [
+        registered("V1"),
+        VehicleEvent::VehicleReadingRecorded(reading(ReadingKind::SwapIn, "O1", h(3))),
+    ];
+    let v = replacement
+        .iter()
+        .fold(None, VehicleAggregate::evolve)
+        .expect("registered");
+    assert_eq!(v.on_hire_order_id.as_deref(), Some("O1"));
+    assert_eq!(v.on_hire_since, Some(h(3)));
+    assert_eq!(v.state_at(h(4)), VehicleStateKind::OnHire);
+    given::<VehicleAggregate>(replacement)
+        .when(VehicleCommand::Retire {
+            at: h(5),
+            reason: "sold".into(),
+        })
+        .then_err(VehicleError::OnHire("O1".into()));
+}
+
 #[test]
 fn a_breakdown_during_a_hire_records_the_order_to_swap() {
     let events = given::<VehicleAggregate>([registered("V1"), picked_up("O1")])
@@ -485,6 +552,12 @@ fn vehicle_events() -> Vec<VehicleEvent> {
             station: "SHA".into(),
         }),
         picked_up("O8"),
+        VehicleEvent::VehicleReadingRecorded(VehicleReadingRecorded {
+            kind: ReadingKind::SwapOut,
+            station: "PVG".into(),
+            ..reading(ReadingKind::SwapOut, "O8", h(3))
+        }),
+        VehicleEvent::VehicleReadingRecorded(reading(ReadingKind::SwapIn, "O8", h(3))),
     ]
 }
 

@@ -1,7 +1,7 @@
 //! The vehicle aggregate (id = vehicle id): a car from registration to retirement.
 //!
 //! ```text
-//! AVAILABLE ──pickup reading──▶ ON HIRE ──return reading──▶ AVAILABLE
+//! AVAILABLE ──pickup / swap-in reading──▶ ON HIRE ──return / swap-out reading──▶ AVAILABLE
 //!     │  └──breakdown──▶ BREAKDOWN ──repair──▶ AVAILABLE       (a breakdown on hire records the order: swap)
 //!     └──retire──▶ RETIRED                        maintenance: windows in time, not a state
 //! ```
@@ -231,6 +231,10 @@ pub type VehicleState = Option<Vehicle>;
 pub enum ReadingKind {
     Pickup,
     Return,
+    /// Taken out of a hire before its end: replaced during the hire.
+    SwapOut,
+    /// Put on hire as a replacement during a hire.
+    SwapIn,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -523,16 +527,19 @@ impl VehicleAggregate {
                 v.odometer_km = e.odometer_km;
                 v.charge_percent = e.charge_percent;
                 v.readings_at = Some(e.at);
-                if e.kind == ReadingKind::Pickup {
-                    v.on_hire_order_id = Some(e.order_id.clone());
-                    v.on_hire_since = Some(e.at);
-                } else {
-                    if v.on_hire_order_id.as_deref() == Some(e.order_id.as_str()) {
-                        v.on_hire_order_id = None;
-                        v.on_hire_since = None;
+                match e.kind {
+                    ReadingKind::Pickup | ReadingKind::SwapIn => {
+                        v.on_hire_order_id = Some(e.order_id.clone());
+                        v.on_hire_since = Some(e.at);
                     }
-                    if !e.station.is_empty() {
-                        v.station = e.station.clone();
+                    ReadingKind::Return | ReadingKind::SwapOut => {
+                        if v.on_hire_order_id.as_deref() == Some(e.order_id.as_str()) {
+                            v.on_hire_order_id = None;
+                            v.on_hire_since = None;
+                        }
+                        if !e.station.is_empty() {
+                            v.station = e.station.clone();
+                        }
                     }
                 }
             }

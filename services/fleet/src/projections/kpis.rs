@@ -182,7 +182,7 @@ pub async fn compute(
 
     // Idle, per car model.
     let windows = queries::unavailable(db, &city.city).await?;
-    let hires = queries::hires(db, &city.city, start, end).await?;
+    let hires = queries::hire_spans(db, &city.city, start, end).await?;
     let plan_rentals = queries::demand(db, &city.city, start - time::Duration::days(31), end).await?;
     let booked: BTreeMap<&str, Span> = plan_rentals
         .iter()
@@ -202,15 +202,17 @@ pub async fn compute(
                     .collect()
             })
             .unwrap_or_default();
+        // Each car's own part of each hire: after a swap, the car out until the swap and the
+        // replacement from then.
         let actual_rent: Vec<Span> = hires
             .iter()
             .filter(|h| h.vehicle_id == v.vehicle_id)
-            .filter_map(|h| Some((h.picked_up_at?, h.returned_at.unwrap_or(now))))
+            .map(|h| (h.from, h.to.unwrap_or(now)))
             .collect();
         let mut planned_rent: Vec<Span> = hires
             .iter()
             .filter(|h| h.vehicle_id == v.vehicle_id)
-            .filter_map(|h| Some((h.picked_up_at?, h.returned_at.unwrap_or(h.return_at.max(now)))))
+            .map(|h| (h.from, h.to.unwrap_or(h.booked_return_at.max(now))))
             .collect();
         planned_rent.extend(
             plan.values()

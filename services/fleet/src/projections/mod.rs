@@ -513,16 +513,20 @@ impl DemandProjection {
             .await?;
             return Ok(());
         }
-        let row = sqlx::query("SELECT city, status, confirmed, vehicle_id FROM demand_orders WHERE order_id = $1")
-            .bind(order_id.clone())
-            .fetch_optional(&mut **tx)
-            .await?;
+        let row = sqlx::query(
+            "SELECT city, status, confirmed, COALESCE(NULLIF(on_hire_vehicle_id, ''), vehicle_id) \
+             FROM demand_orders WHERE order_id = $1",
+        )
+        .bind(order_id.clone())
+        .fetch_optional(&mut **tx)
+        .await?;
         let Some(row) = row else {
             return Ok(());
         };
         let city: String = row.get(0);
         let status: String = row.get(1);
         let confirmed = row.get::<i64, _>(2) == 1;
+        // The car on hire (after a swap, the replacement).
         let vehicle_id: String = row.get(3);
         let set = |sql: &str| {
             sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -585,25 +589,61 @@ impl DemandProjection {
             }
             "VehiclePickedUp" => {
                 let p = opb::VehiclePickedUp::decode(e.payload.as_ref()).map_err(decode_err)?;
-                set("status = 'PICKED_UP', vehicle_id = $2, plate = $3, picked_up_at_us = $4")
+                let picked_up_at = at(&p.picked_up_at);
+                // The car really handed over, whichever the plan held (`planned_vehicle_id`):
+                // the plan is made again around it.
+                set("status = 'PICKED_UP', vehicle_id = $2, plate = $3, picked_up_at_us = $4, on_hire_vehicle_id = $2")
                     .bind(order_id.clone())
                     .bind(p.vehicle_id.clone())
                     .bind(p.plate.clone())
-                    .bind(micros(at(&p.picked_up_at)))
+                    .bind(micros(picked_up_at))
                     .execute(&mut **tx)
                     .await?;
-                reading(
-                    tx,
-                    e,
-                    &p.vehicle_id,
-                    "PICKUP",
-                    &order_id,
-                    p.odometer_km,
-                    p.charge_percent,
-                    at(&p.picked_up_at),
-                    "",
-                )
-                .await?;
+                open_span(tx, &order_id, &p.vehicle_id, &city, picked_up_at).await?;
+                let r = Reading {
+                    vehicle_id: &p.vehicle_id,
+                    kind: "PICKUP",
+                    odometer_km: p.odometer_km,
+                    charge_percent: p.charge_percent,
+                    at: picked_up_at,
+                    station: "",
+                };
+                reading(tx, e, 0, &order_id, r).await?;
+                replan = true;
+            }
+            "VehicleSwapped" => {
+                let m = opb::VehicleSwapped::decode(e.payload.as_ref()).map_err(decode_err)?;
+                let (Some(broken), Some(replacement)) = (m.broken, m.replacement) else {
+                    return Err(bad(e, "a swap without both cars"));
+                };
+                let swapped_at = at(&m.swapped_at);
+                let (station, _) = location(&m.location);
+                set("on_hire_vehicle_id = $2")
+                    .bind(order_id.clone())
+                    .bind(replacement.vehicle_id.clone())
+                    .execute(&mut **tx)
+                    .await?;
+                close_span(tx, &order_id, swapped_at).await?;
+                open_span(tx, &order_id, &replacement.vehicle_id, &city, swapped_at).await?;
+                let out = Reading {
+                    vehicle_id: &broken.vehicle_id,
+                    kind: "SWAP_OUT",
+                    odometer_km: broken.odometer_km,
+                    charge_percent: broken.charge_percent,
+                    at: swapped_at,
+                    station: &station,
+                };
+                reading(tx, e, 0, &order_id, out).await?;
+                let swapped_in = Reading {
+                    vehicle_id: &replacement.vehicle_id,
+                    kind: "SWAP_IN",
+                    odometer_km: replacement.odometer_km,
+                    charge_percent: replacement.charge_percent,
+                    at: swapped_at,
+                    station: "",
+                };
+                reading(tx, e, 1, &order_id, swapped_in).await?;
+                // The swap the plan held is done; both cars' days change.
                 replan = true;
             }
             "VehicleReturned" => {
@@ -630,20 +670,17 @@ impl DemandProjection {
                 } else {
                     station
                 };
-                if !vehicle_id.is_empty() {
-                    reading(
-                        tx,
-                        e,
-                        &vehicle_id,
-                        "RETURN",
-                        &order_id,
-                        r.odometer_km,
-                        r.charge_percent,
-                        at(&r.returned_at),
-                        &station,
-                    )
-                    .await?;
-                }
+                close_span(tx, &order_id, at(&r.returned_at)).await?;
+                // The return is read on the car on hire: after a swap, the replacement.
+                let back = Reading {
+                    vehicle_id: &vehicle_id,
+                    kind: "RETURN",
+                    odometer_km: r.odometer_km,
+                    charge_percent: r.charge_percent,
+                    at: at(&r.returned_at),
+                    station: &station,
+                };
+                reading(tx, e, 0, &order_id, back).await?;
                 replan = true;
             }
             "OrderCompleted" => {
@@ -673,36 +710,78 @@ impl DemandProjection {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn reading(
-    tx: &mut Tx,
-    e: &RecordedEvent,
-    vehicle_id: &str,
-    kind: &str,
-    order_id: &str,
+/// A reading a handover asks of a car: `kind` PICKUP, RETURN, SWAP_OUT or SWAP_IN.
+struct Reading<'a> {
+    vehicle_id: &'a str,
+    kind: &'static str,
     odometer_km: i64,
     charge_percent: u32,
     at: OffsetDateTime,
-    station: &str,
+    /// Where the car stands after it (a return station, a swap's station); empty: unchanged.
+    station: &'a str,
+}
+
+/// Asks for reading `part` of handover event `e` (a swap asks for two).
+async fn reading(
+    tx: &mut Tx,
+    e: &RecordedEvent,
+    part: i64,
+    order_id: &str,
+    r: Reading<'_>,
+) -> Result<(), ProjectionError> {
+    if r.vehicle_id.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO reading_requests (sequence, part, event_id, vehicle_id, kind, order_id, odometer_km, charge_percent, at_us, station) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (sequence, part) DO NOTHING",
+    )
+    .bind(e.sequence as i64)
+    .bind(part)
+    .bind(e.meta.event_id.to_string())
+    .bind(r.vehicle_id.to_owned())
+    .bind(r.kind)
+    .bind(order_id.to_owned())
+    .bind(r.odometer_km)
+    .bind(i64::from(r.charge_percent))
+    .bind(micros(r.at))
+    .bind(r.station.to_owned())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// `vehicle_id` goes on hire for `order_id` at `from`.
+async fn open_span(
+    tx: &mut Tx,
+    order_id: &str,
+    vehicle_id: &str,
+    city: &str,
+    from: OffsetDateTime,
 ) -> Result<(), ProjectionError> {
     if vehicle_id.is_empty() {
         return Ok(());
     }
     sqlx::query(
-        "INSERT INTO reading_requests (sequence, event_id, vehicle_id, kind, order_id, odometer_km, charge_percent, at_us, station) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (sequence) DO NOTHING",
+        "INSERT INTO hire_spans (order_id, vehicle_id, city, from_us, to_us) VALUES ($1, $2, $3, $4, NULL) \
+         ON CONFLICT (order_id, vehicle_id, from_us) DO NOTHING",
     )
-    .bind(e.sequence as i64)
-    .bind(e.meta.event_id.to_string())
-    .bind(vehicle_id.to_owned())
-    .bind(kind)
     .bind(order_id.to_owned())
-    .bind(odometer_km)
-    .bind(i64::from(charge_percent))
-    .bind(micros(at))
-    .bind(station.to_owned())
+    .bind(vehicle_id.to_owned())
+    .bind(city.to_owned())
+    .bind(micros(from))
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// The car on hire for `order_id` leaves the hire at `to`.
+async fn close_span(tx: &mut Tx, order_id: &str, to: OffsetDateTime) -> Result<(), ProjectionError> {
+    sqlx::query("UPDATE hire_spans SET to_us = $2 WHERE order_id = $1 AND to_us IS NULL")
+        .bind(order_id.to_owned())
+        .bind(micros(to))
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
@@ -729,6 +808,6 @@ impl Projection for DemandProjection {
     /// The outboxes (`replan_requests`, `reading_requests`) are not part of the view: a rebuild
     /// writes its requests through to the live ones, keyed by event as always.
     fn tables(&self) -> Vec<&'static str> {
-        vec!["demand_orders"]
+        vec!["demand_orders", "hire_spans"]
     }
 }

@@ -270,13 +270,17 @@ pub struct DemandRow {
     pub return_station: String,
     pub return_address: String,
     pub return_at: OffsetDateTime,
+    /// The car handed over at pickup (empty before).
     pub vehicle_id: String,
     pub picked_up_at: Option<OffsetDateTime>,
     pub returned_at: Option<OffsetDateTime>,
+    /// The car on hire now (or last): the car handed over, or the last swap's replacement.
+    pub on_hire_vehicle_id: String,
 }
 
 const DEMAND_COLS: &str = "order_id, status, confirmed, cancelled_by, model, pickup_station, pickup_address, pickup_at_us, \
-     return_station, return_address, return_at_us, vehicle_id, picked_up_at_us, returned_at_us";
+     return_station, return_address, return_at_us, vehicle_id, picked_up_at_us, returned_at_us, \
+     COALESCE(NULLIF(on_hire_vehicle_id, ''), vehicle_id)";
 
 fn demand_row(r: &sqlx::any::AnyRow) -> DemandRow {
     DemandRow {
@@ -294,6 +298,7 @@ fn demand_row(r: &sqlx::any::AnyRow) -> DemandRow {
         vehicle_id: r.get(11),
         picked_up_at: r.get::<Option<i64>, _>(12).map(from_micros),
         returned_at: r.get::<Option<i64>, _>(13).map(from_micros),
+        on_hire_vehicle_id: r.get(14),
     }
 }
 
@@ -328,23 +333,45 @@ pub async fn demand_status(db: &Db, city: &str) -> Result<BTreeMap<String, Strin
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
-/// Hires (picked-up orders) overlapping `[from, to)` of the city's cars.
-pub async fn hires(
+/// One car's part of a hire: on hire for `order_id` over `[from, to)` (`to` `None`: on hire now).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HireSpan {
+    pub order_id: String,
+    pub vehicle_id: String,
+    pub from: OffsetDateTime,
+    pub to: Option<OffsetDateTime>,
+    /// When the hire is booked to end (a span still open is expected to last until then).
+    pub booked_return_at: OffsetDateTime,
+}
+
+/// The cars' parts of hires overlapping `[from, to)` in the city: one per car per hire, so a
+/// hire with a swap is two.
+pub async fn hire_spans(
     db: &Db,
     city: &str,
     from: OffsetDateTime,
     to: OffsetDateTime,
-) -> Result<Vec<DemandRow>, QueryError> {
-    let rows = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {DEMAND_COLS} FROM demand_orders WHERE city = $1 AND picked_up_at_us IS NOT NULL AND picked_up_at_us < $3 \
-         AND (returned_at_us IS NULL OR returned_at_us > $2)"
-    )))
+) -> Result<Vec<HireSpan>, QueryError> {
+    let rows = sqlx::query(
+        "SELECT h.order_id, h.vehicle_id, h.from_us, h.to_us, d.return_at_us FROM hire_spans h \
+         JOIN demand_orders d ON d.order_id = h.order_id \
+         WHERE h.city = $1 AND h.from_us < $3 AND (h.to_us IS NULL OR h.to_us > $2) ORDER BY h.from_us, h.order_id",
+    )
     .bind(city.to_owned())
     .bind(micros(from))
     .bind(micros(to))
     .fetch_all(&db.pool)
     .await?;
-    Ok(rows.iter().map(demand_row).collect())
+    Ok(rows
+        .iter()
+        .map(|r| HireSpan {
+            order_id: r.get(0),
+            vehicle_id: r.get(1),
+            from: from_micros(r.get(2)),
+            to: r.get::<Option<i64>, _>(3).map(from_micros),
+            booked_return_at: from_micros(r.get(4)),
+        })
+        .collect())
 }
 
 /// Windows `[from, to)` (open ones end at `None`) when each car of the city was not available.

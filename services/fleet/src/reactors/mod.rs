@@ -1,7 +1,8 @@
 //! Reactions: the outboxes the projections fill (see `projections`) become commands.
 //!
-//! - Handover readings (order service: VehiclePickedUp / VehicleReturned) → `RecordReading` on
-//!   the vehicle, with the order event's id as request id.
+//! - Handover readings (order service: VehiclePickedUp / VehicleSwapped / VehicleReturned) →
+//!   `RecordReading` on the vehicle, with the order event's id as request id (a swap's second
+//!   reading, on the replacement, adds `:1`).
 //! - Re-plan requests (demand changed: confirmed / changed / cancelled / picked up / returned /
 //!   no-show; supply changed: registration, move, breakdown, repair, maintenance, retirement,
 //!   shifts, city configuration) → one `Replan` of the city covering every request up to the
@@ -48,8 +49,8 @@ pub async fn readings_once(
     clock: &dyn Clock,
 ) -> Result<usize, ReadingsError> {
     let rows = sqlx::query(
-        "SELECT sequence, event_id, vehicle_id, kind, order_id, odometer_km, charge_percent, at_us, station \
-         FROM reading_requests ORDER BY sequence LIMIT 200",
+        "SELECT sequence, event_id, vehicle_id, kind, order_id, odometer_km, charge_percent, at_us, station, part \
+         FROM reading_requests ORDER BY sequence, part LIMIT 200",
     )
     .fetch_all(&db.pool)
     .await
@@ -59,10 +60,12 @@ pub async fn readings_once(
         let sequence: i64 = r.get(0);
         let event_id: String = r.get(1);
         let vehicle_id: String = r.get(2);
-        let kind = if r.get::<String, _>(3) == "PICKUP" {
-            ReadingKind::Pickup
-        } else {
-            ReadingKind::Return
+        let part: i64 = r.get(9);
+        let kind = match r.get::<String, _>(3).as_str() {
+            "PICKUP" => ReadingKind::Pickup,
+            "SWAP_OUT" => ReadingKind::SwapOut,
+            "SWAP_IN" => ReadingKind::SwapIn,
+            _ => ReadingKind::Return,
         };
         let command = VehicleCommand::RecordReading {
             kind,
@@ -73,7 +76,12 @@ pub async fn readings_once(
             station: r.get(8),
         };
         let meta = CommandMeta {
-            request_id: format!("reading:{event_id}"),
+            // A swap asks two cars for a reading: its second has a request id of its own.
+            request_id: if part == 0 {
+                format!("reading:{event_id}")
+            } else {
+                format!("reading:{event_id}:{part}")
+            },
             // Its id is derived from what caused it: nobody reuses it by mistake.
             fingerprint: None,
             correlation_id: event_id.clone(),
@@ -94,8 +102,9 @@ pub async fn readings_once(
                 Err(e) => return Err(ReadingsError::Execute(e)),
             },
         }
-        sqlx::query("DELETE FROM reading_requests WHERE sequence = $1")
+        sqlx::query("DELETE FROM reading_requests WHERE sequence = $1 AND part = $2")
             .bind(sequence)
+            .bind(part)
             .execute(&db.pool)
             .await
             .map_err(ReadingsError::Db)?;

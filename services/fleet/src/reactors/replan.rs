@@ -59,6 +59,14 @@ pub async fn build_input(
     let demand = queries::demand(db, &city.city, now - settings.late_pickup_grace, horizon_end).await?;
     let vehicles = queries::all_vehicles(db, &city.city).await?;
     let by_order: BTreeMap<&str, &queries::DemandRow> = demand.iter().map(|d| (d.order_id.as_str(), d)).collect();
+    // Which car each hire under way has, from the demand itself: the car really handed over
+    // (whichever the plan held), or a swap's replacement. The vehicle's own on-hire state
+    // follows a moment later, through its reading.
+    let on_hire: BTreeMap<&str, &queries::DemandRow> = demand
+        .iter()
+        .filter(|d| d.status == "PICKED_UP" && !d.on_hire_vehicle_id.is_empty())
+        .map(|d| (d.on_hire_vehicle_id.as_str(), d))
+        .collect();
     let station_of = |station: &str, address: &str| -> (String, Option<String>) {
         if station.is_empty() {
             (
@@ -107,6 +115,8 @@ pub async fn build_input(
             // another car now, where the breakdown happened.
             if let Some(o) = b.during_order_id.as_deref().and_then(|o| by_order.get(o))
                 && o.status == "PICKED_UP"
+                // Not swapped yet: the broken car is still the one on hire.
+                && o.on_hire_vehicle_id == v.vehicle_id
                 && o.return_at > now
                 && let Some(model) = VehicleModel::parse(&o.model).ok()
             {
@@ -128,7 +138,13 @@ pub async fn build_input(
                     swap_from: Some(v.vehicle_id.clone()),
                 });
             }
-        } else if let Some(o) = v.on_hire_order_id.as_deref().and_then(|o| by_order.get(o)) {
+        } else if let Some(o) = on_hire.get(v.vehicle_id.as_str()).copied().or_else(|| {
+            v.on_hire_order_id
+                .as_deref()
+                .and_then(|o| by_order.get(o).copied())
+                // Its reading may lag the demand: a car swapped out of this hire is not on it.
+                .filter(|o| o.on_hire_vehicle_id == v.vehicle_id)
+        }) {
             // On hire: free again where and when the customer brings it back (as booked).
             let (s, _) = station_of(&o.return_station, &o.return_address);
             station = s;

@@ -266,7 +266,9 @@ pub fn event_pb(event: &OrderEvent, order_id: &str) -> pb::order_event::Event {
             odometer_km: h.odometer_km,
             charge_percent: h.charge_percent,
             damage_noted: h.damage_noted.clone(),
+            planned_vehicle_id: h.planned_vehicle_id.clone().unwrap_or_default(),
         }),
+        OrderEvent::Swapped(swap) => P::VehicleSwapped(swap_pb(swap, id)),
         OrderEvent::Returned(h) => P::Returned(pb::VehicleReturned {
             order_id: id,
             returned_at: Some(ts(h.at)),
@@ -349,6 +351,27 @@ pub fn encode_event(event: &OrderEvent) -> Vec<u8> {
         P::VehicleAssignmentRecorded(m) => m.encode_to_vec(),
         P::AssignmentCleared(m) => m.encode_to_vec(),
         P::FlaggedAtRisk(m) => m.encode_to_vec(),
+        P::VehicleSwapped(m) => m.encode_to_vec(),
+    }
+}
+
+/// A swap in its wire form (the event, and the order view's list of swaps).
+pub fn swap_pb(swap: &Swap, order_id: String) -> pb::VehicleSwapped {
+    let reading = |r: &SwapReading| pb::VehicleReading {
+        vehicle_id: r.vehicle_id.clone(),
+        plate: plate_text(r.plate.as_ref()),
+        odometer_km: r.odometer_km,
+        charge_percent: r.charge_percent,
+    };
+    pb::VehicleSwapped {
+        order_id,
+        swapped_at: Some(ts(swap.at)),
+        location: swap.location.as_ref().map(location_pb),
+        broken: Some(reading(&swap.broken)),
+        replacement: Some(reading(&swap.replacement)),
+        reason: swap.reason.clone(),
+        notes: swap.notes.clone(),
+        recorded_by: swap.recorded_by.clone(),
     }
 }
 
@@ -482,6 +505,28 @@ pub fn decode_event(name: &str, payload: &[u8]) -> Result<OrderEvent, DecodeErro
                 charge_percent: m.charge_percent,
                 damage_noted: m.damage_noted,
                 location: None,
+                planned_vehicle_id: (!m.planned_vehicle_id.is_empty()).then_some(m.planned_vehicle_id),
+            })
+        }
+        "VehicleSwapped" => {
+            let m = pb::VehicleSwapped::decode(payload).map_err(proto)?;
+            let reading = |field: &str, r: Option<pb::VehicleReading>| -> Result<SwapReading, DecodeError> {
+                let r = r.ok_or_else(|| DecodeError::missing(name, field))?;
+                Ok(SwapReading {
+                    plate: opt_plate(name, field, &r.plate)?,
+                    vehicle_id: r.vehicle_id,
+                    odometer_km: r.odometer_km,
+                    charge_percent: r.charge_percent,
+                })
+            };
+            OrderEvent::Swapped(Swap {
+                at: req_ts(name, "swapped_at", &m.swapped_at)?,
+                location: location_from_pb(m.location.as_ref()),
+                broken: reading("broken", m.broken)?,
+                replacement: reading("replacement", m.replacement)?,
+                reason: m.reason,
+                notes: m.notes,
+                recorded_by: m.recorded_by,
             })
         }
         "VehicleReturned" => {
@@ -494,6 +539,7 @@ pub fn decode_event(name: &str, payload: &[u8]) -> Result<OrderEvent, DecodeErro
                 charge_percent: m.charge_percent,
                 damage_noted: m.damage_noted,
                 location: location_from_pb(m.return_location.as_ref()),
+                planned_vehicle_id: None,
             })
         }
         "OrderCompleted" => {

@@ -2,10 +2,12 @@
 //!
 //! ```text
 //! PLACED ──confirm──▶ CONFIRMED ──pickup──▶ PICKED_UP ──return──▶ RETURNED ──complete──▶ COMPLETED
-//!    │                   │  └──no-show──▶ NO_SHOW
-//!    └──cancel───────────┴──cancel──▶ CANCELLED
+//!    │                   │  └──no-show──▶ NO_SHOW     │  ▲
+//!    └──cancel───────────┴──cancel──▶ CANCELLED       └──┘ swap (the car on hire replaced)
 //! ```
 //! Contact attempts are recorded while the order is placed; changes are allowed until pickup.
+//! During the hire the car on hire may be swapped (a breakdown): the order then knows, for any
+//! moment of the hire, which car the customer had ([`Order::vehicle_on_hire_at`]).
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -50,6 +52,8 @@ pub enum OrderEvent {
         reason: String,
     },
     PickedUp(Handover),
+    /// The car on hire was replaced during the hire.
+    Swapped(Swap),
     Returned(Handover),
     Completed {
         completed_at: OffsetDateTime,
@@ -91,6 +95,7 @@ impl OrderEvent {
             Self::Changed { .. } => "OrderChanged",
             Self::Cancelled { .. } => "OrderCancelled",
             Self::PickedUp(_) => "VehiclePickedUp",
+            Self::Swapped(_) => "VehicleSwapped",
             Self::Returned(_) => "VehicleReturned",
             Self::Completed { .. } => "OrderCompleted",
             Self::NoShow { .. } => "OrderNoShow",
@@ -220,6 +225,8 @@ pub enum OrderCommand {
         reason: String,
     },
     RecordPickup(Handover),
+    /// The car on hire replaced; `broken.vehicle_id` empty means the car on hire.
+    RecordSwap(Swap),
     RecordReturn(Handover),
     Complete {
         at: OffsetDateTime,
@@ -273,6 +280,29 @@ pub enum OrderError {
     BeforePickup { pickup_at: OffsetDateTime },
 }
 
+/// The same pickup recorded again: the caller's fields match (what the order adds, the planned
+/// car, is the order's own).
+fn same_pickup(recorded: &Handover, again: &Handover) -> bool {
+    Handover {
+        planned_vehicle_id: None,
+        ..recorded.clone()
+    } == Handover {
+        planned_vehicle_id: None,
+        ..again.clone()
+    }
+}
+
+/// The same swap recorded again, by whoever: every fact of it matches.
+fn same_swap(recorded: &Swap, again: &Swap) -> bool {
+    Swap {
+        recorded_by: String::new(),
+        ..recorded.clone()
+    } == Swap {
+        recorded_by: String::new(),
+        ..again.clone()
+    }
+}
+
 fn invalid(field: &'static str, message: impl Into<String>) -> OrderError {
     OrderError::Invalid {
         field,
@@ -311,6 +341,9 @@ pub struct Order {
     /// Set when fleet's plan finds no car for the order; cleared by the next assignment.
     #[serde(default)]
     pub at_risk: Option<AtRisk>,
+    /// The swaps during the hire, oldest first.
+    #[serde(default)]
+    pub swaps: Vec<Swap>,
 }
 
 impl Order {
@@ -329,6 +362,43 @@ impl Order {
             Some(ContactOutcome::CallBackLater) => self.next_contact_at,
             _ => None,
         }
+    }
+
+    /// The car on hire now: the last swap's replacement, else the car handed over; `None` when
+    /// the order is not on hire.
+    pub fn vehicle_on_hire(&self) -> Option<SwapReading> {
+        if self.status != Status::PickedUp {
+            return None;
+        }
+        self.current_car()
+    }
+
+    /// The car the customer had at `t`, for any moment of the hire `[pickup, return)`; `None`
+    /// outside it. Receivables match a traffic violation to it.
+    pub fn vehicle_on_hire_at(&self, t: OffsetDateTime) -> Option<(String, Option<Plate>)> {
+        let pickup = self.pickup.as_ref()?;
+        if t < pickup.at || self.ret.as_ref().is_some_and(|r| t >= r.at) {
+            return None;
+        }
+        let mut car = (pickup.vehicle_id.clone(), pickup.plate.clone());
+        for s in self.swaps.iter().take_while(|s| s.at <= t) {
+            car = (s.replacement.vehicle_id.clone(), s.replacement.plate.clone());
+        }
+        Some(car)
+    }
+
+    /// The car the customer holds (or last held): the last swap's replacement, else the car
+    /// handed over, with its last readings.
+    fn current_car(&self) -> Option<SwapReading> {
+        if let Some(s) = self.swaps.last() {
+            return Some(s.replacement.clone());
+        }
+        self.pickup.as_ref().map(|h| SwapReading {
+            vehicle_id: h.vehicle_id.clone(),
+            plate: h.plate.clone(),
+            odometer_km: h.odometer_km,
+            charge_percent: h.charge_percent,
+        })
     }
 
     /// Fleet's plan speaks only of orders it still plans: once the car is handed over or the
@@ -485,28 +555,108 @@ impl OrderAggregate {
                 }]),
                 _ => wrong("cancel"),
             },
-            C::RecordPickup(h) => match order.status {
-                Status::Confirmed => Ok(vec![OrderEvent::PickedUp(h.clone())]),
-                Status::PickedUp if order.pickup.as_ref() == Some(h) => Ok(vec![]),
-                _ => wrong("hand over the car of"),
-            },
+            C::RecordPickup(h) => {
+                // Another car than the plan's is accepted, and recorded as such: fleet learns
+                // which car is really out.
+                let planned = order
+                    .assigned_vehicle
+                    .as_ref()
+                    .map(|a| a.vehicle_id.clone())
+                    .filter(|v| *v != h.vehicle_id);
+                let h = Handover {
+                    planned_vehicle_id: planned,
+                    location: None,
+                    ..h.clone()
+                };
+                match order.status {
+                    Status::Confirmed => Ok(vec![OrderEvent::PickedUp(h)]),
+                    Status::PickedUp if order.pickup.as_ref().is_some_and(|p| same_pickup(p, &h)) => Ok(vec![]),
+                    _ => wrong("hand over the car of"),
+                }
+            }
+            C::RecordSwap(swap) => {
+                if order.status != Status::PickedUp {
+                    return wrong("swap the car of");
+                }
+                // Invariants: a picked-up order has its pickup and the car handed over recorded.
+                let (Some(pickup), Some(car)) = (&order.pickup, order.current_car()) else {
+                    return wrong("swap the car of");
+                };
+                // The same swap again (a retry with a new request id): nothing to record. It
+                // names (or leaves out) the car that swap took out.
+                if let Some(last) = order.swaps.last() {
+                    let mut again = swap.clone();
+                    if again.broken.vehicle_id.is_empty() || again.broken.vehicle_id == last.broken.vehicle_id {
+                        again.broken.vehicle_id = last.broken.vehicle_id.clone();
+                        again.broken.plate = last.broken.plate.clone();
+                    }
+                    if same_swap(last, &again) {
+                        return Ok(vec![]);
+                    }
+                }
+                let mut swap = swap.clone();
+                if swap.broken.vehicle_id.is_empty() {
+                    swap.broken.vehicle_id = car.vehicle_id.clone();
+                }
+                swap.broken.plate = car.plate.clone();
+                if swap.broken.vehicle_id != car.vehicle_id {
+                    return Err(invalid(
+                        "from_vehicle_id",
+                        format!("the car on hire is {}, not {}", car.vehicle_id, swap.broken.vehicle_id),
+                    ));
+                }
+                if swap.replacement.vehicle_id == car.vehicle_id {
+                    return Err(invalid(
+                        "vehicle_id",
+                        "the replacement must be another car than the one on hire",
+                    ));
+                }
+                let since = order.swaps.last().map_or(pickup.at, |s| s.at);
+                if swap.at < since {
+                    return Err(invalid(
+                        "swapped_at",
+                        "cannot be before the car on hire was handed over",
+                    ));
+                }
+                if swap.broken.odometer_km < car.odometer_km {
+                    return Err(invalid(
+                        "from_odometer_km",
+                        format!(
+                            "{} km is less than the {} km read when {} was handed over",
+                            swap.broken.odometer_km, car.odometer_km, car.vehicle_id
+                        ),
+                    ));
+                }
+                Ok(vec![OrderEvent::Swapped(swap)])
+            }
             C::RecordReturn(h) => {
                 if order.status != Status::PickedUp {
                     return wrong("take back the car of");
                 }
-                // Invariant: a picked-up order has its pickup recorded.
-                let Some(p) = &order.pickup else {
+                // Invariant: a picked-up order has its pickup and its car on hire recorded.
+                let (Some(p), Some(car)) = (&order.pickup, order.current_car()) else {
                     return wrong("take back the car of");
                 };
-                if h.at < p.at {
-                    return Err(invalid("returned_at", "cannot be before the pickup"));
+                let since = order.swaps.last().map_or(p.at, |s| s.at);
+                if h.at < since {
+                    let what = if order.swaps.is_empty() {
+                        "the pickup"
+                    } else {
+                        "the last swap"
+                    };
+                    return Err(invalid("returned_at", format!("cannot be before {what}")));
                 }
-                if h.odometer_km < p.odometer_km {
+                if h.odometer_km < car.odometer_km {
+                    let when = if order.swaps.is_empty() {
+                        "at pickup"
+                    } else {
+                        "when it was swapped in"
+                    };
                     return Err(invalid(
                         "odometer_km",
                         format!(
-                            "{} km is less than the {} km read at pickup",
-                            h.odometer_km, p.odometer_km
+                            "{} km is less than the {} km of {} read {when}",
+                            h.odometer_km, car.odometer_km, car.vehicle_id
                         ),
                     ));
                 }
@@ -541,7 +691,12 @@ impl OrderAggregate {
             } => {
                 // Already exactly that (a redelivered or repeated plan event): nothing to record.
                 let same = order.assigned_vehicle.as_ref() == Some(vehicle) && order.at_risk.is_none();
-                if !order.planned() || same {
+                // On hire, the plan speaks of the order only to replace its car (a swap
+                // planned after a breakdown): the replacement the customer should get.
+                let swap_planned = order
+                    .vehicle_on_hire()
+                    .is_some_and(|car| replaced_vehicle_id.as_deref() == Some(car.vehicle_id.as_str()));
+                if !(order.planned() || swap_planned) || same {
                     return Ok(vec![]);
                 }
                 Ok(vec![OrderEvent::VehicleAssignmentRecorded {
@@ -576,7 +731,10 @@ impl OrderAggregate {
             }
             C::FlagAtRisk { at_risk, plan_id, at } => {
                 let same = order.at_risk.as_ref() == Some(at_risk) && order.assigned_vehicle.is_none();
-                if !order.planned() || same {
+                // On hire, the plan speaks of the order only when its car broke down: no
+                // replacement can reach the customer, and the desk must act.
+                let stranded = order.status == Status::PickedUp;
+                if !(order.planned() || stranded) || same {
                     return Ok(vec![]);
                 }
                 Ok(vec![OrderEvent::FlaggedAtRisk {
@@ -618,6 +776,7 @@ impl OrderAggregate {
                 closed_at: None,
                 assigned_vehicle: None,
                 at_risk: None,
+                swaps: vec![],
             });
         }
         // Events of an order that was never placed cannot exist in the log; ignore them.
@@ -658,13 +817,30 @@ impl OrderAggregate {
                 o.status = Status::PickedUp;
                 o.pickup = Some(h.clone());
             }
+            E::Swapped(swap) => {
+                o.swaps.push(swap.clone());
+                o.at_risk = None;
+                // The car the order holds is the replacement now; what the plan said of it
+                // (the planned swap) is done.
+                let planned = o
+                    .assigned_vehicle
+                    .take()
+                    .filter(|a| a.vehicle_id == swap.replacement.vehicle_id);
+                o.assigned_vehicle = Some(AssignedVehicle {
+                    vehicle_id: swap.replacement.vehicle_id.clone(),
+                    plate: swap.replacement.plate.clone(),
+                    model: planned.as_ref().and_then(|a| a.model),
+                    upgrade: planned.is_some_and(|a| a.upgrade),
+                });
+            }
             E::Returned(h) => {
                 o.status = Status::Returned;
-                // The car taken back is the car handed over; the event does not repeat it.
+                // The car taken back is the car on hire (handed over, or the last swap's
+                // replacement); the event does not repeat it.
                 let mut h = h.clone();
-                if let Some(p) = &o.pickup {
-                    h.vehicle_id = p.vehicle_id.clone();
-                    h.plate = p.plate.clone();
+                if let Some(car) = o.current_car() {
+                    h.vehicle_id = car.vehicle_id.clone();
+                    h.plate = car.plate.clone();
                 }
                 o.ret = Some(h);
             }

@@ -108,6 +108,7 @@ fn handover(at: OffsetDateTime, km: i64) -> Handover {
         charge_percent: 90,
         damage_noted: String::new(),
         location: None,
+        planned_vehicle_id: None,
     }
 }
 
@@ -416,6 +417,7 @@ fn the_rental_runs_from_pickup_through_return_to_completion() {
         charge_percent: 40,
         damage_noted: "scratch".into(),
         location: None,
+        planned_vehicle_id: None,
     };
     let returned = given::<G>(picked.clone())
         .when(OrderCommand::RecordReturn(back.clone()))
@@ -454,12 +456,13 @@ fn the_odometer_cannot_run_backwards() {
         charge_percent: 40,
         damage_noted: String::new(),
         location: None,
+        planned_vehicle_id: None,
     };
     given::<G>(history)
         .when(OrderCommand::RecordReturn(back))
         .then_err(OrderError::Invalid {
             field: "odometer_km",
-            message: "999 km is less than the 1000 km read at pickup".into(),
+            message: "999 km is less than the 1000 km of V1 read at pickup".into(),
         });
 }
 
@@ -519,6 +522,15 @@ fn every_event_survives_the_wire() {
             reason: "no car".into(),
         },
         OrderEvent::PickedUp(handover(PICKUP, 5)),
+        OrderEvent::PickedUp(Handover {
+            planned_vehicle_id: Some("V9".into()),
+            ..handover(PICKUP, 5)
+        }),
+        OrderEvent::Swapped(swap(PICKUP + time::Duration::hours(3), 1100, "V2")),
+        OrderEvent::Swapped(Swap {
+            location: None,
+            ..swap(PICKUP + time::Duration::hours(4), 1200, "V3")
+        }),
         OrderEvent::Returned(Handover {
             location: Some(Location::Station("SHA".into())),
             vehicle_id: String::new(),
@@ -561,10 +573,11 @@ fn every_event_survives_the_wire() {
             OrderEvent::VehicleAssignmentRecorded { .. } => 10,
             OrderEvent::AssignmentCleared { .. } => 11,
             OrderEvent::FlaggedAtRisk { .. } => 12,
+            OrderEvent::Swapped(_) => 13,
         }
     }
     let kinds: std::collections::BTreeSet<usize> = events.iter().map(kind).collect();
-    assert_eq!(kinds, (0..13).collect(), "an event kind is missing from the round trip");
+    assert_eq!(kinds, (0..14).collect(), "an event kind is missing from the round trip");
     assert_round_trip::<G>(events);
 }
 
@@ -805,11 +818,20 @@ fn the_plan_no_longer_changes_an_order_picked_up_or_closed() {
         });
         h
     };
-    for h in [picked_up, cancelled, completed, no_show] {
+    for h in [picked_up.clone(), cancelled, completed, no_show] {
         given::<G>(h.clone()).when(assign(car("V2", "沪A·D00002"))).then(vec![]);
         given::<G>(h.clone()).when(release("V1")).then(vec![]);
-        given::<G>(h).when(flag("CAPACITY")).then(vec![]);
+        if h != picked_up {
+            given::<G>(h).when(flag("CAPACITY")).then(vec![]);
+        }
     }
+    // On hire, the plan flags the order only when its car broke down and no replacement can
+    // reach the customer: the desk must hear of that.
+    let stranded = given::<G>(picked_up).when(flag("TOO_FAR")).then_ok();
+    assert!(
+        matches!(stranded.as_slice(), [OrderEvent::FlaggedAtRisk { .. }]),
+        "{stranded:?}"
+    );
 }
 
 #[test]
@@ -819,4 +841,259 @@ fn plan_events_for_an_order_this_service_does_not_know_are_refused() {
         .then_err(OrderError::NotFound);
     given::<G>([]).when(release("V1")).then_err(OrderError::NotFound);
     given::<G>([]).when(flag("CAPACITY")).then_err(OrderError::NotFound);
+}
+
+/// The car on hire (V1, picked up at 1,000 km) replaced by `to` at `at`, V1 read at `km`.
+fn swap(at: OffsetDateTime, km: i64, to: &str) -> Swap {
+    Swap {
+        at,
+        location: Some(Location::Address("G2 京沪高速 1200 km".into())),
+        broken: SwapReading {
+            vehicle_id: "V1".into(),
+            plate: Some(plate("沪A·D12345")),
+            odometer_km: km,
+            charge_percent: 35,
+        },
+        replacement: SwapReading {
+            vehicle_id: to.into(),
+            plate: Some(plate("沪A·D00002")),
+            odometer_km: 5000,
+            charge_percent: 95,
+        },
+        reason: "breakdown".into(),
+        notes: String::new(),
+        recorded_by: "ops:zhang".into(),
+    }
+}
+
+fn on_hire() -> Vec<OrderEvent> {
+    vec![
+        placed(),
+        call(ContactOutcome::Reached, PLACED),
+        confirmed(),
+        OrderEvent::PickedUp(handover(PICKUP, 1000)),
+    ]
+}
+
+#[test]
+fn a_swap_puts_the_replacement_on_hire_and_the_return_is_booked_to_it() {
+    let at = PICKUP + time::Duration::hours(5);
+    let state = given::<G>(on_hire())
+        .when(OrderCommand::RecordSwap(swap(at, 1180, "V2")))
+        .then(vec![OrderEvent::Swapped(swap(at, 1180, "V2"))])
+        .expect("placed");
+    let car = state.vehicle_on_hire().expect("on hire");
+    assert_eq!(car.vehicle_id, "V2");
+    assert_eq!(
+        state.assigned_vehicle.as_ref().map(|a| a.vehicle_id.as_str()),
+        Some("V2")
+    );
+
+    // Which car the customer had, at any moment of the hire.
+    assert_eq!(state.vehicle_on_hire_at(PICKUP - time::Duration::minutes(1)), None);
+    assert_eq!(state.vehicle_on_hire_at(PICKUP).map(|c| c.0), Some("V1".into()));
+    assert_eq!(
+        state.vehicle_on_hire_at(at - time::Duration::seconds(1)).map(|c| c.0),
+        Some("V1".into())
+    );
+    assert_eq!(
+        state.vehicle_on_hire_at(at),
+        Some(("V2".into(), Some(plate("沪A·D00002"))))
+    );
+
+    // The return reads the replacement: its odometer counts from the replacement's 5,000 km.
+    let mut history = on_hire();
+    history.push(OrderEvent::Swapped(swap(at, 1180, "V2")));
+    let back = |km| Handover {
+        at: RETURN,
+        vehicle_id: String::new(),
+        plate: None,
+        odometer_km: km,
+        charge_percent: 40,
+        damage_noted: String::new(),
+        location: None,
+        planned_vehicle_id: None,
+    };
+    given::<G>(history.clone())
+        .when(OrderCommand::RecordReturn(back(4999)))
+        .then_err(OrderError::Invalid {
+            field: "odometer_km",
+            message: "4999 km is less than the 5000 km of V2 read when it was swapped in".into(),
+        });
+    let events = given::<G>(history.clone())
+        .when(OrderCommand::RecordReturn(back(5300)))
+        .then_ok();
+    let returned = history.iter().chain(&events).fold(None, G::evolve).expect("placed");
+    let ret = returned.ret.as_ref().expect("returned");
+    assert_eq!(ret.vehicle_id, "V2", "the car taken back is the replacement");
+    assert_eq!(ret.plate, Some(plate("沪A·D00002")));
+    assert_eq!(returned.vehicle_on_hire(), None, "returned: no car on hire");
+    assert_eq!(returned.vehicle_on_hire_at(RETURN), None);
+    assert_eq!(
+        returned
+            .vehicle_on_hire_at(RETURN - time::Duration::seconds(1))
+            .map(|c| c.0),
+        Some("V2".into())
+    );
+}
+
+#[test]
+fn a_swap_must_take_out_the_car_on_hire_with_readings_that_move_forward() {
+    let at = PICKUP + time::Duration::hours(5);
+    // The broken car defaults to the car on hire, and its plate is the order's.
+    let unnamed = Swap {
+        broken: SwapReading {
+            vehicle_id: String::new(),
+            plate: None,
+            ..swap(at, 1180, "V2").broken
+        },
+        ..swap(at, 1180, "V2")
+    };
+    given::<G>(on_hire())
+        .when(OrderCommand::RecordSwap(unnamed))
+        .then(vec![OrderEvent::Swapped(swap(at, 1180, "V2"))]);
+    let other = Swap {
+        broken: SwapReading {
+            vehicle_id: "V7".into(),
+            ..swap(at, 1180, "V2").broken
+        },
+        ..swap(at, 1180, "V2")
+    };
+    given::<G>(on_hire())
+        .when(OrderCommand::RecordSwap(other))
+        .then_err(OrderError::Invalid {
+            field: "from_vehicle_id",
+            message: "the car on hire is V1, not V7".into(),
+        });
+    given::<G>(on_hire())
+        .when(OrderCommand::RecordSwap(swap(at, 1180, "V1")))
+        .then_err(OrderError::Invalid {
+            field: "vehicle_id",
+            message: "the replacement must be another car than the one on hire".into(),
+        });
+    given::<G>(on_hire())
+        .when(OrderCommand::RecordSwap(swap(
+            PICKUP - time::Duration::minutes(1),
+            1180,
+            "V2",
+        )))
+        .then_err(OrderError::Invalid {
+            field: "swapped_at",
+            message: "cannot be before the car on hire was handed over".into(),
+        });
+    given::<G>(on_hire())
+        .when(OrderCommand::RecordSwap(swap(at, 999, "V2")))
+        .then_err(OrderError::Invalid {
+            field: "from_odometer_km",
+            message: "999 km is less than the 1000 km read when V1 was handed over".into(),
+        });
+    // Before pickup there is no car to swap; after the return neither.
+    given::<G>([placed(), call(ContactOutcome::Reached, PLACED), confirmed()])
+        .when(OrderCommand::RecordSwap(swap(at, 1180, "V2")))
+        .then_err(OrderError::WrongStatus {
+            action: "swap the car of",
+            status: Status::Confirmed,
+        });
+}
+
+#[test]
+fn the_same_swap_again_records_nothing_and_a_second_swap_follows_the_first() {
+    let first = PICKUP + time::Duration::hours(5);
+    let mut history = on_hire();
+    history.push(OrderEvent::Swapped(swap(first, 1180, "V2")));
+    // A retry (another request id, another desk person): nothing new.
+    given::<G>(history.clone())
+        .when(OrderCommand::RecordSwap(Swap {
+            recorded_by: "ops:wang".into(),
+            ..swap(first, 1180, "V2")
+        }))
+        .then(vec![]);
+    // The replacement breaks down too: the second swap takes V2 out, read from its 5,000 km.
+    let second = Swap {
+        broken: SwapReading {
+            vehicle_id: "V2".into(),
+            plate: Some(plate("沪A·D00002")),
+            odometer_km: 5100,
+            charge_percent: 20,
+        },
+        replacement: SwapReading {
+            vehicle_id: "V3".into(),
+            plate: Some(plate("沪A·D00003")),
+            odometer_km: 700,
+            charge_percent: 100,
+        },
+        ..swap(first + time::Duration::hours(2), 0, "V3")
+    };
+    let state = given::<G>(history.clone())
+        .when(OrderCommand::RecordSwap(second.clone()))
+        .then(vec![OrderEvent::Swapped(second.clone())])
+        .expect("placed");
+    assert_eq!(state.vehicle_on_hire().map(|c| c.vehicle_id), Some("V3".into()));
+    assert_eq!(
+        state.vehicle_on_hire_at(first + time::Duration::hours(1)).map(|c| c.0),
+        Some("V2".into())
+    );
+    let early = Swap {
+        at: first - time::Duration::minutes(1),
+        ..second
+    };
+    given::<G>(history)
+        .when(OrderCommand::RecordSwap(early))
+        .then_err(OrderError::Invalid {
+            field: "swapped_at",
+            message: "cannot be before the car on hire was handed over".into(),
+        });
+}
+
+#[test]
+fn a_pickup_with_another_car_than_planned_is_accepted_and_says_so() {
+    let mut history = vec![placed(), call(ContactOutcome::Reached, PLACED), confirmed()];
+    history.push(assigned(car("V2", "沪A·D00002")));
+    let state = given::<G>(history.clone())
+        .when(OrderCommand::RecordPickup(handover(PICKUP, 1000)))
+        .then(vec![OrderEvent::PickedUp(Handover {
+            planned_vehicle_id: Some("V2".into()),
+            ..handover(PICKUP, 1000)
+        })])
+        .expect("placed");
+    assert_eq!(state.vehicle_on_hire().map(|c| c.vehicle_id), Some("V1".into()));
+    // The same pickup again is a retry, not a second handover.
+    let mut picked = history.clone();
+    picked.push(OrderEvent::PickedUp(Handover {
+        planned_vehicle_id: Some("V2".into()),
+        ..handover(PICKUP, 1000)
+    }));
+    given::<G>(picked)
+        .when(OrderCommand::RecordPickup(handover(PICKUP, 1000)))
+        .then(vec![]);
+    // The planned car handed over: nothing to say.
+    history.pop();
+    history.push(assigned(car("V1", "沪A·D12345")));
+    given::<G>(history)
+        .when(OrderCommand::RecordPickup(handover(PICKUP, 1000)))
+        .then(vec![OrderEvent::PickedUp(handover(PICKUP, 1000))]);
+}
+
+#[test]
+fn on_hire_the_plan_is_heard_only_when_it_plans_a_swap_of_the_car_on_hire() {
+    let plan = |replaced: Option<&str>| OrderCommand::RecordAssignment {
+        vehicle: car("V2", "沪A·D00002"),
+        plan_id: "P9".into(),
+        at: PICKUP + time::Duration::hours(5),
+        replaced_vehicle_id: replaced.map(str::to_owned),
+        reason: "swap: V1 broke down during the hire".into(),
+    };
+    given::<G>(on_hire()).when(plan(None)).then(vec![]);
+    given::<G>(on_hire()).when(plan(Some("V7"))).then(vec![]);
+    let events = given::<G>(on_hire()).when(plan(Some("V1"))).then_ok();
+    let state = on_hire().iter().chain(&events).fold(None, G::evolve).expect("placed");
+    assert_eq!(
+        state.assigned_vehicle.as_ref().map(|a| a.vehicle_id.as_str()),
+        Some("V2")
+    );
+    assert_eq!(
+        state.vehicle_on_hire().map(|c| c.vehicle_id),
+        Some("V1".into()),
+        "planned is not done: V1 is on hire until the swap is recorded"
+    );
 }

@@ -181,6 +181,36 @@ pub struct Handover {
     pub charge_percent: u32,
     pub damage_noted: String,
     pub location: Option<Location>,
+    /// At a pickup: the car fleet's plan held, when another car was handed over (set by the
+    /// order, not by the caller). Always `None` on a return.
+    #[serde(default)]
+    pub planned_vehicle_id: Option<String>,
+}
+
+/// A car and its readings at a swap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwapReading {
+    pub vehicle_id: String,
+    /// `None` when not known (the car taken out: the order knows it by its vehicle id).
+    #[serde(with = "plate_json")]
+    pub plate: Option<Plate>,
+    pub odometer_km: i64,
+    pub charge_percent: u32,
+}
+
+/// The car on hire replaced during the hire (docs/domain.md: a breakdown during a hire is
+/// swapped): from `at` on, `replacement` is on hire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Swap {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub location: Option<Location>,
+    pub broken: SwapReading,
+    pub replacement: SwapReading,
+    pub reason: String,
+    pub notes: String,
+    /// Who recorded it: the command's actor.
+    pub recorded_by: String,
 }
 
 /// The confirmation policy (configuration, docs/domain.md defaults): contact within `contact_within`
