@@ -135,6 +135,14 @@ impl Plate {
         &self.0
     }
 
+    /// An ASCII key for the plate, stable for ever: the province's code point in hex, then the
+    /// office letter and the serial (`6caa-AD12345` for `沪A·D12345`). For ids and subjects,
+    /// which take ASCII only; every spelling of a plate has the same key.
+    pub fn key(&self) -> String {
+        let rest: String = self.0.chars().skip(1).collect();
+        format!("{:x}-{rest}", u32::from(self.province()))
+    }
+
     pub fn province(&self) -> char {
         // A parsed plate has at least 7 characters; the fallback is never reached.
         self.0.chars().next().unwrap_or(' ')
@@ -416,5 +424,16 @@ mod tests {
                 Err(PlateError::InvalidSerialCharacter { character: bad.to_ascii_uppercase(), position: at + 3 })
             );
         }
+    }
+
+    #[test]
+    fn every_spelling_of_a_plate_has_one_ascii_key() {
+        let keys: Vec<String> = ["沪A·D12345", "沪AD12345", "沪ad12345", "沪A-D 12345"]
+            .iter()
+            .map(|t| Plate::parse(t).unwrap().key())
+            .collect();
+        assert!(keys.iter().all(|k| k == "6caa-AD12345"), "{keys:?}");
+        assert!(keys[0].is_ascii());
+        assert_ne!(Plate::parse("粤AD12345").unwrap().key(), keys[0]);
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rentops_eventstore::CommandHandler;
-use rentops_kernel::{Aggregate, EventCodec};
+use rentops_kernel::{Aggregate, EventCodec, Plate};
 use rentops_kit::api::{self, DomainStatus};
 use rentops_projection::{Checkpoints, Db};
 use rentops_proto::common;
@@ -18,6 +18,7 @@ use tonic::{Request, Response, Status};
 use crate::domain::city::{City, CityAggregate, CityCommand, CityError};
 use crate::domain::driver::{DriverAggregate, DriverCommand, DriverError, Shift};
 use crate::domain::plan::{PlanAggregate, reason_code};
+use crate::domain::plate::{Holder, PlateAggregate, PlateCommand, PlateError, ReleaseReason};
 use crate::domain::vehicle::{Severity, Vehicle, VehicleAggregate, VehicleCommand, VehicleError, VehicleStateKind};
 use crate::domain::{VehicleModel, model_to_pb, ts};
 use crate::projections::kpis;
@@ -40,6 +41,7 @@ pub const POLICY: Declaration = (
         ("CompleteRepair", DISPATCH),
         ("ScheduleMaintenance", DISPATCH),
         ("RetireVehicle", DISPATCH),
+        ("ChangePlate", DISPATCH),
         ("RegisterDriver", DISPATCH),
         ("ScheduleShift", DISPATCH),
         ("ConfigureCity", DISPATCH),
@@ -50,6 +52,7 @@ pub const POLICY: Declaration = (
         ("TriggerReplan", DISPATCH),
         ("PlanInstance", &[Role::Fleet, Role::Supervisor, Role::Analyst]),
         ("GetVehicle", READ),
+        ("GetPlateHistory", READ),
         ("ListVehicles", READ),
         ("ListDrivers", READ),
         ("ListDriverTasks", READ),
@@ -66,6 +69,7 @@ pub struct FleetApi {
     pub drivers: Arc<CommandHandler<DriverAggregate>>,
     pub cities: Arc<CommandHandler<CityAggregate>>,
     pub plans: Arc<CommandHandler<PlanAggregate>>,
+    pub plates: Arc<CommandHandler<PlateAggregate>>,
     pub db: Db,
     pub checkpoints: Checkpoints,
     pub clock: Arc<dyn Clock>,
@@ -108,6 +112,40 @@ impl DomainStatus for CityError {
             }
             CityError::Invalid { field, message } => invalid_argument(&field, message),
         }
+    }
+}
+
+impl DomainStatus for PlateError {
+    fn status(self) -> Status {
+        match self {
+            e @ PlateError::InUse { .. } => Status::already_exists(format!("plate: {e}")),
+        }
+    }
+}
+
+/// How old a plate claim of a vehicle never registered must be before another vehicle may take
+/// the plate: a registration follows its claim within milliseconds, so an older one never will.
+const STALE_CLAIM: time::Duration = time::Duration::minutes(5);
+
+/// A registration's or re-plating's answer that changed nothing, so its plate claim must go.
+fn refused(s: &Status) -> bool {
+    matches!(
+        s.code(),
+        tonic::Code::InvalidArgument
+            | tonic::Code::AlreadyExists
+            | tonic::Code::FailedPrecondition
+            | tonic::Code::NotFound
+    )
+}
+
+/// The context of a step a command takes on another aggregate: the caller's, under a request
+/// id of its own derived from the caller's (so a retried request repeats the step, not adds one).
+fn step(ctx: &Context, step: &str) -> Context {
+    Context {
+        request_id: format!("{step}:{}", ctx.request_id),
+        actor: ctx.actor.clone(),
+        correlation_id: ctx.correlation_id.clone(),
+        fingerprint: ctx.fingerprint.clone(),
     }
 }
 
@@ -168,6 +206,76 @@ impl FleetApi {
         }
         let driver = self.drivers.state(id).await.map_err(api::status)?.0;
         self.city_of(driver.map(|d| d.city)).await
+    }
+
+    /// Claims `plate` for `vehicle_id`: refused (ALREADY_EXISTS, naming the vehicle) while
+    /// another vehicle carries it. True when the claim is new (so it is undone should the
+    /// command it guards be refused).
+    async fn claim_plate(
+        &self,
+        plate: &Plate,
+        vehicle_id: &str,
+        ctx: &Context,
+        at: OffsetDateTime,
+    ) -> Result<bool, Status> {
+        let key = plate.key();
+        let held = self.plates.state(&key).await.map_err(api::status)?.0;
+        let holder_id = held
+            .and_then(|s| s.holder)
+            .map(|(v, _)| v)
+            // Cars registered before the registry: the read model knows who carries the plate.
+            .or(self.carrier_now(plate).await?)
+            .filter(|v| v != vehicle_id);
+        let holder = match &holder_id {
+            None => None,
+            Some(h) => Some(match self.vehicles.state(h).await.map_err(api::status)?.0 {
+                None => Holder::NotRegistered,
+                Some(v) if v.retired_at.is_some() => Holder::Gone(ReleaseReason::Retired),
+                Some(v) if Plate::parse(&v.plate).ok().as_ref() != Some(plate) => Holder::Gone(ReleaseReason::Replated),
+                Some(_) => Holder::Carries,
+            }),
+        };
+        let command = PlateCommand::Claim {
+            plate: plate.clone(),
+            vehicle_id: vehicle_id.to_owned(),
+            at,
+            holder,
+            stale_after: STALE_CLAIM,
+        };
+        let done = api::execute(&self.plates, &key, step(ctx, "plate-claim"), at, &command, true).await?;
+        Ok(done.events_appended > 0)
+    }
+
+    /// The vehicle the read model says carries `plate` now, if any.
+    async fn carrier_now(&self, plate: &Plate) -> Result<Option<String>, Status> {
+        Ok(queries::plate_carriers(&self.db, plate.as_str())
+            .await
+            .map_err(query_status)?
+            .into_iter()
+            .rev()
+            .find(|c| c.to.is_none())
+            .map(|c| c.vehicle_id))
+    }
+
+    /// Frees `plate` of `vehicle_id`; a failure is only logged: the claim is then stale, and the
+    /// next vehicle to claim the plate takes it over.
+    async fn release_plate(
+        &self,
+        plate: &Plate,
+        vehicle_id: &str,
+        ctx: &Context,
+        at: OffsetDateTime,
+        reason: ReleaseReason,
+    ) {
+        let command = PlateCommand::Release {
+            vehicle_id: vehicle_id.to_owned(),
+            at,
+            reason,
+        };
+        let label = format!("plate-release-{}", reason.code().to_ascii_lowercase());
+        if let Err(e) = api::execute(&self.plates, &plate.key(), step(ctx, &label), at, &command, false).await {
+            tracing::warn!(%plate, vehicle_id, error = %e, "could not release the plate; the next claim takes it over");
+        }
     }
 
     async fn vehicle_city(&self, id: &str) -> Result<Option<City>, Status> {
@@ -292,16 +400,90 @@ impl pb::fleet_service_server::FleetService for FleetApi {
             v.finish(())?;
             return Err(Status::invalid_argument("invalid request"));
         };
+        let now = self.clock.now();
         let command = v.finish(VehicleCommand::Register {
             vehicle_id: id.clone(),
             vin,
-            plate,
+            plate: plate.clone(),
             model: model.unwrap_or(VehicleModel::Et5),
             city: code,
             home_station: home,
-            at: self.clock.now(),
+            at: now,
         })?;
-        self.run(&self.vehicles, &id, ctx, command, true).await
+        // A registration the vehicle's rules refuse is answered before the plate is touched:
+        // a refused command appends nothing.
+        let current = self.vehicles.state(&id).await.map_err(api::status)?.0;
+        VehicleAggregate::decide(&current, &command).map_err(DomainStatus::status)?;
+        // One plate, one car: the plate is claimed first, and given back if the registration
+        // is refused after all (another registration of the car came in between).
+        let claimed = self.claim_plate(&plate, &id, &ctx, now).await?;
+        let undo = step(&ctx, "register");
+        match self.run(&self.vehicles, &id, ctx, command, true).await {
+            Err(e) if claimed && refused(&e) => {
+                self.release_plate(&plate, &id, &undo, now, ReleaseReason::NotRegistered)
+                    .await;
+                Err(e)
+            }
+            answer => answer,
+        }
+    }
+
+    async fn change_plate(
+        &self,
+        request: Request<pb::ChangePlateRequest>,
+    ) -> Result<Response<common::CommandResult>, Status> {
+        let caller = Caller::of(&request);
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let ctx = context(&mut v, &r, caller.as_ref());
+        let id = v.id("vehicle_id", &r.vehicle_id);
+        let plate = v.plate("plate", &r.plate);
+        let reason = v.text("reason", &r.reason, 300, false);
+        let now = self.clock.now();
+        let at = v.time("at", r.at.as_ref()).unwrap_or(now);
+        if at > now + time::Duration::minutes(5) {
+            v.add("at", "cannot be in the future");
+        }
+        let Some(plate) = plate else {
+            v.finish(())?;
+            return Err(Status::invalid_argument("invalid request"));
+        };
+        let command = v.finish(VehicleCommand::ChangePlate {
+            plate: plate.clone(),
+            at,
+            reason,
+        })?;
+        let before = self
+            .vehicles
+            .state(&id)
+            .await
+            .map_err(api::status)?
+            .0
+            .ok_or_else(|| Status::not_found("vehicle not found"))?;
+        // Refused by the vehicle's rules (retired, the time wrong) or its own plate already:
+        // answered before the plate registry is touched.
+        if VehicleAggregate::decide(&Some(before.clone()), &command)
+            .map_err(DomainStatus::status)?
+            .is_empty()
+        {
+            return self.run(&self.vehicles, &id, ctx, command, false).await;
+        }
+        let claimed = self.claim_plate(&plate, &id, &ctx, at).await?;
+        let undo = step(&ctx, "replate");
+        let answer = self.run(&self.vehicles, &id, ctx, command, false).await;
+        match &answer {
+            Err(e) if claimed && refused(e) => {
+                self.release_plate(&plate, &id, &undo, at, ReleaseReason::NotRegistered)
+                    .await;
+            }
+            Ok(done) if done.get_ref().events_appended > 0 => {
+                if let Ok(old) = Plate::parse(&before.plate) {
+                    self.release_plate(&old, &id, &undo, at, ReleaseReason::Replated).await;
+                }
+            }
+            _ => {}
+        }
+        answer
     }
 
     async fn move_vehicle(
@@ -408,7 +590,16 @@ impl pb::fleet_service_server::FleetService for FleetApi {
         let reason = v.text("reason", &r.reason, 300, true);
         let at = v.time("at", r.at.as_ref()).unwrap_or_else(|| self.clock.now());
         let command = v.finish(VehicleCommand::Retire { at, reason })?;
-        self.run(&self.vehicles, &id, ctx, command, false).await
+        let undo = step(&ctx, "retire");
+        let answer = self.run(&self.vehicles, &id, ctx, command, false).await?;
+        // A retired car's plate may be issued again.
+        if let Some(car) = self.vehicles.state(&id).await.map_err(api::status)?.0
+            && car.retired_at.is_some()
+            && let Ok(plate) = Plate::parse(&car.plate)
+        {
+            self.release_plate(&plate, &id, &undo, at, ReleaseReason::Retired).await;
+        }
+        Ok(answer)
     }
 
     async fn register_driver(
@@ -696,6 +887,36 @@ impl pb::fleet_service_server::FleetService for FleetApi {
             .map_err(query_status)?
             .ok_or_else(|| Status::not_found("vehicle not found"))?;
         Ok(Response::new(vehicle_pb(&vehicle, seq, self.clock.now())))
+    }
+
+    async fn get_plate_history(
+        &self,
+        request: Request<pb::GetPlateHistoryRequest>,
+    ) -> Result<Response<pb::GetPlateHistoryResponse>, Status> {
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let plate = v.plate("plate", &r.plate);
+        let at = v.time("at", r.at.as_ref());
+        v.finish(())?;
+        let Some(plate) = plate else {
+            return Err(Status::invalid_argument("invalid request"));
+        };
+        self.consistent(r.consistency.as_ref()).await?;
+        let carriers = queries::plate_carriers(&self.db, plate.as_str())
+            .await
+            .map_err(query_status)?
+            .into_iter()
+            .filter(|c| at.is_none_or(|t| c.from <= t && c.to.is_none_or(|to| t < to)))
+            .map(|c| pb::PlateCarrier {
+                vehicle_id: c.vehicle_id,
+                from: Some(ts(c.from)),
+                to: c.to.map(ts),
+            })
+            .collect();
+        Ok(Response::new(pb::GetPlateHistoryResponse {
+            plate: plate.to_string(),
+            carriers,
+        }))
     }
 
     async fn list_vehicles(

@@ -85,6 +85,7 @@ pub async fn start(
     let drivers = kit.handler::<DriverAggregate>();
     let cities = kit.handler::<CityAggregate>();
     let plans = kit.handler::<PlanAggregate>();
+    let plates = kit.handler::<crate::domain::plate::PlateAggregate>();
     let db = kit.db().clone();
 
     let fleet_projector = kit.project(FleetProjection);
@@ -107,6 +108,7 @@ pub async fn start(
             drivers,
             cities,
             plans,
+            plates,
             db: db.clone(),
             checkpoints: fleet_projector.checkpoints.clone(),
             clock,

@@ -22,9 +22,10 @@ use super::plan::{
     AssignmentReleased, DriverTaskAssigned, DriverTaskUnassigned, OrderAtRisk, PlanEvent, PlanOrdersClosed,
     PlanPublished, TaskKind, VehicleAssigned, VehicleReassigned,
 };
+use super::plate::{PlateClaimed, PlateEvent, PlateReleased, ReleaseReason};
 use super::vehicle::{
     BreakdownReported, MaintenanceScheduled, ReadingKind, RepairCompleted, Severity, VehicleEvent, VehicleMoved,
-    VehicleReadingRecorded, VehicleRegistered, VehicleRetired,
+    VehiclePlateChanged, VehicleReadingRecorded, VehicleRegistered, VehicleRetired,
 };
 
 /// One domain event and its wire message.
@@ -306,6 +307,37 @@ impl WireEvent for VehicleReadingRecorded {
     }
 }
 
+/// A plate the event always carries.
+fn req_plate(name: &str, field: &str, text: &str) -> Result<Plate, DecodeError> {
+    Plate::parse(text).map_err(|e| DecodeError::invalid(name, field, e))
+}
+
+impl WireEvent for VehiclePlateChanged {
+    const NAME: &'static str = "VehiclePlateChanged";
+    type Proto = pb::VehiclePlateChanged;
+
+    fn to_pb(&self) -> pb::VehiclePlateChanged {
+        pb::VehiclePlateChanged {
+            vehicle_id: self.vehicle_id.clone(),
+            from_plate: self.from_plate.to_string(),
+            to_plate: self.to_plate.to_string(),
+            at: ts(self.at),
+            reason: self.reason.clone(),
+        }
+    }
+
+    fn from_pb(m: pb::VehiclePlateChanged) -> Result<Self, DecodeError> {
+        let name = Self::NAME;
+        Ok(Self {
+            from_plate: req_plate(name, "from_plate", &m.from_plate)?,
+            to_plate: req_plate(name, "to_plate", &m.to_plate)?,
+            at: req_ts(name, "at", m.at)?,
+            vehicle_id: m.vehicle_id,
+            reason: m.reason,
+        })
+    }
+}
+
 impl VehicleEvent {
     pub const NAMES: &[&str] = &[
         VehicleRegistered::NAME,
@@ -315,6 +347,7 @@ impl VehicleEvent {
         MaintenanceScheduled::NAME,
         VehicleRetired::NAME,
         VehicleReadingRecorded::NAME,
+        VehiclePlateChanged::NAME,
     ];
 
     pub fn name(&self) -> &'static str {
@@ -326,6 +359,7 @@ impl VehicleEvent {
             Self::MaintenanceScheduled(_) => MaintenanceScheduled::NAME,
             Self::VehicleRetired(_) => VehicleRetired::NAME,
             Self::VehicleReadingRecorded(_) => VehicleReadingRecorded::NAME,
+            Self::VehiclePlateChanged(_) => VehiclePlateChanged::NAME,
         }
     }
 
@@ -339,6 +373,7 @@ impl VehicleEvent {
             Self::MaintenanceScheduled(e) => encode(e),
             Self::VehicleRetired(e) => encode(e),
             Self::VehicleReadingRecorded(e) => encode(e),
+            Self::VehiclePlateChanged(e) => encode(e),
         }
     }
 
@@ -351,6 +386,81 @@ impl VehicleEvent {
             MaintenanceScheduled::NAME => decode(payload).map(Self::MaintenanceScheduled),
             VehicleRetired::NAME => decode(payload).map(Self::VehicleRetired),
             VehicleReadingRecorded::NAME => decode(payload).map(Self::VehicleReadingRecorded),
+            VehiclePlateChanged::NAME => decode(payload).map(Self::VehiclePlateChanged),
+            other => Err(DecodeError::unknown(other)),
+        }
+    }
+}
+
+// ---- plate -------------------------------------------------------------------------------------
+
+impl WireEvent for PlateClaimed {
+    const NAME: &'static str = "PlateClaimed";
+    type Proto = pb::PlateClaimed;
+
+    fn to_pb(&self) -> pb::PlateClaimed {
+        pb::PlateClaimed {
+            plate: self.plate.to_string(),
+            vehicle_id: self.vehicle_id.clone(),
+            at: ts(self.at),
+        }
+    }
+
+    fn from_pb(m: pb::PlateClaimed) -> Result<Self, DecodeError> {
+        Ok(Self {
+            plate: req_plate(Self::NAME, "plate", &m.plate)?,
+            at: req_ts(Self::NAME, "at", m.at)?,
+            vehicle_id: m.vehicle_id,
+        })
+    }
+}
+
+impl WireEvent for PlateReleased {
+    const NAME: &'static str = "PlateReleased";
+    type Proto = pb::PlateReleased;
+
+    fn to_pb(&self) -> pb::PlateReleased {
+        pb::PlateReleased {
+            plate: self.plate.to_string(),
+            vehicle_id: self.vehicle_id.clone(),
+            at: ts(self.at),
+            reason: self.reason.code().to_owned(),
+        }
+    }
+
+    fn from_pb(m: pb::PlateReleased) -> Result<Self, DecodeError> {
+        let name = Self::NAME;
+        Ok(Self {
+            plate: req_plate(name, "plate", &m.plate)?,
+            at: req_ts(name, "at", m.at)?,
+            reason: ReleaseReason::parse(&m.reason)
+                .ok_or_else(|| DecodeError::invalid(name, "reason", format!("unknown reason {:?}", m.reason)))?,
+            vehicle_id: m.vehicle_id,
+        })
+    }
+}
+
+impl PlateEvent {
+    pub const NAMES: &[&str] = &[PlateClaimed::NAME, PlateReleased::NAME];
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::PlateClaimed(_) => PlateClaimed::NAME,
+            Self::PlateReleased(_) => PlateReleased::NAME,
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Self::PlateClaimed(e) => encode(e),
+            Self::PlateReleased(e) => encode(e),
+        }
+    }
+
+    pub fn decode(name: &str, payload: &[u8]) -> Result<Self, DecodeError> {
+        match name {
+            PlateClaimed::NAME => decode(payload).map(Self::PlateClaimed),
+            PlateReleased::NAME => decode(payload).map(Self::PlateReleased),
             other => Err(DecodeError::unknown(other)),
         }
     }

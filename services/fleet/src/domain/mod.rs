@@ -11,6 +11,7 @@ pub mod city;
 pub mod codec;
 pub mod driver;
 pub mod plan;
+pub mod plate;
 pub mod types;
 pub mod vehicle;
 

@@ -13,6 +13,7 @@ use time::macros::datetime;
 use super::city::*;
 use super::driver::{DriverAggregate, DriverEvent, DriverRegistered, ShiftScheduled};
 use super::plan::*;
+use super::plate::*;
 use super::vehicle::*;
 use super::*;
 
@@ -496,10 +497,18 @@ fn vehicle_events() -> Vec<VehicleEvent> {
         | VehicleEvent::RepairCompleted(_)
         | VehicleEvent::MaintenanceScheduled(_)
         | VehicleEvent::VehicleRetired(_)
-        | VehicleEvent::VehicleReadingRecorded(_) => (),
+        | VehicleEvent::VehicleReadingRecorded(_)
+        | VehicleEvent::VehiclePlateChanged(_) => (),
     };
     vec![
         registered("V9"),
+        VehicleEvent::VehiclePlateChanged(VehiclePlateChanged {
+            vehicle_id: "V9".into(),
+            from_plate: Plate::parse("沪A·D12345").unwrap(),
+            to_plate: Plate::parse("沪A·F12345").unwrap(),
+            at: t,
+            reason: "plate damaged".into(),
+        }),
         VehicleEvent::VehicleMoved(VehicleMoved {
             vehicle_id: "V9".into(),
             from_station: "PVG".into(),
@@ -765,6 +774,153 @@ fn every_event_kind_round_trips_through_its_bytes() {
     round_trip_every_kind::<PlanAggregate>(PlanEvent::NAMES, plan);
 
     round_trip_every_kind::<DriverAggregate>(DriverEvent::NAMES, driver_events());
+    round_trip_every_kind::<PlateAggregate>(
+        PlateEvent::NAMES,
+        vec![
+            PlateEvent::PlateClaimed(PlateClaimed {
+                plate: plate("沪A·D00001"),
+                vehicle_id: "V1".into(),
+                at: h(1) + time::Duration::microseconds(7),
+            }),
+            PlateEvent::PlateReleased(PlateReleased {
+                plate: plate("沪A·D00001"),
+                vehicle_id: "V1".into(),
+                at: h(2),
+                reason: ReleaseReason::Retired,
+            }),
+            PlateEvent::PlateReleased(PlateReleased {
+                plate: plate("沪A·D00001"),
+                vehicle_id: "V2".into(),
+                at: h(3),
+                reason: ReleaseReason::NotRegistered,
+            }),
+            PlateEvent::PlateReleased(PlateReleased {
+                plate: plate("沪A·D00001"),
+                vehicle_id: "V3".into(),
+                at: h(4),
+                reason: ReleaseReason::Replated,
+            }),
+        ],
+    );
+}
+
+fn plate(text: &str) -> Plate {
+    Plate::parse(text).unwrap()
+}
+
+fn claim(vehicle: &str, at: OffsetDateTime, holder: Option<Holder>) -> PlateCommand {
+    PlateCommand::Claim {
+        plate: plate("沪A·D00001"),
+        vehicle_id: vehicle.into(),
+        at,
+        holder,
+        stale_after: time::Duration::minutes(5),
+    }
+}
+
+fn claimed(vehicle: &str, at: OffsetDateTime) -> PlateEvent {
+    PlateEvent::PlateClaimed(PlateClaimed {
+        plate: plate("沪A·D00001"),
+        vehicle_id: vehicle.into(),
+        at,
+    })
+}
+
+#[test]
+fn a_plate_is_carried_by_one_vehicle_at_a_time() {
+    given::<PlateAggregate>([])
+        .when(claim("V1", h(1), None))
+        .then(vec![claimed("V1", h(1))]);
+    // The same vehicle again (a retried registration): nothing new.
+    given::<PlateAggregate>([claimed("V1", h(1))])
+        .when(claim("V1", h(2), None))
+        .then(vec![]);
+    // Another vehicle: refused, naming the one that has it.
+    given::<PlateAggregate>([claimed("V1", h(1))])
+        .when(claim("V2", h(2), Some(Holder::Carries)))
+        .then_err(PlateError::InUse {
+            plate: "沪A·D00001".into(),
+            vehicle_id: "V1".into(),
+        });
+    assert_eq!(
+        PlateError::InUse {
+            plate: "沪A·D00001".into(),
+            vehicle_id: "V1".into(),
+        }
+        .to_string(),
+        "plate 沪A·D00001 is carried by vehicle V1"
+    );
+}
+
+#[test]
+fn a_released_plate_is_issued_again_and_a_stale_claim_is_taken_over() {
+    let released = PlateEvent::PlateReleased(PlateReleased {
+        plate: plate("沪A·D00001"),
+        vehicle_id: "V1".into(),
+        at: h(3),
+        reason: ReleaseReason::Retired,
+    });
+    given::<PlateAggregate>([claimed("V1", h(1)), released.clone()])
+        .when(claim("V2", h(4), None))
+        .then(vec![claimed("V2", h(4))]);
+    // Only the holder's release frees it.
+    given::<PlateAggregate>([claimed("V1", h(1))])
+        .when(PlateCommand::Release {
+            vehicle_id: "V2".into(),
+            at: h(2),
+            reason: ReleaseReason::Retired,
+        })
+        .then(vec![]);
+    // The holder was retired but its release was lost: taken over, the release recorded.
+    let lost = |reason| {
+        PlateEvent::PlateReleased(PlateReleased {
+            plate: plate("沪A·D00001"),
+            vehicle_id: "V1".into(),
+            at: h(4),
+            reason,
+        })
+    };
+    given::<PlateAggregate>([claimed("V1", h(1))])
+        .when(claim("V2", h(4), Some(Holder::Gone(ReleaseReason::Retired))))
+        .then(vec![lost(ReleaseReason::Retired), claimed("V2", h(4))]);
+    // A claim whose registration never happened: stale after five minutes, not before.
+    let at = h(1) + time::Duration::minutes(4);
+    given::<PlateAggregate>([claimed("V1", h(1))])
+        .when(claim("V2", at, Some(Holder::NotRegistered)))
+        .then_err(PlateError::InUse {
+            plate: "沪A·D00001".into(),
+            vehicle_id: "V1".into(),
+        });
+    given::<PlateAggregate>([claimed("V1", h(1))])
+        .when(claim("V2", h(4), Some(Holder::NotRegistered)))
+        .then(vec![lost(ReleaseReason::NotRegistered), claimed("V2", h(4))]);
+}
+
+#[test]
+fn a_car_is_replated_from_a_moment_on() {
+    let state = given::<VehicleAggregate>([registered("V1")])
+        .when(VehicleCommand::ChangePlate {
+            plate: plate("沪AF00009"),
+            at: h(2),
+            reason: "plate damaged".into(),
+        })
+        .then(vec![VehicleEvent::VehiclePlateChanged(VehiclePlateChanged {
+            vehicle_id: "V1".into(),
+            from_plate: plate("沪A·D12345"),
+            to_plate: plate("沪A·F00009"),
+            at: h(2),
+            reason: "plate damaged".into(),
+        })])
+        .expect("registered");
+    assert_eq!(state.plate, "沪A·F00009");
+    // Its own plate again, in any spelling: nothing to change.
+    given::<VehicleAggregate>([registered("V1")])
+        .when(VehicleCommand::ChangePlate {
+            plate: plate("沪ad12345"),
+            at: h(2),
+            reason: String::new(),
+        })
+        .then(vec![]);
 }
 
 #[test]

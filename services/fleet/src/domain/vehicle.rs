@@ -22,6 +22,7 @@ pub enum VehicleEvent {
     MaintenanceScheduled(MaintenanceScheduled),
     VehicleRetired(VehicleRetired),
     VehicleReadingRecorded(VehicleReadingRecorded),
+    VehiclePlateChanged(VehiclePlateChanged),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +80,16 @@ pub struct MaintenanceScheduled {
 #[derive(Debug, Clone, PartialEq)]
 pub struct VehicleRetired {
     pub vehicle_id: String,
+    pub at: OffsetDateTime,
+    pub reason: String,
+}
+
+/// The car carries another plate from `at` on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VehiclePlateChanged {
+    pub vehicle_id: String,
+    pub from_plate: Plate,
+    pub to_plate: Plate,
     pub at: OffsetDateTime,
     pub reason: String,
 }
@@ -274,6 +285,12 @@ pub enum VehicleCommand {
         at: OffsetDateTime,
         reason: String,
     },
+    /// Re-plating: the plate must have been claimed for the car first (see `super::plate`).
+    ChangePlate {
+        plate: Plate,
+        at: OffsetDateTime,
+        reason: String,
+    },
     /// From the order service's handover events (issued by a reactor).
     RecordReading {
         kind: ReadingKind,
@@ -460,6 +477,28 @@ impl VehicleAggregate {
                     reason: reason.clone(),
                 })])
             }
+            C::ChangePlate { plate, at, reason } => {
+                let from = Plate::parse(&v.plate).map_err(|e| VehicleError::Invalid {
+                    field: "plate",
+                    message: format!("the car's own plate {} does not parse: {e}", v.plate),
+                })?;
+                if from == *plate {
+                    return Ok(vec![]);
+                }
+                if *at < v.registered_at {
+                    return Err(VehicleError::Invalid {
+                        field: "at",
+                        message: "cannot be before the car was registered".into(),
+                    });
+                }
+                Ok(vec![VehicleEvent::VehiclePlateChanged(VehiclePlateChanged {
+                    vehicle_id: id,
+                    from_plate: from,
+                    to_plate: plate.clone(),
+                    at: *at,
+                    reason: reason.clone(),
+                })])
+            }
             C::Retire { at, reason } => {
                 if let Some(o) = &v.on_hire_order_id {
                     return Err(VehicleError::OnHire(o.clone()));
@@ -523,6 +562,7 @@ impl VehicleAggregate {
                 reason: e.reason.clone(),
             }),
             E::VehicleRetired(e) => v.retired_at = Some(e.at),
+            E::VehiclePlateChanged(e) => v.plate = e.to_plate.to_string(),
             E::VehicleReadingRecorded(e) => {
                 v.odometer_km = e.odometer_km;
                 v.charge_percent = e.charge_percent;

@@ -146,9 +146,20 @@ impl FleetProjection {
             }
             VehicleEvent::VehicleRetired(r) => {
                 window("RETIRED", r.at, None).execute(&mut **tx).await?;
+                put_down(tx, id, None, r.at).await?;
                 true
             }
-            VehicleEvent::VehicleRegistered(_) | VehicleEvent::VehicleMoved(_) => true,
+            VehicleEvent::VehicleRegistered(r) => {
+                carry(tx, r.plate.as_str(), id, r.registered_at).await?;
+                true
+            }
+            VehicleEvent::VehiclePlateChanged(c) => {
+                put_down(tx, id, Some(c.from_plate.as_str()), c.at).await?;
+                carry(tx, c.to_plate.as_str(), id, c.at).await?;
+                // The plan names cars by id; the order shows the plate it was given.
+                false
+            }
+            VehicleEvent::VehicleMoved(_) => true,
             // Handovers re-plan through the demand they belong to.
             VehicleEvent::VehicleReadingRecorded(_) => false,
         };
@@ -437,6 +448,9 @@ impl Projection for FleetProjection {
             match e.subject.split('.').nth(2) {
                 Some("vehicle") => self.vehicle(tx, e).await?,
                 Some("driver") => self.driver(tx, e).await?,
+                // The plate registry's claims guard registrations; which car carried a plate
+                // when is read from the vehicles' own events.
+                Some("plate") => {}
                 Some("city") => self.city(tx, e).await?,
                 Some("plan") => self.plan(tx, e).await?,
                 _ => tracing::warn!(subject = %e.subject, "not a fleet aggregate; skipped"),
@@ -457,8 +471,9 @@ impl Projection for FleetProjection {
 }
 
 /// The tables the fleet projection owns outright (`replan_requests` it shares with the demand).
-const FLEET_TABLES: [&str; 8] = [
+const FLEET_TABLES: [&str; 9] = [
     "vehicles",
+    "plate_history",
     "vehicle_windows",
     "drivers",
     "cities",
@@ -708,6 +723,38 @@ impl DemandProjection {
         }
         Ok(())
     }
+}
+
+/// `vehicle_id` carries `plate` (compact form) from `from`.
+async fn carry(tx: &mut Tx, plate: &str, vehicle_id: &str, from: OffsetDateTime) -> Result<(), ProjectionError> {
+    sqlx::query(
+        "INSERT INTO plate_history (plate, vehicle_id, from_us, to_us) VALUES ($1, $2, $3, NULL) \
+         ON CONFLICT (plate, vehicle_id, from_us) DO NOTHING",
+    )
+    .bind(plate.to_owned())
+    .bind(vehicle_id.to_owned())
+    .bind(micros(from))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// `vehicle_id` stops carrying `plate` (any plate: `None`) at `to`.
+async fn put_down(
+    tx: &mut Tx,
+    vehicle_id: &str,
+    plate: Option<&str>,
+    to: OffsetDateTime,
+) -> Result<(), ProjectionError> {
+    sqlx::query(
+        "UPDATE plate_history SET to_us = $3 WHERE vehicle_id = $1 AND ($2 = '' OR plate = $2) AND to_us IS NULL",
+    )
+    .bind(vehicle_id.to_owned())
+    .bind(plate.unwrap_or_default().to_owned())
+    .bind(micros(to))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// A reading a handover asks of a car: `kind` PICKUP, RETURN, SWAP_OUT or SWAP_IN.

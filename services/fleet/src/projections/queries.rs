@@ -333,6 +333,32 @@ pub async fn demand_status(db: &Db, city: &str) -> Result<BTreeMap<String, Strin
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
+/// A vehicle carried a plate over `[from, to)` (`to` `None`: it carries it now).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlateCarrier {
+    pub vehicle_id: String,
+    pub from: OffsetDateTime,
+    pub to: Option<OffsetDateTime>,
+}
+
+/// Who carried `plate` (compact form), oldest first.
+pub async fn plate_carriers(db: &Db, plate: &str) -> Result<Vec<PlateCarrier>, QueryError> {
+    let rows = sqlx::query(
+        "SELECT vehicle_id, from_us, to_us FROM plate_history WHERE plate = $1 ORDER BY from_us, vehicle_id",
+    )
+    .bind(plate.to_owned())
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| PlateCarrier {
+            vehicle_id: r.get(0),
+            from: from_micros(r.get(1)),
+            to: r.get::<Option<i64>, _>(2).map(from_micros),
+        })
+        .collect())
+}
+
 /// One car's part of a hire: on hire for `order_id` over `[from, to)` (`to` `None`: on hire now).
 #[derive(Debug, Clone, PartialEq)]
 pub struct HireSpan {
