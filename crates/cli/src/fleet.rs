@@ -659,6 +659,8 @@ pub async fn run(addr: &str, timeout: Duration, cmd: &FleetCommand, inv: &Invoca
                     from_day: a.from.clone(),
                     to_day: a.to.clone(),
                     consistency: None,
+                    // The rows this command has always printed, until it prints a table.
+                    by_model: true,
                 })
                 .await?
                 .into_inner();
