@@ -234,6 +234,7 @@ mod tests {
             ctx: Context::new(None, None, None),
             times: Times::new(Zone::Utc, false),
             printer: Printer { json },
+            ryw: Default::default(),
         }
     }
 

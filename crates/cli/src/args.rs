@@ -114,6 +114,9 @@ pub enum OrderCommand {
     History(HistoryArgs),
     /// Orders waiting for a confirmation call, most urgent first.
     Queue(QueueArgs),
+    /// Orders whose pickup time passed before any call reached the customer: close each with
+    /// `no-show` or `cancel`.
+    Lapsed(LapsedArgs),
     /// SRE: empty a read model of the order service (every one unless --projection) and replay
     /// it from the stream's first event, while queries go on being answered. Returns once the
     /// replay has started.
@@ -405,6 +408,17 @@ pub struct QueueArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct LapsedArgs {
+    /// Only orders in this city (code, e.g. SHA).
+    #[arg(long)]
+    pub city: Option<String>,
+    #[command(flatten)]
+    pub page: PageArgs,
+    #[command(flatten)]
+    pub consistency: ConsistencyArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct PageArgs {
     /// Rows per page, 1–500 [default: the service's, 50].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=500))]
@@ -417,11 +431,17 @@ pub struct PageArgs {
     pub all: bool,
 }
 
+/// Read-your-writes. By default a query waits until the view has applied the sequence the last
+/// command to the same service got back (remembered in a small state file, see `state.rs`).
 #[derive(Debug, Args)]
 pub struct ConsistencyArgs {
-    /// Wait until the view has applied this sequence (one a command printed): read your write.
+    /// Wait until the view has applied this sequence instead [default: the one your last
+    /// command to this service printed].
     #[arg(long, value_name = "SEQUENCE")]
     pub min_sequence: Option<u64>,
+    /// Do not wait for your last command: read the view as it is now.
+    #[arg(long, conflicts_with = "min_sequence")]
+    pub no_wait: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -859,6 +879,15 @@ mod tests {
         assert_eq!(h.consistency.min_sequence, Some(7));
         assert_eq!(refused("history o-1 --min-sequence -1"), ErrorKind::UnknownArgument);
 
+        let OrderCommand::Lapsed(l) = order("lapsed --city SHA --no-wait --all", &[]) else {
+            panic!("not lapsed")
+        };
+        assert!(l.consistency.no_wait && l.page.all && l.city.as_deref() == Some("SHA"));
+        assert_eq!(
+            refused("queue --min-sequence 3 --no-wait"),
+            ErrorKind::ArgumentConflict,
+            "wait for a sequence, or do not wait"
+        );
         let line = "queue --city SHA --overdue-only --due-before 2026-12-01T12:00:00+08:00 --page-token abc";
         let OrderCommand::Queue(q) = order(line, &[]) else {
             panic!("not queue")

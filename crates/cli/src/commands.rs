@@ -11,11 +11,12 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 use crate::admin::{self, Operation};
 
-use crate::args::{ListArgs, OrderCommand, QueueArgs};
+use crate::args::{ConsistencyArgs, LapsedArgs, ListArgs, OrderCommand, QueueArgs};
 use crate::errors::Failure;
 use crate::format::Times;
 use crate::requests::{self, Context};
-use crate::views::{CommandView, HistoryView, OrderListView, OrderView, Printer, QueueView};
+use crate::state::ReadYourWrites;
+use crate::views::{CommandView, HistoryView, LapsedView, OrderListView, OrderView, Printer, QueueView};
 
 pub type Client = OrderServiceClient<Connection>;
 
@@ -61,6 +62,16 @@ pub struct Invocation {
     pub ctx: Context,
     pub times: Times,
     pub printer: Printer,
+    /// The sequence a query waits for by default, and the one a command got back.
+    pub ryw: ReadYourWrites,
+}
+
+impl Invocation {
+    /// What a query asks for: `--min-sequence`, nothing with `--no-wait`, else the sequence the
+    /// last command to this service got back (the service's default wait, 2 s).
+    pub fn consistency(&self, c: &ConsistencyArgs) -> Option<rentops_proto::common::Consistency> {
+        self.ryw.consistency(c.min_sequence, c.no_wait, 0)
+    }
 }
 
 /// Connects to `service` (its name, for the error) at `addr`. `timeout` bounds both connecting
@@ -99,6 +110,7 @@ impl OrderCommand {
                 | Self::List(_)
                 | Self::History(_)
                 | Self::Queue(_)
+                | Self::Lapsed(_)
                 | Self::RebuildProjection(_)
                 | Self::ProjectionStatus(_)
         )
@@ -124,6 +136,7 @@ async fn run_on(client: &mut Client, cmd: &OrderCommand, inv: &Invocation) -> Re
     let result = match cmd {
         OrderCommand::Place(a) => {
             let r = client.place_order(requests::place(a, ctx)).await?;
+            inv.ryw.wrote(r.get_ref().sequence);
             return Ok(printer.render(&CommandView::placed(r.get_ref(), ctx))?);
         }
         OrderCommand::Call(a) => client.record_contact_attempt(requests::call(a, ctx)).await?,
@@ -135,22 +148,28 @@ async fn run_on(client: &mut Client, cmd: &OrderCommand, inv: &Invocation) -> Re
         OrderCommand::Complete(a) => client.complete_order(requests::complete(a, ctx)).await?,
         OrderCommand::NoShow(a) => client.mark_no_show(requests::no_show(a, ctx)).await?,
         OrderCommand::Get(a) => {
-            let r = client.get_order(requests::get(a)).await?.into_inner();
+            let mut request = requests::get(a);
+            request.consistency = inv.consistency(&a.consistency);
+            let r = client.get_order(request).await?.into_inner();
             let order = r
                 .order
                 .ok_or_else(|| anyhow!("the service answered without an order"))?;
             return Ok(printer.render(&OrderView::new(&order, times))?);
         }
-        OrderCommand::List(a) => return Ok(printer.render(&list(client, a, times).await?)?),
+        OrderCommand::List(a) => return Ok(printer.render(&list(client, a, inv).await?)?),
         OrderCommand::History(a) => {
-            let r = client.get_order_history(requests::history(a)).await?.into_inner();
+            let mut request = requests::history(a);
+            request.consistency = inv.consistency(&a.consistency);
+            let r = client.get_order_history(request).await?.into_inner();
             return Ok(printer.render(&HistoryView::new(&a.order_id, &r, times))?);
         }
-        OrderCommand::Queue(a) => return Ok(printer.render(&queue(client, a, times).await?)?),
+        OrderCommand::Queue(a) => return Ok(printer.render(&queue(client, a, inv).await?)?),
+        OrderCommand::Lapsed(a) => return Ok(printer.render(&lapsed(client, a, inv).await?)?),
         OrderCommand::RebuildProjection(_) | OrderCommand::ProjectionStatus(_) => {
             return Err(anyhow!("an SRE operation is not an order-service call").into());
         }
     };
+    inv.ryw.wrote(result.get_ref().sequence);
     Ok(printer.render(&CommandView::result(result.get_ref(), ctx))?)
 }
 
@@ -179,7 +198,9 @@ impl Pages {
     }
 }
 
-async fn list(client: &mut Client, a: &ListArgs, times: Times) -> Result<OrderListView, Failure> {
+async fn list(client: &mut Client, a: &ListArgs, inv: &Invocation) -> Result<OrderListView, Failure> {
+    let times = inv.times;
+    let consistency = inv.consistency(&a.consistency);
     let mut view = OrderListView {
         orders: Vec::new(),
         next_page_token: String::new(),
@@ -187,7 +208,9 @@ async fn list(client: &mut Client, a: &ListArgs, times: Times) -> Result<OrderLi
     let mut token = a.page.page_token.clone().unwrap_or_default();
     let mut pages = Pages::new();
     loop {
-        let r = client.list_orders(requests::list(a, &token)).await?.into_inner();
+        let mut request = requests::list(a, &token);
+        request.consistency = consistency;
+        let r = client.list_orders(request).await?.into_inner();
         view.orders.extend(r.orders.iter().map(|o| OrderView::new(o, times)));
         view.next_page_token = r.page.map(|p| p.next_page_token).unwrap_or_default();
         match pages.next(a.page.all, &view.next_page_token)? {
@@ -197,7 +220,9 @@ async fn list(client: &mut Client, a: &ListArgs, times: Times) -> Result<OrderLi
     }
 }
 
-async fn queue(client: &mut Client, a: &QueueArgs, times: Times) -> Result<QueueView, Failure> {
+async fn queue(client: &mut Client, a: &QueueArgs, inv: &Invocation) -> Result<QueueView, Failure> {
+    let times = inv.times;
+    let consistency = inv.consistency(&a.consistency);
     let mut view = QueueView {
         entries: Vec::new(),
         next_page_token: String::new(),
@@ -205,12 +230,33 @@ async fn queue(client: &mut Client, a: &QueueArgs, times: Times) -> Result<Queue
     let mut token = a.page.page_token.clone().unwrap_or_default();
     let mut pages = Pages::new();
     loop {
-        let r = client
-            .list_confirmation_queue(requests::queue(a, &token))
-            .await?
-            .into_inner();
+        let mut request = requests::queue(a, &token);
+        request.consistency = consistency;
+        let r = client.list_confirmation_queue(request).await?.into_inner();
         view.entries
             .extend(r.entries.iter().map(|e| QueueView::entry(e, times)));
+        view.next_page_token = r.page.map(|p| p.next_page_token).unwrap_or_default();
+        match pages.next(a.page.all, &view.next_page_token)? {
+            Some(next) => token = next,
+            None => return Ok(view),
+        }
+    }
+}
+
+async fn lapsed(client: &mut Client, a: &LapsedArgs, inv: &Invocation) -> Result<LapsedView, Failure> {
+    let consistency = inv.consistency(&a.consistency);
+    let mut view = LapsedView {
+        entries: Vec::new(),
+        next_page_token: String::new(),
+    };
+    let mut token = a.page.page_token.clone().unwrap_or_default();
+    let mut pages = Pages::new();
+    loop {
+        let mut request = requests::lapsed(a, &token);
+        request.consistency = consistency;
+        let r = client.list_lapsed_orders(request).await?.into_inner();
+        view.entries
+            .extend(r.entries.iter().map(|e| QueueView::entry(e, inv.times)));
         view.next_page_token = r.page.map(|p| p.next_page_token).unwrap_or_default();
         match pages.next(a.page.all, &view.next_page_token)? {
             Some(next) => token = next,

@@ -43,6 +43,10 @@ impl Failure {
         }
     }
 
+    pub fn deadline_exceeded(&self) -> bool {
+        matches!(self, Self::Status(s) if s.code() == Code::DeadlineExceeded)
+    }
+
     /// The process exit code: 2 for a request the service found invalid, else 1.
     pub fn exit_code(&self) -> u8 {
         match self {

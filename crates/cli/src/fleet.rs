@@ -2,23 +2,27 @@
 //! instance file (crates/planner/FORMAT.md) on the service or, with `--local`, with the planner
 //! library in this process (no server needed): `rentops fleet plan INSTANCE.json > PLAN.json`.
 //!
-//! Answers print as `key  value` lines (one block per item), or as JSON with `--json`.
+//! Answers print as tables (`fleet_views.rs`), or as JSON with `--json`.
 
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
-use rentops_proto::common::{CommandResult, Consistency};
+use rentops_proto::common::Consistency;
 use rentops_proto::fleet as pb;
 use rentops_proto::fleet::fleet_service_client::FleetServiceClient;
-use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::admin::Operation;
 use crate::args::parse_non_empty;
 use crate::commands::Invocation;
 use crate::errors::Failure;
-use crate::format::{model_name, parse_time, timestamp};
+use crate::fleet_views::{
+    AtRiskListView, AtRiskView, CurrentPlanView, FleetCommandView, KpisView, PlanHistoryView, PlanReportView,
+    PlanSummaryView, ReplanView, VehiclesView,
+};
+use crate::format::{parse_time, timestamp};
+use crate::views::View;
 
 #[derive(Debug, Subcommand)]
 pub enum FleetCommand {
@@ -58,7 +62,7 @@ pub enum FleetCommand {
     History(CityOnly),
     /// A city's vehicles with their state, station, charge and odometer.
     Vehicles(CityOnly),
-    /// Fulfilment and idle rate per model and day, actual beside planned.
+    /// Fulfilment and idle rate per day (and model with --by-model), actual beside planned.
     Kpis(KpiArgs),
     /// SRE: empty a read model of the fleet service (every one unless --projection: the fleet's
     /// own, and the demand it reads from the order stream) and replay it from its stream's first
@@ -104,9 +108,13 @@ pub struct CityOnly {
     /// City code, e.g. SHA.
     #[arg(long)]
     pub city: String,
-    /// Wait until the view includes this FLEET sequence (as a command printed it).
+    /// Wait until the view includes this FLEET sequence instead [default: the one your last
+    /// fleet command printed].
     #[arg(long)]
     pub min_sequence: Option<u64>,
+    /// Do not wait for your last fleet command: read the view as it is now.
+    #[arg(long, conflicts_with = "min_sequence")]
+    pub no_wait: bool,
 }
 
 #[derive(Debug, Args)]
@@ -297,6 +305,17 @@ pub struct KpiArgs {
     pub to: String,
     #[arg(long, value_enum, ignore_case = true)]
     pub model: Option<ModelArg>,
+    /// A row per day and model (only the models the city has cars or orders for), instead of
+    /// one per day.
+    #[arg(long)]
+    pub by_model: bool,
+    /// Wait until the view includes this FLEET sequence instead [default: the one your last
+    /// fleet command printed].
+    #[arg(long)]
+    pub min_sequence: Option<u64>,
+    /// Do not wait for your last fleet command: read the view as it is now.
+    #[arg(long, conflicts_with = "min_sequence")]
+    pub no_wait: bool,
 }
 
 type Client = FleetServiceClient<crate::commands::Connection>;
@@ -308,79 +327,14 @@ async fn connect(addr: &str, timeout: Duration) -> Result<Client, Failure> {
         .max_encoding_message_size(64 * 1024 * 1024))
 }
 
-fn consistency(min: Option<u64>) -> Option<Consistency> {
-    min.map(|m| Consistency {
-        min_sequence: m,
-        timeout_ms: 10_000,
-    })
+/// Read-your-writes: `--min-sequence`, nothing with `--no-wait`, else the sequence the last fleet
+/// command got back.
+fn consistency(inv: &Invocation, min: Option<u64>, no_wait: bool) -> Option<Consistency> {
+    inv.ryw.consistency(min, no_wait, 10_000)
 }
 
-fn ts_text(t: Option<&prost_types::Timestamp>) -> String {
-    t.and_then(|t| rentops_proto::timestamp::from_timestamp(t).ok())
-        .and_then(|t| {
-            t.to_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC))
-                .format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
-
-fn model(m: i32) -> String {
-    model_name(m).unwrap_or_default()
-}
-
-/// Key/value lines for an object; arrays of objects as blocks separated by a blank line.
-fn text(v: &Value) -> String {
-    match v {
-        Value::Object(map) => {
-            let mut out = String::new();
-            let width = map.keys().map(|k| k.len()).max().unwrap_or(0);
-            for (k, v) in map {
-                match v {
-                    Value::Array(items) if items.iter().any(Value::is_object) => {
-                        out += &format!("{k}:\n");
-                        for item in items {
-                            for line in text(item).lines() {
-                                out += &format!("  {line}\n");
-                            }
-                            out += "\n";
-                        }
-                    }
-                    Value::String(s) => out += &format!("{k:width$}  {}\n", if s.is_empty() { "-" } else { s }),
-                    other => out += &format!("{k:width$}  {other}\n"),
-                }
-            }
-            out
-        }
-        other => format!("{other}\n"),
-    }
-}
-
-fn render(inv: &Invocation, v: Value) -> Result<String, Failure> {
-    if inv.printer.json {
-        Ok(serde_json::to_string_pretty(&v)? + "\n")
-    } else {
-        Ok(text(&v))
-    }
-}
-
-fn result(r: &CommandResult, inv: &Invocation) -> Value {
-    json!({
-        "aggregate_id": r.aggregate_id,
-        "sequence": r.sequence,
-        "events_appended": r.events_appended,
-        "request_id": inv.ctx.request_id,
-    })
-}
-
-fn summary(s: &pb::PlanSummary) -> Value {
-    json!({
-        "plan_id": s.plan_id, "planned_at": ts_text(s.planned_at.as_ref()), "trigger": s.trigger,
-        "orders": s.orders, "fulfilled": s.fulfilled, "fulfilment_rate": s.fulfilment_rate,
-        "idle_rate": s.idle_rate, "upgrades": s.upgrades, "relocation_minutes": s.relocation_minutes,
-        "moved_from_previous": s.moved_from_previous, "proven_optimal": s.proven_optimal,
-        "upper_bound_fulfilled": s.upper_bound_fulfilled, "at_risk": s.at_risk,
-    })
+fn render<V: View>(inv: &Invocation, view: &V) -> Result<String, Failure> {
+    Ok(inv.printer.render(view)?)
 }
 
 /// `plan`: the plan JSON on stdout (so it can be redirected to a file), the KPIs on stderr.
@@ -396,16 +350,23 @@ async fn plan(addr: &str, timeout: Duration, a: &PlanArgs) -> Result<String, Fai
         let out =
             rentops_planner::plan(&instance, &options).map_err(|e| anyhow::anyhow!("{}: {e}", a.instance.display()))?;
         let r = &out.report;
-        let why: Vec<Value> = out
-            .explanations
-            .iter()
-            .map(|e| json!({"order": e.order, "reason": e.reason.to_string()}))
-            .collect();
         (
             out.plan.to_json(),
-            json!({"orders": r.orders, "fulfilled": r.fulfilled, "fulfilment_rate": r.fulfilment_rate, "idle_rate": r.idle_rate,
-                   "upgrades": r.upgrades, "relocation_minutes": r.relocation_minutes, "proven_optimal": r.proven_optimal,
-                   "upper_bound_fulfilled": r.upper_bound_fulfilled, "unassigned": why}),
+            PlanReportView {
+                orders: r.orders as u32,
+                fulfilled: r.fulfilled as u32,
+                fulfilment_rate: (r.orders > 0).then_some(r.fulfilment_rate),
+                idle_rate: r.idle_rate,
+                upgrades: r.upgrades as u32,
+                relocation_minutes: r.relocation_minutes,
+                proven_optimal: r.proven_optimal,
+                upper_bound_fulfilled: r.upper_bound_fulfilled as u32,
+                unassigned: out
+                    .explanations
+                    .iter()
+                    .map(|e| (e.order.clone(), e.reason.to_string()))
+                    .collect(),
+            },
         )
     } else {
         let mut c = connect(addr, timeout).await?;
@@ -413,19 +374,25 @@ async fn plan(addr: &str, timeout: Duration, a: &PlanArgs) -> Result<String, Fai
             .plan_instance(pb::PlanInstanceRequest { instance_json: text })
             .await?
             .into_inner();
-        let mut k = r.summary.as_ref().map(summary).unwrap_or(Value::Null);
-        if let Value::Object(m) = &mut k {
-            m.insert(
-                "unassigned".into(),
-                r.explanations
-                    .iter()
-                    .map(|e| json!({"order": e.order_id, "reason": e.explanation}))
-                    .collect(),
-            );
-        }
-        (r.plan_json, k)
+        let s = r.summary.unwrap_or_default();
+        let report = PlanReportView {
+            orders: s.orders,
+            fulfilled: s.fulfilled,
+            fulfilment_rate: (s.orders > 0).then_some(s.fulfilment_rate),
+            idle_rate: s.idle_rate,
+            upgrades: s.upgrades,
+            relocation_minutes: s.relocation_minutes,
+            proven_optimal: s.proven_optimal,
+            upper_bound_fulfilled: s.upper_bound_fulfilled,
+            unassigned: r
+                .explanations
+                .iter()
+                .map(|e| (e.order_id.clone(), e.explanation.clone()))
+                .collect(),
+        };
+        (r.plan_json, report)
     };
-    eprint!("{}", self::text(&kpis));
+    eprint!("{}", kpis.table());
     Ok(plan_json + "\n")
 }
 
@@ -586,49 +553,51 @@ pub async fn run(addr: &str, timeout: Duration, cmd: &FleetCommand, inv: &Invoca
                 })
                 .await?
                 .into_inner();
-            let mut v = r.result.as_ref().map(|x| result(x, inv)).unwrap_or(Value::Null);
-            if let (Value::Object(m), Some(p)) = (&mut v, r.plan.as_ref()) {
-                m.insert("plan".into(), summary(p));
-            }
-            return render(inv, v);
+            let result = r.result.unwrap_or_default();
+            inv.ryw.wrote(result.sequence);
+            return render(
+                inv,
+                &ReplanView {
+                    result: FleetCommandView::new(&result, &inv.ctx),
+                    plan: r.plan.as_ref().map(|p| PlanSummaryView::new(p, inv.times)),
+                },
+            );
         }
         FleetCommand::ShowPlan(a) => {
             let p = c
                 .get_current_plan(pb::GetCurrentPlanRequest {
                     city: a.city.clone(),
-                    consistency: consistency(a.min_sequence),
+                    consistency: consistency(inv, a.min_sequence, a.no_wait),
                 })
                 .await?
                 .into_inner();
-            let v = json!({
-                "summary": p.summary.as_ref().map(summary),
-                "assignments": p.assignments.iter().map(|x| json!({"order": x.order_id, "vehicle": x.vehicle_id, "plate": x.plate, "model": model(x.model), "upgrade": x.upgrade})).collect::<Vec<_>>(),
-                "at_risk": p.at_risk.iter().map(|x| json!({"order": x.order_id, "reason": x.reason, "explanation": x.explanation})).collect::<Vec<_>>(),
-                "tasks": p.tasks.iter().map(|x| json!({"order": x.order_id, "kind": if x.kind == pb::TaskKind::Collection as i32 {"collection"} else {"delivery"}, "driver": x.driver_id, "from": ts_text(x.from.as_ref()), "station": x.station, "address": x.address, "flagged": x.flagged, "reason": x.reason})).collect::<Vec<_>>(),
-            });
-            return render(inv, v);
+            return render(inv, &CurrentPlanView::new(&p, inv.times));
         }
         FleetCommand::AtRisk(a) => {
             let r = c
                 .list_at_risk_orders(pb::ListAtRiskOrdersRequest {
                     city: a.city.clone(),
-                    consistency: consistency(a.min_sequence),
+                    consistency: consistency(inv, a.min_sequence, a.no_wait),
                 })
                 .await?
                 .into_inner();
-            let v = json!({"at_risk": r.orders.iter().map(|x| json!({"order": x.order_id, "reason": x.reason, "explanation": x.explanation, "flagged_at": ts_text(x.flagged_at.as_ref())})).collect::<Vec<_>>()});
-            return render(inv, v);
+            let at_risk = r.orders.iter().map(|x| AtRiskView::new(x, inv.times)).collect();
+            return render(inv, &AtRiskListView { at_risk });
         }
         FleetCommand::History(a) => {
             let r = c
                 .list_plan_history(pb::ListPlanHistoryRequest {
                     city: a.city.clone(),
                     page: None,
-                    consistency: consistency(a.min_sequence),
+                    consistency: consistency(inv, a.min_sequence, a.no_wait),
                 })
                 .await?
                 .into_inner();
-            return render(inv, json!({"plans": r.plans.iter().map(summary).collect::<Vec<_>>()}));
+            let view = PlanHistoryView {
+                plans: r.plans.iter().map(|p| PlanSummaryView::new(p, inv.times)).collect(),
+                next_page_token: r.page.map(|p| p.next_page_token).unwrap_or_default(),
+            };
+            return render(inv, &view);
         }
         FleetCommand::Vehicles(a) => {
             let r = c
@@ -638,18 +607,12 @@ pub async fn run(addr: &str, timeout: Duration, cmd: &FleetCommand, inv: &Invoca
                         page_size: 500,
                         page_token: String::new(),
                     }),
-                    consistency: consistency(a.min_sequence),
+                    consistency: consistency(inv, a.min_sequence, a.no_wait),
                     ..Default::default()
                 })
                 .await?
                 .into_inner();
-            let state = |s: i32| {
-                pb::VehicleState::try_from(s)
-                    .map(|s| s.as_str_name().trim_start_matches("VEHICLE_STATE_").to_lowercase())
-                    .unwrap_or_default()
-            };
-            let v = json!({"vehicles": r.vehicles.iter().map(|x| json!({"vehicle": x.vehicle_id, "plate": x.plate, "model": model(x.model), "state": state(x.state), "station": x.station, "charge_percent": x.charge_percent, "odometer_km": x.odometer_km, "on_hire_order": x.on_hire_order_id})).collect::<Vec<_>>()});
-            return render(inv, v);
+            return render(inv, &VehiclesView::new(&r));
         }
         FleetCommand::Kpis(a) => {
             let r = c
@@ -658,15 +621,16 @@ pub async fn run(addr: &str, timeout: Duration, cmd: &FleetCommand, inv: &Invoca
                     model: a.model.map(ModelArg::pb).unwrap_or(0),
                     from_day: a.from.clone(),
                     to_day: a.to.clone(),
-                    consistency: None,
+                    consistency: consistency(inv, a.min_sequence, a.no_wait),
+                    by_model: a.by_model,
                 })
                 .await?
                 .into_inner();
-            let v = json!({"rows": r.rows.iter().map(|x| json!({"day": x.day, "model": model(x.model), "due": x.due_orders, "fulfilled": x.fulfilled_orders, "pending": x.pending_orders, "fulfilment_rate": x.fulfilment_rate, "idle_rate": x.idle_rate, "planned_fulfilment_rate": x.planned_fulfilment_rate, "planned_idle_rate": x.planned_idle_rate})).collect::<Vec<_>>()});
-            return render(inv, v);
+            return render(inv, &KpisView::new(&r));
         }
     };
-    render(inv, result(r.get_ref(), inv))
+    inv.ryw.wrote(r.get_ref().sequence);
+    render(inv, &FleetCommandView::new(r.get_ref(), &inv.ctx))
 }
 
 #[cfg(test)]
@@ -700,13 +664,5 @@ mod tests {
         let instance = rentops_planner::Instance::from_json(&std::fs::read_to_string(path).unwrap()).unwrap();
         let plan = rentops_planner::Plan::from_json(out.trim()).unwrap();
         assert!(rentops_planner::check(&instance, &plan).is_ok());
-    }
-
-    #[test]
-    fn text_prints_nested_lists_as_blocks() {
-        let t = text(&json!({"a": "x", "items": [{"k": 1}]}));
-        let words: Vec<Vec<&str>> = t.lines().map(|l| l.split_whitespace().collect()).collect();
-        assert_eq!(words[0], ["a", "x"], "{t}");
-        assert!(t.contains("items:\n  k  1\n"), "{t}");
     }
 }

@@ -88,6 +88,20 @@ pub fn format_money(amount_fen: i64, currency: &str) -> String {
     format!("{} {currency}", format_fen(amount_fen))
 }
 
+/// A rate as a percentage with one decimal ("87.5%"), or "—" when there was nothing to divide
+/// by (the service left it unset): no figure, which "0.0%" or "100.0%" would misreport.
+pub fn rate(r: Option<f64>) -> String {
+    match r {
+        Some(r) if r.is_finite() => format!("{:.1}%", r * 100.0),
+        _ => "—".to_owned(),
+    }
+}
+
+/// Hours with one decimal: "14.0".
+pub fn hours(h: f64) -> String {
+    format!("{h:.1}")
+}
+
 /// The short name of an enum value ("REACHED" for CONTACT_OUTCOME_REACHED); `None` for the
 /// unspecified zero value; "UNKNOWN(n)" for a value newer than this client.
 fn enum_name<E: TryFrom<i32>>(value: i32, name: fn(&E) -> &'static str, prefix: &str) -> Option<String> {
@@ -252,6 +266,16 @@ mod tests {
         assert_eq!(format_money(45000, "CNY"), "450.00 CNY");
         assert_eq!(format_money(200_000, ""), "2000.00 CNY");
         assert_eq!(format_money(-1, "HKD"), "-0.01 HKD");
+    }
+
+    #[test]
+    fn rates_print_as_percentages_and_a_dash_when_unset() {
+        assert_eq!(rate(Some(0.875)), "87.5%");
+        assert_eq!(rate(Some(0.0)), "0.0%");
+        assert_eq!(rate(Some(1.0)), "100.0%");
+        assert_eq!(rate(None), "—");
+        assert_eq!(rate(Some(f64::NAN)), "—");
+        assert_eq!(hours(13.96), "14.0");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! Layout: `args` (the flags, parsed by clap), `requests` (flags → request messages),
 //! `commands` (the calls), `admin` (every service's projection status and rebuild), `views` and `events` (answers → tables and JSON), `format` (times,
-//! money, enum names), `errors` (stderr and exit codes). This file is wiring only.
+//! money, enum names), `errors` (stderr and exit codes), `state` (the sequence each service
+//! last gave a command, so the next query reads that write). This file is wiring only.
 
 mod admin;
 mod args;
@@ -11,8 +12,10 @@ mod commands;
 mod errors;
 mod events;
 mod fleet;
+mod fleet_views;
 mod format;
 mod requests;
+mod state;
 mod views;
 
 use std::io::{self, Write};
@@ -26,6 +29,7 @@ use crate::commands::Invocation;
 use crate::errors::Failure;
 use crate::format::{Times, Zone};
 use crate::requests::Context;
+use crate::state::{ReadYourWrites, Sequences};
 use crate::views::Printer;
 
 fn main() -> ExitCode {
@@ -45,11 +49,24 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> ExitCode {
     let g = &cli.global;
+    // The service this invocation talks to, for read-your-writes across invocations.
+    let (service, addr) = match &cli.command {
+        Command::Order(_) => ("order", g.order_addr.as_str()),
+        Command::Fleet(_) => ("fleet", g.fleet_addr.as_str()),
+    };
+    let (mut sequences, warning) = Sequences::load(state::dir_from(|k| std::env::var(k).ok()));
+    if let Some(w) = warning {
+        warn(&w);
+    }
     let inv = Invocation {
         ctx: Context::new(g.request_id.clone(), g.actor.clone(), std::env::var("USER").ok()),
         // Tables cut times to whole seconds for reading; JSON keeps them exact.
         times: Times::new(if g.utc { Zone::Utc } else { Zone::China }, !g.json),
         printer: Printer { json: g.json },
+        ryw: ReadYourWrites {
+            remembered: sequences.get(service, addr),
+            ..ReadYourWrites::default()
+        },
     };
     let timeout = Duration::from_secs(g.timeout_secs);
     let (request_id, result) = match &cli.command {
@@ -64,6 +81,18 @@ async fn run(cli: Cli) -> ExitCode {
         }
     };
     let result = result.map_err(|f| f.explain_timeout(g.timeout_secs));
+    if let (Ok(_), Some(sequence)) = (&result, inv.ryw.written.get())
+        && let Err(w) = sequences.remember(service, addr, sequence)
+    {
+        warn(&w);
+    }
+    if result.as_ref().is_err_and(Failure::deadline_exceeded) && inv.ryw.waited.get() {
+        warn(&format!(
+            "the query waited for sequence {} of the {service} service, which your last command got back; \
+             --no-wait reads the view as it is",
+            inv.ryw.remembered.unwrap_or_default()
+        ));
+    }
     match result {
         Ok(text) => match io::stdout().lock().write_all(text.as_bytes()) {
             Ok(()) => ExitCode::SUCCESS,
@@ -76,6 +105,11 @@ async fn run(cli: Cli) -> ExitCode {
         },
         Err(failure) => fail(&failure, request_id),
     }
+}
+
+/// A warning on stderr; nothing is left to do if even stderr is gone.
+fn warn(text: &str) {
+    let _ = writeln!(io::stderr().lock(), "warning: {text}");
 }
 
 /// Tells stderr what failed and returns the exit code for it. When a command's fate is unknown

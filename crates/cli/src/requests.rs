@@ -5,8 +5,8 @@ use rentops_proto::common::{CommandContext, Consistency, Money, PageRequest};
 use rentops_proto::order::{self, Customer, Location, location::Place};
 
 use crate::args::{
-    CallArgs, CancelArgs, ChangeArgs, CompleteArgs, ConfirmArgs, ConsistencyArgs, GetArgs, HistoryArgs, ListArgs,
-    NoShowArgs, PageArgs, PickupArgs, PlaceArgs, QueueArgs, ReturnArgs,
+    CallArgs, CancelArgs, ChangeArgs, CompleteArgs, ConfirmArgs, ConsistencyArgs, GetArgs, HistoryArgs, LapsedArgs,
+    ListArgs, NoShowArgs, PageArgs, PickupArgs, PlaceArgs, QueueArgs, ReturnArgs,
 };
 use crate::format::timestamp;
 
@@ -225,6 +225,14 @@ pub fn queue(a: &QueueArgs, page_token: &str) -> order::ListConfirmationQueueReq
         city: text(a.city.as_ref()),
         due_before: a.due_before.map(timestamp),
         overdue_only: a.overdue_only,
+        page: page(&a.page, page_token),
+        consistency: consistency(&a.consistency),
+    }
+}
+
+pub fn lapsed(a: &LapsedArgs, page_token: &str) -> order::ListLapsedOrdersRequest {
+    order::ListLapsedOrdersRequest {
+        city: text(a.city.as_ref()),
         page: page(&a.page, page_token),
         consistency: consistency(&a.consistency),
     }

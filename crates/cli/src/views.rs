@@ -34,7 +34,7 @@ impl Printer {
 
 /// A plain table: no borders, columns apart by two spaces, like `kubectl get`, so it reads in
 /// a terminal and greps in a pipe. comfy-table measures CJK text (names, plates) by its width.
-fn grid(header: Option<&[&str]>, rows: Vec<Vec<String>>) -> String {
+pub(crate) fn grid(header: Option<&[&str]>, rows: Vec<Vec<String>>) -> String {
     let mut t = Table::new();
     t.load_style(TableStyle::new());
     if let Some(h) = header {
@@ -48,12 +48,12 @@ fn grid(header: Option<&[&str]>, rows: Vec<Vec<String>>) -> String {
 }
 
 /// Key/value lines for one object.
-fn pairs(rows: Vec<(&str, String)>) -> String {
+pub(crate) fn pairs(rows: Vec<(&str, String)>) -> String {
     grid(None, rows.into_iter().map(|(k, v)| vec![k.to_owned(), v]).collect())
 }
 
 /// A cell: "-" for what is unset or empty.
-fn cell(v: Option<&str>) -> String {
+pub(crate) fn cell(v: Option<&str>) -> String {
     v.filter(|s| !s.is_empty()).unwrap_or("-").to_owned()
 }
 
@@ -435,7 +435,7 @@ impl View for OrderView {
 }
 
 /// Where the next page starts, printed under a table so a person can ask for it.
-fn next_page_hint(token: &str) -> String {
+pub(crate) fn next_page_hint(token: &str) -> String {
     if token.is_empty() {
         String::new()
     } else {
@@ -647,6 +647,48 @@ impl View for QueueView {
             "OVERDUE",
         ];
         grid(Some(&header), rows) + &next_page_hint(&self.next_page_token)
+    }
+}
+
+/// `rentops order lapsed`: orders whose pickup time passed before a call reached the customer.
+#[derive(Debug, Serialize)]
+pub struct LapsedView {
+    pub entries: Vec<QueueEntryView>,
+    pub next_page_token: String,
+}
+
+impl View for LapsedView {
+    fn table(&self) -> String {
+        if self.entries.is_empty() {
+            return "no lapsed orders\n".to_owned() + &next_page_hint(&self.next_page_token);
+        }
+        let rows = self
+            .entries
+            .iter()
+            .map(|e| {
+                vec![
+                    e.order_id.clone(),
+                    cell(Some(&e.city)),
+                    e.customer.text(),
+                    cell(Some(&e.customer.phone)),
+                    cell(e.pickup_at.as_deref()),
+                    e.attempts.to_string(),
+                    cell(e.last_outcome.as_deref()),
+                ]
+            })
+            .collect();
+        let header = [
+            "ORDER",
+            "CITY",
+            "CUSTOMER",
+            "PHONE",
+            "PICKUP AT",
+            "ATTEMPTS",
+            "LAST OUTCOME",
+        ];
+        grid(Some(&header), rows)
+            + "close each: rentops order no-show ORDER --notes ..., or rentops order cancel ORDER --by desk --reason ...\n"
+            + &next_page_hint(&self.next_page_token)
     }
 }
 
@@ -1043,6 +1085,56 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("more:"), "{text}");
+    }
+
+    #[test]
+    fn lapsed_orders_say_how_to_close_them() {
+        let e = order::ConfirmationQueueEntry {
+            order_id: "o-9".into(),
+            city: "SHA".into(),
+            customer: Some(order::Customer {
+                name: "王小明".into(),
+                phone: "138".into(),
+                ..Default::default()
+            }),
+            pickup_at: Some(Timestamp {
+                seconds: 1_796_090_400,
+                nanos: 0,
+            }),
+            attempts: 3,
+            last_outcome: order::ContactOutcome::NoAnswer as i32,
+            ..Default::default()
+        };
+        let v = LapsedView {
+            entries: vec![QueueView::entry(&e, CHINA)],
+            next_page_token: String::new(),
+        };
+        let text = v.table();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].starts_with("ORDER") && lines[0].contains("PICKUP AT"),
+            "{text}"
+        );
+        let row: Vec<&str> = lines[1].split_whitespace().collect();
+        assert_eq!(
+            row,
+            [
+                "o-9",
+                "SHA",
+                "王小明",
+                "138",
+                "2026-12-01T10:00:00+08:00",
+                "3",
+                "NO_ANSWER"
+            ],
+            "{text}"
+        );
+        assert!(lines[2].contains("rentops order no-show ORDER"), "{text}");
+        let empty = LapsedView {
+            entries: vec![],
+            next_page_token: String::new(),
+        };
+        assert_eq!(empty.table(), "no lapsed orders\n");
     }
 
     #[test]

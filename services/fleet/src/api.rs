@@ -1208,13 +1208,22 @@ impl pb::fleet_service_server::FleetService for FleetApi {
         )
         .await
         .map_err(query_status)?;
+        // One row per day unless asked per model; a day's row is over the model asked for, if any.
+        let rows: Vec<(time::Date, Option<VehicleModel>, kpis::Kpi)> = if r.by_model {
+            rows.into_iter().map(|((d, m), k)| (d, Some(m), k)).collect()
+        } else {
+            kpis::per_day(&rows, from, to)
+                .into_iter()
+                .map(|(d, k)| (d, model, k))
+                .collect()
+        };
         Ok(Response::new(pb::GetKpisResponse {
             city: code,
             rows: rows
                 .into_iter()
-                .map(|((d, m), k)| pb::KpiRow {
+                .map(|(d, m, k)| pb::KpiRow {
                     day: d.to_string(),
-                    model: model_to_pb(m),
+                    model: m.map_or(0, model_to_pb),
                     due_orders: k.due,
                     fulfilled_orders: k.fulfilled,
                     pending_orders: k.pending,

@@ -129,6 +129,7 @@ async fn es6_row(t: &TestApp, seq: u64) -> pb::KpiRow {
                 min_sequence: seq,
                 timeout_ms: 10_000,
             }),
+            by_model: true,
         })
         .await
         .unwrap()
@@ -157,6 +158,7 @@ rentops_testkit::per_backend! {
                     min_sequence: seq,
                     timeout_ms: 10_000,
                 }),
+                by_model: true,
             })
             .await
             .unwrap()
@@ -168,14 +170,14 @@ rentops_testkit::per_backend! {
             (4, 2, 0),
             "{label}: {es6:?}"
         );
-        assert!((es6.fulfilment_rate - 0.5).abs() < 1e-9);
+        assert!((es6.fulfilment_rate.unwrap() - 0.5).abs() < 1e-9);
         // V1 (ES6): 24 h less 3 h maintenance = 21 h available; on hire 6 h (A) + 1 h 50 (F).
         assert!((es6.available_hours - 21.0).abs() < 1e-6, "{label}: {es6:?}");
         assert!(
             (es6.on_rent_hours - (6.0 + 110.0 / 60.0)).abs() < 1e-6,
             "{label}: {es6:?}"
         );
-        assert!((es6.idle_rate - (1.0 - (6.0 + 110.0 / 60.0) / 21.0)).abs() < 1e-9);
+        assert!((es6.idle_rate.unwrap() - (1.0 - (6.0 + 110.0 / 60.0) / 21.0)).abs() < 1e-9);
         let es8 = row(VehicleModel::Es8);
         assert_eq!(
             (es8.due_orders, es8.fulfilled_orders),
@@ -183,7 +185,7 @@ rentops_testkit::per_backend! {
             "{label}: a downgrade fails"
         );
         // V8 (ES8): 24 h available, 2 h (B) + 2 h (C) on hire.
-        assert!((es8.idle_rate - (1.0 - 4.0 / 24.0)).abs() < 1e-9, "{label}: {es8:?}");
+        assert!((es8.idle_rate.unwrap() - (1.0 - 4.0 / 24.0)).abs() < 1e-9, "{label}: {es8:?}");
         // Readings of the handovers reached the vehicles.
         let v1 = eventually("V1's last reading", || async {
             let mut c = t.client();
@@ -215,6 +217,95 @@ rentops_testkit::per_backend! {
         clock.set(at(27, 0));
         let es6 = es6_row(&t, seq).await;
         assert_eq!((es6.due_orders, es6.fulfilled_orders), (4, 3), "{label}: {es6:?}");
+        t.stop().await;
+    }
+}
+
+async fn kpis(t: &TestApp, seq: u64, by_model: bool) -> Vec<pb::KpiRow> {
+    t.client()
+        .get_kpis(pb::GetKpisRequest {
+            city: "SHA".into(),
+            model: 0,
+            from_day: "2026-12-01".into(),
+            to_day: "2026-12-03".into(),
+            consistency: Some(Consistency {
+                min_sequence: seq,
+                timeout_ms: 10_000,
+            }),
+            by_model,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .rows
+}
+
+rentops_testkit::per_backend! {
+    /// Given one ES6 registered at 10:00 on 2 December and one ES8 order due on the 3rd, the KPIs
+    /// of 1–3 December are one row a day; per model only ES6 and ES8 have rows; and a rate with
+    /// nothing to divide by (no car yet, no order due, no plan serving the day) is unset.
+    async fn a_rate_with_nothing_to_divide_by_is_unset_and_rows_are_per_day(db: TestDatabase) {
+        let label = db.label();
+        let clock = rentops_runtime::ManualClock::at(DAY);
+        let t = TestApp::spawn_with_clock(db, clock.clone()).await;
+        let mut c = t.client();
+        configure_sha(&mut c).await;
+        clock.set(at(10, 0));
+        let seq = register(&mut c, "V1", VehicleModel::Es6, 1).await;
+        confirmed_order(&t, "G", VehicleModel::Es8, at(34, 0), 4).await;
+        let order_last = t.js.get_stream("ORDER").await.unwrap().info().await.unwrap().state.last_sequence;
+        t.app
+            .demand_projector
+            .checkpoints
+            .wait_for(order_last, std::time::Duration::from_secs(10))
+            .await
+            .unwrap();
+        clock.set(at(51, 0));
+
+        let days = kpis(&t, seq, false).await;
+        let names: Vec<(&str, i32)> = days.iter().map(|r| (r.day.as_str(), r.model)).collect();
+        assert_eq!(
+            names,
+            [("2026-12-01", 0), ("2026-12-02", 0), ("2026-12-03", 0)],
+            "{label}: one row a day, over every model"
+        );
+        let first = &days[0];
+        assert_eq!(
+            (first.fulfilment_rate, first.idle_rate, first.planned_fulfilment_rate, first.planned_idle_rate),
+            (None, None, None, None),
+            "{label}: before any car, with no order: no figure at all, {first:?}"
+        );
+        let second = &days[1];
+        assert_eq!(second.fulfilment_rate, None, "{label}: no order due on the 2nd");
+        assert!((second.available_hours - 14.0).abs() < 1e-6, "{label}: {second:?}");
+        assert_eq!(second.idle_rate, Some(1.0), "{label}: 14 h available, none on rent");
+        let third = &days[2];
+        assert_eq!(
+            (third.due_orders, third.fulfilled_orders, third.fulfilment_rate),
+            (1, 0, Some(0.0)),
+            "{label}: a failed order is a rate of 0, not no figure: {third:?}"
+        );
+
+        let rows = kpis(&t, seq, true).await;
+        let mut models: Vec<i32> = rows.iter().map(|r| r.model).collect();
+        models.dedup();
+        models.sort_unstable();
+        models.dedup();
+        assert_eq!(
+            models,
+            [VehicleModel::Es6 as i32, VehicleModel::Es8 as i32],
+            "{label}: only the models the city has cars or orders for"
+        );
+        assert_eq!(rows.len(), 6, "{label}: {rows:?}");
+        let es8_first = rows
+            .iter()
+            .find(|r| r.model == VehicleModel::Es8 as i32 && r.day == "2026-12-01")
+            .unwrap();
+        assert_eq!(
+            (es8_first.fulfilment_rate, es8_first.idle_rate),
+            (None, None),
+            "{label}: no ES8 car and no ES8 order that day: {es8_first:?}"
+        );
         t.stop().await;
     }
 }

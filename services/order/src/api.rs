@@ -43,6 +43,7 @@ pub const POLICY: Declaration = (
         ("ListOrders", READ),
         ("GetOrderHistory", READ),
         ("ListConfirmationQueue", DESK),
+        ("ListLapsedOrders", DESK),
     ],
 );
 
@@ -730,32 +731,57 @@ impl pb::order_service_server::OrderService for OrderApi {
             due_before,
             overdue_only: r.overdue_only,
         };
-        let (rows, next) = queries::confirmation_queue(&self.db, &filter, size, &token)
+        let (rows, next) = queries::confirmation_queue(&self.db, &filter, self.clock.now(), size, &token)
             .await
             .map_err(query_status)?;
-        let entries = rows
-            .iter()
-            .map(|row| {
-                let o = &row.order;
-                pb::ConfirmationQueueEntry {
-                    order_id: o.order_id.to_string(),
-                    city: o.booking.city.to_string(),
-                    customer: Some(codec::customer_pb(&o.booking.customer)),
-                    pickup_at: Some(ts(o.booking.pickup_at)),
-                    contact_due_at: Some(ts(o.contact_due_at)),
-                    next_contact_at: ts_opt(o.next_contact_at),
-                    attempts: o.contact_attempts,
-                    last_outcome: o.last_outcome.map(codec::outcome_pb).unwrap_or_default(),
-                    reached: o.reached,
-                    overdue: o.contact_overdue,
-                    requested_model: codec::model_pb(o.booking.model),
-                }
-            })
-            .collect();
         Ok(Response::new(pb::ListConfirmationQueueResponse {
-            entries,
+            entries: rows.iter().map(queue_entry).collect(),
             page: Some(common::PageResponse { next_page_token: next }),
         }))
+    }
+
+    async fn list_lapsed_orders(
+        &self,
+        request: Request<pb::ListLapsedOrdersRequest>,
+    ) -> Result<Response<pb::ListLapsedOrdersResponse>, Status> {
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let city = (!r.city.trim().is_empty())
+            .then(|| v.city("city", &r.city))
+            .flatten()
+            .map(String::from);
+        let size = page_size(&mut v, r.page.as_ref());
+        let token = r.page.as_ref().map(|p| p.page_token.clone()).unwrap_or_default();
+        if !queries::check_page_token(&token) {
+            v.add("page.page_token", "not a token this service issued");
+        }
+        v.finish(())?;
+        self.consistent(r.consistency.as_ref()).await?;
+        let (rows, next) = queries::lapsed(&self.db, city.as_deref(), self.clock.now(), size, &token)
+            .await
+            .map_err(query_status)?;
+        Ok(Response::new(pb::ListLapsedOrdersResponse {
+            entries: rows.iter().map(queue_entry).collect(),
+            page: Some(common::PageResponse { next_page_token: next }),
+        }))
+    }
+}
+
+/// An order waiting for confirmation (or lapsed without it), as the desk's lists show it.
+fn queue_entry(row: &OrderRow) -> pb::ConfirmationQueueEntry {
+    let o = &row.order;
+    pb::ConfirmationQueueEntry {
+        order_id: o.order_id.to_string(),
+        city: o.booking.city.to_string(),
+        customer: Some(codec::customer_pb(&o.booking.customer)),
+        pickup_at: Some(ts(o.booking.pickup_at)),
+        contact_due_at: Some(ts(o.contact_due_at)),
+        next_contact_at: ts_opt(o.next_contact_at),
+        attempts: o.contact_attempts,
+        last_outcome: o.last_outcome.map(codec::outcome_pb).unwrap_or_default(),
+        reached: o.reached,
+        overdue: o.contact_overdue,
+        requested_model: codec::model_pb(o.booking.model),
     }
 }
 

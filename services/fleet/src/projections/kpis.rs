@@ -11,6 +11,11 @@
 //!   car model. Actual figures count time up to now; planned figures cover the whole day, with
 //!   the plan's assignments as rentals besides the hires under way.
 //!
+//! A rate with nothing to divide by (no order due, no vehicle-hour available, nothing planned)
+//! is `None`: no figure, rather than a 0 or a 1 that reads as a result. Rows are kept only for
+//! the models the city has cars or, in the period, orders for; [`per_day`] sums them into one
+//! row per day, whose rates are those of the sums.
+//!
 //! Days are China time (+08:00), the business's calendar.
 
 use std::collections::BTreeMap;
@@ -41,37 +46,60 @@ pub struct Kpi {
 }
 
 impl Kpi {
-    pub fn fulfilment_rate(&self) -> f64 {
-        if self.due == 0 {
-            1.0
-        } else {
-            f64::from(self.fulfilled) / f64::from(self.due)
-        }
+    /// `None` when no order was due.
+    pub fn fulfilment_rate(&self) -> Option<f64> {
+        ratio(self.fulfilled, self.due)
     }
 
-    pub fn idle_rate(&self) -> f64 {
+    /// `None` when no vehicle-hour was available.
+    pub fn idle_rate(&self) -> Option<f64> {
         idle(self.on_rent_hours, self.available_hours)
     }
 
-    pub fn planned_fulfilment_rate(&self) -> f64 {
-        if self.planned_orders == 0 {
-            1.0
-        } else {
-            f64::from(self.planned_fulfilled) / f64::from(self.planned_orders)
-        }
+    /// `None` when the plan served no order of the day (no plan covered it).
+    pub fn planned_fulfilment_rate(&self) -> Option<f64> {
+        ratio(self.planned_fulfilled, self.planned_orders)
     }
 
-    pub fn planned_idle_rate(&self) -> f64 {
+    pub fn planned_idle_rate(&self) -> Option<f64> {
         idle(self.planned_on_rent_hours, self.planned_available_hours)
+    }
+
+    /// Adds `other`'s counts and hours: the KPI of both together.
+    fn add(&mut self, other: &Kpi) {
+        self.due += other.due;
+        self.fulfilled += other.fulfilled;
+        self.pending += other.pending;
+        self.on_rent_hours += other.on_rent_hours;
+        self.available_hours += other.available_hours;
+        self.planned_orders += other.planned_orders;
+        self.planned_fulfilled += other.planned_fulfilled;
+        self.planned_on_rent_hours += other.planned_on_rent_hours;
+        self.planned_available_hours += other.planned_available_hours;
     }
 }
 
-fn idle(on_rent: f64, available: f64) -> f64 {
-    if available <= 0.0 {
-        0.0
-    } else {
-        (1.0 - on_rent / available).clamp(0.0, 1.0)
+fn ratio(part: u32, whole: u32) -> Option<f64> {
+    (whole > 0).then(|| f64::from(part) / f64::from(whole))
+}
+
+fn idle(on_rent: f64, available: f64) -> Option<f64> {
+    (available > 0.0).then(|| (1.0 - on_rent / available).clamp(0.0, 1.0))
+}
+
+/// The rows of [`compute`] summed over their models: one per day.
+pub fn per_day(rows: &BTreeMap<(Date, VehicleModel), Kpi>, from: Date, to: Date) -> BTreeMap<Date, Kpi> {
+    let mut out = BTreeMap::new();
+    let mut day = from;
+    while day <= to {
+        out.insert(day, Kpi::default());
+        let Some(next) = day.next_day() else { break };
+        day = next;
     }
+    for ((day, _), k) in rows {
+        out.entry(*day).or_default().add(k);
+    }
+    out
 }
 
 type Span = (OffsetDateTime, OffsetDateTime);
@@ -135,6 +163,8 @@ pub async fn compute(
     }
     let vehicles = queries::all_vehicles(db, &city.city).await?;
     let model_of: BTreeMap<&str, VehicleModel> = vehicles.iter().map(|v| (v.vehicle_id.as_str(), v.model)).collect();
+    // The models the city has cars or (below) orders for: the only rows worth a line.
+    let mut models: std::collections::BTreeSet<VehicleModel> = vehicles.iter().map(|v| v.model).collect();
     let plan: BTreeMap<String, queries::AssignmentRow> = queries::assignments(db, &city.city)
         .await?
         .into_iter()
@@ -151,6 +181,7 @@ pub async fn compute(
         let Some(requested) = VehicleModel::parse(&o.model).ok() else {
             continue;
         };
+        models.insert(requested);
         let d = o.pickup_at.to_offset(CHINA).date();
         let Some(k) = out.get_mut(&(d, requested)) else {
             continue;
@@ -250,6 +281,7 @@ pub async fn compute(
             }
         }
     }
+    out.retain(|(_, m), _| models.contains(m));
     Ok(out)
 }
 
@@ -267,7 +299,58 @@ mod tests {
             (datetime!(2026-12-01 09:00 UTC), datetime!(2026-12-01 12:00 UTC)),
         ];
         assert_eq!(covered(a, &spans), time::Duration::hours(4));
-        assert_eq!(idle(6.0, 24.0), 0.75);
-        assert_eq!(idle(1.0, 0.0), 0.0);
+        assert_eq!(idle(6.0, 24.0), Some(0.75));
+    }
+
+    #[test]
+    fn a_rate_with_nothing_to_divide_by_is_no_figure() {
+        let none = Kpi::default();
+        assert_eq!(
+            (none.fulfilment_rate(), none.idle_rate()),
+            (None, None),
+            "no order due, no vehicle-hour available"
+        );
+        assert_eq!((none.planned_fulfilment_rate(), none.planned_idle_rate()), (None, None));
+        let k = Kpi {
+            due: 4,
+            fulfilled: 0,
+            available_hours: 10.0,
+            on_rent_hours: 10.0,
+            ..Kpi::default()
+        };
+        // Zero is a figure when there was something to divide by.
+        assert_eq!((k.fulfilment_rate(), k.idle_rate()), (Some(0.0), Some(0.0)));
+    }
+
+    #[test]
+    fn per_day_sums_the_models_and_keeps_every_day() {
+        use time::macros::date;
+        let (d1, d2) = (date!(2026 - 12 - 01), date!(2026 - 12 - 02));
+        let mut rows = BTreeMap::new();
+        rows.insert(
+            (d1, VehicleModel::Es6),
+            Kpi {
+                due: 2,
+                fulfilled: 1,
+                available_hours: 24.0,
+                on_rent_hours: 6.0,
+                ..Kpi::default()
+            },
+        );
+        rows.insert(
+            (d1, VehicleModel::Es8),
+            Kpi {
+                due: 2,
+                fulfilled: 2,
+                available_hours: 24.0,
+                on_rent_hours: 18.0,
+                ..Kpi::default()
+            },
+        );
+        let days = per_day(&rows, d1, d2);
+        assert_eq!(days.len(), 2);
+        assert_eq!(days[&d1].fulfilment_rate(), Some(0.75));
+        assert_eq!(days[&d1].idle_rate(), Some(0.5));
+        assert_eq!((days[&d2].fulfilment_rate(), days[&d2].idle_rate()), (None, None));
     }
 }

@@ -206,7 +206,8 @@ pub enum OrderCommand {
         policy: ContactPolicy,
     },
     /// Issued by the deadline scan: the contact owed (the first call, or a promised call-back)
-    /// is overdue as of `now` (if it is).
+    /// is overdue as of `now` (if it is). Once the pickup time has passed no call is owed any
+    /// more: the order has lapsed, and the desk closes it (no-show or cancel).
     MarkContactOverdue {
         now: OffsetDateTime,
     },
@@ -498,7 +499,7 @@ impl OrderAggregate {
                 let Some(due) = order.owed_contact_due() else {
                     return Ok(vec![]);
                 };
-                if order.contact_overdue || *now < due {
+                if order.contact_overdue || *now < due || *now >= order.booking.pickup_at {
                     return Ok(vec![]);
                 }
                 Ok(vec![OrderEvent::ContactOverdue {
@@ -671,12 +672,13 @@ impl OrderAggregate {
                 Status::Completed => Ok(vec![]),
                 _ => wrong("complete"),
             },
+            // A placed order too: one that lapsed unconfirmed is closed the same way.
             C::MarkNoShow { at, notes } => match order.status {
-                Status::Confirmed if *at >= order.booking.pickup_at => Ok(vec![OrderEvent::NoShow {
+                Status::Placed | Status::Confirmed if *at >= order.booking.pickup_at => Ok(vec![OrderEvent::NoShow {
                     recorded_at: *at,
                     notes: notes.clone(),
                 }]),
-                Status::Confirmed => Err(OrderError::BeforePickup {
+                Status::Placed | Status::Confirmed => Err(OrderError::BeforePickup {
                     pickup_at: order.booking.pickup_at,
                 }),
                 Status::NoShow => Ok(vec![]),

@@ -487,6 +487,54 @@ fn a_no_show_is_recorded_only_after_the_pickup_time() {
 }
 
 #[test]
+fn a_lapsed_order_is_no_longer_marked_overdue_and_the_desk_closes_it_as_a_no_show() {
+    // The first call was due 2 h after placement, and nobody made it: overdue until pickup.
+    let history = [placed()];
+    given::<G>(history.clone())
+        .when(OrderCommand::MarkContactOverdue {
+            now: PICKUP - time::Duration::minutes(1),
+        })
+        .then(vec![OrderEvent::ContactOverdue {
+            contact_due_at: PLACED + time::Duration::hours(2),
+            detected_at: PICKUP - time::Duration::minutes(1),
+        }]);
+    // At the pickup time the order has lapsed: no call is owed any more.
+    given::<G>(history.clone())
+        .when(OrderCommand::MarkContactOverdue { now: PICKUP })
+        .then(vec![]);
+    // A promised call-back after the pickup time is not owed either.
+    let late_promise = OrderEvent::ContactAttemptRecorded {
+        attempted_at: PLACED,
+        outcome: ContactOutcome::CallBackLater,
+        agent: "li".into(),
+        notes: String::new(),
+        call_back_at: Some(PICKUP + time::Duration::hours(1)),
+        next_contact_at: PICKUP + time::Duration::hours(1),
+    };
+    given::<G>([placed(), late_promise])
+        .when(OrderCommand::MarkContactOverdue {
+            now: PICKUP + time::Duration::hours(2),
+        })
+        .then(vec![]);
+    // The desk closes it: a no-show, but not before the pickup time.
+    given::<G>(history.clone())
+        .when(OrderCommand::MarkNoShow {
+            at: PICKUP - time::Duration::minutes(1),
+            notes: String::new(),
+        })
+        .then_err(OrderError::BeforePickup { pickup_at: PICKUP });
+    given::<G>(history)
+        .when(OrderCommand::MarkNoShow {
+            at: PICKUP + time::Duration::minutes(5),
+            notes: "never reached".into(),
+        })
+        .then(vec![OrderEvent::NoShow {
+            recorded_at: PICKUP + time::Duration::minutes(5),
+            notes: "never reached".into(),
+        }]);
+}
+
+#[test]
 fn commands_on_an_order_that_does_not_exist_are_refused() {
     given::<G>([])
         .when(OrderCommand::Confirm {

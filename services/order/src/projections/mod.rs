@@ -45,7 +45,7 @@ struct Remembered {
 const ORDERS_INSERT: &str = "INSERT INTO orders (order_id, status, channel, partner_code, channel_order_ref, \
      customer_id, city, requested_model, pickup_at_us, return_at_us, placed_at_us, awaiting_confirmation, \
      contact_due_at_us, next_contact_at_us, contact_attempts, contact_overdue, last_sequence, updated_at_us, state, \
-     assigned_vehicle_id, assigned_plate, at_risk, at_risk_reason) VALUES ";
+     assigned_vehicle_id, assigned_plate, at_risk, at_risk_reason, reached) VALUES ";
 
 pub struct OrdersProjection {
     /// Picks the placeholder style of the multi-row statements.
@@ -78,7 +78,7 @@ impl OrdersProjection {
             orders_sql: MultiRowSql::new(
                 backend,
                 ORDERS_INSERT,
-                23,
+                24,
                 " ON CONFLICT (order_id) DO UPDATE SET status = excluded.status, \
                  requested_model = excluded.requested_model, pickup_at_us = excluded.pickup_at_us, \
                  return_at_us = excluded.return_at_us, awaiting_confirmation = excluded.awaiting_confirmation, \
@@ -87,9 +87,9 @@ impl OrdersProjection {
                  last_sequence = excluded.last_sequence, updated_at_us = excluded.updated_at_us, \
                  state = excluded.state, assigned_vehicle_id = excluded.assigned_vehicle_id, \
                  assigned_plate = excluded.assigned_plate, at_risk = excluded.at_risk, \
-                 at_risk_reason = excluded.at_risk_reason",
+                 at_risk_reason = excluded.at_risk_reason, reached = excluded.reached",
             ),
-            new_orders_sql: MultiRowSql::new(backend, ORDERS_INSERT, 23, ""),
+            new_orders_sql: MultiRowSql::new(backend, ORDERS_INSERT, 24, ""),
         }
     }
 
@@ -165,7 +165,10 @@ impl OrdersProjection {
                         .unwrap_or_default(),
                 )
                 .bind(i64::from(o.at_risk.is_some()))
-                .bind(o.at_risk.as_ref().map(|r| r.reason.clone()).unwrap_or_default());
+                .bind(o.at_risk.as_ref().map(|r| r.reason.clone()).unwrap_or_default())
+                // Whether a call reached the customer: a placed order whose pickup passed without
+                // one has lapsed (the queue leaves it to ListLapsedOrders).
+                .bind(i64::from(o.reached));
         }
         let mut remembered = self.remembered();
         for (id, order, _, _) in rows {

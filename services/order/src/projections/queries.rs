@@ -244,16 +244,20 @@ fn page(rows: Vec<sqlx::any::AnyRow>, page_size: usize, key: &str) -> Result<(Ve
     Ok((out, token))
 }
 
-/// Orders waiting for confirmation, the most urgent call first.
+/// Orders waiting for confirmation as of `now`, the most urgent call first: not those that
+/// lapsed (pickup time passed, nobody reached), which [`lapsed`] lists.
 pub async fn confirmation_queue(
     db: &Db,
     f: &QueueFilter,
+    now: OffsetDateTime,
     page_size: usize,
     page_token: &str,
 ) -> Result<(Vec<OrderRow>, String), QueryError> {
     let mut sql = Sql::new(
         "SELECT state, last_sequence, updated_at_us, next_contact_at_us, order_id FROM orders WHERE awaiting_confirmation = 1",
     );
+    let p = sql.param(Bind::Int(micros(now)));
+    sql.text.push_str(&format!(" AND (reached = 1 OR pickup_at_us > {p})"));
     if let Some(city) = &f.city {
         let p = sql.param(Bind::Text(city.clone()));
         sql.text.push_str(&format!(" AND city = {p}"));
@@ -281,8 +285,44 @@ pub async fn confirmation_queue(
     page(rows, page_size, "next_contact_at_us")
 }
 
+/// Placed orders whose pickup time has passed by `now` without a call that reached the
+/// customer: the desk closes them (no-show, cancel). Oldest pickup first, one page at a time.
+pub async fn lapsed(
+    db: &Db,
+    city: Option<&str>,
+    now: OffsetDateTime,
+    page_size: usize,
+    page_token: &str,
+) -> Result<(Vec<OrderRow>, String), QueryError> {
+    let mut sql = Sql::new(
+        "SELECT state, last_sequence, updated_at_us, pickup_at_us, order_id FROM orders \
+         WHERE awaiting_confirmation = 1 AND reached = 0",
+    );
+    let p = sql.param(Bind::Int(micros(now)));
+    sql.text.push_str(&format!(" AND pickup_at_us <= {p}"));
+    if let Some(city) = city {
+        let p = sql.param(Bind::Text(city.to_owned()));
+        sql.text.push_str(&format!(" AND city = {p}"));
+    }
+    if !page_token.is_empty() {
+        let (us, id) = decode_token(page_token)?;
+        let a = sql.param(Bind::Int(us));
+        let b = sql.param(Bind::Int(us));
+        let c = sql.param(Bind::Text(id));
+        sql.text.push_str(&format!(
+            " AND (pickup_at_us > {a} OR (pickup_at_us = {b} AND order_id > {c}))"
+        ));
+    }
+    let limit = sql.param(Bind::Int(page_size as i64 + 1));
+    sql.text
+        .push_str(&format!(" ORDER BY pickup_at_us, order_id LIMIT {limit}"));
+    let rows = sql.fetch_all(db).await?;
+    page(rows, page_size, "pickup_at_us")
+}
+
 /// Orders whose owed contact (the first call, or a promised call-back) is due by `now` and not
-/// yet marked overdue, with that deadline: the deadline scan's work, most overdue first.
+/// yet marked overdue, with that deadline: the deadline scan's work, most overdue first. Not
+/// those whose pickup time has passed: they lapsed, and no call is owed any more.
 pub async fn due_contacts(
     db: &Db,
     now: OffsetDateTime,
@@ -290,8 +330,9 @@ pub async fn due_contacts(
 ) -> Result<Vec<(String, OffsetDateTime)>, QueryError> {
     let rows = sqlx::query(
         "SELECT order_id, contact_due_at_us FROM orders WHERE awaiting_confirmation = 1 AND contact_overdue = 0 \
-         AND contact_due_at_us <= $1 ORDER BY contact_due_at_us, order_id LIMIT $2",
+         AND contact_due_at_us <= $1 AND pickup_at_us > $2 ORDER BY contact_due_at_us, order_id LIMIT $3",
     )
+    .bind(micros(now))
     .bind(micros(now))
     .bind(limit as i64)
     .fetch_all(&db.pool)
