@@ -159,6 +159,7 @@ rentops_testkit::per_backend! {
                 city: "SHA".into(),
                 from_day: day.clone(),
                 to_day: day.clone(),
+                by_model: true,
                 ..Default::default()
             })
             .await
