@@ -100,6 +100,8 @@ pub enum OrderCommand {
     Cancel(CancelArgs),
     /// Record the handover of a car to the customer.
     Pickup(PickupArgs),
+    /// Record a swap during the hire: the car on hire (broken down) replaced by another.
+    Swap(SwapArgs),
     /// Record the car coming back.
     Return(ReturnArgs),
     /// Close a returned order.
@@ -299,6 +301,47 @@ pub struct PickupArgs {
     #[arg(long)]
     pub damage: Option<String>,
     /// When the car was handed over [default: now].
+    #[arg(long, value_parser = parse_time, value_name = "RFC3339")]
+    pub at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Args)]
+pub struct SwapArgs {
+    /// The order's id, as `place` printed it.
+    pub order_id: String,
+    /// Odometer reading of the car taken out.
+    #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
+    pub from_odometer_km: i64,
+    /// State of charge of the car taken out, 0–100.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub from_charge_percent: u32,
+    /// Id of the car taken out [default: the car on hire; if given, it must be].
+    #[arg(long)]
+    pub from_vehicle_id: Option<String>,
+    /// Id of the replacement handed over.
+    #[arg(long)]
+    pub vehicle_id: String,
+    /// Plate of the replacement, e.g. 沪A·D12345.
+    #[arg(long)]
+    pub plate: String,
+    /// Odometer reading of the replacement.
+    #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
+    pub odometer_km: i64,
+    /// State of charge of the replacement, 0–100.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub charge_percent: u32,
+    /// Station where the replacement was handed over.
+    #[arg(long, conflicts_with = "address")]
+    pub station: Option<String>,
+    /// Address where the replacement was handed over.
+    #[arg(long)]
+    pub address: Option<String>,
+    /// Why [default: breakdown].
+    #[arg(long)]
+    pub reason: Option<String>,
+    #[arg(long)]
+    pub notes: Option<String>,
+    /// When the cars were swapped [default: now].
     #[arg(long, value_parser = parse_time, value_name = "RFC3339")]
     pub at: Option<OffsetDateTime>,
 }
@@ -833,6 +876,28 @@ mod tests {
             ErrorKind::ValueValidation
         );
         assert_eq!(refused(base), ErrorKind::MissingRequiredArgument);
+
+        let OrderCommand::Swap(w) = order(
+            "swap o-1 --from-odometer-km 1180 --from-charge-percent 30 --vehicle-id V2 --plate 沪AD00002 \
+             --odometer-km 3000 --charge-percent 95 --station SHA",
+            &[],
+        ) else {
+            panic!("not swap")
+        };
+        assert_eq!(
+            (
+                w.from_odometer_km,
+                w.vehicle_id.as_str(),
+                w.odometer_km,
+                w.station.as_deref()
+            ),
+            (1180, "V2", 3000, Some("SHA"))
+        );
+        assert_eq!(w.from_vehicle_id, None, "defaults to the car on hire");
+        assert_eq!(
+            refused("swap o-1 --from-odometer-km 1 --from-charge-percent 1 --vehicle-id V2 --plate P --odometer-km 1"),
+            ErrorKind::MissingRequiredArgument
+        );
 
         let OrderCommand::Return(r) = order(
             "return o-1 --odometer-km 12400 --charge-percent 35 --station SHA-HQ",

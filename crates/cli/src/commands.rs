@@ -144,6 +144,7 @@ async fn run_on(client: &mut Client, cmd: &OrderCommand, inv: &Invocation) -> Re
         OrderCommand::Change(a) => client.change_order(requests::change(a, ctx)).await?,
         OrderCommand::Cancel(a) => client.cancel_order(requests::cancel(a, ctx)).await?,
         OrderCommand::Pickup(a) => client.record_pickup(requests::pickup(a, ctx)).await?,
+        OrderCommand::Swap(a) => client.record_swap(requests::swap(a, ctx)).await?,
         OrderCommand::Return(a) => client.record_return(requests::return_(a, ctx)).await?,
         OrderCommand::Complete(a) => client.complete_order(requests::complete(a, ctx)).await?,
         OrderCommand::NoShow(a) => client.mark_no_show(requests::no_show(a, ctx)).await?,

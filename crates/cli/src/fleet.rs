@@ -19,7 +19,7 @@ use crate::commands::Invocation;
 use crate::errors::Failure;
 use crate::fleet_views::{
     AtRiskListView, AtRiskView, CurrentPlanView, FleetCommandView, KpisView, PlanHistoryView, PlanReportView,
-    PlanSummaryView, ReplanView, VehiclesView,
+    PlanSummaryView, PlateHistoryView, ReplanView, VehiclesView,
 };
 use crate::format::{parse_time, timestamp};
 use crate::views::View;
@@ -46,8 +46,12 @@ pub enum FleetCommand {
     Maintenance(MaintenanceArgs),
     /// Move a vehicle to another station.
     Move(MoveArgs),
-    /// Retire a vehicle.
+    /// Retire a vehicle (its plate may then be issued to another).
     Retire(RetireArgs),
+    /// Give a vehicle another plate from now (refused while another vehicle carries it).
+    Replate(ReplateArgs),
+    /// Which vehicles carried a plate, and when (any spelling of the plate).
+    PlateHistory(PlateHistoryArgs),
     /// Register a delivery driver.
     Driver(DriverArgs),
     /// Schedule a driver's shift.
@@ -83,6 +87,7 @@ impl FleetCommand {
                 | Self::History(_)
                 | Self::Vehicles(_)
                 | Self::Kpis(_)
+                | Self::PlateHistory(_)
                 | Self::RebuildProjection(_)
                 | Self::ProjectionStatus(_)
         )
@@ -267,6 +272,32 @@ pub struct RetireArgs {
     pub vehicle_id: String,
     #[arg(long)]
     pub reason: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplateArgs {
+    pub vehicle_id: String,
+    /// The new plate, e.g. 沪A·F00009.
+    #[arg(long)]
+    pub plate: String,
+    #[arg(long, default_value = "")]
+    pub reason: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PlateHistoryArgs {
+    /// The plate, e.g. 沪A·D00001 (the middle dot is optional).
+    pub plate: String,
+    /// Only the vehicle that carried it at this moment.
+    #[arg(long, value_parser = parse_time, value_name = "RFC3339")]
+    pub at: Option<OffsetDateTime>,
+    /// Wait until the view includes this FLEET sequence instead [default: the one your last
+    /// fleet command printed].
+    #[arg(long)]
+    pub min_sequence: Option<u64>,
+    /// Do not wait for your last fleet command: read the view as it is now.
+    #[arg(long, conflicts_with = "min_sequence")]
+    pub no_wait: bool,
 }
 
 #[derive(Debug, Args)]
@@ -523,6 +554,27 @@ pub async fn run(addr: &str, timeout: Duration, cmd: &FleetCommand, inv: &Invoca
                 at: None,
             })
             .await?
+        }
+        FleetCommand::Replate(a) => {
+            c.change_plate(pb::ChangePlateRequest {
+                context: ctx,
+                vehicle_id: a.vehicle_id.clone(),
+                plate: a.plate.clone(),
+                reason: a.reason.clone(),
+                at: None,
+            })
+            .await?
+        }
+        FleetCommand::PlateHistory(a) => {
+            let r = c
+                .get_plate_history(pb::GetPlateHistoryRequest {
+                    plate: a.plate.clone(),
+                    at: a.at.map(timestamp),
+                    consistency: consistency(inv, a.min_sequence, a.no_wait),
+                })
+                .await?
+                .into_inner();
+            return render(inv, &PlateHistoryView::new(&r, inv.times));
         }
         FleetCommand::Driver(a) => {
             c.register_driver(pb::RegisterDriverRequest {

@@ -418,6 +418,60 @@ impl View for VehiclesView {
     }
 }
 
+/// One vehicle's time with a plate.
+#[derive(Debug, Serialize)]
+pub struct PlateCarrierView {
+    pub vehicle: String,
+    pub from: Option<String>,
+    /// `null`: it carries the plate now.
+    pub to: Option<String>,
+}
+
+/// `rentops fleet plate-history`.
+#[derive(Debug, Serialize)]
+pub struct PlateHistoryView {
+    pub plate: String,
+    pub carriers: Vec<PlateCarrierView>,
+}
+
+impl PlateHistoryView {
+    pub fn new(r: &pb::GetPlateHistoryResponse, times: Times) -> Self {
+        Self {
+            plate: r.plate.clone(),
+            carriers: r
+                .carriers
+                .iter()
+                .map(|c| PlateCarrierView {
+                    vehicle: c.vehicle_id.clone(),
+                    from: times.opt(c.from.as_ref()),
+                    to: times.opt(c.to.as_ref()),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl View for PlateHistoryView {
+    fn table(&self) -> String {
+        if self.carriers.is_empty() {
+            return format!("no vehicle carried {}\n", self.plate);
+        }
+        let rows = self
+            .carriers
+            .iter()
+            .map(|c| {
+                vec![
+                    self.plate.clone(),
+                    c.vehicle.clone(),
+                    cell(c.from.as_deref()),
+                    c.to.clone().unwrap_or_else(|| "(now)".to_owned()),
+                ]
+            })
+            .collect();
+        grid(Some(&["PLATE", "VEHICLE", "FROM", "TO"]), rows)
+    }
+}
+
 /// One KPI row: a day, or a day and model. Rates are `null` when the service left them unset.
 #[derive(Debug, Serialize)]
 pub struct KpiRowView {
@@ -660,6 +714,40 @@ mod tests {
         assert_eq!(json["rows"][0]["idle_rate"], serde_json::Value::Null);
         assert_eq!(json["rows"][1]["fulfilment_rate"], 0.75);
         assert_eq!(json["rows"][0]["model"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn a_plates_history_lists_each_carrier_and_who_carries_it_now() {
+        let t = |seconds| Some(prost_types::Timestamp { seconds, nanos: 0 });
+        let r = pb::GetPlateHistoryResponse {
+            plate: "沪A·D00001".into(),
+            carriers: vec![
+                pb::PlateCarrier {
+                    vehicle_id: "V1".into(),
+                    from: t(1_764_547_200),
+                    to: t(1_764_550_800),
+                },
+                pb::PlateCarrier {
+                    vehicle_id: "V2".into(),
+                    from: t(1_764_554_400),
+                    to: None,
+                },
+            ],
+        };
+        let times = Times::new(format::Zone::Utc, true);
+        let text = PlateHistoryView::new(&r, times).table();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(words(lines[0]), ["PLATE", "VEHICLE", "FROM", "TO"], "{text}");
+        assert_eq!(words(lines[1])[..2], ["沪A·D00001", "V1"], "{text}");
+        assert_eq!(words(lines[2]).last(), Some(&"(now)"), "{text}");
+        let none = pb::GetPlateHistoryResponse {
+            plate: "沪A·D00009".into(),
+            carriers: vec![],
+        };
+        assert_eq!(
+            PlateHistoryView::new(&none, times).table(),
+            "no vehicle carried 沪A·D00009\n"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use rentops_proto::order::{self, Customer, Location, location::Place};
 
 use crate::args::{
     CallArgs, CancelArgs, ChangeArgs, CompleteArgs, ConfirmArgs, ConsistencyArgs, GetArgs, HistoryArgs, LapsedArgs,
-    ListArgs, NoShowArgs, PageArgs, PickupArgs, PlaceArgs, QueueArgs, ReturnArgs,
+    ListArgs, NoShowArgs, PageArgs, PickupArgs, PlaceArgs, QueueArgs, ReturnArgs, SwapArgs,
 };
 use crate::format::timestamp;
 
@@ -161,6 +161,24 @@ pub fn pickup(a: &PickupArgs, ctx: &Context) -> order::RecordPickupRequest {
         charge_percent: a.charge_percent,
         damage_noted: text(a.damage.as_ref()),
         picked_up_at: a.at.map(timestamp),
+    }
+}
+
+pub fn swap(a: &SwapArgs, ctx: &Context) -> order::RecordSwapRequest {
+    order::RecordSwapRequest {
+        context: ctx.proto(),
+        order_id: a.order_id.clone(),
+        swapped_at: a.at.map(timestamp),
+        location: location(a.station.as_ref(), a.address.as_ref()),
+        from_vehicle_id: text(a.from_vehicle_id.as_ref()),
+        from_odometer_km: a.from_odometer_km,
+        from_charge_percent: a.from_charge_percent,
+        vehicle_id: a.vehicle_id.clone(),
+        plate: a.plate.clone(),
+        odometer_km: a.odometer_km,
+        charge_percent: a.charge_percent,
+        reason: text(a.reason.as_ref()),
+        notes: text(a.notes.as_ref()),
     }
 }
 
