@@ -172,6 +172,12 @@ pub struct TurnaroundArgs {
     pub city: String,
     #[arg(long)]
     pub minutes: u32,
+    /// A car last read below this charge (percent) needs --low-charge-extra-minutes more; 0
+    /// for no such rule [default: the city's rule stays].
+    #[arg(long)]
+    pub low_charge_below: Option<u32>,
+    #[arg(long)]
+    pub low_charge_extra_minutes: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -485,6 +491,8 @@ pub async fn run(addr: &str, timeout: Duration, cmd: &FleetCommand, inv: &Invoca
                 context: ctx,
                 city: a.city.clone(),
                 minutes: a.minutes,
+                low_charge_below_percent: a.low_charge_below,
+                low_charge_extra_minutes: a.low_charge_extra_minutes,
             })
             .await?
         }

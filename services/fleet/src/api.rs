@@ -15,7 +15,7 @@ use rentops_runtime::{Clock, invalid_argument};
 use time::OffsetDateTime;
 use tonic::{Request, Response, Status};
 
-use crate::domain::city::{City, CityAggregate, CityCommand, CityError};
+use crate::domain::city::{City, CityAggregate, CityCommand, CityError, LowCharge};
 use crate::domain::driver::{DriverAggregate, DriverCommand, DriverError, Shift};
 use crate::domain::plan::{PlanAggregate, reason_code};
 use crate::domain::plate::{Holder, PlateAggregate, PlateCommand, PlateError, ReleaseReason};
@@ -765,7 +765,34 @@ impl pb::fleet_service_server::FleetService for FleetApi {
         if r.minutes > 24 * 60 {
             v.add("minutes", "at most 1440");
         }
-        let command = v.finish(CityCommand::SetTurnaround(r.minutes))?;
+        let low_charge = match (r.low_charge_below_percent, r.low_charge_extra_minutes) {
+            (None, None) => None,
+            (Some(0), _) => Some(None),
+            (Some(below), extra) => {
+                if below > 100 {
+                    v.add("low_charge_below_percent", "0 to 100 (0 for no low-charge rule)");
+                }
+                if extra.is_none() {
+                    v.add("low_charge_extra_minutes", "required with low_charge_below_percent");
+                }
+                let extra = extra.unwrap_or(0);
+                if extra > 24 * 60 {
+                    v.add("low_charge_extra_minutes", "at most 1440");
+                }
+                Some(Some(LowCharge {
+                    below_percent: below,
+                    extra_minutes: extra,
+                }))
+            }
+            (None, Some(_)) => {
+                v.add("low_charge_below_percent", "required with low_charge_extra_minutes");
+                None
+            }
+        };
+        let command = v.finish(CityCommand::SetTurnaround {
+            minutes: r.minutes,
+            low_charge,
+        })?;
         self.run(&self.cities, &city, ctx, command, false).await
     }
 
@@ -1065,6 +1092,8 @@ impl pb::fleet_service_server::FleetService for FleetApi {
             delivery_minutes: c.delivery_minutes,
             frozen_window_minutes: c.frozen_window_minutes,
             turnaround_minutes: c.turnaround_minutes,
+            low_charge_below_percent: c.low_charge.map_or(0, |r| r.below_percent),
+            low_charge_extra_minutes: c.low_charge.map_or(0, |r| r.extra_minutes),
             stations: c
                 .stations
                 .iter()

@@ -58,6 +58,16 @@ pub struct TravelTimesSet {
 pub struct TurnaroundSet {
     pub city: String,
     pub minutes: u32,
+    /// Extra time for a car returned with little charge; `None`: no such rule.
+    pub low_charge: Option<LowCharge>,
+}
+
+/// A car last read below `below_percent` charge needs `extra_minutes` more turnaround before it
+/// may leave again (charging takes longer than cleaning).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LowCharge {
+    pub below_percent: u32,
+    pub extra_minutes: u32,
 }
 
 /// Replaces the city's class ladder: model → the models that may serve it as a free upgrade.
@@ -81,6 +91,9 @@ pub struct City {
     pub delivery_minutes: u32,
     pub frozen_window_minutes: u32,
     pub turnaround_minutes: u32,
+    /// (`default`: states stored before the rule existed.)
+    #[serde(default)]
+    pub low_charge: Option<LowCharge>,
     pub stations: BTreeMap<String, Station>,
     /// from → to → minutes.
     pub travel: BTreeMap<String, BTreeMap<String, u32>>,
@@ -90,6 +103,16 @@ pub struct City {
 }
 
 impl City {
+    /// The turnaround a car needs after a return at `charge_percent`: the city's, plus the
+    /// low-charge rule's extra when the charge is below its level.
+    pub fn turnaround_after(&self, charge_percent: u32) -> u32 {
+        let extra = self
+            .low_charge
+            .filter(|r| charge_percent < r.below_percent)
+            .map_or(0, |r| r.extra_minutes);
+        self.turnaround_minutes.saturating_add(extra)
+    }
+
     /// Travel minutes from a to b (0 for a == b); None when not configured.
     pub fn travel(&self, a: &str, b: &str) -> Option<u32> {
         if a == b {
@@ -142,7 +165,11 @@ pub enum CityCommand {
         times: Vec<(String, String, u32)>,
         symmetric: bool,
     },
-    SetTurnaround(u32),
+    /// `low_charge` `None`: the city's low-charge rule stays; `Some(None)`: no rule.
+    SetTurnaround {
+        minutes: u32,
+        low_charge: Option<Option<LowCharge>>,
+    },
     SetUpgrades(BTreeMap<VehicleModel, Vec<VehicleModel>>),
 }
 
@@ -191,6 +218,7 @@ impl CityAggregate {
                     CityEvent::TurnaroundSet(TurnaroundSet {
                         city: city.clone(),
                         minutes: DEFAULT_TURNAROUND_MINUTES,
+                        low_charge: None,
                     }),
                     CityEvent::UpgradesSet(UpgradesSet {
                         city: city.clone(),
@@ -297,19 +325,35 @@ impl CityAggregate {
                         .collect(),
                 })])
             }
-            CityCommand::SetTurnaround(m) => {
-                if *m > 24 * 60 {
+            CityCommand::SetTurnaround { minutes, low_charge } => {
+                if *minutes > 24 * 60 {
                     return Err(CityError::Invalid {
                         field: "minutes".into(),
                         message: "at most 1440".into(),
                     });
                 }
-                if city.turnaround_minutes == *m {
+                let low_charge = low_charge.unwrap_or(city.low_charge);
+                if let Some(r) = low_charge {
+                    if !(1..=100).contains(&r.below_percent) {
+                        return Err(CityError::Invalid {
+                            field: "low_charge_below_percent".into(),
+                            message: "1 to 100 (0 for no low-charge rule)".into(),
+                        });
+                    }
+                    if r.extra_minutes > 24 * 60 {
+                        return Err(CityError::Invalid {
+                            field: "low_charge_extra_minutes".into(),
+                            message: "at most 1440".into(),
+                        });
+                    }
+                }
+                if city.turnaround_minutes == *minutes && city.low_charge == low_charge {
                     return Ok(vec![]);
                 }
                 Ok(vec![CityEvent::TurnaroundSet(TurnaroundSet {
                     city: code,
-                    minutes: *m,
+                    minutes: *minutes,
+                    low_charge,
                 })])
             }
             CityCommand::SetUpgrades(ladder) => {
@@ -343,6 +387,7 @@ impl CityAggregate {
                 delivery_minutes: e.delivery_minutes,
                 frozen_window_minutes: e.frozen_window_minutes,
                 turnaround_minutes: DEFAULT_TURNAROUND_MINUTES,
+                low_charge: None,
                 stations: BTreeMap::new(),
                 travel: BTreeMap::new(),
                 upgrades: BTreeMap::new(),
@@ -373,7 +418,10 @@ impl CityAggregate {
                         .insert(t.to_station.clone(), t.minutes);
                 }
             }
-            CityEvent::TurnaroundSet(e) => c.turnaround_minutes = e.minutes,
+            CityEvent::TurnaroundSet(e) => {
+                c.turnaround_minutes = e.minutes;
+                c.low_charge = e.low_charge;
+            }
             CityEvent::UpgradesSet(e) => {
                 c.upgrades = e.ladder.clone();
             }

@@ -16,7 +16,9 @@ use rentops_proto::model::{model_from_pb, model_to_pb};
 use rentops_proto::timestamp::{from_timestamp, to_timestamp};
 use time::OffsetDateTime;
 
-use super::city::{CityConfigured, CityEvent, StationAdded, TravelTime, TravelTimesSet, TurnaroundSet, UpgradesSet};
+use super::city::{
+    CityConfigured, CityEvent, LowCharge, StationAdded, TravelTime, TravelTimesSet, TurnaroundSet, UpgradesSet,
+};
 use super::driver::{DriverEvent, DriverRegistered, ShiftScheduled};
 use super::plan::{
     AssignmentReleased, DriverTaskAssigned, DriverTaskUnassigned, OrderAtRisk, PlanEvent, PlanOrdersClosed,
@@ -634,9 +636,15 @@ impl WireEvent for TurnaroundSet {
     type Proto = pb::TurnaroundSet;
 
     fn to_pb(&self) -> pb::TurnaroundSet {
+        let rule = self.low_charge.unwrap_or(LowCharge {
+            below_percent: 0,
+            extra_minutes: 0,
+        });
         pb::TurnaroundSet {
             city: self.city.clone(),
             minutes: self.minutes,
+            low_charge_below_percent: rule.below_percent,
+            low_charge_extra_minutes: rule.extra_minutes,
         }
     }
 
@@ -644,6 +652,11 @@ impl WireEvent for TurnaroundSet {
         Ok(Self {
             city: m.city,
             minutes: m.minutes,
+            // 0 below: no rule (as every TurnaroundSet before the rule existed says).
+            low_charge: (m.low_charge_below_percent > 0).then_some(LowCharge {
+                below_percent: m.low_charge_below_percent,
+                extra_minutes: m.low_charge_extra_minutes,
+            }),
         })
     }
 }

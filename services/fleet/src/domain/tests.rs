@@ -266,6 +266,7 @@ fn city() -> super::city::City {
         delivery_minutes: 30,
         frozen_window_minutes: 120,
         turnaround_minutes: 60,
+        low_charge: None,
         stations: ["PVG", "SHA"]
             .into_iter()
             .map(|s| {
@@ -632,6 +633,15 @@ fn city_events() -> Vec<CityEvent> {
         CityEvent::TurnaroundSet(TurnaroundSet {
             city: "SHA".into(),
             minutes: 45,
+            low_charge: None,
+        }),
+        CityEvent::TurnaroundSet(TurnaroundSet {
+            city: "SHA".into(),
+            minutes: 45,
+            low_charge: Some(LowCharge {
+                below_percent: 20,
+                extra_minutes: 90,
+            }),
         }),
         CityEvent::UpgradesSet(UpgradesSet {
             city: "SHA".into(),
@@ -1082,4 +1092,81 @@ fn a_vehicle_snapshot_reads_back_as_the_state_its_events_fold_to() {
         VehicleAggregate::SNAPSHOT.map(|f| f.version),
         Some(VehicleAggregate::VERSION)
     );
+}
+
+#[test]
+fn a_car_returned_with_little_charge_needs_longer_to_turn_around() {
+    let configured = given::<CityAggregate>([])
+        .when(CityCommand::Configure {
+            city: "SHA".into(),
+            name: "Shanghai".into(),
+            default_station: String::new(),
+            delivery_minutes: 30,
+            frozen_window_minutes: None,
+        })
+        .then_ok();
+    let rule = LowCharge {
+        below_percent: 20,
+        extra_minutes: 90,
+    };
+    let city = given::<CityAggregate>(configured.clone())
+        .when(CityCommand::SetTurnaround {
+            minutes: 60,
+            low_charge: Some(Some(rule)),
+        })
+        .then(vec![CityEvent::TurnaroundSet(TurnaroundSet {
+            city: "SHA".into(),
+            minutes: 60,
+            low_charge: Some(rule),
+        })])
+        .expect("configured");
+    assert_eq!(city.turnaround_after(19), 150);
+    assert_eq!(city.turnaround_after(20), 60, "at the level: no extra");
+    assert_eq!(city.turnaround_after(100), 60);
+
+    // Changing the minutes alone keeps the rule; the rule is switched off explicitly.
+    let mut history = configured.clone();
+    history.push(CityEvent::TurnaroundSet(TurnaroundSet {
+        city: "SHA".into(),
+        minutes: 60,
+        low_charge: Some(rule),
+    }));
+    let kept = given::<CityAggregate>(history.clone())
+        .when(CityCommand::SetTurnaround {
+            minutes: 45,
+            low_charge: None,
+        })
+        .then_ok();
+    assert!(
+        matches!(kept.as_slice(), [CityEvent::TurnaroundSet(t)] if t.low_charge == Some(rule)),
+        "{kept:?}"
+    );
+    given::<CityAggregate>(history.clone())
+        .when(CityCommand::SetTurnaround {
+            minutes: 60,
+            low_charge: Some(Some(rule)),
+        })
+        .then(vec![]);
+    let off = given::<CityAggregate>(history.clone())
+        .when(CityCommand::SetTurnaround {
+            minutes: 60,
+            low_charge: Some(None),
+        })
+        .then_ok();
+    assert!(
+        matches!(off.as_slice(), [CityEvent::TurnaroundSet(t)] if t.low_charge.is_none()),
+        "{off:?}"
+    );
+    given::<CityAggregate>(history)
+        .when(CityCommand::SetTurnaround {
+            minutes: 60,
+            low_charge: Some(Some(LowCharge {
+                below_percent: 101,
+                extra_minutes: 10,
+            })),
+        })
+        .then_err(CityError::Invalid {
+            field: "low_charge_below_percent".into(),
+            message: "1 to 100 (0 for no low-charge rule)".into(),
+        });
 }

@@ -145,10 +145,15 @@ pub async fn build_input(
                 // Its reading may lag the demand: a car swapped out of this hire is not on it.
                 .filter(|o| o.on_hire_vehicle_id == v.vehicle_id)
         }) {
-            // On hire: free again where and when the customer brings it back (as booked).
+            // On hire: free again where and when the customer brings it back (as booked),
+            // after the turnaround (its charge then is not known yet).
             let (s, _) = station_of(&o.return_station, &o.return_address);
             station = s;
-            available_from = o.return_at.max(now);
+            available_from = (o.return_at + minutes(city.turnaround_minutes)).max(now);
+        } else if let Some(back) = v.readings_at {
+            // Back from its last hire: it may leave once turned around, longer when its charge
+            // was read low (the city's low-charge rule).
+            available_from = (back + minutes(city.turnaround_after(v.charge_percent))).max(now);
         }
         plan_vehicles.push(PlanVehicle {
             vehicle_id: v.vehicle_id.clone(),
@@ -195,6 +200,10 @@ pub async fn build_input(
         closed,
         options: settings.options.clone(),
     })
+}
+
+fn minutes(m: u32) -> time::Duration {
+    time::Duration::minutes(i64::from(m))
 }
 
 /// The plan id of a re-plan: derived from its request id, so a retried decision names the
