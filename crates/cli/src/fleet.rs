@@ -271,6 +271,15 @@ pub struct MoveArgs {
     pub to: String,
     #[arg(long, default_value = "")]
     pub reason: String,
+    /// The fleet driver who drove it [default: you, as staff].
+    #[arg(long, conflicts_with = "staff")]
+    pub driver: Option<String>,
+    /// The member of staff who drove it [default: you].
+    #[arg(long)]
+    pub staff: Option<String>,
+    /// The relocation task (by its order id) this move carries out.
+    #[arg(long)]
+    pub task: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -551,6 +560,10 @@ pub async fn run(addr: &str, timeout: Duration, cmd: &FleetCommand, inv: &Invoca
                 to_station: a.to.clone(),
                 reason: a.reason.clone(),
                 moved_at: None,
+                driver_id: a.driver.clone().unwrap_or_default(),
+                staff_id: a.staff.clone().unwrap_or_default(),
+                departed_at: None,
+                task_order_id: a.task.clone().unwrap_or_default(),
             })
             .await?
         }

@@ -791,6 +791,7 @@ mod tests {
             upper_bound_fulfilled: 3,
             trigger: "VehicleRegistered".into(),
             at_risk: 1,
+            driver_minutes: 0,
         }
     }
 

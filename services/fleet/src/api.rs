@@ -19,7 +19,9 @@ use crate::domain::city::{City, CityAggregate, CityCommand, CityError, LowCharge
 use crate::domain::driver::{DriverAggregate, DriverCommand, DriverError, Shift};
 use crate::domain::plan::{PlanAggregate, reason_code};
 use crate::domain::plate::{Holder, PlateAggregate, PlateCommand, PlateError, ReleaseReason};
-use crate::domain::vehicle::{Severity, Vehicle, VehicleAggregate, VehicleCommand, VehicleError, VehicleStateKind};
+use crate::domain::vehicle::{
+    DrivenBy, Severity, Vehicle, VehicleAggregate, VehicleCommand, VehicleError, VehicleStateKind,
+};
 use crate::domain::{VehicleModel, model_to_pb, ts};
 use crate::projections::kpis;
 use crate::projections::queries::{self, QueryError};
@@ -330,16 +332,17 @@ fn summary(city: &str, h: &queries::HistoryRow) -> pb::PlanSummary {
         upper_bound_fulfilled: h.upper_bound_fulfilled,
         trigger: h.trigger.clone(),
         at_risk: h.at_risk,
+        driver_minutes: h.driver_minutes,
     }
 }
 
 fn task_pb(t: &queries::TaskRow) -> pb::DriverTask {
     pb::DriverTask {
         order_id: t.order_id.clone(),
-        kind: if t.kind == "COLLECTION" {
-            pb::TaskKind::Collection
-        } else {
-            pb::TaskKind::Delivery
+        kind: match t.kind.as_str() {
+            "COLLECTION" => pb::TaskKind::Collection,
+            "RELOCATION" => pb::TaskKind::Relocation,
+            _ => pb::TaskKind::Delivery,
         } as i32,
         driver_id: t.driver_id.clone(),
         shift_id: t.shift_id.clone(),
@@ -349,6 +352,8 @@ fn task_pb(t: &queries::TaskRow) -> pb::DriverTask {
         address: t.address.clone(),
         flagged: t.flagged,
         reason: t.reason.clone(),
+        to_station: t.to_station.clone(),
+        vehicle_id: t.vehicle_id.clone(),
     }
 }
 
@@ -500,12 +505,56 @@ impl pb::fleet_service_server::FleetService for FleetApi {
         let at = v
             .time("moved_at", r.moved_at.as_ref())
             .unwrap_or_else(|| self.clock.now());
+        let departed = v.time("departed_at", r.departed_at.as_ref());
+        let staff_id = v.text("staff_id", &r.staff_id, 64, false);
+        let task_order_id = v.text("task_order_id", &r.task_order_id, 64, false);
         let city = self.vehicle_city(&id).await?;
         station_known(&mut v, "to_station", city.as_ref(), &to);
+        // Who drove: a driver of the car's city, else the member of staff named (or calling).
+        let driven_by = if r.driver_id.is_empty() {
+            DrivenBy::Staff(if staff_id.is_empty() {
+                ctx.actor.clone()
+            } else {
+                staff_id
+            })
+        } else {
+            let driver = v.id("driver_id", &r.driver_id);
+            if crate::domain::is_id(&driver) {
+                let known = self.drivers.state(&driver).await.map_err(api::status)?.0;
+                match (known, &city) {
+                    (Some(d), Some(c)) if d.city == c.city => {}
+                    (Some(d), _) => v.add(
+                        "driver_id",
+                        format!("driver {driver} works in {}, not the car's city", d.city),
+                    ),
+                    (None, _) => v.add("driver_id", format!("no driver {driver}")),
+                }
+            }
+            DrivenBy::Driver(driver)
+        };
+        // Left when it must have, to arrive then: the city's travel time between the stations.
+        let from = if crate::domain::is_id(&id) {
+            self.vehicles
+                .state(&id)
+                .await
+                .map_err(api::status)?
+                .0
+                .map(|v| v.station)
+        } else {
+            None
+        };
+        let travel = match (&city, &from) {
+            (Some(c), Some(f)) => c.travel(f, &to).unwrap_or(0),
+            _ => 0,
+        };
+        let departed_at = departed.unwrap_or(at - time::Duration::minutes(i64::from(travel)));
         let command = v.finish(VehicleCommand::Move {
             to_station: to,
             reason,
             at,
+            driven_by,
+            departed_at,
+            task_order_id: (!task_order_id.is_empty()).then_some(task_order_id),
         })?;
         self.run(&self.vehicles, &id, ctx, command, false).await
     }
@@ -869,6 +918,7 @@ impl pb::fleet_service_server::FleetService for FleetApi {
             upper_bound_fulfilled: p.upper_bound_fulfilled,
             trigger: p.trigger.clone(),
             at_risk: done.state.at_risk.len() as u32,
+            driver_minutes: p.driver_minutes,
         });
         Ok(Response::new(pb::TriggerReplanResponse {
             result: Some(common::CommandResult {
@@ -1310,6 +1360,8 @@ pub fn plan_json(
             upper_bound_fulfilled: r.upper_bound_fulfilled as u32,
             trigger: "PlanInstance".into(),
             at_risk: out.plan.unassigned.len() as u32,
+            // A bare instance has no drivers.
+            driver_minutes: 0,
         }),
         explanations: out
             .explanations

@@ -206,7 +206,7 @@ rentops_testkit::per_backend! {
                 vehicle_id: "V2".into(),
                 to_station: if i % 2 == 0 { "SHA" } else { "PVG" }.into(),
                 reason: "rebalancing".into(),
-                moved_at: None,
+                ..Default::default()
             })
             .await
             .unwrap();

@@ -47,7 +47,7 @@ fn move_to(vehicle: &str, station: &str) -> pb::MoveVehicleRequest {
         vehicle_id: vehicle.into(),
         to_station: station.into(),
         reason: "rebalance".into(),
-        moved_at: None,
+        ..Default::default()
     }
 }
 

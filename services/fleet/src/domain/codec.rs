@@ -26,8 +26,8 @@ use super::plan::{
 };
 use super::plate::{PlateClaimed, PlateEvent, PlateReleased, ReleaseReason};
 use super::vehicle::{
-    BreakdownReported, MaintenanceScheduled, ReadingKind, RepairCompleted, Severity, VehicleEvent, VehicleMoved,
-    VehiclePlateChanged, VehicleReadingRecorded, VehicleRegistered, VehicleRetired,
+    BreakdownReported, DrivenBy, MaintenanceScheduled, ReadingKind, RepairCompleted, Severity, VehicleEvent,
+    VehicleMoved, VehiclePlateChanged, VehicleReadingRecorded, VehicleRegistered, VehicleRetired,
 };
 
 /// One domain event and its wire message.
@@ -103,6 +103,7 @@ pub fn task_kind_pb(k: TaskKind) -> i32 {
     (match k {
         TaskKind::Delivery => pb::TaskKind::Delivery,
         TaskKind::Collection => pb::TaskKind::Collection,
+        TaskKind::Relocation => pb::TaskKind::Relocation,
     }) as i32
 }
 
@@ -111,6 +112,7 @@ fn task_kind_from_pb(v: i32) -> Option<TaskKind> {
         pb::TaskKind::Unspecified => None,
         pb::TaskKind::Delivery => Some(TaskKind::Delivery),
         pb::TaskKind::Collection => Some(TaskKind::Collection),
+        pb::TaskKind::Relocation => Some(TaskKind::Relocation),
     }
 }
 
@@ -168,16 +170,35 @@ impl WireEvent for VehicleMoved {
             to_station: self.to_station.clone(),
             moved_at: ts(self.moved_at),
             reason: self.reason.clone(),
+            driver_id: match &self.driven_by {
+                Some(DrivenBy::Driver(d)) => d.clone(),
+                _ => String::new(),
+            },
+            staff_id: match &self.driven_by {
+                Some(DrivenBy::Staff(s)) => s.clone(),
+                _ => String::new(),
+            },
+            departed_at: ts(self.departed_at),
+            task_order_id: self.task_order_id.clone().unwrap_or_default(),
         }
     }
 
     fn from_pb(m: pb::VehicleMoved) -> Result<Self, DecodeError> {
+        let moved_at = req_ts(Self::NAME, "moved_at", m.moved_at)?;
+        let driven_by = match (opt_text(m.driver_id), opt_text(m.staff_id)) {
+            (Some(d), _) => Some(DrivenBy::Driver(d)),
+            (None, Some(s)) => Some(DrivenBy::Staff(s)),
+            (None, None) => None,
+        };
         Ok(Self {
-            moved_at: req_ts(Self::NAME, "moved_at", m.moved_at)?,
+            departed_at: opt_ts(Self::NAME, "departed_at", m.departed_at)?.unwrap_or(moved_at),
+            moved_at,
             vehicle_id: m.vehicle_id,
             from_station: m.from_station,
             to_station: m.to_station,
             reason: m.reason,
+            driven_by,
+            task_order_id: opt_text(m.task_order_id),
         })
     }
 }
@@ -860,6 +881,8 @@ impl WireEvent for DriverTaskAssigned {
             station: self.station.clone(),
             address: self.address.clone(),
             plan_id: self.plan_id.clone(),
+            to_station: self.to_station.clone(),
+            vehicle_id: self.vehicle_id.clone(),
         }
     }
 
@@ -875,6 +898,8 @@ impl WireEvent for DriverTaskAssigned {
             station: m.station,
             address: m.address,
             plan_id: m.plan_id,
+            to_station: m.to_station,
+            vehicle_id: m.vehicle_id,
         })
     }
 }
@@ -946,6 +971,7 @@ impl WireEvent for PlanPublished {
             proven_optimal: self.proven_optimal,
             upper_bound_fulfilled: self.upper_bound_fulfilled,
             trigger: self.trigger.clone(),
+            driver_minutes: self.driver_minutes,
         }
     }
 
@@ -964,6 +990,7 @@ impl WireEvent for PlanPublished {
             proven_optimal: m.proven_optimal,
             upper_bound_fulfilled: m.upper_bound_fulfilled,
             trigger: m.trigger,
+            driver_minutes: m.driver_minutes,
         })
     }
 }

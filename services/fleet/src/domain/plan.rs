@@ -44,12 +44,14 @@ pub enum PlanEvent {
     PlanPublished(PlanPublished),
 }
 
-/// A delivery (station to the customer's address before pickup) or a collection (from the
-/// address after the return).
+/// A delivery (station to the customer's address before pickup), a collection (from the
+/// address after the return), or a relocation (the plan's move of a car from one station to
+/// another for the order's pickup).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TaskKind {
     Delivery,
     Collection,
+    Relocation,
 }
 
 impl TaskKind {
@@ -57,9 +59,14 @@ impl TaskKind {
         match self {
             Self::Delivery => "DELIVERY",
             Self::Collection => "COLLECTION",
+            Self::Relocation => "RELOCATION",
         }
     }
 }
+
+/// The reason an order is at risk while no driver can take its car's relocation: the car is
+/// planned, the move is not (the order keeps its car).
+pub const NO_DRIVER: &str = "NO_DRIVER";
 
 /// The plate is the text the vehicles' read model shows for the car (the plan copies it, it
 /// does not check it).
@@ -118,6 +125,10 @@ pub struct DriverTaskAssigned {
     pub station: String,
     pub address: String,
     pub plan_id: String,
+    /// A relocation's destination (empty otherwise).
+    pub to_station: String,
+    /// The car a relocation moves (empty otherwise).
+    pub vehicle_id: String,
 }
 
 /// A task no driver can take (flagged), or one no longer needed (`withdrawn`).
@@ -154,6 +165,8 @@ pub struct PlanPublished {
     pub proven_optimal: bool,
     pub upper_bound_fulfilled: u32,
     pub trigger: String,
+    /// Minutes of the plan's driver tasks (deliveries, collections, relocations).
+    pub driver_minutes: i64,
 }
 
 /// Changes per decision; with PlanPublished a batch stays within JetStream's 1,000.
@@ -404,8 +417,13 @@ struct Task {
     kind: TaskKind,
     from: OffsetDateTime,
     to: OffsetDateTime,
+    /// Where the driver starts the task.
     station: String,
+    /// Where the driver ends it: `station` again for a delivery or a collection (back from
+    /// the address), the destination for a relocation.
+    end_station: String,
     address: String,
+    vehicle_id: String,
 }
 
 /// Delivery and collection tasks go to drivers within their shifts (docs/domain.md): a driver takes
@@ -415,7 +433,9 @@ struct Task {
 /// (stability), else the one with the fewest tasks, then by id.
 fn assign_tasks(input: &ReplanInput, state: &PlanState, tasks: &[Task]) -> BTreeMap<(String, TaskKind), TaskState> {
     let c = &input.city;
-    let mut busy: BTreeMap<&str, Vec<(OffsetDateTime, OffsetDateTime, &str)>> = BTreeMap::new();
+    // Per driver: the tasks taken, as (from, to, start station, end station).
+    #[allow(clippy::type_complexity)]
+    let mut busy: BTreeMap<&str, Vec<(OffsetDateTime, OffsetDateTime, &str, &str)>> = BTreeMap::new();
     let mut out = BTreeMap::new();
     for t in tasks {
         let prev = state
@@ -424,7 +444,8 @@ fn assign_tasks(input: &ReplanInput, state: &PlanState, tasks: &[Task]) -> BTree
             .and_then(|s| s.driver_id.clone());
         let mut best: Option<(bool, usize, &PlanShift)> = None;
         for s in &input.shifts {
-            let (Some(go), Some(back)) = (c.travel(&s.station, &t.station), c.travel(&t.station, &s.station)) else {
+            let (Some(go), Some(back)) = (c.travel(&s.station, &t.station), c.travel(&t.end_station, &s.station))
+            else {
                 continue;
             };
             if s.from + time::Duration::minutes(go.into()) > t.from
@@ -433,12 +454,12 @@ fn assign_tasks(input: &ReplanInput, state: &PlanState, tasks: &[Task]) -> BTree
                 continue;
             }
             let list = busy.get(s.driver_id.as_str()).map(Vec::as_slice).unwrap_or(&[]);
-            let free = list.iter().all(|(bf, bt, bs)| {
+            let free = list.iter().all(|(bf, bt, start, end)| {
                 let after = c
-                    .travel(bs, &t.station)
+                    .travel(end, &t.station)
                     .is_some_and(|m| *bt + time::Duration::minutes(m.into()) <= t.from);
                 let before = c
-                    .travel(&t.station, bs)
+                    .travel(&t.end_station, start)
                     .is_some_and(|m| t.to + time::Duration::minutes(m.into()) <= *bf);
                 after || before
             });
@@ -458,9 +479,12 @@ fn assign_tasks(input: &ReplanInput, state: &PlanState, tasks: &[Task]) -> BTree
         }
         let task = match best {
             Some((_, _, s)) => {
-                busy.entry(s.driver_id.as_str())
-                    .or_default()
-                    .push((t.from, t.to, t.station.as_str()));
+                busy.entry(s.driver_id.as_str()).or_default().push((
+                    t.from,
+                    t.to,
+                    t.station.as_str(),
+                    t.end_station.as_str(),
+                ));
                 TaskState {
                     driver_id: Some(s.driver_id.clone()),
                     shift_id: s.shift_id.clone(),
@@ -480,6 +504,51 @@ fn assign_tasks(input: &ReplanInput, state: &PlanState, tasks: &[Task]) -> BTree
             },
         };
         out.insert((t.order_id.clone(), t.kind), task);
+    }
+    out
+}
+
+/// The plan's relocations as driver tasks: each car's chain of orders, in pickup order, from
+/// where the car stands; where an order's pickup station is not where the car is then, a driver
+/// drives it there, leaving `travel` before the pickup.
+fn relocations(
+    input: &ReplanInput,
+    assignments: &[planner::Assignment],
+    vehicles: &BTreeMap<&str, &PlanVehicle>,
+    orders: &BTreeMap<&str, &PlanOrder>,
+) -> Vec<Task> {
+    let c = &input.city;
+    let mut chains: BTreeMap<&str, Vec<&PlanOrder>> = BTreeMap::new();
+    for a in assignments {
+        if let Some(o) = orders.get(a.order.as_str()) {
+            chains.entry(a.vehicle.as_str()).or_default().push(o);
+        }
+    }
+    let mut out = Vec::new();
+    for (vehicle, mut chain) in chains {
+        let Some(v) = vehicles.get(vehicle) else {
+            continue;
+        };
+        chain.sort_by(|a, b| (a.pickup_at, &a.order_id).cmp(&(b.pickup_at, &b.order_id)));
+        let mut here = v.station.as_str();
+        for o in chain {
+            if o.pickup_station != here
+                && !here.is_empty()
+                && let Some(m) = c.travel(here, &o.pickup_station)
+            {
+                out.push(Task {
+                    order_id: o.order_id.clone(),
+                    kind: TaskKind::Relocation,
+                    from: o.pickup_at - time::Duration::minutes(i64::from(m)),
+                    to: o.pickup_at,
+                    station: here.to_owned(),
+                    end_station: o.pickup_station.clone(),
+                    address: String::new(),
+                    vehicle_id: vehicle.to_owned(),
+                });
+            }
+            here = o.return_station.as_str();
+        }
     }
     out
 }
@@ -613,7 +682,9 @@ impl PlanAggregate {
                     from: o.pickup_at - d,
                     to: o.pickup_at + d,
                     station: o.pickup_station.clone(),
+                    end_station: o.pickup_station.clone(),
                     address: addr.clone(),
+                    vehicle_id: String::new(),
                 });
             }
             if let Some(addr) = &o.collection_address {
@@ -623,14 +694,18 @@ impl PlanAggregate {
                     from: o.return_at - d,
                     to: o.return_at + d,
                     station: o.return_station.clone(),
+                    end_station: o.return_station.clone(),
                     address: addr.clone(),
+                    vehicle_id: String::new(),
                 });
             }
         }
+        tasks.extend(relocations(input, &outcome.plan.assignments, &vehicles, &orders));
         // Tasks already under way keep their driver.
         tasks.retain(|t| t.from > now);
         tasks.sort_by(|a, b| (a.from, &a.order_id, a.kind).cmp(&(b.from, &b.order_id, b.kind)));
         let new_tasks = assign_tasks(input, state, &tasks);
+        let driver_minutes: i64 = tasks.iter().map(|t| (t.to - t.from).whole_minutes()).sum();
         for t in &tasks {
             let key = (t.order_id.clone(), t.kind);
             let (Some(new), old) = (new_tasks.get(&key), state.tasks.get(&key)) else {
@@ -654,6 +729,12 @@ impl PlanAggregate {
                         station: t.station.clone(),
                         address: t.address.clone(),
                         plan_id: plan_id.clone(),
+                        to_station: if t.kind == TaskKind::Relocation {
+                            t.end_station.clone()
+                        } else {
+                            String::new()
+                        },
+                        vehicle_id: t.vehicle_id.clone(),
                     }))
                 }
                 None => {
@@ -715,12 +796,14 @@ impl PlanAggregate {
             proven_optimal: r.proven_optimal,
             upper_bound_fulfilled: r.upper_bound_fulfilled as u32,
             trigger: input.trigger.clone(),
+            driver_minutes,
         };
         let same_kpis = state.last.as_ref().is_some_and(|l| {
             l.orders == published.orders
                 && l.fulfilled == published.fulfilled
                 && l.upgrades == published.upgrades
                 && l.relocation_minutes == published.relocation_minutes
+                && l.driver_minutes == published.driver_minutes
                 && l.upper_bound_fulfilled == published.upper_bound_fulfilled
         });
         // A re-plan that changes nothing publishes nothing (a burst of triggers stays quiet),

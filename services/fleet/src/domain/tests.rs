@@ -516,6 +516,19 @@ fn vehicle_events() -> Vec<VehicleEvent> {
             to_station: "SHA".into(),
             moved_at: t,
             reason: "demand at Hongqiao".into(),
+            driven_by: Some(DrivenBy::Driver("D1".into())),
+            departed_at: t - time::Duration::minutes(50),
+            task_order_id: Some("O9".into()),
+        }),
+        VehicleEvent::VehicleMoved(VehicleMoved {
+            vehicle_id: "V9".into(),
+            from_station: "SHA".into(),
+            to_station: "PVG".into(),
+            moved_at: t,
+            reason: String::new(),
+            driven_by: Some(DrivenBy::Staff("ops:zhang".into())),
+            departed_at: t,
+            task_order_id: None,
         }),
         VehicleEvent::BreakdownReported(BreakdownReported {
             vehicle_id: "V9".into(),
@@ -706,6 +719,21 @@ fn plan_events() -> Vec<PlanEvent> {
             station: "PVG".into(),
             address: "上海市浦东新区世纪大道 100 号".into(),
             plan_id: "P3".into(),
+            to_station: String::new(),
+            vehicle_id: String::new(),
+        }),
+        PlanEvent::DriverTaskAssigned(DriverTaskAssigned {
+            order_id: "O4".into(),
+            kind: TaskKind::Relocation,
+            driver_id: "D2".into(),
+            shift_id: "S2".into(),
+            from: h(9),
+            to: h(10),
+            station: "SHA".into(),
+            address: String::new(),
+            plan_id: "P3".into(),
+            to_station: "PVG".into(),
+            vehicle_id: "V7".into(),
         }),
         PlanEvent::DriverTaskUnassigned(DriverTaskUnassigned {
             order_id: "O3".into(),
@@ -742,6 +770,7 @@ fn plan_events() -> Vec<PlanEvent> {
             proven_optimal: false,
             upper_bound_fulfilled: 118,
             trigger: "fleet:BreakdownReported".into(),
+            driver_minutes: 410,
         }),
     ]
 }
@@ -1169,4 +1198,64 @@ fn a_car_returned_with_little_charge_needs_longer_to_turn_around() {
             field: "low_charge_below_percent".into(),
             message: "1 to 100 (0 for no low-charge rule)".into(),
         });
+}
+
+#[test]
+fn a_car_the_plan_moves_between_stations_is_a_drivers_relocation_task() {
+    // The only car stands at SHA; the order picks up at PVG, 50 min away, at +10 h.
+    let mut v = car("V1", VehicleModel::Es6);
+    v.station = "SHA".into();
+    let mut input = replan(NOW, vec![order("O1", VehicleModel::Es6, 10)], vec![v]);
+    let relocation = |events: &[PlanEvent]| {
+        events
+            .iter()
+            .find_map(|e| match e {
+                PlanEvent::DriverTaskAssigned(t) if t.kind == TaskKind::Relocation => Some(Ok(t.clone())),
+                PlanEvent::DriverTaskUnassigned(t) if t.kind == TaskKind::Relocation => Some(Err(t.clone())),
+                _ => None,
+            })
+            .expect("a relocation task")
+    };
+    // No driver on shift: the move is flagged, and the car stays the order's.
+    let (events, state) = run(&PlanState::default(), input.clone());
+    let flagged = relocation(&events).expect_err("no driver");
+    assert_eq!(flagged.order_id, "O1");
+    assert!(!flagged.withdrawn);
+    assert_eq!(state.assignments["O1"].vehicle_id, "V1");
+
+    // A driver whose shift starts at SHA in time takes it: leave SHA 50 min before pickup.
+    input.shifts.push(PlanShift {
+        driver_id: "D1".into(),
+        shift_id: "S1".into(),
+        from: h(8),
+        to: h(12),
+        station: "SHA".into(),
+    });
+    let (events, state) = run(&state, input.clone());
+    let task = relocation(&events).expect("a driver");
+    assert_eq!(
+        (
+            task.driver_id.as_str(),
+            task.station.as_str(),
+            task.to_station.as_str(),
+            task.vehicle_id.as_str()
+        ),
+        ("D1", "SHA", "PVG", "V1")
+    );
+    assert_eq!((task.from, task.to), (h(10) - time::Duration::minutes(50), h(10)));
+    let published = events
+        .iter()
+        .find_map(|e| match e {
+            PlanEvent::PlanPublished(p) => Some(p.clone()),
+            _ => None,
+        })
+        .expect("published");
+    assert_eq!(published.driver_minutes, 50, "driver minutes count the relocation");
+    assert_eq!(state.tasks.len(), 1);
+
+    // A shift that ends at PVG too early to come back (it must return to SHA by its end) does
+    // not do.
+    input.shifts[0].to = h(10) + time::Duration::minutes(30);
+    let (events, _) = run(&PlanState::default(), input);
+    relocation(&events).expect_err("the driver could not get back to SHA");
 }

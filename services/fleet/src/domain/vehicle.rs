@@ -42,8 +42,22 @@ pub struct VehicleMoved {
     pub vehicle_id: String,
     pub from_station: String,
     pub to_station: String,
+    /// When it arrived.
     pub moved_at: OffsetDateTime,
     pub reason: String,
+    /// Who drove it; `None` on moves recorded before this was kept.
+    pub driven_by: Option<DrivenBy>,
+    /// When it left (`moved_at` on moves recorded before this was kept).
+    pub departed_at: OffsetDateTime,
+    /// The relocation task (by its order) the move carried out.
+    pub task_order_id: Option<String>,
+}
+
+/// Who drove a car the company moved: a violation during the move is the company's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DrivenBy {
+    Driver(String),
+    Staff(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -263,6 +277,9 @@ pub enum VehicleCommand {
         to_station: String,
         reason: String,
         at: OffsetDateTime,
+        driven_by: DrivenBy,
+        departed_at: OffsetDateTime,
+        task_order_id: Option<String>,
     },
     ReportBreakdown {
         at: OffsetDateTime,
@@ -400,12 +417,25 @@ impl VehicleAggregate {
         }
         match command {
             C::Register { .. } | C::RecordReading { .. } => Ok(vec![]),
-            C::Move { to_station, reason, at } => {
+            C::Move {
+                to_station,
+                reason,
+                at,
+                driven_by,
+                departed_at,
+                task_order_id,
+            } => {
                 if let Some(o) = &v.on_hire_order_id {
                     return Err(VehicleError::OnHire(o.clone()));
                 }
                 if *to_station == v.station {
                     return Ok(vec![]);
+                }
+                if departed_at > at {
+                    return Err(VehicleError::Invalid {
+                        field: "departed_at",
+                        message: "must not be after moved_at".into(),
+                    });
                 }
                 Ok(vec![VehicleEvent::VehicleMoved(VehicleMoved {
                     vehicle_id: id,
@@ -413,6 +443,9 @@ impl VehicleAggregate {
                     to_station: to_station.clone(),
                     moved_at: *at,
                     reason: reason.clone(),
+                    driven_by: Some(driven_by.clone()),
+                    departed_at: *departed_at,
+                    task_order_id: task_order_id.clone(),
                 })])
             }
             C::ReportBreakdown {

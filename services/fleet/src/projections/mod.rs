@@ -25,7 +25,7 @@ use time::OffsetDateTime;
 
 use crate::domain::city::{CityAggregate, CityEvent};
 use crate::domain::driver::{DriverAggregate, DriverEvent};
-use crate::domain::plan::{PlanEvent, TaskKind};
+use crate::domain::plan::{NO_DRIVER, PlanEvent, TaskKind};
 use crate::domain::vehicle::{VehicleAggregate, VehicleEvent};
 use crate::domain::{at, model_from_pb};
 
@@ -287,6 +287,18 @@ impl FleetProjection {
                     "",
                 )
                 .await?;
+                if t.kind == TaskKind::Relocation {
+                    sqlx::query(
+                        "UPDATE driver_tasks SET to_station = $3, vehicle_id = $4 WHERE order_id = $1 AND kind = $2",
+                    )
+                    .bind(t.order_id.clone())
+                    .bind(t.kind.code())
+                    .bind(t.to_station.clone())
+                    .bind(t.vehicle_id.clone())
+                    .execute(&mut **tx)
+                    .await?;
+                    no_driver_resolved(tx, &t.order_id).await?;
+                }
             }
             PlanEvent::DriverTaskUnassigned(t) => {
                 if t.withdrawn {
@@ -295,7 +307,27 @@ impl FleetProjection {
                         .bind(t.kind.code())
                         .execute(&mut **tx)
                         .await?;
+                    if t.kind == TaskKind::Relocation {
+                        no_driver_resolved(tx, &t.order_id).await?;
+                    }
                 } else {
+                    if t.kind == TaskKind::Relocation {
+                        // The car is planned but nobody can move it: the order is at risk, the
+                        // desk's to arrange (its assignment stays).
+                        sqlx::query(
+                            "INSERT INTO plan_at_risk (order_id, city, reason, explanation, plan_id, flagged_at_us) \
+                             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (order_id) DO UPDATE SET reason = excluded.reason, \
+                             explanation = excluded.explanation, plan_id = excluded.plan_id, flagged_at_us = excluded.flagged_at_us",
+                        )
+                        .bind(t.order_id.clone())
+                        .bind(city.clone())
+                        .bind(NO_DRIVER)
+                        .bind(format!("no driver can move its car: {}", t.reason))
+                        .bind(t.plan_id.clone())
+                        .bind(micros(e.meta.time))
+                        .execute(&mut **tx)
+                        .await?;
+                    }
                     task(
                         tx,
                         &city,
@@ -332,8 +364,8 @@ impl FleetProjection {
                 sqlx::query(
                     "INSERT INTO plan_history (sequence, city, plan_id, planned_at_us, orders, fulfilled, upgrades, \
                      relocation_minutes, moved_from_previous, fulfilment_rate, idle_rate, proven_optimal, \
-                     upper_bound_fulfilled, plan_trigger, at_risk) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-                     $11, $12, $13, $14, $15) ON CONFLICT (sequence) DO NOTHING",
+                     upper_bound_fulfilled, plan_trigger, at_risk, driver_minutes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+                     $11, $12, $13, $14, $15, $16) ON CONFLICT (sequence) DO NOTHING",
                 )
                 .bind(e.sequence as i64)
                 .bind(city.clone())
@@ -350,6 +382,7 @@ impl FleetProjection {
                 .bind(i64::from(p.upper_bound_fulfilled))
                 .bind(p.trigger.clone())
                 .bind(at_risk)
+                .bind(p.driver_minutes)
                 .execute(&mut **tx)
                 .await?;
             }
@@ -723,6 +756,17 @@ impl DemandProjection {
         }
         Ok(())
     }
+}
+
+/// A relocation of `order`'s car has a driver now (or is no longer needed): no longer at risk
+/// for want of one.
+async fn no_driver_resolved(tx: &mut Tx, order: &str) -> Result<(), ProjectionError> {
+    sqlx::query("DELETE FROM plan_at_risk WHERE order_id = $1 AND reason = $2")
+        .bind(order.to_owned())
+        .bind(NO_DRIVER)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// `vehicle_id` carries `plate` (compact form) from `from`.

@@ -108,12 +108,15 @@ pub struct TaskRow {
     pub address: String,
     pub flagged: bool,
     pub reason: String,
+    /// A relocation's destination and car (empty otherwise).
+    pub to_station: String,
+    pub vehicle_id: String,
 }
 
 pub async fn tasks(db: &Db, city: &str, driver: Option<&str>, flagged_only: bool) -> Result<Vec<TaskRow>, QueryError> {
     let mut sql = String::from(
-        "SELECT order_id, kind, driver_id, shift_id, from_us, to_us, station, address, flagged, reason \
-         FROM driver_tasks WHERE city = $1",
+        "SELECT order_id, kind, driver_id, shift_id, from_us, to_us, station, address, flagged, reason, \
+         to_station, vehicle_id FROM driver_tasks WHERE city = $1",
     );
     if driver.is_some() {
         sql += " AND driver_id = $2";
@@ -140,6 +143,8 @@ pub async fn tasks(db: &Db, city: &str, driver: Option<&str>, flagged_only: bool
             address: r.get(7),
             flagged: r.get::<i64, _>(8) == 1,
             reason: r.get(9),
+            to_station: r.get(10),
+            vehicle_id: r.get(11),
         })
         .collect())
 }
@@ -221,6 +226,7 @@ pub struct HistoryRow {
     pub upper_bound_fulfilled: u32,
     pub trigger: String,
     pub at_risk: u32,
+    pub driver_minutes: i64,
 }
 
 /// Plans of a city, newest first, before sequence `before` (0: from the newest).
@@ -228,8 +234,8 @@ pub async fn history(db: &Db, city: &str, before: u64, limit: usize) -> Result<V
     let before = if before == 0 { i64::MAX } else { before as i64 };
     let rows = sqlx::query(AssertSqlSafe(format!(
         "SELECT sequence, plan_id, planned_at_us, orders, fulfilled, upgrades, relocation_minutes, \
-         moved_from_previous, fulfilment_rate, idle_rate, proven_optimal, upper_bound_fulfilled, plan_trigger, at_risk \
-         FROM plan_history WHERE city = $1 AND sequence < $2 ORDER BY sequence DESC LIMIT {limit}"
+         moved_from_previous, fulfilment_rate, idle_rate, proven_optimal, upper_bound_fulfilled, plan_trigger, at_risk, \
+         driver_minutes FROM plan_history WHERE city = $1 AND sequence < $2 ORDER BY sequence DESC LIMIT {limit}"
     )))
     .bind(city.to_owned())
     .bind(before)
@@ -252,6 +258,7 @@ pub async fn history(db: &Db, city: &str, before: u64, limit: usize) -> Result<V
             upper_bound_fulfilled: r.get::<i64, _>(11) as u32,
             trigger: r.get(12),
             at_risk: r.get::<i64, _>(13) as u32,
+            driver_minutes: r.get(14),
         })
         .collect())
 }

@@ -8,5 +8,5 @@ pub mod types;
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub use order::{BookingChanges, Order, OrderAggregate, OrderCommand, OrderError, OrderEvent, OrderState};
+pub use order::{BookingChanges, NO_DRIVER, Order, OrderAggregate, OrderCommand, OrderError, OrderEvent, OrderState};
 pub use types::*;

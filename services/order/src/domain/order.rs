@@ -251,13 +251,24 @@ pub enum OrderCommand {
         plan_id: String,
         at: OffsetDateTime,
     },
-    /// Issued by the fleet-plan reactor: no car can serve the order.
+    /// Issued by the fleet-plan reactor: no car can serve the order (or, [`NO_DRIVER`], its car
+    /// cannot be moved to it).
     FlagAtRisk {
         at_risk: AtRisk,
         plan_id: String,
         at: OffsetDateTime,
     },
+    /// Issued by the fleet-plan reactor: a driver can move the order's car now (or the move is
+    /// no longer needed).
+    ResolveNoDriver {
+        plan_id: String,
+        at: OffsetDateTime,
+    },
 }
+
+/// The at-risk reason of an order whose car is planned but no driver can move it to the pickup
+/// in time: unlike the others, the order keeps its car.
+pub const NO_DRIVER: &str = "NO_DRIVER";
 
 /// Why a command was refused. Each maps to one gRPC status in the API.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -731,8 +742,23 @@ impl OrderAggregate {
                     cleared_at: *at,
                 }])
             }
+            C::ResolveNoDriver { plan_id, at } => {
+                let waiting = order.at_risk.as_ref().is_some_and(|r| r.reason == NO_DRIVER);
+                match (&order.assigned_vehicle, waiting && order.planned()) {
+                    // The car it keeps, recorded again: that clears the flag.
+                    (Some(car), true) => Ok(vec![OrderEvent::VehicleAssignmentRecorded {
+                        vehicle: car.clone(),
+                        plan_id: plan_id.clone(),
+                        assigned_at: *at,
+                        replaced_vehicle_id: None,
+                        reason: "a driver can move the car".into(),
+                    }]),
+                    _ => Ok(vec![]),
+                }
+            }
             C::FlagAtRisk { at_risk, plan_id, at } => {
-                let same = order.at_risk.as_ref() == Some(at_risk) && order.assigned_vehicle.is_none();
+                let keeps_car = at_risk.reason == NO_DRIVER;
+                let same = order.at_risk.as_ref() == Some(at_risk) && (keeps_car || order.assigned_vehicle.is_none());
                 // On hire, the plan speaks of the order only when its car broke down: no
                 // replacement can reach the customer, and the desk must act.
                 let stranded = order.status == Status::PickedUp;
@@ -860,10 +886,13 @@ impl OrderAggregate {
                 o.at_risk = None;
             }
             E::AssignmentCleared { .. } => o.assigned_vehicle = None,
-            // No car can serve it: whatever car it held is not its any more.
+            // No car can serve it: whatever car it held is not its any more — unless the car is
+            // planned and only its move has no driver.
             E::FlaggedAtRisk { at_risk, .. } => {
                 o.at_risk = Some(at_risk.clone());
-                o.assigned_vehicle = None;
+                if at_risk.reason != NO_DRIVER {
+                    o.assigned_vehicle = None;
+                }
             }
         }
         Some(o)

@@ -1145,3 +1145,40 @@ fn on_hire_the_plan_is_heard_only_when_it_plans_a_swap_of_the_car_on_hire() {
         "planned is not done: V1 is on hire until the swap is recorded"
     );
 }
+
+#[test]
+fn an_order_whose_car_no_driver_can_move_is_at_risk_and_keeps_its_car() {
+    let mut history = confirmed_order();
+    history.push(assigned(car("V1", "沪A·D00001")));
+    history.push(flagged(super::order::NO_DRIVER));
+    let o = fold(&history);
+    assert_eq!(o.at_risk.as_ref().map(|r| r.reason.as_str()), Some("NO_DRIVER"));
+    assert_eq!(
+        o.assigned_vehicle.as_ref().map(|a| a.vehicle_id.as_str()),
+        Some("V1"),
+        "the car stays planned; only its move has no driver"
+    );
+    // The same flag again: nothing new.
+    given::<G>(history.clone()).when(flag("NO_DRIVER")).then(vec![]);
+    // A driver can move it now: the car is recorded again, which clears the flag.
+    let resolve = || OrderCommand::ResolveNoDriver {
+        plan_id: "P2".into(),
+        at: PLANNED,
+    };
+    let state = given::<G>(history.clone())
+        .when(resolve())
+        .then(vec![OrderEvent::VehicleAssignmentRecorded {
+            vehicle: car("V1", "沪A·D00001"),
+            plan_id: "P2".into(),
+            assigned_at: PLANNED,
+            replaced_vehicle_id: None,
+            reason: "a driver can move the car".into(),
+        }])
+        .expect("placed");
+    assert_eq!(state.at_risk, None);
+    // Nothing to resolve on an order not waiting for a driver (or at risk for want of a car).
+    given::<G>(confirmed_order()).when(resolve()).then(vec![]);
+    let mut no_car = confirmed_order();
+    no_car.push(flagged("CAPACITY"));
+    given::<G>(no_car).when(resolve()).then(vec![]);
+}

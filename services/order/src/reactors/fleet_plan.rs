@@ -39,7 +39,7 @@ use rentops_reactor::{Backoff, React, Reaction, Subscription};
 use rentops_runtime::Clock;
 
 use crate::domain::codec::{from_ts, model_from_pb};
-use crate::domain::{AssignedVehicle, AtRisk, OrderAggregate, OrderCommand, OrderError, Plate};
+use crate::domain::{AssignedVehicle, AtRisk, NO_DRIVER, OrderAggregate, OrderCommand, OrderError, Plate};
 
 pub const ACTOR: &str = "system:fleet-plan";
 
@@ -87,6 +87,16 @@ impl Default for FleetPlanSettings {
 /// The order command a plan event asks for, and the order it is about; `Ok(None)` for plan
 /// events the order does not fold in.
 pub fn command_for(name: &str, payload: &[u8]) -> Result<Option<(String, OrderCommand)>, String> {
+    command_at(name, payload, time::OffsetDateTime::UNIX_EPOCH)
+}
+
+/// [`command_for`], for an event decided at `time` (what a plan event without a time of its own,
+/// a driver task's flag, is dated by).
+pub fn command_at(
+    name: &str,
+    payload: &[u8],
+    time: time::OffsetDateTime,
+) -> Result<Option<(String, OrderCommand)>, String> {
     let ts = |field: &str, t: &Option<prost_types::Timestamp>| {
         t.as_ref()
             .ok_or_else(|| format!("{name}: {field} missing"))
@@ -160,6 +170,43 @@ pub fn command_for(name: &str, payload: &[u8]) -> Result<Option<(String, OrderCo
                 },
             )
         }
+        // A relocation no driver can take: the car is planned, the move is not; the order is
+        // at risk (and keeps its car) until a driver can, or the move is no longer needed.
+        "DriverTaskUnassigned" => {
+            let m = fleet_pb::DriverTaskUnassigned::decode(payload).map_err(decode)?;
+            if m.kind != fleet_pb::TaskKind::Relocation as i32 {
+                return Ok(None);
+            }
+            let command = if m.withdrawn {
+                OrderCommand::ResolveNoDriver {
+                    plan_id: m.plan_id,
+                    at: time,
+                }
+            } else {
+                OrderCommand::FlagAtRisk {
+                    at_risk: AtRisk {
+                        reason: NO_DRIVER.into(),
+                        explanation: format!("no driver can move its car: {}", m.reason),
+                    },
+                    plan_id: m.plan_id,
+                    at: time,
+                }
+            };
+            (m.order_id, command)
+        }
+        "DriverTaskAssigned" => {
+            let m = fleet_pb::DriverTaskAssigned::decode(payload).map_err(decode)?;
+            if m.kind != fleet_pb::TaskKind::Relocation as i32 {
+                return Ok(None);
+            }
+            (
+                m.order_id,
+                OrderCommand::ResolveNoDriver {
+                    plan_id: m.plan_id,
+                    at: time,
+                },
+            )
+        }
         _ => return Ok(None),
     }))
 }
@@ -198,7 +245,7 @@ impl React for FleetPlan {
 
 /// Folds one plan event into its order.
 pub async fn fold(handler: &CommandHandler<OrderAggregate>, clock: &dyn Clock, event: &RecordedEvent) -> Reaction {
-    let (order_id, command) = match command_for(&event.name, &event.payload) {
+    let (order_id, command) = match command_at(&event.name, &event.payload, event.meta.time) {
         Ok(Some(c)) => c,
         // A plan event the order does not fold in (PlanPublished, driver tasks, …).
         Ok(None) => return Reaction::Done,
@@ -239,5 +286,60 @@ pub async fn fold(handler: &CommandHandler<OrderAggregate>, clock: &dyn Clock, e
         Err(e @ (ExecuteError::Conflict { .. } | ExecuteError::Unavailable(_) | ExecuteError::Store(_))) => {
             Reaction::Retry(format!("order {order_id}: {e}"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message as _;
+    use rentops_proto::fleet as pb;
+    use time::macros::datetime;
+
+    use super::*;
+
+    const AT: time::OffsetDateTime = datetime!(2026-12-01 08:00 UTC);
+
+    #[test]
+    fn a_relocation_no_driver_can_take_puts_its_order_at_risk_and_a_driver_resolves_it() {
+        let flagged = pb::DriverTaskUnassigned {
+            order_id: "O1".into(),
+            kind: pb::TaskKind::Relocation as i32,
+            reason: "no driver's shift covers the task with time to travel".into(),
+            plan_id: "P1".into(),
+            ..Default::default()
+        };
+        let Ok(Some((order, OrderCommand::FlagAtRisk { at_risk, at, .. }))) =
+            command_at("DriverTaskUnassigned", &flagged.encode_to_vec(), AT)
+        else {
+            panic!("a flag")
+        };
+        assert_eq!((order.as_str(), at_risk.reason.as_str(), at), ("O1", "NO_DRIVER", AT));
+        let withdrawn = pb::DriverTaskUnassigned {
+            withdrawn: true,
+            ..flagged.clone()
+        };
+        assert!(matches!(
+            command_at("DriverTaskUnassigned", &withdrawn.encode_to_vec(), AT),
+            Ok(Some((_, OrderCommand::ResolveNoDriver { .. })))
+        ));
+        let assigned = pb::DriverTaskAssigned {
+            order_id: "O1".into(),
+            kind: pb::TaskKind::Relocation as i32,
+            driver_id: "D1".into(),
+            ..Default::default()
+        };
+        assert!(matches!(
+            command_at("DriverTaskAssigned", &assigned.encode_to_vec(), AT),
+            Ok(Some((_, OrderCommand::ResolveNoDriver { .. })))
+        ));
+        // Deliveries and collections are the drivers' business, not the order's.
+        let delivery = pb::DriverTaskUnassigned {
+            kind: pb::TaskKind::Delivery as i32,
+            ..flagged
+        };
+        assert!(matches!(
+            command_at("DriverTaskUnassigned", &delivery.encode_to_vec(), AT),
+            Ok(None)
+        ));
     }
 }
