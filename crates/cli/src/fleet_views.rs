@@ -218,7 +218,7 @@ fn at_risk_table(orders: &[AtRiskView]) -> String {
 #[derive(Debug, Serialize)]
 pub struct TaskView {
     pub order: String,
-    /// "delivery" or "collection".
+    /// "delivery", "collection" or "relocation".
     pub kind: String,
     pub driver: String,
     pub from: Option<String>,
@@ -226,6 +226,9 @@ pub struct TaskView {
     pub address: String,
     pub flagged: bool,
     pub reason: String,
+    /// A relocation's destination and car.
+    pub to_station: String,
+    pub vehicle: String,
 }
 
 /// `rentops fleet show-plan`: the plan in force, section by section.
@@ -258,10 +261,10 @@ impl CurrentPlanView {
                 .iter()
                 .map(|t| TaskView {
                     order: t.order_id.clone(),
-                    kind: if t.kind == pb::TaskKind::Collection as i32 {
-                        "collection"
-                    } else {
-                        "delivery"
+                    kind: match pb::TaskKind::try_from(t.kind) {
+                        Ok(pb::TaskKind::Collection) => "collection",
+                        Ok(pb::TaskKind::Relocation) => "relocation",
+                        _ => "delivery",
                     }
                     .to_owned(),
                     driver: t.driver_id.clone(),
@@ -270,6 +273,8 @@ impl CurrentPlanView {
                     address: t.address.clone(),
                     flagged: t.flagged,
                     reason: t.reason.clone(),
+                    to_station: t.to_station.clone(),
+                    vehicle: t.vehicle_id.clone(),
                 })
                 .collect(),
         }
@@ -314,7 +319,11 @@ impl View for CurrentPlanView {
                         t.kind.clone(),
                         cell(Some(&t.driver)),
                         cell(t.from.as_deref()),
-                        cell(Some(if t.address.is_empty() { &t.station } else { &t.address })),
+                        if !t.to_station.is_empty() {
+                            format!("{} {} → {}", t.vehicle, t.station, t.to_station)
+                        } else {
+                            cell(Some(if t.address.is_empty() { &t.station } else { &t.address }))
+                        },
                         if t.flagged {
                             format!("FLAGGED: {}", cell(Some(&t.reason)))
                         } else {
