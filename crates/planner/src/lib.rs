@@ -282,7 +282,7 @@ pub fn plan(instance: &Instance, options: &PlanOptions) -> Result<PlanOutcome, P
     if !replanning && options.reassign_sweeps > 0 && plannable_count <= options.reassign_max_orders {
         // Exchanges between commodities (see `Search::reassign_sweeps`), then the relocation of
         // the commodities they changed, which the exchanges do not weigh.
-        s.reassign_sweeps(options.reassign_sweeps, options.ejection_budget);
+        s.reassign_sweeps(options.reassign_sweeps, options.ejection_budget, true);
         let touched = std::mem::take(&mut s.reassigned);
         s.rounds(RELOCATION_ROUNDS, Some(&touched));
         s.settle(options.ejection_budget);

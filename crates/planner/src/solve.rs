@@ -372,9 +372,10 @@ impl<'a> Search<'a> {
             }
         }
         self.polish(budget);
-        // Reassignment before judging the rebuilt plan: one sweep often serves one or two more
-        // orders than the polish left, and turns many of its upgrades into exact cars.
-        self.reassign_sweeps(sweeps, budget);
+        // Reassignment before judging the rebuilt plan: one sweep of the pools often serves one
+        // or two more orders than the polish left, and turns many of its upgrades into exact
+        // cars; the single cars wait for the final sweeps.
+        self.reassign_sweeps(sweeps, budget, false);
         if self.objective() > before {
             true
         } else {
@@ -397,8 +398,10 @@ impl<'a> Search<'a> {
     /// what exchanges orders between commodities by upgrade, which block-coordinate rounds
     /// (each commodity over its free and own orders) cannot. A commodity is tried again in the
     /// next sweep only when a kept move changed an order it may serve; stops after `max_sweeps`.
-    /// The commodities whose cars changed are marked in `Search::reassigned`.
-    pub fn reassign_sweeps(&mut self, max_sweeps: usize, budget: usize) {
+    /// The commodities whose cars changed are marked in `Search::reassigned`. Without
+    /// `singles`, only pooled commodities are tried (most single cars find nothing, and they
+    /// are most of the commodities).
+    pub fn reassign_sweeps(&mut self, max_sweeps: usize, budget: usize, singles: bool) {
         let p = self.p;
         let nk = self.commodities.len();
         // Where the last sweeps left off, if the plan is still theirs: only what they had not
@@ -412,6 +415,10 @@ impl<'a> Search<'a> {
                 break;
             }
             for k in 0..nk {
+                // Skipped ones stay due for the next call.
+                if !singles && self.commodities[k].len() == 1 {
+                    continue;
+                }
                 if !std::mem::take(&mut dirty[k]) {
                     continue;
                 }
@@ -1017,7 +1024,7 @@ mod tests {
             3,
             "block-coordinate rounds and ejection chains stay at 3"
         );
-        s.reassign_sweeps(4, 100);
+        s.reassign_sweeps(4, 100, true);
         assert_eq!(s.chains[0], vec![1]);
         assert_eq!((s.objective().0, s.objective().1), (4, -1));
         for c in 0..3 {
@@ -1032,7 +1039,7 @@ mod tests {
         let p = problem::build(&inst).unwrap();
         let mut s = Search::new(&p);
         s.set_chain(0, vec![0]);
-        s.reassign_sweeps(4, 100);
+        s.reassign_sweeps(4, 100, true);
         assert_eq!(s.chains, vec![vec![], vec![0]]);
         assert_eq!(s.objective(), (1, 0, 0, 0));
     }
@@ -1050,7 +1057,7 @@ mod tests {
             s.warm_start();
             s.polish(100);
             let before = s.objective();
-            s.reassign_sweeps(4, 100);
+            s.reassign_sweeps(4, 100, true);
             let after = s.objective();
             prop_assert!(after >= before, "{after:?} < {before:?}");
             prop_assert!(after.0 >= before.0);
