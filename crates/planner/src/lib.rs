@@ -61,9 +61,10 @@
 //!   moves orders served by upgrade to cars of their own model across commodities, which
 //!   neither block-coordinate steps nor ejection chains do (they take the first car an order
 //!   fits, whatever its model), and finds the exchanges that serve one more order where a
-//!   commodity must give up an order to take another. One sweep runs on every priced recovery
-//!   of the Lagrangian search (before it is compared), up to `PlanOptions::reassign_sweeps`
-//!   on the final plan, then block-coordinate rounds on the commodities changed (relocation).
+//!   commodity must give up an order to take another. One sweep of the pooled commodities runs
+//!   on every priced recovery of the Lagrangian search (before it is compared), up to
+//!   `PlanOptions::reassign_sweeps` of all commodities on the final plan, then
+//!   block-coordinate rounds on the commodities changed (relocation).
 //!   Not when re-planning, and not above `PlanOptions::reassign_max_orders`.
 //! * **Lagrangian search** (`bound::lagrangian`). Pricing the constraint "each order is served
 //!   once" decouples the commodities; each is solved exactly for the priced weights (network
@@ -179,8 +180,8 @@ pub struct PlanOptions {
     /// Reassignment sweeps after the search (0: none): each commodity in turn re-solved
     /// exactly over every order it may serve, priced by what serving it there changes in the
     /// whole plan, which exchanges orders between commodities (`Search::reassign_sweeps`).
-    /// Each priced recovery of the Lagrangian search also gets one sweep. Not when
-    /// re-planning, which moves only what it must.
+    /// Each priced recovery of the Lagrangian search also gets one sweep (of the pooled
+    /// commodities) when this is not 0. Not when re-planning, which moves only what it must.
     pub reassign_sweeps: usize,
     /// Plannable orders above which no reassignment sweep runs: a sweep costs about two exact
     /// solves of every commodity, ~9 s at 10,000 orders.
