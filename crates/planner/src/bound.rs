@@ -175,7 +175,8 @@ fn weights(cands: &[usize], price: &[i64]) -> Vec<i64> {
 /// towards the best plan's count); each pooled group is solved by network simplex,
 /// warm-started between iterations, a single car by a DAG pass. Every `recover_every`
 /// iterations a new plan is built from the orders' priced worth (`Search::recover_priced`:
-/// contested orders are left to the commodities that need them most) and kept when better.
+/// contested orders are left to the commodities that need them most, then `sweeps`
+/// reassignment sweeps) and kept when better.
 /// Stops after `iterations`, or once the bound meets the best plan (optimality proven).
 /// Returns the dual (its best bound, prices, and the cuts when `record`), or `None` when
 /// `iterations` is 0.
@@ -184,6 +185,7 @@ pub fn lagrangian(
     iterations: usize,
     recover_every: usize,
     budget: usize,
+    sweeps: usize,
     record: bool,
 ) -> Option<Dual> {
     let nj = s.p.jobs.len();
@@ -217,7 +219,7 @@ pub fn lagrangian(
             }
         }
         if recover_every > 0 && (it + 1) % recover_every == 0 {
-            s.recover_priced(&price, Q, budget);
+            s.recover_priced(&price, Q, budget, sweeps);
         }
         let target = s.fulfilled();
         if dual.best_bound() <= target {
@@ -402,7 +404,7 @@ mod tests {
             let best = exact::solve(&p, &s.start, &plannable, &s.prev_car, 50_000_000).unwrap();
             let optimum = best.iter().filter(|a| a.is_some()).count();
             // One subgradient iteration: the starting prices' bound, and its cuts.
-            let Some(mut dual) = lagrangian(&mut s, 1, 0, 100, true) else {
+            let Some(mut dual) = lagrangian(&mut s, 1, 0, 100, 0, true) else {
                 panic!("one iteration gives a dual");
             };
             let before = dual.best_bound();

@@ -163,6 +163,29 @@ enum Mode<'a> {
     /// Given weights per candidate order, then relocation and links as tie-breaks; chains are
     /// decomposed (a plan guided by Lagrangian prices).
     PlanPriced(&'a [i64]),
+    /// The plan objective's change per candidate order served (see [`Delta`]); chains are
+    /// decomposed.
+    Delta(&'a [Delta]),
+}
+
+/// What serving one candidate order is worth to the whole plan, beyond this commodity: orders
+/// served (first level), upgrades (second level, fewer is better) and a small bonus for keeping
+/// an order where it is (below upgrades, above relocation). A free order for an upgrade car is
+/// `{orders: 1, upgrades: 1}`; an order another commodity serves by upgrade, taken by a car of
+/// its own model, is `{orders: 0, upgrades: -1}` (it was served already, the upgrade goes away);
+/// an own order that another car could take directly is worth keeping only by the upgrade it
+/// avoids there. Relocation and previous-plan links break the remaining ties, as in [`solve`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delta {
+    pub orders: i64,
+    pub upgrades: i64,
+    pub keep: i64,
+}
+
+/// Like [`solve`], but serving candidate `i` is worth `delta[i]` instead of one order less its
+/// upgrade (its fields are expected to be small: -2..=2).
+pub fn solve_delta(ctx: &Ctx, cars: &[usize], jobs: &[usize], delta: &[Delta], usage: &mut [i64]) -> Vec<Vec<usize>> {
+    run(ctx, cars, jobs, usage, Mode::Delta(delta), None).0
 }
 
 /// The relaxation used for the upper bound: all `cars` treated as one commodity able to serve
@@ -182,7 +205,7 @@ fn run(
     mode: Mode,
     keep: Option<&mut Option<Sub>>,
 ) -> (Vec<Vec<usize>>, Vec<bool>) {
-    let relaxed = !matches!(mode, Mode::Plan | Mode::PlanPriced(_));
+    let relaxed = !matches!(mode, Mode::Plan | Mode::PlanPriced(_) | Mode::Delta(_));
     let p = ctx.p;
     let ns = p.stations.len();
     let single = cars.len() == 1;
@@ -387,6 +410,16 @@ fn run(
         };
         let reward = match mode {
             Mode::Weighted(weight) | Mode::PlanPriced(weight) => weight.get(i).copied().unwrap_or(0),
+            Mode::Delta(delta) => {
+                let d = delta.get(i).copied().unwrap_or_default();
+                // A kept order outweighs any relocation its removal could save (at most two
+                // legs), so orders are not dropped for relocation alone.
+                let keep = w.reloc.saturating_mul(2 * ctx.max_travel + 1);
+                d.orders
+                    .saturating_mul(w.serve)
+                    .saturating_sub(d.upgrades.saturating_mul(w.upgrade))
+                    .saturating_add(d.keep.saturating_mul(keep))
+            }
             _ => w.serve - upg,
         };
         serve_arc[i] = net.add_arc(in_node[i], out_node[i], 1, -reward).unwrap_or(NONE);

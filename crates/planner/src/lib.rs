@@ -50,6 +50,22 @@
 //! * **Ejection chains.** A free order goes into a car's chain, ejecting one or two neighbouring
 //!   orders that must each fit directly into another car; this exchanges orders across
 //!   commodities, which block-coordinate steps cannot. Each success serves one more order.
+//! * **Reassignment sweeps** (`Search::reassign_sweeps`). Each commodity in turn is solved
+//!   exactly over every order it may serve, each priced by what serving it there changes in the
+//!   whole plan (`commodity::Delta`): a free order is one order more (less its upgrade); an own
+//!   order that some car elsewhere could take directly is worth only the upgrade it avoids; an
+//!   order another commodity serves is worth the upgrade it then saves, plus one order when the
+//!   gap it leaves lets that car serve a free order. The solution is carried out (taken orders
+//!   leave their cars, the gaps go to free orders, the dropped orders are re-placed by ejection
+//!   chains) and kept only when it serves more orders, or as many with fewer upgrades. This
+//!   moves orders served by upgrade to cars of their own model across commodities, which
+//!   neither block-coordinate steps nor ejection chains do (they take the first car an order
+//!   fits, whatever its model), and finds the exchanges that serve one more order where a
+//!   commodity must give up an order to take another. One sweep of the pooled commodities runs
+//!   on every priced recovery of the Lagrangian search (before it is compared), up to
+//!   `PlanOptions::reassign_sweeps` of all commodities on the final plan, then
+//!   block-coordinate rounds on the commodities changed (relocation).
+//!   Not when re-planning, and not above `PlanOptions::reassign_max_orders`.
 //! * **Lagrangian search** (`bound::lagrangian`). Pricing the constraint "each order is served
 //!   once" decouples the commodities; each is solved exactly for the priced weights (network
 //!   simplex warm-started between iterations), which bounds the optimum — the bound's limit is
@@ -90,7 +106,9 @@
 //! be from the optimum at most.
 //! Small instances (up to `exact_max_orders` plannable orders) are always solved and proven
 //! exactly; the other objectives (upgrades, relocation, stability) are optimised exactly per
-//! commodity but only locally across commodities.
+//! commodity and by the reassignment's local search across commodities: on city-3days 38
+//! upgrades, where the fewest among plans serving 1793 is 35 (an external MILP solver).
+//! Nothing proves the upgrade count minimal on large instances.
 //!
 //! ## Re-planning and the frozen window
 //!
@@ -159,6 +177,15 @@ pub struct PlanOptions {
     /// Exact Lagrangian evaluations the proof may make; each costs about one exact solve of
     /// every commodity plus a few LP re-solves.
     pub prove_iterations: usize,
+    /// Reassignment sweeps after the search (0: none): each commodity in turn re-solved
+    /// exactly over every order it may serve, priced by what serving it there changes in the
+    /// whole plan, which exchanges orders between commodities (`Search::reassign_sweeps`).
+    /// Each priced recovery of the Lagrangian search also gets one sweep (of the pooled
+    /// commodities) when this is not 0. Not when re-planning, which moves only what it must.
+    pub reassign_sweeps: usize,
+    /// Plannable orders above which no reassignment sweep runs: a sweep costs about two exact
+    /// solves of every commodity, ~9 s at 10,000 orders.
+    pub reassign_max_orders: usize,
 }
 
 impl Default for PlanOptions {
@@ -172,9 +199,14 @@ impl Default for PlanOptions {
             exact_node_budget: 2_000_000,
             prove: false,
             prove_iterations: 300,
+            reassign_sweeps: 4,
+            reassign_max_orders: 3_000,
         }
     }
 }
+
+/// Block-coordinate rounds at most on the commodities the reassignment changed.
+const RELOCATION_ROUNDS: usize = 2;
 
 /// The result of [`plan`].
 #[derive(Debug, Clone)]
@@ -222,7 +254,19 @@ pub fn plan(instance: &Instance, options: &PlanOptions) -> Result<PlanOutcome, P
         } else {
             options.lagrange_iterations
         };
-        if let Some(mut dual) = bound::lagrangian(&mut s, iterations, recover_every, options.ejection_budget, prove) {
+        let sweeps = if plannable_count <= options.reassign_max_orders {
+            options.reassign_sweeps.min(1)
+        } else {
+            0
+        };
+        if let Some(mut dual) = bound::lagrangian(
+            &mut s,
+            iterations,
+            recover_every,
+            options.ejection_budget,
+            sweeps,
+            prove,
+        ) {
             if prove {
                 // The LP solver is third-party code: should it ever panic, the bound found so
                 // far (always an exact evaluation) stands, and planning goes on.
@@ -236,6 +280,14 @@ pub fn plan(instance: &Instance, options: &PlanOptions) -> Result<PlanOutcome, P
         }
     }
     s.settle(options.ejection_budget);
+    if !replanning && options.reassign_sweeps > 0 && plannable_count <= options.reassign_max_orders {
+        // Exchanges between commodities (see `Search::reassign_sweeps`), then the relocation of
+        // the commodities they changed, which the exchanges do not weigh.
+        s.reassign_sweeps(options.reassign_sweeps, options.ejection_budget, true);
+        let touched = std::mem::take(&mut s.reassigned);
+        s.rounds(RELOCATION_ROUNDS, Some(&touched));
+        s.settle(options.ejection_budget);
+    }
     let mut assign = s.assignment();
     let plannable: Vec<usize> = (0..p.jobs.len()).filter(|&j| s.fixed[j].is_none()).collect();
     let mut proven = false;
@@ -281,4 +333,73 @@ pub fn plan(instance: &Instance, options: &PlanOptions) -> Result<PlanOutcome, P
         report,
         explanations,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (fulfilled, upgrades) of the exact lexicographic optimum (branch-and-bound over every
+    /// plan) of a fresh, un-planned instance, or `None` when its node budget runs out.
+    fn exact_optimum(instance: &Instance) -> Option<(usize, usize)> {
+        let p = problem::build(instance).unwrap();
+        let s = solve::Search::new(&p);
+        let jobs: Vec<usize> = (0..p.jobs.len()).collect();
+        let best = exact::solve(&p, &s.start, &jobs, &s.prev_car, 200_000_000)?;
+        let served = best.iter().filter(|a| a.is_some()).count();
+        let upgrades = best
+            .iter()
+            .enumerate()
+            .filter(|&(j, a)| a.is_some_and(|c| p.serves(p.cars[c].model, p.jobs[j].model) == problem::Serves::Upgrade))
+            .count();
+        Some((served, upgrades))
+    }
+
+    /// Above the exact search's size (14–22 orders, 4–6 cars, city-like), the heuristic alone
+    /// decides: on every instance it serves the exact optimum, never claims fewer upgrades than
+    /// the exact minimum among such plans (which would be a miscount), and reaches that minimum
+    /// on nearly all (the reassignment is a local search; 116 of 120 when measured).
+    #[test]
+    fn the_heuristic_reaches_the_exact_optimum_and_nearly_always_its_fewest_upgrades() {
+        let heuristic = PlanOptions {
+            exact_max_orders: 0,
+            ..PlanOptions::default()
+        };
+        let (mut solved, mut fewest) = (0usize, 0usize);
+        for seed in 0..120u64 {
+            let orders = 14 + (seed % 9) as usize;
+            let vehicles = 4 + (seed % 3) as usize;
+            let inst = generate(seed, orders, vehicles);
+            let Some((served, upgrades)) = exact_optimum(&inst) else {
+                continue;
+            };
+            let out = plan(&inst, &heuristic).unwrap();
+            check(&inst, &out.plan).unwrap();
+            assert_eq!(out.report.fulfilled, served, "seed {seed}");
+            assert!(out.report.upgrades >= upgrades, "seed {seed}");
+            solved += 1;
+            fewest += usize::from(out.report.upgrades == upgrades);
+        }
+        assert!(solved >= 100, "the exact search finished on {solved} instances only");
+        assert!(fewest * 100 >= solved * 95, "fewest upgrades on {fewest} of {solved}");
+    }
+
+    /// With the exact search (up to `exact_max_orders` plannable orders, by default), the plan
+    /// is the lexicographic optimum: the most orders, then the fewest upgrades.
+    #[test]
+    fn small_instances_get_the_exact_fewest_upgrades() {
+        for seed in 0..60u64 {
+            let inst = generate(seed, 8 + (seed % 7) as usize, 3 + (seed % 3) as usize);
+            let Some((served, upgrades)) = exact_optimum(&inst) else {
+                continue;
+            };
+            let out = plan(&inst, &PlanOptions::default()).unwrap();
+            assert_eq!(
+                (out.report.fulfilled, out.report.upgrades),
+                (served, upgrades),
+                "seed {seed}"
+            );
+            assert!(out.report.proven_optimal);
+        }
+    }
 }

@@ -29,6 +29,11 @@ pub struct Search<'a> {
     pub cars_for_model: Vec<Vec<usize>>,
     /// Per order, the first car it fits into directly in the committed state, when known.
     fit_cache: Vec<Option<Option<usize>>>,
+    /// The chains the last reassignment sweeps ended with, and the commodities they had still
+    /// to try (`reassign_sweeps`).
+    swept: Option<(Vec<Vec<usize>>, Vec<bool>)>,
+    /// Commodities whose cars a kept reassignment changed, for a later relocation re-solve.
+    pub reassigned: Vec<bool>,
 }
 
 impl<'a> Search<'a> {
@@ -126,6 +131,7 @@ impl<'a> Search<'a> {
                 commodity_of[c] = k;
             }
         }
+        let nk = commodities.len();
         Search {
             p,
             start,
@@ -141,11 +147,17 @@ impl<'a> Search<'a> {
             car_of: vec![None; nj],
             usage: vec![0; nc],
             fit_cache: vec![None; nj],
+            swept: None,
+            reassigned: vec![false; nk],
+            // Cars of the order's own model first: an ejection chain takes the first car an
+            // order fits into, and an upgrade where an exact car fits is a needless one.
             cars_for_model: (0..nm)
                 .map(|m| {
-                    (0..nc)
+                    let mut cars: Vec<usize> = (0..nc)
                         .filter(|&c| p.serves(p.cars[c].model, m) != Serves::No)
-                        .collect()
+                        .collect();
+                    cars.sort_by_key(|&c| (p.serves(p.cars[c].model, m) != Serves::Exact, c));
+                    cars
                 })
                 .collect(),
         }
@@ -331,8 +343,9 @@ impl<'a> Search<'a> {
 
     /// Rebuilds the plan commodity by commodity (most specialised first), each taking free
     /// orders by their Lagrangian worth `scale - price` (so contested orders are left to those
-    /// that need them most), then polishes it; keeps it only when better than the current plan.
-    pub fn recover_priced(&mut self, price: &[i64], scale: i64, budget: usize) -> bool {
+    /// that need them most), then polishes it and runs `sweeps` reassignment sweeps; keeps it
+    /// only when better than the current plan.
+    pub fn recover_priced(&mut self, price: &[i64], scale: i64, budget: usize, sweeps: usize) -> bool {
         let before = self.objective();
         let snapshot = self.chains.clone();
         for c in 0..self.chains.len() {
@@ -359,6 +372,10 @@ impl<'a> Search<'a> {
             }
         }
         self.polish(budget);
+        // Reassignment before judging the rebuilt plan: one sweep of the pools often serves one
+        // or two more orders than the polish left, and turns many of its upgrades into exact
+        // cars; the single cars wait for the final sweeps.
+        self.reassign_sweeps(sweeps, budget, false);
         if self.objective() > before {
             true
         } else {
@@ -367,6 +384,306 @@ impl<'a> Search<'a> {
             }
             false
         }
+    }
+
+    /// Reassignment sweeps (after the search has settled, and on every priced recovery): each
+    /// commodity in turn re-solves exactly over every order it may serve, each worth what
+    /// serving it here changes in the whole plan ([`commodity::Delta`]): a free order one order
+    /// (less its upgrade); an own order that a car elsewhere could take directly only the
+    /// upgrade difference; an order another commodity serves, the upgrade it then saves, plus one
+    /// order when the gap it leaves there lets that car serve a free order. The move is then
+    /// carried out (taken orders leave their cars, the gaps go to free orders, the dropped orders
+    /// are re-placed by ejection chains) and kept only when the lexicographic objective strictly
+    /// improves, so no sweep serves fewer orders or, serving as many, more upgrades. This is
+    /// what exchanges orders between commodities by upgrade, which block-coordinate rounds
+    /// (each commodity over its free and own orders) cannot. A commodity is tried again in the
+    /// next sweep only when a kept move changed an order it may serve; stops after `max_sweeps`.
+    /// The commodities whose cars changed are marked in `Search::reassigned`. Without
+    /// `singles`, only pooled commodities are tried (most single cars find nothing, and they
+    /// are most of the commodities).
+    pub fn reassign_sweeps(&mut self, max_sweeps: usize, budget: usize, singles: bool) {
+        let p = self.p;
+        let nk = self.commodities.len();
+        // Where the last sweeps left off, if the plan is still theirs: only what they had not
+        // settled yet is tried again.
+        let mut dirty = match self.swept.take() {
+            Some((chains, dirty)) if chains == self.chains => dirty,
+            _ => vec![true; nk],
+        };
+        for _ in 0..max_sweeps {
+            if !dirty.iter().any(|&d| d) {
+                break;
+            }
+            for k in 0..nk {
+                // Skipped ones stay due for the next call.
+                if !singles && self.commodities[k].len() == 1 {
+                    continue;
+                }
+                if !std::mem::take(&mut dirty[k]) {
+                    continue;
+                }
+                let Some(changed) = self.reassign(k, budget) else {
+                    continue;
+                };
+                let mut models = vec![false; p.models.len()];
+                for j in changed {
+                    models[p.jobs[j].model] = true;
+                    if let Some(c) = self.car_of[j] {
+                        self.reassigned[self.commodity_of[c]] = true;
+                    }
+                }
+                self.reassigned[k] = true;
+                for (k2, cars) in self.commodities.iter().enumerate() {
+                    // Commodities are never empty (built from at least one car each).
+                    let cm = p.cars[cars[0]].model;
+                    if (0..models.len()).any(|m| models[m] && p.serves(cm, m) != Serves::No) {
+                        dirty[k2] = true;
+                    }
+                }
+            }
+        }
+        self.swept = Some((self.chains.clone(), dirty));
+    }
+
+    /// What serving order `j` in commodity `k` is worth to the whole plan (see
+    /// [`Search::reassign_sweeps`]), or `None` when `k` should leave it alone. `free` is the
+    /// free orders by pickup time.
+    fn worth(&self, k: usize, j: usize, free: &[usize]) -> Option<commodity::Delta> {
+        let p = self.p;
+        let model = p.cars[self.commodities[k][0]].model;
+        let here = p.serves(model, p.jobs[j].model);
+        if self.fixed[j].is_some() || here == Serves::No {
+            return None;
+        }
+        let up_here = i64::from(here == Serves::Upgrade);
+        let served = commodity::Delta {
+            orders: 1,
+            upgrades: up_here,
+            keep: 0,
+        };
+        match self.car_of[j] {
+            None => Some(served),
+            Some(c) if self.commodity_of[c] == k => match self.alternative(k, j) {
+                Some(up_there) => Some(commodity::Delta {
+                    orders: 0,
+                    upgrades: up_here - up_there,
+                    keep: 1,
+                }),
+                // Kept rather than swapped for a free order of the same worth.
+                None => Some(commodity::Delta { keep: 1, ..served }),
+            },
+            Some(c) => {
+                let there = i64::from(p.serves(p.cars[c].model, p.jobs[j].model) == Serves::Upgrade);
+                let mut d = commodity::Delta {
+                    orders: 0,
+                    upgrades: up_here - there,
+                    keep: 0,
+                };
+                if let Some(up_fill) = self.gap_fill(c, j, free) {
+                    d.orders = 1;
+                    d.upgrades += up_fill;
+                }
+                (d.orders > 0 || d.upgrades < 0).then_some(d)
+            }
+        }
+    }
+
+    /// One move of [`Search::reassign_sweeps`] for commodity `k`: the orders whose car changed
+    /// when it was kept, `None` when it was not (the plan is then exactly as before).
+    fn reassign(&mut self, k: usize, budget: usize) -> Option<Vec<usize>> {
+        let p = self.p;
+        let cars = self.commodities[k].clone();
+        let mut free: Vec<usize> = (0..p.jobs.len())
+            .filter(|&j| self.fixed[j].is_none() && self.car_of[j].is_none())
+            .collect();
+        free.sort_by_key(|&j| (p.jobs[j].pickup_at, j));
+        let mut jobs = Vec::new();
+        let mut delta = Vec::new();
+        // Worth trying only when some order is worth more here than where it is: a free one
+        // (with an own order that could make room), or one taken from elsewhere, or an own one
+        // better served elsewhere.
+        let (mut free_here, mut movable, mut gain) = (false, false, false);
+        for j in 0..p.jobs.len() {
+            let Some(d) = self.worth(k, j, &free) else {
+                continue;
+            };
+            match self.car_of[j] {
+                None => free_here = true,
+                Some(c) if self.commodity_of[c] == k => {
+                    movable |= d.orders == 0;
+                    gain |= d.orders == 0 && d.upgrades > 0;
+                }
+                Some(_) => gain = true,
+            }
+            jobs.push(j);
+            delta.push(d);
+        }
+        if !(gain || (free_here && movable)) {
+            return None;
+        }
+        let snapshot = self.chains.clone();
+        let mut usage = self.usage.clone();
+        for &c in &cars {
+            usage[c] = 0;
+        }
+        let chains = commodity::solve_delta(&self.ctx(), &cars, &jobs, &delta, &mut usage);
+        if cars.iter().zip(&chains).all(|(&c, chain)| self.chains[c] == *chain) {
+            return None;
+        }
+        let mut taken = vec![false; p.jobs.len()];
+        for chain in &chains {
+            for &j in chain {
+                taken[j] = true;
+            }
+        }
+        // Orders taken from other commodities leave their cars; what no longer verifies there
+        // (travel times need not obey the triangle inequality) is freed too.
+        let mut touched: Vec<usize> = cars.clone();
+        let mut gaps = Vec::new();
+        for c in 0..p.cars.len() {
+            if self.commodity_of[c] == k || !self.chains[c].iter().any(|&j| taken[j]) {
+                continue;
+            }
+            let rest: Vec<usize> = self.chains[c].iter().copied().filter(|&j| !taken[j]).collect();
+            let kept = self.verified(c, &rest);
+            gaps.push(c);
+            self.set_chain(c, kept);
+        }
+        touched.extend_from_slice(&gaps);
+        let mut released: Vec<usize> = cars
+            .iter()
+            .flat_map(|&c| self.chains[c].iter().copied())
+            .filter(|&j| !taken[j])
+            .collect();
+        for (ci, chain) in chains.into_iter().enumerate() {
+            self.set_chain(cars[ci], chain);
+        }
+        self.fit_cache.iter_mut().for_each(|x| *x = None);
+        // The gaps go to the free orders (an exact car first), then the released orders are
+        // re-placed by ejection chains.
+        for &c in &gaps {
+            released.extend(snapshot[c].iter().copied().filter(|&j| self.car_of[j].is_none()));
+        }
+        let mut free: Vec<usize> = (0..p.jobs.len())
+            .filter(|&j| self.fixed[j].is_none() && self.car_of[j].is_none())
+            .collect();
+        free.sort_by_key(|&j| (p.jobs[j].pickup_at, j));
+        if !gaps.is_empty() {
+            for &u in &free {
+                let mut pick: Option<(bool, usize, usize)> = None;
+                for &c in &gaps {
+                    if let Some(pos) = self.fits(c, u) {
+                        let upgrade = p.serves(p.cars[c].model, p.jobs[u].model) == Serves::Upgrade;
+                        if pick.is_none_or(|(b, _, _)| b && !upgrade) {
+                            pick = Some((upgrade, c, pos));
+                        }
+                    }
+                }
+                if let Some((_, c, pos)) = pick {
+                    self.insert_at(c, u, pos);
+                }
+            }
+        }
+        released.sort_unstable();
+        for u in free {
+            if self.car_of[u].is_none() && released.binary_search(&u).is_ok() {
+                let mut journal = Vec::new();
+                let mut b = budget;
+                self.augment(u, 1, &mut journal, &mut b);
+                touched.extend(journal.iter().map(|(c, _)| *c));
+            }
+        }
+        self.fit_cache.iter_mut().for_each(|x| *x = None);
+        touched.sort_unstable();
+        touched.dedup();
+        let old: Vec<Vec<usize>> = touched.iter().map(|&c| snapshot[c].clone()).collect();
+        let new: Vec<Vec<usize>> = touched.iter().map(|&c| self.chains[c].clone()).collect();
+        // Kept only for more orders served, or as many with fewer upgrades: relocation alone is
+        // left to the block-coordinate rounds, where it is cheaper.
+        let (after, before) = (self.score(&touched, &new), self.score(&touched, &old));
+        if (after.0, after.1) > (before.0, before.1) {
+            let mut changed: Vec<usize> = Vec::new();
+            for (o, n) in old.iter().zip(&new) {
+                changed.extend(o.iter().filter(|j| !n.contains(j)));
+                changed.extend(n.iter().filter(|j| !o.contains(j)));
+            }
+            return Some(changed);
+        }
+        for (&c, chain) in touched.iter().zip(old) {
+            self.set_chain(c, chain);
+        }
+        None
+    }
+
+    /// Whether car `c`, without its order `j`, could serve one of the free orders `free` (by
+    /// pickup time) directly in the gap, and then whether as an upgrade (1) or not (0).
+    fn gap_fill(&self, c: usize, j: usize, free: &[usize]) -> Option<i64> {
+        let p = self.p;
+        let chain = &self.chains[c];
+        let pos = chain.iter().position(|&x| x == j)?;
+        let rest: Vec<usize> = chain.iter().copied().filter(|&x| x != j).collect();
+        // Candidates picked up after the previous order's return, before the next pickup.
+        let lo = if pos == 0 {
+            self.start[c].ready
+        } else {
+            p.ready_after(chain[pos - 1])
+        };
+        let hi = chain.get(pos + 1).map_or(i64::MAX, |&n| p.jobs[n].pickup_at);
+        let from = free.partition_point(|&f| p.jobs[f].pickup_at < lo);
+        let mut best = None;
+        for &f in &free[from..] {
+            if p.jobs[f].pickup_at >= hi {
+                break;
+            }
+            let sv = p.serves(p.cars[c].model, p.jobs[f].model);
+            if sv == Serves::No || self.fits_in(c, &rest, f).is_none() {
+                continue;
+            }
+            if sv == Serves::Exact {
+                return Some(0);
+            }
+            best = Some(1);
+        }
+        best
+    }
+
+    /// Whether order `j` fits directly into a car outside commodity `k`, and then whether as an
+    /// upgrade (1) or not (0); the best such car counts.
+    fn alternative(&self, k: usize, j: usize) -> Option<i64> {
+        let p = self.p;
+        let mut best = None;
+        // Cars of the order's own model come first in `cars_for_model`.
+        for &d in &self.cars_for_model[p.jobs[j].model] {
+            if self.commodity_of[d] == k || self.fits(d, j).is_none() {
+                continue;
+            }
+            if p.serves(p.cars[d].model, p.jobs[j].model) == Serves::Exact {
+                return Some(0);
+            }
+            best = Some(1);
+            break;
+        }
+        best
+    }
+
+    /// The longest prefix-preserving walk of `chain` that car `c` can serve: orders it can no
+    /// longer reach in time (or that clash with its windows) are left out.
+    fn verified(&self, c: usize, chain: &[usize]) -> Vec<usize> {
+        let p = self.p;
+        let mut s = self.start[c];
+        let mut out = Vec::with_capacity(chain.len());
+        for &j in chain {
+            if p.serves(p.cars[c].model, p.jobs[j].model) != Serves::No
+                && p.leave_time(c, s.station, s.ready, j).is_some()
+            {
+                out.push(j);
+                s = Start {
+                    station: p.jobs[j].return_station,
+                    ready: p.ready_after(j),
+                };
+            }
+        }
+        out
     }
 
     /// Block-coordinate rounds to a fixed point, then ejection-chain passes each followed by
@@ -618,5 +935,142 @@ impl<'a> Search<'a> {
             }
         }
         touched
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::model::{Instance, Order, Vehicle};
+    use crate::{generate, problem};
+
+    fn at(hour: i64) -> String {
+        format!("2026-12-01T{hour:02}:00:00+08:00")
+    }
+
+    /// One station; an `S` or `M` order may be served by an `L` car as an upgrade.
+    fn instance(cars: &[(&str, &str)], orders: &[(&str, &str, i64, i64)]) -> Instance {
+        let row: BTreeMap<String, i64> = [("A".to_string(), 0)].into_iter().collect();
+        Instance {
+            horizon_start: at(0),
+            horizon_end: at(23),
+            turnaround_minutes: 30,
+            stations: vec!["A".into()],
+            travel_minutes: [("A".to_string(), row)].into_iter().collect(),
+            upgrades: [
+                ("S", vec!["L".to_string()]),
+                ("M", vec!["L".to_string()]),
+                ("L", vec![]),
+            ]
+            .into_iter()
+            .map(|(m, u)| (m.to_string(), u))
+            .collect(),
+            vehicles: cars
+                .iter()
+                .map(|&(id, model)| Vehicle {
+                    id: id.into(),
+                    model: model.into(),
+                    station: "A".into(),
+                    available_from: at(0),
+                    blocked: vec![],
+                })
+                .collect(),
+            orders: orders
+                .iter()
+                .map(|&(id, model, from, to)| Order {
+                    id: id.into(),
+                    model: model.into(),
+                    pickup_station: "A".into(),
+                    pickup_at: at(from),
+                    return_station: "A".into(),
+                    return_at: at(to),
+                })
+                .collect(),
+            ..Instance::default()
+        }
+    }
+
+    /// The `L` car serves the `S` order `O1` (an upgrade) and the `M` order `O2` (only an `L`
+    /// car may serve it) is unserved; the two `S` cars each serve an order that clashes with
+    /// `O1`. Re-solving one commodity over its free and own orders changes nothing (the `L`
+    /// car may take one of `O1`, `O2`, both upgrades; the `S` cars have no free order), nor
+    /// does an ejection chain (`O2` into the `L` car ejects `O1`, which fits into no `S` car
+    /// as they are). A reassignment does: the `S` cars take `O1`, putting `O3` and `O4` on one
+    /// car, and the gap lets the `L` car serve `O2`: one order more.
+    #[test]
+    fn a_reassignment_exchanges_orders_between_commodities() {
+        let inst = instance(
+            &[("V1", "L"), ("V2", "S"), ("V3", "S")],
+            &[
+                ("O1", "S", 9, 12),
+                ("O2", "M", 9, 11),
+                ("O3", "S", 8, 10),
+                ("O4", "S", 11, 13),
+            ],
+        );
+        let p = problem::build(&inst).unwrap();
+        let mut s = Search::new(&p);
+        s.set_chain(0, vec![0]);
+        s.set_chain(1, vec![2]);
+        s.set_chain(2, vec![3]);
+        s.rounds(8, None);
+        s.settle(100);
+        assert_eq!(
+            s.objective().0,
+            3,
+            "block-coordinate rounds and ejection chains stay at 3"
+        );
+        s.reassign_sweeps(4, 100, true);
+        assert_eq!(s.chains[0], vec![1]);
+        assert_eq!((s.objective().0, s.objective().1), (4, -1));
+        for c in 0..3 {
+            assert!(s.feasible(c, &s.chains[c]));
+        }
+    }
+
+    /// An order served by upgrade while a car of its own model could take it: moved there.
+    #[test]
+    fn a_needless_upgrade_is_undone() {
+        let inst = instance(&[("V1", "L"), ("V2", "S")], &[("O1", "S", 8, 12)]);
+        let p = problem::build(&inst).unwrap();
+        let mut s = Search::new(&p);
+        s.set_chain(0, vec![0]);
+        s.reassign_sweeps(4, 100, true);
+        assert_eq!(s.chains, vec![vec![], vec![0]]);
+        assert_eq!(s.objective(), (1, 0, 0, 0));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// On city-like instances, reassignment sweeps never make the lexicographic objective
+        /// worse, never serve fewer orders, and leave every chain feasible with each order on
+        /// at most one car.
+        #[test]
+        fn reassignment_only_improves_and_stays_feasible(seed in 0u64..1_000_000, orders in 10usize..80, cars in 3usize..25) {
+            let p = problem::build(&generate(seed, orders, cars)).unwrap();
+            let mut s = Search::new(&p);
+            s.warm_start();
+            s.polish(100);
+            let before = s.objective();
+            s.reassign_sweeps(4, 100, true);
+            let after = s.objective();
+            prop_assert!(after >= before, "{after:?} < {before:?}");
+            prop_assert!(after.0 >= before.0);
+            let mut seen = vec![0usize; p.jobs.len()];
+            for c in 0..p.cars.len() {
+                prop_assert!(s.feasible(c, &s.chains[c]));
+                for &j in &s.chains[c] {
+                    seen[j] += 1;
+                    prop_assert_eq!(s.car_of[j], Some(c));
+                }
+            }
+            prop_assert!(seen.iter().all(|&n| n <= 1));
+            prop_assert_eq!(s.fulfilled(), seen.iter().sum::<usize>());
+        }
     }
 }
