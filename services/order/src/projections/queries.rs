@@ -210,20 +210,30 @@ pub async fn list(
     if f.at_risk_only {
         sql.text.push_str(" AND at_risk = 1");
     }
+    keyset_page(db, sql, "pickup_at_us", page_size, page_token).await
+}
+
+/// Fetches one page of `sql` (its filters written) in `(key, order_id)` order, after the
+/// position `page_token` names: the next page's token is set when more rows follow.
+async fn keyset_page(
+    db: &Db,
+    mut sql: Sql,
+    key: &'static str,
+    page_size: usize,
+    page_token: &str,
+) -> Result<(Vec<OrderRow>, String), QueryError> {
     if !page_token.is_empty() {
         let (us, id) = decode_token(page_token)?;
         let a = sql.param(Bind::Int(us));
         let b = sql.param(Bind::Int(us));
         let c = sql.param(Bind::Text(id));
-        sql.text.push_str(&format!(
-            " AND (pickup_at_us > {a} OR (pickup_at_us = {b} AND order_id > {c}))"
-        ));
+        sql.text
+            .push_str(&format!(" AND ({key} > {a} OR ({key} = {b} AND order_id > {c}))"));
     }
     let limit = sql.param(Bind::Int(page_size as i64 + 1));
-    sql.text
-        .push_str(&format!(" ORDER BY pickup_at_us, order_id LIMIT {limit}"));
+    sql.text.push_str(&format!(" ORDER BY {key}, order_id LIMIT {limit}"));
     let rows = sql.fetch_all(db).await?;
-    page(rows, page_size, "pickup_at_us")
+    page(rows, page_size, key)
 }
 
 fn page(rows: Vec<sqlx::any::AnyRow>, page_size: usize, key: &str) -> Result<(Vec<OrderRow>, String), QueryError> {
@@ -269,20 +279,7 @@ pub async fn confirmation_queue(
     if f.overdue_only {
         sql.text.push_str(" AND contact_overdue = 1");
     }
-    if !page_token.is_empty() {
-        let (us, id) = decode_token(page_token)?;
-        let a = sql.param(Bind::Int(us));
-        let b = sql.param(Bind::Int(us));
-        let c = sql.param(Bind::Text(id));
-        sql.text.push_str(&format!(
-            " AND (next_contact_at_us > {a} OR (next_contact_at_us = {b} AND order_id > {c}))"
-        ));
-    }
-    let limit = sql.param(Bind::Int(page_size as i64 + 1));
-    sql.text
-        .push_str(&format!(" ORDER BY next_contact_at_us, order_id LIMIT {limit}"));
-    let rows = sql.fetch_all(db).await?;
-    page(rows, page_size, "next_contact_at_us")
+    keyset_page(db, sql, "next_contact_at_us", page_size, page_token).await
 }
 
 /// Placed orders whose pickup time has passed by `now` without a call that reached the
@@ -304,20 +301,7 @@ pub async fn lapsed(
         let p = sql.param(Bind::Text(city.to_owned()));
         sql.text.push_str(&format!(" AND city = {p}"));
     }
-    if !page_token.is_empty() {
-        let (us, id) = decode_token(page_token)?;
-        let a = sql.param(Bind::Int(us));
-        let b = sql.param(Bind::Int(us));
-        let c = sql.param(Bind::Text(id));
-        sql.text.push_str(&format!(
-            " AND (pickup_at_us > {a} OR (pickup_at_us = {b} AND order_id > {c}))"
-        ));
-    }
-    let limit = sql.param(Bind::Int(page_size as i64 + 1));
-    sql.text
-        .push_str(&format!(" ORDER BY pickup_at_us, order_id LIMIT {limit}"));
-    let rows = sql.fetch_all(db).await?;
-    page(rows, page_size, "pickup_at_us")
+    keyset_page(db, sql, "pickup_at_us", page_size, page_token).await
 }
 
 /// Orders whose owed contact (the first call, or a promised call-back) is due by `now` and not
