@@ -120,7 +120,7 @@ impl DomainStatus for CityError {
 impl DomainStatus for PlateError {
     fn status(self) -> Status {
         match self {
-            e @ PlateError::InUse { .. } => Status::already_exists(format!("plate: {e}")),
+            e @ PlateError::InUse { .. } => Status::already_exists(e.to_string()),
         }
     }
 }
