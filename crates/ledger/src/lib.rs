@@ -60,12 +60,14 @@
 //!   [`CustomerLedger`] aggregate.
 //! - [`event`] and [`state`]: [`LedgerEvent`] and the [`Ledger`] it folds to (balances, open
 //!   items, holds, references: compact enough to snapshot).
+//! - [`query`]: statements (and their CSV), the ledger as of a date, ageing by due date.
 
 pub mod account;
 pub mod booking;
 pub mod command;
 pub mod error;
 pub mod event;
+pub mod query;
 pub mod rules;
 pub mod state;
 
@@ -74,5 +76,6 @@ pub use booking::{Booking, BookingId, BookingKind, Match, Settlement};
 pub use command::{Action, Apply, LedgerCommand, Role};
 pub use error::LedgerError;
 pub use event::LedgerEvent;
+pub use query::{AgingBuckets, AgingReport, Statement, StatementLine, aging, ledger_as_of, statement};
 pub use rules::{CustomerLedger, decide};
 pub use state::{Hold, Item, Ledger, OpenItem, SeenReference};
