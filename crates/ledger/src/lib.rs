@@ -79,3 +79,6 @@ pub use event::LedgerEvent;
 pub use query::{AgingBuckets, AgingReport, Statement, StatementLine, aging, ledger_as_of, statement};
 pub use rules::{CustomerLedger, decide};
 pub use state::{Hold, Item, Ledger, OpenItem, SeenReference};
+
+#[cfg(test)]
+mod tests;
