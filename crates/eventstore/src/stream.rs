@@ -49,12 +49,39 @@ pub enum StreamError {
          check, atomic batch publish); install a current one with deploy/local/install-nats.sh"
     )]
     ServerTooOld { found: String },
+    #[error("{url:?} is not a NATS server address: {message}")]
+    Address { url: String, message: String },
     #[error("cannot create or update stream {name}: {message}")]
     Setup { name: String, message: String },
 }
 
-/// Connects to NATS, refusing a server older than [`MIN_SERVER`].
+/// The servers of `urls`: one address, or a comma-separated seed list as every NATS client takes
+/// (`nats://a:4222,nats://b:4222`); the client learns the rest of the cluster from them.
+pub fn server_addrs(urls: &str) -> Result<Vec<async_nats::ServerAddr>, StreamError> {
+    let addrs: Vec<async_nats::ServerAddr> = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| {
+            u.parse::<async_nats::ServerAddr>().map_err(|e| StreamError::Address {
+                url: u.to_owned(),
+                message: e.to_string(),
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    if addrs.is_empty() {
+        return Err(StreamError::Address {
+            url: urls.to_owned(),
+            message: "no server named".into(),
+        });
+    }
+    Ok(addrs)
+}
+
+/// Connects to NATS (one address or a seed list, [`server_addrs`]), refusing a server older
+/// than [`MIN_SERVER`].
 pub async fn connect(url: &str, name: &str) -> Result<async_nats::Client, StreamError> {
+    let servers = server_addrs(url)?;
     let client = async_nats::ConnectOptions::new()
         .name(name)
         // Keep trying in the background when the broker goes away: commands answer UNAVAILABLE
@@ -62,7 +89,7 @@ pub async fn connect(url: &str, name: &str) -> Result<async_nats::Client, Stream
         .retry_on_initial_connect()
         .max_reconnects(None)
         .connection_timeout(Duration::from_secs(5))
-        .connect(url)
+        .connect(servers)
         .await
         .map_err(|source| StreamError::Connect {
             url: url.to_owned(),
@@ -164,6 +191,18 @@ pub async fn open(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_seed_list_is_every_server_in_it_and_a_bad_one_is_named() {
+        let addrs = server_addrs("nats://10.0.0.1:4222, nats://10.0.0.2:4222,tls://nats.example:4443").unwrap();
+        assert_eq!(addrs.len(), 3);
+        assert_eq!(server_addrs("127.0.0.1:14222").unwrap().len(), 1);
+        let Err(StreamError::Address { url, .. }) = server_addrs("nats://a:4222,nats://b:notaport") else {
+            panic!("a bad port is refused")
+        };
+        assert_eq!(url, "nats://b:notaport");
+        assert!(matches!(server_addrs(" , "), Err(StreamError::Address { .. })));
+    }
 
     #[test]
     fn versions() {

@@ -748,3 +748,18 @@ async fn a_load_from_an_unreachable_log_is_a_typed_error() {
     let state = handler.state("t1").await;
     assert!(matches!(state, Err(ExecuteError::Unavailable(_))), "{state:?}");
 }
+
+#[tokio::test]
+async fn a_seed_list_connects_through_the_server_that_answers() {
+    let nats = NatsServer::start().await.unwrap();
+    // Nothing listens on port 1: the client goes on to the seed that answers.
+    let seeds = format!("nats://127.0.0.1:1,{}", nats.url());
+    let client = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        rentops_eventstore::stream::connect(&seeds, "seed-list-test"),
+    )
+    .await
+    .expect("connected in time")
+    .expect("connected");
+    assert!(!client.server_info().version.is_empty());
+}

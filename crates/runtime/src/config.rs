@@ -315,11 +315,16 @@ impl CommonConfig {
         default_metrics: &str,
     ) -> Result<Self, ConfigError> {
         let nats_url = r.string("RENTOPS_NATS_URL", "nats://127.0.0.1:14222");
-        if !(nats_url.starts_with("nats://") || nats_url.starts_with("tls://") || nats_url.contains(':')) {
+        // One server or a comma-separated seed list (`nats://a:4222,nats://b:4222`).
+        let seeds: Vec<&str> = nats_url.split(',').map(str::trim).collect();
+        if seeds
+            .iter()
+            .any(|u| u.is_empty() || !(u.starts_with("nats://") || u.starts_with("tls://") || u.contains(':')))
+        {
             return Err(ConfigError {
                 key: "RENTOPS_NATS_URL".into(),
                 value: nats_url,
-                reason: "expected nats://host:port".into(),
+                reason: "expected nats://host:port, or a comma-separated list of them".into(),
             });
         }
         let database_url = r.string("RENTOPS_DATABASE_URL", &format!("sqlite://./data/{service}.db"));
@@ -382,6 +387,16 @@ mod tests {
         assert_eq!(c.grpc_addr.port(), 50051);
         assert_eq!(c.stream_replicas, 1);
         assert_eq!(c.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn the_broker_may_be_a_seed_list() {
+        let env = MapEnv::from_pairs([("RENTOPS_NATS_URL", "nats://nats-0:4222,nats://nats-1:4222")]);
+        let c = CommonConfig::read(&ConfigReader::new(&env), "order", "127.0.0.1:50051", "off").unwrap();
+        assert_eq!(c.nats_url, "nats://nats-0:4222,nats://nats-1:4222");
+        let env = MapEnv::from_pairs([("RENTOPS_NATS_URL", "nats://nats-0:4222,,")]);
+        let err = CommonConfig::read(&ConfigReader::new(&env), "order", "127.0.0.1:50051", "off").unwrap_err();
+        assert_eq!(err.key, "RENTOPS_NATS_URL");
     }
 
     #[test]
