@@ -422,19 +422,58 @@ pub struct Projector<P: Projection> {
     control_rx: mpsc::Receiver<Control>,
 }
 
-/// The consumer's messages, decoded by a task of their own (see `read_messages`) and gathered
-/// into batches; the task ends with this value.
-type Batches =
-    tokio_stream::adapters::ChunksTimeout<tokio_stream::wrappers::ReceiverStream<Result<Delivered, ProjectionError>>>;
-
+/// The consumer's messages, decoded by a task of their own (see `read_messages`), gathered into
+/// batches; the task ends with this value.
+///
+/// A batch is what is buffered when its first message arrives, plus what joins it within the
+/// linger. The linger is skipped when it can only add latency: the first message came after the
+/// feed had been idle for at least a linger (no stream of events is under way to batch), and
+/// the broker said nothing was pending behind the batch's last message. A lone event after a
+/// quiet spell is then applied at once, while under load (messages arriving closer together
+/// than the linger, or the broker holding more) batches form as before (ADR 0003, 0016).
 struct Feed {
-    chunks: std::pin::Pin<Box<Batches>>,
+    decoded: mpsc::Receiver<Result<Delivered, ProjectionError>>,
+    batch_size: usize,
+    linger: Duration,
+    /// When the last message was taken from the channel.
+    last_taken: Option<tokio::time::Instant>,
     _reader: tokio_util::task::AbortOnDropHandle<()>,
 }
 
 impl Feed {
     async fn next(&mut self) -> Option<Vec<Result<Delivered, ProjectionError>>> {
-        self.chunks.next().await
+        let first = self.decoded.recv().await?;
+        let arrived = tokio::time::Instant::now();
+        let was_idle = self
+            .last_taken
+            .is_none_or(|last| arrived.duration_since(last) >= self.linger);
+        let mut batch = Vec::with_capacity(self.batch_size.min(256));
+        batch.push(first);
+        while batch.len() < self.batch_size {
+            match self.decoded.try_recv() {
+                Ok(item) => batch.push(item),
+                Err(_) => break,
+            }
+        }
+        let nothing_behind = match batch.last() {
+            Some(Ok(d)) => d.pending == 0,
+            // An error ends the session: no point waiting for more.
+            _ => true,
+        };
+        if !(was_idle && nothing_behind) {
+            let deadline = arrived + self.linger;
+            while batch.len() < self.batch_size {
+                tokio::select! {
+                    item = self.decoded.recv() => match item {
+                        Some(item) => batch.push(item),
+                        None => break,
+                    },
+                    _ = tokio::time::sleep_until(deadline) => break,
+                }
+            }
+        }
+        self.last_taken = Some(tokio::time::Instant::now());
+        Some(batch)
     }
 }
 
@@ -625,13 +664,11 @@ impl<P: Projection> Projector<P> {
         // while the database applies this one (see `read_messages`). It ends with the feed.
         let (decoded_tx, decoded_rx) = mpsc::channel(self.settings.batch_size * 2);
         let reader = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(read_messages(messages, decoded_tx, name)));
-        let chunks = tokio_stream::StreamExt::chunks_timeout(
-            tokio_stream::wrappers::ReceiverStream::new(decoded_rx),
-            self.settings.batch_size,
-            self.settings.linger,
-        );
         Ok(Feed {
-            chunks: Box::pin(chunks),
+            decoded: decoded_rx,
+            batch_size: self.settings.batch_size.max(1),
+            linger: self.settings.linger,
+            last_taken: None,
             _reader: reader,
         })
     }

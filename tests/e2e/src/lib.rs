@@ -80,32 +80,43 @@ pub struct Desk {
     fleet: rentops_fleet::app::App,
     shutdown: Shutdown,
     // Last: the server outlives the services that use it.
-    _nats: NatsServer,
+    nats: NatsServer,
 }
 
 impl Desk {
     /// Starts a nats-server, then the order service and the fleet service (re-plans debounced
     /// 100 ms; the order's deadline scan hourly, out of the way).
     pub async fn start(order_db: &TestDatabase, fleet_db: &TestDatabase, clock: Arc<dyn Clock>) -> Desk {
+        Self::start_with(
+            order_db,
+            fleet_db,
+            clock,
+            &[("RENTOPS_ORDER_DEADLINE_SCAN_SECS", "3600")],
+            &[("RENTOPS_FLEET_REPLAN_DEBOUNCE_MS", "100")],
+        )
+        .await
+    }
+
+    /// Like [`Desk::start`], with each service's environment (beyond broker, database and
+    /// metrics) as given.
+    pub async fn start_with(
+        order_db: &TestDatabase,
+        fleet_db: &TestDatabase,
+        clock: Arc<dyn Clock>,
+        order_env: &[(&str, &str)],
+        fleet_env: &[(&str, &str)],
+    ) -> Desk {
         rentops_testkit::init_tracing();
         let nats = NatsServer::start().await.expect("nats-server");
         let shutdown = Shutdown::new();
-        let config = rentops_order::app::OrderConfig::read(&env(
-            &nats.url(),
-            order_db.url(),
-            &[("RENTOPS_ORDER_DEADLINE_SCAN_SECS", "3600")],
-        ))
-        .expect("order config");
+        let config =
+            rentops_order::app::OrderConfig::read(&env(&nats.url(), order_db.url(), order_env)).expect("order config");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let order = rentops_order::app::start(config, listener, clock.clone(), shutdown.clone())
             .await
             .expect("order service starts");
-        let config = rentops_fleet::app::FleetConfig::read(&env(
-            &nats.url(),
-            fleet_db.url(),
-            &[("RENTOPS_FLEET_REPLAN_DEBOUNCE_MS", "100")],
-        ))
-        .expect("fleet config");
+        let config =
+            rentops_fleet::app::FleetConfig::read(&env(&nats.url(), fleet_db.url(), fleet_env)).expect("fleet config");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let fleet = rentops_fleet::app::start(config, listener, clock.clone(), shutdown.clone())
             .await
@@ -125,8 +136,23 @@ impl Desk {
             order,
             fleet,
             shutdown,
-            _nats: nats,
+            nats,
         }
+    }
+
+    /// The running order service (its projector, reactors, database).
+    pub fn order_app(&self) -> &rentops_order::app::App {
+        &self.order
+    }
+
+    /// The running fleet service (its projectors, reactions, database).
+    pub fn fleet_app(&self) -> &rentops_fleet::app::App {
+        &self.fleet
+    }
+
+    /// The nats-server both services use.
+    pub fn nats_url(&self) -> String {
+        self.nats.url()
     }
 
     /// Stops both services and waits for them (at most 10 s).
