@@ -430,7 +430,7 @@ pub struct Projector<P: Projection> {
 /// feed had been idle for at least a linger (no stream of events is under way to batch), and
 /// the broker said nothing was pending behind the batch's last message. A lone event after a
 /// quiet spell is then applied at once, while under load (messages arriving closer together
-/// than the linger, or the broker holding more) batches form as before (ADR 0003, 0016).
+/// than the linger, or the broker holding more) batches form as before (ADR 0003, 0018).
 struct Feed {
     decoded: mpsc::Receiver<Result<Delivered, ProjectionError>>,
     batch_size: usize,
