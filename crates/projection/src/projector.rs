@@ -435,45 +435,72 @@ struct Feed {
     decoded: mpsc::Receiver<Result<Delivered, ProjectionError>>,
     batch_size: usize,
     linger: Duration,
-    /// When the last message was taken from the channel.
+    /// When the last batch was handed out.
     last_taken: Option<tokio::time::Instant>,
+    /// The batch being gathered, and when it is due (`None`: at once). Kept here and not in
+    /// `next`'s future: the projector's loop polls `next` in a `select!`, and a lease renewal
+    /// winning it drops that future mid-linger — what it had taken from the channel must not go
+    /// with it.
+    gathering: Vec<Result<Delivered, ProjectionError>>,
+    due: Option<tokio::time::Instant>,
     _reader: tokio_util::task::AbortOnDropHandle<()>,
 }
 
 impl Feed {
-    async fn next(&mut self) -> Option<Vec<Result<Delivered, ProjectionError>>> {
-        let first = self.decoded.recv().await?;
-        let arrived = tokio::time::Instant::now();
-        let was_idle = self
-            .last_taken
-            .is_none_or(|last| arrived.duration_since(last) >= self.linger);
-        let mut batch = Vec::with_capacity(self.batch_size.min(256));
-        batch.push(first);
-        while batch.len() < self.batch_size {
-            match self.decoded.try_recv() {
-                Ok(item) => batch.push(item),
-                Err(_) => break,
-            }
+    fn new(
+        decoded: mpsc::Receiver<Result<Delivered, ProjectionError>>,
+        batch_size: usize,
+        linger: Duration,
+        reader: tokio_util::task::AbortOnDropHandle<()>,
+    ) -> Self {
+        Self {
+            decoded,
+            batch_size: batch_size.max(1),
+            linger,
+            last_taken: None,
+            gathering: Vec::new(),
+            due: None,
+            _reader: reader,
         }
-        let nothing_behind = match batch.last() {
-            Some(Ok(d)) => d.pending == 0,
-            // An error ends the session: no point waiting for more.
-            _ => true,
-        };
-        if !(was_idle && nothing_behind) {
-            let deadline = arrived + self.linger;
-            while batch.len() < self.batch_size {
+    }
+
+    /// The next batch. Cancel-safe: dropped before it returns, it keeps what it gathered for
+    /// the next call.
+    async fn next(&mut self) -> Option<Vec<Result<Delivered, ProjectionError>>> {
+        if self.gathering.is_empty() {
+            let first = self.decoded.recv().await?;
+            let arrived = tokio::time::Instant::now();
+            let was_idle = self
+                .last_taken
+                .is_none_or(|last| arrived.duration_since(last) >= self.linger);
+            self.gathering.push(first);
+            while self.gathering.len() < self.batch_size {
+                match self.decoded.try_recv() {
+                    Ok(item) => self.gathering.push(item),
+                    Err(_) => break,
+                }
+            }
+            let nothing_behind = match self.gathering.last() {
+                Some(Ok(d)) => d.pending == 0,
+                // An error ends the session: no point waiting for more.
+                _ => true,
+            };
+            self.due = (!(was_idle && nothing_behind)).then(|| arrived + self.linger);
+        }
+        if let Some(due) = self.due {
+            while self.gathering.len() < self.batch_size {
                 tokio::select! {
                     item = self.decoded.recv() => match item {
-                        Some(item) => batch.push(item),
+                        Some(item) => self.gathering.push(item),
                         None => break,
                     },
-                    _ = tokio::time::sleep_until(deadline) => break,
+                    _ = tokio::time::sleep_until(due) => break,
                 }
             }
         }
+        self.due = None;
         self.last_taken = Some(tokio::time::Instant::now());
-        Some(batch)
+        Some(std::mem::take(&mut self.gathering))
     }
 }
 
@@ -664,13 +691,12 @@ impl<P: Projection> Projector<P> {
         // while the database applies this one (see `read_messages`). It ends with the feed.
         let (decoded_tx, decoded_rx) = mpsc::channel(self.settings.batch_size * 2);
         let reader = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(read_messages(messages, decoded_tx, name)));
-        Ok(Feed {
-            decoded: decoded_rx,
-            batch_size: self.settings.batch_size.max(1),
-            linger: self.settings.linger,
-            last_taken: None,
-            _reader: reader,
-        })
+        Ok(Feed::new(
+            decoded_rx,
+            self.settings.batch_size,
+            self.settings.linger,
+            reader,
+        ))
     }
 
     /// Opens the rebuild marked under way (resuming its shadow where its checkpoint says), or
@@ -948,4 +974,75 @@ async fn apply_batch<Q: Projection>(
     }
     tx.commit().await?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivered(sequence: u64, pending: u64) -> Result<Delivered, ProjectionError> {
+        Ok(Delivered {
+            reply: None,
+            sequence,
+            pending,
+            event: None,
+        })
+    }
+
+    fn sequences(batch: &[Result<Delivered, ProjectionError>]) -> Vec<u64> {
+        batch
+            .iter()
+            .filter_map(|d| d.as_ref().ok().map(|d| d.sequence))
+            .collect()
+    }
+
+    fn feed(linger: Duration) -> (mpsc::Sender<Result<Delivered, ProjectionError>>, Feed) {
+        let (tx, rx) = mpsc::channel(16);
+        let reader = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async {}));
+        (tx, Feed::new(rx, 10, linger, reader))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_dropped_mid_linger_is_not_lost() {
+        let (tx, mut feed) = feed(Duration::from_secs(1));
+        // A first event after a quiet spell, nothing behind it: at once.
+        tx.send(delivered(1, 0)).await.unwrap();
+        assert_eq!(sequences(&feed.next().await.unwrap()), [1]);
+        // Right after it, another: the feed lingers for more — and the projector's select!
+        // gives up on it (a lease renewal won) half-way through the linger.
+        tx.send(delivered(2, 0)).await.unwrap();
+        let dropped = tokio::time::timeout(Duration::from_millis(500), feed.next()).await;
+        assert!(dropped.is_err(), "still lingering");
+        tx.send(delivered(3, 0)).await.unwrap();
+        // Asked again, it hands out what it had taken, and what came since, when due.
+        let batch = feed.next().await.unwrap();
+        assert_eq!(sequences(&batch), [2, 3]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn events_arriving_together_are_one_batch_and_a_lone_one_after_quiet_goes_at_once() {
+        let (tx, mut feed) = feed(Duration::from_millis(5));
+        for s in 1..=3 {
+            tx.send(delivered(s, 3 - s)).await.unwrap();
+        }
+        assert_eq!(sequences(&feed.next().await.unwrap()), [1, 2, 3]);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        tx.send(delivered(4, 0)).await.unwrap();
+        let started = tokio::time::Instant::now();
+        assert_eq!(sequences(&feed.next().await.unwrap()), [4]);
+        assert!(
+            started.elapsed() < Duration::from_millis(5),
+            "no linger after a quiet spell"
+        );
+        // The broker says more is behind: the feed waits for it.
+        tx.send(delivered(5, 1)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let late = tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            late.send(delivered(6, 0)).await.unwrap();
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(sequences(&feed.next().await.unwrap()), [5, 6]);
+    }
 }
