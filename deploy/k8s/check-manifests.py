@@ -74,6 +74,10 @@ def main():
     ap.add_argument("--external-secret", action="append", default=[])
     ap.add_argument("--require-auth", action="store_true")
     ap.add_argument("--forbid-placeholders", action="store_true")
+    ap.add_argument(
+        "--services-dir",
+        help="the repository's services/ folder: the rendered services must be exactly those built there",
+    )
     args = ap.parse_args()
 
     with open(args.rendered) as f:
@@ -247,6 +251,21 @@ def main():
         svc = by_kind.get("Service", {}).get(st["spec"]["serviceName"])
         if svc is None:
             err(f"{ident(st)}: serviceName {st['spec']['serviceName']} is not rendered")
+
+    # --- exactly the services that exist ---------------------------------------------------------
+    if args.services_dir:
+        built = {
+            d for d in os.listdir(args.services_dir) if os.path.isfile(os.path.join(args.services_dir, d, "Cargo.toml"))
+        }
+        deployed = {
+            w["metadata"]["name"]
+            for w in workloads
+            if pod_labels(w).get("app.kubernetes.io/component") == "service"
+        }
+        for name in sorted(deployed - built):
+            err(f"Deployment/{name}: no service {name} is built in services/ (its image would not exist)")
+        for name in sorted(built - deployed):
+            err(f"services/{name} is built but not deployed")
 
     # --- NATS --------------------------------------------------------------------------------
     nats = by_kind.get("StatefulSet", {}).get("nats")

@@ -5,7 +5,8 @@
 #   2. validates every rendered object against the Kubernetes OpenAPI schemas, strictly (unknown
 #      fields are errors), for each version in KUBE_VERSIONS;
 #   3. cross-checks the objects against each other and the project's rules (check-manifests.py:
-#      selectors, references, probes, security context, NATS routes vs replicas, and
+#      exactly the services built under services/, selectors, references, probes, security
+#      context, NATS routes vs replicas, and
 #      `nats-server -t` on the rendered NATS config).
 #
 #   deploy/k8s/validate.sh              all three targets
@@ -112,7 +113,7 @@ for dir in "${targets[@]}"; do
         extra=(--forbid-placeholders --require-auth --external-secret postgres-credentials --external-secret rentops-database --external-secret rentops-tls --external-secret rentops-auth)
     fi
     if PYTHONPATH="$tools" python3 "$script_dir/check-manifests.py" "$rendered" \
-        --nats-server "$nats_server" "${extra[@]}"; then
+        --nats-server "$nats_server" --services-dir "$repo_root/services" "${extra[@]}"; then
         log "cross-checks passed"
     else
         log "FAIL cross-checks"
