@@ -59,16 +59,25 @@ rentops_testkit::per_backend! {
             .order_when(&order_id, "the risk resolved by the driver", |o| !o.at_risk)
             .await;
         assert_eq!(o.assigned_vehicle_id, "V1", "{label}");
-        let tasks = desk
-            .fc
-            .list_driver_tasks(fpb::ListDriverTasksRequest {
-                city: "SHA".into(),
-                ..Default::default()
-            })
-            .await
-            .expect("tasks")
-            .into_inner()
-            .tasks;
+        // Fleet's own view of the tasks follows its projector.
+        let fc = desk.fc.clone();
+        let tasks = rentops_e2e::until(label, "the relocation given to D1", move || {
+            let mut fc = fc.clone();
+            async move {
+                let tasks = fc
+                    .list_driver_tasks(fpb::ListDriverTasksRequest {
+                        city: "SHA".into(),
+                        ..Default::default()
+                    })
+                    .await
+                    .expect("tasks")
+                    .into_inner()
+                    .tasks;
+                let done = tasks.iter().any(|t| t.driver_id == "D1");
+                (tasks, done)
+            }
+        })
+        .await;
         let [task] = tasks.as_slice() else { panic!("{label}: one task: {tasks:?}") };
         assert_eq!(task.kind, fpb::TaskKind::Relocation as i32, "{label}");
         assert_eq!(
@@ -108,6 +117,126 @@ rentops_testkit::per_backend! {
             .unwrap_err();
         assert_eq!(e.code(), tonic::Code::InvalidArgument, "{label}: {e:?}");
         assert!(e.message().contains("driver_id"), "{label}: {}", e.message());
+        desk.stop().await;
+    }
+}
+
+rentops_testkit::per_backend! {
+    async fn a_delivery_and_a_collection_are_drivers_tasks_within_their_shifts(order_db: TestDatabase, fleet_db: TestDatabase) {
+        use rentops_proto::order as opb;
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let t0 = OffsetDateTime::from_unix_timestamp(now - now % 60).unwrap() + time::Duration::days(1);
+        let mut desk = Desk::start(&order_db, &fleet_db, ManualClock::at(t0)).await;
+        let label = desk.label;
+        desk.city_sha().await;
+        // Addresses are served from PVG.
+        desk.fc
+            .configure_city(fpb::ConfigureCityRequest {
+                context: rid(),
+                city: "SHA".into(),
+                name: "上海".into(),
+                default_station: "PVG".into(),
+                ..Default::default()
+            })
+            .await
+            .expect("default station");
+        desk.register("V1", "沪AD00001", VehicleModel::Es6, "PVG").await;
+        desk.fc
+            .register_driver(fpb::RegisterDriverRequest {
+                context: rid(),
+                driver_id: "D1".into(),
+                name: "李师傅".into(),
+                phone: "+86 139 0000 0000".into(),
+                city: "SHA".into(),
+            })
+            .await
+            .expect("driver");
+        // D1 works the morning of the pickup only.
+        let pickup = t0 + time::Duration::hours(6);
+        desk.fc
+            .schedule_shift(fpb::ScheduleShiftRequest {
+                context: rid(),
+                driver_id: "D1".into(),
+                shift_id: "S1".into(),
+                from: Some(ts(pickup - time::Duration::hours(2))),
+                to: Some(ts(pickup + time::Duration::hours(2))),
+                station: "PVG".into(),
+            })
+            .await
+            .expect("shift");
+        let address = |a: &str| {
+            Some(opb::Location {
+                place: Some(opb::location::Place::Address(a.into())),
+            })
+        };
+        let placed = desk
+            .oc
+            .place_order(opb::PlaceOrderRequest {
+                context: rid(),
+                channel: opb::Channel::App as i32,
+                channel_order_ref: "APP-DELIVER-1".into(),
+                customer: Some(opb::Customer {
+                    customer_id: "C-9".into(),
+                    name: "王芳".into(),
+                    phone: "+86 138 0000 0000".into(),
+                }),
+                city: "SHA".into(),
+                pickup_location: address("浦东新区 世纪大道 100 号"),
+                pickup_at: Some(ts(pickup)),
+                return_location: address("浦东新区 世纪大道 100 号"),
+                return_at: Some(ts(pickup + time::Duration::hours(24))),
+                requested_model: VehicleModel::Es6 as i32,
+                price: rentops_e2e::cny(120_000),
+                rental_deposit: rentops_e2e::cny(500_000),
+                violation_deposit: rentops_e2e::cny(200_000),
+                ..Default::default()
+            })
+            .await
+            .expect("placed")
+            .into_inner();
+        desk.oc
+            .record_contact_attempt(opb::RecordContactAttemptRequest {
+                context: rid(),
+                order_id: placed.order_id.clone(),
+                outcome: opb::ContactOutcome::Reached as i32,
+                ..Default::default()
+            })
+            .await
+            .expect("call");
+        desk.oc
+            .confirm_order(opb::ConfirmOrderRequest {
+                context: rid(),
+                order_id: placed.order_id.clone(),
+                notes: String::new(),
+            })
+            .await
+            .expect("confirmed");
+
+        // The car is planned; the delivery goes to D1, the collection (no shift then) is flagged.
+        let fc = desk.fc.clone();
+        let tasks = rentops_e2e::until(label, "both driver tasks", move || {
+            let mut fc = fc.clone();
+            async move {
+                let tasks = fc
+                    .list_driver_tasks(fpb::ListDriverTasksRequest {
+                        city: "SHA".into(),
+                        ..Default::default()
+                    })
+                    .await
+                    .expect("tasks")
+                    .into_inner()
+                    .tasks;
+                let done = tasks.len() == 2;
+                (tasks, done)
+            }
+        })
+        .await;
+        let of = |kind: fpb::TaskKind| tasks.iter().find(|t| t.kind == kind as i32).expect("a task of that kind");
+        let delivery = of(fpb::TaskKind::Delivery);
+        assert_eq!((delivery.driver_id.as_str(), delivery.flagged), ("D1", false), "{label}: {tasks:?}");
+        assert_eq!(delivery.address, "浦东新区 世纪大道 100 号", "{label}");
+        let collection = of(fpb::TaskKind::Collection);
+        assert!(collection.flagged && collection.driver_id.is_empty(), "{label}: {tasks:?}");
         desk.stop().await;
     }
 }
