@@ -389,34 +389,50 @@ impl Simplex {
         }
     }
 
-    fn reduced(&self, e: usize) -> i64 {
-        i64::from(self.state[e]) * (self.cost[e] + self.pi[self.src[e]] - self.pi[self.tgt[e]])
-    }
-
-    /// Block search: the most negative reduced cost within the first block that has one.
+    /// Block search: the most negative reduced cost within the first block that has one,
+    /// scanning from `next_arc` round to it again (the same order as `(next_arc + k) % search`,
+    /// without a division per arc; tree arcs have reduced cost 0 and are skipped unread).
     fn find_entering_arc(&mut self) -> bool {
+        let search = self.search;
         let mut min = 0i64;
         let mut cnt = self.block;
         let mut found = false;
-        for k in 0..self.search {
-            let e = (self.next_arc + k) % self.search;
-            let c = self.reduced(e);
-            if c < min {
-                min = c;
-                self.in_arc = e;
-                found = true;
+        let mut e = self.next_arc;
+        if e >= search {
+            e = 0;
+        }
+        let (state, cost, src, tgt, pi) = (
+            &self.state[..search],
+            &self.cost[..search],
+            &self.src[..search],
+            &self.tgt[..search],
+            &self.pi,
+        );
+        for _ in 0..search {
+            let st = state[e];
+            if st != TREE {
+                let c = i64::from(st) * (cost[e] + pi[src[e]] - pi[tgt[e]]);
+                if c < min {
+                    min = c;
+                    self.in_arc = e;
+                    found = true;
+                }
             }
             cnt -= 1;
             if cnt == 0 {
                 if found {
-                    self.next_arc = (e + 1) % self.search;
+                    self.next_arc = if e + 1 == search { 0 } else { e + 1 };
                     return true;
                 }
                 cnt = self.block;
             }
+            e += 1;
+            if e == search {
+                e = 0;
+            }
         }
         if found {
-            self.next_arc = (self.in_arc + 1) % self.search;
+            self.next_arc = (self.in_arc + 1) % search;
         }
         found
     }

@@ -294,7 +294,7 @@ impl<'a> Search<'a> {
     /// Block-coordinate rounds: every dirty commodity in turn, until none is dirty or
     /// `max_rounds` is reached. Each re-solve is optimal for its commodity given the others, so
     /// the lexicographic objective never gets worse; a commodity becomes dirty again only when
-    /// an order it could serve was freed or taken by another.
+    /// an order it could serve was freed by another.
     pub fn rounds(&mut self, max_rounds: usize, only: Option<&[bool]>) {
         let nk = self.commodities.len();
         let mut dirty: Vec<bool> = match only {
@@ -311,9 +311,15 @@ impl<'a> Search<'a> {
                 }
                 dirty[k] = false;
                 let changed = self.resolve(k);
+                // Only a freed order can make another commodity's solution improvable: an
+                // order taken from the free ones was not in that commodity's solution, which
+                // stays optimal over what is left to it (re-solving it would change nothing, as
+                // only a strictly better solution replaces the current one).
                 let mut models = vec![false; self.p.models.len()];
                 for j in changed {
-                    models[self.p.jobs[j].model] = true;
+                    if self.car_of[j].is_none() {
+                        models[self.p.jobs[j].model] = true;
+                    }
                 }
                 for (k2, cars) in self.commodities.iter().enumerate() {
                     if k2 == k {
