@@ -779,6 +779,30 @@ impl<'a> Search<'a> {
         Some(pos)
     }
 
+    /// Whether car `c`, whose (feasible) `chain` this is, may serve `chain[..a]`, then `u`,
+    /// then `chain[b..]`: the same answer as `feasible` on that chain, checking only `u`'s
+    /// neighbours.
+    fn fits_between(&self, c: usize, chain: &[usize], a: usize, b: usize, u: usize) -> bool {
+        let p = self.p;
+        if p.serves(p.cars[c].model, p.jobs[u].model) == Serves::No {
+            return false;
+        }
+        let s = match a.checked_sub(1).and_then(|i| chain.get(i)) {
+            None => self.start[c],
+            Some(&q) => Start {
+                station: p.jobs[q].return_station,
+                ready: p.ready_after(q),
+            },
+        };
+        if p.leave_time(c, s.station, s.ready, u).is_none() {
+            return false;
+        }
+        match chain.get(b) {
+            None => true,
+            Some(&n) => p.leave_time(c, p.jobs[u].return_station, p.ready_after(u), n).is_some(),
+        }
+    }
+
     /// Cars that may serve order `j`'s model, by index.
     fn candidates(&self, j: usize) -> &[usize] {
         &self.cars_for_model[self.p.jobs[j].model]
@@ -877,12 +901,15 @@ impl<'a> Search<'a> {
                     return false;
                 }
                 *budget -= 1;
+                // The chain is feasible, and the state after an order is its return: only
+                // `u` after `chain[a - 1]` and `chain[b]` after `u` need checking.
+                if !self.fits_between(c, &chain, a, b, u) {
+                    continue;
+                }
                 let mut next: Vec<usize> = chain[..a].to_vec();
                 next.push(u);
                 next.extend_from_slice(&chain[b..]);
-                if !self.feasible(c, &next) {
-                    continue;
-                }
+                debug_assert!(self.feasible(c, &next));
                 let ejected: Vec<usize> = chain[a..b].to_vec();
                 let mark = journal.len();
                 journal.push((c, chain.clone()));
