@@ -26,6 +26,8 @@ pub struct Network {
     flow: Vec<i64>,
     /// The optimal basis of the last solve: a later solve after cost changes starts from it.
     basis: Option<Box<Simplex>>,
+    /// Out-arc lists (`out_lists`), kept between shortest-path solves after cost changes.
+    csr: Option<(Vec<usize>, Vec<usize>)>,
 }
 
 impl Network {
@@ -38,6 +40,7 @@ impl Network {
             cost: Vec::new(),
             flow: Vec::new(),
             basis: None,
+            csr: None,
         }
     }
 
@@ -54,8 +57,9 @@ impl Network {
         if from >= to || to >= self.nodes {
             return None;
         }
-        // A new arc invalidates the stored basis.
+        // A new arc invalidates the stored basis and out-arc lists.
         self.basis = None;
+        self.csr = None;
         self.from.push(from);
         self.to.push(to);
         self.cap.push(i64::from(cap.max(0)));
@@ -89,7 +93,7 @@ impl Network {
 
     /// Shortest path costs from the source (node 0), and the arc into each node on it; the
     /// single-car case, where one path is the whole answer.
-    pub fn dag_shortest(&self) -> (Vec<i64>, Vec<usize>) {
+    pub fn dag_shortest(&mut self) -> (Vec<i64>, Vec<usize>) {
         const INF: i64 = i64::MAX / 4;
         let n = self.nodes;
         let mut dist = vec![INF; n];
@@ -97,7 +101,10 @@ impl Network {
         if n == 0 {
             return (dist, prev);
         }
-        let (start, arcs) = self.out_lists();
+        let (start, arcs) = match self.csr.take() {
+            Some(x) => x,
+            None => self.out_lists(),
+        };
         dist[0] = 0;
         for u in 0..n {
             if dist[u] == INF {
@@ -114,6 +121,7 @@ impl Network {
                 }
             }
         }
+        self.csr = Some((start, arcs));
         (dist, prev)
     }
 
@@ -255,6 +263,7 @@ impl Network {
         const INF: i64 = i64::MAX / 4;
         let n = self.nodes;
         let m = self.from.len();
+        let (dist0, _) = self.dag_shortest();
         // Residual arcs 2e (forward) and 2e+1 (backward).
         let mut adj: Vec<Vec<usize>> = vec![Vec::new(); n];
         for e in 0..m {
@@ -285,7 +294,6 @@ impl Network {
                 -self.cost[a / 2]
             }
         };
-        let (dist0, _) = self.dag_shortest();
         let mut pot: Vec<i64> = dist0.iter().map(|&d| if d >= INF { 0 } else { d }).collect();
         let mut total = 0;
         loop {
@@ -389,34 +397,50 @@ impl Simplex {
         }
     }
 
-    fn reduced(&self, e: usize) -> i64 {
-        i64::from(self.state[e]) * (self.cost[e] + self.pi[self.src[e]] - self.pi[self.tgt[e]])
-    }
-
-    /// Block search: the most negative reduced cost within the first block that has one.
+    /// Block search: the most negative reduced cost within the first block that has one,
+    /// scanning from `next_arc` round to it again (the same order as `(next_arc + k) % search`,
+    /// without a division per arc; tree arcs have reduced cost 0 and are skipped unread).
     fn find_entering_arc(&mut self) -> bool {
+        let search = self.search;
         let mut min = 0i64;
         let mut cnt = self.block;
         let mut found = false;
-        for k in 0..self.search {
-            let e = (self.next_arc + k) % self.search;
-            let c = self.reduced(e);
-            if c < min {
-                min = c;
-                self.in_arc = e;
-                found = true;
+        let mut e = self.next_arc;
+        if e >= search {
+            e = 0;
+        }
+        let (state, cost, src, tgt, pi) = (
+            &self.state[..search],
+            &self.cost[..search],
+            &self.src[..search],
+            &self.tgt[..search],
+            &self.pi,
+        );
+        for _ in 0..search {
+            let st = state[e];
+            if st != TREE {
+                let c = i64::from(st) * (cost[e] + pi[src[e]] - pi[tgt[e]]);
+                if c < min {
+                    min = c;
+                    self.in_arc = e;
+                    found = true;
+                }
             }
             cnt -= 1;
             if cnt == 0 {
                 if found {
-                    self.next_arc = (e + 1) % self.search;
+                    self.next_arc = if e + 1 == search { 0 } else { e + 1 };
                     return true;
                 }
                 cnt = self.block;
             }
+            e += 1;
+            if e == search {
+                e = 0;
+            }
         }
         if found {
-            self.next_arc = (self.in_arc + 1) % self.search;
+            self.next_arc = (self.in_arc + 1) % search;
         }
         found
     }

@@ -45,8 +45,9 @@
 //!   car (objective 5).
 //! * **Block-coordinate descent** (`solve`). Commodities are solved in turn, most specialised
 //!   model first, each over the orders that are free or its own; a solution replaces the current
-//!   one only when strictly better, and a commodity is solved again only when an order it could
-//!   serve was freed or taken. No step makes the lexicographic objective worse.
+//!   one only when strictly better, and a commodity is solved again only when another freed an
+//!   order it could serve (one taken from the free orders was not in its solution, which stays
+//!   optimal). No step makes the lexicographic objective worse.
 //! * **Ejection chains.** A free order goes into a car's chain, ejecting one or two neighbouring
 //!   orders that must each fit directly into another car; this exchanges orders across
 //!   commodities, which block-coordinate steps cannot. Each success serves one more order.
