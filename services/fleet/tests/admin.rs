@@ -74,7 +74,9 @@ async fn settled(t: &TestApp, admin: &ProjectionAdminClient<Channel>, name: &str
         }
     };
     loop {
-        let before = eventually(&format!("{name} settled"), quiet).await;
+        // One event per transaction over the whole stream, each commit waking the reactions:
+        // on a busy 2-core machine that can take longer than the usual 20 s.
+        let before = eventually_within(&format!("{name} settled"), std::time::Duration::from_secs(90), quiet).await;
         // A re-plan may be under way that has already taken its requests: settled is when a
         // whole pass of the reactions that began after this found nothing more to append.
         t.app

@@ -213,12 +213,22 @@ pub fn ts(t: OffsetDateTime) -> prost_types::Timestamp {
 
 /// Polls `check` until it answers Some, for at most 20 s: the re-plan runs in the background,
 /// after the demand projection has seen the order event, so there is no sequence to wait on.
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    eventually_within(what, Duration::from_secs(20), check).await
+}
+
+/// [`eventually`], giving up only after `patience`: for waits on a long stretch of work (a
+/// stream applied one event per transaction) on a machine that may be busy.
+pub async fn eventually_within<T, F, Fut>(what: &str, patience: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + patience;
     loop {
         if let Some(v) = check().await {
             return v;
