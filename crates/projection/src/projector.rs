@@ -957,23 +957,40 @@ async fn apply_batch<Q: Projection>(
 ) -> Result<bool, ProjectionError> {
     let Some(last) = events.last() else { return Ok(true) };
     let mut tx = db.begin_write().await?;
-    if db.backend == crate::db::Backend::Postgres {
-        // The checkpoint commits with the rows, and both can always be replayed from the
-        // log: a commit lost in a crash only means those events are applied again. So the
-        // batch need not wait for its WAL flush. (A projection whose look-ups need plans
-        // made for the table as it is now sets `plan_cache_mode` around them itself; see
-        // the order projection.)
-        sqlx::query("SELECT set_config('synchronous_commit', 'off', true)")
-            .execute(&mut *tx)
-            .await?;
+    let applied = async {
+        if db.backend == crate::db::Backend::Postgres {
+            // The checkpoint commits with the rows, and both can always be replayed from the
+            // log: a commit lost in a crash only means those events are applied again. So the
+            // batch need not wait for its WAL flush. (A projection whose look-ups need plans
+            // made for the table as it is now sets `plan_cache_mode` around them itself; see
+            // the order projection.)
+            sqlx::query("SELECT set_config('synchronous_commit', 'off', true)")
+                .execute(&mut *tx)
+                .await?;
+        }
+        projection.apply(&mut tx, events).await?;
+        Ok::<_, ProjectionError>(checkpoint::advance(&mut tx, name, from, last.sequence, now_us()).await?)
     }
-    projection.apply(&mut tx, events).await?;
-    if !checkpoint::advance(&mut tx, name, from, last.sequence, now_us()).await? {
-        tx.rollback().await?;
-        return Ok(false);
+    .await;
+    match applied {
+        Ok(true) => {
+            tx.commit().await?;
+            Ok(true)
+        }
+        // Rolled back now, not left to the pool: a transaction merely dropped is rolled back
+        // when its connection is next used, and until then it keeps SQLite's write lock, so
+        // every other writer of the file waits out its busy timeout and fails.
+        Ok(false) => {
+            tx.rollback().await?;
+            Ok(false)
+        }
+        Err(e) => {
+            if let Err(rollback) = tx.rollback().await {
+                tracing::warn!(projection = %name, error = %rollback, "could not roll back a failed batch");
+            }
+            Err(e)
+        }
     }
-    tx.commit().await?;
-    Ok(true)
 }
 
 #[cfg(test)]

@@ -370,10 +370,15 @@ mod tests {
     }
 
     async fn apply(projection: &OrdersProjection, db: &Db, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
-        let mut tx = db.pool.begin().await?;
-        projection.apply(&mut tx, events).await?;
-        tx.commit().await?;
-        Ok(())
+        let mut tx = db.begin_write().await?;
+        match projection.apply(&mut tx, events).await {
+            Ok(()) => Ok(tx.commit().await?),
+            // As the projector does: at once, so the lock does not outlive the failure.
+            Err(e) => {
+                tx.rollback().await?;
+                Err(e)
+            }
+        }
     }
 
     /// Orders not remembered by a projection that began on an empty table are inserted without
