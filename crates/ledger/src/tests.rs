@@ -183,16 +183,7 @@ fn a_payment_needs_the_finance_role() {
 
 #[test]
 fn a_payment_debits_cash_and_settles_the_oldest_due_charge_first() {
-    let later_due = Action::Charge {
-        lines: vec![ChargeLine {
-            kind: ChargeKind::Repair,
-            amount: Fen(50_000),
-        }],
-        due: date!(2026 - 04 - 30),
-        about: "R-1".into(),
-        order: None,
-        city: sha(),
-    };
+    let later_due = repair_due_later();
     // The later-due charge is booked first: the order of due dates decides, not of bookings.
     let events = history([
         command(1, T0, &[], later_due),
@@ -227,16 +218,7 @@ fn a_payment_debits_cash_and_settles_the_oldest_due_charge_first() {
 
 #[test]
 fn a_payment_that_names_a_charge_pays_it_first() {
-    let later_due = Action::Charge {
-        lines: vec![ChargeLine {
-            kind: ChargeKind::Repair,
-            amount: Fen(50_000),
-        }],
-        due: date!(2026 - 04 - 30),
-        about: "R-1".into(),
-        order: None,
-        city: sha(),
-    };
+    let later_due = repair_due_later();
     let base = history([
         command(1, T0, &[], charge_action(20_000, 2_000)),
         command(2, T0, &[], later_due),
@@ -968,4 +950,18 @@ fn ageing_counts_from_the_due_date_per_city() {
         aging([&early], date!(2026 - 02 - 28)).unwrap().total,
         AgingBuckets::default()
     );
+}
+
+/// A repair charge of 500.00 due at the end of April: later than `charge_action`'s.
+fn repair_due_later() -> Action {
+    Action::Charge {
+        lines: vec![ChargeLine {
+            kind: ChargeKind::Repair,
+            amount: Fen(50_000),
+        }],
+        due: date!(2026 - 04 - 30),
+        about: "R-1".into(),
+        order: None,
+        city: sha(),
+    }
 }

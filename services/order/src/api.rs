@@ -124,6 +124,7 @@ fn handover_pb(h: &Handover) -> pb::Handover {
 pub fn order_pb(row: &OrderRow) -> pb::Order {
     let o: &Order = &row.order;
     let b = &o.booking;
+    let on_hire = o.vehicle_on_hire();
     pb::Order {
         order_id: o.order_id.to_string(),
         status: codec::status_pb(o.status),
@@ -177,12 +178,8 @@ pub fn order_pb(row: &OrderRow) -> pb::Order {
         at_risk: o.at_risk.is_some(),
         at_risk_reason: o.at_risk.as_ref().map(|r| r.reason.clone()).unwrap_or_default(),
         at_risk_explanation: o.at_risk.as_ref().map(|r| r.explanation.clone()).unwrap_or_default(),
-        vehicle_on_hire_id: o.vehicle_on_hire().map(|c| c.vehicle_id).unwrap_or_default(),
-        plate_on_hire: o
-            .vehicle_on_hire()
-            .and_then(|c| c.plate)
-            .map(|p| p.to_string())
-            .unwrap_or_default(),
+        vehicle_on_hire_id: on_hire.as_ref().map(|c| c.vehicle_id.clone()).unwrap_or_default(),
+        plate_on_hire: on_hire.and_then(|c| c.plate).map(|p| p.to_string()).unwrap_or_default(),
         swaps: o
             .swaps
             .iter()

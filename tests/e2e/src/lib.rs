@@ -356,6 +356,45 @@ impl Desk {
     }
 }
 
+impl Desk {
+    /// Fleet's driver tasks of city SHA once `ready` holds: fleet's task view follows its own
+    /// projector, which may be behind what the order service already shows.
+    pub async fn tasks_when(&mut self, what: &str, ready: impl Fn(&[fpb::DriverTask]) -> bool) -> Vec<fpb::DriverTask> {
+        let (fc, ready) = (self.fc.clone(), &ready);
+        until(self.label, what, move || {
+            let mut fc = fc.clone();
+            async move {
+                let tasks = fc
+                    .list_driver_tasks(fpb::ListDriverTasksRequest {
+                        city: "SHA".into(),
+                        ..Default::default()
+                    })
+                    .await
+                    .expect("driver tasks")
+                    .into_inner()
+                    .tasks;
+                let done = ready(&tasks);
+                (tasks, done)
+            }
+        })
+        .await
+    }
+
+    /// Registers driver `id` in city SHA.
+    pub async fn driver(&mut self, id: &str) {
+        self.fc
+            .register_driver(fpb::RegisterDriverRequest {
+                context: rid(),
+                driver_id: id.into(),
+                name: "李师傅".into(),
+                phone: "+86 139 0000 0000".into(),
+                city: "SHA".into(),
+            })
+            .await
+            .expect("driver");
+    }
+}
+
 /// Polls `check` until it reports ready, for at most [`PATIENCE`]; the last value it saw is in
 /// the failure message. The two services meet only through the log, so there is no single
 /// sequence to wait on across them.

@@ -34,16 +34,7 @@ rentops_testkit::per_backend! {
         assert_eq!(o.assigned_vehicle_id, "V1", "{label}: the car stays planned");
 
         // A driver on shift at SHA from +4 h to +8 h can take it.
-        desk.fc
-            .register_driver(fpb::RegisterDriverRequest {
-                context: rid(),
-                driver_id: "D1".into(),
-                name: "李师傅".into(),
-                phone: "+86 139 0000 0000".into(),
-                city: "SHA".into(),
-            })
-            .await
-            .expect("driver");
+        desk.driver("D1").await;
         desk.fc
             .schedule_shift(fpb::ScheduleShiftRequest {
                 context: rid(),
@@ -60,24 +51,9 @@ rentops_testkit::per_backend! {
             .await;
         assert_eq!(o.assigned_vehicle_id, "V1", "{label}");
         // Fleet's own view of the tasks follows its projector.
-        let fc = desk.fc.clone();
-        let tasks = rentops_e2e::until(label, "the relocation given to D1", move || {
-            let mut fc = fc.clone();
-            async move {
-                let tasks = fc
-                    .list_driver_tasks(fpb::ListDriverTasksRequest {
-                        city: "SHA".into(),
-                        ..Default::default()
-                    })
-                    .await
-                    .expect("tasks")
-                    .into_inner()
-                    .tasks;
-                let done = tasks.iter().any(|t| t.driver_id == "D1");
-                (tasks, done)
-            }
-        })
-        .await;
+        let tasks = desk
+            .tasks_when("the relocation given to D1", |tasks| tasks.iter().any(|t| t.driver_id == "D1"))
+            .await;
         let [task] = tasks.as_slice() else { panic!("{label}: one task: {tasks:?}") };
         assert_eq!(task.kind, fpb::TaskKind::Relocation as i32, "{label}");
         assert_eq!(
@@ -141,16 +117,7 @@ rentops_testkit::per_backend! {
             .await
             .expect("default station");
         desk.register("V1", "沪AD00001", VehicleModel::Es6, "PVG").await;
-        desk.fc
-            .register_driver(fpb::RegisterDriverRequest {
-                context: rid(),
-                driver_id: "D1".into(),
-                name: "李师傅".into(),
-                phone: "+86 139 0000 0000".into(),
-                city: "SHA".into(),
-            })
-            .await
-            .expect("driver");
+        desk.driver("D1").await;
         // D1 works the morning of the pickup only.
         let pickup = t0 + time::Duration::hours(6);
         desk.fc
@@ -213,24 +180,7 @@ rentops_testkit::per_backend! {
             .expect("confirmed");
 
         // The car is planned; the delivery goes to D1, the collection (no shift then) is flagged.
-        let fc = desk.fc.clone();
-        let tasks = rentops_e2e::until(label, "both driver tasks", move || {
-            let mut fc = fc.clone();
-            async move {
-                let tasks = fc
-                    .list_driver_tasks(fpb::ListDriverTasksRequest {
-                        city: "SHA".into(),
-                        ..Default::default()
-                    })
-                    .await
-                    .expect("tasks")
-                    .into_inner()
-                    .tasks;
-                let done = tasks.len() == 2;
-                (tasks, done)
-            }
-        })
-        .await;
+        let tasks = desk.tasks_when("both driver tasks", |tasks| tasks.len() == 2).await;
         let of = |kind: fpb::TaskKind| tasks.iter().find(|t| t.kind == kind as i32).expect("a task of that kind");
         let delivery = of(fpb::TaskKind::Delivery);
         assert_eq!((delivery.driver_id.as_str(), delivery.flagged), ("D1", false), "{label}: {tasks:?}");
