@@ -25,6 +25,29 @@ pub fn from_timestamp(t: &Timestamp) -> Result<OffsetDateTime, TimestampError> {
     from_unix_parts(t.seconds, t.nanos)
 }
 
+/// A time an event always carries, decoded: absent or out of range is a [`DecodeError`] naming
+/// the event (`name`) and the field.
+///
+/// [`DecodeError`]: rentops_kernel::DecodeError
+pub fn event_time(
+    name: &str,
+    field: &str,
+    t: Option<&Timestamp>,
+) -> Result<OffsetDateTime, rentops_kernel::DecodeError> {
+    let t = t.ok_or_else(|| rentops_kernel::DecodeError::missing(name, field))?;
+    from_timestamp(t).map_err(|e| rentops_kernel::DecodeError::invalid(name, field, e))
+}
+
+/// An optional time of an event, decoded: out of range is a `DecodeError` naming the field.
+pub fn event_time_opt(
+    name: &str,
+    field: &str,
+    t: Option<&Timestamp>,
+) -> Result<Option<OffsetDateTime>, rentops_kernel::DecodeError> {
+    t.map(|t| from_timestamp(t).map_err(|e| rentops_kernel::DecodeError::invalid(name, field, e)))
+        .transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use time::macros::datetime;

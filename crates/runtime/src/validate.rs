@@ -8,6 +8,10 @@ use rentops_proto::timestamp::from_timestamp;
 use time::OffsetDateTime;
 use tonic::Status;
 
+/// The most money one field may carry: 10 billion yuan, far above any charge or rental, far
+/// below `i64`, so sums of many amounts stay checkable.
+pub const MAX_FEN: i64 = 1_000_000_000_000;
+
 /// The field violations of one request.
 #[derive(Default)]
 pub struct Violations(Vec<(String, String)>);
@@ -44,6 +48,12 @@ impl Violations {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// The refused fields and why, for a caller that reports them itself (an import's
+    /// rejected lines) rather than failing the request.
+    pub fn into_fields(self) -> Vec<(String, String)> {
+        self.0
     }
 
     /// `Ok(value)` when nothing was refused, else INVALID_ARGUMENT naming every field.
@@ -97,6 +107,25 @@ impl Violations {
             self.add(field, "5 to 20 digits, optionally with +, - and spaces");
         }
         v.to_owned()
+    }
+
+    /// Money in CNY fen, not negative, not absurd; `required` makes an absent amount an error.
+    pub fn money(&mut self, field: &str, value: Option<&common::Money>, required: bool) -> Option<rentops_kernel::Fen> {
+        let Some(m) = value else {
+            if required {
+                self.add(field, "required");
+            }
+            return None;
+        };
+        if m.currency != "CNY" {
+            self.add(format!("{field}.currency"), "must be CNY");
+        }
+        if m.amount_fen < 0 {
+            self.add(format!("{field}.amount_fen"), "must not be negative");
+        } else if m.amount_fen > MAX_FEN {
+            self.add(format!("{field}.amount_fen"), format!("must be at most {MAX_FEN} fen"));
+        }
+        Some(rentops_kernel::Fen(m.amount_fen))
     }
 
     /// A Chinese plate, normalised by the kernel's one rule (`沪A·D12345`, `沪AD12345` and

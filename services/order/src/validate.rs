@@ -2,24 +2,19 @@
 //! (text, times, phone, plate, command context, paging) are `rentops_runtime::validate`; these
 //! are the order service's own, as an extension of the same `Violations`.
 
-use rentops_proto::common;
 use rentops_proto::order as pb;
 use uuid::Uuid;
 
 pub use rentops_runtime::validate::{Context, Violations, context, page_size};
 
-use crate::domain::{CityCode, Fen, Location};
+use crate::domain::{CityCode, Location};
 
-/// The most money one field may carry: 10 billion yuan, far above any rental, far below i64.
-pub const MAX_FEN: i64 = 1_000_000_000_000;
+pub use rentops_runtime::validate::MAX_FEN;
 
 /// The order service's field checks.
 pub trait OrderFields {
     /// A code: 1..=max of A–Z, 0–9, '_' or '-'.
     fn code(&mut self, field: &str, value: &str, max: usize) -> String;
-
-    /// Money in CNY fen, not negative, not absurd.
-    fn money(&mut self, field: &str, value: Option<&common::Money>, required: bool) -> Option<Fen>;
 
     fn location(&mut self, field: &str, value: Option<&pb::Location>, required: bool) -> Option<Location>;
 
@@ -43,24 +38,6 @@ impl OrderFields for Violations {
             self.add(field, format!("1 to {max} of A-Z, 0-9, '_' or '-'"));
         }
         v.to_owned()
-    }
-
-    fn money(&mut self, field: &str, value: Option<&common::Money>, required: bool) -> Option<Fen> {
-        let Some(m) = value else {
-            if required {
-                self.add(field, "required");
-            }
-            return None;
-        };
-        if m.currency != "CNY" {
-            self.add(format!("{field}.currency"), "must be CNY");
-        }
-        if m.amount_fen < 0 {
-            self.add(format!("{field}.amount_fen"), "must not be negative");
-        } else if m.amount_fen > MAX_FEN {
-            self.add(format!("{field}.amount_fen"), format!("must be at most {MAX_FEN} fen"));
-        }
-        Some(Fen(m.amount_fen))
     }
 
     fn location(&mut self, field: &str, value: Option<&pb::Location>, required: bool) -> Option<Location> {

@@ -13,7 +13,7 @@ use prost::Message;
 use rentops_kernel::{DecodeError, Plate, VehicleModel};
 use rentops_proto::fleet as pb;
 use rentops_proto::model::{model_from_pb, model_to_pb};
-use rentops_proto::timestamp::{from_timestamp, to_timestamp};
+use rentops_proto::timestamp::to_timestamp;
 use time::OffsetDateTime;
 
 use super::city::{
@@ -58,13 +58,11 @@ fn ts(at: OffsetDateTime) -> Option<prost_types::Timestamp> {
 
 /// A time the event always carries.
 fn req_ts(name: &str, field: &str, t: Option<prost_types::Timestamp>) -> Result<OffsetDateTime, DecodeError> {
-    let t = t.ok_or_else(|| DecodeError::missing(name, field))?;
-    from_timestamp(&t).map_err(|e| DecodeError::invalid(name, field, e))
+    rentops_proto::timestamp::event_time(name, field, t.as_ref())
 }
 
 fn opt_ts(name: &str, field: &str, t: Option<prost_types::Timestamp>) -> Result<Option<OffsetDateTime>, DecodeError> {
-    t.map(|t| from_timestamp(&t).map_err(|e| DecodeError::invalid(name, field, e)))
-        .transpose()
+    rentops_proto::timestamp::event_time_opt(name, field, t.as_ref())
 }
 
 fn unknown(name: &str, field: &str, value: i32) -> DecodeError {

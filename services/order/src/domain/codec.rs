@@ -381,14 +381,11 @@ fn plate_text(p: Option<&Plate>) -> String {
 }
 
 fn req_ts(name: &str, field: &str, t: &Option<prost_types::Timestamp>) -> Result<OffsetDateTime, DecodeError> {
-    let t = t.as_ref().ok_or_else(|| DecodeError::missing(name, field))?;
-    from_ts(t).map_err(|e| DecodeError::invalid(name, field, e))
+    rentops_proto::timestamp::event_time(name, field, t.as_ref())
 }
 
 fn opt_ts(name: &str, field: &str, t: &Option<prost_types::Timestamp>) -> Result<Option<OffsetDateTime>, DecodeError> {
-    t.as_ref()
-        .map(|t| from_ts(t).map_err(|e| DecodeError::invalid(name, field, e)))
-        .transpose()
+    rentops_proto::timestamp::event_time_opt(name, field, t.as_ref())
 }
 
 /// A stored plate: empty for none, else one the kernel's rule accepts.
