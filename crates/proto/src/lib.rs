@@ -29,6 +29,11 @@ pub mod rentops {
             tonic::include_proto!("rentops.fleet.v1");
         }
     }
+    pub mod receivables {
+        pub mod v1 {
+            tonic::include_proto!("rentops.receivables.v1");
+        }
+    }
 }
 
 pub use prost_types::Timestamp;
@@ -36,6 +41,7 @@ pub use rentops::admin::v1 as admin;
 pub use rentops::common::v1 as common;
 pub use rentops::fleet::v1 as fleet;
 pub use rentops::order::v1 as order;
+pub use rentops::receivables::v1 as receivables;
 
 /// A command's request: every RPC request that carries a `rentops.common.v1.CommandContext` in
 /// its `context` field (implemented for each by the build script).

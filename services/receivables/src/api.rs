@@ -1,0 +1,897 @@
+//! The receivables gRPC API: parse → command → reply, and queries over the read models. Every
+//! invalid field is answered INVALID_ARGUMENT naming it; nothing is appended then. An import's
+//! records are checked one by one: a bad record is rejected with its line and field, the rest
+//! are recorded.
+
+use std::sync::Arc;
+
+use futures::StreamExt as _;
+use rentops_eventstore::{CommandHandler, Executed};
+use rentops_kernel::{CustomerId, Fen};
+use rentops_kit::api::{self, DomainStatus};
+use rentops_ledger::{Action, BookingId, Ledger, LedgerCommand, LedgerError, Role as LedgerRole};
+use rentops_projection::{Checkpoints, Db};
+use rentops_proto::common;
+use rentops_proto::receivables as pb;
+use rentops_proto::timestamp::to_timestamp;
+use rentops_runtime::auth::{Caller, Declaration, Role};
+use rentops_runtime::validate::{Context, Violations, context, page_size};
+use rentops_runtime::{Clock, invalid_argument};
+use time::OffsetDateTime;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::domain::codec::{responsibility_pb, step_pb, unmatched_reason_pb, violation_event_pb};
+use crate::domain::ledger::{LedgerRefused, date_text, kind_pb, parse_date};
+use crate::domain::violation::Record;
+use crate::domain::{
+    Ladder, LedgerAggregate, Match, Resolution, Responsibility, Status as VStatus, Violation, ViolationAggregate,
+    ViolationCommand, ViolationError, request_booking_id,
+};
+use crate::projections::queries::{self, QueryError, ViolationFilter};
+use crate::reactors::rematch;
+
+const DESK: &[Role] = &[Role::Desk, Role::Supervisor];
+const IMPORT: &[Role] = &[Role::Desk, Role::Supervisor, Role::Finance];
+const FINANCE: &[Role] = &[Role::Finance];
+const SUPERVISOR: &[Role] = &[Role::Supervisor];
+const REVERSE: &[Role] = &[Role::Supervisor, Role::Finance];
+const READ: &[Role] = &[Role::Desk, Role::Supervisor, Role::Finance, Role::Analyst];
+
+/// Who may call each RPC of `rentops.receivables.v1.ReceivablesService`.
+pub const POLICY: Declaration = (
+    "rentops.receivables.v1.ReceivablesService",
+    &[
+        ("ImportViolations", IMPORT),
+        ("ResolveException", DESK),
+        ("RecordPayment", FINANCE),
+        ("WaiveCharge", SUPERVISOR),
+        ("WriteOffCharge", SUPERVISOR),
+        ("RefundCredit", FINANCE),
+        ("ReverseBooking", REVERSE),
+        ("GetViolation", READ),
+        ("ListViolations", READ),
+        ("ListExceptions", READ),
+        ("GetStatement", READ),
+        ("GetAging", READ),
+        ("ListOverdue", READ),
+    ],
+);
+
+/// The most records one import message may carry.
+pub const MAX_BATCH: usize = 1000;
+
+pub struct ReceivablesApi {
+    pub violations: Arc<CommandHandler<ViolationAggregate>>,
+    pub ledgers: Arc<CommandHandler<LedgerAggregate>>,
+    pub db: Db,
+    /// The receivables projection's checkpoints (violations and ledgers).
+    pub checkpoints: Checkpoints,
+    pub clock: Arc<dyn Clock>,
+    pub ladder: Ladder,
+}
+
+impl DomainStatus for ViolationError {
+    fn status(self) -> Status {
+        match self {
+            ViolationError::NotFound => Status::not_found("violation not found"),
+            e @ ViolationError::Collision(_) => Status::already_exists(e.to_string()),
+            e @ (ViolationError::NotAnException { .. }
+            | ViolationError::NotNext { .. }
+            | ViolationError::NotDue { .. }
+            | ViolationError::ChargeWithoutBooking) => Status::failed_precondition(e.to_string()),
+            ViolationError::Invalid { field, message } => invalid_argument(field, message),
+        }
+    }
+}
+
+impl DomainStatus for LedgerRefused {
+    fn status(self) -> Status {
+        let e = self.0;
+        let text = e.to_string();
+        match e {
+            LedgerError::NotPositive { field, .. } => invalid_argument(&field, text),
+            LedgerError::Missing { field } | LedgerError::TooLong { field, .. } => invalid_argument(field, text),
+            LedgerError::WrongCustomer { .. } => invalid_argument("customer_id", text),
+            LedgerError::WrongKind { field, .. } | LedgerError::NamedTwice { field, .. } => {
+                invalid_argument(field, text)
+            }
+            LedgerError::UnknownBooking { .. } => Status::not_found(text),
+            LedgerError::DuplicateBookingId { .. } | LedgerError::ReferenceReused { .. } => {
+                Status::already_exists(text)
+            }
+            LedgerError::RoleRequired { .. } => Status::permission_denied(text),
+            LedgerError::Overflow { .. } => Status::out_of_range(text),
+            LedgerError::Backdated { .. }
+            | LedgerError::ExceedsOpen { .. }
+            | LedgerError::ExceedsCredit { .. }
+            | LedgerError::HoldResolved { .. }
+            | LedgerError::ExceedsHold { .. }
+            | LedgerError::OpenChargesOnHire { .. }
+            | LedgerError::NotReversible { .. }
+            | LedgerError::AlreadyReversed { .. }
+            | LedgerError::AllowanceStands { .. }
+            | LedgerError::Unwritable { .. } => Status::failed_precondition(text),
+            LedgerError::Inconsistent { .. } | LedgerError::Broken { .. } => {
+                tracing::error!(error = %text, "ledger refuses bookings");
+                Status::internal(text)
+            }
+        }
+    }
+}
+
+fn query_status(e: QueryError) -> Status {
+    e.into()
+}
+
+/// The ledger roles of the caller: its token's, or, with authentication off (a trusted local
+/// cluster), both.
+fn ledger_roles(caller: Option<&Caller>) -> Vec<LedgerRole> {
+    match caller {
+        None => vec![LedgerRole::Supervisor, LedgerRole::Finance],
+        Some(c) => {
+            let mut roles = Vec::new();
+            if c.roles.contains(&Role::Supervisor) {
+                roles.push(LedgerRole::Supervisor);
+            }
+            if c.roles.contains(&Role::Finance) {
+                roles.push(LedgerRole::Finance);
+            }
+            roles
+        }
+    }
+}
+
+fn customer(v: &mut Violations, field: &str, text: &str) -> Option<CustomerId> {
+    match CustomerId::parse(text.trim()) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            v.add(field, e.to_string());
+            None
+        }
+    }
+}
+
+fn booking(v: &mut Violations, field: &str, text: &str, required: bool) -> Option<BookingId> {
+    if text.trim().is_empty() {
+        if required {
+            v.add(field, "required");
+        }
+        return None;
+    }
+    match uuid::Uuid::parse_str(text.trim()) {
+        Ok(u) => Some(BookingId(u)),
+        Err(_) => {
+            v.add(field, "not a booking id (a UUID)");
+            None
+        }
+    }
+}
+
+fn positive(v: &mut Violations, field: &str, m: Option<&common::Money>) -> Fen {
+    let amount = v.money(field, m, true).unwrap_or(Fen::ZERO);
+    if m.is_some() && amount == Fen::ZERO {
+        v.add(format!("{field}.amount_fen"), "must be more than zero");
+    }
+    amount
+}
+
+fn as_of(v: &mut Violations, text: &str, now: OffsetDateTime) -> time::Date {
+    if text.trim().is_empty() {
+        return now.date();
+    }
+    parse_date(text).unwrap_or_else(|| {
+        v.add("as_of", "a date, YYYY-MM-DD");
+        now.date()
+    })
+}
+
+fn booking_result(customer: &str, booking: BookingId, e: &Executed<Ledger>) -> pb::BookingResult {
+    pb::BookingResult {
+        customer_id: customer.to_owned(),
+        booking_id: booking.to_string(),
+        sequence: e.sequence,
+        events_appended: e.events_appended,
+    }
+}
+
+pub fn violation_pb(v: &Violation, ladder: &Ladder) -> pb::Violation {
+    let next = v.next_step(ladder);
+    pb::Violation {
+        violation_id: v.id.clone(),
+        record: v.record.as_ref().map(|r| crate::domain::codec::recorded_pb(&v.id, r)),
+        status: status_pb(v.status()) as i32,
+        r#match: v.matched.as_ref().map(|m| pb::ViolationMatched {
+            violation_id: v.id.clone(),
+            responsibility: responsibility_pb(m.responsibility) as i32,
+            order_id: m.order_id.clone(),
+            customer_id: m.customer_id.clone(),
+            customer_phone: m.customer_phone.clone(),
+            city: m.city.clone(),
+            vehicle_id: m.vehicle_id.clone(),
+            person_id: m.person_id.clone(),
+            matched_at: Some(to_timestamp(m.matched_at)),
+            resolved_by: m.resolved_by.clone(),
+            reason: m.reason.clone(),
+        }),
+        unmatched_reason: v
+            .unmatched
+            .as_ref()
+            .filter(|_| v.matched.is_none())
+            .map(|u| unmatched_reason_pb(u.reason) as i32)
+            .unwrap_or_default(),
+        unmatched_detail: v.unmatched.as_ref().map(|u| u.detail.clone()).unwrap_or_default(),
+        last_step: v.steps.last().map(|s| step_pb(s.step) as i32).unwrap_or_default(),
+        next_step: next.map(|(s, _)| step_pb(s) as i32).unwrap_or_default(),
+        next_step_due_at: next.map(|(_, due)| to_timestamp(due)),
+        deadline: v.deadline().map(to_timestamp),
+        charge_booking_id: v.charge_booking_id().unwrap_or_default().to_owned(),
+        timeline: Vec::new(),
+    }
+}
+
+fn status_pb(s: VStatus) -> pb::ViolationStatus {
+    match s {
+        VStatus::Exception => pb::ViolationStatus::Exception,
+        VStatus::Open => pb::ViolationStatus::Open,
+        VStatus::Charged => pb::ViolationStatus::Charged,
+        VStatus::Collections => pb::ViolationStatus::Collections,
+        VStatus::Handled => pb::ViolationStatus::Handled,
+        VStatus::Voided => pb::ViolationStatus::Voided,
+        VStatus::Company => pb::ViolationStatus::Company,
+    }
+}
+
+fn status_from_pb(v: i32) -> Option<VStatus> {
+    Some(match pb::ViolationStatus::try_from(v).ok()? {
+        pb::ViolationStatus::Exception => VStatus::Exception,
+        pb::ViolationStatus::Open => VStatus::Open,
+        pb::ViolationStatus::Charged => VStatus::Charged,
+        pb::ViolationStatus::Collections => VStatus::Collections,
+        pb::ViolationStatus::Handled => VStatus::Handled,
+        pb::ViolationStatus::Voided => VStatus::Voided,
+        pb::ViolationStatus::Company => VStatus::Company,
+        pb::ViolationStatus::Unspecified => return None,
+    })
+}
+
+fn buckets_pb(b: &rentops_ledger::AgingBuckets) -> Result<pb::AgingBuckets, Status> {
+    Ok(pb::AgingBuckets {
+        current_fen: b.current.0,
+        days_1_30_fen: b.days_1_30.0,
+        days_31_60_fen: b.days_31_60.0,
+        days_61_90_fen: b.days_61_90.0,
+        over_90_fen: b.over_90.0,
+        total_fen: b.total().map_err(|e| Status::out_of_range(e.to_string()))?.0,
+    })
+}
+
+/// A record's fields, checked; `i` names it in the fields (`records[i].…`).
+fn parse_record(r: &pb::ViolationRecord, i: usize, now: OffsetDateTime) -> Result<Record, Vec<(String, String)>> {
+    let mut v = Violations::default();
+    let f = |name: &str| format!("records[{i}].{name}");
+    let plate = v.plate(&f("plate"), &r.plate);
+    let offence_at = v.required_time(&f("offence_at"), r.offence_at.as_ref());
+    if r.offence_at.is_some() && offence_at > now + time::Duration::days(1) {
+        v.add(f("offence_at"), "in the future");
+    }
+    let place = v.text(&f("place"), &r.place, 200, true);
+    let offence_code = v.text(&f("offence_code"), &r.offence_code, 32, true);
+    let offence_text = v.text(&f("offence_text"), &r.offence_text, 200, false);
+    let fine = v.money(&f("fine"), r.fine.as_ref(), true);
+    if r.points > 12 {
+        v.add(f("points"), "at most 12");
+    }
+    let authority_ref = v.text(&f("authority_ref"), &r.authority_ref, 64, false);
+    let source = v.text(&f("source"), &r.source, 64, false);
+    let plate_kind = v.text(&f("plate_type"), &r.plate_type, 16, false);
+    if !v.is_empty() {
+        return Err(v.into_fields());
+    }
+    match (plate, fine) {
+        (Some(plate), Some(fine)) => Ok(Record {
+            plate,
+            plate_kind,
+            offence_at,
+            place,
+            offence_code,
+            offence_text,
+            fine,
+            points: r.points,
+            authority_ref,
+            source,
+            received_at: now,
+            handled: r.handled,
+        }),
+        _ => Err(vec![(f("plate"), "required".into())]),
+    }
+}
+
+impl ReceivablesApi {
+    /// Books `action` on `customer`'s ledger as the request asks; the booking's id is derived
+    /// from the request id, so a retry names the same booking.
+    async fn book(
+        &self,
+        ctx: Context,
+        caller: Option<&Caller>,
+        customer: &CustomerId,
+        memo: String,
+        action: Action,
+        create: bool,
+    ) -> Result<pb::BookingResult, Status> {
+        let now = self.clock.now();
+        let booking = request_booking_id(customer.as_str(), &ctx.request_id);
+        let command = LedgerCommand {
+            customer: customer.clone(),
+            booking,
+            at: now,
+            roles: ledger_roles(caller),
+            memo,
+            action,
+        };
+        let done = api::execute(&self.ledgers, customer.as_str(), ctx, now, &command, create).await?;
+        Ok(booking_result(customer.as_str(), booking, &done))
+    }
+
+    /// Imports one batch into `summary`.
+    async fn import_batch(
+        &self,
+        request: pb::ImportViolationsRequest,
+        caller: Option<&Caller>,
+        summary: &mut pb::ImportSummary,
+    ) -> Result<(), Status> {
+        let mut v = Violations::default();
+        let ctx = context(&mut v, &request, caller);
+        if request.records.len() > MAX_BATCH {
+            v.add("records", format!("at most {MAX_BATCH} per message"));
+        }
+        let ctx = v.finish(ctx)?;
+        let now = self.clock.now();
+        for (i, r) in request.records.iter().enumerate() {
+            summary.received += 1;
+            let record = match parse_record(r, i, now) {
+                Ok(record) => record,
+                Err(fields) => {
+                    for (field, reason) in fields {
+                        summary.rejected.push(pb::Rejection {
+                            line: r.line,
+                            field,
+                            reason,
+                        });
+                    }
+                    continue;
+                }
+            };
+            let id = record.violation_id();
+            let meta = api::meta(
+                Context {
+                    request_id: format!("{}:{i}", ctx.request_id),
+                    actor: ctx.actor.clone(),
+                    correlation_id: ctx.correlation_id.clone(),
+                    fingerprint: ctx.fingerprint.clone(),
+                },
+                now,
+            );
+            let handled = record.handled;
+            let (plate_key, offence_at) = (record.plate.key(), record.offence_at);
+            let done = self
+                .violations
+                .execute(
+                    &id,
+                    &meta,
+                    &ViolationCommand::Record {
+                        record: Box::new(record),
+                    },
+                    true,
+                )
+                .await
+                .map_err(api::status)?;
+            summary.sequence = summary.sequence.max(done.sequence);
+            // A new record appends itself (and its handling, when it says so); a copy at most the handling.
+            let is_new = done.events_appended == if handled { 2 } else { 1 };
+            if is_new {
+                summary.new += 1;
+            } else {
+                summary.duplicates += 1;
+            }
+            if handled && done.state.handled_at.is_some() && done.events_appended > 0 {
+                summary.handled += 1;
+            }
+            let mut state = done.state;
+            if state.is_rematchable() && (is_new || state.matched.is_none()) {
+                let cause = format!("import:{}:{i}", ctx.request_id);
+                match rematch(&self.violations, &self.db, &id, &plate_key, offence_at, &cause, now).await {
+                    Ok(Some(s)) => state = s,
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(violation_id = %id, error = %e, "matching failed; the rematch scan retries")
+                    }
+                }
+                if let Ok(seq) = self.violations.state(&id).await.map(|(_, seq)| seq) {
+                    summary.sequence = summary.sequence.max(seq);
+                }
+            }
+            match state.status() {
+                _ if !is_new => {}
+                VStatus::Exception => summary.exceptions += 1,
+                VStatus::Handled | VStatus::Voided => {}
+                _ => summary.matched += 1,
+            }
+        }
+        Ok(())
+    }
+}
+
+#[tonic::async_trait]
+impl pb::receivables_service_server::ReceivablesService for ReceivablesApi {
+    async fn import_violations(
+        &self,
+        request: Request<Streaming<pb::ImportViolationsRequest>>,
+    ) -> Result<Response<pb::ImportSummary>, Status> {
+        let caller = Caller::of(&request);
+        let mut stream = request.into_inner();
+        let mut summary = pb::ImportSummary::default();
+        while let Some(batch) = stream.next().await {
+            self.import_batch(batch?, caller.as_ref(), &mut summary).await?;
+        }
+        Ok(Response::new(summary))
+    }
+
+    async fn resolve_exception(
+        &self,
+        request: Request<pb::ResolveExceptionRequest>,
+    ) -> Result<Response<common::CommandResult>, Status> {
+        let caller = Caller::of(&request);
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let ctx = context(&mut v, &r, caller.as_ref());
+        let id = v.text("violation_id", &r.violation_id, 64, true);
+        let reason = v.text("reason", &r.reason, 500, true);
+        let now = self.clock.now();
+        let blank = |responsibility| Match {
+            responsibility,
+            order_id: String::new(),
+            customer_id: String::new(),
+            customer_phone: String::new(),
+            city: String::new(),
+            vehicle_id: String::new(),
+            person_id: String::new(),
+            matched_at: now,
+            resolved_by: String::new(),
+            reason: String::new(),
+        };
+        use pb::resolve_exception_request::Resolution as R;
+        let resolution = match &r.resolution {
+            None => {
+                v.add("resolution", "required: company, staff_id, bad_data or order_id");
+                None
+            }
+            Some(R::Company(true)) => Some(Resolution::Assign(Box::new(blank(Responsibility::Company)))),
+            Some(R::BadData(true)) => Some(Resolution::BadData),
+            Some(R::Company(false)) => {
+                v.add("company", "must be true when given");
+                None
+            }
+            Some(R::BadData(false)) => {
+                v.add("bad_data", "must be true when given");
+                None
+            }
+            Some(R::StaffId(s)) => {
+                let staff = v.text("staff_id", s, 64, true);
+                Some(Resolution::Assign(Box::new(Match {
+                    person_id: staff,
+                    ..blank(Responsibility::Staff)
+                })))
+            }
+            Some(R::OrderId(o)) => {
+                let order = v.text("order_id", o, 64, true);
+                match queries::hire(&self.db, &order).await.map_err(query_status)? {
+                    None if !order.is_empty() => {
+                        v.add(
+                            "order_id",
+                            "no such hire (is the order service's stream read up to it?)",
+                        );
+                        None
+                    }
+                    None => None,
+                    Some(h) => Some(Resolution::Assign(Box::new(Match {
+                        order_id: order,
+                        customer_id: h.customer_id,
+                        customer_phone: h.customer_phone,
+                        city: h.city,
+                        vehicle_id: h.vehicle_id,
+                        ..blank(Responsibility::Renter)
+                    }))),
+                }
+            }
+        };
+        let (ctx, resolution) = v.finish((ctx, resolution))?;
+        let Some(resolution) = resolution else {
+            return Err(invalid_argument("resolution", "required"));
+        };
+        let by = ctx.actor.clone();
+        let done = api::execute(
+            &self.violations,
+            &id,
+            ctx,
+            now,
+            &ViolationCommand::Resolve {
+                resolution,
+                by,
+                reason,
+                at: now,
+            },
+            false,
+        )
+        .await?;
+        Ok(Response::new(api::command_result(&done)))
+    }
+
+    async fn record_payment(
+        &self,
+        request: Request<pb::RecordPaymentRequest>,
+    ) -> Result<Response<pb::BookingResult>, Status> {
+        let caller = Caller::of(&request);
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let ctx = context(&mut v, &r, caller.as_ref());
+        let customer = customer(&mut v, "customer_id", &r.customer_id);
+        let amount = positive(&mut v, "amount", r.amount.as_ref());
+        let reference = v.text("reference", &r.reference, 128, true);
+        let pays = booking(&mut v, "charge_booking_id", &r.charge_booking_id, false);
+        let memo = v.text("memo", &r.memo, 500, false);
+        if let Some(paid_at) = v.time("paid_at", r.paid_at.as_ref())
+            && paid_at > self.clock.now() + time::Duration::minutes(5)
+        {
+            v.add("paid_at", "in the future");
+        }
+        let (ctx, customer) = v.finish((ctx, customer))?;
+        let Some(customer) = customer else {
+            return Err(invalid_argument("customer_id", "required"));
+        };
+        let memo = if memo.is_empty() {
+            format!("payment {reference}")
+        } else {
+            memo
+        };
+        let action = Action::Pay {
+            amount,
+            reference,
+            pays,
+        };
+        Ok(Response::new(
+            self.book(ctx, caller.as_ref(), &customer, memo, action, true).await?,
+        ))
+    }
+
+    async fn waive_charge(
+        &self,
+        request: Request<pb::WaiveChargeRequest>,
+    ) -> Result<Response<pb::BookingResult>, Status> {
+        let caller = Caller::of(&request);
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let ctx = context(&mut v, &r, caller.as_ref());
+        let customer = customer(&mut v, "customer_id", &r.customer_id);
+        let charge = booking(&mut v, "charge_booking_id", &r.charge_booking_id, true);
+        let amount = positive(&mut v, "amount", r.amount.as_ref());
+        let reason = v.text("reason", &r.reason, 500, true);
+        let (ctx, customer, charge) = v.finish((ctx, customer, charge))?;
+        let (Some(customer), Some(charge)) = (customer, charge) else {
+            return Err(invalid_argument("customer_id", "required"));
+        };
+        Ok(Response::new(
+            self.book(
+                ctx,
+                caller.as_ref(),
+                &customer,
+                reason,
+                Action::Waive { charge, amount },
+                false,
+            )
+            .await?,
+        ))
+    }
+
+    async fn write_off_charge(
+        &self,
+        request: Request<pb::WriteOffChargeRequest>,
+    ) -> Result<Response<pb::BookingResult>, Status> {
+        let caller = Caller::of(&request);
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let ctx = context(&mut v, &r, caller.as_ref());
+        let customer = customer(&mut v, "customer_id", &r.customer_id);
+        let charge = booking(&mut v, "charge_booking_id", &r.charge_booking_id, true);
+        let amount = positive(&mut v, "amount", r.amount.as_ref());
+        let reason = v.text("reason", &r.reason, 500, true);
+        let (ctx, customer, charge) = v.finish((ctx, customer, charge))?;
+        let (Some(customer), Some(charge)) = (customer, charge) else {
+            return Err(invalid_argument("customer_id", "required"));
+        };
+        Ok(Response::new(
+            self.book(
+                ctx,
+                caller.as_ref(),
+                &customer,
+                reason,
+                Action::WriteOff { charge, amount },
+                false,
+            )
+            .await?,
+        ))
+    }
+
+    async fn refund_credit(
+        &self,
+        request: Request<pb::RefundCreditRequest>,
+    ) -> Result<Response<pb::BookingResult>, Status> {
+        let caller = Caller::of(&request);
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let ctx = context(&mut v, &r, caller.as_ref());
+        let customer = customer(&mut v, "customer_id", &r.customer_id);
+        let amount = positive(&mut v, "amount", r.amount.as_ref());
+        let reference = v.text("reference", &r.reference, 128, true);
+        let memo = v.text("memo", &r.memo, 500, false);
+        let (ctx, customer) = v.finish((ctx, customer))?;
+        let Some(customer) = customer else {
+            return Err(invalid_argument("customer_id", "required"));
+        };
+        let memo = if memo.is_empty() {
+            format!("refund {reference}")
+        } else {
+            memo
+        };
+        Ok(Response::new(
+            self.book(
+                ctx,
+                caller.as_ref(),
+                &customer,
+                memo,
+                Action::Refund { amount, reference },
+                false,
+            )
+            .await?,
+        ))
+    }
+
+    async fn reverse_booking(
+        &self,
+        request: Request<pb::ReverseBookingRequest>,
+    ) -> Result<Response<pb::BookingResult>, Status> {
+        let caller = Caller::of(&request);
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let ctx = context(&mut v, &r, caller.as_ref());
+        let customer = customer(&mut v, "customer_id", &r.customer_id);
+        let target = booking(&mut v, "booking_id", &r.booking_id, true);
+        let reason = v.text("reason", &r.reason, 500, true);
+        let (ctx, customer, target) = v.finish((ctx, customer, target))?;
+        let (Some(customer), Some(target)) = (customer, target) else {
+            return Err(invalid_argument("booking_id", "required"));
+        };
+        Ok(Response::new(
+            self.book(
+                ctx,
+                caller.as_ref(),
+                &customer,
+                reason,
+                Action::Reverse { booking: target },
+                false,
+            )
+            .await?,
+        ))
+    }
+
+    async fn get_violation(
+        &self,
+        request: Request<pb::GetViolationRequest>,
+    ) -> Result<Response<pb::GetViolationResponse>, Status> {
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let id = v.text("violation_id", &r.violation_id, 64, true);
+        v.finish(())?;
+        self.checkpoints.consistent(r.consistency.as_ref()).await?;
+        let row = queries::violation(&self.db, &id)
+            .await
+            .map_err(query_status)?
+            .ok_or_else(|| Status::not_found("violation not found"))?;
+        let mut out = violation_pb(&row.violation, &self.ladder);
+        out.timeline = queries::timeline(&self.db, &id)
+            .await
+            .map_err(query_status)?
+            .into_iter()
+            .map(|t| pb::TimelineEntry {
+                sequence: t.sequence,
+                at: Some(to_timestamp(t.at)),
+                actor: t.actor,
+                event: Some(pb::ViolationEvent {
+                    event: Some(violation_event_pb(&t.event, &id)),
+                }),
+            })
+            .collect();
+        Ok(Response::new(pb::GetViolationResponse { violation: Some(out) }))
+    }
+
+    async fn list_violations(
+        &self,
+        request: Request<pb::ListViolationsRequest>,
+    ) -> Result<Response<pb::ListViolationsResponse>, Status> {
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let mut filter = ViolationFilter::default();
+        for (i, s) in r.statuses.iter().enumerate() {
+            if let Some(s) = v.enum_value(&format!("statuses[{i}]"), "violation status", *s, status_from_pb(*s)) {
+                filter.statuses.push(s);
+            }
+        }
+        if !r.plate.trim().is_empty() {
+            filter.plate_key = v.plate("plate", &r.plate).map(|p| p.key());
+        }
+        let customer_id = v.text("customer_id", &r.customer_id, 64, false);
+        filter.customer_id = Some(customer_id).filter(|c| !c.is_empty());
+        let city = v.text("city", &r.city, 8, false);
+        filter.city = Some(city).filter(|c| !c.is_empty());
+        let size = page_size(&mut v, r.page.as_ref());
+        let token = r.page.as_ref().map(|p| p.page_token.clone()).unwrap_or_default();
+        if !queries::check_page_token(&token) {
+            v.add("page.page_token", "not a token this service issued");
+        }
+        v.finish(())?;
+        self.checkpoints.consistent(r.consistency.as_ref()).await?;
+        let (rows, next) = queries::violations(&self.db, &filter, size, &token)
+            .await
+            .map_err(query_status)?;
+        Ok(Response::new(pb::ListViolationsResponse {
+            violations: rows
+                .iter()
+                .map(|row| violation_pb(&row.violation, &self.ladder))
+                .collect(),
+            page: Some(common::PageResponse { next_page_token: next }),
+        }))
+    }
+
+    async fn list_exceptions(
+        &self,
+        request: Request<pb::ListExceptionsRequest>,
+    ) -> Result<Response<pb::ListViolationsResponse>, Status> {
+        let r = request.into_inner();
+        self.list_violations(Request::new(pb::ListViolationsRequest {
+            statuses: vec![pb::ViolationStatus::Exception as i32],
+            city: r.city,
+            page: r.page,
+            consistency: r.consistency,
+            ..Default::default()
+        }))
+        .await
+    }
+
+    async fn get_statement(
+        &self,
+        request: Request<pb::GetStatementRequest>,
+    ) -> Result<Response<pb::GetStatementResponse>, Status> {
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let customer = customer(&mut v, "customer_id", &r.customer_id);
+        let as_of = as_of(&mut v, &r.as_of, self.clock.now());
+        let customer = v
+            .finish(customer)?
+            .ok_or_else(|| invalid_argument("customer_id", "required"))?;
+        self.checkpoints.consistent(r.consistency.as_ref()).await?;
+        let events = queries::ledger_events(&self.db, customer.as_str())
+            .await
+            .map_err(query_status)?;
+        let statement = rentops_ledger::statement(&events, as_of).map_err(|e| Status::out_of_range(e.to_string()))?;
+        let csv = statement.to_csv().map_err(|e| Status::out_of_range(e.to_string()))?;
+        Ok(Response::new(pb::GetStatementResponse {
+            customer_id: customer.to_string(),
+            as_of: date_text(as_of),
+            lines: statement
+                .lines
+                .iter()
+                .map(|l| pb::StatementLine {
+                    booked_at: Some(to_timestamp(l.booked_at)),
+                    booking_id: l.booking.to_string(),
+                    kind: kind_pb(l.kind) as i32,
+                    reference: l.reference.clone().unwrap_or_default(),
+                    about_booking_id: l.about.map(|b| b.to_string()).unwrap_or_default(),
+                    due: l.due.map(date_text).unwrap_or_default(),
+                    debit_fen: l.debit.0,
+                    credit_fen: l.credit.0,
+                    balance_fen: l.balance.0,
+                    deposit_change_fen: l.deposit_change.0,
+                    deposit_held_fen: l.deposit_held.0,
+                    memo: l.memo.clone(),
+                })
+                .collect(),
+            balance_fen: statement.balance.0,
+            deposit_held_fen: statement.deposit_held.0,
+            open_items: statement
+                .open_items
+                .iter()
+                .map(|o| pb::OpenItem {
+                    booking_id: o.booking.to_string(),
+                    kind: kind_pb(o.kind) as i32,
+                    due: date_text(o.due),
+                    order_id: o.order.as_ref().map(|x| x.to_string()).unwrap_or_default(),
+                    city: o.city.as_ref().map(|c| c.to_string()).unwrap_or_default(),
+                    amount_fen: o.amount.0,
+                    open_fen: o.open.0,
+                })
+                .collect(),
+            csv,
+        }))
+    }
+
+    async fn get_aging(&self, request: Request<pb::GetAgingRequest>) -> Result<Response<pb::GetAgingResponse>, Status> {
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let as_of = as_of(&mut v, &r.as_of, self.clock.now());
+        let city = v.text("city", &r.city, 8, false);
+        v.finish(())?;
+        self.checkpoints.consistent(r.consistency.as_ref()).await?;
+        let rows = queries::open_by_due(&self.db, as_of, Some(city.as_str()).filter(|c| !c.is_empty()))
+            .await
+            .map_err(query_status)?;
+        let mut cities: std::collections::BTreeMap<String, rentops_ledger::AgingBuckets> = Default::default();
+        let mut total = rentops_ledger::AgingBuckets::default();
+        for (city, due, open) in rows {
+            let days = (as_of - due).whole_days();
+            let overflow = |e: LedgerError| Status::out_of_range(e.to_string());
+            cities.entry(city).or_default().add(days, Fen(open)).map_err(overflow)?;
+            total.add(days, Fen(open)).map_err(overflow)?;
+        }
+        Ok(Response::new(pb::GetAgingResponse {
+            as_of: date_text(as_of),
+            cities: cities
+                .iter()
+                .map(|(city, b)| {
+                    Ok(pb::CityAging {
+                        city: city.clone(),
+                        buckets: Some(buckets_pb(b)?),
+                    })
+                })
+                .collect::<Result<_, Status>>()?,
+            total: Some(buckets_pb(&total)?),
+        }))
+    }
+
+    async fn list_overdue(
+        &self,
+        request: Request<pb::ListOverdueRequest>,
+    ) -> Result<Response<pb::ListOverdueResponse>, Status> {
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let as_of = as_of(&mut v, &r.as_of, self.clock.now());
+        let city = v.text("city", &r.city, 8, false);
+        let size = page_size(&mut v, r.page.as_ref());
+        let token = r.page.as_ref().map(|p| p.page_token.clone()).unwrap_or_default();
+        v.finish(())?;
+        self.checkpoints.consistent(r.consistency.as_ref()).await?;
+        let (rows, next) = queries::overdue(
+            &self.db,
+            as_of,
+            Some(city.as_str()).filter(|c| !c.is_empty()),
+            size,
+            &token,
+        )
+        .await
+        .map_err(query_status)?;
+        Ok(Response::new(pb::ListOverdueResponse {
+            charges: rows
+                .into_iter()
+                .map(|o| pb::OverdueCharge {
+                    customer_id: o.customer_id,
+                    booking_id: o.booking_id,
+                    due: date_text(o.due),
+                    days_overdue: u32::try_from((as_of - o.due).whole_days()).unwrap_or(0),
+                    open_fen: o.open_fen,
+                    city: o.city,
+                    order_id: o.order_id,
+                    reference: o.reference,
+                })
+                .collect(),
+            page: Some(common::PageResponse { next_page_token: next }),
+        }))
+    }
+}

@@ -1,0 +1,526 @@
+//! The receivables read models, each owned by one projection:
+//!
+//! - [`HiresProjection`] (`receivables-hires`, over the order service's stream): the hires and
+//!   each car's part of each, from pickups, swaps and returns.
+//! - [`FleetCustodyProjection`] (`receivables-fleet`, over fleet's stream): which car carried
+//!   which plate when, and the moves by drivers and staff.
+//! - [`ReceivablesProjection`] (`receivables`, over this service's own stream): violations with
+//!   their timelines, and the ledgers (bookings, open items and their matches).
+//!
+//! The two custody projections also write `rx_recheck`, an outbox of the spans their events
+//! changed (one row per event and part), which the rematch scan reads to match again the
+//! violations a late event may explain.
+
+pub mod queries;
+
+use prost::Message;
+use rentops_eventstore::RecordedEvent;
+use rentops_kernel::{Aggregate, EventCodec, Plate};
+use rentops_ledger::{Account, BookingKind, LedgerEvent};
+use rentops_projection::db::{from_micros, micros};
+use rentops_projection::{Backend, Projection, ProjectionError};
+use rentops_proto::timestamp::from_timestamp;
+use rentops_proto::{fleet as fpb, order as opb};
+use sqlx::{Any, Row, Transaction};
+use time::OffsetDateTime;
+
+use crate::domain::ledger::date_text;
+use crate::domain::{Ladder, LedgerAggregate, Violation, ViolationAggregate};
+
+type Tx = Transaction<'static, Any>;
+
+pub const HIRES: &str = "receivables-hires";
+pub const FLEET: &str = "receivables-fleet";
+pub const RECEIVABLES: &str = "receivables";
+
+fn bad(e: &RecordedEvent, why: impl Into<rentops_projection::projector::BoxError>) -> ProjectionError {
+    ProjectionError::event(e.sequence, why)
+}
+
+fn decode<M: Message + Default>(e: &RecordedEvent) -> Result<M, ProjectionError> {
+    M::decode(e.payload.as_ref()).map_err(|err| bad(e, err))
+}
+
+fn time_of(
+    e: &RecordedEvent,
+    t: &Option<prost_types::Timestamp>,
+    field: &str,
+) -> Result<OffsetDateTime, ProjectionError> {
+    let t = t.as_ref().ok_or_else(|| bad(e, format!("{field} missing")))?;
+    from_timestamp(t).map_err(|err| bad(e, format!("{field}: {err}")))
+}
+
+/// The one key of a plate however it was spelled; empty when it does not parse (such a car
+/// is then found by its id only).
+fn plate_key(text: &str) -> String {
+    Plate::parse(text).map(|p| p.key()).unwrap_or_default()
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn recheck(
+    tx: &mut Tx,
+    stream: &str,
+    e: &RecordedEvent,
+    part: i64,
+    vehicle_id: &str,
+    plate_key: &str,
+    from: OffsetDateTime,
+    to: Option<OffsetDateTime>,
+) -> Result<(), ProjectionError> {
+    sqlx::query(
+        "INSERT INTO rx_recheck (stream, sequence, part, vehicle_id, plate_key, from_us, to_us) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (stream, sequence, part) DO NOTHING",
+    )
+    .bind(stream.to_owned())
+    .bind(e.sequence as i64)
+    .bind(part)
+    .bind(vehicle_id.to_owned())
+    .bind(plate_key.to_owned())
+    .bind(micros(from))
+    .bind(to.map(micros))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The hires, from the order service's events.
+pub struct HiresProjection;
+
+impl HiresProjection {
+    /// Closes the car's open part of `order` at `at`; returns the car and plate it was.
+    async fn close_open(
+        tx: &mut Tx,
+        order: &str,
+        at: OffsetDateTime,
+    ) -> Result<Option<(i64, String, String)>, ProjectionError> {
+        let open = sqlx::query(
+            "SELECT part, vehicle_id, plate_key FROM rx_hire_spans WHERE order_id = $1 AND to_us IS NULL \
+             ORDER BY part DESC LIMIT 1",
+        )
+        .bind(order.to_owned())
+        .fetch_optional(&mut **tx)
+        .await?;
+        let Some(row) = open else {
+            return Ok(None);
+        };
+        let part: i64 = row.try_get(0)?;
+        sqlx::query("UPDATE rx_hire_spans SET to_us = $3 WHERE order_id = $1 AND part = $2")
+            .bind(order.to_owned())
+            .bind(part)
+            .bind(micros(at))
+            .execute(&mut **tx)
+            .await?;
+        Ok(Some((part, row.try_get(1)?, row.try_get(2)?)))
+    }
+
+    async fn apply_one(&self, tx: &mut Tx, e: &RecordedEvent) -> Result<(), ProjectionError> {
+        let order = e.meta.aggregate_id.clone();
+        match e.name.as_str() {
+            "OrderPlaced" => {
+                let p: opb::OrderPlaced = decode(e)?;
+                let customer = p.customer.unwrap_or_default();
+                sqlx::query(
+                    "INSERT INTO rx_hires (order_id, customer_id, customer_phone, city, violation_deposit_fen, \
+                     last_sequence) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (order_id) DO NOTHING",
+                )
+                .bind(order)
+                .bind(customer.customer_id)
+                .bind(customer.phone)
+                .bind(p.city)
+                .bind(p.violation_deposit.map(|m| m.amount_fen).unwrap_or(0))
+                .bind(e.sequence as i64)
+                .execute(&mut **tx)
+                .await?;
+            }
+            "VehiclePickedUp" => {
+                let p: opb::VehiclePickedUp = decode(e)?;
+                let at = time_of(e, &p.picked_up_at, "picked_up_at")?;
+                let key = plate_key(&p.plate);
+                sqlx::query(
+                    "INSERT INTO rx_hire_spans (order_id, part, vehicle_id, plate_key, from_us, to_us) \
+                     VALUES ($1, 0, $2, $3, $4, NULL) ON CONFLICT (order_id, part) DO NOTHING",
+                )
+                .bind(order)
+                .bind(p.vehicle_id.clone())
+                .bind(key.clone())
+                .bind(micros(at))
+                .execute(&mut **tx)
+                .await?;
+                recheck(tx, "ORDER", e, 0, &p.vehicle_id, &key, at, None).await?;
+            }
+            "VehicleSwapped" => {
+                let s: opb::VehicleSwapped = decode(e)?;
+                let at = time_of(e, &s.swapped_at, "swapped_at")?;
+                let replacement = s.replacement.unwrap_or_default();
+                let closed = Self::close_open(tx, &order, at).await?;
+                let part = closed.as_ref().map_or(0, |(p, _, _)| p + 1);
+                if let Some((_, vehicle, key)) = &closed {
+                    recheck(tx, "ORDER", e, 0, vehicle, key, at, None).await?;
+                }
+                let key = plate_key(&replacement.plate);
+                sqlx::query(
+                    "INSERT INTO rx_hire_spans (order_id, part, vehicle_id, plate_key, from_us, to_us) \
+                     VALUES ($1, $2, $3, $4, $5, NULL) ON CONFLICT (order_id, part) DO NOTHING",
+                )
+                .bind(order)
+                .bind(part)
+                .bind(replacement.vehicle_id.clone())
+                .bind(key.clone())
+                .bind(micros(at))
+                .execute(&mut **tx)
+                .await?;
+                recheck(tx, "ORDER", e, 1, &replacement.vehicle_id, &key, at, None).await?;
+            }
+            "VehicleReturned" => {
+                let r: opb::VehicleReturned = decode(e)?;
+                let at = time_of(e, &r.returned_at, "returned_at")?;
+                if let Some((_, vehicle, key)) = Self::close_open(tx, &order, at).await? {
+                    recheck(tx, "ORDER", e, 0, &vehicle, &key, at, None).await?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl Projection for HiresProjection {
+    fn name(&self) -> &str {
+        HIRES
+    }
+
+    fn filter_subjects(&self) -> Vec<String> {
+        vec!["rentops.order.order.>".into()]
+    }
+
+    async fn apply(&self, tx: &mut Tx, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
+        for e in events {
+            self.apply_one(tx, e).await?;
+        }
+        Ok(())
+    }
+
+    fn fresh(&self) -> Self {
+        HiresProjection
+    }
+
+    /// `rx_recheck` is an outbox, written through during a rebuild (keyed by event).
+    fn tables(&self) -> Vec<&'static str> {
+        vec!["rx_hires", "rx_hire_spans"]
+    }
+}
+
+/// Plates and moves, from fleet's vehicle events.
+pub struct FleetCustodyProjection;
+
+impl FleetCustodyProjection {
+    async fn close_plate(tx: &mut Tx, vehicle: &str, at: OffsetDateTime) -> Result<Option<String>, ProjectionError> {
+        let open = sqlx::query("SELECT from_us, plate_key FROM rx_plate_spans WHERE vehicle_id = $1 AND to_us IS NULL")
+            .bind(vehicle.to_owned())
+            .fetch_optional(&mut **tx)
+            .await?;
+        let Some(row) = open else {
+            return Ok(None);
+        };
+        let from: i64 = row.try_get(0)?;
+        sqlx::query("UPDATE rx_plate_spans SET to_us = $3 WHERE vehicle_id = $1 AND from_us = $2")
+            .bind(vehicle.to_owned())
+            .bind(from)
+            .bind(micros(at))
+            .execute(&mut **tx)
+            .await?;
+        Ok(Some(row.try_get(1)?))
+    }
+
+    async fn open_plate(
+        tx: &mut Tx,
+        vehicle: &str,
+        plate: &str,
+        at: OffsetDateTime,
+    ) -> Result<String, ProjectionError> {
+        let key = plate_key(plate);
+        sqlx::query(
+            "INSERT INTO rx_plate_spans (vehicle_id, from_us, plate_key, plate, to_us) VALUES ($1, $2, $3, $4, NULL) \
+             ON CONFLICT (vehicle_id, from_us) DO UPDATE SET plate_key = excluded.plate_key, plate = excluded.plate, \
+             to_us = NULL",
+        )
+        .bind(vehicle.to_owned())
+        .bind(micros(at))
+        .bind(key.clone())
+        .bind(plate.to_owned())
+        .execute(&mut **tx)
+        .await?;
+        Ok(key)
+    }
+
+    async fn apply_one(&self, tx: &mut Tx, e: &RecordedEvent) -> Result<(), ProjectionError> {
+        let vehicle = e.meta.aggregate_id.clone();
+        match e.name.as_str() {
+            "VehicleRegistered" => {
+                let r: fpb::VehicleRegistered = decode(e)?;
+                let at = time_of(e, &r.registered_at, "registered_at")?;
+                let key = Self::open_plate(tx, &vehicle, &r.plate, at).await?;
+                recheck(tx, "FLEET", e, 0, &vehicle, &key, at, None).await?;
+            }
+            "VehiclePlateChanged" => {
+                let c: fpb::VehiclePlateChanged = decode(e)?;
+                let at = time_of(e, &c.at, "at")?;
+                if let Some(old) = Self::close_plate(tx, &vehicle, at).await? {
+                    recheck(tx, "FLEET", e, 0, &vehicle, &old, at, None).await?;
+                }
+                let key = Self::open_plate(tx, &vehicle, &c.to_plate, at).await?;
+                recheck(tx, "FLEET", e, 1, &vehicle, &key, at, None).await?;
+            }
+            "VehicleRetired" => {
+                let r: fpb::VehicleRetired = decode(e)?;
+                let at = time_of(e, &r.at, "at")?;
+                if let Some(old) = Self::close_plate(tx, &vehicle, at).await? {
+                    recheck(tx, "FLEET", e, 0, &vehicle, &old, at, None).await?;
+                }
+            }
+            "VehicleMoved" => {
+                let m: fpb::VehicleMoved = decode(e)?;
+                if m.driver_id.is_empty() && m.staff_id.is_empty() {
+                    return Ok(());
+                }
+                let arrived = time_of(e, &m.moved_at, "moved_at")?;
+                let departed = match &m.departed_at {
+                    Some(_) => time_of(e, &m.departed_at, "departed_at")?,
+                    None => arrived,
+                };
+                sqlx::query(
+                    "INSERT INTO rx_moves (sequence, vehicle_id, departed_us, arrived_us, driver_id, staff_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (sequence) DO NOTHING",
+                )
+                .bind(e.sequence as i64)
+                .bind(vehicle.clone())
+                .bind(micros(departed))
+                .bind(micros(arrived))
+                .bind(m.driver_id)
+                .bind(m.staff_id)
+                .execute(&mut **tx)
+                .await?;
+                recheck(tx, "FLEET", e, 0, &vehicle, "", departed, Some(arrived)).await?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl Projection for FleetCustodyProjection {
+    fn name(&self) -> &str {
+        FLEET
+    }
+
+    fn filter_subjects(&self) -> Vec<String> {
+        vec!["rentops.fleet.vehicle.>".into()]
+    }
+
+    async fn apply(&self, tx: &mut Tx, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
+        for e in events {
+            self.apply_one(tx, e).await?;
+        }
+        Ok(())
+    }
+
+    fn fresh(&self) -> Self {
+        FleetCustodyProjection
+    }
+
+    fn tables(&self) -> Vec<&'static str> {
+        vec!["rx_plate_spans", "rx_moves"]
+    }
+}
+
+/// The violations and the ledgers, from this service's own events. The ladder's configuration
+/// decides when each violation's next step falls due (kept in the row, for the ladder scan): a
+/// change of the ladder applies to the rows the projection writes after it, and to all of them
+/// after a rebuild.
+pub struct ReceivablesProjection {
+    pub ladder: Ladder,
+    pub backend: Backend,
+}
+
+impl ReceivablesProjection {
+    async fn violation(&self, tx: &mut Tx, e: &RecordedEvent) -> Result<(), ProjectionError> {
+        let event = ViolationAggregate::decode(&e.name, &e.payload).map_err(|err| bad(e, err))?;
+        let id = e.meta.aggregate_id.clone();
+        let row = sqlx::query("SELECT state FROM rx_violations WHERE violation_id = $1")
+            .bind(id.clone())
+            .fetch_optional(&mut **tx)
+            .await?;
+        let state: Violation = match row {
+            None => Violation::default(),
+            Some(r) => {
+                let json: String = r.try_get(0)?;
+                serde_json::from_str(&json).map_err(|err| ProjectionError::stored_row(id.clone(), err))?
+            }
+        };
+        let v = ViolationAggregate::evolve(state, &event);
+        let Some(record) = &v.record else {
+            return Err(bad(e, "an event before the violation's record"));
+        };
+        let matched = v.matched.as_ref();
+        let next = v.next_step(&self.ladder);
+        let state = serde_json::to_string(&v).map_err(|err| bad(e, err))?;
+        sqlx::query(
+            "INSERT INTO rx_violations (violation_id, plate_key, plate, offence_us, status, city, customer_id, order_id, \
+             next_step, next_due_us, rematchable, state, last_sequence, updated_at_us) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (violation_id) DO UPDATE SET \
+             status = excluded.status, city = excluded.city, customer_id = excluded.customer_id, \
+             order_id = excluded.order_id, next_step = excluded.next_step, next_due_us = excluded.next_due_us, \
+             rematchable = excluded.rematchable, state = excluded.state, last_sequence = excluded.last_sequence, \
+             updated_at_us = excluded.updated_at_us",
+        )
+        .bind(id.clone())
+        .bind(record.plate.key())
+        .bind(record.plate.to_string())
+        .bind(micros(record.offence_at))
+        .bind(v.status().code())
+        .bind(matched.map(|m| m.city.clone()).unwrap_or_default())
+        .bind(matched.map(|m| m.customer_id.clone()).unwrap_or_default())
+        .bind(matched.map(|m| m.order_id.clone()).unwrap_or_default())
+        .bind(next.map(|(s, _)| s.code()))
+        .bind(next.map(|(_, due)| micros(due)))
+        .bind(i64::from(v.is_rematchable()))
+        .bind(state)
+        .bind(e.sequence as i64)
+        .bind(micros(e.meta.time))
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO rx_violation_events (sequence, violation_id, name, at_us, actor, payload) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (sequence) DO NOTHING",
+        )
+        .bind(e.sequence as i64)
+        .bind(id)
+        .bind(e.name.clone())
+        .bind(micros(e.meta.time))
+        .bind(e.meta.actor.clone())
+        .bind(e.payload.to_vec())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn ledger(&self, tx: &mut Tx, e: &RecordedEvent) -> Result<(), ProjectionError> {
+        let event = LedgerAggregate::decode(&e.name, &e.payload).map_err(|err| bad(e, err))?;
+        let LedgerEvent::Booked { booking, settlement } = &event;
+        let day = date_text(booking.booked_at.date());
+        let customer = booking.customer.to_string();
+        sqlx::query(
+            "INSERT INTO rx_ledger_events (sequence, customer_id, booked_day, payload) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (sequence) DO NOTHING",
+        )
+        .bind(e.sequence as i64)
+        .bind(customer.clone())
+        .bind(day.clone())
+        .bind(e.payload.to_vec())
+        .execute(&mut **tx)
+        .await?;
+        let receivable = booking
+            .net(&Account::Receivable(booking.customer.clone()))
+            .ok_or_else(|| bad(e, "receivable overflows"))?;
+        match booking.kind {
+            BookingKind::Charge | BookingKind::Refund if receivable.0 > 0 => {
+                sqlx::query(
+                    "INSERT INTO rx_items (booking_id, customer_id, kind, amount_fen, due, city, order_id, reference, \
+                     booked_day, reversed_day) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL) \
+                     ON CONFLICT (booking_id) DO NOTHING",
+                )
+                .bind(booking.id.to_string())
+                .bind(customer)
+                .bind(booking.kind.name())
+                .bind(receivable.0)
+                .bind(date_text(booking.due.unwrap_or(booking.booked_at.date())))
+                .bind(booking.city.as_ref().map(|c| c.to_string()).unwrap_or_default())
+                .bind(booking.order.as_ref().map(|o| o.to_string()).unwrap_or_default())
+                .bind(booking.reference.clone().unwrap_or_default())
+                .bind(day.clone())
+                .execute(&mut **tx)
+                .await?;
+            }
+            BookingKind::Reversal => {
+                if let Some(about) = booking.about {
+                    sqlx::query("UPDATE rx_items SET reversed_day = $2 WHERE booking_id = $1")
+                        .bind(about.to_string())
+                        .bind(day.clone())
+                        .execute(&mut **tx)
+                        .await?;
+                }
+            }
+            _ => {}
+        }
+        for m in &settlement.released {
+            sqlx::query("UPDATE rx_matches SET released_day = $3 WHERE debit_id = $1 AND credit_id = $2")
+                .bind(m.debit.to_string())
+                .bind(m.credit.to_string())
+                .bind(day.clone())
+                .execute(&mut **tx)
+                .await?;
+        }
+        for m in &settlement.applied {
+            sqlx::query(
+                "INSERT INTO rx_matches (debit_id, credit_id, amount_fen, applied_day, released_day) \
+                 VALUES ($1, $2, $3, $4, NULL) ON CONFLICT (debit_id, credit_id) DO UPDATE SET \
+                 amount_fen = rx_matches.amount_fen + excluded.amount_fen",
+            )
+            .bind(m.debit.to_string())
+            .bind(m.credit.to_string())
+            .bind(m.amount.0)
+            .bind(day.clone())
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+impl Projection for ReceivablesProjection {
+    fn name(&self) -> &str {
+        RECEIVABLES
+    }
+
+    fn filter_subjects(&self) -> Vec<String> {
+        vec![
+            format!("rentops.receivables.{}.>", ViolationAggregate::TYPE),
+            format!("rentops.receivables.{}.>", LedgerAggregate::TYPE),
+        ]
+    }
+
+    async fn apply(&self, tx: &mut Tx, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
+        for e in events {
+            if e.subject
+                .starts_with(&format!("rentops.receivables.{}.", LedgerAggregate::TYPE))
+            {
+                self.ledger(tx, e).await?;
+            } else {
+                self.violation(tx, e).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn fresh(&self) -> Self {
+        ReceivablesProjection {
+            ladder: self.ladder.clone(),
+            backend: self.backend,
+        }
+    }
+
+    fn tables(&self) -> Vec<&'static str> {
+        vec![
+            "rx_violations",
+            "rx_violation_events",
+            "rx_ledger_events",
+            "rx_items",
+            "rx_matches",
+        ]
+    }
+}
+
+/// For queries: microseconds back to a time.
+pub(crate) fn at(us: i64) -> OffsetDateTime {
+    from_micros(us)
+}

@@ -1,0 +1,466 @@
+//! Queries over the receivables read models. They read only the projections, never the event
+//! log.
+
+use rentops_kernel::EventCodec;
+use rentops_ledger::LedgerEvent;
+use rentops_projection::Db;
+use rentops_projection::db::micros;
+use sqlx::{AssertSqlSafe, Row};
+use time::OffsetDateTime;
+
+pub use rentops_projection::QueryError;
+
+use super::at;
+use crate::domain::custody::{Facts, HireSpan, MoveSpan, PlateSpan};
+use crate::domain::ledger::date_text;
+use crate::domain::{LedgerAggregate, Status, Step, Violation, ViolationAggregate, ViolationEvent};
+
+/// Everything known about who had a car with `plate_key` around `at`: the plate's spans, the
+/// hires of the cars that carried it (or that recorded it), their moves.
+pub async fn facts(db: &Db, plate_key: &str, at_time: OffsetDateTime) -> Result<Facts, QueryError> {
+    let t = micros(at_time);
+    let plates = sqlx::query("SELECT vehicle_id, from_us, to_us FROM rx_plate_spans WHERE plate_key = $1")
+        .bind(plate_key.to_owned())
+        .fetch_all(&db.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(PlateSpan {
+                vehicle_id: r.try_get(0)?,
+                from: at(r.try_get(1)?),
+                to: r.try_get::<Option<i64>, _>(2)?.map(at),
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    // The hires that had the moment within them, of these cars or recording this plate.
+    let hires = sqlx::query(
+        "SELECT s.order_id, h.customer_id, h.customer_phone, h.city, s.vehicle_id, s.plate_key, s.from_us, s.to_us \
+         FROM rx_hire_spans s JOIN rx_hires h ON h.order_id = s.order_id \
+         WHERE (s.plate_key = $1 OR s.vehicle_id IN (SELECT vehicle_id FROM rx_plate_spans WHERE plate_key = $1)) \
+         AND s.from_us <= $2 AND (s.to_us IS NULL OR s.to_us > $2)",
+    )
+    .bind(plate_key.to_owned())
+    .bind(t)
+    .fetch_all(&db.pool)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(HireSpan {
+            order_id: r.try_get(0)?,
+            customer_id: r.try_get(1)?,
+            customer_phone: r.try_get(2)?,
+            city: r.try_get(3)?,
+            vehicle_id: r.try_get(4)?,
+            plate_key: r.try_get(5)?,
+            from: at(r.try_get(6)?),
+            to: r.try_get::<Option<i64>, _>(7)?.map(at),
+        })
+    })
+    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let moves = sqlx::query(
+        "SELECT vehicle_id, driver_id, staff_id, departed_us, arrived_us FROM rx_moves \
+         WHERE vehicle_id IN (SELECT vehicle_id FROM rx_plate_spans WHERE plate_key = $1) \
+         AND departed_us <= $2 AND arrived_us >= $2",
+    )
+    .bind(plate_key.to_owned())
+    .bind(t)
+    .fetch_all(&db.pool)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(MoveSpan {
+            vehicle_id: r.try_get(0)?,
+            driver_id: r.try_get(1)?,
+            staff_id: r.try_get(2)?,
+            from: at(r.try_get(3)?),
+            to: at(r.try_get(4)?),
+        })
+    })
+    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok(Facts { plates, hires, moves })
+}
+
+/// A hire as the custody model knows it (for a match made by hand).
+#[derive(Debug, Clone)]
+pub struct Hire {
+    pub customer_id: String,
+    pub customer_phone: String,
+    pub city: String,
+    pub vehicle_id: String,
+}
+
+pub async fn hire(db: &Db, order_id: &str) -> Result<Option<Hire>, QueryError> {
+    let row = sqlx::query(
+        "SELECT h.customer_id, h.customer_phone, h.city, \
+         COALESCE((SELECT s.vehicle_id FROM rx_hire_spans s WHERE s.order_id = h.order_id ORDER BY s.part DESC LIMIT 1), '') \
+         FROM rx_hires h WHERE h.order_id = $1",
+    )
+    .bind(order_id.to_owned())
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(match row {
+        None => None,
+        Some(r) => Some(Hire {
+            customer_id: r.try_get(0)?,
+            customer_phone: r.try_get(1)?,
+            city: r.try_get(2)?,
+            vehicle_id: r.try_get(3)?,
+        }),
+    })
+}
+
+/// A violation as the read model holds it.
+#[derive(Debug, Clone)]
+pub struct ViolationRow {
+    pub violation: Violation,
+    pub sequence: u64,
+}
+
+fn violation_row(r: &sqlx::any::AnyRow) -> Result<ViolationRow, QueryError> {
+    let json: String = r.try_get("state")?;
+    Ok(ViolationRow {
+        violation: serde_json::from_str(&json).map_err(|e| QueryError::Corrupt(e.into()))?,
+        sequence: r.try_get::<i64, _>("last_sequence")?.max(0) as u64,
+    })
+}
+
+pub async fn violation(db: &Db, id: &str) -> Result<Option<ViolationRow>, QueryError> {
+    let row = sqlx::query("SELECT state, last_sequence FROM rx_violations WHERE violation_id = $1")
+        .bind(id.to_owned())
+        .fetch_optional(&db.pool)
+        .await?;
+    row.as_ref().map(violation_row).transpose()
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ViolationFilter {
+    pub statuses: Vec<Status>,
+    pub plate_key: Option<String>,
+    pub customer_id: Option<String>,
+    pub city: Option<String>,
+}
+
+fn encode_token(us: i64, id: &str) -> String {
+    format!("{us}~{id}")
+}
+
+fn decode_token(token: &str) -> Result<(i64, String), QueryError> {
+    let (us, id) = token.split_once('~').ok_or(QueryError::BadPageToken)?;
+    let us = us.parse().map_err(|_| QueryError::BadPageToken)?;
+    if id.is_empty() || id.len() > 64 {
+        return Err(QueryError::BadPageToken);
+    }
+    Ok((us, id.to_owned()))
+}
+
+/// Validates a page token without running a query.
+pub fn check_page_token(token: &str) -> bool {
+    token.is_empty() || decode_token(token).is_ok()
+}
+
+/// Violations by offence time (oldest first), keyset-paged by (offence time, id).
+pub async fn violations(
+    db: &Db,
+    filter: &ViolationFilter,
+    page_size: usize,
+    page_token: &str,
+) -> Result<(Vec<ViolationRow>, String), QueryError> {
+    let mut sql = String::from("SELECT state, last_sequence, offence_us, violation_id FROM rx_violations WHERE 1 = 1");
+    let mut n = 0;
+    let mut p = |sql: &mut String, clause: &str| {
+        n += 1;
+        sql.push_str(&clause.replace('?', &format!("${n}")));
+    };
+    if !filter.statuses.is_empty() {
+        let list: Vec<String> = filter.statuses.iter().map(|s| format!("'{}'", s.code())).collect();
+        sql.push_str(&format!(" AND status IN ({})", list.join(", ")));
+    }
+    if filter.plate_key.is_some() {
+        p(&mut sql, " AND plate_key = ?");
+    }
+    if filter.customer_id.is_some() {
+        p(&mut sql, " AND customer_id = ?");
+    }
+    if filter.city.is_some() {
+        p(&mut sql, " AND city = ?");
+    }
+    let token = if page_token.is_empty() {
+        None
+    } else {
+        Some(decode_token(page_token)?)
+    };
+    if token.is_some() {
+        n += 1;
+        let (a, b) = (n, n + 1);
+        n += 1;
+        sql.push_str(&format!(
+            " AND (offence_us > ${a} OR (offence_us = ${a} AND violation_id > ${b}))"
+        ));
+    }
+    n += 1;
+    sql.push_str(&format!(" ORDER BY offence_us, violation_id LIMIT ${n}"));
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    for v in [&filter.plate_key, &filter.customer_id, &filter.city]
+        .into_iter()
+        .flatten()
+    {
+        q = q.bind(v.clone());
+    }
+    if let Some((us, id)) = token {
+        q = q.bind(us).bind(id);
+    }
+    let rows = q.bind(page_size as i64 + 1).fetch_all(&db.pool).await?;
+    let more = rows.len() > page_size;
+    let mut out = Vec::new();
+    let mut next = String::new();
+    for r in rows.iter().take(page_size) {
+        out.push(violation_row(r)?);
+        if more {
+            next = encode_token(r.try_get("offence_us")?, &r.try_get::<String, _>("violation_id")?);
+        }
+    }
+    Ok((out, next))
+}
+
+/// One event of a violation's timeline.
+#[derive(Debug, Clone)]
+pub struct TimelineRow {
+    pub sequence: u64,
+    pub at: OffsetDateTime,
+    pub actor: String,
+    pub event: ViolationEvent,
+}
+
+pub async fn timeline(db: &Db, id: &str) -> Result<Vec<TimelineRow>, QueryError> {
+    let rows = sqlx::query(
+        "SELECT sequence, name, at_us, actor, payload FROM rx_violation_events WHERE violation_id = $1 ORDER BY sequence",
+    )
+    .bind(id.to_owned())
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let name: String = r.try_get(1)?;
+            let payload: Vec<u8> = r.try_get(4)?;
+            Ok(TimelineRow {
+                sequence: r.try_get::<i64, _>(0)?.max(0) as u64,
+                at: at(r.try_get(2)?),
+                actor: r.try_get(3)?,
+                event: ViolationAggregate::decode(&name, &payload).map_err(|e| QueryError::Corrupt(e.into()))?,
+            })
+        })
+        .collect()
+}
+
+/// The ledger events of one customer, oldest first.
+pub async fn ledger_events(db: &Db, customer: &str) -> Result<Vec<LedgerEvent>, QueryError> {
+    let rows = sqlx::query("SELECT payload FROM rx_ledger_events WHERE customer_id = $1 ORDER BY sequence")
+        .bind(customer.to_owned())
+        .fetch_all(&db.pool)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let payload: Vec<u8> = r.try_get(0)?;
+            LedgerAggregate::decode("LedgerBooked", &payload).map_err(|e| QueryError::Corrupt(e.into()))
+        })
+        .collect()
+}
+
+/// What is open of each debit item as of the end of `as_of` (a `YYYY-MM-DD` date).
+const OPEN_AS_OF: &str = "SELECT i.booking_id AS booking_id, i.customer_id AS customer_id, i.city AS city, \
+     i.due AS due, i.order_id AS order_id, i.reference AS reference, \
+     CAST(i.amount_fen - COALESCE((SELECT SUM(m.amount_fen) FROM rx_matches m WHERE m.debit_id = i.booking_id \
+       AND m.applied_day <= $1 AND (m.released_day IS NULL OR m.released_day > $1)), 0) AS BIGINT) AS open_fen \
+     FROM rx_items i WHERE i.booked_day <= $1 AND (i.reversed_day IS NULL OR i.reversed_day > $1)";
+
+/// Open amounts per (city, due date) as of `as_of`, for the ageing report.
+pub async fn open_by_due(
+    db: &Db,
+    as_of: time::Date,
+    city: Option<&str>,
+) -> Result<Vec<(String, time::Date, i64)>, QueryError> {
+    // Sums are cast back to BIGINT: PostgreSQL sums BIGINTs as NUMERIC, which the Any driver
+    // does not read.
+    let sql = format!(
+        "SELECT city, due, CAST(SUM(open_fen) AS BIGINT) FROM ({OPEN_AS_OF}{}) o WHERE open_fen > 0 \
+         GROUP BY city, due ORDER BY city, due",
+        if city.is_some() { " AND i.city = $2" } else { "" }
+    );
+    let mut q = sqlx::query(AssertSqlSafe(sql)).bind(date_text(as_of));
+    if let Some(c) = city {
+        q = q.bind(c.to_owned());
+    }
+    let rows = q.fetch_all(&db.pool).await?;
+    rows.iter()
+        .map(|r| {
+            let due: String = r.try_get(1)?;
+            let due = crate::domain::ledger::parse_date(&due)
+                .ok_or_else(|| QueryError::Corrupt(format!("due date {due:?}").into()))?;
+            Ok((r.try_get(0)?, due, r.try_get(2)?))
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone)]
+pub struct OverdueRow {
+    pub customer_id: String,
+    pub booking_id: String,
+    pub due: time::Date,
+    pub open_fen: i64,
+    pub city: String,
+    pub order_id: String,
+    pub reference: String,
+}
+
+/// Charges due before `as_of` and still open then, most overdue first, keyset-paged by (due,
+/// booking).
+pub async fn overdue(
+    db: &Db,
+    as_of: time::Date,
+    city: Option<&str>,
+    page_size: usize,
+    page_token: &str,
+) -> Result<(Vec<OverdueRow>, String), QueryError> {
+    let mut sql = format!("SELECT * FROM ({OPEN_AS_OF}) o WHERE open_fen > 0 AND due < $1");
+    let mut n = 1;
+    if city.is_some() {
+        n += 1;
+        sql.push_str(&format!(" AND city = ${n}"));
+    }
+    let token = if page_token.is_empty() {
+        None
+    } else {
+        let (due, id) = page_token.split_once('~').ok_or(QueryError::BadPageToken)?;
+        if crate::domain::ledger::parse_date(due).is_none() || id.is_empty() || id.len() > 64 {
+            return Err(QueryError::BadPageToken);
+        }
+        Some((due.to_owned(), id.to_owned()))
+    };
+    if token.is_some() {
+        let (a, b) = (n + 1, n + 2);
+        n += 2;
+        sql.push_str(&format!(" AND (due > ${a} OR (due = ${a} AND booking_id > ${b}))"));
+    }
+    sql.push_str(&format!(" ORDER BY due, booking_id LIMIT ${}", n + 1));
+    let mut q = sqlx::query(AssertSqlSafe(sql)).bind(date_text(as_of));
+    if let Some(c) = city {
+        q = q.bind(c.to_owned());
+    }
+    if let Some((due, id)) = token {
+        q = q.bind(due).bind(id);
+    }
+    let rows = q.bind(page_size as i64 + 1).fetch_all(&db.pool).await?;
+    let more = rows.len() > page_size;
+    let mut out = Vec::new();
+    for r in rows.iter().take(page_size) {
+        let due: String = r.try_get("due")?;
+        out.push(OverdueRow {
+            customer_id: r.try_get("customer_id")?,
+            booking_id: r.try_get("booking_id")?,
+            due: crate::domain::ledger::parse_date(&due)
+                .ok_or_else(|| QueryError::Corrupt(format!("due date {due:?}").into()))?,
+            open_fen: r.try_get("open_fen")?,
+            city: r.try_get("city")?,
+            order_id: r.try_get("order_id")?,
+            reference: r.try_get("reference")?,
+        });
+    }
+    let next = match (more, out.last()) {
+        (true, Some(last)) => format!("{}~{}", date_text(last.due), last.booking_id),
+        _ => String::new(),
+    };
+    Ok((out, next))
+}
+
+/// Violations whose next ladder step is due at `now`, soonest first (at most `limit`).
+pub async fn due_steps(db: &Db, now: OffsetDateTime, limit: usize) -> Result<Vec<(String, Step)>, QueryError> {
+    let rows = sqlx::query(
+        "SELECT violation_id, next_step FROM rx_violations WHERE next_due_us IS NOT NULL AND next_due_us <= $1 \
+         ORDER BY next_due_us, violation_id LIMIT $2",
+    )
+    .bind(micros(now))
+    .bind(limit as i64)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let code: Option<String> = r.try_get(1)?;
+            let step = code
+                .as_deref()
+                .and_then(Step::parse)
+                .ok_or_else(|| QueryError::Corrupt(format!("step {code:?}").into()))?;
+            Ok((r.try_get(0)?, step))
+        })
+        .collect()
+}
+
+/// A change in who had a car, for the rematch scan.
+#[derive(Debug, Clone)]
+pub struct Recheck {
+    pub stream: String,
+    pub sequence: i64,
+    pub part: i64,
+    pub vehicle_id: String,
+    pub plate_key: String,
+    pub from_us: i64,
+    pub to_us: Option<i64>,
+}
+
+pub async fn rechecks(db: &Db, limit: usize) -> Result<Vec<Recheck>, QueryError> {
+    let rows = sqlx::query(
+        "SELECT stream, sequence, part, vehicle_id, plate_key, from_us, to_us FROM rx_recheck \
+         ORDER BY stream, sequence, part LIMIT $1",
+    )
+    .bind(limit as i64)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Recheck {
+                stream: r.try_get(0)?,
+                sequence: r.try_get(1)?,
+                part: r.try_get(2)?,
+                vehicle_id: r.try_get(3)?,
+                plate_key: r.try_get(4)?,
+                from_us: r.try_get(5)?,
+                to_us: r.try_get(6)?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
+/// The violations a change may explain differently: the plate's (or the car's plates') from
+/// the change on, still open to an automatic match.
+pub async fn affected(db: &Db, r: &Recheck) -> Result<Vec<(String, String, OffsetDateTime)>, QueryError> {
+    let mut sql = String::from(
+        "SELECT violation_id, plate_key, offence_us FROM rx_violations WHERE rematchable = 1 \
+         AND (plate_key = $1 OR plate_key IN (SELECT plate_key FROM rx_plate_spans WHERE vehicle_id = $2)) \
+         AND offence_us >= $3",
+    );
+    if r.to_us.is_some() {
+        sql.push_str(" AND offence_us <= $4");
+    }
+    let mut q = sqlx::query(AssertSqlSafe(sql))
+        .bind(r.plate_key.clone())
+        .bind(r.vehicle_id.clone())
+        .bind(r.from_us);
+    if let Some(to) = r.to_us {
+        q = q.bind(to);
+    }
+    let rows = q.fetch_all(&db.pool).await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, at(row.try_get(2)?))))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
+pub async fn done_recheck(db: &Db, r: &Recheck) -> Result<(), QueryError> {
+    sqlx::query("DELETE FROM rx_recheck WHERE stream = $1 AND sequence = $2 AND part = $3")
+        .bind(r.stream.clone())
+        .bind(r.sequence)
+        .bind(r.part)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}

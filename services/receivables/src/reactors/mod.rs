@@ -1,0 +1,281 @@
+//! The time-driven and event-driven steps of receivables, each a scan over the read models that
+//! issues commands with request ids fixed by what they are about, so however many replicas run
+//! them each step happens once.
+//!
+//! - [`Ladder`]: every violation whose next ladder step is due takes it; the charge step first
+//!   books the fine and the service fee on the renter's ledger under a booking id derived from
+//!   the violation (a retry finds the booking made and goes on).
+//! - [`Rematch`]: a late pickup, swap, return, plate change or move may explain a violation
+//!   differently: the violations around each such change are matched again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rentops_eventstore::{CommandHandler, CommandMeta, ExecuteError};
+use rentops_kernel::{Calendar, CityCode, CustomerId, Fen, OrderId};
+use rentops_ledger::{Action, ChargeKind, ChargeLine, LedgerCommand, LedgerError};
+use rentops_projection::Db;
+use rentops_reactor::Scan;
+use rentops_runtime::Clock;
+use time::OffsetDateTime;
+
+use crate::domain::custody::who_had;
+use crate::domain::ledger::LedgerRefused;
+use crate::domain::{LedgerAggregate, Step, Violation, ViolationAggregate, ViolationCommand, charge_booking_id};
+use crate::projections::queries::{self, QueryError};
+
+/// The most items one pass handles; a full pass asks for another at once.
+const BATCH: usize = 500;
+
+fn system_meta(request_id: String, correlation_id: String, actor: &str, now: OffsetDateTime) -> CommandMeta {
+    CommandMeta {
+        causation_id: request_id.clone(),
+        request_id,
+        // Derived from what caused it: nobody reuses it by mistake.
+        fingerprint: None,
+        correlation_id,
+        actor: actor.to_owned(),
+        time: now,
+    }
+}
+
+/// Matches violation `id` (plate `plate_key`, offence at `offence_at`) again against who had the
+/// car, as of `now`. `cause` names what prompted it (the import's request, a custody event), so
+/// the command's request id is fixed per violation and cause.
+pub async fn rematch(
+    handler: &CommandHandler<ViolationAggregate>,
+    db: &Db,
+    id: &str,
+    plate_key: &str,
+    offence_at: OffsetDateTime,
+    cause: &str,
+    now: OffsetDateTime,
+) -> Result<Option<Violation>, ExecuteError<crate::domain::ViolationError>> {
+    let facts = match queries::facts(db, plate_key, offence_at).await {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(violation_id = id, error = %e, "custody read model unavailable; the match waits");
+            return Ok(None);
+        }
+    };
+    let outcome = who_had(plate_key, offence_at, &facts, now);
+    let meta = system_meta(
+        format!("match:{id}:{cause}"),
+        format!("violation:{id}"),
+        "system:matching",
+        now,
+    );
+    let done = handler
+        .execute(id, &meta, &ViolationCommand::AutoMatch { outcome }, false)
+        .await?;
+    Ok(Some(done.state))
+}
+
+/// The dunning ladder's scan.
+pub struct Ladder {
+    pub violations: Arc<CommandHandler<ViolationAggregate>>,
+    pub ledgers: Arc<CommandHandler<LedgerAggregate>>,
+    pub db: Db,
+    pub clock: Arc<dyn Clock>,
+    pub ladder: crate::domain::Ladder,
+    pub calendar: Arc<Calendar>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error("{0}")]
+    Query(#[from] QueryError),
+}
+
+impl Scan for Ladder {
+    type Error = StepError;
+
+    fn name(&self) -> &str {
+        "receivables-ladder"
+    }
+
+    async fn pass(&self) -> Result<Option<Duration>, StepError> {
+        let (found, _) = self.scan_once().await?;
+        Ok((found == BATCH).then_some(Duration::ZERO))
+    }
+}
+
+impl Ladder {
+    /// One pass: how many due steps it found, and how many it took.
+    pub async fn scan_once(&self) -> Result<(usize, usize), StepError> {
+        let now = self.clock.now();
+        let due = queries::due_steps(&self.db, now, BATCH).await?;
+        let found = due.len();
+        let mut taken = 0;
+        for (id, step) in due {
+            match self.take(&id, step, now).await {
+                Ok(true) => {
+                    taken += 1;
+                    metrics::counter!("rentops_receivables_ladder_steps_total", "step" => step.code()).increment(1);
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(violation_id = %id, step = step.code(), error = %e, "ladder step failed; next pass retries")
+                }
+            }
+        }
+        Ok((found, taken))
+    }
+
+    async fn take(&self, id: &str, step: Step, now: OffsetDateTime) -> Result<bool, String> {
+        let (state, _) = self.violations.state(id).await.map_err(|e| e.to_string())?;
+        let Some((next, due)) = state.next_step(&self.ladder) else {
+            return Ok(false);
+        };
+        if next != step || due > now {
+            // The read model lagged behind the log: the row will be rewritten.
+            return Ok(false);
+        }
+        let mut charge = None;
+        let mut appeal_until = None;
+        if step == Step::Charge {
+            charge = Some(self.charge(id, &state, now).await?);
+            let day = appeal_day(&self.calendar, now.date(), self.ladder.appeal_working_days);
+            appeal_until = Some(day.with_time(now.time()).assume_offset(now.offset()));
+        }
+        let meta = system_meta(
+            format!(
+                "ladder:{id}:{}:{}",
+                step.code(),
+                state.notice_at().map_or(0, |t| t.unix_timestamp())
+            ),
+            format!("violation:{id}"),
+            "system:ladder",
+            now,
+        );
+        let done = self
+            .violations
+            .execute(
+                id,
+                &meta,
+                &ViolationCommand::TakeStep {
+                    step,
+                    now,
+                    ladder: self.ladder.clone(),
+                    charge,
+                    appeal_until,
+                },
+                false,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(done.events_appended > 0 && !done.replayed)
+    }
+
+    /// Books the fine and the service fee on the renter's ledger (once: the booking id is the
+    /// violation's), and returns the booking and the amount.
+    async fn charge(&self, id: &str, v: &Violation, now: OffsetDateTime) -> Result<(String, Fen), String> {
+        let record = v.record.as_ref().ok_or("no record")?;
+        let matched = v.matched.as_ref().ok_or("not matched")?;
+        let customer = CustomerId::parse(&matched.customer_id).map_err(|e| format!("customer_id: {e}"))?;
+        let city = CityCode::parse(&matched.city).map_err(|e| format!("city: {e}"))?;
+        let order = OrderId::parse(&matched.order_id).ok();
+        let mut lines = vec![ChargeLine {
+            kind: ChargeKind::Fine,
+            amount: record.fine,
+        }];
+        if self.ladder.service_fee > Fen::ZERO {
+            lines.push(ChargeLine {
+                kind: ChargeKind::ServiceFee,
+                amount: self.ladder.service_fee,
+            });
+        }
+        let total = Fen::try_sum(lines.iter().map(|l| l.amount)).map_err(|e| e.to_string())?;
+        let booking = charge_booking_id(id);
+        let command = LedgerCommand {
+            customer: customer.clone(),
+            booking,
+            at: now,
+            roles: Vec::new(),
+            memo: format!("违章 {} {} {}", record.plate, record.offence_code, record.offence_text),
+            action: Action::Charge {
+                lines,
+                due: now.date(),
+                about: id.to_owned(),
+                order,
+                city,
+            },
+        };
+        let meta = system_meta(
+            format!("violation-charge:{id}"),
+            format!("violation:{id}"),
+            "system:ladder",
+            now,
+        );
+        match self.ledgers.execute(customer.as_str(), &meta, &command, true).await {
+            Ok(_) => {}
+            // Booked by an earlier try whose step did not land: go on with it.
+            Err(ExecuteError::Domain(LedgerRefused(LedgerError::DuplicateBookingId { .. }))) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+        Ok((booking.to_string(), total))
+    }
+}
+
+/// The `n`-th working day after `from` by the calendar; for a year the calendar has no notice
+/// of yet, Monday to Friday (said in the log, so an operator adds the notice).
+pub fn appeal_day(calendar: &Calendar, from: time::Date, n: u32) -> time::Date {
+    match calendar.add_working_days(from, n) {
+        Ok(day) => day,
+        Err(e) => {
+            tracing::warn!(error = %e, "working-day calendar does not cover the appeal period; counting Monday to Friday");
+            let mut day = from;
+            let mut left = n;
+            while left > 0 {
+                let Some(next) = day.next_day() else { break };
+                day = next;
+                if !matches!(day.weekday(), time::Weekday::Saturday | time::Weekday::Sunday) {
+                    left -= 1;
+                }
+            }
+            day
+        }
+    }
+}
+
+/// The rematch scan.
+pub struct Rematch {
+    pub violations: Arc<CommandHandler<ViolationAggregate>>,
+    pub db: Db,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Scan for Rematch {
+    type Error = QueryError;
+
+    fn name(&self) -> &str {
+        "receivables-rematch"
+    }
+
+    async fn pass(&self) -> Result<Option<Duration>, QueryError> {
+        let found = self.scan_once().await?;
+        Ok((found == BATCH).then_some(Duration::ZERO))
+    }
+}
+
+impl Rematch {
+    /// One pass over the changes in who had which car; returns how many it handled.
+    pub async fn scan_once(&self) -> Result<usize, QueryError> {
+        let changes = queries::rechecks(&self.db, BATCH).await?;
+        let now = self.clock.now();
+        for r in &changes {
+            let cause = format!("{}:{}:{}", r.stream, r.sequence, r.part);
+            let mut failed = false;
+            for (id, plate_key, offence_at) in queries::affected(&self.db, r).await? {
+                if let Err(e) = rematch(&self.violations, &self.db, &id, &plate_key, offence_at, &cause, now).await {
+                    tracing::warn!(violation_id = %id, error = %e, "rematch failed; next pass retries");
+                    failed = true;
+                }
+            }
+            if !failed {
+                queries::done_recheck(&self.db, r).await?;
+            }
+        }
+        Ok(changes.len())
+    }
+}

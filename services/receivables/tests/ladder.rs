@@ -1,0 +1,211 @@
+//! The dunning ladder with a moved clock (never by sleeping), each step once however often the
+//! scan runs, the charge on the renter's ledger, and the ledger's commands and queries: a
+//! payment reference applied once, the statement, ageing and the overdue list, roles and bad
+//! input. On real NATS and both databases.
+
+mod common;
+
+use common::*;
+use rentops_proto::receivables as pb;
+use time::Duration;
+use tonic::Code;
+
+const PLATE: &str = "沪AD30003";
+
+fn steps(v: &pb::Violation) -> Vec<i32> {
+    v.timeline
+        .iter()
+        .filter_map(|e| match e.event.as_ref().and_then(|e| e.event.as_ref()) {
+            Some(pb::violation_event::Event::StepTaken(s)) => Some(s.step),
+            _ => None,
+        })
+        .collect()
+}
+
+rentops_testkit::per_backend! {
+    async fn the_ladder_runs_on_the_clock_once_per_step_and_charges_the_ledger(db: TestDatabase) {
+        let label = db.label();
+        let t = TestApp::spawn(db).await;
+        t.register_vehicle("V3", PLATE, T0 - Duration::days(60)).await;
+        let o = order_id(21);
+        t.place(&o, "C-21").await;
+        t.pickup(&o, "V3", PLATE, T0 + Duration::hours(1)).await;
+        t.return_car(&o, T0 + Duration::days(2)).await;
+        // Matched on day 20 after the offence (records come late).
+        let matched_at = T0 + Duration::days(20);
+        t.clock.set(matched_at);
+        let rec = record(PLATE, T0 + Duration::hours(3), 1);
+        let s = t.import(vec![rec.clone()]).await;
+        assert_eq!(s.matched, 1, "{label}: {s:?}");
+        let id = t.violation_of(&rec, s.sequence).await.violation_id;
+
+        // The notice goes out at once, with the 15-day deadline.
+        let seq = t.ladder_at(matched_at).await;
+        let v = t.get(&id, seq).await;
+        assert_eq!(steps(&v), vec![pb::LadderStep::Notice as i32], "{label}");
+        assert_eq!(v.deadline.unwrap().seconds, (matched_at + Duration::days(15)).unix_timestamp());
+        let Some(pb::violation_event::Event::StepTaken(notice)) = v.timeline.last().and_then(|e| e.event.as_ref()).and_then(|e| e.event.clone()) else {
+            panic!("{label}: no notice")
+        };
+        assert_eq!(notice.notices.len(), 2, "{label}: SMS and app push");
+        assert_eq!(notice.notices[0].phone, "13800000000");
+        assert!(notice.notices[0].text.contains("交管12123"), "{}", notice.notices[0].text);
+
+        // A day before D+3 nothing happens, however many passes run.
+        let seq = t.ladder_at(matched_at + Duration::days(3) - Duration::minutes(1)).await;
+        t.ladder_at(matched_at + Duration::days(3) - Duration::minutes(1)).await;
+        assert_eq!(steps(&t.get(&id, seq).await).len(), 1, "{label}");
+        // D+3, D+10, D+15, D+16 each once.
+        for (day, expected) in [(3, 2), (10, 3), (15, 4), (16, 5)] {
+            let at = matched_at + Duration::days(day);
+            t.ladder_at(at).await;
+            let seq = t.ladder_at(at).await;
+            assert_eq!(steps(&t.get(&id, seq).await).len(), expected, "{label}: day {day}");
+        }
+        let v = t.get(&id, t.last_sequence().await).await;
+        let Some(pb::violation_event::Event::StepTaken(escalation)) = v.timeline.last().and_then(|e| e.event.as_ref()).and_then(|e| e.event.clone()) else {
+            panic!("{label}: no escalation")
+        };
+        assert_eq!(escalation.step, pb::LadderStep::Escalation as i32);
+        assert_eq!(escalation.notices[0].channel, pb::NoticeChannel::DeskCall as i32);
+
+        // D+30: the fine and the 50 yuan service fee go on the renter's ledger.
+        let d30 = matched_at + Duration::days(30);
+        t.ladder_at(d30).await;
+        let seq = t.ladder_at(d30).await;
+        let v = t.get(&id, seq).await;
+        assert_eq!(v.status, pb::ViolationStatus::Charged as i32, "{label}");
+        assert!(!v.charge_booking_id.is_empty());
+        let Some(pb::violation_event::Event::StepTaken(charge)) = v.timeline.last().and_then(|e| e.event.as_ref()).and_then(|e| e.event.clone()) else {
+            panic!("{label}: no charge")
+        };
+        assert_eq!(charge.charged_fen, 25_000, "{label}");
+        assert!(charge.points_appeal_until.unwrap().seconds > d30.unix_timestamp());
+        let mut c = t.client.clone();
+        let statement = c
+            .get_statement(pb::GetStatementRequest {
+                customer_id: "C-21".into(),
+                as_of: String::new(),
+                consistency: wait(seq),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(statement.balance_fen, 25_000, "{label}: {statement:?}");
+        assert_eq!(statement.lines.len(), 1);
+        assert_eq!(statement.open_items[0].booking_id, v.charge_booking_id);
+        assert!(statement.csv.lines().count() >= 2, "{}", statement.csv);
+
+        // Ageing and overdue, 45 days after the charge.
+        let later = (d30 + Duration::days(45)).date();
+        let as_of = format!("{:04}-{:02}-{:02}", later.year(), u8::from(later.month()), later.day());
+        let aging = c
+            .get_aging(pb::GetAgingRequest {
+                as_of: as_of.clone(),
+                city: String::new(),
+                consistency: wait(seq),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let total = aging.total.unwrap();
+        assert_eq!((total.days_31_60_fen, total.total_fen), (25_000, 25_000), "{label}: {total:?}");
+        assert_eq!(aging.cities[0].city, "SHA");
+        let overdue = c
+            .list_overdue(pb::ListOverdueRequest {
+                as_of: as_of.clone(),
+                consistency: wait(seq),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(overdue.charges.len(), 1);
+        assert_eq!((overdue.charges[0].days_overdue, overdue.charges[0].open_fen), (45, 25_000));
+
+        // A payment under one reference, sent twice, is applied once.
+        t.clock.set(d30 + Duration::days(1));
+        let pay = |request_id: &str| pb::RecordPaymentRequest {
+            context: Some(rentops_proto::common::CommandContext {
+                request_id: request_id.into(),
+                actor: "finance:zhao".into(),
+                correlation_id: String::new(),
+            }),
+            customer_id: "C-21".into(),
+            amount: cny(10_000),
+            reference: "WX-PAY-0001".into(),
+            ..Default::default()
+        };
+        let first = c.record_payment(pay("pay-1")).await.unwrap().into_inner();
+        assert_eq!(first.events_appended, 1);
+        let again = c.record_payment(pay("pay-2")).await.unwrap().into_inner();
+        assert_eq!(again.events_appended, 0, "{label}: the same reference again changes nothing");
+        let mut other_amount = pay("pay-3");
+        other_amount.amount = cny(9_999);
+        let reused = c.record_payment(other_amount).await.unwrap_err();
+        assert_eq!(reused.code(), Code::AlreadyExists, "{reused:?}");
+        // Waive part of the rest; more than is open is refused.
+        let too_much = c
+            .waive_charge(pb::WaiveChargeRequest {
+                context: rid(),
+                customer_id: "C-21".into(),
+                charge_booking_id: v.charge_booking_id.clone(),
+                amount: cny(15_001),
+                reason: "goodwill".into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(too_much.code(), Code::FailedPrecondition, "{too_much:?}");
+        let waived = c
+            .waive_charge(pb::WaiveChargeRequest {
+                context: rid(),
+                customer_id: "C-21".into(),
+                charge_booking_id: v.charge_booking_id.clone(),
+                amount: cny(5_000),
+                reason: "the service fee, as a goodwill gesture".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let statement = c
+            .get_statement(pb::GetStatementRequest {
+                customer_id: "C-21".into(),
+                as_of: String::new(),
+                consistency: wait(waived.sequence),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(statement.balance_fen, 10_000, "{label}");
+        assert_eq!(statement.lines.len(), 3);
+
+        // Bad input names the field and appends nothing.
+        let before = t.last_sequence().await;
+        let bad = c
+            .record_payment(pb::RecordPaymentRequest {
+                context: rid(),
+                customer_id: "C 21".into(),
+                amount: cny(0),
+                reference: String::new(),
+                charge_booking_id: "not-a-uuid".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(bad.code(), Code::InvalidArgument);
+        let text = format!("{bad:?}");
+        for field in ["customer_id", "amount.amount_fen", "reference", "charge_booking_id"] {
+            assert!(text.contains(field), "{label}: {field} not named in {text}");
+        }
+        let bad_date = c
+            .get_aging(pb::GetAgingRequest {
+                as_of: "2026-13-01".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(bad_date.code(), Code::InvalidArgument);
+        assert_eq!(t.last_sequence().await, before, "{label}: nothing appended");
+        t.stop().await;
+    }
+}
