@@ -36,6 +36,9 @@ pub struct ReceivablesConfig {
     /// `RENTOPS_RECEIVABLES_FLEET_STREAM`, default `ORDER` and `FLEET`).
     pub order_stream: String,
     pub fleet_stream: String,
+    /// `RENTOPS_RECEIVABLES_DEPOSIT_RELEASE_DAYS`: how long after the return a violation deposit
+    /// is held (default 30 days).
+    pub deposit_release_after: time::Duration,
 }
 
 impl rentops_runtime::ServiceConfig for ReceivablesConfig {
@@ -102,6 +105,11 @@ impl rentops_runtime::ServiceConfig for ReceivablesConfig {
             calendar: Arc::new(calendar),
             order_stream: r.string("RENTOPS_RECEIVABLES_ORDER_STREAM", "ORDER"),
             fleet_stream: r.string("RENTOPS_RECEIVABLES_FLEET_STREAM", "FLEET"),
+            deposit_release_after: time::Duration::days(r.bounded(
+                "RENTOPS_RECEIVABLES_DEPOSIT_RELEASE_DAYS",
+                30,
+                0..=365,
+            )? as i64),
         })
     }
 }
@@ -121,6 +129,8 @@ pub struct Parts {
     pub ladder_scan: ProgressWatch,
     /// Passes of the rematch scan.
     pub rematch_scan: ProgressWatch,
+    /// Passes of the deposits' scan.
+    pub deposit_scan: ProgressWatch,
 }
 
 /// Starts the service on `listener`; everything stops when `shutdown` is cancelled.
@@ -170,6 +180,17 @@ pub async fn start(
             .woken_by(hires.applied())
             .woken_by(fleet.applied()),
     );
+    let deposit_scan = kit.scan(
+        reactors::Deposits {
+            ledgers: ledgers.clone(),
+            db: db.clone(),
+            clock: clock.clone(),
+            release_after: config.deposit_release_after,
+        },
+        Schedule::every(config.ladder_scan)
+            .woken_by(hires.applied())
+            .woken_by(projector.applied()),
+    );
     kit.serve(
         pb::receivables_service_server::ReceivablesServiceServer::new(ReceivablesApi {
             violations: violations.clone(),
@@ -190,5 +211,6 @@ pub async fn start(
         db,
         ladder_scan,
         rematch_scan,
+        deposit_scan,
     }))
 }

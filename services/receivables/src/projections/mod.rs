@@ -146,6 +146,11 @@ impl HiresProjection {
                 .bind(micros(at))
                 .execute(&mut **tx)
                 .await?;
+                sqlx::query("UPDATE rx_hires SET picked_up_us = $2 WHERE order_id = $1 AND picked_up_us IS NULL")
+                    .bind(e.meta.aggregate_id.clone())
+                    .bind(micros(at))
+                    .execute(&mut **tx)
+                    .await?;
                 recheck(tx, "ORDER", e, 0, &p.vehicle_id, &key, at, None).await?;
             }
             "VehicleSwapped" => {
@@ -174,6 +179,11 @@ impl HiresProjection {
             "VehicleReturned" => {
                 let r: opb::VehicleReturned = decode(e)?;
                 let at = time_of(e, &r.returned_at, "returned_at")?;
+                sqlx::query("UPDATE rx_hires SET returned_us = $2 WHERE order_id = $1")
+                    .bind(order.clone())
+                    .bind(micros(at))
+                    .execute(&mut **tx)
+                    .await?;
                 if let Some((_, vehicle, key)) = Self::close_open(tx, &order, at).await? {
                     recheck(tx, "ORDER", e, 0, &vehicle, &key, at, None).await?;
                 }
@@ -441,6 +451,30 @@ impl ReceivablesProjection {
                 .execute(&mut **tx)
                 .await?;
             }
+            BookingKind::DepositHold => {
+                let amount = booking
+                    .net(&Account::DepositsHeld(booking.customer.clone()))
+                    .and_then(|f| f.checked_neg())
+                    .ok_or_else(|| bad(e, "deposit overflows"))?;
+                sqlx::query(
+                    "INSERT INTO rx_holds (order_id, customer_id, booking_id, amount_fen, resolved) \
+                     VALUES ($1, $2, $3, $4, 0) ON CONFLICT (order_id) DO NOTHING",
+                )
+                .bind(booking.order.as_ref().map(|o| o.to_string()).unwrap_or_default())
+                .bind(customer)
+                .bind(booking.id.to_string())
+                .bind(amount.0)
+                .execute(&mut **tx)
+                .await?;
+            }
+            BookingKind::DepositDeduction | BookingKind::DepositRelease => {
+                if let Some(hold) = booking.about {
+                    sqlx::query("UPDATE rx_holds SET resolved = 1 WHERE booking_id = $1")
+                        .bind(hold.to_string())
+                        .execute(&mut **tx)
+                        .await?;
+                }
+            }
             BookingKind::Reversal => {
                 if let Some(about) = booking.about {
                     sqlx::query("UPDATE rx_items SET reversed_day = $2 WHERE booking_id = $1")
@@ -516,6 +550,7 @@ impl Projection for ReceivablesProjection {
             "rx_ledger_events",
             "rx_items",
             "rx_matches",
+            "rx_holds",
         ]
     }
 }

@@ -464,3 +464,49 @@ pub async fn done_recheck(db: &Db, r: &Recheck) -> Result<(), QueryError> {
         .await?;
     Ok(())
 }
+
+/// Hires whose car is out (or came back less than `release_after` ago) with a violation deposit
+/// and no hold booked yet: (order, customer, amount).
+pub async fn holds_to_take(
+    db: &Db,
+    returned_after: OffsetDateTime,
+    limit: usize,
+) -> Result<Vec<(String, String, i64)>, QueryError> {
+    let rows = sqlx::query(
+        "SELECT h.order_id, h.customer_id, h.violation_deposit_fen FROM rx_hires h \
+         WHERE h.picked_up_us IS NOT NULL AND h.violation_deposit_fen > 0 \
+         AND NOT EXISTS (SELECT 1 FROM rx_holds d WHERE d.order_id = h.order_id) \
+         AND (h.returned_us IS NULL OR h.returned_us > $1) ORDER BY h.order_id LIMIT $2",
+    )
+    .bind(micros(returned_after))
+    .bind(limit as i64)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
+/// Unresolved holds of hires returned on or before `returned_by` none of whose violations is
+/// still on its ladder before the charge: (order, customer, hold booking).
+pub async fn holds_to_settle(
+    db: &Db,
+    returned_by: OffsetDateTime,
+    limit: usize,
+) -> Result<Vec<(String, String, String)>, QueryError> {
+    let rows = sqlx::query(
+        "SELECT d.order_id, d.customer_id, d.booking_id FROM rx_holds d JOIN rx_hires h ON h.order_id = d.order_id \
+         WHERE d.resolved = 0 AND h.returned_us IS NOT NULL AND h.returned_us <= $1 \
+         AND NOT EXISTS (SELECT 1 FROM rx_violations v WHERE v.order_id = d.order_id AND v.status = 'OPEN') \
+         ORDER BY d.order_id LIMIT $2",
+    )
+    .bind(micros(returned_by))
+    .bind(limit as i64)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}

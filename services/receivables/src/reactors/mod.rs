@@ -279,3 +279,146 @@ impl Rematch {
         Ok(changes.len())
     }
 }
+
+/// The violation deposits: a hold is booked when the car goes out, and settled once the hire
+/// has been back for `release_after` and none of its violations is still on its ladder before
+/// the charge: what is open of the hire's charges is deducted and the rest released in the same
+/// decision, or all of it released. Booking ids derive from the order, so a retry finds its
+/// booking made.
+pub struct Deposits {
+    pub ledgers: Arc<CommandHandler<LedgerAggregate>>,
+    pub db: Db,
+    pub clock: Arc<dyn Clock>,
+    pub release_after: time::Duration,
+}
+
+fn order_booking(what: &str, order: &str) -> rentops_ledger::BookingId {
+    rentops_ledger::BookingId(uuid::Uuid::new_v5(
+        &crate::domain::BOOKING_NAMESPACE,
+        format!("{what}:{order}").as_bytes(),
+    ))
+}
+
+impl Scan for Deposits {
+    type Error = QueryError;
+
+    fn name(&self) -> &str {
+        "receivables-deposits"
+    }
+
+    async fn pass(&self) -> Result<Option<Duration>, QueryError> {
+        let (found, _) = self.scan_once().await?;
+        Ok((found == BATCH).then_some(Duration::ZERO))
+    }
+}
+
+impl Deposits {
+    /// One pass: how many holds it looked at, and how many bookings it made.
+    pub async fn scan_once(&self) -> Result<(usize, usize), QueryError> {
+        let now = self.clock.now();
+        let horizon = now - self.release_after;
+        let mut found = 0;
+        let mut booked = 0;
+        for (order, customer, amount) in queries::holds_to_take(&self.db, horizon, BATCH).await? {
+            found += 1;
+            match self.hold(&order, &customer, Fen(amount), now).await {
+                Ok(()) => booked += 1,
+                Err(e) => tracing::warn!(order_id = %order, error = %e, "deposit hold failed; next pass retries"),
+            }
+        }
+        for (order, customer, hold) in queries::holds_to_settle(&self.db, horizon, BATCH).await? {
+            found += 1;
+            match self.settle(&order, &customer, &hold, now).await {
+                Ok(()) => booked += 1,
+                Err(e) => tracing::warn!(order_id = %order, error = %e, "deposit settlement failed; next pass retries"),
+            }
+        }
+        Ok((found, booked))
+    }
+
+    async fn execute(
+        &self,
+        customer: &CustomerId,
+        request: String,
+        command: LedgerCommand,
+        create: bool,
+    ) -> Result<(), String> {
+        let meta = system_meta(request, format!("deposit:{customer}"), "system:deposits", command.at);
+        match self.ledgers.execute(customer.as_str(), &meta, &command, create).await {
+            Ok(_) | Err(ExecuteError::Domain(LedgerRefused(LedgerError::DuplicateBookingId { .. }))) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    async fn hold(&self, order: &str, customer: &str, amount: Fen, now: OffsetDateTime) -> Result<(), String> {
+        let customer = CustomerId::parse(customer).map_err(|e| format!("customer_id: {e}"))?;
+        let order_id = OrderId::parse(order).map_err(|e| format!("order_id: {e}"))?;
+        let command = LedgerCommand {
+            customer: customer.clone(),
+            booking: order_booking("deposit-hold", order),
+            at: now,
+            roles: Vec::new(),
+            memo: format!("违章押金 order {order}"),
+            action: Action::HoldDeposit {
+                amount,
+                order: order_id,
+            },
+        };
+        self.execute(&customer, format!("deposit-hold:{order}"), command, true)
+            .await
+    }
+
+    async fn settle(&self, order: &str, customer: &str, hold: &str, now: OffsetDateTime) -> Result<(), String> {
+        let customer = CustomerId::parse(customer).map_err(|e| format!("customer_id: {e}"))?;
+        let hold = rentops_ledger::BookingId(uuid::Uuid::parse_str(hold).map_err(|e| format!("hold: {e}"))?);
+        let (ledger, _) = self.ledgers.state(customer.as_str()).await.map_err(|e| e.to_string())?;
+        let Some(h) = ledger.hold(&hold) else {
+            return Err(format!("no hold {hold} on the ledger"));
+        };
+        if h.is_resolved() {
+            return Ok(());
+        }
+        let mut left = h.remaining;
+        let mut against = Vec::new();
+        for item in ledger.open_items() {
+            if item.order.as_ref().map(|o| o.to_string()).as_deref() != Some(order) || left == Fen::ZERO {
+                continue;
+            }
+            let amount = item.open.min(left);
+            if amount > Fen::ZERO {
+                left = left.checked_sub(amount).ok_or("deposit arithmetic")?;
+                against.push(rentops_ledger::Apply {
+                    charge: item.booking,
+                    amount,
+                });
+            }
+        }
+        let (booking, action, memo) = if against.is_empty() {
+            (
+                order_booking("deposit-release", order),
+                Action::ReleaseDeposit { hold },
+                format!("违章押金退还 order {order}"),
+            )
+        } else {
+            (
+                order_booking("deposit-deduction", order),
+                Action::DeductDeposit {
+                    hold,
+                    against,
+                    release: order_booking("deposit-release", order),
+                },
+                format!("违章押金抵扣 order {order}"),
+            )
+        };
+        let command = LedgerCommand {
+            customer: customer.clone(),
+            booking,
+            at: now,
+            roles: Vec::new(),
+            memo,
+            action,
+        };
+        self.execute(&customer, format!("deposit-settle:{order}"), command, false)
+            .await
+    }
+}

@@ -316,6 +316,53 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Moves the clock to `at` and waits for a whole pass of the deposits' scan that saw it;
+    /// returns the stream's last sequence after it.
+    pub async fn deposits_at(&self, at: OffsetDateTime) -> u64 {
+        self.clock.set(at);
+        self.app
+            .deposit_scan
+            .next_full_pass(Duration::from_secs(60))
+            .await
+            .expect("a deposits pass");
+        self.last_sequence().await
+    }
+
+    pub async fn statement(&self, customer: &str, after: u64) -> pb::GetStatementResponse {
+        self.client
+            .clone()
+            .get_statement(pb::GetStatementRequest {
+                customer_id: customer.into(),
+                as_of: String::new(),
+                consistency: wait(after),
+            })
+            .await
+            .expect("statement")
+            .into_inner()
+    }
+
+    pub async fn place_with_deposit(&self, order_id: &str, customer: &str, deposit_fen: i64) {
+        self.order_event(
+            order_id,
+            "OrderPlaced",
+            opb::OrderPlaced {
+                order_id: order_id.into(),
+                customer: Some(opb::Customer {
+                    customer_id: customer.into(),
+                    name: "李四".into(),
+                    phone: "13900000000".into(),
+                }),
+                city: "SHA".into(),
+                violation_deposit: cny(deposit_fen),
+                ..Default::default()
+            },
+            T0,
+        )
+        .await;
+    }
+}
+
 pub fn wait(after: u64) -> Option<Consistency> {
     Some(Consistency {
         min_sequence: after,
