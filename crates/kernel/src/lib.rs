@@ -29,6 +29,7 @@
 
 pub mod aggregate;
 pub mod calendar;
+pub mod cover;
 pub mod ids;
 pub mod money;
 pub mod plate;
@@ -42,6 +43,7 @@ pub use calendar::{
     Calendar, CalendarDataError, CalendarError, DayHours, DayKind, Holiday, Interval, Notice, ScheduleError,
     WeeklySchedule,
 };
+pub use cover::CoverTier;
 pub use ids::{CityCode, CustomerId, IdError, OrderId, StationId, VehicleId};
 pub use money::{Fen, MoneyError};
 pub use plate::{Plate, PlateError, PlateKind};

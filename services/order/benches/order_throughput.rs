@@ -83,6 +83,7 @@ fn sample_events(reference: &str, now: time::OffsetDateTime) -> (String, Vec<Ord
         rental_deposit: Fen(0),
         violation_deposit: Fen(0),
         notes: String::new(),
+        cover: rentops_order::domain::CoverTier::Basic,
     };
     let events = vec![
         OrderEvent::Placed {

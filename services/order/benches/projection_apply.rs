@@ -43,6 +43,7 @@ fn events(round: usize, batch: usize, seq0: u64) -> Vec<RecordedEvent> {
                         rental_deposit: Fen(0),
                         violation_deposit: Fen(0),
                         notes: String::new(),
+                        cover: CoverTier::Basic,
                     },
                     placed_at: now,
                     pre_verified: false,

@@ -142,6 +142,7 @@ pub fn order_pb(row: &OrderRow) -> pb::Order {
         price: Some(codec::money(b.price)),
         rental_deposit: Some(codec::money(b.rental_deposit)),
         violation_deposit: Some(codec::money(b.violation_deposit)),
+        cover_tier: rentops_proto::cover::cover_to_pb(b.cover),
         placed_at: Some(ts(o.placed_at)),
         pre_verified: o.pre_verified,
         contact_due_at: Some(ts(o.contact_due_at)),
@@ -265,6 +266,10 @@ impl pb::order_service_server::OrderService for OrderApi {
             .money("violation_deposit", r.violation_deposit.as_ref(), false)
             .unwrap_or_default();
         let notes = v.text("notes", &r.notes, 2000, false);
+        let cover = rentops_proto::cover::cover_from_pb(r.cover_tier);
+        if cover.is_none() {
+            v.add("cover_tier", format!("unknown cover tier {}", r.cover_tier));
+        }
         let now = self.clock.now();
         let placed_at = v.time("placed_at", r.placed_at.as_ref()).unwrap_or(now);
         if placed_at > now + time::Duration::minutes(5) {
@@ -293,6 +298,7 @@ impl pb::order_service_server::OrderService for OrderApi {
             rental_deposit,
             violation_deposit,
             notes,
+            cover: cover.unwrap_or_default(),
         };
         v.finish(())?;
         let order_id = order_id_for(channel, &partner_code, &channel_order_ref);

@@ -98,6 +98,7 @@ async fn every_bad_placement_is_refused_naming_the_field_and_appends_nothing() {
             Box::new(|r| r.add_ons = (0..21).map(|i| format!("a{i}")).collect()),
         ),
         ("notes", Box::new(|r| r.notes = "n".repeat(2001))),
+        ("cover_tier", Box::new(|r| r.cover_tier = 7)),
         (
             "placed_at",
             Box::new(|r| r.placed_at = Some(ts(time::OffsetDateTime::now_utc() + time::Duration::days(1)))),

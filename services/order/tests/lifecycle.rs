@@ -22,6 +22,7 @@ rentops_testkit::per_backend! {
         assert_eq!(o.status, pb::OrderStatus::Placed as i32);
         assert_eq!(o.price.as_ref().map(|m| m.amount_fen), Some(120_000));
         assert_eq!(o.customer.as_ref().map(|c| c.name.as_str()), Some("王芳"));
+        assert_eq!(o.cover_tier, rentops_proto::common::CoverTier::Full as i32, "{label}: the agreement's cover");
 
         // The confirmation queue holds it, due two hours after placement.
         let queue = c

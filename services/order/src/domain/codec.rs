@@ -191,6 +191,7 @@ pub fn event_pb(event: &OrderEvent, order_id: &str) -> pb::order_event::Event {
             price: Some(money(b.price)),
             rental_deposit: Some(money(b.rental_deposit)),
             violation_deposit: Some(money(b.violation_deposit)),
+            cover_tier: rentops_proto::cover::cover_to_pb(b.cover),
             placed_at: Some(ts(*placed_at)),
             pre_verified: *pre_verified,
             contact_due_at: Some(ts(*contact_due_at)),
@@ -435,6 +436,8 @@ pub fn decode_event(name: &str, payload: &[u8]) -> Result<OrderEvent, DecodeErro
                     rental_deposit: fen(&m.rental_deposit),
                     violation_deposit: fen(&m.violation_deposit),
                     notes: m.notes,
+                    cover: rentops_proto::cover::cover_from_pb(m.cover_tier)
+                        .ok_or_else(|| DecodeError::invalid(name, "cover_tier", format!("unknown value {}", m.cover_tier)))?,
                 },
                 placed_at: req_ts(name, "placed_at", &m.placed_at)?,
                 pre_verified: m.pre_verified,

@@ -45,6 +45,7 @@ pub(crate) fn booking() -> Booking {
         price: Fen(120_000),
         rental_deposit: Fen(500_000),
         violation_deposit: Fen(200_000),
+        cover: CoverTier::Full,
         notes: String::new(),
     }
 }

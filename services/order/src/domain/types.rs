@@ -1,7 +1,7 @@
 //! Value types of the order domain: each parsed once at the edge, valid thereafter. Money,
 //! vehicle models, plates and city codes are the kernel's, shared with fleet.
 
-pub use rentops_kernel::{CityCode, Fen, Plate, VehicleModel};
+pub use rentops_kernel::{CityCode, CoverTier, Fen, Plate, VehicleModel};
 // Models in the stored order JSON keep their old spelling (see the module's documentation).
 use rentops_kernel::vehicle::stored_json as model_json;
 use serde::{Deserialize, Serialize};
@@ -165,6 +165,9 @@ pub struct Booking {
     pub rental_deposit: Fen,
     pub violation_deposit: Fen,
     pub notes: String,
+    /// The agreement's cover tier (orders stored before it was recorded read as basic).
+    #[serde(default)]
+    pub cover: CoverTier,
 }
 
 /// A car handed over or taken back.

@@ -195,6 +195,7 @@ pub fn place_request(reference: &str) -> pb::PlaceOrderRequest {
         violation_deposit: cny(200_000),
         notes: String::new(),
         placed_at: None,
+        cover_tier: rentops_proto::common::CoverTier::Full as i32,
     }
 }
 
