@@ -36,6 +36,8 @@ const FINANCE: &[Role] = &[Role::Finance];
 const SUPERVISOR: &[Role] = &[Role::Supervisor];
 const REVERSE: &[Role] = &[Role::Supervisor, Role::Finance];
 const READ: &[Role] = &[Role::Desk, Role::Supervisor, Role::Finance, Role::Analyst];
+/// Damage is recorded by the desk and by the fleet's staff who inspect the returned car.
+const CLAIM: &[Role] = &[Role::Desk, Role::Supervisor, Role::Fleet, Role::Finance];
 
 /// Who may call each RPC of `rentops.receivables.v1.ReceivablesService`.
 pub const POLICY: Declaration = (
@@ -48,6 +50,13 @@ pub const POLICY: Declaration = (
         ("WriteOffCharge", SUPERVISOR),
         ("RefundCredit", FINANCE),
         ("ReverseBooking", REVERSE),
+        ("OpenClaim", CLAIM),
+        ("AddClaimLines", CLAIM),
+        ("SetClaimDetails", CLAIM),
+        ("ConfirmClaim", FINANCE),
+        ("AdjustClaim", FINANCE),
+        ("GetClaim", READ),
+        ("ListClaims", READ),
         ("GetViolation", READ),
         ("ListViolations", READ),
         ("ListExceptions", READ),
@@ -68,6 +77,7 @@ pub struct ReceivablesApi {
     pub checkpoints: Checkpoints,
     pub clock: Arc<dyn Clock>,
     pub ladder: Ladder,
+    pub claims: ClaimsApi,
 }
 
 impl DomainStatus for ViolationError {
@@ -683,6 +693,49 @@ impl pb::receivables_service_server::ReceivablesService for ReceivablesApi {
         ))
     }
 
+    async fn open_claim(&self, request: Request<pb::OpenClaimRequest>) -> Result<Response<pb::ClaimResult>, Status> {
+        self.claims.open_claim(request).await
+    }
+
+    async fn add_claim_lines(
+        &self,
+        request: Request<pb::AddClaimLinesRequest>,
+    ) -> Result<Response<pb::ClaimResult>, Status> {
+        self.claims.add_claim_lines(request).await
+    }
+
+    async fn set_claim_details(
+        &self,
+        request: Request<pb::SetClaimDetailsRequest>,
+    ) -> Result<Response<pb::ClaimResult>, Status> {
+        self.claims.set_claim_details(request).await
+    }
+
+    async fn confirm_claim(
+        &self,
+        request: Request<pb::ConfirmClaimRequest>,
+    ) -> Result<Response<pb::ClaimResult>, Status> {
+        self.claims.confirm_claim(request).await
+    }
+
+    async fn adjust_claim(
+        &self,
+        request: Request<pb::AdjustClaimRequest>,
+    ) -> Result<Response<pb::ClaimResult>, Status> {
+        self.claims.adjust_claim(request).await
+    }
+
+    async fn get_claim(&self, request: Request<pb::GetClaimRequest>) -> Result<Response<pb::GetClaimResponse>, Status> {
+        self.claims.get_claim(request).await
+    }
+
+    async fn list_claims(
+        &self,
+        request: Request<pb::ListClaimsRequest>,
+    ) -> Result<Response<pb::ListClaimsResponse>, Status> {
+        self.claims.list_claims(request).await
+    }
+
     async fn get_violation(
         &self,
         request: Request<pb::GetViolationRequest>,
@@ -892,6 +945,302 @@ impl pb::receivables_service_server::ReceivablesService for ReceivablesApi {
                 })
                 .collect(),
             page: Some(common::PageResponse { next_page_token: next }),
+        }))
+    }
+}
+
+// ---- repair claims ------------------------------------------------------------------------------
+
+/// The claims' part of the API (confirmations cross into the ledger: see [`crate::claims`]).
+pub struct ClaimsApi {
+    pub claims: crate::claims::Claims,
+    pub db: Db,
+    pub checkpoints: Checkpoints,
+    pub clock: Arc<dyn Clock>,
+}
+
+fn invoice_lines(
+    v: &mut Violations,
+    lines: &[pb::InvoiceLineInput],
+    field: &str,
+) -> Vec<crate::domain::claim::InvoiceLine> {
+    if lines.len() > 100 {
+        v.add(field, "at most 100 lines");
+    }
+    lines
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let f = |name: &str| format!("{field}[{i}].{name}");
+            let kind = v.enum_value(
+                &f("kind"),
+                "invoice line kind",
+                l.kind,
+                crate::domain::claim_codec::line_kind_from_pb(l.kind),
+            );
+            let description = v.text(&f("description"), &l.description, 200, true);
+            let amount = positive(v, &f("amount"), l.amount.as_ref());
+            let document = v.text(&f("document_ref"), &l.document_ref, 64, false);
+            Some(crate::domain::claim::InvoiceLine {
+                kind: kind?,
+                description,
+                amount,
+                document,
+            })
+        })
+        .collect()
+}
+
+fn claim_status_pb(c: &crate::domain::claim::Claim) -> pb::ClaimStatus {
+    if c.is_confirmed() {
+        pb::ClaimStatus::Confirmed
+    } else {
+        pb::ClaimStatus::Open
+    }
+}
+
+impl ClaimsApi {
+    fn claim_pb(&self, id: &str, c: &crate::domain::claim::Claim) -> Result<pb::Claim, Status> {
+        use crate::domain::claim_codec::{cause_pb, liability_pb, lines_pb, opened_pb};
+        let o = c.opened.as_ref().ok_or_else(|| Status::not_found("claim not found"))?;
+        let liability = c.liability(&self.claims.terms).map_err(DomainStatus::status)?;
+        Ok(pb::Claim {
+            claim_id: id.to_owned(),
+            status: claim_status_pb(c) as i32,
+            opened: Some(opened_pb(id, o)),
+            lines: lines_pb(&c.lines),
+            cause: cause_pb(c.cause.unwrap_or(o.cause)) as i32,
+            repair_days: c.repair_days,
+            liability: Some(liability_pb(&liability)),
+            charge_booking_id: c.charged.as_ref().map(|x| x.booking.clone()).unwrap_or_default(),
+            confirmed_by: c.charged.as_ref().map(|x| x.by.clone()).unwrap_or_default(),
+            recovery_fen: c.recovery.0,
+            timeline: Vec::new(),
+        })
+    }
+
+    fn result(&self, done: &Executed<crate::domain::claim::Claim>, booking: String) -> Result<pb::ClaimResult, Status> {
+        Ok(pb::ClaimResult {
+            claim_id: done.aggregate_id.clone(),
+            sequence: done.sequence,
+            events_appended: done.events_appended,
+            charge_booking_id: booking,
+            liability: Some(crate::domain::claim_codec::liability_pb(
+                &done.state.liability(&self.claims.terms).map_err(DomainStatus::status)?,
+            )),
+        })
+    }
+
+    pub async fn open_claim(
+        &self,
+        request: Request<pb::OpenClaimRequest>,
+    ) -> Result<Response<pb::ClaimResult>, Status> {
+        use crate::domain::claim::{Cause, ClaimCommand, Opened};
+        let caller = Caller::of(&request);
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let ctx = context(&mut v, &r, caller.as_ref());
+        let order = v.text("order_id", &r.order_id, 64, true);
+        let cause = if r.cause == 0 {
+            Some(Cause::Ordinary)
+        } else {
+            v.enum_value(
+                "cause",
+                "damage cause",
+                r.cause,
+                crate::domain::claim_codec::cause_from_pb(r.cause),
+            )
+        };
+        let damage = v.text("damage", &r.damage, 500, true);
+        let lines = invoice_lines(&mut v, &r.lines, "lines");
+        if r.repair_days > 365 {
+            v.add("repair_days", "at most 365");
+        }
+        let hire = if order.is_empty() {
+            None
+        } else {
+            let h = queries::claim_hire(&self.db, &order).await.map_err(query_status)?;
+            if h.is_none() {
+                v.add(
+                    "order_id",
+                    "no such hire (is the order service's stream read up to it?)",
+                );
+            }
+            h
+        };
+        let (ctx, hire, cause) = v.finish((ctx, hire, cause))?;
+        let (Some((customer, city, cover, vehicle)), Some(cause)) = (hire, cause) else {
+            return Err(invalid_argument("order_id", "required"));
+        };
+        let now = self.clock.now();
+        let id = uuid::Uuid::new_v5(
+            &crate::domain::BOOKING_NAMESPACE,
+            format!("claim:{}", ctx.request_id).as_bytes(),
+        )
+        .to_string();
+        let command = ClaimCommand::Open(Opened {
+            order_id: order,
+            customer_id: customer,
+            city,
+            vehicle_id: vehicle,
+            cover: rentops_kernel::CoverTier::parse(&cover).unwrap_or_default(),
+            cause,
+            damage_noted: damage,
+            opened_at: now,
+            from_return: false,
+            lines,
+            repair_days: r.repair_days,
+        });
+        let done = api::execute(&self.claims.claims, &id, ctx, now, &command, true).await?;
+        Ok(Response::new(self.result(&done, String::new())?))
+    }
+
+    pub async fn add_claim_lines(
+        &self,
+        request: Request<pb::AddClaimLinesRequest>,
+    ) -> Result<Response<pb::ClaimResult>, Status> {
+        let caller = Caller::of(&request);
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let ctx = context(&mut v, &r, caller.as_ref());
+        let id = v.text("claim_id", &r.claim_id, 64, true);
+        if r.lines.is_empty() {
+            v.add("lines", "at least one line");
+        }
+        let lines = invoice_lines(&mut v, &r.lines, "lines");
+        let ctx = v.finish(ctx)?;
+        let now = self.clock.now();
+        let command = crate::domain::claim::ClaimCommand::AddLines { lines, at: now };
+        let done = api::execute(&self.claims.claims, &id, ctx, now, &command, false).await?;
+        Ok(Response::new(self.result(&done, String::new())?))
+    }
+
+    pub async fn set_claim_details(
+        &self,
+        request: Request<pb::SetClaimDetailsRequest>,
+    ) -> Result<Response<pb::ClaimResult>, Status> {
+        let caller = Caller::of(&request);
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let ctx = context(&mut v, &r, caller.as_ref());
+        let id = v.text("claim_id", &r.claim_id, 64, true);
+        let cause = if r.cause == 0 {
+            None
+        } else {
+            v.enum_value(
+                "cause",
+                "damage cause",
+                r.cause,
+                crate::domain::claim_codec::cause_from_pb(r.cause),
+            )
+        };
+        if r.repair_days.is_some_and(|d| d > 365) {
+            v.add("repair_days", "at most 365");
+        }
+        let ctx = v.finish(ctx)?;
+        let now = self.clock.now();
+        let command = crate::domain::claim::ClaimCommand::SetDetails {
+            cause,
+            repair_days: r.repair_days,
+            at: now,
+        };
+        let done = api::execute(&self.claims.claims, &id, ctx, now, &command, false).await?;
+        Ok(Response::new(self.result(&done, String::new())?))
+    }
+
+    pub async fn confirm_claim(
+        &self,
+        request: Request<pb::ConfirmClaimRequest>,
+    ) -> Result<Response<pb::ClaimResult>, Status> {
+        let caller = Caller::of(&request);
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let ctx = context(&mut v, &r, caller.as_ref());
+        let id = v.text("claim_id", &r.claim_id, 64, true);
+        let expected = v.money("expected_total", r.expected_total.as_ref(), false);
+        let ctx = v.finish(ctx)?;
+        let (done, booking) = self.claims.confirm(&id, ctx, expected, self.clock.now()).await?;
+        Ok(Response::new(self.result(&done, booking)?))
+    }
+
+    pub async fn adjust_claim(
+        &self,
+        request: Request<pb::AdjustClaimRequest>,
+    ) -> Result<Response<pb::ClaimResult>, Status> {
+        let caller = Caller::of(&request);
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let ctx = context(&mut v, &r, caller.as_ref());
+        let id = v.text("claim_id", &r.claim_id, 64, true);
+        let lines = (!r.lines.is_empty()).then(|| invoice_lines(&mut v, &r.lines, "lines"));
+        if r.repair_days.is_some_and(|d| d > 365) {
+            v.add("repair_days", "at most 365");
+        }
+        let recovery = v.money("recovery", r.recovery.as_ref(), false);
+        let reason = v.text("reason", &r.reason, 500, true);
+        let ctx = v.finish(ctx)?;
+        let (done, booking) = self
+            .claims
+            .adjust(&id, ctx, lines, r.repair_days, recovery, reason, self.clock.now())
+            .await?;
+        Ok(Response::new(self.result(&done, booking)?))
+    }
+
+    pub async fn get_claim(
+        &self,
+        request: Request<pb::GetClaimRequest>,
+    ) -> Result<Response<pb::GetClaimResponse>, Status> {
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let id = v.text("claim_id", &r.claim_id, 64, true);
+        v.finish(())?;
+        self.checkpoints.consistent(r.consistency.as_ref()).await?;
+        let row = queries::claim(&self.db, &id)
+            .await
+            .map_err(query_status)?
+            .ok_or_else(|| Status::not_found("claim not found"))?;
+        let mut claim = self.claim_pb(&row.claim_id, &row.claim)?;
+        claim.timeline = queries::claim_timeline(&self.db, &id)
+            .await
+            .map_err(query_status)?
+            .into_iter()
+            .map(|(sequence, at, actor, event_type)| pb::ClaimTimelineEntry {
+                sequence,
+                at: Some(to_timestamp(at)),
+                actor,
+                event_type,
+            })
+            .collect();
+        Ok(Response::new(pb::GetClaimResponse { claim: Some(claim) }))
+    }
+
+    pub async fn list_claims(
+        &self,
+        request: Request<pb::ListClaimsRequest>,
+    ) -> Result<Response<pb::ListClaimsResponse>, Status> {
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let status = match pb::ClaimStatus::try_from(r.status) {
+            Ok(pb::ClaimStatus::Unspecified) => None,
+            Ok(pb::ClaimStatus::Open) => Some("OPEN"),
+            Ok(pb::ClaimStatus::Confirmed) => Some("CONFIRMED"),
+            Err(_) => {
+                v.add("status", format!("unknown claim status {}", r.status));
+                None
+            }
+        };
+        let order = v.text("order_id", &r.order_id, 64, false);
+        let customer = v.text("customer_id", &r.customer_id, 64, false);
+        v.finish(())?;
+        self.checkpoints.consistent(r.consistency.as_ref()).await?;
+        let rows = queries::claims(&self.db, status, &order, &customer)
+            .await
+            .map_err(query_status)?;
+        Ok(Response::new(pb::ListClaimsResponse {
+            claims: rows
+                .iter()
+                .map(|row| self.claim_pb(&row.claim_id, &row.claim))
+                .collect::<Result<_, Status>>()?,
         }))
     }
 }

@@ -16,7 +16,7 @@ use rentops_runtime::config::{CommonConfig, ConfigError, ConfigReader, Env};
 use rentops_runtime::{Clock, Shutdown};
 
 use crate::api::ReceivablesApi;
-use crate::domain::{Ladder, LedgerAggregate, ViolationAggregate};
+use crate::domain::{ClaimAggregate, Ladder, LedgerAggregate, Terms, ViolationAggregate};
 use crate::projections::{FleetCustodyProjection, HiresProjection, ReceivablesProjection};
 use crate::reactors;
 
@@ -39,6 +39,10 @@ pub struct ReceivablesConfig {
     /// `RENTOPS_RECEIVABLES_DEPOSIT_RELEASE_DAYS`: how long after the return a violation deposit
     /// is held (default 30 days).
     pub deposit_release_after: time::Duration,
+    /// Repair claims' terms: `RENTOPS_RECEIVABLES_DEDUCTIBLE_FEN` (150000),
+    /// `…_LOSS_OF_USE_PER_DAY_FEN` (20000), `…_BASIC_PAYS_LOSS_OF_USE` (true),
+    /// `…_ADMIN_FEE_FEN` (10000).
+    pub terms: Terms,
 }
 
 impl rentops_runtime::ServiceConfig for ReceivablesConfig {
@@ -105,6 +109,19 @@ impl rentops_runtime::ServiceConfig for ReceivablesConfig {
             calendar: Arc::new(calendar),
             order_stream: r.string("RENTOPS_RECEIVABLES_ORDER_STREAM", "ORDER"),
             fleet_stream: r.string("RENTOPS_RECEIVABLES_FLEET_STREAM", "FLEET"),
+            terms: {
+                let d = Terms::default();
+                let fen = |key: &str, default: Fen| -> Result<Fen, ConfigError> {
+                    Ok(Fen(r.bounded(key, default.0 as u64, 0..=100_000_000)? as i64))
+                };
+                Terms {
+                    deductible: fen("RENTOPS_RECEIVABLES_DEDUCTIBLE_FEN", d.deductible)?,
+                    loss_of_use_per_day: fen("RENTOPS_RECEIVABLES_LOSS_OF_USE_PER_DAY_FEN", d.loss_of_use_per_day)?,
+                    basic_pays_loss_of_use: r
+                        .parse("RENTOPS_RECEIVABLES_BASIC_PAYS_LOSS_OF_USE", d.basic_pays_loss_of_use)?,
+                    admin_fee: fen("RENTOPS_RECEIVABLES_ADMIN_FEE_FEN", d.admin_fee)?,
+                }
+            },
             deposit_release_after: time::Duration::days(r.bounded(
                 "RENTOPS_RECEIVABLES_DEPOSIT_RELEASE_DAYS",
                 30,
@@ -131,6 +148,9 @@ pub struct Parts {
     pub rematch_scan: ProgressWatch,
     /// Passes of the deposits' scan.
     pub deposit_scan: ProgressWatch,
+    /// Passes of the scan that opens claims from returns with damage noted.
+    pub damage_scan: ProgressWatch,
+    pub claims: Arc<CommandHandler<ClaimAggregate>>,
 }
 
 /// Starts the service on `listener`; everything stops when `shutdown` is cancelled.
@@ -152,6 +172,7 @@ pub async fn start(
     .await?;
     let violations = kit.handler::<ViolationAggregate>();
     let ledgers = kit.handler::<LedgerAggregate>();
+    let claims = kit.handler::<ClaimAggregate>();
     let db = kit.db().clone();
     let projector = kit.project(ReceivablesProjection {
         ladder: config.ladder.clone(),
@@ -191,14 +212,32 @@ pub async fn start(
             .woken_by(hires.applied())
             .woken_by(projector.applied()),
     );
+    let damage_scan = kit.scan(
+        reactors::DamageClaims {
+            claims: claims.clone(),
+            db: db.clone(),
+            clock: clock.clone(),
+        },
+        Schedule::every(config.ladder_scan).woken_by(hires.applied()),
+    );
     kit.serve(
         pb::receivables_service_server::ReceivablesServiceServer::new(ReceivablesApi {
             violations: violations.clone(),
             ledgers: ledgers.clone(),
             db: db.clone(),
             checkpoints: projector.checkpoints.clone(),
-            clock,
+            clock: clock.clone(),
             ladder: config.ladder.clone(),
+            claims: crate::api::ClaimsApi {
+                claims: crate::claims::Claims {
+                    claims: claims.clone(),
+                    ledgers: ledgers.clone(),
+                    terms: config.terms,
+                },
+                db: db.clone(),
+                checkpoints: projector.checkpoints.clone(),
+                clock,
+            },
         }),
         crate::api::POLICY,
     );
@@ -212,5 +251,7 @@ pub async fn start(
         ladder_scan,
         rematch_scan,
         deposit_scan,
+        damage_scan,
+        claims,
     }))
 }

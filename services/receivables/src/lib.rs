@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod app;
+pub mod claims;
 pub mod domain;
 pub mod projections;
 pub mod reactors;

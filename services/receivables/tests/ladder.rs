@@ -28,7 +28,8 @@ rentops_testkit::per_backend! {
         let t = TestApp::spawn(db).await;
         t.register_vehicle("V3", PLATE, T0 - Duration::days(60)).await;
         let o = order_id(21);
-        t.place(&o, "C-21").await;
+        // No violation deposit: the charge stays on the ledger (deposits are their own test).
+        t.place_with_deposit(&o, "C-21", 0).await;
         t.pickup(&o, "V3", PLATE, T0 + Duration::hours(1)).await;
         t.return_car(&o, T0 + Duration::days(2)).await;
         // Matched on day 20 after the offence (records come late).
@@ -48,7 +49,7 @@ rentops_testkit::per_backend! {
             panic!("{label}: no notice")
         };
         assert_eq!(notice.notices.len(), 2, "{label}: SMS and app push");
-        assert_eq!(notice.notices[0].phone, "13800000000");
+        assert_eq!(notice.notices[0].phone, "13900000000", "{label}: the renter's phone");
         assert!(notice.notices[0].text.contains("交管12123"), "{}", notice.notices[0].text);
 
         // A day before D+3 nothing happens, however many passes run.

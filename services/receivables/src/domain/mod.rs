@@ -4,8 +4,11 @@
 //! - [`ladder`]: the dunning ladder's steps, days and notices (configuration).
 //! - [`custody`]: who had the car with a plate at a moment.
 //! - [`ledger`]: the customers' ledger (`rentops-ledger`) as the `ledger` aggregate.
-//! - [`codec`]: the violation events' wire mapping.
+//! - [`claim`]: a repair claim and what the renter pays for it (`claim` aggregate).
+//! - [`codec`], [`claim_codec`]: the events' wire mapping.
 
+pub mod claim;
+pub mod claim_codec;
 pub mod codec;
 pub mod custody;
 pub mod ladder;
@@ -15,6 +18,7 @@ pub mod violation;
 #[cfg(test)]
 mod tests;
 
+pub use claim::{ClaimAggregate, Terms};
 pub use ladder::{Ladder, Step};
 pub use ledger::LedgerAggregate;
 pub use violation::{

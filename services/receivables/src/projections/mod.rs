@@ -24,8 +24,9 @@ use rentops_proto::{fleet as fpb, order as opb};
 use sqlx::{Any, Row, Transaction};
 use time::OffsetDateTime;
 
+use crate::domain::claim::Claim;
 use crate::domain::ledger::date_text;
-use crate::domain::{Ladder, LedgerAggregate, Violation, ViolationAggregate};
+use crate::domain::{ClaimAggregate, Ladder, LedgerAggregate, Violation, ViolationAggregate};
 
 type Tx = Transaction<'static, Any>;
 
@@ -119,9 +120,11 @@ impl HiresProjection {
             "OrderPlaced" => {
                 let p: opb::OrderPlaced = decode(e)?;
                 let customer = p.customer.unwrap_or_default();
+                let cover = rentops_proto::cover::cover_from_pb(p.cover_tier)
+                    .ok_or_else(|| bad(e, format!("cover_tier: unknown value {}", p.cover_tier)))?;
                 sqlx::query(
                     "INSERT INTO rx_hires (order_id, customer_id, customer_phone, city, violation_deposit_fen, \
-                     last_sequence) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (order_id) DO NOTHING",
+                     last_sequence, cover_tier) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (order_id) DO NOTHING",
                 )
                 .bind(order)
                 .bind(customer.customer_id)
@@ -129,6 +132,7 @@ impl HiresProjection {
                 .bind(p.city)
                 .bind(p.violation_deposit.map(|m| m.amount_fen).unwrap_or(0))
                 .bind(e.sequence as i64)
+                .bind(cover.code())
                 .execute(&mut **tx)
                 .await?;
             }
@@ -184,6 +188,18 @@ impl HiresProjection {
                     .bind(micros(at))
                     .execute(&mut **tx)
                     .await?;
+                if !r.damage_noted.trim().is_empty() {
+                    // An outbox for the claims scan (kept through a rebuild, keyed by order).
+                    sqlx::query(
+                        "INSERT INTO rx_damage (order_id, damage, returned_us) VALUES ($1, $2, $3) \
+                         ON CONFLICT (order_id) DO NOTHING",
+                    )
+                    .bind(order.clone())
+                    .bind(r.damage_noted.trim().to_owned())
+                    .bind(micros(at))
+                    .execute(&mut **tx)
+                    .await?;
+                }
                 if let Some((_, vehicle, key)) = Self::close_open(tx, &order, at).await? {
                     recheck(tx, "ORDER", e, 0, &vehicle, &key, at, None).await?;
                 }
@@ -214,7 +230,8 @@ impl Projection for HiresProjection {
         HiresProjection
     }
 
-    /// `rx_recheck` is an outbox, written through during a rebuild (keyed by event).
+    /// `rx_recheck` and `rx_damage` are outboxes, written through during a rebuild (keyed by
+    /// event and by order).
     fn tables(&self) -> Vec<&'static str> {
         vec!["rx_hires", "rx_hire_spans"]
     }
@@ -414,6 +431,54 @@ impl ReceivablesProjection {
         Ok(())
     }
 
+    async fn claim(&self, tx: &mut Tx, e: &RecordedEvent) -> Result<(), ProjectionError> {
+        let event = ClaimAggregate::decode(&e.name, &e.payload).map_err(|err| bad(e, err))?;
+        let id = e.meta.aggregate_id.clone();
+        let row = sqlx::query("SELECT state FROM rx_claims WHERE claim_id = $1")
+            .bind(id.clone())
+            .fetch_optional(&mut **tx)
+            .await?;
+        let state: Claim = match row {
+            None => Claim::default(),
+            Some(r) => {
+                let json: String = r.try_get(0)?;
+                serde_json::from_str(&json).map_err(|err| ProjectionError::stored_row(id.clone(), err))?
+            }
+        };
+        let c = ClaimAggregate::evolve(state, &event);
+        let Some(opened) = &c.opened else {
+            return Err(bad(e, "an event before the claim was opened"));
+        };
+        let status = if c.is_confirmed() { "CONFIRMED" } else { "OPEN" };
+        sqlx::query(
+            "INSERT INTO rx_claims (claim_id, order_id, customer_id, status, opened_us, state, last_sequence) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (claim_id) DO UPDATE SET status = excluded.status, \
+             state = excluded.state, last_sequence = excluded.last_sequence",
+        )
+        .bind(id.clone())
+        .bind(opened.order_id.clone())
+        .bind(opened.customer_id.clone())
+        .bind(status)
+        .bind(micros(opened.opened_at))
+        .bind(serde_json::to_string(&c).map_err(|err| bad(e, err))?)
+        .bind(e.sequence as i64)
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO rx_claim_events (sequence, claim_id, name, at_us, actor, payload) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (sequence) DO NOTHING",
+        )
+        .bind(e.sequence as i64)
+        .bind(id)
+        .bind(e.name.clone())
+        .bind(micros(e.meta.time))
+        .bind(e.meta.actor.clone())
+        .bind(e.payload.to_vec())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
     async fn ledger(&self, tx: &mut Tx, e: &RecordedEvent) -> Result<(), ProjectionError> {
         let event = LedgerAggregate::decode(&e.name, &e.payload).map_err(|err| bad(e, err))?;
         let LedgerEvent::Booked { booking, settlement } = &event;
@@ -520,15 +585,17 @@ impl Projection for ReceivablesProjection {
         vec![
             format!("rentops.receivables.{}.>", ViolationAggregate::TYPE),
             format!("rentops.receivables.{}.>", LedgerAggregate::TYPE),
+            format!("rentops.receivables.{}.>", ClaimAggregate::TYPE),
         ]
     }
 
     async fn apply(&self, tx: &mut Tx, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
         for e in events {
-            if e.subject
-                .starts_with(&format!("rentops.receivables.{}.", LedgerAggregate::TYPE))
-            {
+            let aggregate = e.subject.split('.').nth(2).unwrap_or_default();
+            if aggregate == LedgerAggregate::TYPE {
                 self.ledger(tx, e).await?;
+            } else if aggregate == ClaimAggregate::TYPE {
+                self.claim(tx, e).await?;
             } else {
                 self.violation(tx, e).await?;
             }
@@ -551,6 +618,8 @@ impl Projection for ReceivablesProjection {
             "rx_items",
             "rx_matches",
             "rx_holds",
+            "rx_claims",
+            "rx_claim_events",
         ]
     }
 }

@@ -489,7 +489,8 @@ pub async fn holds_to_take(
 }
 
 /// Unresolved holds of hires returned on or before `returned_by` none of whose violations is
-/// still on its ladder before the charge: (order, customer, hold booking).
+/// still on its ladder before the charge, with no repair claim still being assessed (or about
+/// to be opened from the return): (order, customer, hold booking).
 pub async fn holds_to_settle(
     db: &Db,
     returned_by: OffsetDateTime,
@@ -499,6 +500,8 @@ pub async fn holds_to_settle(
         "SELECT d.order_id, d.customer_id, d.booking_id FROM rx_holds d JOIN rx_hires h ON h.order_id = d.order_id \
          WHERE d.resolved = 0 AND h.returned_us IS NOT NULL AND h.returned_us <= $1 \
          AND NOT EXISTS (SELECT 1 FROM rx_violations v WHERE v.order_id = d.order_id AND v.status = 'OPEN') \
+         AND NOT EXISTS (SELECT 1 FROM rx_claims c WHERE c.order_id = d.order_id AND c.status = 'OPEN') \
+         AND NOT EXISTS (SELECT 1 FROM rx_damage g WHERE g.order_id = d.order_id) \
          ORDER BY d.order_id LIMIT $2",
     )
     .bind(micros(returned_by))
@@ -507,6 +510,115 @@ pub async fn holds_to_settle(
     .await?;
     rows.iter()
         .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
+/// A hire as a claim needs it: (customer, city, cover tier code, the car last on hire).
+pub async fn claim_hire(db: &Db, order_id: &str) -> Result<Option<(String, String, String, String)>, QueryError> {
+    let row = sqlx::query(
+        "SELECT h.customer_id, h.city, h.cover_tier, \
+         COALESCE((SELECT s.vehicle_id FROM rx_hire_spans s WHERE s.order_id = h.order_id ORDER BY s.part DESC LIMIT 1), '') \
+         FROM rx_hires h WHERE h.order_id = $1",
+    )
+    .bind(order_id.to_owned())
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(match row {
+        None => None,
+        Some(r) => Some((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)),
+    })
+}
+
+/// Damage noted at returns, waiting for its claim: (order, damage, returned at).
+pub async fn damage_reports(db: &Db, limit: usize) -> Result<Vec<(String, String, OffsetDateTime)>, QueryError> {
+    let rows =
+        sqlx::query("SELECT order_id, damage, returned_us FROM rx_damage ORDER BY returned_us, order_id LIMIT $1")
+            .bind(limit as i64)
+            .fetch_all(&db.pool)
+            .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, at(r.try_get(2)?))))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
+pub async fn damage_done(db: &Db, order_id: &str) -> Result<(), QueryError> {
+    sqlx::query("DELETE FROM rx_damage WHERE order_id = $1")
+        .bind(order_id.to_owned())
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct ClaimRow {
+    pub claim_id: String,
+    pub claim: crate::domain::claim::Claim,
+    pub sequence: u64,
+}
+
+fn claim_row(r: &sqlx::any::AnyRow) -> Result<ClaimRow, QueryError> {
+    let json: String = r.try_get("state")?;
+    Ok(ClaimRow {
+        claim_id: r.try_get("claim_id")?,
+        claim: serde_json::from_str(&json).map_err(|e| QueryError::Corrupt(e.into()))?,
+        sequence: r.try_get::<i64, _>("last_sequence")?.max(0) as u64,
+    })
+}
+
+pub async fn claim(db: &Db, id: &str) -> Result<Option<ClaimRow>, QueryError> {
+    let row = sqlx::query("SELECT claim_id, state, last_sequence FROM rx_claims WHERE claim_id = $1")
+        .bind(id.to_owned())
+        .fetch_optional(&db.pool)
+        .await?;
+    row.as_ref().map(claim_row).transpose()
+}
+
+/// Claims by status, order or customer (any of them may be empty), oldest first, at most 500.
+pub async fn claims(
+    db: &Db,
+    status: Option<&str>,
+    order_id: &str,
+    customer_id: &str,
+) -> Result<Vec<ClaimRow>, QueryError> {
+    let mut sql = String::from("SELECT claim_id, state, last_sequence FROM rx_claims WHERE 1 = 1");
+    let mut binds = Vec::new();
+    for (column, value) in [
+        ("status", status.unwrap_or_default()),
+        ("order_id", order_id),
+        ("customer_id", customer_id),
+    ] {
+        if !value.is_empty() {
+            binds.push(value.to_owned());
+            sql.push_str(&format!(" AND {column} = ${}", binds.len()));
+        }
+    }
+    sql.push_str(" ORDER BY opened_us, claim_id LIMIT 500");
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    for b in binds {
+        q = q.bind(b);
+    }
+    let rows = q.fetch_all(&db.pool).await?;
+    rows.iter().map(claim_row).collect()
+}
+
+/// One event of a claim's timeline: (sequence, at, actor, event name).
+pub async fn claim_timeline(db: &Db, id: &str) -> Result<Vec<(u64, OffsetDateTime, String, String)>, QueryError> {
+    let rows =
+        sqlx::query("SELECT sequence, at_us, actor, name FROM rx_claim_events WHERE claim_id = $1 ORDER BY sequence")
+            .bind(id.to_owned())
+            .fetch_all(&db.pool)
+            .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<i64, _>(0)?.max(0) as u64,
+                at(r.try_get(1)?),
+                r.try_get(2)?,
+                r.try_get(3)?,
+            ))
+        })
         .collect::<Result<_, sqlx::Error>>()
         .map_err(Into::into)
 }

@@ -422,3 +422,69 @@ impl Deposits {
             .await
     }
 }
+
+/// Repair claims opened from returns with damage noted: one claim per hire, its id derived
+/// from the order, so however many replicas scan, it is opened once.
+pub struct DamageClaims {
+    pub claims: Arc<CommandHandler<crate::domain::ClaimAggregate>>,
+    pub db: Db,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The claim opened from `order`'s return.
+pub fn return_claim_id(order: &str) -> String {
+    uuid::Uuid::new_v5(
+        &crate::domain::BOOKING_NAMESPACE,
+        format!("claim-from-return:{order}").as_bytes(),
+    )
+    .to_string()
+}
+
+impl Scan for DamageClaims {
+    type Error = QueryError;
+
+    fn name(&self) -> &str {
+        "receivables-damage-claims"
+    }
+
+    async fn pass(&self) -> Result<Option<Duration>, QueryError> {
+        let reports = queries::damage_reports(&self.db, BATCH).await?;
+        let now = self.clock.now();
+        for (order, damage, returned_at) in &reports {
+            let Some((customer, city, cover, vehicle)) = queries::claim_hire(&self.db, order).await? else {
+                continue;
+            };
+            let opened = crate::domain::claim::Opened {
+                order_id: order.clone(),
+                customer_id: customer,
+                city,
+                vehicle_id: vehicle,
+                cover: rentops_kernel::CoverTier::parse(&cover).unwrap_or_default(),
+                cause: crate::domain::claim::Cause::Ordinary,
+                damage_noted: damage.clone(),
+                opened_at: *returned_at,
+                from_return: true,
+                lines: Vec::new(),
+                repair_days: 0,
+            };
+            let id = return_claim_id(order);
+            let meta = system_meta(
+                format!("claim-from-return:{order}"),
+                format!("claim:{id}"),
+                "system:claims",
+                now,
+            );
+            match self
+                .claims
+                .execute(&id, &meta, &crate::domain::claim::ClaimCommand::Open(opened), true)
+                .await
+            {
+                Ok(_) => queries::damage_done(&self.db, order).await?,
+                Err(e) => {
+                    tracing::warn!(order_id = %order, error = %e, "cannot open the repair claim; next pass retries")
+                }
+            }
+        }
+        Ok((reports.len() == BATCH).then_some(Duration::ZERO))
+    }
+}

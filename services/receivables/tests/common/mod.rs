@@ -329,6 +329,43 @@ impl TestApp {
         self.last_sequence().await
     }
 
+    pub async fn return_damaged(&self, order_id: &str, at: OffsetDateTime, damage: &str) {
+        self.order_event(
+            order_id,
+            "VehicleReturned",
+            opb::VehicleReturned {
+                order_id: order_id.into(),
+                returned_at: Some(ts(at)),
+                odometer_km: 300,
+                charge_percent: 40,
+                damage_noted: damage.into(),
+                ..Default::default()
+            },
+            at,
+        )
+        .await;
+    }
+
+    pub async fn place_covered(&self, order_id: &str, customer: &str, cover: rentops_proto::common::CoverTier) {
+        self.order_event(
+            order_id,
+            "OrderPlaced",
+            opb::OrderPlaced {
+                order_id: order_id.into(),
+                customer: Some(opb::Customer {
+                    customer_id: customer.into(),
+                    name: "赵六".into(),
+                    phone: "13700000000".into(),
+                }),
+                city: "SHA".into(),
+                cover_tier: cover as i32,
+                ..Default::default()
+            },
+            T0,
+        )
+        .await;
+    }
+
     pub async fn statement(&self, customer: &str, after: u64) -> pb::GetStatementResponse {
         self.client
             .clone()
