@@ -63,6 +63,7 @@ pub const POLICY: Declaration = (
         ("GetStatement", READ),
         ("GetAging", READ),
         ("ListOverdue", READ),
+        ("GetCollectionKpis", READ),
     ],
 );
 
@@ -906,6 +907,97 @@ impl pb::receivables_service_server::ReceivablesService for ReceivablesApi {
                 })
                 .collect::<Result<_, Status>>()?,
             total: Some(buckets_pb(&total)?),
+        }))
+    }
+
+    async fn get_collection_kpis(
+        &self,
+        request: Request<pb::GetCollectionKpisRequest>,
+    ) -> Result<Response<pb::GetCollectionKpisResponse>, Status> {
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let month = |v: &mut Violations, field: &str, text: &str| {
+            let first = parse_date(&format!("{}-01", text.trim()));
+            if first.is_none() {
+                v.add(field, "a month, YYYY-MM");
+            }
+            first
+        };
+        let from = month(&mut v, "from_month", &r.from_month);
+        let to = if r.to_month.trim().is_empty() {
+            from
+        } else {
+            month(&mut v, "to_month", &r.to_month)
+        };
+        if let (Some(f), Some(t)) = (from, to)
+            && t < f
+        {
+            v.add("to_month", "before from_month");
+        }
+        let city = v.text("city", &r.city, 8, false);
+        let (from, to) = v.finish((from, to))?;
+        let (Some(from), Some(to)) = (from, to) else {
+            return Err(invalid_argument("from_month", "required"));
+        };
+        // The first day after the last month.
+        let end = {
+            let (y, m) = (to.year(), to.month());
+            let (y, m) = if m == time::Month::December {
+                (y + 1, time::Month::January)
+            } else {
+                (y, m.next())
+            };
+            time::Date::from_calendar_date(y, m, 1).map_err(|e| invalid_argument("to_month", e.to_string()))?
+        };
+        self.checkpoints.consistent(r.consistency.as_ref()).await?;
+        let rows = queries::charge_recoveries(&self.db, from, end, Some(city.as_str()).filter(|c| !c.is_empty()))
+            .await
+            .map_err(query_status)?;
+        #[derive(Default)]
+        struct Sum {
+            charges: u32,
+            billed: i64,
+            recovered: i64,
+            recovered_charges: u32,
+            days: i64,
+        }
+        let mut sums: std::collections::BTreeMap<(String, String), Sum> = Default::default();
+        let overflow = || Status::out_of_range("the KPIs' sums overflow");
+        for (city, booked, amount, recovered, last) in rows {
+            let month = format!("{:04}-{:02}", booked.year(), u8::from(booked.month()));
+            let s = sums.entry((city, month)).or_default();
+            s.charges += 1;
+            s.billed = s.billed.checked_add(amount).ok_or_else(overflow)?;
+            s.recovered = s.recovered.checked_add(recovered.min(amount)).ok_or_else(overflow)?;
+            if recovered >= amount
+                && let Some(last) = last
+            {
+                s.recovered_charges += 1;
+                s.days += (last - booked).whole_days().max(0);
+            }
+        }
+        Ok(Response::new(pb::GetCollectionKpisResponse {
+            kpis: sums
+                .into_iter()
+                .map(|((city, month), s)| pb::CollectionKpi {
+                    city,
+                    month,
+                    charges: s.charges,
+                    billed_fen: s.billed,
+                    recovered_fen: s.recovered,
+                    recovery_rate_bp: if s.billed > 0 {
+                        u32::try_from(i128::from(s.recovered) * 10_000 / i128::from(s.billed)).unwrap_or(10_000)
+                    } else {
+                        0
+                    },
+                    recovered_charges: s.recovered_charges,
+                    mean_days_to_recover: if s.recovered_charges > 0 {
+                        s.days as f64 / f64::from(s.recovered_charges)
+                    } else {
+                        0.0
+                    },
+                })
+                .collect(),
         }))
     }
 

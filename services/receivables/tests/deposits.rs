@@ -85,6 +85,22 @@ rentops_testkit::per_backend! {
         let deduction = &s.lines[2];
         assert_eq!(deduction.credit_fen, 25_000, "{label}");
         assert!(s.open_items.is_empty(), "{label}");
+        // The deduction recovered the charge in full, the day it was charged.
+        let month = format!("{:04}-{:02}", at.year(), u8::from(at.month()));
+        let kpis = t
+            .client
+            .clone()
+            .get_collection_kpis(pb::GetCollectionKpisRequest {
+                from_month: month,
+                consistency: wait(t.last_sequence().await),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .kpis;
+        assert_eq!(kpis.len(), 1, "{label}: {kpis:?}");
+        assert_eq!((kpis[0].recovery_rate_bp, kpis[0].recovered_charges, kpis[0].mean_days_to_recover), (10_000, 1, 0.0), "{label}");
         t.stop().await;
     }
 }

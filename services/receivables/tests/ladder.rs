@@ -180,6 +180,35 @@ rentops_testkit::per_backend! {
         assert_eq!(statement.balance_fen, 10_000, "{label}");
         assert_eq!(statement.lines.len(), 3);
 
+        // The collection KPIs of the charge's month: 100 of 250 recovered by the payment (the
+        // waiver is not a recovery), nothing recovered in full yet.
+        let month = format!("{:04}-{:02}", d30.year(), u8::from(d30.month()));
+        let kpis = c
+            .get_collection_kpis(pb::GetCollectionKpisRequest {
+                from_month: month.clone(),
+                to_month: String::new(),
+                city: "SHA".into(),
+                consistency: wait(waived.sequence),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .kpis;
+        assert_eq!(kpis.len(), 1, "{label}: {kpis:?}");
+        let k = &kpis[0];
+        assert_eq!((k.month.as_str(), k.charges, k.billed_fen, k.recovered_fen), (month.as_str(), 1, 25_000, 10_000), "{label}");
+        assert_eq!((k.recovery_rate_bp, k.recovered_charges), (4_000, 0), "{label}");
+        let bad_month = c
+            .get_collection_kpis(pb::GetCollectionKpisRequest {
+                from_month: "2026-12".into(),
+                to_month: "2026-11".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(bad_month.code(), Code::InvalidArgument);
+        assert!(format!("{bad_month:?}").contains("to_month"));
+
         // Bad input names the field and appends nothing.
         let before = t.last_sequence().await;
         let bad = c

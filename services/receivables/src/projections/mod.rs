@@ -561,14 +561,15 @@ impl ReceivablesProjection {
         }
         for m in &settlement.applied {
             sqlx::query(
-                "INSERT INTO rx_matches (debit_id, credit_id, amount_fen, applied_day, released_day) \
-                 VALUES ($1, $2, $3, $4, NULL) ON CONFLICT (debit_id, credit_id) DO UPDATE SET \
+                "INSERT INTO rx_matches (debit_id, credit_id, amount_fen, applied_day, released_day, booking_kind) \
+                 VALUES ($1, $2, $3, $4, NULL, $5) ON CONFLICT (debit_id, credit_id) DO UPDATE SET \
                  amount_fen = rx_matches.amount_fen + excluded.amount_fen",
             )
             .bind(m.debit.to_string())
             .bind(m.credit.to_string())
             .bind(m.amount.0)
             .bind(day.clone())
+            .bind(booking.kind.name())
             .execute(&mut **tx)
             .await?;
         }

@@ -622,3 +622,49 @@ pub async fn claim_timeline(db: &Db, id: &str) -> Result<Vec<(u64, OffsetDateTim
         .collect::<Result<_, sqlx::Error>>()
         .map_err(Into::into)
 }
+
+/// One charge for the collection KPIs: (city, booked day, amount, recovered by payments and
+/// deposit deductions, the day the last of that was applied).
+pub type ChargeRecovery = (String, time::Date, i64, i64, Option<time::Date>);
+
+/// The charges booked in `[from, to)` (not reversed) and what payments and deposit deductions
+/// recovered of each (waivers and write-offs are not recoveries).
+pub async fn charge_recoveries(
+    db: &Db,
+    from: time::Date,
+    to: time::Date,
+    city: Option<&str>,
+) -> Result<Vec<ChargeRecovery>, QueryError> {
+    let recovering = "m.booking_kind IN ('payment', 'deposit_deduction') AND m.released_day IS NULL";
+    let sql = format!(
+        "SELECT i.city, i.booked_day, i.amount_fen, \
+         CAST(COALESCE(SUM(CASE WHEN {recovering} THEN m.amount_fen ELSE 0 END), 0) AS BIGINT), \
+         MAX(CASE WHEN {recovering} THEN m.applied_day END) \
+         FROM rx_items i LEFT JOIN rx_matches m ON m.debit_id = i.booking_id \
+         WHERE i.kind = 'charge' AND i.reversed_day IS NULL AND i.booked_day >= $1 AND i.booked_day < $2{} \
+         GROUP BY i.booking_id, i.city, i.booked_day, i.amount_fen",
+        if city.is_some() { " AND i.city = $3" } else { "" }
+    );
+    let mut q = sqlx::query(AssertSqlSafe(sql))
+        .bind(date_text(from))
+        .bind(date_text(to));
+    if let Some(c) = city {
+        q = q.bind(c.to_owned());
+    }
+    let rows = q.fetch_all(&db.pool).await?;
+    let day = |text: String| {
+        crate::domain::ledger::parse_date(&text).ok_or_else(|| QueryError::Corrupt(format!("date {text:?}").into()))
+    };
+    rows.iter()
+        .map(|r| {
+            let last: Option<String> = r.try_get(4)?;
+            Ok((
+                r.try_get(0)?,
+                day(r.try_get(1)?)?,
+                r.try_get(2)?,
+                r.try_get(3)?,
+                last.map(day).transpose()?,
+            ))
+        })
+        .collect()
+}
