@@ -39,6 +39,9 @@ pub struct ReceivablesConfig {
     /// `RENTOPS_RECEIVABLES_DEPOSIT_RELEASE_DAYS`: how long after the return a violation deposit
     /// is held (default 30 days).
     pub deposit_release_after: time::Duration,
+    /// `RENTOPS_RECEIVABLES_NOTICE_LOG`: the file the local notification gateway writes each
+    /// notice to, as a JSON line (unset: the service's log).
+    pub notice_log: reactors::notices::NoticeLog,
     /// Repair claims' terms: `RENTOPS_RECEIVABLES_DEDUCTIBLE_FEN` (150000),
     /// `…_LOSS_OF_USE_PER_DAY_FEN` (20000), `…_BASIC_PAYS_LOSS_OF_USE` (true),
     /// `…_ADMIN_FEE_FEN` (10000).
@@ -122,6 +125,10 @@ impl rentops_runtime::ServiceConfig for ReceivablesConfig {
                     admin_fee: fen("RENTOPS_RECEIVABLES_ADMIN_FEE_FEN", d.admin_fee)?,
                 }
             },
+            notice_log: match r.raw("RENTOPS_RECEIVABLES_NOTICE_LOG") {
+                None => reactors::notices::NoticeLog::Log,
+                Some(path) => reactors::notices::NoticeLog::File(path.into()),
+            },
             deposit_release_after: time::Duration::days(r.bounded(
                 "RENTOPS_RECEIVABLES_DEPOSIT_RELEASE_DAYS",
                 30,
@@ -151,6 +158,8 @@ pub struct Parts {
     /// Passes of the scan that opens claims from returns with damage noted.
     pub damage_scan: ProgressWatch,
     pub claims: Arc<CommandHandler<ClaimAggregate>>,
+    /// How far the notification gateway has got (this service's stream sequence).
+    pub notice_gateway: ProgressWatch,
 }
 
 /// Starts the service on `listener`; everything stops when `shutdown` is cancelled.
@@ -212,6 +221,10 @@ pub async fn start(
             .woken_by(hires.applied())
             .woken_by(projector.applied()),
     );
+    let notice_gateway = kit.react(
+        reactors::notices::NoticeGateway::subscription(&kit.stream().name.clone()),
+        reactors::notices::NoticeGateway::new(config.notice_log.clone()),
+    );
     let damage_scan = kit.scan(
         reactors::DamageClaims {
             claims: claims.clone(),
@@ -253,5 +266,6 @@ pub async fn start(
         deposit_scan,
         damage_scan,
         claims,
+        notice_gateway,
     }))
 }

@@ -51,6 +51,12 @@ rentops_testkit::per_backend! {
         assert_eq!(notice.notices.len(), 2, "{label}: SMS and app push");
         assert_eq!(notice.notices[0].phone, "13900000000", "{label}: the renter's phone");
         assert!(notice.notices[0].text.contains("交管12123"), "{}", notice.notices[0].text);
+        // The gateway sent both.
+        let sent = t.notices_sent(seq).await;
+        assert_eq!(sent.len(), 2, "{label}: {sent:?}");
+        assert_eq!((sent[0]["channel"].as_str(), sent[1]["channel"].as_str()), (Some("SMS"), Some("APP_PUSH")));
+        assert_eq!(sent[0]["violation_id"].as_str(), Some(id.as_str()));
+        assert_eq!(sent[0]["phone"].as_str(), Some("13900000000"));
 
         // A day before D+3 nothing happens, however many passes run.
         let seq = t.ladder_at(matched_at + Duration::days(3) - Duration::minutes(1)).await;

@@ -5,8 +5,12 @@
 //! - [`Ladder`]: every violation whose next ladder step is due takes it; the charge step first
 //!   books the fine and the service fee on the renter's ledger under a booking id derived from
 //!   the violation (a retry finds the booking made and goes on).
+//! - [`notices::NoticeGateway`]: the notices the steps send, handed to the notification
+//!   gateway.
 //! - [`Rematch`]: a late pickup, swap, return, plate change or move may explain a violation
 //!   differently: the violations around each such change are matched again.
+
+pub mod notices;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -34,6 +34,8 @@ pub struct TestApp {
     pub shutdown: Shutdown,
     pub order_log: EventStore,
     pub fleet_log: EventStore,
+    /// Where the local notification gateway writes the notices it sends.
+    pub notices: std::path::PathBuf,
 }
 
 async fn log(nats_url: &str, service: &str) -> EventStore {
@@ -47,7 +49,12 @@ impl TestApp {
         rentops_testkit::init_tracing();
         let nats = NatsServer::start().await.expect("nats-server starts");
         let clock = ManualClock::at(T0);
+        let notices = std::env::temp_dir().join(format!("rentops-notices-{}.jsonl", uuid::Uuid::new_v4().simple()));
         let env = vec![
+            (
+                "RENTOPS_RECEIVABLES_NOTICE_LOG".to_owned(),
+                notices.display().to_string(),
+            ),
             ("RENTOPS_NATS_URL".to_owned(), nats.url()),
             ("RENTOPS_DATABASE_URL".to_owned(), db.url().to_owned()),
             ("RENTOPS_RECEIVABLES_LADDER_SCAN_SECS".to_owned(), "1".to_owned()),
@@ -68,12 +75,29 @@ impl TestApp {
             shutdown,
             order_log,
             fleet_log,
+            notices,
         }
+    }
+
+    /// The notices the gateway has sent once it has handled the stream up to `after`, one JSON
+    /// value each.
+    pub async fn notices_sent(&self, after: u64) -> Vec<serde_json::Value> {
+        self.app
+            .notice_gateway
+            .handled(after, Duration::from_secs(30))
+            .await
+            .expect("the notice gateway catches up");
+        std::fs::read_to_string(&self.notices)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
     }
 
     pub async fn stop(self) {
         self.shutdown.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(10), self.app.join()).await;
+        let _ = std::fs::remove_file(&self.notices);
     }
 
     async fn append(
