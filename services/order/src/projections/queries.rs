@@ -50,23 +50,9 @@ pub struct HistoryRow {
     pub order_id: String,
 }
 
-/// Keyset cursor `(time, order_id)`, opaque to clients.
-fn encode_token(us: i64, id: &str) -> String {
-    format!("{us}~{id}")
-}
-
-fn decode_token(token: &str) -> Result<(i64, String), QueryError> {
-    let (us, id) = token.split_once('~').ok_or(QueryError::BadPageToken)?;
-    let us = us.parse().map_err(|_| QueryError::BadPageToken)?;
-    if id.is_empty() || id.len() > 64 {
-        return Err(QueryError::BadPageToken);
-    }
-    Ok((us, id.to_owned()))
-}
-
 /// Validates a page token without running a query (for the API's argument checks).
 pub fn check_page_token(token: &str) -> bool {
-    token.is_empty() || decode_token(token).is_ok()
+    rentops_projection::query::is_page_token(token)
 }
 
 fn row_to_order(row: &sqlx::any::AnyRow) -> Result<OrderRow, QueryError> {
@@ -223,7 +209,7 @@ async fn keyset_page(
     page_token: &str,
 ) -> Result<(Vec<OrderRow>, String), QueryError> {
     if !page_token.is_empty() {
-        let (us, id) = decode_token(page_token)?;
+        let (us, id) = rentops_projection::query::parse_page_token(page_token)?;
         let a = sql.param(Bind::Int(us));
         let b = sql.param(Bind::Int(us));
         let c = sql.param(Bind::Text(id));
@@ -248,7 +234,7 @@ fn page(rows: Vec<sqlx::any::AnyRow>, page_size: usize, key: &str) -> Result<(Ve
         if more && i + 1 == page_size {
             let us: i64 = r.try_get::<Option<i64>, _>(key)?.unwrap_or(0);
             let id: String = r.try_get("order_id")?;
-            token = encode_token(us, &id);
+            token = rentops_projection::query::page_token(us, &id);
         }
     }
     Ok((out, token))

@@ -116,12 +116,17 @@ pub struct ViolationRow {
     pub sequence: u64,
 }
 
-fn violation_row(r: &sqlx::any::AnyRow) -> Result<ViolationRow, QueryError> {
+/// A row's JSON `state` and its `last_sequence`: how the violation and claim rows keep their
+/// aggregate's state.
+fn state_of<T: serde::de::DeserializeOwned>(r: &sqlx::any::AnyRow) -> Result<(T, u64), QueryError> {
     let json: String = r.try_get("state")?;
-    Ok(ViolationRow {
-        violation: serde_json::from_str(&json).map_err(|e| QueryError::Corrupt(e.into()))?,
-        sequence: r.try_get::<i64, _>("last_sequence")?.max(0) as u64,
-    })
+    let state = serde_json::from_str(&json).map_err(|e| QueryError::Corrupt(e.into()))?;
+    Ok((state, r.try_get::<i64, _>("last_sequence")?.max(0) as u64))
+}
+
+fn violation_row(r: &sqlx::any::AnyRow) -> Result<ViolationRow, QueryError> {
+    let (violation, sequence) = state_of(r)?;
+    Ok(ViolationRow { violation, sequence })
 }
 
 pub async fn violation(db: &Db, id: &str) -> Result<Option<ViolationRow>, QueryError> {
@@ -140,22 +145,9 @@ pub struct ViolationFilter {
     pub city: Option<String>,
 }
 
-fn encode_token(us: i64, id: &str) -> String {
-    format!("{us}~{id}")
-}
-
-fn decode_token(token: &str) -> Result<(i64, String), QueryError> {
-    let (us, id) = token.split_once('~').ok_or(QueryError::BadPageToken)?;
-    let us = us.parse().map_err(|_| QueryError::BadPageToken)?;
-    if id.is_empty() || id.len() > 64 {
-        return Err(QueryError::BadPageToken);
-    }
-    Ok((us, id.to_owned()))
-}
-
-/// Validates a page token without running a query.
+/// Validates a page token without running a query (for the API's argument checks).
 pub fn check_page_token(token: &str) -> bool {
-    token.is_empty() || decode_token(token).is_ok()
+    rentops_projection::query::is_page_token(token)
 }
 
 /// Violations by offence time (oldest first), keyset-paged by (offence time, id).
@@ -187,7 +179,7 @@ pub async fn violations(
     let token = if page_token.is_empty() {
         None
     } else {
-        Some(decode_token(page_token)?)
+        Some(rentops_projection::query::parse_page_token(page_token)?)
     };
     if token.is_some() {
         n += 1;
@@ -216,7 +208,10 @@ pub async fn violations(
     for r in rows.iter().take(page_size) {
         out.push(violation_row(r)?);
         if more {
-            next = encode_token(r.try_get("offence_us")?, &r.try_get::<String, _>("violation_id")?);
+            next = rentops_projection::query::page_token(
+                r.try_get("offence_us")?,
+                &r.try_get::<String, _>("violation_id")?,
+            );
         }
     }
     Ok((out, next))
@@ -559,11 +554,11 @@ pub struct ClaimRow {
 }
 
 fn claim_row(r: &sqlx::any::AnyRow) -> Result<ClaimRow, QueryError> {
-    let json: String = r.try_get("state")?;
+    let (claim, sequence) = state_of(r)?;
     Ok(ClaimRow {
         claim_id: r.try_get("claim_id")?,
-        claim: serde_json::from_str(&json).map_err(|e| QueryError::Corrupt(e.into()))?,
-        sequence: r.try_get::<i64, _>("last_sequence")?.max(0) as u64,
+        claim,
+        sequence,
     })
 }
 
