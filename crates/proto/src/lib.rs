@@ -20,6 +20,11 @@ pub mod rentops {
             tonic::include_proto!("rentops.common.v1");
         }
     }
+    pub mod complaint {
+        pub mod v1 {
+            tonic::include_proto!("rentops.complaint.v1");
+        }
+    }
     pub mod order {
         pub mod v1 {
             tonic::include_proto!("rentops.order.v1");
@@ -40,6 +45,7 @@ pub mod rentops {
 pub use prost_types::Timestamp;
 pub use rentops::admin::v1 as admin;
 pub use rentops::common::v1 as common;
+pub use rentops::complaint::v1 as complaint;
 pub use rentops::fleet::v1 as fleet;
 pub use rentops::order::v1 as order;
 pub use rentops::receivables::v1 as receivables;

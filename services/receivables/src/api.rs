@@ -237,6 +237,7 @@ pub fn violation_pb(v: &Violation, ladder: &Ladder) -> pb::Violation {
         deadline: v.deadline().map(to_timestamp),
         charge_booking_id: v.charge_booking_id().unwrap_or_default().to_owned(),
         timeline: Vec::new(),
+        disputes: v.disputes.iter().cloned().collect(),
     }
 }
 
@@ -249,6 +250,7 @@ fn status_pb(s: VStatus) -> pb::ViolationStatus {
         VStatus::Handled => pb::ViolationStatus::Handled,
         VStatus::Voided => pb::ViolationStatus::Voided,
         VStatus::Company => pb::ViolationStatus::Company,
+        VStatus::Waived => pb::ViolationStatus::Waived,
     }
 }
 
@@ -261,6 +263,7 @@ fn status_from_pb(v: i32) -> Option<VStatus> {
         pb::ViolationStatus::Handled => VStatus::Handled,
         pb::ViolationStatus::Voided => VStatus::Voided,
         pb::ViolationStatus::Company => VStatus::Company,
+        pb::ViolationStatus::Waived => VStatus::Waived,
         pb::ViolationStatus::Unspecified => return None,
     })
 }

@@ -36,6 +36,9 @@ pub struct ReceivablesConfig {
     /// `RENTOPS_RECEIVABLES_FLEET_STREAM`, default `ORDER` and `FLEET`).
     pub order_stream: String,
     pub fleet_stream: String,
+    /// `RENTOPS_RECEIVABLES_COMPLAINT_STREAM` (default `COMPLAINT`): the complaint cases that
+    /// dispute violations and charges.
+    pub complaint_stream: String,
     /// `RENTOPS_RECEIVABLES_DEPOSIT_RELEASE_DAYS`: how long after the return a violation deposit
     /// is held (default 30 days).
     pub deposit_release_after: time::Duration,
@@ -112,6 +115,7 @@ impl rentops_runtime::ServiceConfig for ReceivablesConfig {
             calendar: Arc::new(calendar),
             order_stream: r.string("RENTOPS_RECEIVABLES_ORDER_STREAM", "ORDER"),
             fleet_stream: r.string("RENTOPS_RECEIVABLES_FLEET_STREAM", "FLEET"),
+            complaint_stream: r.string("RENTOPS_RECEIVABLES_COMPLAINT_STREAM", "COMPLAINT"),
             terms: {
                 let d = Terms::default();
                 let fen = |key: &str, default: Fen| -> Result<Fen, ConfigError> {
@@ -160,6 +164,8 @@ pub struct Parts {
     pub claims: Arc<CommandHandler<ClaimAggregate>>,
     /// How far the notification gateway has got (this service's stream sequence).
     pub notice_gateway: ProgressWatch,
+    /// How far the complaint cases have been heard (the complaint stream's sequence).
+    pub disputes: ProgressWatch,
 }
 
 /// Starts the service on `listener`; everything stops when `shutdown` is cancelled.
@@ -225,6 +231,15 @@ pub async fn start(
         reactors::notices::NoticeGateway::subscription(&kit.stream().name.clone()),
         reactors::notices::NoticeGateway::new(config.notice_log.clone()),
     );
+    let disputes = kit.react(
+        reactors::disputes::Disputes::subscription(&config.complaint_stream),
+        reactors::disputes::Disputes {
+            violations: violations.clone(),
+            ledgers: ledgers.clone(),
+            db: db.clone(),
+            clock: clock.clone(),
+        },
+    );
     let damage_scan = kit.scan(
         reactors::DamageClaims {
             claims: claims.clone(),
@@ -267,5 +282,6 @@ pub async fn start(
         damage_scan,
         claims,
         notice_gateway,
+        disputes,
     }))
 }

@@ -344,6 +344,87 @@ impl WireEvent for StepTaken {
     }
 }
 
+/// A dispute's or waiver's case and time (`ViolationDisputed`, `ViolationDisputeEnded`,
+/// `ViolationWaived`).
+pub struct CaseEvent<const K: u8> {
+    pub case_id: String,
+    pub at: time::OffsetDateTime,
+    pub by: String,
+}
+
+const DISPUTED: u8 = 0;
+const DISPUTE_ENDED: u8 = 1;
+const WAIVED: u8 = 2;
+
+impl WireEvent for CaseEvent<DISPUTED> {
+    const NAME: &'static str = "ViolationDisputed";
+    type Proto = pb::ViolationDisputed;
+
+    fn to_pb(&self) -> pb::ViolationDisputed {
+        pb::ViolationDisputed {
+            case_id: self.case_id.clone(),
+            at: Some(to_timestamp(self.at)),
+        }
+    }
+
+    fn from_pb(m: pb::ViolationDisputed) -> Result<Self, DecodeError> {
+        Ok(CaseEvent {
+            case_id: m.case_id,
+            at: event_time(Self::NAME, "at", m.at.as_ref())?,
+            by: String::new(),
+        })
+    }
+}
+
+impl WireEvent for CaseEvent<DISPUTE_ENDED> {
+    const NAME: &'static str = "ViolationDisputeEnded";
+    type Proto = pb::ViolationDisputeEnded;
+
+    fn to_pb(&self) -> pb::ViolationDisputeEnded {
+        pb::ViolationDisputeEnded {
+            case_id: self.case_id.clone(),
+            at: Some(to_timestamp(self.at)),
+        }
+    }
+
+    fn from_pb(m: pb::ViolationDisputeEnded) -> Result<Self, DecodeError> {
+        Ok(CaseEvent {
+            case_id: m.case_id,
+            at: event_time(Self::NAME, "at", m.at.as_ref())?,
+            by: String::new(),
+        })
+    }
+}
+
+impl WireEvent for CaseEvent<WAIVED> {
+    const NAME: &'static str = "ViolationWaived";
+    type Proto = pb::ViolationWaived;
+
+    fn to_pb(&self) -> pb::ViolationWaived {
+        pb::ViolationWaived {
+            case_id: self.case_id.clone(),
+            at: Some(to_timestamp(self.at)),
+            waived_by: self.by.clone(),
+        }
+    }
+
+    fn from_pb(m: pb::ViolationWaived) -> Result<Self, DecodeError> {
+        Ok(CaseEvent {
+            case_id: m.case_id,
+            at: event_time(Self::NAME, "at", m.at.as_ref())?,
+            by: m.waived_by,
+        })
+    }
+}
+
+fn case<const K: u8>(case_id: &str, at: time::OffsetDateTime, by: &str) -> CaseEvent<K> {
+    CaseEvent {
+        case_id: case_id.to_owned(),
+        at,
+        by: by.to_owned(),
+    }
+}
+
 /// The wire message of `event` of violation `id`, with `violation_id` set (for queries' timelines).
 pub fn violation_event_pb(event: &ViolationEvent, id: &str) -> pb::violation_event::Event {
     use pb::violation_event::Event as E;
@@ -379,6 +460,11 @@ pub fn violation_event_pb(event: &ViolationEvent, id: &str) -> pb::violation_eve
             violation_id: id,
             ..s.to_pb()
         }),
+        ViolationEvent::Disputed { case_id, at } => E::Disputed(case::<DISPUTED>(case_id, *at, "").to_pb()),
+        ViolationEvent::DisputeEnded { case_id, at } => {
+            E::DisputeEnded(case::<DISPUTE_ENDED>(case_id, *at, "").to_pb())
+        }
+        ViolationEvent::Waived { case_id, at, by } => E::Waived(case::<WAIVED>(case_id, *at, by).to_pb()),
     }
 }
 
@@ -400,6 +486,9 @@ impl EventCodec for ViolationAggregate {
             ViolationEvent::Voided { .. } => Voided::NAME,
             ViolationEvent::Handled { .. } => Handled::NAME,
             ViolationEvent::StepTaken(_) => StepTaken::NAME,
+            ViolationEvent::Disputed { .. } => CaseEvent::<DISPUTED>::NAME,
+            ViolationEvent::DisputeEnded { .. } => CaseEvent::<DISPUTE_ENDED>::NAME,
+            ViolationEvent::Waived { .. } => CaseEvent::<WAIVED>::NAME,
         }
     }
 
@@ -414,6 +503,9 @@ impl EventCodec for ViolationAggregate {
             E::Voided(m) => m.encode_to_vec(),
             E::Handled(m) => m.encode_to_vec(),
             E::StepTaken(m) => m.encode_to_vec(),
+            E::Disputed(m) => m.encode_to_vec(),
+            E::DisputeEnded(m) => m.encode_to_vec(),
+            E::Waived(m) => m.encode_to_vec(),
         }
     }
 
@@ -441,6 +533,28 @@ impl EventCodec for ViolationAggregate {
                 }
             }
             StepTaken::NAME => ViolationEvent::StepTaken(decode(payload)?),
+            CaseEvent::<DISPUTED>::NAME => {
+                let c: CaseEvent<DISPUTED> = decode(payload)?;
+                ViolationEvent::Disputed {
+                    case_id: c.case_id,
+                    at: c.at,
+                }
+            }
+            CaseEvent::<DISPUTE_ENDED>::NAME => {
+                let c: CaseEvent<DISPUTE_ENDED> = decode(payload)?;
+                ViolationEvent::DisputeEnded {
+                    case_id: c.case_id,
+                    at: c.at,
+                }
+            }
+            CaseEvent::<WAIVED>::NAME => {
+                let c: CaseEvent<WAIVED> = decode(payload)?;
+                ViolationEvent::Waived {
+                    case_id: c.case_id,
+                    at: c.at,
+                    by: c.by,
+                }
+            }
             other => return Err(DecodeError::unknown(other)),
         })
     }

@@ -309,5 +309,86 @@ fn every_event_round_trips_through_its_bytes() {
             source: "s".into(),
         },
         ViolationEvent::StepTaken(step),
+        ViolationEvent::Disputed {
+            case_id: "CASE-1".into(),
+            at: MATCHED_AT,
+        },
+        ViolationEvent::DisputeEnded {
+            case_id: "CASE-1".into(),
+            at: MATCHED_AT,
+        },
+        ViolationEvent::Waived {
+            case_id: "CASE-1".into(),
+            at: MATCHED_AT,
+            by: "supervisor".into(),
+        },
     ]);
+}
+
+#[test]
+fn a_dispute_stops_the_ladder_and_its_days_come_later_by_the_time_it_stood_still() {
+    let history = vec![recorded(), ViolationEvent::Matched(renter(MATCHED_AT))];
+    let ladder = Ladder::default();
+    let notice = given::<ViolationAggregate>(history.clone())
+        .when(step(Step::Notice, MATCHED_AT))
+        .then_ok();
+    let mut state = history.iter().chain(notice.iter()).fold(Violation::default(), evolve);
+    let opened = decide(
+        &state,
+        &ViolationCommand::Dispute {
+            case_id: "K1".into(),
+            at: MATCHED_AT + Duration::days(1),
+        },
+    )
+    .unwrap();
+    state = opened.iter().fold(state, evolve);
+    assert_eq!(state.next_step(&ladder), None, "it stands still");
+    // The same case again changes nothing; a second case holds it too.
+    assert!(
+        decide(
+            &state,
+            &ViolationCommand::Dispute {
+                case_id: "K1".into(),
+                at: MATCHED_AT
+            }
+        )
+        .unwrap()
+        .is_empty()
+    );
+    for e in [
+        ViolationEvent::Disputed {
+            case_id: "K2".into(),
+            at: MATCHED_AT + Duration::days(2),
+        },
+        ViolationEvent::DisputeEnded {
+            case_id: "K1".into(),
+            at: MATCHED_AT + Duration::days(3),
+        },
+    ] {
+        state = evolve(state, &e);
+    }
+    assert_eq!(state.next_step(&ladder), None, "K2 is still open");
+    state = evolve(
+        state,
+        &ViolationEvent::DisputeEnded {
+            case_id: "K2".into(),
+            at: MATCHED_AT + Duration::days(5),
+        },
+    );
+    assert_eq!(
+        state.next_step(&ladder),
+        Some((Step::Reminder, MATCHED_AT + Duration::days(3) + Duration::days(4))),
+        "four days standing still"
+    );
+    // Waived before the charge: closed; after the charge the waiver is the ledger's.
+    let waived = decide(
+        &state,
+        &ViolationCommand::Waive {
+            case_id: "K2".into(),
+            at: MATCHED_AT,
+            by: "s".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(waived.iter().fold(state, evolve).status(), Status::Waived);
 }

@@ -158,6 +158,19 @@ pub enum ViolationEvent {
         source: String,
     },
     StepTaken(StepTaken),
+    Disputed {
+        case_id: String,
+        at: OffsetDateTime,
+    },
+    DisputeEnded {
+        case_id: String,
+        at: OffsetDateTime,
+    },
+    Waived {
+        case_id: String,
+        at: OffsetDateTime,
+        by: String,
+    },
 }
 
 /// Where a violation stands.
@@ -173,6 +186,8 @@ pub enum Status {
     Voided,
     /// A driver's, a staff member's or the company's own: no ladder.
     Company,
+    /// Waived by a complaint's resolution before it was charged.
+    Waived,
 }
 
 impl Status {
@@ -185,6 +200,7 @@ impl Status {
             Status::Handled => "HANDLED",
             Status::Voided => "VOIDED",
             Status::Company => "COMPANY",
+            Status::Waived => "WAIVED",
         }
     }
 
@@ -197,6 +213,7 @@ impl Status {
             Status::Handled,
             Status::Voided,
             Status::Company,
+            Status::Waived,
         ]
         .into_iter()
         .find(|s| s.code() == code)
@@ -214,6 +231,17 @@ pub struct Violation {
     pub voided: bool,
     /// The steps taken since the current match, in order.
     pub steps: Vec<StepTaken>,
+    /// The complaint cases about it still open: while there is one the ladder stands still.
+    #[serde(default)]
+    pub disputes: std::collections::BTreeSet<String>,
+    /// Since when it stands still.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub paused_since: Option<OffsetDateTime>,
+    /// How long it has stood still in all, in seconds: the ladder's days come that much later.
+    #[serde(default)]
+    pub paused_seconds: i64,
+    #[serde(default)]
+    pub waived: bool,
 }
 
 impl Violation {
@@ -223,6 +251,9 @@ impl Violation {
         }
         if self.handled_at.is_some() {
             return Status::Handled;
+        }
+        if self.waived {
+            return Status::Waived;
         }
         match &self.matched {
             None => Status::Exception,
@@ -250,7 +281,7 @@ impl Violation {
 
     /// The ladder's next step and when it falls due, while the ladder runs.
     pub fn next_step(&self, ladder: &Ladder) -> Option<(Step, OffsetDateTime)> {
-        if self.status() != Status::Open && self.status() != Status::Charged {
+        if (self.status() != Status::Open && self.status() != Status::Charged) || !self.disputes.is_empty() {
             return None;
         }
         let matched = self.matched.as_ref()?;
@@ -258,7 +289,9 @@ impl Violation {
         let due = match self.notice_at() {
             // The notice is due at once on the match (the domain allows 24 h).
             None => matched.matched_at,
-            Some(notice) => notice + time::Duration::days(i64::from(next.1)),
+            Some(notice) => {
+                notice + time::Duration::days(i64::from(next.1)) + time::Duration::seconds(self.paused_seconds)
+            }
         };
         Some((next.0, due))
     }
@@ -277,6 +310,7 @@ impl Violation {
     /// A match may still change: nothing charged yet, not closed, not a person's decision.
     pub fn is_rematchable(&self) -> bool {
         !self.voided
+            && !self.waived
             && self.handled_at.is_none()
             && !self.taken(Step::Charge)
             && self.matched.as_ref().is_none_or(|m| m.resolved_by.is_empty())
@@ -313,6 +347,17 @@ pub enum ViolationCommand {
         ladder: Ladder,
         charge: Option<(String, Fen)>,
         appeal_until: Option<OffsetDateTime>,
+    },
+    /// A complaint case about it was opened (or reopened).
+    Dispute { case_id: String, at: OffsetDateTime },
+    /// The case was resolved or closed.
+    EndDispute { case_id: String, at: OffsetDateTime },
+    /// A case's resolution waives it: before the charge it is closed; after, the waiver is the
+    /// ledger's and this records nothing.
+    Waive {
+        case_id: String,
+        at: OffsetDateTime,
+        by: String,
     },
 }
 
@@ -438,6 +483,34 @@ pub fn decide(state: &Violation, command: &ViolationCommand) -> Result<Vec<Viola
                 }),
             }])
         }
+        ViolationCommand::Dispute { case_id, at } => {
+            if state.disputes.contains(case_id) {
+                return Ok(Vec::new());
+            }
+            Ok(vec![ViolationEvent::Disputed {
+                case_id: case_id.clone(),
+                at: *at,
+            }])
+        }
+        ViolationCommand::EndDispute { case_id, at } => {
+            if !state.disputes.contains(case_id) {
+                return Ok(Vec::new());
+            }
+            Ok(vec![ViolationEvent::DisputeEnded {
+                case_id: case_id.clone(),
+                at: *at,
+            }])
+        }
+        ViolationCommand::Waive { case_id, at, by } => {
+            if state.waived || state.voided || state.handled_at.is_some() || state.taken(Step::Charge) {
+                return Ok(Vec::new());
+            }
+            Ok(vec![ViolationEvent::Waived {
+                case_id: case_id.clone(),
+                at: *at,
+                by: by.clone(),
+            }])
+        }
         ViolationCommand::TakeStep {
             step,
             now,
@@ -490,6 +563,23 @@ pub fn decide(state: &Violation, command: &ViolationCommand) -> Result<Vec<Viola
 
 pub fn evolve(mut state: Violation, event: &ViolationEvent) -> Violation {
     match event {
+        ViolationEvent::Disputed { case_id, at } => {
+            if state.disputes.is_empty() {
+                state.paused_since = Some(*at);
+            }
+            state.disputes.insert(case_id.clone());
+        }
+        ViolationEvent::DisputeEnded { case_id, at } => {
+            state.disputes.remove(case_id);
+            if state.disputes.is_empty()
+                && let Some(since) = state.paused_since.take()
+            {
+                state.paused_seconds = state
+                    .paused_seconds
+                    .saturating_add((*at - since).whole_seconds().max(0));
+            }
+        }
+        ViolationEvent::Waived { .. } => state.waived = true,
         ViolationEvent::Recorded { id, record } => {
             state.id = id.clone();
             state.record = Some(record.clone());

@@ -393,8 +393,9 @@ impl ReceivablesProjection {
         let state = serde_json::to_string(&v).map_err(|err| bad(e, err))?;
         sqlx::query(
             "INSERT INTO rx_violations (violation_id, plate_key, plate, offence_us, status, city, customer_id, order_id, \
-             next_step, next_due_us, rematchable, state, last_sequence, updated_at_us) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (violation_id) DO UPDATE SET \
+             next_step, next_due_us, rematchable, state, last_sequence, updated_at_us, charge_booking_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (violation_id) DO UPDATE SET \
+             charge_booking_id = excluded.charge_booking_id, \
              status = excluded.status, city = excluded.city, customer_id = excluded.customer_id, \
              order_id = excluded.order_id, next_step = excluded.next_step, next_due_us = excluded.next_due_us, \
              rematchable = excluded.rematchable, state = excluded.state, last_sequence = excluded.last_sequence, \
@@ -414,6 +415,7 @@ impl ReceivablesProjection {
         .bind(state)
         .bind(e.sequence as i64)
         .bind(micros(e.meta.time))
+        .bind(v.charge_booking_id().unwrap_or_default().to_owned())
         .execute(&mut **tx)
         .await?;
         sqlx::query(

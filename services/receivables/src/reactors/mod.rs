@@ -10,6 +10,7 @@
 //! - [`Rematch`]: a late pickup, swap, return, plate change or move may explain a violation
 //!   differently: the violations around each such change are matched again.
 
+pub mod disputes;
 pub mod notices;
 
 use std::sync::Arc;

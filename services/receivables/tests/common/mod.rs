@@ -34,6 +34,7 @@ pub struct TestApp {
     pub shutdown: Shutdown,
     pub order_log: EventStore,
     pub fleet_log: EventStore,
+    pub complaint_log: EventStore,
     /// Where the local notification gateway writes the notices it sends.
     pub notices: std::path::PathBuf,
 }
@@ -62,6 +63,7 @@ impl TestApp {
         // The other services' streams first, as in a running cluster.
         let order_log = log(&nats.url(), "order").await;
         let fleet_log = log(&nats.url(), "fleet").await;
+        let complaint_log = log(&nats.url(), "complaint").await;
         let InProcess { app, shutdown, url } = rentops_testkit::start_in_process(app::start, clock.clone(), env)
             .await
             .expect("receivables starts");
@@ -75,6 +77,7 @@ impl TestApp {
             shutdown,
             order_log,
             fleet_log,
+            complaint_log,
             notices,
         }
     }
@@ -153,6 +156,18 @@ impl TestApp {
             .wait_for(seq, Duration::from_secs(30))
             .await
             .expect("fleet custody projection catches up");
+        seq
+    }
+
+    /// Appends a complaint case's event and waits until the disputes reactor has handled it.
+    pub async fn complaint_event(&self, case_id: &str, name: &'static str, m: impl Message) -> u64 {
+        let now = rentops_runtime::Clock::now(self.clock.as_ref());
+        let seq = Self::append(&self.complaint_log, "case", case_id, name, m.encode_to_vec(), now).await;
+        self.app
+            .disputes
+            .handled(seq, Duration::from_secs(30))
+            .await
+            .expect("the disputes reactor catches up");
         seq
     }
 
