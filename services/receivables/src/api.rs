@@ -414,14 +414,14 @@ impl ReceivablesApi {
             if state.is_rematchable() && (is_new || state.matched.is_none()) {
                 let cause = format!("import:{}:{i}", ctx.request_id);
                 match rematch(&self.violations, &self.db, &id, &plate_key, offence_at, &cause, now).await {
-                    Ok(Some(s)) => state = s,
+                    Ok(Some(done)) => {
+                        summary.sequence = summary.sequence.max(done.sequence);
+                        state = done.state;
+                    }
                     Ok(None) => {}
                     Err(e) => {
                         tracing::warn!(violation_id = %id, error = %e, "matching failed; the rematch scan retries")
                     }
-                }
-                if let Ok(seq) = self.violations.state(&id).await.map(|(_, seq)| seq) {
-                    summary.sequence = summary.sequence.max(seq);
                 }
             }
             match state.status() {

@@ -46,7 +46,8 @@ fn system_meta(request_id: String, correlation_id: String, actor: &str, now: Off
 
 /// Matches violation `id` (plate `plate_key`, offence at `offence_at`) again against who had the
 /// car, as of `now`. `cause` names what prompted it (the import's request, a custody event), so
-/// the command's request id is fixed per violation and cause.
+/// the command's request id is fixed per violation and cause. `None` when the custody read model
+/// could not be read (the rematch scan tries again).
 pub async fn rematch(
     handler: &CommandHandler<ViolationAggregate>,
     db: &Db,
@@ -55,7 +56,7 @@ pub async fn rematch(
     offence_at: OffsetDateTime,
     cause: &str,
     now: OffsetDateTime,
-) -> Result<Option<Violation>, ExecuteError<crate::domain::ViolationError>> {
+) -> Result<Option<rentops_eventstore::Executed<Violation>>, ExecuteError<crate::domain::ViolationError>> {
     let facts = match queries::facts(db, plate_key, offence_at).await {
         Ok(f) => f,
         Err(e) => {
@@ -73,7 +74,7 @@ pub async fn rematch(
     let done = handler
         .execute(id, &meta, &ViolationCommand::AutoMatch { outcome }, false)
         .await?;
-    Ok(Some(done.state))
+    Ok(Some(done))
 }
 
 /// The dunning ladder's scan.
