@@ -191,6 +191,11 @@ impl Ledger {
     }
 
     /// Why the history could not be applied, if it could not.
+    /// The payment or refund booked under `reference`, if one was.
+    pub fn reference(&self, reference: &str) -> Option<&SeenReference> {
+        self.references.get(reference)
+    }
+
     pub fn broken(&self) -> Option<&str> {
         self.broken.as_deref()
     }

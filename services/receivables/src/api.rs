@@ -343,6 +343,13 @@ impl ReceivablesApi {
             action,
         };
         let done = api::execute(&self.ledgers, customer.as_str(), ctx, now, &command, create).await?;
+        // A reference applied before is a repeat: the answer names the booking it was applied as.
+        let booking = match &command.action {
+            Action::Pay { reference, .. } | Action::Refund { reference, .. } if done.events_appended == 0 => {
+                done.state.reference(reference).map_or(booking, |seen| seen.booking)
+            }
+            _ => booking,
+        };
         Ok(booking_result(customer.as_str(), booking, &done))
     }
 

@@ -147,6 +147,7 @@ rentops_testkit::per_backend! {
         assert_eq!(first.events_appended, 1);
         let again = c.record_payment(pay("pay-2")).await.unwrap().into_inner();
         assert_eq!(again.events_appended, 0, "{label}: the same reference again changes nothing");
+        assert_eq!(again.booking_id, first.booking_id, "{label}: and names the booking it was applied as");
         let mut other_amount = pay("pay-3");
         other_amount.amount = cny(9_999);
         let reused = c.record_payment(other_amount).await.unwrap_err();
