@@ -11,8 +11,9 @@
 set -euo pipefail
 
 # The services, in start order. When a new service lands, add it here (its binary is
-# rentops-<name>, its ports are listed just below).
-SERVICES=(order fleet)
+# rentops-<name>, its ports are listed just below). receivables reads the order and fleet
+# streams (who had which car when), so it starts after them; it waits for them either way.
+SERVICES=(order fleet receivables)
 
 # Each service's default ports (the binaries' own defaults, see crates/runtime config).
 declare -A GRPC_PORT=([order]=50051 [fleet]=50052 [receivables]=50053 [complaint]=50054)
@@ -249,9 +250,9 @@ cli="$bin_dir/rentops"
     echo
     echo "rentops is running locally"
     echo
-    printf '  %-12s %-7s %-17s %-31s %-26s %s\n' SERVICE PID GRPC METRICS DATABASE LOG
+    printf '  %-12s %-7s %-17s %-31s %-31s %s\n' SERVICE PID GRPC METRICS DATABASE LOG
     for s in "${SERVICES[@]}"; do
-        printf '  %-12s %-7s %-17s %-31s %-26s %s\n' "$s" "${PID[$s]}" "127.0.0.1:${GRPC_PORT[$s]}" \
+        printf '  %-12s %-7s %-17s %-31s %-31s %s\n' "$s" "${PID[$s]}" "127.0.0.1:${GRPC_PORT[$s]}" \
             "http://127.0.0.1:${METRICS_PORT[$s]}/metrics" "sqlite://./data/$s.db" "data/$s.log"
     done
     echo
@@ -260,6 +261,7 @@ cli="$bin_dir/rentops"
     echo "  data dir   $data_dir"
     echo
     echo "  try:       $cli order list"
+    echo "             $cli receivables import deploy/local/samples/violations-jtgl.csv --vendor jtgl"
     echo "  logs:      tail -f data/*.log"
     echo "  stop:      Ctrl-C (services first, then nats-server)"
     echo

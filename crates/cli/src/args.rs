@@ -51,6 +51,16 @@ pub struct GlobalArgs {
     )]
     pub fleet_addr: String,
 
+    /// gRPC address of the receivables service (http://host:port).
+    #[arg(
+        long,
+        global = true,
+        env = "RENTOPS_RECEIVABLES_ADDR",
+        default_value = "http://127.0.0.1:50053",
+        value_parser = parse_addr
+    )]
+    pub receivables_addr: String,
+
     /// Print machine-readable JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
@@ -84,6 +94,10 @@ pub enum Command {
     /// planning an instance file (`plan`, also offline with `--local`).
     #[command(subcommand)]
     Fleet(crate::fleet::FleetCommand),
+    /// Receivables: violation records imported and matched to whoever had the car, the
+    /// exceptions queue, and the customers' ledger (payments, waivers, statements, aging).
+    #[command(subcommand)]
+    Receivables(crate::receivables::ReceivablesCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -186,6 +200,9 @@ pub struct PlaceArgs {
     /// Violation deposit in fen [default: none].
     #[arg(long, value_parser = fen)]
     pub violation_deposit_fen: Option<i64>,
+    /// The agreement's cover tier: what the renter pays for damage to the car.
+    #[arg(long, value_enum, default_value_t = CoverArg::Basic)]
+    pub cover: CoverArg,
     /// Anything the desk should know.
     #[arg(long)]
     pub notes: Option<String>,
@@ -485,6 +502,23 @@ pub struct ConsistencyArgs {
     /// Do not wait for your last command: read the view as it is now.
     #[arg(long, conflicts_with = "min_sequence")]
     pub no_wait: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CoverArg {
+    /// Up to the deductible per incident, and loss of use.
+    Basic,
+    /// Nothing for damage (excluded causes aside).
+    Full,
+}
+
+impl CoverArg {
+    pub fn proto(self) -> rentops_proto::common::CoverTier {
+        match self {
+            Self::Basic => rentops_proto::common::CoverTier::Basic,
+            Self::Full => rentops_proto::common::CoverTier::Full,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

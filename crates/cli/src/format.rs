@@ -104,7 +104,7 @@ pub fn hours(h: f64) -> String {
 
 /// The short name of an enum value ("REACHED" for CONTACT_OUTCOME_REACHED); `None` for the
 /// unspecified zero value; "UNKNOWN(n)" for a value newer than this client.
-fn enum_name<E: TryFrom<i32>>(value: i32, name: fn(&E) -> &'static str, prefix: &str) -> Option<String> {
+pub(crate) fn enum_name<E: TryFrom<i32>>(value: i32, name: fn(&E) -> &'static str, prefix: &str) -> Option<String> {
     if value == 0 {
         return None;
     }

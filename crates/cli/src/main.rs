@@ -1,10 +1,14 @@
 //! `rentops`: the command-line client of the rentops services. It drives every command and query
-//! of the order service over gRPC and prints a table, or JSON with `--json`.
+//! of the order, fleet and receivables services over gRPC and prints a table, or JSON with
+//! `--json`.
 //!
 //! Layout: `args` (the flags, parsed by clap), `requests` (flags → request messages),
-//! `commands` (the calls), `admin` (every service's projection status and rebuild), `views` and `events` (answers → tables and JSON), `format` (times,
-//! money, enum names), `errors` (stderr and exit codes), `state` (the sequence each service
-//! last gave a command, so the next query reads that write). This file is wiring only.
+//! `commands` (the calls), `admin` (every service's projection status and rebuild), `views` and
+//! `events` (answers → tables and JSON), `fleet` and `fleet_views` (the fleet group),
+//! `receivables`, `receivables_import` (a vendor's file → violation records) and
+//! `receivables_views` (the receivables group), `format` (times, money, enum names), `errors`
+//! (stderr and exit codes), `state` (the sequence each service last gave a command, so the next
+//! query reads that write). This file is wiring only.
 
 mod admin;
 mod args;
@@ -14,6 +18,9 @@ mod events;
 mod fleet;
 mod fleet_views;
 mod format;
+mod receivables;
+mod receivables_import;
+mod receivables_views;
 mod requests;
 mod state;
 mod views;
@@ -53,6 +60,7 @@ async fn run(cli: Cli) -> ExitCode {
     let (service, addr) = match &cli.command {
         Command::Order(_) => ("order", g.order_addr.as_str()),
         Command::Fleet(_) => ("fleet", g.fleet_addr.as_str()),
+        Command::Receivables(_) => ("receivables", g.receivables_addr.as_str()),
     };
     let (mut sequences, warning) = Sequences::load(state::dir_from(|k| std::env::var(k).ok()));
     if let Some(w) = warning {
@@ -78,6 +86,14 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Fleet(cmd) => {
             let request_id = cmd.is_command().then_some(inv.ctx.request_id.as_str());
             (request_id, fleet::run(&g.fleet_addr, timeout, cmd, &inv).await)
+        }
+        Command::Receivables(cmd) => {
+            let request_id = cmd.is_command().then_some(inv.ctx.request_id.as_str());
+            let explicit = g.request_id.as_deref();
+            (
+                request_id,
+                receivables::run(&g.receivables_addr, timeout, cmd, &inv, explicit).await,
+            )
         }
     };
     let result = result.map_err(|f| f.explain_timeout(g.timeout_secs));

@@ -103,6 +103,7 @@ pub fn place(a: &PlaceArgs, ctx: &Context) -> order::PlaceOrderRequest {
         violation_deposit: money(a.violation_deposit_fen),
         notes: text(a.notes.as_ref()),
         placed_at: a.placed_at.map(timestamp),
+        cover_tier: a.cover.proto() as i32,
     }
 }
 
@@ -307,7 +308,14 @@ mod tests {
                     --phone 13800000000 --city SHA --pickup-station SHA-PVG --pickup-at 2026-12-01T10:00:00+08:00 \
                     --return-at 2026-12-03T10:00:00+08:00 --model ES6 --add-on child-seat --price-fen 45000 \
                     --rental-deposit-fen 300000 --violation-deposit-fen 200000 --placed-at 2026-11-20T09:00:00+08:00";
-        let extra = ["--return-address", "世纪大道 1号", "--notes", "late flight"];
+        let extra = [
+            "--return-address",
+            "世纪大道 1号",
+            "--notes",
+            "late flight",
+            "--cover",
+            "full",
+        ];
         let OrderCommand::Place(a) = cmd_with(line, &extra) else {
             panic!("not place")
         };
@@ -347,6 +355,7 @@ mod tests {
                 violation_deposit: cny(200_000),
                 notes: "late flight".into(),
                 placed_at: at(1_795_136_400),
+                cover_tier: rentops_proto::common::CoverTier::Full as i32,
             }
         );
     }

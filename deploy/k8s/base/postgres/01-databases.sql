@@ -2,3 +2,4 @@
 -- when the data volume is first initialised; the services run their own migrations at start.
 CREATE DATABASE rentops_order;
 CREATE DATABASE rentops_fleet;
+CREATE DATABASE rentops_receivables;
