@@ -224,6 +224,7 @@ for s in "${SERVICES[@]}"; do
         RENTOPS_GRPC_ADDR="127.0.0.1:${GRPC_PORT[$s]}" \
         RENTOPS_METRICS_ADDR="127.0.0.1:${METRICS_PORT[$s]}" \
         RENTOPS_STREAM_REPLICAS=1 \
+        RENTOPS_RECEIVABLES_NOTICE_LOG="${RENTOPS_RECEIVABLES_NOTICE_LOG:-$data_dir/notices.jsonl}" \
         NO_COLOR=1 \
         "$bin_dir/rentops-$s"
     PID[$s]=$!
@@ -259,6 +260,7 @@ cli="$bin_dir/rentops"
     echo "  NATS       $NATS_URL$nats_note"
     echo "             JetStream store data/nats, log data/nats.log, monitoring http://127.0.0.1:$NATS_MONITOR_PORT"
     echo "  data dir   $data_dir"
+    echo "  notices    the local notification gateway's SMS, app pushes and desk calls: data/notices.jsonl"
     echo
     echo "  try:       $cli order list"
     echo "             $cli receivables import deploy/local/samples/violations-jtgl.csv --vendor jtgl"
