@@ -1,7 +1,9 @@
 //! `rentops receivables …`: the receivables service's commands and queries. Violation records
 //! are imported from a vendor's file (`import`, mapped and checked in `receivables_import.rs`);
 //! the exceptions queue is worked with `resolve`; the ledger takes payments, waivers, write-offs,
-//! refunds and reversals; statements, aging and the overdue list read it.
+//! refunds and reversals; statements, aging, the overdue list and the collection KPIs read it.
+//! Repair claims are opened, given invoice lines and details, confirmed (charged) and adjusted
+//! (`claim-…`), and read with `claims` and `claim`.
 //!
 //! Amounts are typed in yuan (`200`, `200.50`) and read digit by digit into fen, never through
 //! a float; they print as yuan with two decimals. Answers print as tables
@@ -27,7 +29,8 @@ use crate::fleet_views::FleetCommandView;
 use crate::format::{parse_time, timestamp};
 use crate::receivables_import::{self as import, Format, Mapping};
 use crate::receivables_views::{
-    AgingView, BookingView, ImportView, OverdueListView, StatementView, ViolationListView, ViolationView,
+    AgingView, BookingView, ClaimListView, ClaimResultView, ClaimView, ImportView, KpisView, OverdueListView,
+    StatementView, ViolationListView, ViolationView,
 };
 use crate::views::View;
 
@@ -62,6 +65,27 @@ pub enum ReceivablesCommand {
     Aging(AgingArgs),
     /// Charges past due and still open, most overdue first.
     Overdue(OverdueArgs),
+    /// Repair claims, filtered: claim, order, customer, status, cause, invoice total, what is
+    /// owed and the charge's booking.
+    Claims(ClaimsArgs),
+    /// Show one repair claim: its invoice lines, the liability with its derivation, line by
+    /// line, and its timeline.
+    Claim(ClaimArgs),
+    /// Open a repair claim by hand for a hire's damage (a return with damage noted opens one
+    /// itself).
+    ClaimOpen(ClaimOpenArgs),
+    /// Add invoice lines to an open claim.
+    ClaimLines(ClaimLinesArgs),
+    /// Set an open claim's cause or repair days.
+    ClaimDetails(ClaimDetailsArgs),
+    /// Confirm a claim's amount (finance): it is charged; prints the liability and the charge.
+    ClaimConfirm(ClaimConfirmArgs),
+    /// Change a confirmed claim (the final invoice, repair days, an insurer's recovery): the
+    /// earlier charge is reversed and the new amount charged.
+    ClaimAdjust(ClaimAdjustArgs),
+    /// Collection KPIs per city and month of the charge: billed, recovered, recovery rate, days
+    /// to recover.
+    Kpis(KpisArgs),
     /// SRE: empty a read model of the receivables service (every one unless --projection) and
     /// replay it from its stream's first event, while queries go on being answered.
     RebuildProjection(ProjectionArgs),
@@ -77,7 +101,17 @@ impl ReceivablesCommand {
     pub fn is_command(&self) -> bool {
         matches!(
             self,
-            Self::Resolve(_) | Self::Pay(_) | Self::Waive(_) | Self::WriteOff(_) | Self::Refund(_) | Self::Reverse(_)
+            Self::Resolve(_)
+                | Self::Pay(_)
+                | Self::Waive(_)
+                | Self::WriteOff(_)
+                | Self::Refund(_)
+                | Self::Reverse(_)
+                | Self::ClaimOpen(_)
+                | Self::ClaimLines(_)
+                | Self::ClaimDetails(_)
+                | Self::ClaimConfirm(_)
+                | Self::ClaimAdjust(_)
         )
     }
 }
@@ -273,6 +307,209 @@ pub struct OverdueArgs {
     pub consistency: ConsistencyArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct ClaimsArgs {
+    /// Only claims in this status.
+    #[arg(long, value_enum)]
+    pub status: Option<ClaimStatusArg>,
+    /// Only this hire's.
+    #[arg(long = "order", value_name = "ORDER_ID")]
+    pub order_id: Option<String>,
+    /// Only this customer's.
+    #[arg(long = "customer", value_name = "CUSTOMER_ID")]
+    pub customer_id: Option<String>,
+    #[command(flatten)]
+    pub consistency: ConsistencyArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ClaimArgs {
+    /// The claim's id, as `claims` lists it.
+    pub claim_id: String,
+    #[command(flatten)]
+    pub consistency: ConsistencyArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ClaimOpenArgs {
+    /// The hire (its customer, city, car and cover tier come from the order).
+    #[arg(value_parser = parse_non_empty)]
+    pub order_id: String,
+    /// The damage, as noted (required).
+    #[arg(long, value_parser = parse_non_empty)]
+    pub damage: String,
+    /// What caused it [default: the service's, ordinary].
+    #[arg(long, value_enum)]
+    pub cause: Option<DamageCauseArg>,
+    /// An invoice line, KIND:AMOUNT_YUAN:DESCRIPTION[:DOC] (KIND parts, labour or paint; DOC the
+    /// invoice it comes from, and may contain ':'); repeat for several.
+    #[arg(long = "line", value_name = "KIND:AMOUNT_YUAN:DESCRIPTION[:DOC]", value_parser = parse_line)]
+    pub lines: Vec<ClaimLine>,
+    /// Days the car is off the road for the repair (loss of use), at most 365.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=MAX_REPAIR_DAYS))]
+    pub repair_days: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct ClaimLinesArgs {
+    /// The claim's id.
+    pub claim_id: String,
+    /// An invoice line, KIND:AMOUNT_YUAN:DESCRIPTION[:DOC]; repeat for several (at least one).
+    #[arg(long = "line", value_name = "KIND:AMOUNT_YUAN:DESCRIPTION[:DOC]", value_parser = parse_line, required = true)]
+    pub lines: Vec<ClaimLine>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("details").required(true).multiple(true).args(["cause", "repair_days"])))]
+pub struct ClaimDetailsArgs {
+    /// The claim's id.
+    pub claim_id: String,
+    /// What caused the damage [default: unchanged].
+    #[arg(long, value_enum)]
+    pub cause: Option<DamageCauseArg>,
+    /// Days the car is off the road for the repair, at most 365 [default: unchanged].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=MAX_REPAIR_DAYS))]
+    pub repair_days: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct ClaimConfirmArgs {
+    /// The claim's id.
+    pub claim_id: String,
+    /// The total you saw (`claim` shows it), in yuan: refused if the amount has changed since.
+    #[arg(long, value_name = "YUAN", value_parser = parse_money)]
+    pub expected: Option<Fen>,
+}
+
+#[derive(Debug, Args)]
+pub struct ClaimAdjustArgs {
+    /// The claim's id.
+    pub claim_id: String,
+    /// A line of the final invoice, KIND:AMOUNT_YUAN:DESCRIPTION[:DOC]; repeat for every line:
+    /// they replace the earlier ones [default: unchanged].
+    #[arg(long = "line", value_name = "KIND:AMOUNT_YUAN:DESCRIPTION[:DOC]", value_parser = parse_line)]
+    pub lines: Vec<ClaimLine>,
+    /// Days the car was off the road, at most 365 [default: unchanged].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=MAX_REPAIR_DAYS))]
+    pub repair_days: Option<u32>,
+    /// An insurer's recovery taken off the invoice total, in yuan [default: unchanged].
+    #[arg(long, value_name = "YUAN", value_parser = parse_money)]
+    pub recovery: Option<Fen>,
+    /// Why (required).
+    #[arg(long, value_parser = parse_non_empty)]
+    pub reason: String,
+}
+
+#[derive(Debug, Args)]
+pub struct KpisArgs {
+    /// The first month of the charges, YYYY-MM.
+    #[arg(long, value_parser = parse_month, value_name = "YYYY-MM")]
+    pub from: String,
+    /// The last month, YYYY-MM [default: --from].
+    #[arg(long, value_parser = parse_month, value_name = "YYYY-MM")]
+    pub to: Option<String>,
+    /// Only this city (code, e.g. SHA).
+    #[arg(long)]
+    pub city: Option<String>,
+    #[command(flatten)]
+    pub consistency: ConsistencyArgs,
+}
+
+/// The service refuses more repair days than this.
+const MAX_REPAIR_DAYS: i64 = 365;
+
+/// One invoice line as typed: `parts:1200.50:rear bumper:INV-7`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimLine {
+    pub kind: pb::InvoiceLineKind,
+    pub amount: Fen,
+    pub description: String,
+    pub document_ref: Option<String>,
+}
+
+impl ClaimLine {
+    fn proto(&self) -> pb::InvoiceLineInput {
+        pb::InvoiceLineInput {
+            kind: self.kind as i32,
+            description: self.description.clone(),
+            amount: money(self.amount),
+            document_ref: self.document_ref.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// `KIND:AMOUNT_YUAN:DESCRIPTION[:DOC]`: the description cannot contain ':', the document may.
+fn parse_line(s: &str) -> Result<ClaimLine, String> {
+    let mut parts = s.splitn(4, ':');
+    let (Some(kind), Some(amount), Some(description)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(format!(
+            "'{s}' is not KIND:AMOUNT_YUAN:DESCRIPTION[:DOC], e.g. parts:1200.50:rear bumper:INV-7"
+        ));
+    };
+    let kind = match kind.trim().to_ascii_lowercase().as_str() {
+        "parts" => pb::InvoiceLineKind::Parts,
+        "labour" => pb::InvoiceLineKind::Labour,
+        "paint" => pb::InvoiceLineKind::Paint,
+        other => return Err(format!("'{other}' is not a kind of line: parts, labour or paint")),
+    };
+    let text = amount.trim();
+    let amount = Fen::parse_yuan(text).map_err(|e| format!("the amount: {e}"))?;
+    if amount.is_negative() || amount.is_zero() {
+        return Err(format!("the amount '{text}' must be more than zero"));
+    }
+    let description = description.trim();
+    if description.is_empty() {
+        return Err("the description must not be empty".into());
+    }
+    let document_ref = parts.next().map(str::trim).filter(|d| !d.is_empty()).map(str::to_owned);
+    Ok(ClaimLine {
+        kind,
+        amount,
+        description: description.to_owned(),
+        document_ref,
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClaimStatusArg {
+    /// Being assessed: nothing charged yet.
+    Open,
+    /// Confirmed and charged.
+    Confirmed,
+}
+
+impl ClaimStatusArg {
+    pub fn proto(self) -> pb::ClaimStatus {
+        match self {
+            Self::Open => pb::ClaimStatus::Open,
+            Self::Confirmed => pb::ClaimStatus::Confirmed,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DamageCauseArg {
+    /// An accident or wear in ordinary use: the cover tier decides.
+    Ordinary,
+    /// Excluded: the renter pays the whole cost, whatever the tier.
+    DrunkDriving,
+    /// Excluded: the renter pays the whole cost.
+    UnlicensedDriver,
+    /// Excluded: the renter pays the whole cost.
+    ProhibitedUse,
+}
+
+impl DamageCauseArg {
+    pub fn proto(self) -> pb::DamageCause {
+        match self {
+            Self::Ordinary => pb::DamageCause::Ordinary,
+            Self::DrunkDriving => pb::DamageCause::DrunkDriving,
+            Self::UnlicensedDriver => pb::DamageCause::UnlicensedDriver,
+            Self::ProhibitedUse => pb::DamageCause::ProhibitedUse,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ViolationStatusArg {
     /// In the exceptions queue.
@@ -312,6 +549,24 @@ fn parse_amount(s: &str) -> Result<Fen, String> {
         return Err("must be more than zero".into());
     }
     Ok(fen)
+}
+
+/// An amount typed in yuan, exactly, zero or more (an expected total, a recovery).
+fn parse_money(s: &str) -> Result<Fen, String> {
+    import::parse_fine(s).map_err(|e| e.replace("a fine", "an amount").replace("the fine", "the amount"))
+}
+
+/// A month, YYYY-MM (the KPIs' `from_month`, `to_month`).
+fn parse_month(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    time::Date::parse(
+        &format!("{s}-01"),
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .ok()
+    .filter(|_| s.len() == 7)
+    .map(|_| s.to_owned())
+    .ok_or_else(|| format!("'{s}' is not a month: write YYYY-MM, e.g. 2026-11"))
 }
 
 /// A day, YYYY-MM-DD (the service's `as_of`).
@@ -541,10 +796,116 @@ pub async fn run(
                 }
             }
         }
+        ReceivablesCommand::Claims(a) => {
+            let r = c
+                .list_claims(pb::ListClaimsRequest {
+                    status: a.status.map_or(0, |s| s.proto() as i32),
+                    order_id: a.order_id.clone().unwrap_or_default(),
+                    customer_id: a.customer_id.clone().unwrap_or_default(),
+                    consistency: consistency(inv, &a.consistency),
+                })
+                .await?
+                .into_inner();
+            return render(inv, &ClaimListView::new(&r, inv.times));
+        }
+        ReceivablesCommand::Claim(a) => {
+            let r = c
+                .get_claim(pb::GetClaimRequest {
+                    claim_id: a.claim_id.clone(),
+                    consistency: consistency(inv, &a.consistency),
+                })
+                .await?
+                .into_inner();
+            let claim = r.claim.ok_or_else(|| anyhow!("the service answered without a claim"))?;
+            return render(inv, &ClaimView::new(&claim, inv.times));
+        }
+        ReceivablesCommand::ClaimOpen(a) => {
+            let r = c.open_claim(open_claim_request(a, ctx)).await?.into_inner();
+            return claimed(inv, &r);
+        }
+        ReceivablesCommand::ClaimLines(a) => {
+            let r = c
+                .add_claim_lines(pb::AddClaimLinesRequest {
+                    context: ctx,
+                    claim_id: a.claim_id.clone(),
+                    lines: a.lines.iter().map(ClaimLine::proto).collect(),
+                })
+                .await?
+                .into_inner();
+            return claimed(inv, &r);
+        }
+        ReceivablesCommand::ClaimDetails(a) => {
+            let r = c.set_claim_details(claim_details_request(a, ctx)).await?.into_inner();
+            return claimed(inv, &r);
+        }
+        ReceivablesCommand::ClaimConfirm(a) => {
+            let r = c
+                .confirm_claim(pb::ConfirmClaimRequest {
+                    context: ctx,
+                    claim_id: a.claim_id.clone(),
+                    expected_total: a.expected.and_then(money),
+                })
+                .await?
+                .into_inner();
+            return claimed(inv, &r);
+        }
+        ReceivablesCommand::ClaimAdjust(a) => {
+            let r = c.adjust_claim(adjust_claim_request(a, ctx)).await?.into_inner();
+            return claimed(inv, &r);
+        }
+        ReceivablesCommand::Kpis(a) => {
+            let r = c
+                .get_collection_kpis(pb::GetCollectionKpisRequest {
+                    from_month: a.from.clone(),
+                    to_month: a.to.clone().unwrap_or_default(),
+                    city: a.city.clone().unwrap_or_default(),
+                    consistency: consistency(inv, &a.consistency),
+                })
+                .await?
+                .into_inner();
+            return render(inv, &KpisView::new(&r));
+        }
     };
     let r = booked.into_inner();
     inv.ryw.wrote(r.sequence);
     render(inv, &BookingView::new(&r, &inv.ctx, cmd))
+}
+
+/// A claim command's answer: its sequence is remembered for the next query.
+fn claimed(inv: &Invocation, r: &pb::ClaimResult) -> Result<String, Failure> {
+    inv.ryw.wrote(r.sequence);
+    render(inv, &ClaimResultView::new(r, &inv.ctx))
+}
+
+fn open_claim_request(a: &ClaimOpenArgs, context: Option<CommandContext>) -> pb::OpenClaimRequest {
+    pb::OpenClaimRequest {
+        context,
+        order_id: a.order_id.clone(),
+        cause: a.cause.map_or(0, |c| c.proto() as i32),
+        damage: a.damage.clone(),
+        lines: a.lines.iter().map(ClaimLine::proto).collect(),
+        repair_days: a.repair_days.unwrap_or(0),
+    }
+}
+
+fn claim_details_request(a: &ClaimDetailsArgs, context: Option<CommandContext>) -> pb::SetClaimDetailsRequest {
+    pb::SetClaimDetailsRequest {
+        context,
+        claim_id: a.claim_id.clone(),
+        cause: a.cause.map_or(0, |c| c.proto() as i32),
+        repair_days: a.repair_days,
+    }
+}
+
+fn adjust_claim_request(a: &ClaimAdjustArgs, context: Option<CommandContext>) -> pb::AdjustClaimRequest {
+    pb::AdjustClaimRequest {
+        context,
+        claim_id: a.claim_id.clone(),
+        lines: a.lines.iter().map(ClaimLine::proto).collect(),
+        repair_days: a.repair_days,
+        recovery: a.recovery.and_then(money),
+        reason: a.reason.clone(),
+    }
 }
 
 fn resolve_request(a: &ResolveArgs, context: Option<CommandContext>) -> pb::ResolveExceptionRequest {
@@ -863,15 +1224,274 @@ mod tests {
         assert!(!ok("import f.csv").is_command() && ok("pay C1 1 --reference R").is_command());
     }
 
-    /// A receivables service that keeps the import batches it is sent and answers a summary.
-    /// Served by hand (not through the generated trait), so it answers `ImportViolations` only
-    /// and `UNIMPLEMENTED` to every other method, whatever the API grows.
+    #[test]
+    fn claim_lines_read_kind_yuan_description_and_document() {
+        assert_eq!(
+            parse_line("parts:1200.50:rear bumper:INV-7:p2"),
+            Ok(ClaimLine {
+                kind: pb::InvoiceLineKind::Parts,
+                amount: Fen(120_050),
+                description: "rear bumper".into(),
+                document_ref: Some("INV-7:p2".into()),
+            })
+        );
+        let paint = parse_line("Paint:300:door").unwrap();
+        assert_eq!(
+            (paint.kind, paint.amount, paint.document_ref),
+            (pb::InvoiceLineKind::Paint, Fen(30_000), None)
+        );
+        for bad in [
+            "parts:100",
+            "glass:100:windscreen",
+            "labour:0:fitting",
+            "labour:-5:fitting",
+            "labour:1,000:fitting",
+            "labour:10.001:fitting",
+            "labour:10: ",
+        ] {
+            assert!(parse_line(bad).is_err(), "{bad}");
+        }
+        let ReceivablesCommand::ClaimOpen(o) = ok(
+            "claim-open o-1 --damage scratch --cause drunk-driving --line parts:1200:bumper:INV-7 --line labour:300.5:fitting --repair-days 3",
+        ) else {
+            panic!("not claim-open")
+        };
+        let req = open_claim_request(&o, None);
+        assert_eq!(
+            (req.order_id.as_str(), req.damage.as_str(), req.cause, req.repair_days),
+            ("o-1", "scratch", pb::DamageCause::DrunkDriving as i32, 3)
+        );
+        assert_eq!(
+            req.lines
+                .iter()
+                .map(|l| (l.kind, l.amount.as_ref().unwrap().amount_fen, l.document_ref.as_str()))
+                .collect::<Vec<_>>(),
+            [
+                (pb::InvoiceLineKind::Parts as i32, 120_000, "INV-7"),
+                (pb::InvoiceLineKind::Labour as i32, 30_050, "")
+            ]
+        );
+        // Unset: the service's default cause, no lines yet, no repair days.
+        let ReceivablesCommand::ClaimOpen(o) = ok("claim-open o-1 --damage dent") else {
+            panic!("not claim-open")
+        };
+        let req = open_claim_request(&o, None);
+        assert_eq!((req.cause, req.lines.len(), req.repair_days), (0, 0, 0));
+        assert_eq!(parse("claim-open o-1").err(), Some(ErrorKind::MissingRequiredArgument));
+        assert_eq!(
+            parse("claim-open o-1 --damage x --cause storm").err(),
+            Some(ErrorKind::InvalidValue)
+        );
+        assert_eq!(
+            parse("claim-open o-1 --damage x --line glass:1:pane").err(),
+            Some(ErrorKind::ValueValidation)
+        );
+        assert_eq!(
+            parse("claim-open o-1 --damage x --repair-days 366").err(),
+            Some(ErrorKind::ValueValidation)
+        );
+        assert_eq!(
+            parse("claim-lines cl-1").err(),
+            Some(ErrorKind::MissingRequiredArgument)
+        );
+        assert!(matches!(
+            ok("claim-lines cl-1 --line paint:80:wing --line parts:20:clip"),
+            ReceivablesCommand::ClaimLines(l) if l.lines.len() == 2
+        ));
+    }
+
+    #[test]
+    fn claim_details_confirm_and_adjust_send_only_what_is_given() {
+        let ReceivablesCommand::ClaimDetails(d) = ok("claim-details cl-1 --repair-days 0") else {
+            panic!("not claim-details")
+        };
+        let req = claim_details_request(&d, None);
+        assert_eq!((req.cause, req.repair_days), (0, Some(0)));
+        let ReceivablesCommand::ClaimDetails(d) = ok("claim-details cl-1 --cause unlicensed-driver") else {
+            panic!("not claim-details")
+        };
+        let req = claim_details_request(&d, None);
+        assert_eq!(
+            (req.cause, req.repair_days),
+            (pb::DamageCause::UnlicensedDriver as i32, None)
+        );
+        assert_eq!(
+            parse("claim-details cl-1").err(),
+            Some(ErrorKind::MissingRequiredArgument)
+        );
+        let ReceivablesCommand::ClaimConfirm(c) = ok("claim-confirm cl-1 --expected 1500.5") else {
+            panic!("not claim-confirm")
+        };
+        assert_eq!(c.expected, Some(Fen(150_050)));
+        assert!(matches!(ok("claim-confirm cl-1"), ReceivablesCommand::ClaimConfirm(c) if c.expected.is_none()));
+        assert_eq!(
+            parse("claim-confirm cl-1 --expected=-3").err(),
+            Some(ErrorKind::ValueValidation)
+        );
+        let ReceivablesCommand::ClaimAdjust(a) = ok("claim-adjust cl-1 --recovery 0 --reason insurer-declined") else {
+            panic!("not claim-adjust")
+        };
+        let req = adjust_claim_request(&a, None);
+        assert_eq!(
+            (
+                req.lines.len(),
+                req.repair_days,
+                req.recovery.map(|m| m.amount_fen),
+                req.reason.as_str()
+            ),
+            (0, None, Some(0), "insurer-declined")
+        );
+        let ReceivablesCommand::ClaimAdjust(a) =
+            ok("claim-adjust cl-1 --line parts:900:bumper:FINAL-1 --repair-days 5 --reason final-invoice")
+        else {
+            panic!("not claim-adjust")
+        };
+        let req = adjust_claim_request(&a, None);
+        assert_eq!((req.lines.len(), req.repair_days, req.recovery), (1, Some(5), None));
+        assert_eq!(
+            parse("claim-adjust cl-1 --repair-days 5").err(),
+            Some(ErrorKind::MissingRequiredArgument)
+        );
+        for line in [
+            "claim-open o-1 --damage x",
+            "claim-lines c --line parts:1:x",
+            "claim-details c --repair-days 1",
+            "claim-confirm c",
+            "claim-adjust c --reason r",
+        ] {
+            assert!(ok(line).is_command(), "{line}");
+        }
+        assert!(!ok("claims").is_command() && !ok("claim c").is_command() && !ok("kpis --from 2026-11").is_command());
+    }
+
+    #[test]
+    fn claims_and_kpis_parse_their_filters_and_months() {
+        let ReceivablesCommand::Claims(c) = ok("claims --status confirmed --order o-1 --customer C1 --no-wait") else {
+            panic!("not claims")
+        };
+        assert_eq!(
+            (
+                c.status,
+                c.order_id.as_deref(),
+                c.customer_id.as_deref(),
+                c.consistency.no_wait
+            ),
+            (Some(ClaimStatusArg::Confirmed), Some("o-1"), Some("C1"), true)
+        );
+        assert_eq!(parse("claims --status lost").err(), Some(ErrorKind::InvalidValue));
+        assert!(
+            matches!(ok("claim cl-1 --min-sequence 4"), ReceivablesCommand::Claim(c) if c.consistency.min_sequence == Some(4))
+        );
+        let ReceivablesCommand::Kpis(k) = ok("kpis --from 2026-09 --to 2026-11 --city SHA") else {
+            panic!("not kpis")
+        };
+        assert_eq!(
+            (k.from.as_str(), k.to.as_deref(), k.city.as_deref()),
+            ("2026-09", Some("2026-11"), Some("SHA"))
+        );
+        assert_eq!(parse("kpis").err(), Some(ErrorKind::MissingRequiredArgument));
+        for bad in ["2026-13", "2026-1", "2026-11-01", "nov"] {
+            assert_eq!(
+                parse(&format!("kpis --from {bad}")).err(),
+                Some(ErrorKind::ValueValidation),
+                "{bad}"
+            );
+        }
+    }
+
+    /// A receivables service that keeps the import batches and claim requests it is sent and
+    /// answers them. Served by hand (not through the generated trait), so it answers the methods
+    /// it names only and `UNIMPLEMENTED` to every other, whatever the API grows.
     #[derive(Clone, Default)]
     struct Fake {
         batches: Arc<Mutex<Vec<pb::ImportViolationsRequest>>>,
+        opened: Arc<Mutex<Vec<pb::OpenClaimRequest>>>,
+        confirmed: Arc<Mutex<Vec<pb::ConfirmClaimRequest>>>,
+        kpis: Arc<Mutex<Vec<pb::GetCollectionKpisRequest>>>,
+    }
+
+    /// The liability the fake computes: the invoice total, less a 500.00 deductible, plus a
+    /// 30.00 admin fee.
+    fn fake_liability(lines: &[pb::InvoiceLineInput]) -> pb::Liability {
+        let invoice: i64 = lines
+            .iter()
+            .filter_map(|l| l.amount.as_ref())
+            .map(|m| m.amount_fen)
+            .sum();
+        let repair = invoice.min(50_000);
+        pb::Liability {
+            invoice_total_fen: invoice,
+            repair_fen: repair,
+            admin_fee_fen: 3_000,
+            total_fen: repair + 3_000,
+            deductible_fen: 50_000,
+            derivation: vec![
+                format!("invoice total {invoice}"),
+                format!("capped at the deductible: {repair}"),
+                "admin fee 3000".into(),
+            ],
+            ..Default::default()
+        }
     }
 
     impl Fake {
+        fn open_claim(&self, r: pb::OpenClaimRequest) -> Result<pb::ClaimResult, Status> {
+            let liability = fake_liability(&r.lines);
+            self.opened.lock().unwrap().push(r);
+            Ok(pb::ClaimResult {
+                claim_id: "cl-1".into(),
+                sequence: 30,
+                events_appended: 1,
+                liability: Some(liability),
+                ..Default::default()
+            })
+        }
+
+        /// Confirms at 530.00 CNY; another expected total is refused as the service does.
+        fn confirm_claim(&self, r: pb::ConfirmClaimRequest) -> Result<pb::ClaimResult, Status> {
+            let expected = r.expected_total.as_ref().map(|m| m.amount_fen);
+            self.confirmed.lock().unwrap().push(r);
+            if expected.is_some_and(|e| e != 53_000) {
+                return Err(Status::invalid_argument(
+                    "expected_total: the amount is now 530.00, not the 500.00 confirmed",
+                ));
+            }
+            Ok(pb::ClaimResult {
+                claim_id: "cl-1".into(),
+                sequence: 31,
+                events_appended: 2,
+                charge_booking_id: "b-claim-1".into(),
+                liability: Some(pb::Liability {
+                    total_fen: 53_000,
+                    derivation: vec!["total 53000".into()],
+                    ..Default::default()
+                }),
+            })
+        }
+
+        fn collection_kpis(&self, r: pb::GetCollectionKpisRequest) -> Result<pb::GetCollectionKpisResponse, Status> {
+            self.kpis.lock().unwrap().push(r);
+            Ok(pb::GetCollectionKpisResponse {
+                kpis: vec![
+                    pb::CollectionKpi {
+                        city: "SHA".into(),
+                        month: "2026-11".into(),
+                        charges: 8,
+                        billed_fen: 400_000,
+                        recovered_fen: 350_200,
+                        recovery_rate_bp: 8755,
+                        recovered_charges: 6,
+                        mean_days_to_recover: 12.25,
+                    },
+                    pb::CollectionKpi {
+                        city: "SHA".into(),
+                        month: "2026-12".into(),
+                        ..Default::default()
+                    },
+                ],
+            })
+        }
+
         /// The first import counts every record new, later ones duplicates; a record without a
         /// plate is refused, naming its place in the batch as the service does.
         async fn import(
@@ -916,6 +1536,32 @@ mod tests {
         }
     }
 
+    /// One unary method of the fake: the request to the fake's answer.
+    struct UnaryMethod<Req, Resp>(Fake, fn(&Fake, Req) -> Result<Resp, Status>);
+
+    impl<Req: Send + 'static, Resp: Send + 'static> tonic::codegen::Service<Request<Req>> for UnaryMethod<Req, Resp> {
+        type Response = Response<Resp>;
+        type Error = Status;
+        type Future = tonic::codegen::BoxFuture<Response<Resp>, Status>;
+
+        fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Status>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, r: Request<Req>) -> Self::Future {
+            let answer = (self.1)(&self.0, r.into_inner()).map(Response::new);
+            Box::pin(async move { answer })
+        }
+    }
+
+    fn grpc<T, U>() -> tonic::server::Grpc<tonic_prost::ProstCodec<T, U>>
+    where
+        T: prost::Message + Send + 'static,
+        U: prost::Message + Default + Send + 'static,
+    {
+        tonic::server::Grpc::new(tonic_prost::ProstCodec::default())
+    }
+
     impl tonic::server::NamedService for Fake {
         const NAME: &'static str = "rentops.receivables.v1.ReceivablesService";
     }
@@ -932,11 +1578,14 @@ mod tests {
         fn call(&mut self, req: tonic::codegen::http::Request<tonic::body::Body>) -> Self::Future {
             let fake = self.clone();
             Box::pin(async move {
-                if req.uri().path() != "/rentops.receivables.v1.ReceivablesService/ImportViolations" {
-                    return Ok(Status::unimplemented("not in the fake").into_http());
-                }
-                let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default());
-                Ok(grpc.client_streaming(ImportMethod(fake), req).await)
+                let method = req.uri().path().rsplit('/').next().unwrap_or_default().to_owned();
+                Ok(match method.as_str() {
+                    "ImportViolations" => grpc().client_streaming(ImportMethod(fake), req).await,
+                    "OpenClaim" => grpc().unary(UnaryMethod(fake, Fake::open_claim), req).await,
+                    "ConfirmClaim" => grpc().unary(UnaryMethod(fake, Fake::confirm_claim), req).await,
+                    "GetCollectionKpis" => grpc().unary(UnaryMethod(fake, Fake::collection_kpis), req).await,
+                    _ => Status::unimplemented("not in the fake").into_http(),
+                })
             })
         }
     }
@@ -1085,5 +1734,99 @@ mod tests {
         .unwrap_err();
         assert!(err.report().contains("plateNumber"), "{}", err.report());
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_claim_is_opened_and_confirmed_and_the_kpis_wait_for_the_last_command() {
+        let fake = Fake::default();
+        let addr = serve(fake.clone()).await;
+        let inv = invocation();
+        let cmd = ok("claim-open o-1 --damage scratch --line parts:400:bumper:INV-7 --line labour:300:fitting");
+        let out = run(&addr, Duration::from_secs(5), &cmd, &inv, None).await.unwrap();
+        let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            (&json["claim_id"], &json["sequence"], &json["liability"]["total_fen"]),
+            (
+                &serde_json::json!("cl-1"),
+                &serde_json::json!(30),
+                &serde_json::json!(53_000)
+            )
+        );
+        assert_eq!(json["liability"]["derivation"][1], "capped at the deductible: 50000");
+        assert_eq!(inv.ryw.written.get(), Some(30));
+        let sent = fake.opened.lock().unwrap()[0].clone();
+        assert_eq!(
+            (
+                sent.context.unwrap().actor.as_str(),
+                sent.order_id.as_str(),
+                sent.lines.len()
+            ),
+            ("li", "o-1", 2)
+        );
+
+        // Confirmed at what finance saw; a stale total is refused, and the error says why.
+        let inv = invocation();
+        let out = run(
+            &addr,
+            Duration::from_secs(5),
+            &ok("claim-confirm cl-1 --expected 530"),
+            &inv,
+            None,
+        )
+        .await
+        .unwrap();
+        let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            (&json["charge_booking_id"], &json["liability"]["total_fen"]),
+            (&serde_json::json!("b-claim-1"), &serde_json::json!(53_000))
+        );
+        assert_eq!(inv.ryw.written.get(), Some(31));
+        let err = run(
+            &addr,
+            Duration::from_secs(5),
+            &ok("claim-confirm cl-1 --expected 500"),
+            &invocation(),
+            None,
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            err.report().contains("INVALID_ARGUMENT: expected_total"),
+            "{}",
+            err.report()
+        );
+        assert_eq!(
+            fake.confirmed.lock().unwrap()[1]
+                .expected_total
+                .as_ref()
+                .map(|m| m.amount_fen),
+            Some(50_000)
+        );
+
+        // The next invocation's query waits for the sequence the last command got back.
+        let mut inv = invocation();
+        inv.ryw.remembered = Some(31);
+        let out = run(
+            &addr,
+            Duration::from_secs(5),
+            &ok("kpis --from 2026-11 --to 2026-12 --city SHA"),
+            &inv,
+            None,
+        )
+        .await
+        .unwrap();
+        let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(json["kpis"][0]["recovery_rate_bp"], 8755);
+        assert_eq!(json["kpis"][1]["mean_days_to_recover"], serde_json::Value::Null);
+        let asked = fake.kpis.lock().unwrap()[0].clone();
+        assert_eq!(
+            (
+                asked.from_month.as_str(),
+                asked.to_month.as_str(),
+                asked.city.as_str(),
+                asked.consistency.map(|c| c.min_sequence)
+            ),
+            ("2026-11", "2026-12", "SHA", Some(31))
+        );
     }
 }

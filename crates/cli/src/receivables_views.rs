@@ -966,6 +966,425 @@ impl View for OverdueListView {
     }
 }
 
+// ---- repair claims ------------------------------------------------------------------------
+
+fn claim_status_name(v: i32) -> Option<String> {
+    format::enum_name(v, pb::ClaimStatus::as_str_name, "CLAIM_STATUS_")
+}
+
+fn cause_name(v: i32) -> Option<String> {
+    format::enum_name(v, pb::DamageCause::as_str_name, "DAMAGE_CAUSE_")
+}
+
+fn line_kind_name(v: i32) -> Option<String> {
+    format::enum_name(v, pb::InvoiceLineKind::as_str_name, "INVOICE_LINE_KIND_")
+}
+
+fn cover_name(v: i32) -> Option<String> {
+    format::enum_name(v, rentops_proto::common::CoverTier::as_str_name, "COVER_TIER_")
+}
+
+/// What the renter pays and how it was derived, one step per line.
+#[derive(Debug, Default, Serialize)]
+pub struct LiabilityView {
+    pub invoice_total_fen: i64,
+    pub repair_fen: i64,
+    pub loss_of_use_fen: i64,
+    pub admin_fee_fen: i64,
+    pub total_fen: i64,
+    pub deductible_fen: i64,
+    pub loss_of_use_per_day_fen: i64,
+    pub derivation: Vec<String>,
+}
+
+impl LiabilityView {
+    fn new(l: Option<&pb::Liability>) -> Option<Self> {
+        l.map(|l| Self {
+            invoice_total_fen: l.invoice_total_fen,
+            repair_fen: l.repair_fen,
+            loss_of_use_fen: l.loss_of_use_fen,
+            admin_fee_fen: l.admin_fee_fen,
+            total_fen: l.total_fen,
+            deductible_fen: l.deductible_fen,
+            loss_of_use_per_day_fen: l.loss_of_use_per_day_fen,
+            derivation: l.derivation.clone(),
+        })
+    }
+
+    /// The amounts as `key value` rows, then the derivation, one step per line.
+    fn table(&self) -> String {
+        let mut out = pairs(vec![
+            ("invoice_total", format!("{} CNY", format_fen(self.invoice_total_fen))),
+            ("repair", format!("{} CNY", format_fen(self.repair_fen))),
+            ("loss_of_use", format!("{} CNY", format_fen(self.loss_of_use_fen))),
+            ("admin_fee", format!("{} CNY", format_fen(self.admin_fee_fen))),
+            ("total", format!("{} CNY", format_fen(self.total_fen))),
+            ("deductible", format!("{} CNY", format_fen(self.deductible_fen))),
+            (
+                "loss_of_use_per_day",
+                format!("{} CNY", format_fen(self.loss_of_use_per_day_fen)),
+            ),
+        ]);
+        if !self.derivation.is_empty() {
+            out += "derivation\n";
+            for step in &self.derivation {
+                out += &format!("  {step}\n");
+            }
+        }
+        out
+    }
+}
+
+/// What a claim command did, and (confirm, adjust) what is charged.
+#[derive(Debug, Serialize)]
+pub struct ClaimResultView {
+    pub claim_id: String,
+    pub sequence: u64,
+    pub events_appended: u32,
+    pub charge_booking_id: String,
+    pub liability: Option<LiabilityView>,
+    pub request_id: String,
+    pub actor: String,
+}
+
+impl ClaimResultView {
+    pub fn new(r: &pb::ClaimResult, ctx: &Context) -> Self {
+        Self {
+            claim_id: r.claim_id.clone(),
+            sequence: r.sequence,
+            events_appended: r.events_appended,
+            charge_booking_id: r.charge_booking_id.clone(),
+            liability: LiabilityView::new(r.liability.as_ref()),
+            request_id: ctx.request_id.clone(),
+            actor: ctx.actor.clone(),
+        }
+    }
+}
+
+impl View for ClaimResultView {
+    fn table(&self) -> String {
+        let mut rows = vec![
+            ("claim_id", self.claim_id.clone()),
+            ("sequence", self.sequence.to_string()),
+            ("events_appended", self.events_appended.to_string()),
+        ];
+        if !self.charge_booking_id.is_empty() {
+            rows.push(("charge_booking_id", self.charge_booking_id.clone()));
+        }
+        rows.extend([("request_id", self.request_id.clone()), ("actor", self.actor.clone())]);
+        if self.events_appended == 0 {
+            rows.push(("note", "nothing new was recorded (a retry)".to_owned()));
+        }
+        let mut out = pairs(rows);
+        if let Some(l) = &self.liability {
+            out += "\nliability\n";
+            out += &l.table();
+        }
+        out
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct InvoiceLineView {
+    pub kind: Option<String>,
+    pub description: String,
+    pub amount_fen: i64,
+    pub document_ref: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClaimTimelineEntryView {
+    pub sequence: u64,
+    pub at: Option<String>,
+    pub actor: String,
+    pub event_type: String,
+}
+
+/// One repair claim: the hire, the invoice lines, what is (or would be) charged, and how.
+#[derive(Debug, Serialize)]
+pub struct ClaimView {
+    pub claim_id: String,
+    pub status: Option<String>,
+    pub order_id: String,
+    pub customer_id: String,
+    pub city: String,
+    pub vehicle_id: String,
+    pub cover_tier: Option<String>,
+    pub cause: Option<String>,
+    pub damage_noted: String,
+    pub opened_at: Option<String>,
+    pub from_return: bool,
+    pub repair_days: u32,
+    pub recovery_fen: i64,
+    pub lines: Vec<InvoiceLineView>,
+    pub liability: Option<LiabilityView>,
+    pub charge_booking_id: String,
+    pub confirmed_by: String,
+    pub timeline: Vec<ClaimTimelineEntryView>,
+}
+
+impl ClaimView {
+    pub fn new(c: &pb::Claim, times: Times) -> Self {
+        let o = c.opened.clone().unwrap_or_default();
+        Self {
+            claim_id: c.claim_id.clone(),
+            status: claim_status_name(c.status),
+            order_id: o.order_id,
+            customer_id: o.customer_id,
+            city: o.city,
+            vehicle_id: o.vehicle_id,
+            cover_tier: cover_name(o.cover_tier),
+            cause: cause_name(c.cause),
+            damage_noted: o.damage_noted,
+            opened_at: times.opt(o.opened_at.as_ref()),
+            from_return: o.from_return,
+            repair_days: c.repair_days,
+            recovery_fen: c.recovery_fen,
+            lines: c
+                .lines
+                .iter()
+                .map(|l| InvoiceLineView {
+                    kind: line_kind_name(l.kind),
+                    description: l.description.clone(),
+                    amount_fen: l.amount_fen,
+                    document_ref: l.document_ref.clone(),
+                })
+                .collect(),
+            liability: LiabilityView::new(c.liability.as_ref()),
+            charge_booking_id: c.charge_booking_id.clone(),
+            confirmed_by: c.confirmed_by.clone(),
+            timeline: c
+                .timeline
+                .iter()
+                .map(|t| ClaimTimelineEntryView {
+                    sequence: t.sequence,
+                    at: times.opt(t.at.as_ref()),
+                    actor: t.actor.clone(),
+                    event_type: t.event_type.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl View for ClaimView {
+    fn table(&self) -> String {
+        let mut rows = vec![
+            ("claim_id", self.claim_id.clone()),
+            ("status", cell(self.status.as_deref())),
+            ("order_id", cell(Some(&self.order_id))),
+            ("customer_id", cell(Some(&self.customer_id))),
+            ("city", cell(Some(&self.city))),
+            ("vehicle_id", cell(Some(&self.vehicle_id))),
+            ("cover_tier", cell(self.cover_tier.as_deref())),
+            ("cause", cell(self.cause.as_deref())),
+            ("damage", cell(Some(&self.damage_noted))),
+            (
+                "opened_at",
+                format!(
+                    "{}{}",
+                    cell(self.opened_at.as_deref()),
+                    if self.from_return {
+                        " (from the return)"
+                    } else {
+                        " (by hand)"
+                    }
+                ),
+            ),
+            ("repair_days", self.repair_days.to_string()),
+        ];
+        if self.recovery_fen != 0 {
+            rows.push(("recovery", format!("{} CNY", format_fen(self.recovery_fen))));
+        }
+        for (k, v) in [
+            ("charge_booking_id", &self.charge_booking_id),
+            ("confirmed_by", &self.confirmed_by),
+        ] {
+            if !v.is_empty() {
+                rows.push((k, v.clone()));
+            }
+        }
+        let mut out = pairs(rows);
+        out += "\n";
+        if self.lines.is_empty() {
+            out += "no invoice lines\n";
+        } else {
+            let rows = self
+                .lines
+                .iter()
+                .map(|l| {
+                    vec![
+                        cell(l.kind.as_deref()),
+                        l.description.clone(),
+                        format_fen(l.amount_fen),
+                        cell(Some(&l.document_ref)),
+                    ]
+                })
+                .collect();
+            out += &grid(Some(&["KIND", "DESCRIPTION", "AMOUNT", "DOCUMENT"]), rows);
+        }
+        if let Some(l) = &self.liability {
+            out += if self.status.as_deref() == Some("CONFIRMED") {
+                "\nliability (charged)\n"
+            } else {
+                "\nliability (what would be charged now)\n"
+            };
+            out += &l.table();
+        }
+        if !self.timeline.is_empty() {
+            let rows = self
+                .timeline
+                .iter()
+                .map(|t| {
+                    vec![
+                        t.sequence.to_string(),
+                        cell(t.at.as_deref()),
+                        t.event_type.clone(),
+                        cell(Some(&t.actor)),
+                    ]
+                })
+                .collect();
+            out += "\n";
+            out += &grid(Some(&["SEQ", "AT", "EVENT", "ACTOR"]), rows);
+        }
+        out
+    }
+}
+
+/// `rentops receivables claims`: one row per claim.
+#[derive(Debug, Serialize)]
+pub struct ClaimListView {
+    pub claims: Vec<ClaimView>,
+}
+
+impl ClaimListView {
+    pub fn new(r: &pb::ListClaimsResponse, times: Times) -> Self {
+        Self {
+            claims: r.claims.iter().map(|c| ClaimView::new(c, times)).collect(),
+        }
+    }
+}
+
+impl View for ClaimListView {
+    fn table(&self) -> String {
+        if self.claims.is_empty() {
+            return "no claims\n".to_owned();
+        }
+        let rows = self
+            .claims
+            .iter()
+            .map(|c| {
+                let l = c.liability.as_ref();
+                vec![
+                    c.claim_id.clone(),
+                    cell(Some(&c.order_id)),
+                    cell(Some(&c.customer_id)),
+                    cell(c.status.as_deref()),
+                    cell(c.cause.as_deref()),
+                    l.map_or_else(|| "-".to_owned(), |l| format_fen(l.invoice_total_fen)),
+                    l.map_or_else(|| "-".to_owned(), |l| format_fen(l.total_fen)),
+                    cell(Some(&c.charge_booking_id)),
+                ]
+            })
+            .collect();
+        let header = [
+            "CLAIM", "ORDER", "CUSTOMER", "STATUS", "CAUSE", "INVOICE", "OWED", "CHARGE",
+        ];
+        grid(Some(&header), rows)
+    }
+}
+
+// ---- collection KPIs ----------------------------------------------------------------------
+
+/// A rate in basis points as a percentage with one decimal, rounded half up: 8755 → "87.6%".
+/// Integer arithmetic only.
+fn percent_bp(bp: u32) -> String {
+    let tenths = (u64::from(bp) + 5) / 10;
+    format!("{}.{}%", tenths / 10, tenths % 10)
+}
+
+#[derive(Debug, Serialize)]
+pub struct KpiView {
+    pub city: String,
+    pub month: String,
+    pub charges: u32,
+    pub billed_fen: i64,
+    pub recovered_fen: i64,
+    pub recovery_rate_bp: u32,
+    pub recovered_charges: u32,
+    /// `null` when no charge was recovered in full (nothing to average).
+    pub mean_days_to_recover: Option<f64>,
+}
+
+/// `rentops receivables kpis`: per city and month of the charge.
+#[derive(Debug, Serialize)]
+pub struct KpisView {
+    pub kpis: Vec<KpiView>,
+}
+
+impl KpisView {
+    pub fn new(r: &pb::GetCollectionKpisResponse) -> Self {
+        Self {
+            kpis: r
+                .kpis
+                .iter()
+                .map(|k| KpiView {
+                    city: k.city.clone(),
+                    month: k.month.clone(),
+                    charges: k.charges,
+                    billed_fen: k.billed_fen,
+                    recovered_fen: k.recovered_fen,
+                    recovery_rate_bp: k.recovery_rate_bp,
+                    recovered_charges: k.recovered_charges,
+                    mean_days_to_recover: (k.recovered_charges > 0 && k.mean_days_to_recover.is_finite())
+                        .then_some(k.mean_days_to_recover),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl View for KpisView {
+    fn table(&self) -> String {
+        if self.kpis.is_empty() {
+            return "no charges in those months\n".to_owned();
+        }
+        let rows = self
+            .kpis
+            .iter()
+            .map(|k| {
+                vec![
+                    cell(Some(&k.city)),
+                    cell(Some(&k.month)),
+                    k.charges.to_string(),
+                    format_fen(k.billed_fen),
+                    format_fen(k.recovered_fen),
+                    // Nothing billed: no rate, which 0.0% would misreport.
+                    if k.billed_fen == 0 {
+                        "—".to_owned()
+                    } else {
+                        percent_bp(k.recovery_rate_bp)
+                    },
+                    k.recovered_charges.to_string(),
+                    k.mean_days_to_recover
+                        .map_or_else(|| "—".to_owned(), |d| format!("{d:.1}")),
+                ]
+            })
+            .collect();
+        let header = [
+            "CITY",
+            "MONTH",
+            "CHARGES",
+            "BILLED",
+            "RECOVERED",
+            "RATE",
+            "IN FULL",
+            "MEAN DAYS",
+        ];
+        grid(Some(&header), rows)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use prost_types::Timestamp;
@@ -1089,6 +1508,118 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&a).unwrap()["cities"][0]["days_1_30_fen"],
             serde_json::json!(5)
+        );
+    }
+
+    #[test]
+    fn a_claim_prints_its_lines_liability_derivation_and_timeline() {
+        let c = pb::Claim {
+            claim_id: "cl-1".into(),
+            status: pb::ClaimStatus::Open as i32,
+            opened: Some(pb::ClaimOpened {
+                order_id: "o-1".into(),
+                customer_id: "C1001".into(),
+                city: "SHA".into(),
+                cover_tier: rentops_proto::common::CoverTier::Basic as i32,
+                damage_noted: "scratch, rear left".into(),
+                opened_at: ts(1_793_664_900),
+                from_return: true,
+                ..Default::default()
+            }),
+            lines: vec![pb::InvoiceLine {
+                kind: pb::InvoiceLineKind::Paint as i32,
+                description: "rear door".into(),
+                amount_fen: 80_000,
+                document_ref: "INV-7".into(),
+            }],
+            cause: pb::DamageCause::Ordinary as i32,
+            repair_days: 2,
+            liability: Some(pb::Liability {
+                invoice_total_fen: 80_000,
+                repair_fen: 50_000,
+                total_fen: 53_000,
+                derivation: vec![
+                    "repair: min(800.00, deductible 500.00) = 500.00".into(),
+                    "admin fee 30.00".into(),
+                ],
+                ..Default::default()
+            }),
+            timeline: vec![pb::ClaimTimelineEntry {
+                sequence: 5,
+                at: ts(1_793_664_900),
+                actor: "li".into(),
+                event_type: "ClaimOpened".into(),
+            }],
+            ..Default::default()
+        };
+        let view = ClaimView::new(&c, Times::new(Zone::China, true));
+        let t = view.table();
+        for want in [
+            "OPEN",
+            "BASIC",
+            "ORDINARY",
+            "(from the return)",
+            "PAINT",
+            "800.00",
+            "INV-7",
+            "what would be charged now",
+            "530.00 CNY",
+            "\n  repair: min(800.00, deductible 500.00) = 500.00\n  admin fee 30.00\n",
+            "ClaimOpened",
+        ] {
+            assert!(t.contains(want), "{want:?} missing in\n{t}");
+        }
+        let list = ClaimListView::new(
+            &pb::ListClaimsResponse { claims: vec![c] },
+            Times::new(Zone::China, true),
+        );
+        let t = list.table();
+        assert!(
+            t.contains("CLAIM") && t.contains("cl-1") && t.contains("530.00") && t.contains("800.00"),
+            "{t}"
+        );
+        assert_eq!(
+            serde_json::to_value(&list).unwrap()["claims"][0]["lines"][0]["amount_fen"],
+            80_000
+        );
+    }
+
+    #[test]
+    fn kpis_print_the_rate_with_one_decimal_and_no_rate_without_billing() {
+        assert_eq!(
+            [0, 5, 8755, 8754, 10_000].map(percent_bp),
+            ["0.0%", "0.1%", "87.6%", "87.5%", "100.0%"]
+        );
+        let k = KpisView::new(&pb::GetCollectionKpisResponse {
+            kpis: vec![
+                pb::CollectionKpi {
+                    city: "SHA".into(),
+                    month: "2026-11".into(),
+                    charges: 8,
+                    billed_fen: 400_000,
+                    recovered_fen: 350_200,
+                    recovery_rate_bp: 8755,
+                    recovered_charges: 6,
+                    mean_days_to_recover: 12.25,
+                },
+                pb::CollectionKpi {
+                    city: "BJS".into(),
+                    month: "2026-11".into(),
+                    ..Default::default()
+                },
+            ],
+        });
+        let t = k.table();
+        for want in ["4000.00", "3502.00", "87.6%", "12.2", "—"] {
+            assert!(t.contains(want), "{want} missing in\n{t}");
+        }
+        let json = serde_json::to_value(&k).unwrap();
+        assert_eq!(
+            (
+                &json["kpis"][0]["mean_days_to_recover"],
+                &json["kpis"][1]["mean_days_to_recover"]
+            ),
+            (&serde_json::json!(12.25), &serde_json::Value::Null)
         );
     }
 }
