@@ -436,8 +436,9 @@ pub fn decode_event(name: &str, payload: &[u8]) -> Result<OrderEvent, DecodeErro
                     rental_deposit: fen(&m.rental_deposit),
                     violation_deposit: fen(&m.violation_deposit),
                     notes: m.notes,
-                    cover: rentops_proto::cover::cover_from_pb(m.cover_tier)
-                        .ok_or_else(|| DecodeError::invalid(name, "cover_tier", format!("unknown value {}", m.cover_tier)))?,
+                    cover: rentops_proto::cover::cover_from_pb(m.cover_tier).ok_or_else(|| {
+                        DecodeError::invalid(name, "cover_tier", format!("unknown value {}", m.cover_tier))
+                    })?,
                 },
                 placed_at: req_ts(name, "placed_at", &m.placed_at)?,
                 pre_verified: m.pre_verified,
