@@ -29,6 +29,19 @@ use rentops_runtime::auth::{Access, Authenticator, Declaration, Policy};
 use rentops_runtime::{CommonConfig, Shutdown};
 use tokio::task::JoinSet;
 
+/// The migrations of a service that keeps one set per backend in the conventional place,
+/// `migrations/sqlite/` and `migrations/postgres/` beside its `Cargo.toml` (embedded at compile
+/// time by `sqlx::migrate!`, which the service depends on).
+#[macro_export]
+macro_rules! migrations_per_backend {
+    () => {
+        $crate::Migrations {
+            sqlite: &sqlx::migrate!("./migrations/sqlite"),
+            postgres: &sqlx::migrate!("./migrations/postgres"),
+        }
+    };
+}
+
 /// A service's migrations, one set per backend (the same set when its SQL is portable).
 #[derive(Clone, Copy)]
 pub struct Migrations<'a> {

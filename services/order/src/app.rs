@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rentops_eventstore::CommandHandler;
-use rentops_kit::{Kit, Migrations};
+use rentops_kit::Kit;
 use rentops_projection::{Db, ProjectorHandle};
 use rentops_proto::order as pb;
 use rentops_reactor::{ProgressWatch, Schedule};
@@ -104,10 +104,7 @@ pub async fn start(
     let mut kit = Kit::open(
         SERVICE,
         &config.common,
-        Migrations {
-            sqlite: &sqlx::migrate!("./migrations/sqlite"),
-            postgres: &sqlx::migrate!("./migrations/postgres"),
-        },
+        rentops_kit::migrations_per_backend!(),
         shutdown,
     )
     .await?;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rentops_eventstore::CommandHandler;
 use rentops_kernel::{Calendar, Fen};
-use rentops_kit::{Kit, Migrations};
+use rentops_kit::Kit;
 use rentops_projection::{Db, ProjectorHandle};
 use rentops_proto::receivables as pb;
 use rentops_reactor::{ProgressWatch, Schedule};
@@ -178,10 +178,7 @@ pub async fn start(
     let mut kit = Kit::open(
         SERVICE,
         &config.common,
-        Migrations {
-            sqlite: &sqlx::migrate!("./migrations/sqlite"),
-            postgres: &sqlx::migrate!("./migrations/postgres"),
-        },
+        rentops_kit::migrations_per_backend!(),
         shutdown,
     )
     .await?;
