@@ -188,7 +188,6 @@ pub async fn start(
     let db = kit.db().clone();
     let projector = kit.project(ReceivablesProjection {
         ladder: config.ladder.clone(),
-        backend: db.backend,
     });
     let hires = kit.project_from(&config.order_stream, HiresProjection);
     let fleet = kit.project_from(&config.fleet_stream, FleetCustodyProjection);

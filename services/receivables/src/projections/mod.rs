@@ -18,7 +18,7 @@ use rentops_eventstore::RecordedEvent;
 use rentops_kernel::{Aggregate, EventCodec, Plate};
 use rentops_ledger::{Account, BookingKind, LedgerEvent};
 use rentops_projection::db::{from_micros, micros};
-use rentops_projection::{Backend, Projection, ProjectionError};
+use rentops_projection::{Projection, ProjectionError};
 use rentops_proto::timestamp::from_timestamp;
 use rentops_proto::{fleet as fpb, order as opb};
 use sqlx::{Any, Row, Transaction};
@@ -366,7 +366,6 @@ impl Projection for FleetCustodyProjection {
 /// after a rebuild.
 pub struct ReceivablesProjection {
     pub ladder: Ladder,
-    pub backend: Backend,
 }
 
 impl ReceivablesProjection {
@@ -609,7 +608,6 @@ impl Projection for ReceivablesProjection {
     fn fresh(&self) -> Self {
         ReceivablesProjection {
             ladder: self.ladder.clone(),
-            backend: self.backend,
         }
     }
 
