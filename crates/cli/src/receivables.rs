@@ -747,14 +747,36 @@ pub async fn run(
             return render(inv, &ViolationView::new(&v, inv.times));
         }
         ReceivablesCommand::Statement(a) => {
-            let r = c
-                .get_statement(pb::GetStatementRequest {
-                    customer_id: a.customer_id.clone(),
-                    as_of: a.as_of.clone().unwrap_or_default(),
-                    consistency: consistency(inv, &a.consistency),
-                })
-                .await?
-                .into_inner();
+            // The service answers a page of lines at a time (the first with the open items and
+            // the CSV's header): read them all, in order.
+            let mut r: Option<pb::GetStatementResponse> = None;
+            let mut token = String::new();
+            loop {
+                let page = c
+                    .get_statement(pb::GetStatementRequest {
+                        customer_id: a.customer_id.clone(),
+                        as_of: a.as_of.clone().unwrap_or_default(),
+                        consistency: consistency(inv, &a.consistency),
+                        page: Some(PageRequest {
+                            page_size: 500,
+                            page_token: token,
+                        }),
+                    })
+                    .await?
+                    .into_inner();
+                token = page.page.clone().unwrap_or_default().next_page_token;
+                match r.as_mut() {
+                    None => r = Some(page),
+                    Some(all) => {
+                        all.lines.extend(page.lines);
+                        all.csv.push_str(&page.csv);
+                    }
+                }
+                if token.is_empty() {
+                    break;
+                }
+            }
+            let r = r.ok_or_else(|| anyhow!("the service answered no statement"))?;
             if a.csv {
                 let mut csv = r.csv;
                 if !csv.is_empty() && !csv.ends_with('\n') {

@@ -58,6 +58,23 @@ impl BookingKind {
             BookingKind::Reversal => "reversal",
         }
     }
+
+    /// The kind whose [`name`](Self::name) is `name`.
+    pub fn parse(name: &str) -> Option<BookingKind> {
+        [
+            BookingKind::Charge,
+            BookingKind::Payment,
+            BookingKind::Waiver,
+            BookingKind::WriteOff,
+            BookingKind::Refund,
+            BookingKind::DepositHold,
+            BookingKind::DepositDeduction,
+            BookingKind::DepositRelease,
+            BookingKind::Reversal,
+        ]
+        .into_iter()
+        .find(|k| k.name() == name)
+    }
 }
 
 impl fmt::Display for BookingKind {

@@ -48,7 +48,7 @@
 //! Deposits held never go below zero.
 //!
 //! **Checked money.** Amounts are integer [`Fen`](rentops_kernel::Fen); `decide` applies what
-//! it books to a copy of the ledger with checked arithmetic, so an overflow anywhere is a
+//! it books to a copy of the part of the ledger it touches, with checked arithmetic, so an overflow anywhere is a
 //! [`LedgerError::Overflow`], never a panic or a wrapped balance. Bookings are never dated
 //! before the latest one, so the history up to a date is the ledger as it stood then.
 //!
@@ -61,10 +61,12 @@
 //! - [`event`] and [`state`]: [`LedgerEvent`] and the [`Ledger`] it folds to (balances, open
 //!   items, holds, references: compact enough to snapshot).
 //! - [`query`]: statements (and their CSV), the ledger as of a date, ageing by due date.
+//! - [`compact`]: the state in a compact binary form, for snapshots.
 
 pub mod account;
 pub mod booking;
 pub mod command;
+pub mod compact;
 pub mod error;
 pub mod event;
 pub mod query;
@@ -74,9 +76,12 @@ pub mod state;
 pub use account::{Account, ChargeKind, ChargeLine, Posting, Side};
 pub use booking::{Booking, BookingId, BookingKind, Match, Settlement};
 pub use command::{Action, Apply, LedgerCommand, Role};
+pub use compact::CompactError;
 pub use error::LedgerError;
 pub use event::LedgerEvent;
-pub use query::{AgingBuckets, AgingReport, Statement, StatementLine, aging, ledger_as_of, statement};
+pub use query::{
+    AgingBuckets, AgingReport, STATEMENT_CSV_HEADER, Statement, StatementLine, aging, csv_rows, ledger_as_of, statement,
+};
 pub use rules::{CustomerLedger, decide};
 pub use state::{Hold, Item, Ledger, OpenItem, SeenReference};
 

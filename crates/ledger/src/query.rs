@@ -121,31 +121,39 @@ impl Statement {
     pub fn to_csv(&self) -> Result<String, LedgerError> {
         let mut out = String::from(STATEMENT_CSV_HEADER);
         out.push_str("\r\n");
-        for line in &self.lines {
-            let booked_at = to_rfc3339(line.booked_at).map_err(|e| LedgerError::Unwritable {
-                booking: line.booking,
-                reason: e.to_string(),
-            })?;
-            let fields = [
-                booked_at,
-                line.booking.to_string(),
-                line.kind.to_string(),
-                text_field(line.reference.as_deref().unwrap_or("")),
-                line.about.map(|a| a.to_string()).unwrap_or_default(),
-                line.due.map(|d| d.to_string()).unwrap_or_default(),
-                line.debit.to_string(),
-                line.credit.to_string(),
-                line.balance.to_string(),
-                line.deposit_change.to_string(),
-                line.deposit_held.to_string(),
-                text_field(&line.memo),
-            ];
-            let row: Vec<String> = fields.iter().map(|f| quoted(f)).collect();
-            out.push_str(&row.join(","));
-            out.push_str("\r\n");
-        }
+        out.push_str(&csv_rows(&self.lines)?);
         Ok(out)
     }
+}
+
+/// `lines` as CSV rows without the header (see [`Statement::to_csv`]): a statement read a page
+/// at a time is the header, then each page's rows.
+pub fn csv_rows(lines: &[StatementLine]) -> Result<String, LedgerError> {
+    let mut out = String::new();
+    for line in lines {
+        let booked_at = to_rfc3339(line.booked_at).map_err(|e| LedgerError::Unwritable {
+            booking: line.booking,
+            reason: e.to_string(),
+        })?;
+        let fields = [
+            booked_at,
+            line.booking.to_string(),
+            line.kind.to_string(),
+            text_field(line.reference.as_deref().unwrap_or("")),
+            line.about.map(|a| a.to_string()).unwrap_or_default(),
+            line.due.map(|d| d.to_string()).unwrap_or_default(),
+            line.debit.to_string(),
+            line.credit.to_string(),
+            line.balance.to_string(),
+            line.deposit_change.to_string(),
+            line.deposit_held.to_string(),
+            text_field(&line.memo),
+        ];
+        let row: Vec<String> = fields.iter().map(|f| quoted(f)).collect();
+        out.push_str(&row.join(","));
+        out.push_str("\r\n");
+    }
+    Ok(out)
 }
 
 /// Free text as a spreadsheet should show it: a leading `=`, `+`, `-`, `@` or control character

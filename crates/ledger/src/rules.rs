@@ -1,8 +1,9 @@
 //! The ledger's rules (`decide`): which bookings a command makes, or which rule it breaks.
 //!
-//! Every booking `decide` makes is applied to a copy of the ledger with checked arithmetic
-//! before it is handed out, so an amount that would overflow any balance is refused here and a
-//! stored event always applies.
+//! Every booking `decide` makes is applied with checked arithmetic, before it is handed out, to
+//! a copy of the part of the ledger it reads and changes (the balances, the holds, the items it
+//! matches or reverses), so an amount that would overflow any balance is refused here and a
+//! stored event always applies; the rest of the ledger is not copied.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -84,7 +85,8 @@ pub fn decide(ledger: &Ledger, command: &LedgerCommand) -> Result<Vec<LedgerEven
         return Err(LedgerError::DuplicateBookingId { id: command.booking });
     }
     let mut decision = Decision {
-        probe: ledger.clone(),
+        ledger,
+        probe: ledger.part(),
         command,
         memo,
         events: Vec::new(),
@@ -93,8 +95,12 @@ pub fn decide(ledger: &Ledger, command: &LedgerCommand) -> Result<Vec<LedgerEven
     Ok(decision.events)
 }
 
-/// A decision in progress: the bookings made so far are already applied to `probe`.
+/// A decision in progress. It reads the ledger as it was (every read comes before the first
+/// booking, or is of the part the bookings changed), and applies each booking it makes to
+/// `probe`: not a copy of the whole ledger, only of what the bookings read and change (see
+/// [`Ledger::part`]), so a decision costs what it touches, not what the ledger holds.
 struct Decision<'a> {
+    ledger: &'a Ledger,
     probe: Ledger,
     command: &'a LedgerCommand,
     memo: String,
@@ -201,7 +207,7 @@ impl Decision<'_> {
                 positive("amount", *amount)?;
                 // Open debits and open credits never stand side by side (every booking settles
                 // them), so the open credits are the customer's credit.
-                let credit = self.probe.credit()?;
+                let credit = self.ledger.credit()?;
                 if *amount > credit {
                     return Err(LedgerError::ExceedsCredit { asked: *amount, credit });
                 }
@@ -229,7 +235,7 @@ impl Decision<'_> {
                 if against.is_empty() {
                     return Err(LedgerError::Missing { field: "against" });
                 }
-                if *release == c.booking || self.probe.ids.contains(release) {
+                if *release == c.booking || self.ledger.ids.contains(release) {
                     return Err(LedgerError::DuplicateBookingId { id: *release });
                 }
                 let mut named = BTreeSet::new();
@@ -289,7 +295,7 @@ impl Decision<'_> {
             Action::ReleaseDeposit { hold } => {
                 let (order, remaining) = self.unresolved_hold(hold)?;
                 let open = Fen::try_sum(
-                    self.probe
+                    self.ledger
                         .open_items()
                         .into_iter()
                         .filter(|i| i.order == Some(order))
@@ -311,17 +317,17 @@ impl Decision<'_> {
 
     fn reverse(&mut self, target: BookingId) -> Result<(), LedgerError> {
         let c = self.command;
-        if let Some(by) = self.probe.reversed.get(&target) {
+        if let Some(by) = self.ledger.reversed.get(&target) {
             return Err(LedgerError::AlreadyReversed { id: target, by: *by });
         }
-        let Some(postings) = self.probe.reversible.get(&target).cloned() else {
+        let Some(postings) = self.ledger.reversible.get(&target).cloned() else {
             let kind = self.kind_of(&target).ok_or(LedgerError::UnknownBooking {
                 field: "booking",
                 id: target,
             })?;
             return Err(LedgerError::NotReversible { id: target, kind });
         };
-        let item = self.probe.items.get(&target).ok_or(LedgerError::Inconsistent {
+        let item = self.ledger.items.get(&target).ok_or(LedgerError::Inconsistent {
             booking: target,
             reason: "a reversible booking has no item".into(),
         })?;
@@ -334,7 +340,7 @@ impl Decision<'_> {
         }
         if kind == BookingKind::Charge
             && let Some((by, allowance)) = item.matches.keys().find_map(|by| {
-                let k = self.probe.items.get(by)?.kind;
+                let k = self.ledger.items.get(by)?.kind;
                 matches!(k, BookingKind::Waiver | BookingKind::WriteOff).then_some((*by, k))
             })
         {
@@ -390,6 +396,7 @@ impl Decision<'_> {
     /// Applies the booking to the probe (which checks every sum) and keeps its event.
     fn book(&mut self, booking: Booking, settlement: Settlement) -> Result<(), LedgerError> {
         let event = LedgerEvent::Booked { booking, settlement };
+        self.probe.take_part(self.ledger, &event);
         self.probe.apply(&event)?;
         self.events.push(event);
         Ok(())
@@ -404,16 +411,16 @@ impl Decision<'_> {
     }
 
     fn kind_of(&self, id: &BookingId) -> Option<BookingKind> {
-        if let Some(item) = self.probe.items.get(id) {
+        if let Some(item) = self.ledger.items.get(id) {
             return Some(item.kind);
         }
-        if self.probe.holds.contains_key(id) {
+        if self.ledger.holds.contains_key(id) {
             return Some(BookingKind::DepositHold);
         }
-        if self.probe.holds.values().any(|h| h.release == Some(*id)) {
+        if self.ledger.holds.values().any(|h| h.release == Some(*id)) {
             return Some(BookingKind::DepositRelease);
         }
-        if self.probe.reversed.values().any(|r| r == id) {
+        if self.ledger.reversed.values().any(|r| r == id) {
             return Some(BookingKind::Reversal);
         }
         None
@@ -421,10 +428,10 @@ impl Decision<'_> {
 
     /// The charge `id` names in `field`, standing (not reversed).
     fn charge(&self, field: &'static str, id: &BookingId) -> Result<&Item, LedgerError> {
-        if let Some(by) = self.probe.reversed.get(id) {
+        if let Some(by) = self.ledger.reversed.get(id) {
             return Err(LedgerError::AlreadyReversed { id: *id, by: *by });
         }
-        match self.probe.items.get(id) {
+        match self.ledger.items.get(id) {
             Some(item) if item.kind == BookingKind::Charge => Ok(item),
             Some(item) => Err(LedgerError::WrongKind {
                 field,
@@ -446,7 +453,7 @@ impl Decision<'_> {
 
     /// The hire and the amount of a hold that is still pending.
     fn unresolved_hold(&self, id: &BookingId) -> Result<(rentops_kernel::OrderId, Fen), LedgerError> {
-        let Some(hold) = self.probe.holds.get(id) else {
+        let Some(hold) = self.ledger.holds.get(id) else {
             return Err(match self.kind_of(id) {
                 Some(kind) => LedgerError::WrongKind {
                     field: "hold",
@@ -477,7 +484,7 @@ impl Decision<'_> {
             key: (Date, u64),
             open: Fen,
         }
-        let items = &self.probe.items;
+        let items = &self.ledger.items;
         let mut work: BTreeMap<BookingId, Open> = items
             .iter()
             .filter(|(id, i)| i.open > Fen::ZERO && Some(**id) != removed)
@@ -531,8 +538,8 @@ impl Decision<'_> {
         }
         if let Some((id, side, due, amount)) = new {
             let key = match side {
-                Side::Debit => (due, self.probe.bookings),
-                Side::Credit => (Date::MIN, self.probe.bookings),
+                Side::Debit => (due, self.ledger.bookings),
+                Side::Credit => (Date::MIN, self.ledger.bookings),
             };
             work.insert(
                 id,

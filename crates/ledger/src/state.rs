@@ -200,6 +200,65 @@ impl Ledger {
         self.broken.as_deref()
     }
 
+    /// The part of the ledger every booking's `apply` reads and changes whatever it books: the
+    /// customer, balances, holds and counters, with none of the items, references and ids
+    /// (`decide` checks its ids and references against the whole ledger itself). What a booking
+    /// reads of the rest is added by [`Ledger::take_part`] before it is applied.
+    pub(crate) fn part(&self) -> Ledger {
+        Ledger {
+            customer: self.customer.clone(),
+            balances: self.balances.clone(),
+            items: BTreeMap::new(),
+            holds: self.holds.clone(),
+            references: BTreeMap::new(),
+            reversible: BTreeMap::new(),
+            reversed: BTreeMap::new(),
+            ids: BTreeSet::new(),
+            bookings: self.bookings,
+            last_booked_at: self.last_booked_at,
+            broken: self.broken.clone(),
+        }
+    }
+
+    /// Adds to this part of `whole` (see [`Ledger::part`]) what applying `event` reads of it:
+    /// the items its matches name, the booking it reverses (with its postings), and its id if
+    /// `whole` used it already (so that `apply` refuses it as it would on the whole ledger).
+    /// What the part has already (changed by an earlier booking of the same decision) is kept.
+    pub(crate) fn take_part(&mut self, whole: &Ledger, event: &LedgerEvent) {
+        let b = event.booking();
+        let s = event.settlement();
+        let mut named: Vec<BookingId> = s
+            .released
+            .iter()
+            .chain(&s.applied)
+            .flat_map(|m| [m.debit, m.credit])
+            .collect();
+        if b.kind == BookingKind::Reversal
+            && let Some(of) = b.about
+        {
+            named.push(of);
+            if !self.reversible.contains_key(&of)
+                && let Some(postings) = whole.reversible.get(&of)
+            {
+                self.reversible.insert(of, postings.clone());
+            }
+            if let Some(by) = whole.reversed.get(&of) {
+                self.reversed.entry(of).or_insert(*by);
+            }
+        }
+        for id in named {
+            if !self.items.contains_key(&id)
+                && !self.ids.contains(&id)
+                && let Some(item) = whole.items.get(&id)
+            {
+                self.items.insert(id, item.clone());
+            }
+        }
+        if whole.ids.contains(&b.id) {
+            self.ids.insert(b.id);
+        }
+    }
+
     /// The ledger after `event`; total, as `evolve` must be. An event that does not apply
     /// (impossible for events `decide` made) marks the ledger broken.
     pub fn evolved(mut self, event: &LedgerEvent) -> Ledger {

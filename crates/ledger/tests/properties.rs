@@ -486,6 +486,17 @@ proptest! {
         prop_assert_eq!(&folded, &run.ledger);
         let json = serde_json::to_string(&run.ledger).unwrap();
         prop_assert_eq!(&serde_json::from_str::<Ledger>(&json).unwrap(), &run.ledger);
+        let compact = run.ledger.to_compact();
+        prop_assert_eq!(&Ledger::from_compact(&compact).unwrap(), &run.ledger);
+        // Cut short or with a byte changed, it is refused or read as some ledger: never a panic.
+        for cut in [0, 1, compact.len() / 2, compact.len().saturating_sub(1)] {
+            prop_assert!(Ledger::from_compact(&compact[..cut]).is_err());
+        }
+        let mut bent = compact.clone();
+        if let Some(b) = bent.get_mut(compact.len() / 3) {
+            *b ^= 0x5a;
+        }
+        let _ = Ledger::from_compact(&bent);
         let last = run.at.date();
         let s = statement(&run.events, last).unwrap();
         prop_assert_eq!(s.balance, run.ledger.customer_balance());

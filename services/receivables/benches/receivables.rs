@@ -10,9 +10,12 @@
 //!    expected-last-subject-sequence check, one at a time as the import does them). Then, over
 //!    the imported violations, full passes of the ladder's scan over 500 due steps.
 //! 2. ageing: `GetAging` over `AGING_ENTRIES` ledger items (multi-row INSERTs into `rx_items`
-//!    and `rx_matches`) on PostgreSQL, p50 of 5.
+//!    and `rx_matches`, and the open-amount deltas they mean into `rx_open_deltas`) on
+//!    PostgreSQL, p50 of 5; checked once against the item-by-item SQL the report ran before.
 //! 3. statement: `GetStatement` of one customer with `STATEMENT_ENTRIES` bookings made through
-//!    the ledger aggregate (its command handler), p50 of 5, on SQLite and PostgreSQL.
+//!    the ledger aggregate (its command handler), p50 of 5, on SQLite and PostgreSQL: its first
+//!    page (50 lines, the open items, the CSV), and all of it in pages of 500. Also the size of
+//!    the ledger's snapshot state after the bookings.
 //! 4. the ladder's due-step scan: `queries::due_steps(db, now, 500)` over `LADDER_VIOLATIONS`
 //!    rows of `rx_violations` (multi-row INSERTs), p50 of 5, on SQLite and PostgreSQL.
 //!
@@ -36,6 +39,7 @@ use async_nats::HeaderMap;
 use futures::StreamExt as _;
 use prost::Message as _;
 use rentops_eventstore::{CommandMeta, EventMeta, NewEvent, StreamSettings};
+use rentops_kernel::Snapshot;
 use rentops_kernel::{Calendar, CityCode, CustomerId, Fen, OrderId, Plate};
 use rentops_ledger::{Action, BookingId, ChargeKind, ChargeLine, LedgerCommand, Role};
 use rentops_projection::Db;
@@ -46,6 +50,7 @@ use rentops_proto::receivables::receivables_service_client::ReceivablesServiceCl
 use rentops_proto::timestamp::to_timestamp;
 use rentops_proto::{fleet as fpb, order as opb};
 use rentops_receivables::app::{self, App};
+use rentops_receivables::domain::LedgerAggregate;
 use rentops_receivables::domain::ledger::date_text;
 use rentops_receivables::domain::{
     Ladder, Match, Record, Responsibility, Step, Violation, ViolationAggregate, ViolationEvent,
@@ -523,63 +528,99 @@ async fn book_statement(app: &App, n: usize) -> (u64, Duration) {
     (last, started.elapsed())
 }
 
-/// Where a statement's time goes, without gRPC: the read of the customer's ledger events, the
-/// statement computed from them, its CSV (each the median of 3).
+/// Where a statement's time goes, without gRPC: the read model's first page of 50 lines, the
+/// statement's last line (balance and totals), the open items (each the median of 3); and, for
+/// comparison, the fold of the customer's events the statement was computed from before.
 async fn statement_parts(label: &str, db: &Db) {
-    let (mut read, mut compute, mut csv) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut page, mut end, mut open, mut fold) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let as_of = now().date();
     for _ in 0..3 {
         let t = Instant::now();
+        queries::statement_page(db, STATEMENT_CUSTOMER, as_of, 50, "")
+            .await
+            .unwrap();
+        page.push(t.elapsed());
+        let t = Instant::now();
+        queries::statement_end(db, STATEMENT_CUSTOMER, as_of).await.unwrap();
+        end.push(t.elapsed());
+        let t = Instant::now();
+        queries::open_items(db, STATEMENT_CUSTOMER, as_of, true).await.unwrap();
+        open.push(t.elapsed());
+        let t = Instant::now();
         let events = queries::ledger_events(db, STATEMENT_CUSTOMER).await.unwrap();
-        read.push(t.elapsed());
-        let t = Instant::now();
-        let statement = rentops_ledger::statement(&events, now().date()).unwrap();
-        compute.push(t.elapsed());
-        let t = Instant::now();
-        statement.to_csv().unwrap();
-        csv.push(t.elapsed());
+        rentops_ledger::statement(&events, as_of).unwrap().to_csv().unwrap();
+        fold.push(t.elapsed());
     }
     println!(
-        "   {label} without gRPC: queries::ledger_events {:.1} ms, rentops_ledger::statement {:.1} ms, to_csv {:.1} ms",
-        ms(p50(&read).0),
-        ms(p50(&compute).0),
-        ms(p50(&csv).0)
+        "   {label} without gRPC: statement_page(50) {:.1} ms, statement_end {:.1} ms, open_items {:.1} ms; \
+         (before: read + fold the events + CSV {:.1} ms)",
+        ms(p50(&page).0),
+        ms(p50(&end).0),
+        ms(p50(&open).0),
+        ms(p50(&fold).0)
     );
 }
 
-/// `GetStatement` of the statement customer, 5 times; the lines it had, the p50 and the runs.
-async fn time_statement(c: &mut ReceivablesServiceClient<Channel>) -> (usize, usize, Duration, String) {
+/// `GetStatement` of the statement customer, 5 times: its first page (the default 50 lines,
+/// the open items and the CSV). Then the whole statement paged through at 500 lines a page, 5
+/// times. The lines of the first page, its size, the p50 and runs of both.
+async fn time_statement(
+    c: &mut ReceivablesServiceClient<Channel>,
+) -> (usize, usize, Duration, String, usize, Duration, String) {
     let mut runs = Vec::new();
     let mut lines = 0;
     let mut bytes = 0;
+    let request = |token: String, size: u32| pb::GetStatementRequest {
+        customer_id: STATEMENT_CUSTOMER.into(),
+        as_of: String::new(),
+        consistency: None,
+        page: Some(rentops_proto::common::PageRequest {
+            page_size: size,
+            page_token: token,
+        }),
+    };
     for _ in 0..5 {
         let t = Instant::now();
-        let s = c
-            .get_statement(pb::GetStatementRequest {
-                customer_id: STATEMENT_CUSTOMER.into(),
-                as_of: String::new(),
-                consistency: None,
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let s = c.get_statement(request(String::new(), 0)).await.unwrap().into_inner();
         runs.push(t.elapsed());
         lines = s.lines.len();
         bytes = s.encoded_len();
     }
+    let mut whole = Vec::new();
+    let mut all_lines = 0;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let mut token = String::new();
+        all_lines = 0;
+        loop {
+            let s = c.get_statement(request(token, 500)).await.unwrap().into_inner();
+            all_lines += s.lines.len();
+            token = s.page.unwrap_or_default().next_page_token;
+            if token.is_empty() {
+                break;
+            }
+        }
+        whole.push(t.elapsed());
+    }
     let (p, all) = p50(&runs);
-    (lines, bytes, p, all)
+    let (wp, wall) = p50(&whole);
+    (lines, bytes, p, all, all_lines, wp, wall)
 }
 
 // ---- 2. the ageing report's ledger ------------------------------------------------------------
 
 /// `entries` debit items over `customers` customers and the cities, due over the 200 days before
 /// the report's date and 20 after; about 1 % reversed; 40 % partly paid, 10 % paid in full, a
-/// few of those payments released again. Multi-row INSERTs of 1,000 rows.
+/// few of those payments released again. Multi-row INSERTs of 1,000 rows into `rx_items` and
+/// `rx_matches`, and the open-amount deltas per city, due date and day those rows mean
+/// (`rx_open_deltas`, as the projector writes them; the per-item changes the statement reads
+/// are not filled: the ageing report does not read them).
 async fn fill_ledger(db: &Db, entries: usize, customers: usize) -> (usize, Duration) {
     let started = Instant::now();
     let as_of = now().date();
     let mut matches = 0;
     let chunk = 1000;
+    let mut deltas: std::collections::HashMap<(String, String, String), i64> = Default::default();
     for start in (0..entries).step_by(chunk) {
         let end = (start + chunk).min(entries);
         let rows = end - start;
@@ -596,18 +637,52 @@ async fn fill_ledger(db: &Db, entries: usize, customers: usize) -> (usize, Durat
             let amount = 5_000 + ((i * 131) % 45_000) as i64;
             let id = format!("00000000-0000-4000-8000-{i:012}");
             let reversed = (i % 100 == 7).then(|| date_text((booked + time::Duration::days(3)).min(as_of)));
+            let city = CITIES[(i / 7) % CITIES.len()];
             items = items
                 .bind(id.clone())
                 .bind(format!("C{:06}", i % customers))
                 .bind("charge".to_owned())
                 .bind(amount)
                 .bind(date_text(due))
-                .bind(CITIES[(i / 7) % CITIES.len()].to_owned())
+                .bind(city.to_owned())
                 .bind(order_id(i))
                 .bind(format!("v{i:015}"))
                 .bind(date_text(booked))
-                .bind(reversed);
+                .bind(reversed.clone());
             let applied = date_text((booked + time::Duration::days(5)).min(as_of));
+            // What is open of the item at the end of a day, as the rows say it: booked and not yet
+            // reversed, less its match while applied and not released.
+            let matched = match i % 10 {
+                0..=3 => Some((amount / 2, applied.clone(), (i % 200 == 1).then(|| date_text(as_of)))),
+                4 => Some((amount, applied.clone(), None)),
+                _ => None,
+            };
+            let booked_text = date_text(booked);
+            let open_on = |d: &str| -> i64 {
+                if d < booked_text.as_str() || reversed.as_deref().is_some_and(|r| d >= r) {
+                    return 0;
+                }
+                match &matched {
+                    Some((m, a, x)) if d >= a.as_str() && x.as_deref().is_none_or(|x| d < x) => amount - m,
+                    _ => amount,
+                }
+            };
+            let mut days: Vec<String> = vec![booked_text.clone()];
+            days.extend(reversed.clone());
+            if let Some((_, a, x)) = &matched {
+                days.push(a.clone());
+                days.extend(x.clone());
+            }
+            days.sort();
+            days.dedup();
+            let mut before = 0;
+            for d in days {
+                let open = open_on(&d);
+                if open != before {
+                    *deltas.entry((city.to_owned(), date_text(due), d)).or_default() += open - before;
+                }
+                before = open;
+            }
             match i % 10 {
                 0..=3 => paid.push((
                     id,
@@ -632,6 +707,18 @@ async fn fill_ledger(db: &Db, entries: usize, customers: usize) -> (usize, Durat
             }
             q.execute(&db.pool).await.unwrap();
         }
+    }
+    let deltas: Vec<_> = deltas.into_iter().filter(|(_, d)| *d != 0).collect();
+    for part in deltas.chunks(chunk) {
+        let mut q = sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO rx_open_deltas (city, due, day, delta_fen) VALUES {} ON CONFLICT (city, due, day) \
+             DO UPDATE SET delta_fen = rx_open_deltas.delta_fen + excluded.delta_fen",
+            values_rows(db.backend, part.len(), 4, 0)
+        )));
+        for ((city, due, day), delta) in part {
+            q = q.bind(city.clone()).bind(due.clone()).bind(day.clone()).bind(*delta);
+        }
+        q.execute(&db.pool).await.unwrap();
     }
     (matches, started.elapsed())
 }
@@ -804,14 +891,19 @@ async fn main() {
             "   projected on SQLite {:.1} s after the last booking",
             t.elapsed().as_secs_f64()
         );
+        let (state, _) = s.app.ledgers.state(STATEMENT_CUSTOMER).await.unwrap();
+        let snapshot = <LedgerAggregate as Snapshot>::encode_state(&state).unwrap().len();
+        println!("   the ledger's snapshot state after {statement_entries} bookings: {snapshot} bytes");
         let mut c = client(&s.url).await;
-        let (lines, bytes, p, all) = time_statement(&mut c).await;
+        let (lines, bytes, p, all, whole_lines, wp, wall) = time_statement(&mut c).await;
         println!(
-            "3. GetStatement on SQLite, {lines} lines ({bytes} bytes): p50 {:.1} ms  (runs: {all} ms; goal < 50 ms)",
-            ms(p)
+            "3. GetStatement on SQLite, first page {lines} lines ({bytes} bytes): p50 {:.1} ms  (runs: {all} ms; goal < 50 ms); \
+             all {whole_lines} lines in pages of 500: p50 {:.1} ms (runs: {wall} ms)",
+            ms(p),
+            ms(wp)
         );
         statement_parts("SQLite", &s.app.db).await;
-        statement_sqlite = Some((lines, p, statement_entries as f64 / took.as_secs_f64()));
+        statement_sqlite = Some((lines, p, statement_entries as f64 / took.as_secs_f64(), wp, snapshot));
         s.stop().await;
     }
 
@@ -935,20 +1027,38 @@ async fn main() {
         );
         let ratio = ours / raw_records;
         println!("   ratio import / raw appends (records/s): {ratio:.4}");
-        // Where a record's time goes: the custody read the import makes for each record.
-        let mut facts = Vec::new();
-        for k in (0..imported).step_by((imported / 50).max(1)).take(50) {
-            let (_, p, at) = where_of(k, w);
-            let key = Plate::parse(&p).unwrap().key();
+        // Where a record's time goes: the custody read the import makes for each message of
+        // `batch` records (`queries::facts_many`), and for comparison the one-record read it
+        // made for every record before.
+        let ks: Vec<usize> = (0..imported).step_by((imported / batch).max(1)).take(batch).collect();
+        let wanted: Vec<(String, OffsetDateTime)> = ks
+            .iter()
+            .map(|&k| {
+                let (_, p, at) = where_of(k, w);
+                (Plate::parse(&p).unwrap().key(), at)
+            })
+            .collect();
+        let mut many = Vec::new();
+        for _ in 0..5 {
             let t = Instant::now();
-            queries::facts(&a.app.db, &key, at).await.unwrap();
+            queries::facts_many(&a.app.db, &wanted).await.unwrap();
+            many.push(t.elapsed());
+        }
+        let (many_p50, _) = p50(&many);
+        let mut facts = Vec::new();
+        for (key, at) in wanted.iter().step_by((wanted.len() / 50).max(1)).take(50) {
+            let t = Instant::now();
+            queries::facts(&a.app.db, key, *at).await.unwrap();
             facts.push(t.elapsed());
         }
         let (facts_p50, _) = p50(&facts);
+        let per_record = many_p50.as_secs_f64() / wanted.len().max(1) as f64;
         println!(
-            "   queries::facts (who had the car: read once per imported record), {} records' plates after the import: \
-             p50 {:.1} ms",
-            facts.len(),
+            "   queries::facts_many (who had the car, read per message) for {} records after the import: p50 {:.1} ms \
+             ({:.3} ms a record); queries::facts for one record (as before, per record): p50 {:.2} ms",
+            wanted.len(),
+            ms(many_p50),
+            per_record * 1e3,
             ms(facts_p50)
         );
         summary.push(format!(
@@ -959,10 +1069,12 @@ async fn main() {
             imported as f64 / returned.as_secs_f64()
         ));
         summary.push(format!(
-            "   of which queries::facts (the custody read per record) p50 {:.1} ms, i.e. {:.0} % of a record's {:.1} ms",
-            ms(facts_p50),
-            100.0 * facts_p50.as_secs_f64() * ours,
-            1e3 / ours
+            "   of which the custody read (queries::facts_many per message) {:.3} ms a record, i.e. {:.0} % of a \
+             record's {:.2} ms (one record's own read, as before: {:.2} ms)",
+            per_record * 1e3,
+            100.0 * per_record * ours,
+            1e3 / ours,
+            ms(facts_p50)
         ));
         summary.push(format!(
             "   raw JetStream appends of {raw_events} such events (2 per record): {:.0} events/s = {raw_records:.0} \
@@ -1066,6 +1178,41 @@ async fn main() {
             total.days_61_90_fen,
             total.over_90_fen
         );
+        // The check: the item-by-item SQL the report ran before (every item less its matches as
+        // of the date) gives the same total.
+        let t = Instant::now();
+        let before: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT CAST(SUM(open_fen) AS BIGINT) FROM (SELECT CAST(i.amount_fen - COALESCE((SELECT SUM(m.amount_fen) \
+             FROM rx_matches m WHERE m.debit_id = i.booking_id AND m.applied_day <= '{as_of}' AND (m.released_day IS NULL \
+             OR m.released_day > '{as_of}')), 0) AS BIGINT) AS open_fen FROM rx_items i WHERE i.booked_day <= '{as_of}' \
+             AND (i.reversed_day IS NULL OR i.reversed_day > '{as_of}')) o WHERE open_fen > 0"
+        )))
+        .fetch_one(&a.app.db.pool)
+        .await
+        .unwrap();
+        println!(
+            "   check: the item-by-item SQL of before says {} fen open ({:.0} ms): {}",
+            before.unwrap_or(0),
+            ms(t.elapsed()),
+            if before.unwrap_or(0) == total.total_fen {
+                "the same"
+            } else {
+                "DIFFERENT"
+            }
+        );
+        // The plan PostgreSQL chooses for the report's SQL, and how many delta rows it reads.
+        let deltas = count(&a.app.db, "SELECT COUNT(*) FROM rx_open_deltas").await;
+        let plan: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "EXPLAIN ANALYZE {}",
+            queries::open_by_due_sql(false).replace("$1", &format!("'{as_of}'"))
+        )))
+        .fetch_all(&a.app.db.pool)
+        .await
+        .unwrap();
+        println!("   rx_open_deltas holds {deltas} rows; EXPLAIN ANALYZE of the report's SQL:");
+        for line in plan {
+            println!("     {line}");
+        }
         // The same query without gRPC and bucketing: where the time goes.
         let mut direct = Vec::new();
         for _ in 0..3 {
@@ -1087,18 +1234,26 @@ async fn main() {
     }
 
     if figures.contains(&3) {
-        let (lines, bytes, p, all) = time_statement(&mut c).await;
+        let (lines, bytes, p, all, whole_lines, wp, wall) = time_statement(&mut c).await;
         println!(
-            "3. GetStatement on PostgreSQL, {lines} lines ({bytes} bytes): p50 {:.1} ms  (runs: {all} ms; goal < 50 ms)",
-            ms(p)
+            "3. GetStatement on PostgreSQL, first page {lines} lines ({bytes} bytes): p50 {:.1} ms  (runs: {all} ms; goal < 50 ms); \
+             all {whole_lines} lines in pages of 500: p50 {:.1} ms (runs: {wall} ms)",
+            ms(p),
+            ms(wp)
         );
         statement_parts("PostgreSQL", &a.app.db).await;
-        if let Some((sl, sp, rate)) = statement_sqlite {
+        if let Some((sl, sp, rate, swp, snapshot)) = statement_sqlite {
             summary.push(format!(
-                "3. GetStatement, one customer with {statement_entries} bookings: SQLite p50 {:.1} ms ({sl} lines), \
-                 PostgreSQL p50 {:.1} ms ({lines} lines) (goal < 50 ms); the bookings were made at {rate:.0} per s",
+                "3. GetStatement, one customer with {statement_entries} bookings, first page: SQLite p50 {:.1} ms ({sl} lines), \
+                 PostgreSQL p50 {:.1} ms ({lines} lines) (goal < 50 ms); all {whole_lines} lines in pages of 500: SQLite \
+                 {:.1} ms, PostgreSQL {:.1} ms",
                 ms(sp),
-                ms(p)
+                ms(p),
+                ms(swp),
+                ms(wp)
+            ));
+            summary.push(format!(
+                "   the bookings were made at {rate:.0} per s; the ledger's snapshot state after them {snapshot} bytes"
             ));
         }
     }

@@ -21,6 +21,7 @@ use time::OffsetDateTime;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::domain::codec::{responsibility_pb, step_pb, unmatched_reason_pb, violation_event_pb};
+use crate::domain::custody::who_had;
 use crate::domain::ledger::{LedgerRefused, date_text, kind_pb, parse_date};
 use crate::domain::violation::Record;
 use crate::domain::{
@@ -69,6 +70,9 @@ pub const POLICY: Declaration = (
 
 /// The most records one import message may carry.
 pub const MAX_BATCH: usize = 1000;
+
+/// How many records of an import message are decided and appended at once.
+pub const IMPORT_IN_FLIGHT: usize = 32;
 
 pub struct ReceivablesApi {
     pub violations: Arc<CommandHandler<ViolationAggregate>>,
@@ -353,7 +357,13 @@ impl ReceivablesApi {
         Ok(booking_result(customer.as_str(), booking, &done))
     }
 
-    /// Imports one batch into `summary`.
+    /// Imports one batch into `summary`. Who had each car is read for the whole batch at once;
+    /// then each record is recorded and matched (two decisions, each one event: one plain
+    /// publish each, where one decision of two events would be an atomic batch, which the
+    /// server stages in a file of its own; see ADR 0021) under request ids fixed by the batch's
+    /// and the record's place in it, so a retried batch records nothing twice. Records are
+    /// decided [`IMPORT_IN_FLIGHT`] at a time (each is its own aggregate) and counted in their
+    /// order.
     async fn import_batch(
         &self,
         request: pb::ImportViolationsRequest,
@@ -367,10 +377,11 @@ impl ReceivablesApi {
         }
         let ctx = v.finish(ctx)?;
         let now = self.clock.now();
+        let mut records = Vec::new();
         for (i, r) in request.records.iter().enumerate() {
             summary.received += 1;
-            let record = match parse_record(r, i, now) {
-                Ok(record) => record,
+            match parse_record(r, i, now) {
+                Ok(record) => records.push((i, record)),
                 Err(fields) => {
                     for (field, reason) in fields {
                         summary.rejected.push(pb::Rejection {
@@ -379,9 +390,20 @@ impl ReceivablesApi {
                             reason,
                         });
                     }
-                    continue;
                 }
-            };
+            }
+        }
+        let wanted: Vec<(String, OffsetDateTime)> =
+            records.iter().map(|(_, r)| (r.plate.key(), r.offence_at)).collect();
+        let facts = match queries::facts_many(&self.db, &wanted).await {
+            Ok(f) => f.into_iter().map(Some).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "custody read model unavailable; the batch's matches wait");
+                wanted.iter().map(|_| None).collect::<Vec<_>>()
+            }
+        };
+        let ctx = &ctx;
+        let imports = records.into_iter().zip(facts).map(|((i, record), facts)| async move {
             let id = record.violation_id();
             let meta = api::meta(
                 Context {
@@ -406,23 +428,36 @@ impl ReceivablesApi {
                 )
                 .await
                 .map_err(api::status)?;
-            summary.sequence = summary.sequence.max(done.sequence);
-            // A new record appends itself (and its handling, when it says so); a copy at most the handling.
+            // A new record appends itself (and its handling, when it says so); a copy at most the
+            // handling.
             let is_new = done.events_appended == if handled { 2 } else { 1 };
-            if is_new {
-                summary.new += 1;
-            } else {
-                summary.duplicates += 1;
-            }
-            if handled && done.state.handled_at.is_some() && done.events_appended > 0 {
-                summary.handled += 1;
-            }
+            let appended = done.events_appended;
+            let mut sequence = done.sequence;
             let mut state = done.state;
             if state.is_rematchable() && (is_new || state.matched.is_none()) {
                 let cause = format!("import:{}:{i}", ctx.request_id);
-                match rematch(&self.violations, &self.db, &id, &plate_key, offence_at, &cause, now).await {
+                let matched = match facts {
+                    Some(facts) => {
+                        let outcome = who_had(&plate_key, offence_at, &facts, now);
+                        let meta = rentops_eventstore::CommandMeta {
+                            request_id: format!("match:{id}:{cause}"),
+                            fingerprint: None,
+                            correlation_id: format!("violation:{id}"),
+                            causation_id: format!("match:{id}:{cause}"),
+                            actor: "system:matching".into(),
+                            time: now,
+                        };
+                        self.violations
+                            .execute(&id, &meta, &ViolationCommand::AutoMatch { outcome }, false)
+                            .await
+                            .map(Some)
+                    }
+                    // The batch's read failed: this record's own read, as a rematch does it.
+                    None => rematch(&self.violations, &self.db, &id, &plate_key, offence_at, &cause, now).await,
+                };
+                match matched {
                     Ok(Some(done)) => {
-                        summary.sequence = summary.sequence.max(done.sequence);
+                        sequence = sequence.max(done.sequence);
                         state = done.state;
                     }
                     Ok(None) => {}
@@ -430,6 +465,20 @@ impl ReceivablesApi {
                         tracing::warn!(violation_id = %id, error = %e, "matching failed; the rematch scan retries")
                     }
                 }
+            }
+            Ok::<_, Status>((is_new, handled, appended, sequence, state))
+        });
+        let mut results = futures::stream::iter(imports).buffered(IMPORT_IN_FLIGHT);
+        while let Some(result) = results.next().await {
+            let (is_new, handled, appended, sequence, state) = result?;
+            summary.sequence = summary.sequence.max(sequence);
+            if is_new {
+                summary.new += 1;
+            } else {
+                summary.duplicates += 1;
+            }
+            if handled && state.handled_at.is_some() && appended > 0 {
+                summary.handled += 1;
             }
             match state.status() {
                 _ if !is_new => {}
@@ -838,20 +887,58 @@ impl pb::receivables_service_server::ReceivablesService for ReceivablesApi {
         let mut v = Violations::default();
         let customer = customer(&mut v, "customer_id", &r.customer_id);
         let as_of = as_of(&mut v, &r.as_of, self.clock.now());
+        let size = page_size(&mut v, r.page.as_ref());
+        let token = r.page.as_ref().map(|p| p.page_token.clone()).unwrap_or_default();
+        if !queries::check_page_token(&token) {
+            v.add("page.page_token", "not a token this service issued");
+        }
         let customer = v
             .finish(customer)?
             .ok_or_else(|| invalid_argument("customer_id", "required"))?;
         self.checkpoints.consistent(r.consistency.as_ref()).await?;
-        let events = queries::ledger_events(&self.db, customer.as_str())
+        let first_page = token.is_empty();
+        let (rows, next) = queries::statement_page(&self.db, customer.as_str(), as_of, size, &token)
             .await
             .map_err(query_status)?;
-        let statement = rentops_ledger::statement(&events, as_of).map_err(|e| Status::out_of_range(e.to_string()))?;
-        let csv = statement.to_csv().map_err(|e| Status::out_of_range(e.to_string()))?;
+        let end = queries::statement_end(&self.db, customer.as_str(), as_of)
+            .await
+            .map_err(query_status)?;
+        let after_last = end.as_ref().is_none_or(|(_, last)| *last);
+        let end = end.map(|(row, _)| row);
+        let open_items = if first_page {
+            queries::open_items(&self.db, customer.as_str(), as_of, after_last)
+                .await
+                .map_err(query_status)?
+        } else {
+            Vec::new()
+        };
+        let overflow = || Status::out_of_range("the statement's running balance overflows");
+        let (balance, held) = end
+            .as_ref()
+            .map_or((0, 0), |e| (e.line.balance.0, e.line.deposit_held.0));
+        // What stood before the page's first line: its figures less what it changed.
+        let (opening_balance, opening_held) = match rows.first() {
+            None => (balance, held),
+            Some(first) => {
+                let l = &first.line;
+                let changed = l.debit.0.checked_sub(l.credit.0).ok_or_else(overflow)?;
+                (
+                    l.balance.0.checked_sub(changed).ok_or_else(overflow)?,
+                    l.deposit_held.0.checked_sub(l.deposit_change.0).ok_or_else(overflow)?,
+                )
+            }
+        };
+        let lines: Vec<rentops_ledger::StatementLine> = rows.into_iter().map(|r| r.line).collect();
+        let mut csv = String::new();
+        if first_page {
+            csv.push_str(rentops_ledger::STATEMENT_CSV_HEADER);
+            csv.push_str("\r\n");
+        }
+        csv.push_str(&rentops_ledger::csv_rows(&lines).map_err(|e| Status::out_of_range(e.to_string()))?);
         Ok(Response::new(pb::GetStatementResponse {
             customer_id: customer.to_string(),
             as_of: date_text(as_of),
-            lines: statement
-                .lines
+            lines: lines
                 .iter()
                 .map(|l| pb::StatementLine {
                     booked_at: Some(to_timestamp(l.booked_at)),
@@ -868,10 +955,9 @@ impl pb::receivables_service_server::ReceivablesService for ReceivablesApi {
                     memo: l.memo.clone(),
                 })
                 .collect(),
-            balance_fen: statement.balance.0,
-            deposit_held_fen: statement.deposit_held.0,
-            open_items: statement
-                .open_items
+            balance_fen: balance,
+            deposit_held_fen: held,
+            open_items: open_items
                 .iter()
                 .map(|o| pb::OpenItem {
                     booking_id: o.booking.to_string(),
@@ -884,6 +970,12 @@ impl pb::receivables_service_server::ReceivablesService for ReceivablesApi {
                 })
                 .collect(),
             csv,
+            page: Some(common::PageResponse { next_page_token: next }),
+            opening_balance_fen: opening_balance,
+            opening_deposit_held_fen: opening_held,
+            total_debit_fen: end.as_ref().map_or(0, |e| e.total_debit),
+            total_credit_fen: end.as_ref().map_or(0, |e| e.total_credit),
+            line_count: end.as_ref().map_or(0, |e| u32::try_from(e.line_no).unwrap_or(u32::MAX)),
         }))
     }
 

@@ -35,6 +35,7 @@ fn opened(case_id: &str, links: cpb::CaseLinks) -> cpb::CaseOpened {
         severity: "P2".into(),
         text: "我当时已经还车了，这个违章不是我的".into(),
         opened_at: Some(ts(T0)),
+        ..Default::default()
     }
 }
 

@@ -94,6 +94,7 @@ rentops_testkit::per_backend! {
                 customer_id: "C-21".into(),
                 as_of: String::new(),
                 consistency: wait(seq),
+                page: None,
             })
             .await
             .unwrap()
@@ -180,6 +181,7 @@ rentops_testkit::per_backend! {
                 customer_id: "C-21".into(),
                 as_of: String::new(),
                 consistency: wait(waived.sequence),
+                page: None,
             })
             .await
             .unwrap()

@@ -7,6 +7,8 @@ mod common;
 use common::*;
 use rentops_proto::receivables as pb;
 use rentops_proto::{fleet as fpb, receivables::ViolationStatus};
+use rentops_receivables::domain::custody;
+use rentops_receivables::projections::queries;
 use time::Duration;
 use tonic::Code;
 
@@ -123,6 +125,29 @@ rentops_testkit::per_backend! {
         let v = t.violation_of(&cases[7], repeat.sequence).await;
         assert_eq!(v.status, ViolationStatus::Handled as i32, "{label}: handled closes it");
         assert_eq!(v.next_step, 0, "{label}: and stops its ladder");
+
+        // What the import reads for a whole message is what it read for each record alone.
+        let wanted: Vec<(String, time::OffsetDateTime)> = cases
+            .iter()
+            .map(|r| {
+                let at = rentops_proto::timestamp::from_timestamp(r.offence_at.as_ref().unwrap()).unwrap();
+                (rentops_kernel::Plate::parse(&r.plate).unwrap().key(), at)
+            })
+            .collect();
+        let many = queries::facts_many(&t.app.db, &wanted).await.unwrap();
+        assert_eq!(many.len(), wanted.len());
+        let sorted = |f: &custody::Facts| {
+            let mut parts: Vec<String> = f.plates.iter().map(|p| format!("{p:?}")).collect();
+            parts.extend(f.hires.iter().map(|h| format!("{h:?}")));
+            parts.extend(f.moves.iter().map(|m| format!("{m:?}")));
+            parts.sort();
+            parts
+        };
+        for ((key, at), batch) in wanted.iter().zip(&many) {
+            let alone = queries::facts(&t.app.db, key, *at).await.unwrap();
+            assert_eq!(sorted(batch), sorted(&alone), "{label}: {key} at {at}");
+        }
+        assert!(many.iter().any(|f| !f.hires.is_empty()) && many.iter().any(|f| !f.moves.is_empty()));
         t.stop().await;
     }
 }

@@ -5,13 +5,17 @@
 //! - [`FleetCustodyProjection`] (`receivables-fleet`, over fleet's stream): which car carried
 //!   which plate when, and the moves by drivers and staff.
 //! - [`ReceivablesProjection`] (`receivables`, over this service's own stream): violations with
-//!   their timelines, and the ledgers (bookings, open items and their matches).
+//!   their timelines, and the ledgers: bookings, open items and their matches, each debit's
+//!   open-amount changes by day (and their sums per city, due date and day, which the ageing
+//!   report reads), and every customer's statement lines with the running balance (ADR 0021).
 //!
 //! The two custody projections also write `rx_recheck`, an outbox of the spans their events
 //! changed (one row per event and part), which the rematch scan reads to match again the
 //! violations a late event may explain.
 
 pub mod queries;
+
+use std::collections::HashMap;
 
 use prost::Message;
 use rentops_eventstore::RecordedEvent;
@@ -369,66 +373,94 @@ pub struct ReceivablesProjection {
 }
 
 impl ReceivablesProjection {
-    async fn violation(&self, tx: &mut Tx, e: &RecordedEvent) -> Result<(), ProjectionError> {
+    /// Applies a violation event: its state is read once per batch (then kept in `pending`) and
+    /// its row written once per batch, by [`Self::write_violations`]; the event's timeline row
+    /// at once.
+    async fn violation(
+        &self,
+        tx: &mut Tx,
+        e: &RecordedEvent,
+        pending: &mut HashMap<String, (Violation, i64, OffsetDateTime)>,
+    ) -> Result<(), ProjectionError> {
         let event = ViolationAggregate::decode(&e.name, &e.payload).map_err(|err| bad(e, err))?;
         let id = e.meta.aggregate_id.clone();
-        let row = sqlx::query("SELECT state FROM rx_violations WHERE violation_id = $1")
-            .bind(id.clone())
-            .fetch_optional(&mut **tx)
-            .await?;
-        let state: Violation = match row {
-            None => Violation::default(),
-            Some(r) => {
-                let json: String = r.try_get(0)?;
-                serde_json::from_str(&json).map_err(|err| ProjectionError::stored_row(id.clone(), err))?
+        let state = match pending.remove(&id) {
+            Some((v, _, _)) => v,
+            None => {
+                let row = sqlx::query("SELECT state FROM rx_violations WHERE violation_id = $1")
+                    .bind(id.clone())
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                match row {
+                    None => Violation::default(),
+                    Some(r) => {
+                        let json: String = r.try_get(0)?;
+                        serde_json::from_str(&json).map_err(|err| ProjectionError::stored_row(id.clone(), err))?
+                    }
+                }
             }
         };
         let v = ViolationAggregate::evolve(state, &event);
-        let Some(record) = &v.record else {
+        if v.record.is_none() {
             return Err(bad(e, "an event before the violation's record"));
-        };
-        let matched = v.matched.as_ref();
-        let next = v.next_step(&self.ladder);
-        let state = serde_json::to_string(&v).map_err(|err| bad(e, err))?;
-        sqlx::query(
-            "INSERT INTO rx_violations (violation_id, plate_key, plate, offence_us, status, city, customer_id, order_id, \
-             next_step, next_due_us, rematchable, state, last_sequence, updated_at_us, charge_booking_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (violation_id) DO UPDATE SET \
-             charge_booking_id = excluded.charge_booking_id, \
-             status = excluded.status, city = excluded.city, customer_id = excluded.customer_id, \
-             order_id = excluded.order_id, next_step = excluded.next_step, next_due_us = excluded.next_due_us, \
-             rematchable = excluded.rematchable, state = excluded.state, last_sequence = excluded.last_sequence, \
-             updated_at_us = excluded.updated_at_us",
-        )
-        .bind(id.clone())
-        .bind(record.plate.key())
-        .bind(record.plate.to_string())
-        .bind(micros(record.offence_at))
-        .bind(v.status().code())
-        .bind(matched.map(|m| m.city.clone()).unwrap_or_default())
-        .bind(matched.map(|m| m.customer_id.clone()).unwrap_or_default())
-        .bind(matched.map(|m| m.order_id.clone()).unwrap_or_default())
-        .bind(next.map(|(s, _)| s.code()))
-        .bind(next.map(|(_, due)| micros(due)))
-        .bind(i64::from(v.is_rematchable()))
-        .bind(state)
-        .bind(e.sequence as i64)
-        .bind(micros(e.meta.time))
-        .bind(v.charge_booking_id().unwrap_or_default().to_owned())
-        .execute(&mut **tx)
-        .await?;
+        }
         sqlx::query(
             "INSERT INTO rx_violation_events (sequence, violation_id, name, at_us, actor, payload) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (sequence) DO NOTHING",
         )
         .bind(e.sequence as i64)
-        .bind(id)
+        .bind(id.clone())
         .bind(e.name.clone())
         .bind(micros(e.meta.time))
         .bind(e.meta.actor.clone())
         .bind(e.payload.to_vec())
         .execute(&mut **tx)
         .await?;
+        pending.insert(id, (v, e.sequence as i64, e.meta.time));
+        Ok(())
+    }
+
+    /// Writes the rows of the violations a batch changed, each as its last event left it.
+    async fn write_violations(
+        &self,
+        tx: &mut Tx,
+        pending: HashMap<String, (Violation, i64, OffsetDateTime)>,
+    ) -> Result<(), ProjectionError> {
+        for (id, (v, sequence, time)) in pending {
+            let Some(record) = &v.record else {
+                continue;
+            };
+            let matched = v.matched.as_ref();
+            let next = v.next_step(&self.ladder);
+            let state = serde_json::to_string(&v).map_err(|err| ProjectionError::stored_row(id.clone(), err))?;
+            sqlx::query(
+                "INSERT INTO rx_violations (violation_id, plate_key, plate, offence_us, status, city, customer_id, order_id, \
+                 next_step, next_due_us, rematchable, state, last_sequence, updated_at_us, charge_booking_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (violation_id) DO UPDATE SET \
+                 charge_booking_id = excluded.charge_booking_id, \
+                 status = excluded.status, city = excluded.city, customer_id = excluded.customer_id, \
+                 order_id = excluded.order_id, next_step = excluded.next_step, next_due_us = excluded.next_due_us, \
+                 rematchable = excluded.rematchable, state = excluded.state, last_sequence = excluded.last_sequence, \
+                 updated_at_us = excluded.updated_at_us",
+            )
+            .bind(id.clone())
+            .bind(record.plate.key())
+            .bind(record.plate.to_string())
+            .bind(micros(record.offence_at))
+            .bind(v.status().code())
+            .bind(matched.map(|m| m.city.clone()).unwrap_or_default())
+            .bind(matched.map(|m| m.customer_id.clone()).unwrap_or_default())
+            .bind(matched.map(|m| m.order_id.clone()).unwrap_or_default())
+            .bind(next.map(|(s, _)| s.code()))
+            .bind(next.map(|(_, due)| micros(due)))
+            .bind(i64::from(v.is_rematchable()))
+            .bind(state)
+            .bind(sequence)
+            .bind(micros(time))
+            .bind(v.charge_booking_id().unwrap_or_default().to_owned())
+            .execute(&mut **tx)
+            .await?;
+        }
         Ok(())
     }
 
@@ -495,27 +527,43 @@ impl ReceivablesProjection {
         .bind(e.payload.to_vec())
         .execute(&mut **tx)
         .await?;
+        statement_line(tx, e, booking, &day).await?;
         let receivable = booking
             .net(&Account::Receivable(booking.customer.clone()))
             .ok_or_else(|| bad(e, "receivable overflows"))?;
         match booking.kind {
             BookingKind::Charge | BookingKind::Refund if receivable.0 > 0 => {
-                sqlx::query(
+                let due = date_text(booking.due.unwrap_or(booking.booked_at.date()));
+                let city = booking.city.as_ref().map(|c| c.to_string()).unwrap_or_default();
+                let inserted = sqlx::query(
                     "INSERT INTO rx_items (booking_id, customer_id, kind, amount_fen, due, city, order_id, reference, \
-                     booked_day, reversed_day) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL) \
+                     booked_day, reversed_day, open_fen, sequence) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $4, $10) \
                      ON CONFLICT (booking_id) DO NOTHING",
                 )
                 .bind(booking.id.to_string())
                 .bind(customer)
                 .bind(booking.kind.name())
                 .bind(receivable.0)
-                .bind(date_text(booking.due.unwrap_or(booking.booked_at.date())))
-                .bind(booking.city.as_ref().map(|c| c.to_string()).unwrap_or_default())
+                .bind(due.clone())
+                .bind(city.clone())
                 .bind(booking.order.as_ref().map(|o| o.to_string()).unwrap_or_default())
                 .bind(booking.reference.clone().unwrap_or_default())
                 .bind(day.clone())
+                .bind(e.sequence as i64)
                 .execute(&mut **tx)
                 .await?;
+                if inserted.rows_affected() == 1 {
+                    open_changed(
+                        tx,
+                        &booking.id.to_string(),
+                        &city,
+                        &due,
+                        &day,
+                        receivable.0,
+                        receivable.0,
+                    )
+                    .await?;
+                }
             }
             BookingKind::DepositHold => {
                 let amount = booking
@@ -559,6 +607,14 @@ impl ReceivablesProjection {
                 .bind(day.clone())
                 .execute(&mut **tx)
                 .await?;
+            change_open(tx, e, &m.debit.to_string(), &day, Some(m.amount.0)).await?;
+        }
+        // A reversed debit is open no more, from the day of its reversal (what was matched with
+        // it was released just above).
+        if booking.kind == BookingKind::Reversal
+            && let Some(about) = booking.about
+        {
+            change_open(tx, e, &about.to_string(), &day, None).await?;
         }
         for m in &settlement.applied {
             sqlx::query(
@@ -573,9 +629,160 @@ impl ReceivablesProjection {
             .bind(booking.kind.name())
             .execute(&mut **tx)
             .await?;
+            let taken = m.amount.0.checked_neg().ok_or_else(|| bad(e, "match overflows"))?;
+            change_open(tx, e, &m.debit.to_string(), &day, Some(taken)).await?;
         }
         Ok(())
     }
+}
+
+/// Changes what is open of debit item `booking` by `delta` (`None`: to nothing, a reversal),
+/// from the end of `day`. A match with no debit item in the read model (none exists: every
+/// debit is one) changes nothing.
+async fn change_open(
+    tx: &mut Tx,
+    e: &RecordedEvent,
+    booking: &str,
+    day: &str,
+    delta: Option<i64>,
+) -> Result<(), ProjectionError> {
+    let row = sqlx::query("SELECT open_fen, city, due FROM rx_items WHERE booking_id = $1")
+        .bind(booking.to_owned())
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some(row) = row else {
+        return Ok(());
+    };
+    let (open, city, due): (i64, String, String) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+    let (open_now, delta) = match delta {
+        Some(d) => (
+            open.checked_add(d).ok_or_else(|| bad(e, "an open amount overflows"))?,
+            d,
+        ),
+        None => (0, open.checked_neg().ok_or_else(|| bad(e, "an open amount overflows"))?),
+    };
+    if open_now < 0 {
+        return Err(bad(e, format!("debit {booking} would be open by {open_now} fen")));
+    }
+    if delta == 0 {
+        return Ok(());
+    }
+    sqlx::query("UPDATE rx_items SET open_fen = $2 WHERE booking_id = $1")
+        .bind(booking.to_owned())
+        .bind(open_now)
+        .execute(&mut **tx)
+        .await?;
+    open_changed(tx, booking, &city, &due, day, delta, open_now).await
+}
+
+/// Records that debit `booking` (of `city`, due on `due`) is open by `open_now` from the end of
+/// `day`, `delta` more than before: its change row, and the day's delta of its city and due date.
+async fn open_changed(
+    tx: &mut Tx,
+    booking: &str,
+    city: &str,
+    due: &str,
+    day: &str,
+    delta: i64,
+    open_now: i64,
+) -> Result<(), ProjectionError> {
+    sqlx::query(
+        "INSERT INTO rx_item_changes (booking_id, day, open_fen) VALUES ($1, $2, $3) \
+         ON CONFLICT (booking_id, day) DO UPDATE SET open_fen = excluded.open_fen",
+    )
+    .bind(booking.to_owned())
+    .bind(day.to_owned())
+    .bind(open_now)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO rx_open_deltas (city, due, day, delta_fen) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (city, due, day) DO UPDATE SET delta_fen = rx_open_deltas.delta_fen + excluded.delta_fen",
+    )
+    .bind(city.to_owned())
+    .bind(due.to_owned())
+    .bind(day.to_owned())
+    .bind(delta)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Writes `booking`'s line of its customer's statement: what it added to and took off what they
+/// owe, and the balance, deposits held and running totals after it (the customer's previous
+/// line's, plus this one's; checked).
+async fn statement_line(
+    tx: &mut Tx,
+    e: &RecordedEvent,
+    booking: &rentops_ledger::Booking,
+    day: &str,
+) -> Result<(), ProjectionError> {
+    let customer = booking.customer.to_string();
+    let previous = sqlx::query(
+        "SELECT line_no, balance_fen, deposit_held_fen, total_debit_fen, total_credit_fen FROM rx_statement_lines \
+         WHERE customer_id = $1 ORDER BY sequence DESC LIMIT 1",
+    )
+    .bind(customer.clone())
+    .fetch_optional(&mut **tx)
+    .await?;
+    let (line_no, balance, held, debits, credits): (i64, i64, i64, i64, i64) = match previous {
+        None => (0, 0, 0, 0, 0),
+        Some(r) => (
+            r.try_get(0)?,
+            r.try_get(1)?,
+            r.try_get(2)?,
+            r.try_get(3)?,
+            r.try_get(4)?,
+        ),
+    };
+    let overflow = || bad(e, "the statement's running balance overflows");
+    let receivable = booking
+        .net(&Account::Receivable(booking.customer.clone()))
+        .ok_or_else(overflow)?
+        .0;
+    // Deposits held are a liability, so a credit to them is an increase of what is held.
+    let deposit_change = booking
+        .net(&Account::DepositsHeld(booking.customer.clone()))
+        .and_then(rentops_kernel::Fen::checked_neg)
+        .ok_or_else(overflow)?
+        .0;
+    let (debit, credit) = if receivable >= 0 {
+        (receivable, 0)
+    } else {
+        (0, receivable.checked_neg().ok_or_else(overflow)?)
+    };
+    let balance = balance.checked_add(receivable).ok_or_else(overflow)?;
+    let held = held.checked_add(deposit_change).ok_or_else(overflow)?;
+    let debits = debits.checked_add(debit).ok_or_else(overflow)?;
+    let credits = credits.checked_add(credit).ok_or_else(overflow)?;
+    sqlx::query(
+        "INSERT INTO rx_statement_lines (customer_id, sequence, line_no, booked_day, booked_at_us, booking_id, kind, \
+         reference, about_booking_id, due, debit_fen, credit_fen, balance_fen, deposit_change_fen, deposit_held_fen, \
+         total_debit_fen, total_credit_fen, memo) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+         ON CONFLICT (customer_id, sequence) DO NOTHING",
+    )
+    .bind(customer)
+    .bind(e.sequence as i64)
+    .bind(line_no.saturating_add(1))
+    .bind(day.to_owned())
+    .bind(micros(booking.booked_at))
+    .bind(booking.id.to_string())
+    .bind(booking.kind.name())
+    .bind(booking.reference.clone().unwrap_or_default())
+    .bind(booking.about.map(|b| b.to_string()).unwrap_or_default())
+    .bind(booking.due.map(date_text).unwrap_or_default())
+    .bind(debit)
+    .bind(credit)
+    .bind(balance)
+    .bind(deposit_change)
+    .bind(held)
+    .bind(debits)
+    .bind(credits)
+    .bind(booking.memo.clone())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 impl Projection for ReceivablesProjection {
@@ -592,6 +799,9 @@ impl Projection for ReceivablesProjection {
     }
 
     async fn apply(&self, tx: &mut Tx, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
+        // The violations this batch changed, as its events left them so far: an import's
+        // record and match (and the ladder's first notice) are one row write, not three.
+        let mut pending = HashMap::new();
         for e in events {
             let aggregate = e.subject.split('.').nth(2).unwrap_or_default();
             if aggregate == LedgerAggregate::TYPE {
@@ -599,10 +809,10 @@ impl Projection for ReceivablesProjection {
             } else if aggregate == ClaimAggregate::TYPE {
                 self.claim(tx, e).await?;
             } else {
-                self.violation(tx, e).await?;
+                self.violation(tx, e, &mut pending).await?;
             }
         }
-        Ok(())
+        self.write_violations(tx, pending).await
     }
 
     fn fresh(&self) -> Self {
@@ -618,6 +828,9 @@ impl Projection for ReceivablesProjection {
             "rx_ledger_events",
             "rx_items",
             "rx_matches",
+            "rx_item_changes",
+            "rx_open_deltas",
+            "rx_statement_lines",
             "rx_holds",
             "rx_claims",
             "rx_claim_events",

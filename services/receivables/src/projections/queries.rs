@@ -85,6 +85,97 @@ pub async fn facts(db: &Db, plate_key: &str, at_time: OffsetDateTime) -> Result<
     Ok(Facts { plates, hires, moves })
 }
 
+/// How many moments one read of [`facts_many`] asks about (three bound values each).
+const FACTS_CHUNK: usize = 250;
+
+/// [`facts`] for many (plate key, moment) pairs at once, in their order: three queries per 250
+/// pairs instead of three per pair (an import's batch reads who had the car this way).
+pub async fn facts_many(db: &Db, wanted: &[(String, OffsetDateTime)]) -> Result<Vec<Facts>, QueryError> {
+    let mut out: Vec<Facts> = wanted
+        .iter()
+        .map(|_| Facts {
+            plates: Vec::new(),
+            hires: Vec::new(),
+            moves: Vec::new(),
+        })
+        .collect();
+    for (c, chunk) in wanted.chunks(FACTS_CHUNK).enumerate() {
+        let base = c * FACTS_CHUNK;
+        // The moments asked, as a table (k: the index in `wanted`).
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+            .collect();
+        let asked = format!("WITH q (k, plate_key, t) AS (VALUES {})", values.join(", "));
+        let bind = |sql: String| {
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for (i, (key, t)) in chunk.iter().enumerate() {
+                q = q.bind((base + i) as i64).bind(key.clone()).bind(micros(*t));
+            }
+            q
+        };
+        let index = |k: i64| -> Result<usize, QueryError> {
+            usize::try_from(k)
+                .ok()
+                .filter(|k| *k < wanted.len())
+                .ok_or_else(|| QueryError::Corrupt(format!("moment {k} was not asked").into()))
+        };
+        for r in bind(format!(
+            "{asked} SELECT q.k, p.vehicle_id, p.from_us, p.to_us FROM q JOIN rx_plate_spans p ON p.plate_key = q.plate_key"
+        ))
+        .fetch_all(&db.pool)
+        .await?
+        {
+            out[index(r.try_get(0)?)?].plates.push(PlateSpan {
+                vehicle_id: r.try_get(1)?,
+                from: at(r.try_get(2)?),
+                to: r.try_get::<Option<i64>, _>(3)?.map(at),
+            });
+        }
+        // As in `facts`: two indexed halves, not one OR.
+        for r in bind(format!(
+            "{asked} SELECT q.k, s.order_id, h.customer_id, h.customer_phone, h.city, s.vehicle_id, s.plate_key, \
+             s.from_us, s.to_us FROM q JOIN rx_hire_spans s ON s.plate_key = q.plate_key AND s.from_us <= q.t \
+             AND (s.to_us IS NULL OR s.to_us > q.t) JOIN rx_hires h ON h.order_id = s.order_id \
+             UNION \
+             SELECT q.k, s.order_id, h.customer_id, h.customer_phone, h.city, s.vehicle_id, s.plate_key, s.from_us, \
+             s.to_us FROM q JOIN rx_plate_spans p ON p.plate_key = q.plate_key \
+             JOIN rx_hire_spans s ON s.vehicle_id = p.vehicle_id AND s.from_us <= q.t \
+             AND (s.to_us IS NULL OR s.to_us > q.t) JOIN rx_hires h ON h.order_id = s.order_id"
+        ))
+        .fetch_all(&db.pool)
+        .await?
+        {
+            out[index(r.try_get(0)?)?].hires.push(HireSpan {
+                order_id: r.try_get(1)?,
+                customer_id: r.try_get(2)?,
+                customer_phone: r.try_get(3)?,
+                city: r.try_get(4)?,
+                vehicle_id: r.try_get(5)?,
+                plate_key: r.try_get(6)?,
+                from: at(r.try_get(7)?),
+                to: r.try_get::<Option<i64>, _>(8)?.map(at),
+            });
+        }
+        for r in bind(format!(
+            "{asked} SELECT q.k, m.vehicle_id, m.driver_id, m.staff_id, m.departed_us, m.arrived_us FROM q \
+             JOIN rx_moves m ON m.departed_us <= q.t AND m.arrived_us >= q.t \
+             AND m.vehicle_id IN (SELECT p.vehicle_id FROM rx_plate_spans p WHERE p.plate_key = q.plate_key)"
+        ))
+        .fetch_all(&db.pool)
+        .await?
+        {
+            out[index(r.try_get(0)?)?].moves.push(MoveSpan {
+                vehicle_id: r.try_get(1)?,
+                driver_id: r.try_get(2)?,
+                staff_id: r.try_get(3)?,
+                from: at(r.try_get(4)?),
+                to: at(r.try_get(5)?),
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// A hire as the custody model knows it (for a match made by hand).
 #[derive(Debug, Clone)]
 pub struct Hire {
@@ -273,20 +364,26 @@ const OPEN_AS_OF: &str = "SELECT i.booking_id AS booking_id, i.customer_id AS cu
        AND m.applied_day <= $1 AND (m.released_day IS NULL OR m.released_day > $1)), 0) AS BIGINT) AS open_fen \
      FROM rx_items i WHERE i.booked_day <= $1 AND (i.reversed_day IS NULL OR i.reversed_day > $1)";
 
-/// Open amounts per (city, due date) as of `as_of`, for the ageing report.
+/// The SQL of [`open_by_due`]: `$1` the date, `$2` the city when `one_city`.
+pub fn open_by_due_sql(one_city: bool) -> String {
+    // Sums are cast back to BIGINT: PostgreSQL sums BIGINTs as NUMERIC, which the Any driver
+    // does not read.
+    format!(
+        "SELECT city, due, CAST(SUM(delta_fen) AS BIGINT) FROM rx_open_deltas WHERE day <= $1{} \
+         GROUP BY city, due HAVING SUM(delta_fen) <> 0 ORDER BY city, due",
+        if one_city { " AND city = $2" } else { "" }
+    )
+}
+
+/// Open amounts per (city, due date) as of `as_of`, for the ageing report: the sums of the
+/// open-amount changes of the days up to it (`rx_open_deltas`, a few rows per city, due date and
+/// booking day), not a sum over every item and its matches.
 pub async fn open_by_due(
     db: &Db,
     as_of: time::Date,
     city: Option<&str>,
 ) -> Result<Vec<(String, time::Date, i64)>, QueryError> {
-    // Sums are cast back to BIGINT: PostgreSQL sums BIGINTs as NUMERIC, which the Any driver
-    // does not read.
-    let sql = format!(
-        "SELECT city, due, CAST(SUM(open_fen) AS BIGINT) FROM ({OPEN_AS_OF}{}) o WHERE open_fen > 0 \
-         GROUP BY city, due ORDER BY city, due",
-        if city.is_some() { " AND i.city = $2" } else { "" }
-    );
-    let mut q = sqlx::query(AssertSqlSafe(sql)).bind(date_text(as_of));
+    let mut q = sqlx::query(AssertSqlSafe(open_by_due_sql(city.is_some()))).bind(date_text(as_of));
     if let Some(c) = city {
         q = q.bind(c.to_owned());
     }
@@ -297,6 +394,199 @@ pub async fn open_by_due(
             let due = crate::domain::ledger::parse_date(&due)
                 .ok_or_else(|| QueryError::Corrupt(format!("due date {due:?}").into()))?;
             Ok((r.try_get(0)?, due, r.try_get(2)?))
+        })
+        .collect()
+}
+
+/// One line of a customer's statement, with the running figures after it.
+#[derive(Debug, Clone)]
+pub struct StatementRow {
+    pub line: rentops_ledger::StatementLine,
+    pub line_no: u64,
+    pub total_debit: i64,
+    pub total_credit: i64,
+    pub sequence: i64,
+    pub day: String,
+}
+
+const STATEMENT_COLUMNS: &str = "sequence, line_no, booked_day, booked_at_us, booking_id, kind, reference, \
+     about_booking_id, due, debit_fen, credit_fen, balance_fen, deposit_change_fen, deposit_held_fen, total_debit_fen, \
+     total_credit_fen, memo";
+
+fn statement_row(r: &sqlx::any::AnyRow) -> Result<StatementRow, QueryError> {
+    let corrupt = |what: String| QueryError::Corrupt(what.into());
+    let id = |text: String| -> Result<rentops_ledger::BookingId, QueryError> {
+        uuid::Uuid::parse_str(&text)
+            .map(rentops_ledger::BookingId)
+            .map_err(|_| corrupt(format!("booking id {text:?}")))
+    };
+    let kind: String = r.try_get("kind")?;
+    let reference: String = r.try_get("reference")?;
+    let about: String = r.try_get("about_booking_id")?;
+    let due: String = r.try_get("due")?;
+    let line = rentops_ledger::StatementLine {
+        booked_at: at(r.try_get("booked_at_us")?),
+        booking: id(r.try_get("booking_id")?)?,
+        kind: rentops_ledger::BookingKind::parse(&kind).ok_or_else(|| corrupt(format!("booking kind {kind:?}")))?,
+        reference: Some(reference).filter(|t| !t.is_empty()),
+        about: if about.is_empty() { None } else { Some(id(about)?) },
+        due: if due.is_empty() {
+            None
+        } else {
+            Some(crate::domain::ledger::parse_date(&due).ok_or_else(|| corrupt(format!("due date {due:?}")))?)
+        },
+        debit: rentops_kernel::Fen(r.try_get("debit_fen")?),
+        credit: rentops_kernel::Fen(r.try_get("credit_fen")?),
+        balance: rentops_kernel::Fen(r.try_get("balance_fen")?),
+        deposit_change: rentops_kernel::Fen(r.try_get("deposit_change_fen")?),
+        deposit_held: rentops_kernel::Fen(r.try_get("deposit_held_fen")?),
+        memo: r.try_get("memo")?,
+    };
+    Ok(StatementRow {
+        line,
+        line_no: r.try_get::<i64, _>("line_no")?.max(0) as u64,
+        total_debit: r.try_get("total_debit_fen")?,
+        total_credit: r.try_get("total_credit_fen")?,
+        sequence: r.try_get("sequence")?,
+        day: r.try_get("booked_day")?,
+    })
+}
+
+/// A page of `customer`'s statement as of the end of `as_of`: its lines in booking order after
+/// the one `page_token` names, and the token of the next page (empty on the last). Bookings are
+/// never dated before the one before them, so (day, sequence) is the booking order and the
+/// index `rx_statement_lines_day` reads a page straight.
+pub async fn statement_page(
+    db: &Db,
+    customer: &str,
+    as_of: time::Date,
+    page_size: usize,
+    page_token: &str,
+) -> Result<(Vec<StatementRow>, String), QueryError> {
+    let token = if page_token.is_empty() {
+        None
+    } else {
+        let (sequence, day) = rentops_projection::query::parse_page_token(page_token)?;
+        if crate::domain::ledger::parse_date(&day).is_none() {
+            return Err(QueryError::BadPageToken);
+        }
+        Some((day, sequence))
+    };
+    let mut sql =
+        format!("SELECT {STATEMENT_COLUMNS} FROM rx_statement_lines WHERE customer_id = $1 AND booked_day <= $2");
+    let limit = if token.is_some() {
+        sql.push_str(" AND booked_day >= $3 AND (booked_day > $3 OR sequence > $4)");
+        "$5"
+    } else {
+        "$3"
+    };
+    sql.push_str(&format!(" ORDER BY booked_day, sequence LIMIT {limit}"));
+    let mut q = sqlx::query(AssertSqlSafe(sql))
+        .bind(customer.to_owned())
+        .bind(date_text(as_of));
+    if let Some((day, sequence)) = token {
+        q = q.bind(day).bind(sequence);
+    }
+    let rows = q.bind(page_size as i64 + 1).fetch_all(&db.pool).await?;
+    let more = rows.len() > page_size;
+    let out = rows
+        .iter()
+        .take(page_size)
+        .map(statement_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let next = match (more, out.last()) {
+        (true, Some(last)) => rentops_projection::query::page_token(last.sequence, &last.day),
+        _ => String::new(),
+    };
+    Ok((out, next))
+}
+
+/// The last line of `customer`'s statement as of the end of `as_of`: where the statement leaves
+/// them, and its running totals, and whether it is their last line of all (nothing was booked
+/// for them after the date). `None`: no booking by then.
+pub async fn statement_end(
+    db: &Db,
+    customer: &str,
+    as_of: time::Date,
+) -> Result<Option<(StatementRow, bool)>, QueryError> {
+    let last = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {STATEMENT_COLUMNS} FROM rx_statement_lines WHERE customer_id = $1 ORDER BY sequence DESC LIMIT 1"
+    )))
+    .bind(customer.to_owned())
+    .fetch_optional(&db.pool)
+    .await?;
+    let last = last.as_ref().map(statement_row).transpose()?;
+    match last {
+        None => return Ok(None),
+        Some(l) if l.day <= date_text(as_of) => return Ok(Some((l, true))),
+        Some(_) => {}
+    }
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {STATEMENT_COLUMNS} FROM rx_statement_lines WHERE customer_id = $1 AND booked_day <= $2 \
+         ORDER BY booked_day DESC, sequence DESC LIMIT 1"
+    )))
+    .bind(customer.to_owned())
+    .bind(date_text(as_of))
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(row.as_ref().map(statement_row).transpose()?.map(|r| (r, false)))
+}
+
+/// `customer`'s debits (charges, refunds) open at the end of `as_of`, oldest due first, then in
+/// booking order: each item's last open-amount change on or before the date. `after_last`: the
+/// date is on or after the customer's last booking, so what is open then is what is open now
+/// (`rx_items.open_fen`), read without looking at the changes.
+pub async fn open_items(
+    db: &Db,
+    customer: &str,
+    as_of: time::Date,
+    after_last: bool,
+) -> Result<Vec<rentops_ledger::OpenItem>, QueryError> {
+    let sql = if after_last {
+        "SELECT booking_id, kind, due, order_id, city, amount_fen, open_fen FROM rx_items \
+         WHERE customer_id = $1 AND booked_day <= $2 AND open_fen > 0 ORDER BY due, sequence"
+    } else {
+        "SELECT booking_id, kind, due, order_id, city, amount_fen, open_fen FROM (\
+         SELECT i.booking_id AS booking_id, i.kind AS kind, i.due AS due, i.order_id AS order_id, i.city AS city, \
+         i.amount_fen AS amount_fen, i.sequence AS sequence, \
+         (SELECT c.open_fen FROM rx_item_changes c WHERE c.booking_id = i.booking_id AND c.day <= $2 \
+          ORDER BY c.day DESC LIMIT 1) AS open_fen \
+         FROM rx_items i WHERE i.customer_id = $1 AND i.booked_day <= $2) o \
+         WHERE open_fen > 0 ORDER BY due, sequence"
+    };
+    let rows = sqlx::query(sql)
+        .bind(customer.to_owned())
+        .bind(date_text(as_of))
+        .fetch_all(&db.pool)
+        .await?;
+    let corrupt = |what: String| QueryError::Corrupt(what.into());
+    rows.iter()
+        .map(|r| {
+            let id: String = r.try_get(0)?;
+            let kind: String = r.try_get(1)?;
+            let due: String = r.try_get(2)?;
+            let order: String = r.try_get(3)?;
+            let city: String = r.try_get(4)?;
+            Ok(rentops_ledger::OpenItem {
+                booking: uuid::Uuid::parse_str(&id)
+                    .map(rentops_ledger::BookingId)
+                    .map_err(|_| corrupt(format!("booking id {id:?}")))?,
+                kind: rentops_ledger::BookingKind::parse(&kind)
+                    .ok_or_else(|| corrupt(format!("booking kind {kind:?}")))?,
+                due: crate::domain::ledger::parse_date(&due).ok_or_else(|| corrupt(format!("due date {due:?}")))?,
+                order: if order.is_empty() {
+                    None
+                } else {
+                    Some(rentops_kernel::OrderId::parse(&order).map_err(|_| corrupt(format!("order id {order:?}")))?)
+                },
+                city: if city.is_empty() {
+                    None
+                } else {
+                    Some(rentops_kernel::CityCode::parse(&city).map_err(|_| corrupt(format!("city {city:?}")))?)
+                },
+                amount: rentops_kernel::Fen(r.try_get(5)?),
+                open: rentops_kernel::Fen(r.try_get(6)?),
+            })
         })
         .collect()
 }

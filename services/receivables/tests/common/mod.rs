@@ -412,6 +412,7 @@ impl TestApp {
                 customer_id: customer.into(),
                 as_of: String::new(),
                 consistency: wait(after),
+                page: None,
             })
             .await
             .expect("statement")
