@@ -12,8 +12,9 @@ set -euo pipefail
 
 # The services, in start order. When a new service lands, add it here (its binary is
 # rentops-<name>, its ports are listed just below). receivables reads the order and fleet
-# streams (who had which car when), so it starts after them; it waits for them either way.
-SERVICES=(order fleet receivables)
+# streams (who had which car when), so it starts after them; complaint reads all three (what a
+# case links to) and starts last; each waits for the streams it reads either way.
+SERVICES=(order fleet receivables complaint)
 
 # Each service's default ports (the binaries' own defaults, see crates/runtime config).
 declare -A GRPC_PORT=([order]=50051 [fleet]=50052 [receivables]=50053 [complaint]=50054)
@@ -264,6 +265,7 @@ cli="$bin_dir/rentops"
     echo
     echo "  try:       $cli order list"
     echo "             $cli receivables import deploy/local/samples/violations-jtgl.csv --vendor jtgl"
+    echo "             $cli complaint taxonomy"
     echo "  logs:      tail -f data/*.log"
     echo "  stop:      Ctrl-C (services first, then nats-server)"
     echo

@@ -176,17 +176,17 @@ async fn run_on(client: &mut Client, cmd: &OrderCommand, inv: &Invocation) -> Re
 
 /// Remembers the page tokens seen while following pages, so a service that hands back a token
 /// twice cannot keep `--all` looping forever.
-struct Pages {
+pub(crate) struct Pages {
     seen: HashSet<String>,
 }
 
 impl Pages {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self { seen: HashSet::new() }
     }
 
     /// The token to ask for next, or `None` when this was the last page to fetch.
-    fn next(&mut self, follow: bool, next_page_token: &str) -> Result<Option<String>, Failure> {
+    pub(crate) fn next(&mut self, follow: bool, next_page_token: &str) -> Result<Option<String>, Failure> {
         if !follow || next_page_token.is_empty() {
             return Ok(None);
         }

@@ -3,3 +3,4 @@
 CREATE DATABASE rentops_order;
 CREATE DATABASE rentops_fleet;
 CREATE DATABASE rentops_receivables;
+CREATE DATABASE rentops_complaint;
