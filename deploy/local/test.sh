@@ -32,8 +32,18 @@ echo "== formatting and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+echo "== schemas"
+# buf lint, and no change that breaks the released schema (proto/released.binpb).
+./proto/check.sh
+# The event catalogue (docs/events/CATALOGUE.md) is what proto/ and its emitters say.
+./docs/events/generate.py --check
+
 echo "== tests"
 cargo test --workspace --locked
+
+echo "== the Python recipe for analysts"
+# Reads a real stream with nats-py and classes generated from proto/ (docs/recipes/python).
+./docs/recipes/python/check.sh
 
 if [[ -x deploy/k8s/validate.sh ]]; then
     echo "== Kubernetes manifests"

@@ -61,6 +61,16 @@ pub struct GlobalArgs {
     )]
     pub receivables_addr: String,
 
+    /// gRPC address of the complaint service (http://host:port).
+    #[arg(
+        long,
+        global = true,
+        env = "RENTOPS_COMPLAINT_ADDR",
+        default_value = "http://127.0.0.1:50054",
+        value_parser = parse_addr
+    )]
+    pub complaint_addr: String,
+
     /// Print machine-readable JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
@@ -98,6 +108,14 @@ pub enum Command {
     /// exceptions queue, and the customers' ledger (payments, waivers, statements, aging).
     #[command(subcommand)]
     Receivables(crate::receivables::ReceivablesCommand),
+    /// Complaints: cases against the service standard (open, assign, respond, wait, resolve,
+    /// close, reopen) with their SLA clocks, and what the complaints of a period say.
+    #[command(subcommand)]
+    Complaint(crate::complaint::ComplaintCommand),
+    /// The event streams, read straight from NATS: `tail` (follow) and `export` (to JSON lines,
+    /// CSV or Parquet, resumable), filtered by service, aggregate, aggregate id and event type.
+    #[command(subcommand)]
+    Events(crate::streams::EventsCommand),
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,18 +1,22 @@
 //! `rentops`: the command-line client of the rentops services. It drives every command and query
-//! of the order, fleet and receivables services over gRPC and prints a table, or JSON with
+//! of the order, fleet, receivables and complaint services over gRPC and prints a table, or JSON with
 //! `--json`.
 //!
 //! Layout: `args` (the flags, parsed by clap), `requests` (flags → request messages),
 //! `commands` (the calls), `admin` (every service's projection status and rebuild), `views` and
 //! `events` (answers → tables and JSON), `fleet` and `fleet_views` (the fleet group),
 //! `receivables`, `receivables_import` (a vendor's file → violation records) and
-//! `receivables_views` (the receivables group), `format` (times, money, enum names), `errors`
+//! `receivables_views` (the receivables group), `complaint` and `complaint_views` (the
+//! complaint group), `streams` (`events tail` / `events export`: the
+//! event streams from NATS, decoded), `format` (times, money, enum names), `errors`
 //! (stderr and exit codes), `state` (the sequence each service last gave a command, so the next
 //! query reads that write). This file is wiring only.
 
 mod admin;
 mod args;
 mod commands;
+mod complaint;
+mod complaint_views;
 mod errors;
 mod events;
 mod fleet;
@@ -23,6 +27,7 @@ mod receivables_import;
 mod receivables_views;
 mod requests;
 mod state;
+mod streams;
 mod views;
 
 use std::io::{self, Write};
@@ -61,6 +66,9 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Order(_) => ("order", g.order_addr.as_str()),
         Command::Fleet(_) => ("fleet", g.fleet_addr.as_str()),
         Command::Receivables(_) => ("receivables", g.receivables_addr.as_str()),
+        Command::Complaint(_) => ("complaint", g.complaint_addr.as_str()),
+        // Reads NATS, not a service: nothing to read one's writes from.
+        Command::Events(_) => ("events", ""),
     };
     let (mut sequences, warning) = Sequences::load(state::dir_from(|k| std::env::var(k).ok()));
     if let Some(w) = warning {
@@ -95,6 +103,11 @@ async fn run(cli: Cli) -> ExitCode {
                 receivables::run(&g.receivables_addr, timeout, cmd, &inv, explicit).await,
             )
         }
+        Command::Complaint(cmd) => {
+            let request_id = cmd.is_command().then_some(inv.ctx.request_id.as_str());
+            (request_id, complaint::run(&g.complaint_addr, timeout, cmd, &inv).await)
+        }
+        Command::Events(cmd) => (None, streams::run(cmd).await),
     };
     let result = result.map_err(|f| f.explain_timeout(g.timeout_secs));
     if let (Ok(_), Some(sequence)) = (&result, inv.ryw.written.get())

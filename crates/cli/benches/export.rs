@@ -1,0 +1,205 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a failure should stop it loudly
+//! Measures (never asserts) `rentops events export` against a raw replay of the same stream, on
+//! one nats-server, in one run:
+//!
+//! - `EVENTS` order events (default 1,000,000: `OrderPlaced` bodies as the order service encodes
+//!   them, with the full envelope the event store writes) appended to a stream `ORDER`;
+//! - raw replay: an ordered consumer reading every message to the last one, nothing decoded;
+//! - `rentops events export --service order` to JSON lines and to Parquet (the binary, as a user
+//!   runs it: connect, decode every body by its type, write the file).
+//!
+//! `RUNS` rounds (default 3), each round replay → JSON lines → Parquet back to back; prints each
+//! figure's median in events/s and the ratio of each export to the raw replay of its own round
+//! (median of the rounds' ratios).
+//!
+//! Run: `cargo bench -p rentops-cli --bench export` (needs deploy/local/install-nats.sh, like the
+//! tests; `RENTOPS_NATS_SERVER` names the binary).
+
+use std::time::{Duration, Instant};
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, consumer::pull::OrderedConfig};
+use futures::StreamExt as _;
+use prost::Message as _;
+use rentops_eventstore::{EventMeta, StreamSettings};
+use rentops_proto::common::Money;
+use rentops_proto::order as opb;
+use rentops_proto::timestamp::to_timestamp;
+use rentops_testkit::NatsServer;
+use time::OffsetDateTime;
+
+fn env_usize(key: &str, default: usize) -> usize {
+    std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+async fn fill(js: &jetstream::Context, events: usize) -> Duration {
+    let started = Instant::now();
+    let now = OffsetDateTime::now_utc();
+    let mut acks = futures::stream::FuturesUnordered::new();
+    for i in 0..events {
+        let order_id = uuid::Uuid::now_v7().to_string();
+        let body = opb::OrderPlaced {
+            order_id: order_id.clone(),
+            channel: opb::Channel::App as i32,
+            channel_order_ref: format!("APP-{i:08}"),
+            customer: Some(opb::Customer {
+                customer_id: format!("C{:06}", i % 100_000),
+                name: "王小明".into(),
+                phone: "13800138000".into(),
+            }),
+            city: "SHA".into(),
+            pickup_location: Some(opb::Location {
+                place: Some(opb::location::Place::StationId("PVG".into())),
+            }),
+            pickup_at: Some(to_timestamp(now + time::Duration::days(3))),
+            return_location: Some(opb::Location {
+                place: Some(opb::location::Place::StationId("PVG".into())),
+            }),
+            return_at: Some(to_timestamp(now + time::Duration::days(5))),
+            requested_model: 1,
+            add_ons: vec!["child-seat".into()],
+            price: Some(Money {
+                amount_fen: 45_000,
+                currency: "CNY".into(),
+            }),
+            placed_at: Some(to_timestamp(now)),
+            contact_due_at: Some(to_timestamp(now + time::Duration::hours(2))),
+            ..Default::default()
+        };
+        let meta = EventMeta {
+            event_id: uuid::Uuid::now_v7(),
+            event_type: "rentops.order.v1.OrderPlaced".into(),
+            source: "order".into(),
+            aggregate_id: order_id.clone(),
+            time: now,
+            correlation_id: uuid::Uuid::new_v4().to_string(),
+            causation_id: uuid::Uuid::new_v4().to_string(),
+            actor: "bench".into(),
+            request_id: uuid::Uuid::new_v4().to_string(),
+        };
+        let mut headers = HeaderMap::new();
+        meta.write_headers(&mut headers);
+        headers.insert("Nats-Msg-Id", meta.event_id.to_string().as_str());
+        let subject = format!("rentops.order.order.{order_id}.OrderPlaced");
+        let ack = js
+            .publish_with_headers(subject, headers, body.encode_to_vec().into())
+            .await
+            .unwrap();
+        acks.push(ack.into_future());
+        while acks.len() >= 512 {
+            acks.next().await.unwrap().unwrap();
+        }
+    }
+    while let Some(ack) = acks.next().await {
+        ack.unwrap();
+    }
+    started.elapsed()
+}
+
+/// Every message of the stream through an ordered consumer, nothing decoded.
+async fn raw_replay(js: &jetstream::Context, last: u64) -> Duration {
+    let started = Instant::now();
+    let stream = js.get_stream("ORDER").await.unwrap();
+    let consumer = stream.create_consumer(OrderedConfig::default()).await.unwrap();
+    let mut messages = consumer.messages().await.unwrap();
+    let mut bytes = 0usize;
+    while let Some(message) = messages.next().await {
+        let message = message.unwrap();
+        bytes += message.payload.len();
+        if message.info().unwrap().stream_sequence >= last {
+            break;
+        }
+    }
+    assert!(bytes > 0);
+    started.elapsed()
+}
+
+async fn export(url: &str, out: &std::path::Path, format: &str, events: usize) -> Duration {
+    let _ = std::fs::remove_file(out);
+    let started = Instant::now();
+    let status = tokio::process::Command::new(env!("CARGO_BIN_EXE_rentops"))
+        .args([
+            "events",
+            "export",
+            "--service",
+            "order",
+            "--quiet",
+            "--format",
+            format,
+            "--out",
+        ])
+        .arg(out)
+        .env("RENTOPS_NATS_URL", url)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert!(status.success(), "rentops events export failed");
+    if format == "jsonl" {
+        let lines = std::fs::read_to_string(out).unwrap().lines().count();
+        assert_eq!(lines, events, "the export wrote every event");
+    }
+    took
+}
+
+#[tokio::main]
+async fn main() {
+    let events = env_usize("EVENTS", 1_000_000);
+    let runs = env_usize("RUNS", 3).max(1);
+    let nats = NatsServer::start().await.unwrap();
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = jetstream::new(client);
+    let settings = StreamSettings::for_service("order", 1);
+    rentops_eventstore::ensure_stream(&js, &settings).await.unwrap();
+    let took = fill(&js, events).await;
+    println!(
+        "filled ORDER with {events} events in {:.1} s ({:.0} appends/s)",
+        took.as_secs_f64(),
+        events as f64 / took.as_secs_f64()
+    );
+    let last = js
+        .get_stream("ORDER")
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .state
+        .last_sequence;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut raw, mut jsonl, mut parquet, mut r_jsonl, mut r_parquet) = (vec![], vec![], vec![], vec![], vec![]);
+    for run in 1..=runs {
+        let rate = |d: Duration| events as f64 / d.as_secs_f64();
+        let r = rate(raw_replay(&js, last).await);
+        let j = rate(export(&nats.url(), &dir.path().join("order.jsonl"), "jsonl", events).await);
+        let p = rate(export(&nats.url(), &dir.path().join("order.parquet"), "parquet", events).await);
+        println!(
+            "run {run}: raw replay {r:.0}/s, JSON lines {j:.0}/s ({:.3}), Parquet {p:.0}/s ({:.3})",
+            j / r,
+            p / r
+        );
+        raw.push(r);
+        jsonl.push(j);
+        parquet.push(p);
+        r_jsonl.push(j / r);
+        r_parquet.push(p / r);
+    }
+    let size = |name: &str| std::fs::metadata(dir.path().join(name)).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "summary ({events} events, {runs} runs, medians): raw replay {:.0} events/s; JSON lines {:.0} events/s, \
+         ratio {:.3} ({} MB); Parquet {:.0} events/s, ratio {:.3} ({} MB)",
+        median(raw),
+        median(jsonl),
+        median(r_jsonl),
+        size("order.jsonl") / 1_000_000,
+        median(parquet),
+        median(r_parquet),
+        size("order.parquet") / 1_000_000,
+    );
+}

@@ -1,0 +1,831 @@
+//! `rentops events tail` and `rentops events export`: a service's event stream read straight from
+//! NATS JetStream, each event decoded by its `ce-type` against the schemas compiled into the
+//! binary (`proto/`, through a reflection pool) and written as JSON lines, CSV or Parquet.
+//!
+//! The reader is an analyst's, never a service's: an ordered consumer of its own (ephemeral, no
+//! acknowledgements, flow-controlled by the server), removed when the reader goes away, so it can
+//! neither slow nor hold back the services' durable consumers. An export stops at the stream's
+//! last event as it was when the export started and, with `--position`, records the last
+//! sequence it wrote so a long export interrupted half-way continues where it stopped.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow, bail};
+use async_nats::jetstream::{self, consumer::DeliverPolicy, consumer::pull::OrderedConfig};
+use clap::{Args, Subcommand, ValueEnum};
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use parquet::data_type::{ByteArray, ByteArrayType, Int64Type};
+use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
+use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
+use rentops_eventstore::RecordedEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::errors::Failure;
+use crate::format::parse_time;
+
+/// The services whose streams can be read (stream = the name in capitals).
+const SERVICES: [&str; 4] = ["order", "fleet", "receivables", "complaint"];
+/// Rows per Parquet row group, and events between two records of the position.
+const CHUNK: usize = 10_000;
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Print a stream's events as they are appended (from now on, or from --from-sequence /
+    /// --since), until interrupted or --limit events.
+    Tail(TailArgs),
+    /// Write a stream's events, up to its last one when the export starts, to a file.
+    Export(ExportArgs),
+}
+
+/// Which events: one service's stream, narrowed by aggregate, aggregate id and event name.
+#[derive(Debug, Args)]
+pub struct Filter {
+    /// The service whose stream to read: order, fleet, receivables or complaint.
+    #[arg(long, value_parser = parse_service)]
+    pub service: String,
+    /// Only this aggregate type (e.g. order, vehicle, violation, ledger, case).
+    #[arg(long, value_parser = parse_token)]
+    pub aggregate: Option<String>,
+    /// Only this aggregate's events (with --aggregate).
+    #[arg(long, requires = "aggregate", value_parser = parse_token)]
+    pub aggregate_id: Option<String>,
+    /// Only these event names (e.g. OrderPlaced); repeat for several.
+    #[arg(long = "type", value_parser = parse_token)]
+    pub types: Vec<String>,
+    /// Start at this stream sequence.
+    #[arg(long, conflicts_with = "since", value_parser = clap::value_parser!(u64).range(1..))]
+    pub from_sequence: Option<u64>,
+    /// Start at the first event stored at or after this time (RFC 3339).
+    #[arg(long, value_parser = parse_time)]
+    pub since: Option<OffsetDateTime>,
+    /// NATS server(s): one URL or a comma-separated seed list.
+    #[arg(long, env = "RENTOPS_NATS_URL", default_value = "nats://127.0.0.1:14222")]
+    pub nats_url: String,
+}
+
+impl Filter {
+    fn stream(&self) -> String {
+        self.service.to_ascii_uppercase()
+    }
+
+    /// The subject filters: `rentops.<service>.<aggregate>.<id>.<EventName>`, wildcards where
+    /// nothing narrows it.
+    pub fn subjects(&self) -> Vec<String> {
+        let aggregate = self.aggregate.as_deref().unwrap_or("*");
+        let id = self.aggregate_id.as_deref().unwrap_or("*");
+        if self.types.is_empty() {
+            if self.aggregate.is_none() {
+                return vec![format!("rentops.{}.>", self.service)];
+            }
+            return vec![format!("rentops.{}.{aggregate}.{id}.*", self.service)];
+        }
+        self.types
+            .iter()
+            .map(|t| format!("rentops.{}.{aggregate}.{id}.{t}", self.service))
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// One JSON object per line.
+    Jsonl,
+    /// A header row, then one row per event; the event's content is a JSON column.
+    Csv,
+    /// Columns: sequence, time (UTC, µs), type, source, aggregate_id, id, correlation_id,
+    /// causation_id, actor, subject, data (JSON).
+    Parquet,
+}
+
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    #[command(flatten)]
+    pub filter: Filter,
+    /// jsonl or csv.
+    #[arg(long, value_enum, default_value = "jsonl")]
+    pub format: Format,
+    /// Stop after this many events.
+    #[arg(long)]
+    pub limit: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub filter: Filter,
+    /// The file to write (JSON lines and CSV are appended to when resuming).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The file's format [default: from --out's extension: .csv, .parquet, else jsonl].
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// A file keeping the last sequence written: a rerun with the same file continues after it.
+    #[arg(long)]
+    pub position: Option<PathBuf>,
+    /// Stop after this many events (the position says where, for the next run).
+    #[arg(long)]
+    pub limit: Option<u64>,
+    /// No progress bar on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+fn parse_service(s: &str) -> Result<String, String> {
+    let s = s.trim().to_ascii_lowercase();
+    if SERVICES.contains(&s.as_str()) {
+        Ok(s)
+    } else {
+        Err(format!("expected one of {}", SERVICES.join(", ")))
+    }
+}
+
+/// One subject token: no dots, spaces or wildcards.
+fn parse_token(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.chars().any(|c| c == '.' || c == '*' || c == '>' || c.is_whitespace()) {
+        Err("must be one subject token: not empty, no '.', '*', '>' or spaces".into())
+    } else {
+        Ok(s.to_owned())
+    }
+}
+
+pub async fn run(cmd: &EventsCommand) -> Result<String, Failure> {
+    match cmd {
+        EventsCommand::Tail(args) => tail(args).await.map_err(Failure::Other),
+        EventsCommand::Export(args) => export(args).await.map_err(Failure::Other),
+    }
+}
+
+/// One event as analysts read it: where it is, its envelope, and its content.
+pub struct Row {
+    pub sequence: u64,
+    pub subject: String,
+    pub id: String,
+    pub event_type: String,
+    pub source: String,
+    pub aggregate_id: String,
+    pub time: OffsetDateTime,
+    pub correlation_id: String,
+    pub causation_id: String,
+    pub actor: String,
+    /// The message decoded; `None` when its type is unknown to this build (a newer schema), then
+    /// `undecoded` has the body's bytes in hex.
+    pub data: Option<DynamicMessage>,
+    pub undecoded: Option<String>,
+}
+
+/// A row as one JSON object: the envelope, then `data` with the field names of `proto/`
+/// (serialized straight from the decoded message, no intermediate tree).
+struct RowJson<'a>(&'a Row, &'a SerializeOptions);
+
+/// The decoded message as JSON (`null` when it could not be decoded).
+struct DataJson<'a>(Option<&'a DynamicMessage>, &'a SerializeOptions);
+
+impl Serialize for DataJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(message) => message.serialize_with_options(serializer, self.1),
+            None => serializer.serialize_none(),
+        }
+    }
+}
+
+impl Serialize for RowJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let r = self.0;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("sequence", &r.sequence)?;
+        map.serialize_entry("subject", &r.subject)?;
+        map.serialize_entry("id", &r.id)?;
+        map.serialize_entry("type", &r.event_type)?;
+        map.serialize_entry("source", &r.source)?;
+        map.serialize_entry("aggregate_id", &r.aggregate_id)?;
+        map.serialize_entry("time", &rfc3339(r.time))?;
+        map.serialize_entry("correlation_id", &r.correlation_id)?;
+        map.serialize_entry("causation_id", &r.causation_id)?;
+        map.serialize_entry("actor", &r.actor)?;
+        map.serialize_entry("data", &DataJson(r.data.as_ref(), self.1))?;
+        if let Some(hex) = &r.undecoded {
+            map.serialize_entry("undecoded", hex)?;
+        }
+        map.end()
+    }
+}
+
+/// Decodes bodies by their `ce-type` with the schemas this binary was built with.
+pub struct Decoder {
+    pool: DescriptorPool,
+    options: SerializeOptions,
+}
+
+impl Decoder {
+    pub fn new() -> anyhow::Result<Self> {
+        let pool = DescriptorPool::decode(rentops_proto::FILE_DESCRIPTOR_SET).context("the compiled-in schemas")?;
+        Ok(Self {
+            pool,
+            options: SerializeOptions::new().use_proto_field_name(true),
+        })
+    }
+
+    pub fn row(&self, event: &RecordedEvent) -> Row {
+        let data = self
+            .pool
+            .get_message_by_name(&event.meta.event_type)
+            .and_then(|desc| DynamicMessage::decode(desc, event.payload.as_ref()).ok());
+        let undecoded = data
+            .is_none()
+            .then(|| event.payload.iter().map(|b| format!("{b:02x}")).collect());
+        let meta = &event.meta;
+        Row {
+            sequence: event.sequence,
+            subject: event.subject.clone(),
+            id: meta.event_id.to_string(),
+            event_type: meta.event_type.clone(),
+            source: meta.source.clone(),
+            aggregate_id: meta.aggregate_id.clone(),
+            time: meta.time,
+            correlation_id: meta.correlation_id.clone(),
+            causation_id: meta.causation_id.clone(),
+            actor: meta.actor.clone(),
+            data,
+            undecoded,
+        }
+    }
+
+    /// The `data` column of CSV and Parquet: the message as JSON, or the undecoded bytes in hex.
+    fn data_text(&self, row: &Row) -> anyhow::Result<String> {
+        Ok(match &row.undecoded {
+            Some(hex) => hex.clone(),
+            None => serde_json::to_string(&DataJson(row.data.as_ref(), &self.options))?,
+        })
+    }
+}
+
+/// The events of a filter in stream order, from a start, through an ordered consumer.
+struct Reader {
+    messages: jetstream::consumer::pull::Ordered,
+    /// Events the consumer had still to deliver when it was created.
+    pending_at_start: u64,
+    /// The stream's last sequence when the reader started.
+    last_at_start: u64,
+}
+
+/// A message as it came, for the writer's thread to decode.
+struct Raw {
+    sequence: u64,
+    subject: async_nats::Subject,
+    headers: Option<async_nats::HeaderMap>,
+    payload: bytes::Bytes,
+}
+
+impl Raw {
+    fn event(self) -> anyhow::Result<RecordedEvent> {
+        let sequence = self.sequence;
+        RecordedEvent::from_message(sequence, self.subject.as_str(), self.headers.as_ref(), self.payload)
+            .with_context(|| format!("the message at sequence {sequence} is not a rentops event"))
+    }
+}
+
+async fn open(filter: &Filter, start: DeliverPolicy) -> anyhow::Result<Reader> {
+    let addrs = rentops_eventstore::stream::server_addrs(&filter.nats_url).map_err(|e| anyhow!("{e}"))?;
+    // Unlike a service, fail at once when nobody answers: a person is waiting.
+    let client = async_nats::ConnectOptions::new()
+        .name("rentops-events")
+        .connection_timeout(Duration::from_secs(5))
+        .connect(addrs)
+        .await
+        .with_context(|| format!("cannot connect to NATS at {}", filter.nats_url))?;
+    let js = jetstream::new(client);
+    let name = filter.stream();
+    let mut stream = js
+        .get_stream(&name)
+        .await
+        .with_context(|| format!("stream {name} (has the {} service run yet?)", filter.service))?;
+    let last_at_start = stream.info().await.context("the stream's state")?.state.last_sequence;
+    let mut subjects = filter.subjects();
+    let config = OrderedConfig {
+        filter_subject: if subjects.len() == 1 {
+            subjects.remove(0)
+        } else {
+            String::new()
+        },
+        filter_subjects: subjects,
+        deliver_policy: start,
+        ..OrderedConfig::default()
+    };
+    let consumer = stream
+        .create_consumer(config)
+        .await
+        .context("cannot create a reader of the stream")?;
+    let pending_at_start = consumer.cached_info().num_pending;
+    let messages = consumer.messages().await.context("cannot read the stream")?;
+    Ok(Reader {
+        messages,
+        pending_at_start,
+        last_at_start,
+    })
+}
+
+impl Reader {
+    /// The next message and how many the consumer had still to deliver after it; `None` when
+    /// the stream ended.
+    async fn next(&mut self) -> anyhow::Result<Option<(Raw, u64)>> {
+        let Some(message) = self.messages.next().await else {
+            return Ok(None);
+        };
+        let message = message.context("reading the stream")?;
+        let info = message
+            .info()
+            .map_err(|e| anyhow!("a message without stream metadata: {e}"))?;
+        let (sequence, pending) = (info.stream_sequence, info.pending);
+        let message = message.message;
+        Ok(Some((
+            Raw {
+                sequence,
+                subject: message.subject,
+                headers: message.headers,
+                payload: message.payload,
+            },
+            pending,
+        )))
+    }
+}
+
+fn start_policy(filter: &Filter, resume_after: Option<u64>, default: DeliverPolicy) -> DeliverPolicy {
+    if let Some(after) = resume_after {
+        return DeliverPolicy::ByStartSequence {
+            start_sequence: after + 1,
+        };
+    }
+    match (filter.from_sequence, filter.since) {
+        (Some(start_sequence), _) => DeliverPolicy::ByStartSequence { start_sequence },
+        (None, Some(start_time)) => DeliverPolicy::ByStartTime { start_time },
+        (None, None) => default,
+    }
+}
+
+async fn tail(args: &TailArgs) -> anyhow::Result<String> {
+    if args.format == Format::Parquet {
+        bail!("tail writes jsonl or csv to the terminal; use `rentops events export --format parquet`");
+    }
+    let decoder = Decoder::new()?;
+    let mut reader = open(&args.filter, start_policy(&args.filter, None, DeliverPolicy::New)).await?;
+    let mut sink = Sink::new(args.format, Box::new(std::io::stdout()), true)?;
+    let mut written = 0u64;
+    while args.limit.is_none_or(|limit| written < limit) {
+        let Some((raw, _)) = reader.next().await? else { break };
+        sink.write(&decoder, &decoder.row(&raw.event()?))?;
+        sink.flush()?;
+        written += 1;
+    }
+    Ok(String::new())
+}
+
+/// Where an export stands, kept in the `--position` file.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+struct Position {
+    stream: String,
+    subjects: Vec<String>,
+    /// The last sequence written.
+    sequence: u64,
+}
+
+fn read_position(path: &Path, filter: &Filter) -> anyhow::Result<Option<u64>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let p: Position =
+        serde_json::from_str(&text).with_context(|| format!("{} is not a position file", path.display()))?;
+    if p.stream != filter.stream() || p.subjects != filter.subjects() {
+        bail!(
+            "{} is the position of another export ({} {}); give a new --position for this one",
+            path.display(),
+            p.stream,
+            p.subjects.join(" ")
+        );
+    }
+    Ok(Some(p.sequence))
+}
+
+/// Written to a temporary file and renamed, so an interruption never leaves half a position.
+fn write_position(path: &Path, p: &Position) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_vec(p)?).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn format_of(args: &ExportArgs) -> Format {
+    args.format
+        .unwrap_or(match args.out.extension().and_then(|e| e.to_str()) {
+            Some("csv") => Format::Csv,
+            Some("parquet") => Format::Parquet,
+            _ => Format::Jsonl,
+        })
+}
+
+/// The export's writer, on a thread of its own: it decodes and writes while the reader takes
+/// the next messages from NATS. Every `CHUNK` events it flushes the file and then records the
+/// position, so the position never says more than the file holds.
+struct Writer {
+    sink: Box<dyn EventSink + Send>,
+    decoder: Decoder,
+    position: Option<(PathBuf, Position)>,
+    bar: ProgressBar,
+}
+
+impl Writer {
+    fn run(self, messages: std::sync::mpsc::Receiver<Raw>) -> anyhow::Result<(u64, Option<u64>)> {
+        let Writer {
+            mut sink,
+            decoder,
+            mut position,
+            bar,
+        } = self;
+        let mut save = |sequence: u64| -> anyhow::Result<()> {
+            if let Some((path, position)) = &mut position {
+                position.sequence = sequence;
+                write_position(path, position)?;
+            }
+            Ok(())
+        };
+        let mut written = 0u64;
+        let mut last = None;
+        for raw in messages {
+            let row = decoder.row(&raw.event()?);
+            sink.write(&decoder, &row)?;
+            written += 1;
+            last = Some(row.sequence);
+            bar.inc(1);
+            if written.is_multiple_of(CHUNK as u64) {
+                sink.flush()?;
+                save(row.sequence)?;
+            }
+        }
+        sink.finish()?;
+        if let Some(sequence) = last {
+            save(sequence)?;
+        }
+        Ok((written, last))
+    }
+}
+
+async fn export(args: &ExportArgs) -> anyhow::Result<String> {
+    let format = format_of(args);
+    let resume_after = match &args.position {
+        Some(path) => read_position(path, &args.filter)?,
+        None => None,
+    };
+    if resume_after.is_some() && (args.filter.from_sequence.is_some() || args.filter.since.is_some()) {
+        bail!("--position says where to continue; --from-sequence and --since apply to a new export only");
+    }
+    let exists = args.out.exists();
+    if format == Format::Parquet && exists {
+        bail!(
+            "{} exists and a Parquet file cannot be appended to; give a new --out (with --position the export continues after the last event written)",
+            args.out.display()
+        );
+    }
+    let decoder = Decoder::new()?;
+    let mut reader = open(
+        &args.filter,
+        start_policy(&args.filter, resume_after, DeliverPolicy::All),
+    )
+    .await?;
+    let total = match args.limit {
+        Some(limit) => reader.pending_at_start.min(limit),
+        None => reader.pending_at_start,
+    };
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(total)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {pos}/{len} events [{elapsed}] {per_sec} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+
+    let sink: Box<dyn EventSink + Send> = match format {
+        Format::Parquet => Box::new(ParquetSink::create(&args.out)?),
+        Format::Jsonl | Format::Csv => {
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&args.out)
+                .with_context(|| format!("cannot open {}", args.out.display()))?;
+            let header = !exists || file.metadata().map(|m| m.len() == 0).unwrap_or(true);
+            Box::new(Sink::new(
+                format,
+                Box::new(BufWriter::with_capacity(1 << 20, file)),
+                header,
+            )?)
+        }
+    };
+    let writer = Writer {
+        sink,
+        decoder,
+        position: args.position.clone().map(|path| {
+            let position = Position {
+                stream: args.filter.stream(),
+                subjects: args.filter.subjects(),
+                sequence: resume_after.unwrap_or_default(),
+            };
+            (path, position)
+        }),
+        bar: bar.clone(),
+    };
+    let (to_writer, messages) = std::sync::mpsc::sync_channel::<Raw>(4096);
+    let writing = std::thread::spawn(move || writer.run(messages));
+    let mut sent = 0u64;
+    let mut pending = total;
+    let mut read_failed = None;
+    while pending > 0 && args.limit.is_none_or(|limit| sent < limit) {
+        let (raw, left) = match reader.next().await {
+            Ok(Some(next)) => next,
+            Ok(None) => break,
+            Err(e) => {
+                read_failed = Some(e);
+                break;
+            }
+        };
+        if raw.sequence > reader.last_at_start {
+            break;
+        }
+        // The writer stopped (it says why when joined).
+        if to_writer.send(raw).is_err() {
+            break;
+        }
+        sent += 1;
+        pending = left;
+    }
+    drop(to_writer);
+    let (written, last) = writing
+        .join()
+        .map_err(|_| anyhow!("the export's writer stopped unexpectedly"))??;
+    if let Some(e) = read_failed {
+        return Err(e.context(format!("after {written} event(s) written (the position says where)")));
+    }
+    bar.finish_and_clear();
+    let last = last.or(resume_after);
+    let until = match (written, last) {
+        (0, Some(s)) => format!("nothing new after sequence {s}"),
+        (0, None) => "nothing new".to_owned(),
+        (_, Some(s)) => format!("up to sequence {s}"),
+        (_, None) => String::new(),
+    };
+    let more = if pending > 0 && last.is_some_and(|s| s < reader.last_at_start) {
+        " (more to export: run it again with the same --position)"
+    } else {
+        ""
+    };
+    Ok(format!(
+        "{}\n",
+        json!({
+            "exported": written,
+            "stream": args.filter.stream(),
+            "out": args.out.display().to_string(),
+            "last_sequence": last,
+            "summary": format!("{written} event(s) of {} {until}{more}", args.filter.stream()),
+        })
+    ))
+}
+
+trait EventSink {
+    fn write(&mut self, decoder: &Decoder, row: &Row) -> anyhow::Result<()>;
+    fn flush(&mut self) -> anyhow::Result<()>;
+    fn finish(self: Box<Self>) -> anyhow::Result<()>;
+}
+
+const CSV_COLUMNS: [&str; 11] = [
+    "sequence",
+    "time",
+    "type",
+    "source",
+    "aggregate_id",
+    "id",
+    "correlation_id",
+    "causation_id",
+    "actor",
+    "subject",
+    "data",
+];
+
+/// JSON lines or CSV to any writer.
+enum Sink {
+    Jsonl(Box<dyn Write + Send>),
+    Csv(Box<csv::Writer<Box<dyn Write + Send>>>),
+}
+
+impl Sink {
+    fn new(format: Format, out: Box<dyn Write + Send>, header: bool) -> anyhow::Result<Self> {
+        Ok(match format {
+            Format::Csv => {
+                let mut w = csv::Writer::from_writer(out);
+                if header {
+                    w.write_record(CSV_COLUMNS)?;
+                }
+                Sink::Csv(Box::new(w))
+            }
+            _ => Sink::Jsonl(out),
+        })
+    }
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+impl EventSink for Sink {
+    fn write(&mut self, decoder: &Decoder, row: &Row) -> anyhow::Result<()> {
+        match self {
+            Sink::Jsonl(w) => {
+                serde_json::to_writer(&mut *w, &RowJson(row, &decoder.options))?;
+                w.write_all(b"\n")?;
+            }
+            Sink::Csv(w) => w.write_record([
+                row.sequence.to_string(),
+                rfc3339(row.time),
+                row.event_type.clone(),
+                row.source.clone(),
+                row.aggregate_id.clone(),
+                row.id.clone(),
+                row.correlation_id.clone(),
+                row.causation_id.clone(),
+                row.actor.clone(),
+                row.subject.clone(),
+                decoder.data_text(row)?,
+            ])?,
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> anyhow::Result<()> {
+        match self {
+            Sink::Jsonl(w) => w.flush()?,
+            Sink::Csv(w) => w.flush()?,
+        }
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>) -> anyhow::Result<()> {
+        self.flush()
+    }
+}
+
+const PARQUET_SCHEMA: &str = "
+message rentops_event {
+  REQUIRED INT64 sequence;
+  REQUIRED INT64 time (TIMESTAMP(MICROS,true));
+  REQUIRED BYTE_ARRAY type (UTF8);
+  REQUIRED BYTE_ARRAY source (UTF8);
+  REQUIRED BYTE_ARRAY aggregate_id (UTF8);
+  REQUIRED BYTE_ARRAY id (UTF8);
+  REQUIRED BYTE_ARRAY correlation_id (UTF8);
+  REQUIRED BYTE_ARRAY causation_id (UTF8);
+  REQUIRED BYTE_ARRAY actor (UTF8);
+  REQUIRED BYTE_ARRAY subject (UTF8);
+  REQUIRED BYTE_ARRAY data (JSON);
+}";
+
+/// Parquet, a row group per `CHUNK` events (snappy-compressed columns).
+struct ParquetSink {
+    writer: SerializedFileWriter<File>,
+    sequence: Vec<i64>,
+    time: Vec<i64>,
+    text: [Vec<ByteArray>; 9],
+}
+
+impl ParquetSink {
+    fn create(path: &Path) -> anyhow::Result<Self> {
+        let schema = Arc::new(parquet::schema::parser::parse_message_type(PARQUET_SCHEMA)?);
+        let props = Arc::new(
+            WriterProperties::builder()
+                .set_compression(parquet::basic::Compression::SNAPPY)
+                .set_created_by(format!("rentops events export {}", env!("CARGO_PKG_VERSION")))
+                .build(),
+        );
+        let file = File::create_new(path).with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(Self {
+            writer: SerializedFileWriter::new(file, schema, props)?,
+            sequence: Vec::new(),
+            time: Vec::new(),
+            text: Default::default(),
+        })
+    }
+}
+
+impl EventSink for ParquetSink {
+    fn write(&mut self, decoder: &Decoder, row: &Row) -> anyhow::Result<()> {
+        self.sequence.push(i64::try_from(row.sequence)?);
+        let micros = row.time.unix_timestamp_nanos() / 1_000;
+        self.time.push(i64::try_from(micros)?);
+        let texts = [
+            row.event_type.clone(),
+            row.source.clone(),
+            row.aggregate_id.clone(),
+            row.id.clone(),
+            row.correlation_id.clone(),
+            row.causation_id.clone(),
+            row.actor.clone(),
+            row.subject.clone(),
+            decoder.data_text(row)?,
+        ];
+        for (column, value) in self.text.iter_mut().zip(texts) {
+            column.push(ByteArray::from(value.into_bytes()));
+        }
+        if self.sequence.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the buffered rows as one row group.
+    fn flush(&mut self) -> anyhow::Result<()> {
+        if self.sequence.is_empty() {
+            return Ok(());
+        }
+        let mut group = self.writer.next_row_group()?;
+        for ints in [&self.sequence, &self.time] {
+            let mut column = group
+                .next_column()?
+                .ok_or_else(|| anyhow!("parquet schema: a column is missing"))?;
+            column.typed::<Int64Type>().write_batch(ints, None, None)?;
+            column.close()?;
+        }
+        for texts in &self.text {
+            let mut column = group
+                .next_column()?
+                .ok_or_else(|| anyhow!("parquet schema: a column is missing"))?;
+            column.typed::<ByteArrayType>().write_batch(texts, None, None)?;
+            column.close()?;
+        }
+        group.close()?;
+        self.sequence.clear();
+        self.time.clear();
+        self.text.iter_mut().for_each(Vec::clear);
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>) -> anyhow::Result<()> {
+        self.flush()?;
+        self.writer.close()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filter(aggregate: Option<&str>, id: Option<&str>, types: &[&str]) -> Filter {
+        Filter {
+            service: "order".into(),
+            aggregate: aggregate.map(str::to_owned),
+            aggregate_id: id.map(str::to_owned),
+            types: types.iter().map(|t| (*t).to_owned()).collect(),
+            from_sequence: None,
+            since: None,
+            nats_url: String::new(),
+        }
+    }
+
+    #[test]
+    fn subjects_narrow_by_aggregate_id_and_type() {
+        assert_eq!(filter(None, None, &[]).subjects(), ["rentops.order.>"]);
+        assert_eq!(filter(Some("order"), None, &[]).subjects(), ["rentops.order.order.*.*"]);
+        assert_eq!(
+            filter(Some("order"), Some("O1"), &["OrderPlaced", "OrderConfirmed"]).subjects(),
+            [
+                "rentops.order.order.O1.OrderPlaced",
+                "rentops.order.order.O1.OrderConfirmed"
+            ]
+        );
+        assert_eq!(
+            filter(None, None, &["OrderPlaced"]).subjects(),
+            ["rentops.order.*.*.OrderPlaced"]
+        );
+    }
+
+    #[test]
+    fn tokens_with_wildcards_or_dots_are_refused() {
+        assert!(parse_token("a.b").is_err());
+        assert!(parse_token("*").is_err());
+        assert!(parse_token(">").is_err());
+        assert!(parse_token("").is_err());
+        assert!(parse_token("OrderPlaced").is_ok());
+        assert!(parse_service("ledger").is_err());
+        assert_eq!(parse_service("Order").as_deref(), Ok("order"));
+    }
+}
