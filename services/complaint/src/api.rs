@@ -4,6 +4,7 @@
 //! to another customer, is an invalid field like any other.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use rentops_eventstore::CommandHandler;
 use rentops_kernel::{Calendar, CustomerId, EventCodec, Fen};
@@ -57,7 +58,40 @@ pub const POLICY: Declaration = (
     ],
 );
 
+/// The views of the other services' streams that a case's links are checked against.
+pub struct LinkViews {
+    pub js: async_nats::jetstream::Context,
+    /// Each view's stream and the checkpoints of its projection.
+    pub views: Vec<(String, Checkpoints)>,
+}
+
+/// How long a link not found waits for the views to catch up before it is refused.
+const CATCH_UP: Duration = Duration::from_secs(2);
+
+impl LinkViews {
+    /// Waits (up to [`CATCH_UP`]) until every view has applied its stream's last event as of
+    /// now. A stream that is not there, or a broker that does not answer, waits for nothing:
+    /// the check then judges by what was read.
+    async fn catch_up(&self) {
+        let waits = self.views.iter().map(|(stream, checkpoints)| async move {
+            let last = match self.js.get_stream(stream.as_str()).await {
+                Ok(mut s) => match s.info().await {
+                    Ok(info) => info.state.last_sequence,
+                    Err(_) => return,
+                },
+                Err(_) => return,
+            };
+            if let Err(e) = checkpoints.wait_for(last, CATCH_UP).await {
+                tracing::debug!(%stream, error = %e, "a link view did not catch up in time");
+            }
+        });
+        futures::future::join_all(waits).await;
+    }
+}
+
 pub struct ComplaintApi {
+    /// The other services' views, to catch up before a link is refused.
+    pub links: LinkViews,
     pub cases: Arc<CommandHandler<CaseAggregate>>,
     pub db: Db,
     /// The cases' projection's checkpoints.
@@ -343,8 +377,22 @@ impl ComplaintApi {
     }
 
     /// Checks the links of a new case against what the service knows; fills the car from the
-    /// order or the violation when none is named, and returns the analysis context.
+    /// order or the violation when none is named, and returns the analysis context. A link not
+    /// found may only not be read yet (an order placed a moment ago): before refusing it, the
+    /// views of the other services' streams catch up with those streams as they are now.
     async fn check_links(&self, v: &mut Violations, links: &mut Links) -> Result<CaseContext, Status> {
+        let mut first = Violations::default();
+        let mut probe = links.clone();
+        let context = self.check_links_once(&mut first, &mut probe).await?;
+        if first.is_empty() {
+            *links = probe;
+            return Ok(context);
+        }
+        self.links.catch_up().await;
+        self.check_links_once(v, links).await
+    }
+
+    async fn check_links_once(&self, v: &mut Violations, links: &mut Links) -> Result<CaseContext, Status> {
         let customer = links.customer_id.clone();
         let mut context = CaseContext::default();
         let mut car = String::new();

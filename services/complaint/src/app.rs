@@ -204,6 +204,14 @@ pub async fn start(
     );
     kit.serve(
         pb::complaint_service_server::ComplaintServiceServer::new(ComplaintApi {
+            links: crate::api::LinkViews {
+                js: kit.store().jetstream().clone(),
+                views: vec![
+                    (config.order_stream.clone(), orders.checkpoints.clone()),
+                    (config.fleet_stream.clone(), fleet.checkpoints.clone()),
+                    (config.receivables_stream.clone(), receivables.checkpoints.clone()),
+                ],
+            },
             cases: cases.clone(),
             db: db.clone(),
             checkpoints: projector.checkpoints.clone(),

@@ -5,7 +5,9 @@
 mod common;
 
 use common::*;
+use prost::Message;
 use rentops_proto::complaint as pb;
+use rentops_proto::order as opb;
 use tonic::Code;
 
 rentops_testkit::per_backend! {
@@ -277,6 +279,58 @@ rentops_testkit::per_backend! {
             .open(pb::OpenCaseRequest { violation_id: "v-mine".into(), ..base() })
             .await;
         assert_eq!(ok.severity, "P2");
+        t.stop().await;
+    }
+}
+
+rentops_testkit::per_backend! {
+    async fn a_case_about_an_order_placed_a_moment_ago_waits_until_the_order_is_read(db: TestDatabase) {
+        let label = db.label();
+        let t = TestApp::spawn(db).await;
+        t.place("O-0", "C-1", "SHA").await;
+        // 300 orders placed at once, the customer's own last: the orders' view is well behind
+        // the order stream when the case about that last order is opened.
+        let now = rentops_runtime::Clock::now(t.clock.as_ref());
+        let placed = |order: String, customer: &str| opb::OrderPlaced {
+            order_id: order,
+            channel: opb::Channel::App as i32,
+            customer: Some(opb::Customer {
+                customer_id: customer.into(),
+                name: "张三".into(),
+                phone: "13800000000".into(),
+            }),
+            city: "PEK".into(),
+            ..Default::default()
+        };
+        let others = (0..300).map(|i| {
+            let order = format!("O-bulk-{i}");
+            let body = placed(order.clone(), "C-OTHER").encode_to_vec();
+            let log = &t.order_log;
+            async move { TestApp::append(log, "order", &order, "OrderPlaced", body, now).await }
+        });
+        futures::future::join_all(others).await;
+        let body = placed("O-9".into(), "C-1").encode_to_vec();
+        TestApp::append(&t.order_log, "order", "O-9", "OrderPlaced", body, now).await;
+        let opened = t
+            .open(pb::OpenCaseRequest {
+                order_id: "O-9".into(),
+                ..complaint("C-1", "fulfilment", "late_handover")
+            })
+            .await;
+        let case = t.get(&opened.case_id, opened.result.as_ref().map_or(0, |r| r.sequence)).await;
+        assert_eq!(case.links.as_ref().map(|l| l.order_id.as_str()), Some("O-9"), "{label}");
+        assert_eq!(case.city, "PEK", "{label}: the order was read before the case was judged");
+        // An order nobody placed is refused all the same, after the views caught up.
+        let e = t
+            .client()
+            .open_case(pb::OpenCaseRequest {
+                order_id: "O-404".into(),
+                ..complaint("C-1", "fulfilment", "late_handover")
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{label}: {e:?}");
+        assert!(e.message().contains("order_id:"), "{label}: {}", e.message());
         t.stop().await;
     }
 }

@@ -476,11 +476,8 @@ impl Case {
         for clock in ClockKind::ALL {
             let run = self.run(clock);
             // A clock standing still reaches nothing more, but a threshold it reached before
-            // the wait and that was not raised yet is due at once.
-            if run.stopped {
-                continue;
-            }
-            for threshold in [Threshold::AtRisk, Threshold::Breached] {
+            // the wait, or before it stopped, and that was not raised yet is due at once.
+            for &threshold in run.thresholds() {
                 if self.raised.contains(&(clock, threshold)) {
                     continue;
                 }
@@ -511,10 +508,7 @@ impl Case {
         if let Some(policy) = self.policy(policies) {
             for clock in ClockKind::ALL {
                 let run = self.run(clock);
-                if run.stopped {
-                    continue;
-                }
-                for threshold in [Threshold::AtRisk, Threshold::Breached] {
+                for &threshold in run.thresholds() {
                     if self.raised.contains(&(clock, threshold)) {
                         continue;
                     }
@@ -931,13 +925,17 @@ fn raise(
         return Ok(Vec::new());
     }
     let run = state.run(clock);
-    if run.stopped {
+    if !run.thresholds().contains(&threshold) {
         return Err(CaseError::ClockStopped(clock.code()));
     }
     let policy = state.policy(policies).ok_or(CaseError::NotFound)?;
     let amount = policies.threshold(policy, clock, threshold);
     let calendar_error = |e: rentops_kernel::CalendarError| CaseError::Calendar(e.to_string());
     let reached = sla::reached_at(&policy.hours, calendar, &run.spans, amount).map_err(calendar_error)?;
+    if run.stopped && reached.is_none() {
+        // Met: it stopped before its target.
+        return Err(CaseError::ClockStopped(clock.code()));
+    }
     let Some(reached_at) = reached.filter(|r| *r <= at) else {
         return Err(CaseError::NotReached {
             clock: clock.code(),
@@ -957,7 +955,9 @@ fn raise(
         Threshold::AtRisk => vec![CaseEvent::SlaAtRisk(mark)],
         Threshold::Breached => {
             let mut events = vec![CaseEvent::SlaBreached(mark)];
-            if !state.escalated.contains(&clock) {
+            // A clock that stopped late (answered or resolved after its target, before a scan
+            // noticed) is breached all the same; there is nobody to escalate to any more.
+            if !run.stopped && !state.escalated.contains(&clock) {
                 events.push(CaseEvent::Escalated {
                     clock,
                     to: "supervisor".into(),

@@ -504,6 +504,16 @@ impl ClockRun {
     pub fn running(&self) -> bool {
         self.spans.last().is_some_and(|s| s.end.is_none())
     }
+
+    /// The thresholds that can still be raised: both while the clock runs or waits; once it has
+    /// stopped, only a breach it had reached before it stopped (nothing is at risk any more).
+    pub fn thresholds(&self) -> &'static [Threshold] {
+        if self.stopped {
+            &[Threshold::Breached]
+        } else {
+            &[Threshold::AtRisk, Threshold::Breached]
+        }
+    }
 }
 
 /// The view of `clock` at `now`.

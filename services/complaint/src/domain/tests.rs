@@ -471,6 +471,57 @@ fn a_stopped_clock_raises_nothing() {
 }
 
 #[test]
+fn a_clock_stopped_after_its_target_is_breached_all_the_same() {
+    // First response due within 4 h (billing, P2); answered at 5 h, before any scan noticed.
+    let late = CaseEvent::FirstResponseRecorded {
+        note: "called back".into(),
+        by: "x".into(),
+        at: T0 + Duration::hours(5),
+    };
+    let s = given::<CaseAggregate>([opened(), late.clone()]).state().clone();
+    let policies = Policies::embedded().unwrap();
+    let cal = Calendar::embedded().unwrap();
+    assert_eq!(
+        s.due_at(&policies, &cal, Duration::days(7), T0 + Duration::hours(6))
+            .unwrap(),
+        vec![Due::Sla(ClockKind::FirstResponse, Threshold::Breached)],
+        "the breach is due at once; nothing is at risk any more"
+    );
+    let events = given::<CaseAggregate>([opened(), late.clone()])
+        .when(raise(
+            ClockKind::FirstResponse,
+            Threshold::Breached,
+            T0 + Duration::hours(6),
+        ))
+        .then_ok();
+    assert_eq!(events.len(), 1, "breached, not escalated: {events:?}");
+    assert!(matches!(&events[0], CaseEvent::SlaBreached(m) if m.reached_at == T0 + Duration::hours(4)));
+    given::<CaseAggregate>([opened(), late.clone()])
+        .when(raise(
+            ClockKind::FirstResponse,
+            Threshold::AtRisk,
+            T0 + Duration::hours(6),
+        ))
+        .then_err(CaseError::ClockStopped("first_response"));
+    let mut history = vec![opened(), late];
+    history.extend(events);
+    let s = given::<CaseAggregate>(history.clone()).state().clone();
+    assert_eq!(
+        s.due_at(&policies, &cal, Duration::days(7), T0 + Duration::hours(6))
+            .unwrap(),
+        Vec::new(),
+        "raised once"
+    );
+    given::<CaseAggregate>(history)
+        .when(raise(
+            ClockKind::FirstResponse,
+            Threshold::Breached,
+            T0 + Duration::hours(7),
+        ))
+        .then_nothing();
+}
+
+#[test]
 fn a_paused_clock_reaches_its_thresholds_later_by_the_wait() {
     let wait = CaseEvent::WaitingStarted {
         on: WaitingOn::ThirdParty,

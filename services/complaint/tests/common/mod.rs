@@ -101,7 +101,7 @@ impl TestApp {
         }
     }
 
-    async fn append(
+    pub async fn append(
         store: &EventStore,
         aggregate: &str,
         id: &str,
