@@ -212,8 +212,21 @@ def main():
         iid = ((env.get("RENTOPS_INSTANCE_ID") or {}).get("valueFrom") or {}).get("fieldRef", {})
         if iid.get("fieldPath") != "metadata.name":
             err(f"{wid}: RENTOPS_INSTANCE_ID must come from metadata.name")
-        if "RENTOPS_DATABASE_URL" not in env:
-            err(f"{wid}: RENTOPS_DATABASE_URL is not set")
+        if "RENTOPS_DATABASE_URL" in env:
+            err(f"{wid}: RENTOPS_DATABASE_URL holds a password: give it as a file (RENTOPS_DATABASE_URL_FILE)")
+        url_file = (env.get("RENTOPS_DATABASE_URL_FILE") or {}).get("value", "")
+        mounts = [m for m in c.get("volumeMounts", []) if url_file.startswith(m.get("mountPath", "") + "/")]
+        if not url_file:
+            err(f"{wid}: RENTOPS_DATABASE_URL_FILE is not set")
+        elif not mounts:
+            err(f"{wid}: RENTOPS_DATABASE_URL_FILE={url_file} is on no mounted volume")
+        else:
+            # The file is an item of a mounted Secret volume.
+            volumes = {v["name"]: v for v in spec.get("volumes", [])}
+            vol = volumes.get(mounts[0]["name"], {})
+            items = [i.get("path") for i in (vol.get("secret") or {}).get("items", [])]
+            if "secret" not in vol or url_file.rsplit("/", 1)[-1] not in items:
+                err(f"{wid}: RENTOPS_DATABASE_URL_FILE={url_file} is not an item of a mounted Secret")
         # Shutdown budget: preStop pause + the service's own grace must fit the pod's grace.
         grace = int(shared.get("RENTOPS_SHUTDOWN_GRACE_SECS", "20"))
         pause = (((c.get("lifecycle") or {}).get("preStop") or {}).get("sleep") or {}).get("seconds", 0)

