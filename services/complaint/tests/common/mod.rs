@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use prost::Message;
 use rentops_complaint::app::{self, App};
-use rentops_eventstore::{AppendRequest, EventStore, NewEvent};
+use rentops_eventstore::EventStore;
 use rentops_proto::common::{CommandContext, Consistency};
 use rentops_proto::complaint as pb;
 use rentops_proto::complaint::complaint_service_client::ComplaintServiceClient;
@@ -109,29 +109,9 @@ impl TestApp {
         payload: Vec<u8>,
         at: OffsetDateTime,
     ) -> u64 {
-        let expected = store.last_sequence(aggregate, id).await.unwrap();
-        let request_id = uuid::Uuid::new_v4().to_string();
-        store
-            .append(
-                &AppendRequest {
-                    aggregate_type: aggregate,
-                    aggregate_id: id,
-                    expected,
-                    request_id: &request_id,
-                    fingerprint: None,
-                    correlation_id: &request_id,
-                    causation_id: &request_id,
-                    actor: "test",
-                    time: at,
-                },
-                &[NewEvent {
-                    name,
-                    payload: payload.into(),
-                }],
-            )
+        rentops_eventstore::testing::append_one(store, aggregate, id, name, payload, at)
             .await
-            .unwrap()
-            .last_sequence
+            .expect("the event is appended")
     }
 
     /// Waits until the projection that reads `stream` on every replica that runs it has `seq`.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prost::Message;
-use rentops_eventstore::{AppendRequest, EventStore, NewEvent};
+use rentops_eventstore::EventStore;
 use rentops_proto::common::{CommandContext, Consistency, Money};
 use rentops_proto::receivables as pb;
 use rentops_proto::receivables::receivables_service_client::ReceivablesServiceClient;
@@ -103,7 +103,7 @@ impl TestApp {
         let _ = std::fs::remove_file(&self.notices);
     }
 
-    async fn append(
+    pub async fn append(
         store: &EventStore,
         aggregate: &str,
         id: &str,
@@ -111,29 +111,9 @@ impl TestApp {
         payload: Vec<u8>,
         at: OffsetDateTime,
     ) -> u64 {
-        let expected = store.last_sequence(aggregate, id).await.unwrap();
-        let request_id = uuid::Uuid::new_v4().to_string();
-        let ok = store
-            .append(
-                &AppendRequest {
-                    aggregate_type: aggregate,
-                    aggregate_id: id,
-                    expected,
-                    request_id: &request_id,
-                    fingerprint: None,
-                    correlation_id: &request_id,
-                    causation_id: &request_id,
-                    actor: "test",
-                    time: at,
-                },
-                &[NewEvent {
-                    name,
-                    payload: payload.into(),
-                }],
-            )
+        rentops_eventstore::testing::append_one(store, aggregate, id, name, payload, at)
             .await
-            .unwrap();
-        ok.last_sequence
+            .expect("the event is appended")
     }
 
     /// Appends an order event and waits until receivables' hires read model has it.
