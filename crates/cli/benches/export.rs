@@ -10,7 +10,9 @@
 //!
 //! `RUNS` rounds (default 3), each round replay → JSON lines → Parquet back to back; prints each
 //! figure's median in events/s and the ratio of each export to the raw replay of its own round
-//! (median of the rounds' ratios).
+//! (median of the rounds' ratios). Then replay safety: a service's appends (concurrency 32) for
+//! `APPEND_SECS` (5) alone against beside an analyst's reader that stopped reading, and alone
+//! against while an export runs, in alternating pairs.
 //!
 //! Run: `cargo bench -p rentops-cli --bench export` (needs deploy/local/install-nats.sh, like the
 //! tests; `RENTOPS_NATS_SERVER` names the binary).
@@ -37,11 +39,9 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-async fn fill(js: &jetstream::Context, events: usize) -> Duration {
-    let started = Instant::now();
-    let now = OffsetDateTime::now_utc();
-    let mut acks = futures::stream::FuturesUnordered::new();
-    for i in 0..events {
+/// One `OrderPlaced` as the order service writes it: subject, envelope headers, body.
+fn order_placed(i: usize, now: OffsetDateTime) -> (String, HeaderMap, bytes::Bytes) {
+    {
         let order_id = uuid::Uuid::now_v7().to_string();
         let body = opb::OrderPlaced {
             order_id: order_id.clone(),
@@ -86,10 +86,17 @@ async fn fill(js: &jetstream::Context, events: usize) -> Duration {
         meta.write_headers(&mut headers);
         headers.insert("Nats-Msg-Id", meta.event_id.to_string().as_str());
         let subject = format!("rentops.order.order.{order_id}.OrderPlaced");
-        let ack = js
-            .publish_with_headers(subject, headers, body.encode_to_vec().into())
-            .await
-            .unwrap();
+        (subject, headers, body.encode_to_vec().into())
+    }
+}
+
+async fn fill(js: &jetstream::Context, events: usize) -> Duration {
+    let started = Instant::now();
+    let now = OffsetDateTime::now_utc();
+    let mut acks = futures::stream::FuturesUnordered::new();
+    for i in 0..events {
+        let (subject, headers, body) = order_placed(i, now);
+        let ack = js.publish_with_headers(subject, headers, body).await.unwrap();
         acks.push(ack.into_future());
         while acks.len() >= 512 {
             acks.next().await.unwrap().unwrap();
@@ -99,6 +106,29 @@ async fn fill(js: &jetstream::Context, events: usize) -> Duration {
         ack.unwrap();
     }
     started.elapsed()
+}
+
+/// A service's appends for `secs`: acknowledged appends per second, 32 in flight at a time.
+async fn append_rate(js: &jetstream::Context, secs: u64) -> f64 {
+    let started = Instant::now();
+    let now = OffsetDateTime::now_utc();
+    let mut acks = futures::stream::FuturesUnordered::new();
+    let (mut i, mut done) = (0usize, 0u64);
+    while started.elapsed() < Duration::from_secs(secs) {
+        while acks.len() < 32 {
+            let (subject, headers, body) = order_placed(i, now);
+            i += 1;
+            let ack = js.publish_with_headers(subject, headers, body).await.unwrap();
+            acks.push(ack.into_future());
+        }
+        acks.next().await.unwrap().unwrap();
+        done += 1;
+    }
+    while let Some(ack) = acks.next().await {
+        ack.unwrap();
+        done += 1;
+    }
+    done as f64 / started.elapsed().as_secs_f64()
 }
 
 /// Every message of the stream through an ordered consumer, nothing decoded.
@@ -141,7 +171,7 @@ async fn export(url: &str, out: &std::path::Path, format: &str, events: usize) -
         .unwrap();
     let took = started.elapsed();
     assert!(status.success(), "rentops events export failed");
-    if format == "jsonl" {
+    if format == "jsonl" && events > 0 {
         let lines = std::fs::read_to_string(out).unwrap().lines().count();
         assert_eq!(lines, events, "the export wrote every event");
     }
@@ -190,6 +220,45 @@ async fn main() {
         r_jsonl.push(j / r);
         r_parquet.push(p / r);
     }
+    // Replay safety: a service's appends alone, beside an analyst's reader that stopped reading
+    // (its consumer open, nothing taken), and while an export runs (which on these 2 cores also
+    // takes CPU from the appender and the server).
+    let secs = env_usize("APPEND_SECS", 5) as u64;
+    // Pairs, alternating, so the appends' own drift (the stream grows, the page cache fills,
+    // the exports' files are written back) falls on both sides alike.
+    let (mut alone, mut stalled, mut during, mut with_export) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..3 {
+        alone.push(append_rate(&js, secs).await);
+        // The analyst's own connection, as from another process: one message taken, then
+        // nothing (the server holds back after its flow-control window).
+        let analyst = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+        let stream = analyst.get_stream("ORDER").await.unwrap();
+        let consumer = stream.create_consumer(OrderedConfig::default()).await.unwrap();
+        let mut messages = consumer.messages().await.unwrap();
+        let _ = messages.next().await;
+        stalled.push(append_rate(&js, secs).await);
+        drop(messages);
+    }
+    for _ in 0..3 {
+        during.push(append_rate(&js, secs).await);
+        let out = dir.path().join("during.jsonl");
+        let url = nats.url();
+        let export = tokio::spawn(async move { export(&url, &out, "jsonl", 0).await });
+        with_export.push(append_rate(&js, secs).await);
+        export.await.unwrap();
+    }
+    let ratio = |a: &[f64], b: &[f64]| median(a.iter().zip(b).map(|(a, b)| b / a).collect());
+    println!(
+        "replay safety (appends at concurrency 32, medians of 3 alternating pairs): alone {:.0}/s, \
+         beside a stalled analyst reader {:.0}/s, ratio {:.3}; alone {:.0}/s, while an export runs \
+         {:.0}/s, ratio {:.3}",
+        median(alone.clone()),
+        median(stalled.clone()),
+        ratio(&alone, &stalled),
+        median(during.clone()),
+        median(with_export.clone()),
+        ratio(&during, &with_export),
+    );
     let size = |name: &str| std::fs::metadata(dir.path().join(name)).map(|m| m.len()).unwrap_or(0);
     println!(
         "summary ({events} events, {runs} runs, medians): raw replay {:.0} events/s; JSON lines {:.0} events/s, \

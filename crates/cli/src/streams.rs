@@ -4,7 +4,8 @@
 //!
 //! The reader is an analyst's, never a service's: an ordered consumer of its own (ephemeral, no
 //! acknowledgements, flow-controlled by the server), removed when the reader goes away, so it can
-//! neither slow nor hold back the services' durable consumers. An export stops at the stream's
+//! neither block nor hold back the services' durable consumers (it costs the server some work:
+//! the export benchmark measures it). An export stops at the stream's
 //! last event as it was when the export started and, with `--position`, records the last
 //! sequence it wrote so a long export interrupted half-way continues where it stopped.
 

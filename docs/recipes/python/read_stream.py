@@ -5,7 +5,7 @@ Every event is one message: CloudEvents 1.0 in binary mode (the attributes in `c
 the body the protobuf message named by `ce-type` (`rentops.<service>.v1.<EventName>` is the
 message's full name in `proto/`). This reader uses an ordered, ephemeral consumer of its own:
 it is created by the reader, acknowledges nothing, is removed by the server once the reader
-goes away, and cannot hold back or slow the services' own durable consumers.
+goes away, and cannot block or hold back the services' own durable consumers.
 
     python3 read_stream.py --stream ORDER --from-sequence 1 --classes gen/ > order.jsonl
 
