@@ -451,25 +451,24 @@ impl ComplaintApi {
                 Some(_) => {}
             }
         }
-        if links.vehicle_id.is_empty() {
+        // The car named, or else the one of the order or the violation: read once, for its
+        // existence (when named) and its model.
+        let named = !links.vehicle_id.is_empty();
+        if !named {
             links.vehicle_id = car;
-        } else if queries::vehicle(&self.db, &links.vehicle_id)
-            .await
-            .map_err(query_status)?
-            .is_none()
-        {
-            v.add(
-                "vehicle_id",
-                "no such car (not in the fleet service's events read so far)",
-            );
         }
-        if !links.vehicle_id.is_empty()
-            && let Some((model, _)) = queries::vehicle(&self.db, &links.vehicle_id)
+        if !links.vehicle_id.is_empty() {
+            match queries::vehicle(&self.db, &links.vehicle_id)
                 .await
                 .map_err(query_status)?
-            && !model.is_empty()
-        {
-            context.vehicle_model = model;
+            {
+                None if named => v.add(
+                    "vehicle_id",
+                    "no such car (not in the fleet service's events read so far)",
+                ),
+                Some((model, _)) if !model.is_empty() => context.vehicle_model = model,
+                _ => {}
+            }
         }
         Ok(context)
     }
