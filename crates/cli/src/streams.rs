@@ -236,7 +236,8 @@ impl Decoder {
         })
     }
 
-    pub fn row(&self, event: &RecordedEvent) -> Row {
+    /// The event decoded; its envelope moves into the row (an export's hot path copies nothing).
+    pub fn row(&self, event: RecordedEvent) -> Row {
         let data = self
             .pool
             .get_message_by_name(&event.meta.event_type)
@@ -244,18 +245,18 @@ impl Decoder {
         let undecoded = data
             .is_none()
             .then(|| event.payload.iter().map(|b| format!("{b:02x}")).collect());
-        let meta = &event.meta;
+        let meta = event.meta;
         Row {
             sequence: event.sequence,
-            subject: event.subject.clone(),
+            subject: event.subject,
             id: meta.event_id.to_string(),
-            event_type: meta.event_type.clone(),
-            source: meta.source.clone(),
-            aggregate_id: meta.aggregate_id.clone(),
+            event_type: meta.event_type,
+            source: meta.source,
+            aggregate_id: meta.aggregate_id,
             time: meta.time,
-            correlation_id: meta.correlation_id.clone(),
-            causation_id: meta.causation_id.clone(),
-            actor: meta.actor.clone(),
+            correlation_id: meta.correlation_id,
+            causation_id: meta.causation_id,
+            actor: meta.actor,
             data,
             undecoded,
         }
@@ -383,7 +384,7 @@ async fn tail(args: &TailArgs) -> anyhow::Result<String> {
     let mut written = 0u64;
     while args.limit.is_none_or(|limit| written < limit) {
         let Some((raw, _)) = reader.next().await? else { break };
-        sink.write(&decoder, &decoder.row(&raw.event()?))?;
+        sink.write(&decoder, &decoder.row(raw.event()?))?;
         sink.flush()?;
         written += 1;
     }
@@ -462,7 +463,7 @@ impl Writer {
         let mut written = 0u64;
         let mut last = None;
         for raw in messages {
-            let row = decoder.row(&raw.event()?);
+            let row = decoder.row(raw.event()?);
             sink.write(&decoder, &row)?;
             written += 1;
             last = Some(row.sequence);
@@ -733,19 +734,19 @@ impl EventSink for ParquetSink {
         let micros = row.time.unix_timestamp_nanos() / 1_000;
         self.time.push(i64::try_from(micros)?);
         let texts = [
-            row.event_type.clone(),
-            row.source.clone(),
-            row.aggregate_id.clone(),
-            row.id.clone(),
-            row.correlation_id.clone(),
-            row.causation_id.clone(),
-            row.actor.clone(),
-            row.subject.clone(),
-            decoder.data_text(row)?,
+            row.event_type.as_str(),
+            &row.source,
+            &row.aggregate_id,
+            &row.id,
+            &row.correlation_id,
+            &row.causation_id,
+            &row.actor,
+            &row.subject,
         ];
         for (column, value) in self.text.iter_mut().zip(texts) {
-            column.push(ByteArray::from(value.into_bytes()));
+            column.push(ByteArray::from(value));
         }
+        self.text[8].push(ByteArray::from(decoder.data_text(row)?.into_bytes()));
         if self.sequence.len() >= CHUNK {
             self.flush()?;
         }
