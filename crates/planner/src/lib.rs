@@ -67,6 +67,16 @@
 //!   `PlanOptions::reassign_sweeps` of all commodities on the final plan, then
 //!   block-coordinate rounds on the commodities changed (relocation).
 //!   Not when re-planning, and not above `PlanOptions::reassign_max_orders`.
+//! * **Upgrade chains** (`Search::upgrade_chains`, after the final sweeps). Each order served
+//!   by upgrade is taken off its car and put into a car of its own model, directly or in place
+//!   of one or two of that car's orders, which ejection chains (two levels, the order's old car
+//!   included) must serve again; the gaps left go to free orders. Cars are tried by iterative
+//!   deepening (every car of the model directly, then each with one level of ejection, then
+//!   two), within `PlanOptions::upgrade_chain_budget` trials per order and level, and a move
+//!   is kept only when the cars it changed serve more orders, or as many with fewer upgrades.
+//!   The sweeps price a displaced order only by a direct fit elsewhere; here it may push
+//!   another order on in turn (an `S` order leaves an `L` car for an `S` car, whose order
+//!   goes to an `M` car, whose order in turn takes the `L` car's gap).
 //! * **Lagrangian search** (`bound::lagrangian`). Pricing the constraint "each order is served
 //!   once" decouples the commodities; each is solved exactly for the priced weights (network
 //!   simplex warm-started between iterations), which bounds the optimum — the bound's limit is
@@ -107,8 +117,9 @@
 //! be from the optimum at most.
 //! Small instances (up to `exact_max_orders` plannable orders) are always solved and proven
 //! exactly; the other objectives (upgrades, relocation, stability) are optimised exactly per
-//! commodity and by the reassignment's local search across commodities: on city-3days 38
-//! upgrades, where the fewest among plans serving 1793 is 35 (an external MILP solver).
+//! commodity and by the local searches across commodities (reassignment sweeps, upgrade
+//! chains): on city-3days 37 upgrades, where the fewest among plans serving 1793 is 35 (an
+//! external MILP solver).
 //! Nothing proves the upgrade count minimal on large instances.
 //!
 //! ## Re-planning and the frozen window
@@ -187,6 +198,12 @@ pub struct PlanOptions {
     /// Plannable orders above which no reassignment sweep runs: a sweep costs about two exact
     /// solves of every commodity, ~9 s at 10,000 orders.
     pub reassign_max_orders: usize,
+    /// Ejection-chain trials per upgraded order and level of the upgrade chains that follow
+    /// the final reassignment sweeps (0: none): each order served by upgrade is moved to a car
+    /// of its own model, pushing that car's orders on to other cars
+    /// (`Search::upgrade_chains`), and the move kept when it saves upgrades without serving
+    /// fewer orders. Run where the sweeps run.
+    pub upgrade_chain_budget: usize,
 }
 
 impl Default for PlanOptions {
@@ -202,12 +219,23 @@ impl Default for PlanOptions {
             prove_iterations: 300,
             reassign_sweeps: 4,
             reassign_max_orders: 3_000,
+            upgrade_chain_budget: 4_000,
         }
     }
 }
 
 /// Block-coordinate rounds at most on the commodities the reassignment changed.
 const RELOCATION_ROUNDS: usize = 2;
+
+/// Ejection levels of the upgrade chains (`Search::upgrade_chains`): the moved order's new car
+/// ejects orders, and those may eject once more. Measured on city-3days and the generated
+/// instances of RESULTS.md: one level alone saved one of the five upgrades two levels save;
+/// a third level saved no more (and three levels depth-first, without the iterative
+/// deepening, saved none within 20,000 trials per order).
+const UPGRADE_CHAIN_DEPTH: usize = 2;
+
+/// Passes of the upgrade chains at most (they stop earlier once a pass keeps nothing).
+const UPGRADE_CHAIN_PASSES: usize = 4;
 
 /// The result of [`plan`].
 #[derive(Debug, Clone)]
@@ -285,6 +313,9 @@ pub fn plan(instance: &Instance, options: &PlanOptions) -> Result<PlanOutcome, P
         // Exchanges between commodities (see `Search::reassign_sweeps`), then the relocation of
         // the commodities they changed, which the exchanges do not weigh.
         s.reassign_sweeps(options.reassign_sweeps, options.ejection_budget, true);
+        if options.upgrade_chain_budget > 0 {
+            s.upgrade_chains(UPGRADE_CHAIN_DEPTH, options.upgrade_chain_budget, UPGRADE_CHAIN_PASSES);
+        }
         let touched = std::mem::take(&mut s.reassigned);
         s.rounds(RELOCATION_ROUNDS, Some(&touched));
         s.settle(options.ejection_budget);
@@ -359,7 +390,8 @@ mod tests {
     /// Above the exact search's size (14–22 orders, 4–6 cars, city-like), the heuristic alone
     /// decides: on every instance it serves the exact optimum, never claims fewer upgrades than
     /// the exact minimum among such plans (which would be a miscount), and reaches that minimum
-    /// on nearly all (the reassignment is a local search; 116 of 120 when measured).
+    /// on nearly all (the reassignment and the upgrade chains are local searches; 119 of 120
+    /// when measured, 116 without the upgrade chains, which this threshold rejects).
     #[test]
     fn the_heuristic_reaches_the_exact_optimum_and_nearly_always_its_fewest_upgrades() {
         let heuristic = PlanOptions {
@@ -382,7 +414,7 @@ mod tests {
             fewest += usize::from(out.report.upgrades == upgrades);
         }
         assert!(solved >= 100, "the exact search finished on {solved} instances only");
-        assert!(fewest * 100 >= solved * 95, "fewest upgrades on {fewest} of {solved}");
+        assert!(fewest * 100 >= solved * 98, "fewest upgrades on {fewest} of {solved}");
     }
 
     /// With the exact search (up to `exact_max_orders` plannable orders, by default), the plan

@@ -877,56 +877,213 @@ impl<'a> Search<'a> {
         if depth == 0 {
             return false;
         }
-        let p = self.p;
         let cands: Vec<usize> = self.candidates(u).to_vec();
         for &c in &cands {
             if journal.iter().any(|(d, _)| *d == c) {
                 continue;
             }
-            let chain = self.chains[c].clone();
-            let pu = p.jobs[u].pickup_at;
-            let pos = chain.partition_point(|&j| p.jobs[j].pickup_at <= pu);
-            // Remove one or two consecutive orders next to the insertion point.
-            for (a, b) in [
-                (pos.wrapping_sub(1), pos),
-                (pos, pos + 1),
-                (pos.wrapping_sub(1), pos + 1),
-                (pos.wrapping_sub(2), pos),
-                (pos, pos + 2),
-            ] {
-                if !(a < b && b <= chain.len()) {
-                    continue;
-                }
-                if *budget == 0 {
-                    return false;
-                }
-                *budget -= 1;
-                // The chain is feasible, and the state after an order is its return: only
-                // `u` after `chain[a - 1]` and `chain[b]` after `u` need checking.
-                if !self.fits_between(c, &chain, a, b, u) {
-                    continue;
-                }
-                let mut next: Vec<usize> = chain[..a].to_vec();
-                next.push(u);
-                next.extend_from_slice(&chain[b..]);
-                debug_assert!(self.feasible(c, &next));
-                let ejected: Vec<usize> = chain[a..b].to_vec();
-                let mark = journal.len();
-                journal.push((c, chain.clone()));
-                self.set_chain(c, next);
-                let mut ok = true;
-                for &e in &ejected {
-                    if !self.augment(e, depth - 1, journal, budget) {
-                        ok = false;
-                        break;
-                    }
-                }
-                if ok {
-                    return true;
-                }
-                self.rollback(journal, mark);
+            match self.eject_into(c, u, depth, journal, budget) {
+                Some(true) => return true,
+                Some(false) => {}
+                None => return false,
             }
         }
+        false
+    }
+
+    /// Puts the unassigned order `u` into car `c` (not journalled yet) in place of one or two
+    /// consecutive orders next to its insertion point, each of which must be served again
+    /// elsewhere by [`Search::augment`] with `depth - 1` levels. `Some(true)` when done
+    /// (journalled), `Some(false)` when no window works (nothing changed), `None` when the
+    /// budget ran out (nothing changed).
+    fn eject_into(
+        &mut self,
+        c: usize,
+        u: usize,
+        depth: usize,
+        journal: &mut Vec<(usize, Vec<usize>)>,
+        budget: &mut usize,
+    ) -> Option<bool> {
+        let p = self.p;
+        let chain = self.chains[c].clone();
+        let pu = p.jobs[u].pickup_at;
+        let pos = chain.partition_point(|&j| p.jobs[j].pickup_at <= pu);
+        // Remove one or two consecutive orders next to the insertion point.
+        for (a, b) in [
+            (pos.wrapping_sub(1), pos),
+            (pos, pos + 1),
+            (pos.wrapping_sub(1), pos + 1),
+            (pos.wrapping_sub(2), pos),
+            (pos, pos + 2),
+        ] {
+            if !(a < b && b <= chain.len()) {
+                continue;
+            }
+            if *budget == 0 {
+                return None;
+            }
+            *budget -= 1;
+            // The chain is feasible, and the state after an order is its return: only
+            // `u` after `chain[a - 1]` and `chain[b]` after `u` need checking.
+            if !self.fits_between(c, &chain, a, b, u) {
+                continue;
+            }
+            let mut next: Vec<usize> = chain[..a].to_vec();
+            next.push(u);
+            next.extend_from_slice(&chain[b..]);
+            debug_assert!(self.feasible(c, &next));
+            let ejected: Vec<usize> = chain[a..b].to_vec();
+            let mark = journal.len();
+            journal.push((c, chain.clone()));
+            self.set_chain(c, next);
+            let mut ok = true;
+            for &e in &ejected {
+                if !self.augment(e, depth - 1, journal, budget) {
+                    ok = false;
+                    break;
+                }
+            }
+            if ok {
+                return Some(true);
+            }
+            self.rollback(journal, mark);
+        }
+        Some(false)
+    }
+
+    /// Upgrade ejection chains: each order served by upgrade is taken off its car and put into
+    /// a car of its own model, directly or in place of one or two of that car's orders, which
+    /// ejection chains (`depth - 1` levels, the order's old car included) must serve again;
+    /// the gaps left are then offered to the free orders (an exact car first). The move is kept
+    /// only when the cars it changed serve more orders, or as many with fewer upgrades, so the
+    /// plan's fulfilment never falls and its upgrades never rise. This reaches exchanges the
+    /// reassignment sweeps do not price: there an order displaced from a car of the wanted
+    /// model must fit somewhere directly, here it may push another order on in turn. Passes
+    /// over the upgraded orders (by pickup time) until one keeps nothing, at most
+    /// `max_passes`. The cars of the order's model are tried by iterative deepening (every one
+    /// directly, then each with one level of ejection, and so on), `budget` trials per order
+    /// and level. Returns the moves kept.
+    pub fn upgrade_chains(&mut self, depth: usize, budget: usize, max_passes: usize) -> usize {
+        let p = self.p;
+        let mut kept = 0usize;
+        // Trials keep the cache valid for the committed state (a journalled car's committed
+        // chain is its first journal entry); only a kept move resets it.
+        self.fit_cache.iter_mut().for_each(|x| *x = None);
+        for _ in 0..max_passes {
+            let upgraded = |s: &Self, j: usize| {
+                s.car_of[j].is_some_and(|c| p.serves(p.cars[c].model, p.jobs[j].model) == Serves::Upgrade)
+            };
+            let mut todo: Vec<usize> = (0..p.jobs.len()).filter(|&j| upgraded(self, j)).collect();
+            todo.sort_by_key(|&j| (p.jobs[j].pickup_at, j));
+            let before = kept;
+            for j in todo {
+                if upgraded(self, j) && self.upgrade_move(j, depth, budget) {
+                    kept += 1;
+                }
+            }
+            if kept == before {
+                break;
+            }
+        }
+        self.fit_cache.iter_mut().for_each(|x| *x = None);
+        kept
+    }
+
+    /// One move of [`Search::upgrade_chains`] for the upgraded order `j`; the plan is exactly
+    /// as before when it returns `false`.
+    fn upgrade_move(&mut self, j: usize, depth: usize, budget: usize) -> bool {
+        let p = self.p;
+        let Some(c) = self.car_of[j] else {
+            return false;
+        };
+        let exact: Vec<usize> = self.cars_for_model[p.jobs[j].model]
+            .iter()
+            .copied()
+            .take_while(|&d| p.serves(p.cars[d].model, p.jobs[j].model) == Serves::Exact)
+            .collect();
+        let mut journal = vec![(c, self.chains[c].clone())];
+        let rest: Vec<usize> = self.chains[c].iter().copied().filter(|&x| x != j).collect();
+        self.set_chain(c, rest);
+        let free: Vec<usize> = {
+            let mut f: Vec<usize> = (0..p.jobs.len())
+                .filter(|&x| x != j && self.fixed[x].is_none() && self.car_of[x].is_none())
+                .collect();
+            f.sort_by_key(|&x| (p.jobs[x].pickup_at, x));
+            f
+        };
+        // Iterative deepening: every car of the model directly, then each with one level of
+        // ejection, and so on; `budget` trials per order and level.
+        let trials = (0..=depth).flat_map(|level| exact.iter().map(move |&d| (level, d)));
+        let mut b = budget;
+        let mut level_now = 0;
+        for (level, d) in trials {
+            if level != level_now {
+                (level_now, b) = (level, budget);
+            }
+            let placed = if level == 0 {
+                match self.fits(d, j) {
+                    Some(pos) => {
+                        journal.push((d, self.chains[d].clone()));
+                        self.insert_at(d, j, pos);
+                        true
+                    }
+                    None => false,
+                }
+            } else {
+                self.eject_into(d, j, level, &mut journal, &mut b) == Some(true)
+            };
+            if !placed {
+                continue;
+            }
+            // The gaps go to the free orders, an exact car first.
+            let mut cars: Vec<usize> = journal.iter().map(|(x, _)| *x).collect();
+            cars.sort_unstable();
+            cars.dedup();
+            for &u in &free {
+                if self.car_of[u].is_some() {
+                    continue;
+                }
+                let mut pick: Option<(bool, usize, usize)> = None;
+                for &x in &cars {
+                    if let Some(pos) = self.fits(x, u) {
+                        let up = p.serves(p.cars[x].model, p.jobs[u].model) == Serves::Upgrade;
+                        if pick.is_none_or(|(b, _, _)| b && !up) {
+                            pick = Some((up, x, pos));
+                        }
+                    }
+                }
+                if let Some((_, x, pos)) = pick {
+                    journal.push((x, self.chains[x].clone()));
+                    self.insert_at(x, u, pos);
+                }
+            }
+            // A car's committed chain is its first journal entry.
+            let old: Vec<Vec<usize>> = cars
+                .iter()
+                .map(|&x| {
+                    journal
+                        .iter()
+                        .find(|(y, _)| *y == x)
+                        .map(|(_, ch)| ch.clone())
+                        .unwrap_or_default()
+                })
+                .collect();
+            let new: Vec<Vec<usize>> = cars.iter().map(|&x| self.chains[x].clone()).collect();
+            let (after, before) = (self.score(&cars, &new), self.score(&cars, &old));
+            if (after.0, after.1) > (before.0, before.1) {
+                debug_assert!(cars.iter().all(|&x| self.feasible(x, &self.chains[x])));
+                for &x in &cars {
+                    self.reassigned[self.commodity_of[x]] = true;
+                }
+                // The cache answers for the committed state, which changed (and a car got
+                // emptier, so "fits nowhere" may be stale too).
+                self.fit_cache.iter_mut().for_each(|x| *x = None);
+                return true;
+            }
+            // Back to `j` off its car only.
+            self.rollback(&mut journal, 1);
+        }
+        self.rollback(&mut journal, 0);
         false
     }
 
@@ -1077,8 +1234,105 @@ mod tests {
         assert_eq!(s.objective(), (1, 0, 0, 0));
     }
 
+    /// The `L` car serves the `S` order `O1` by upgrade, the `S` car the `XS` order `O2` by
+    /// upgrade, and the two clash. Neither block-coordinate rounds nor reassignment sweeps
+    /// exchange them (the `S` car would have to give up `O2`, which fits no other car directly
+    /// while `O1` is on the `L` car), an upgrade chain does: `O1` into the `S` car, ejecting
+    /// `O2`, which goes into the gap `O1` left. One upgrade fewer, as many orders.
+    #[test]
+    fn an_upgrade_chain_moves_an_order_to_its_own_model_through_another_car() {
+        let mut inst = instance(&[("V1", "L"), ("V2", "S")], &[("O1", "S", 9, 12), ("O2", "XS", 9, 12)]);
+        inst.upgrades
+            .insert("XS".to_string(), vec!["S".to_string(), "L".to_string()]);
+        let p = problem::build(&inst).unwrap();
+        let mut s = Search::new(&p);
+        s.set_chain(0, vec![0]);
+        s.set_chain(1, vec![1]);
+        s.rounds(8, None);
+        s.settle(100);
+        s.reassign_sweeps(4, 100, true);
+        assert_eq!(s.objective().1, -2, "rounds and sweeps leave both upgrades");
+        assert_eq!(s.upgrade_chains(2, 100, 4), 1);
+        assert_eq!(s.chains, vec![vec![1], vec![0]]);
+        assert_eq!((s.objective().0, s.objective().1), (2, -1));
+        // Nothing is left to gain: a second call keeps nothing and changes nothing.
+        assert_eq!(s.upgrade_chains(2, 100, 4), 0);
+        assert_eq!(s.chains, vec![vec![1], vec![0]]);
+    }
+
+    /// Two levels: the `S` order `O1` on the `L` car may go into the `S` car `V2` only in place
+    /// of its `XS` order `O2`, which fits the `M` car `V3` (an `L` car serves no `XS` order)
+    /// only in place of its `XXS` order `O3`, which then fits the gap `O1` left on the `L` car.
+    /// One level finds nothing.
+    #[test]
+    fn an_upgrade_chain_may_push_an_order_on_twice() {
+        let mut inst = instance(
+            &[("V1", "L"), ("V2", "S"), ("V3", "M")],
+            &[("O1", "S", 9, 12), ("O2", "XS", 9, 12), ("O3", "XXS", 9, 12)],
+        );
+        inst.upgrades
+            .insert("XS".to_string(), vec!["S".to_string(), "M".to_string()]);
+        inst.upgrades
+            .insert("XXS".to_string(), vec!["M".to_string(), "L".to_string()]);
+        let p = problem::build(&inst).unwrap();
+        let start = |s: &mut Search| {
+            s.set_chain(0, vec![0]);
+            s.set_chain(1, vec![1]);
+            s.set_chain(2, vec![2]);
+        };
+        let mut s = Search::new(&p);
+        start(&mut s);
+        assert_eq!(s.objective().1, -3);
+        assert_eq!(s.upgrade_chains(1, 100, 4), 0, "one level cannot do it");
+        assert_eq!(s.objective().1, -3);
+        assert_eq!(s.upgrade_chains(2, 100, 4), 1);
+        assert_eq!((s.objective().0, s.objective().1), (3, -2));
+        assert_eq!(s.chains, vec![vec![2], vec![0], vec![1]]);
+        for c in 0..3 {
+            assert!(s.feasible(c, &s.chains[c]));
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// From the greedy plan (many needless upgrades), upgrade chains never serve fewer
+        /// orders, never count more upgrades, leave every chain feasible with each order on at
+        /// most one car, and report a kept move exactly when the upgrades fell.
+        #[test]
+        fn upgrade_chains_only_save_upgrades_and_stay_feasible(seed in 0u64..1_000_000, orders in 10usize..80, cars in 3usize..25) {
+            let inst = generate(seed, orders, cars);
+            let p = problem::build(&inst).unwrap();
+            let mut s = Search::new(&p);
+            s.warm_start();
+            let g = crate::greedy(&inst);
+            let mut chains = vec![Vec::new(); p.cars.len()];
+            for a in &g.assignments {
+                let j = p.jobs.iter().position(|o| o.id == a.order).unwrap();
+                let c = p.cars.iter().position(|v| v.id == a.vehicle).unwrap();
+                chains[c].push(j);
+            }
+            for (c, mut chain) in chains.into_iter().enumerate() {
+                chain.sort_by_key(|&j| (p.jobs[j].pickup_at, j));
+                s.set_chain(c, chain);
+            }
+            let before = s.objective();
+            let kept = s.upgrade_chains(2, 200, 4);
+            let after = s.objective();
+            prop_assert!(after.0 >= before.0);
+            prop_assert!((after.0, after.1) >= (before.0, before.1));
+            prop_assert_eq!(kept > 0, (after.0, after.1) > (before.0, before.1));
+            let mut seen = vec![0usize; p.jobs.len()];
+            for c in 0..p.cars.len() {
+                prop_assert!(s.feasible(c, &s.chains[c]));
+                for &j in &s.chains[c] {
+                    seen[j] += 1;
+                    prop_assert_eq!(s.car_of[j], Some(c));
+                }
+            }
+            prop_assert!(seen.iter().all(|&n| n <= 1));
+            prop_assert_eq!(s.fulfilled(), seen.iter().sum::<usize>());
+        }
 
         /// Block-coordinate rounds mark a commodity dirty only when another frees an order it
         /// could serve: when they stop, re-solving any commodity finds nothing strictly better
