@@ -46,27 +46,28 @@ TYPE_NAMES = {k: k.removeprefix("TYPE_").lower() for k in SCALAR_EXAMPLES}
 ENVELOPE = """\
 ## The envelope
 
-Every event is one NATS message in its service's stream, CloudEvents 1.0 in binary mode: the
-attributes are message headers and the body is the protobuf message named by `ce-type`.
+Every event is one NATS message in its service's stream, CloudEvents 1.0 in binary mode, kept
+lean: the body is the protobuf message of the event's type, and an attribute the subject or the
+append's own headers already carry is not written again.
 
 | header | meaning |
 |---|---|
-| `Nats-Msg-Id` | the event's id: the broker stores a retried append once (duplicate window) |
-| `Nats-Expected-Last-Subject-Sequence` (+ `-Subject`) | optimistic concurrency: the append is refused when the aggregate has moved on |
+| `Nats-Msg-Id` | `<aggregate id>:<request id>:<position in the decision>`: the broker stores a retried append once (duplicate window); the request id (the command's idempotency key) is read from it |
+| `Nats-Expected-Last-Subject-Sequence` (+ `-Subject`) | optimistic concurrency, on a decision's first event: the append is refused when the aggregate has moved on |
 | `Nats-Batch-Id`, `Nats-Batch-Sequence`, `Nats-Batch-Commit` | a decision of several events is one atomic batch: all are stored or none |
-| `ce-specversion` | `1.0` |
 | `ce-id` | the event's id (UUID v7, time-ordered) |
-| `ce-type` | `rentops.<service>.v1.<EventName>`: the body's protobuf message |
-| `ce-source` | the service that wrote it |
-| `ce-subject` | the aggregate's id |
 | `ce-time` | when the decision was taken (RFC 3339) |
-| `Content-Type` | `application/protobuf` |
-| `rentops-correlation-id` | shared by every event that one request led to, across services |
-| `rentops-causation-id` | the event or request that caused this one |
-| `rentops-actor` | who asked: a user, or a service's reactor |
-| `rentops-request-id` | the command's idempotency key (a retry recognises its own earlier append) |
-| `rentops-request-fingerprint` | on a decision's first event: a hash of the request, so the same id with other content is refused |
-| `traceparent`, `tracestate` | W3C trace context of the command that wrote it |
+| `ce-actor` | who asked: a user, or a service's reactor |
+| `ce-correlationid` | shared by every event that one request led to, across services; absent: the request id |
+| `ce-causationid` | the event or request that caused this one; absent: the request id |
+| `ce-requestfp` | on a decision's first event: a hash of the request, so the same id with other content is refused |
+| `traceparent`, `tracestate` | W3C trace context of the command that wrote it (`tracestate` only when it says something) |
+
+The CloudEvents attributes the subject carries are not headers: `source` is the subject's second
+token (the service), `subject` its fourth (the aggregate id), `type` is
+`rentops.<service>.v1.<EventName>` (the body's protobuf message); `specversion` is `1.0` and
+`datacontenttype` `application/protobuf`. `rentops events tail` and the Python recipe show every
+attribute.
 
 The subject is `rentops.<service>.<aggregate>.<aggregate id>.<EventName>`. Schemas only grow:
 fields are added, never renumbered, retyped or renamed (`proto/check.sh` checks every change

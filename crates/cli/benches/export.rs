@@ -84,7 +84,6 @@ fn order_placed(i: usize, now: OffsetDateTime) -> (String, HeaderMap, bytes::Byt
         };
         let mut headers = HeaderMap::new();
         meta.write_headers(&mut headers);
-        headers.insert("Nats-Msg-Id", meta.event_id.to_string().as_str());
         let subject = format!("rentops.order.order.{order_id}.OrderPlaced");
         (subject, headers, body.encode_to_vec().into())
     }

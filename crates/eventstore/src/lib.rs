@@ -22,7 +22,7 @@ pub mod testing;
 pub mod trace;
 
 pub use aggregate::{CommandHandler, CommandMeta, ExecuteError, Executed, HandlerConfig, LogFailure};
-pub use envelope::{EventMeta, RecordedEvent};
+pub use envelope::{EventMeta, RecordedEvent, TraceContext};
 pub use snapshot::{RememberedRequest, SnapshotError, SnapshotRecord};
 pub use store::{
     AppendError, AppendOk, AppendRequest, EventStore, InvalidAppend, LoadError, Loaded, NewEvent, Unreachable,

@@ -18,8 +18,7 @@
 use std::time::{Duration, Instant};
 
 use async_nats::header::{
-    NATS_BATCH_COMMIT, NATS_BATCH_COMMIT_FINAL, NATS_BATCH_ID, NATS_BATCH_SEQUENCE,
-    NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, NATS_MESSAGE_ID,
+    NATS_BATCH_COMMIT, NATS_BATCH_COMMIT_FINAL, NATS_BATCH_ID, NATS_BATCH_SEQUENCE, NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
 };
 use async_nats::jetstream;
 
@@ -42,7 +41,7 @@ const WRONG_LAST_SEQUENCE: u64 = 10071;
 /// The clustered stream's answer to the same race (async-nats reports it as `Other`).
 const WRONG_LAST_SEQUENCE_CLUSTERED: u64 = 10164;
 
-/// One event to append: its name (the last subject token and the `ce-type` suffix) and the
+/// One event to append: its name (the last subject token and the event type's suffix) and the
 /// protobuf-encoded body.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
@@ -336,14 +335,9 @@ impl EventStore {
                 request_id: req.request_id.to_owned(),
             };
             let mut headers = HeaderMap::new();
-            meta.write_headers(&mut headers);
+            // With `Nats-Msg-Id`: per aggregate and position (`envelope::message_id`).
+            meta.write_headers_at(&mut headers, i);
             trace::inject_current(&mut headers);
-            // Per aggregate and position: request ids are the client's and need not be unique
-            // across aggregates, but the duplicate window is per stream.
-            headers.insert(
-                NATS_MESSAGE_ID,
-                format!("{}:{}:{}", req.aggregate_id, req.request_id, i).as_str(),
-            );
             if i == 0 {
                 if let Some(fingerprint) = req.fingerprint {
                     headers.insert(crate::envelope::REQUEST_FINGERPRINT, fingerprint);

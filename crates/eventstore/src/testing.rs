@@ -81,6 +81,7 @@ pub fn recorded<A: Aggregate + EventCodec<Event = <A as Aggregate>::Event>>(
             request_id: "test".into(),
         },
         fingerprint: None,
+        trace: None,
         payload: encoded.payload,
     }
 }

@@ -86,6 +86,7 @@ assert data["customer"]["customer_id"] == sys.argv[2], data["customer"]
 assert data["customer"]["name"] == "王小明", data["customer"]
 assert data["price"]["amount_fen"] in ("45000", 45000), data["price"]
 assert e["actor"] == "analyst-check" and e["aggregate_id"] == data["order_id"], e
+assert e["request_id"] and e["correlation_id"] == e["causation_id"] == e["request_id"], e
 assert e["subject"].startswith(f"rentops.order.order.{data['order_id']}."), e["subject"]
 print(f"python-recipe: ok, {len(events)} event(s) decoded, OrderPlaced {data['order_id']} for {sys.argv[2]}")
 PY

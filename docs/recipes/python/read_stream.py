@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Reads a rentops event stream from NATS JetStream and prints each event as a JSON line.
 
-Every event is one message: CloudEvents 1.0 in binary mode (the attributes in `ce-*` headers),
-the body the protobuf message named by `ce-type` (`rentops.<service>.v1.<EventName>` is the
-message's full name in `proto/`). This reader uses an ordered, ephemeral consumer of its own:
+Every event is one message: CloudEvents 1.0 in binary mode, lean (the attributes the subject
+carries are not repeated in headers, see `envelope()`), the body the protobuf message of the
+event's type (`rentops.<service>.v1.<EventName>` is the message's full name in `proto/`). This reader uses an ordered, ephemeral consumer of its own:
 it is created by the reader, acknowledges nothing, is removed by the server once the reader
 goes away, and cannot block or hold back the services' own durable consumers.
 
@@ -36,27 +36,43 @@ def load_classes(root: pathlib.Path) -> symbol_database.SymbolDatabase:
     return symbol_database.Default()
 
 
-def decode(db: symbol_database.SymbolDatabase, msg) -> dict:
-    """The event as a dict: its stream position, envelope attributes and decoded data."""
-    headers = msg.headers or {}
-    ce_type = headers.get("ce-type", "")
-    try:
-        cls = db.GetSymbol(ce_type)
-    except KeyError:
-        cls = None
-    event = {
-        "sequence": msg.metadata.sequence.stream,
-        "subject": msg.subject,
+def envelope(subject: str, headers: dict) -> dict:
+    """The CloudEvents attributes of an event, whole.
+
+    The envelope is lean: what the subject says (`source`, `subject`, `type`) and what never
+    changes (`specversion` 1.0, `datacontenttype` application/protobuf) is not written, the
+    request id is inside `Nats-Msg-Id` (`<aggregate id>:<request id>:<position>`), and the
+    correlation and causation ids are written only when they are not the request id.
+    """
+    _, service, _aggregate, aggregate_id, name = subject.split(".")
+    request_id = None
+    msg_id = headers.get("Nats-Msg-Id", "")
+    if msg_id.startswith(aggregate_id + ":"):
+        rest, _, position = msg_id[len(aggregate_id) + 1 :].rpartition(":")
+        if rest and position.isdigit():
+            request_id = rest
+    return {
         "id": headers.get("ce-id"),
-        "type": ce_type,
-        "source": headers.get("ce-source"),
-        "aggregate_id": headers.get("ce-subject"),
+        "type": f"rentops.{service}.v1.{name}",
+        "source": service,
+        "aggregate_id": aggregate_id,
         "time": headers.get("ce-time"),
-        "correlation_id": headers.get("rentops-correlation-id"),
-        "causation_id": headers.get("rentops-causation-id"),
-        "actor": headers.get("rentops-actor"),
+        "request_id": request_id,
+        "correlation_id": headers.get("ce-correlationid", request_id),
+        "causation_id": headers.get("ce-causationid", request_id),
+        "actor": headers.get("ce-actor"),
         "traceparent": headers.get("traceparent"),
     }
+
+
+def decode(db: symbol_database.SymbolDatabase, msg) -> dict:
+    """The event as a dict: its stream position, envelope attributes and decoded data."""
+    event = {"sequence": msg.metadata.sequence.stream, "subject": msg.subject}
+    event.update(envelope(msg.subject, msg.headers or {}))
+    try:
+        cls = db.GetSymbol(event["type"])
+    except KeyError:
+        cls = None
     if cls is None:
         # A type this reader's classes do not know (a newer schema): keep the bytes visible.
         event["data_hex"] = msg.data.hex()

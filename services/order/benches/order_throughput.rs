@@ -126,11 +126,12 @@ async fn raw_appends(js: &async_nats::jetstream::Context, orders: usize, concurr
                 let (id, events) = sample_events(&format!("{prefix}-RAW-{i}"), now);
                 let filter = format!("rentops.order.order.{id}.*");
                 let mut last = 0;
-                for e in &events {
+                for (k, e) in events.iter().enumerate() {
                     let encoded = NewEvent::encoded::<OrderAggregate>(e);
-                    // The same envelope headers the service writes, so the bytes are the same.
+                    // The same envelope headers the service writes (one request per command), so
+                    // the bytes are the same.
                     let mut h = HeaderMap::new();
-                    envelope(&id, encoded.name, &format!("raw-{i}")).write_headers(&mut h);
+                    envelope(&id, encoded.name, &format!("raw-{i}-{k}")).write_headers(&mut h);
                     h.insert("Nats-Expected-Last-Subject-Sequence", last.to_string().as_str());
                     h.insert("Nats-Expected-Last-Subject-Sequence-Subject", filter.as_str());
                     let subject = format!("rentops.order.order.{id}.{}", encoded.name);

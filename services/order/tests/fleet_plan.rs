@@ -56,7 +56,7 @@ impl Fleet {
             correlation_id: "corr-replan-1".into(),
             causation_id: "cause-1".into(),
             actor: "system:fleet-replan".into(),
-            request_id: "replan:1".into(),
+            request_id: format!("replan:{event_id}"),
         };
         let mut headers = HeaderMap::new();
         meta.write_headers(&mut headers);
@@ -73,8 +73,11 @@ impl Fleet {
     /// The same message once more (a redelivery as fleet's outbox or an operator might cause it):
     /// same `ce-id`, a new stream message.
     async fn again(&self, p: &Published) {
+        // A message id of its own, or the log would store it once.
+        let mut headers = p.headers.clone();
+        headers.insert("Nats-Msg-Id", format!("SHA:again-{}:0", Uuid::now_v7()).as_str());
         self.js
-            .publish_with_headers(p.subject.clone(), p.headers.clone(), p.payload.clone().into())
+            .publish_with_headers(p.subject.clone(), headers, p.payload.clone().into())
             .await
             .expect("publish")
             .await

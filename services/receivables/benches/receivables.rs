@@ -267,17 +267,17 @@ async fn append_hires(js: &async_nats::jetstream::Context, w: World) -> (u64, u6
         [
             (
                 subject("OrderPlaced"),
-                envelope("order", "OrderPlaced", &id, placed_at, &rid),
+                envelope("order", "OrderPlaced", &id, placed_at, &format!("{rid}-1")),
                 placed.encode_to_vec(),
             ),
             (
                 subject("VehiclePickedUp"),
-                envelope("order", "VehiclePickedUp", &id, hire.from, &rid),
+                envelope("order", "VehiclePickedUp", &id, hire.from, &format!("{rid}-2")),
                 picked.encode_to_vec(),
             ),
             (
                 subject("VehicleReturned"),
-                envelope("order", "VehicleReturned", &id, hire.to, &rid),
+                envelope("order", "VehicleReturned", &id, hire.to, &format!("{rid}-3")),
                 returned.encode_to_vec(),
             ),
         ]
@@ -396,7 +396,13 @@ async fn raw_appends(js: &async_nats::jetstream::Context, violations: usize, w: 
             ViolationEvent::Matched(renter_match(h, w, at)),
         ] {
             let encoded = NewEvent::encoded::<ViolationAggregate>(&e);
-            let mut headers = envelope("receivables", encoded.name, &id, at, &format!("raw-{k}"));
+            let mut headers = envelope(
+                "receivables",
+                encoded.name,
+                &id,
+                at,
+                &format!("raw-{k}-{}", encoded.name),
+            );
             headers.insert("Nats-Expected-Last-Subject-Sequence", last.to_string().as_str());
             headers.insert("Nats-Expected-Last-Subject-Sequence-Subject", filter.as_str());
             let subject = format!("rentops.rawbench.violation.{id}.{}", encoded.name);

@@ -2,7 +2,7 @@
 //! (`proto/rentops/fleet/v1/events.proto`), one [`WireEvent`] impl per event.
 //!
 //! Each event's name is written once, as its [`WireEvent::NAME`]: the event enums' `name()` and
-//! `decode()` both read it, so the name on the subject, in `ce-type` and in the decoder cannot
+//! `decode()` both read it, so the name on the subject, in the event type and in the decoder cannot
 //! drift apart. Decoding refuses what the domain cannot hold (a time out of range, an unknown
 //! enum value, a plate that does not parse) with a [`DecodeError`] naming the event and the
 //! field, so that `evolve` and the projections never have to guess.
@@ -33,7 +33,7 @@ use super::vehicle::{
 /// One domain event and its wire message.
 pub trait WireEvent: Sized {
     /// The event's name: the message's name in `events.proto`, the subject's last token and
-    /// `ce-type`.
+    /// the event type's suffix.
     const NAME: &'static str;
     type Proto: Message + Default;
 
