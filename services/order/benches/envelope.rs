@@ -26,6 +26,8 @@ use rentops_order::domain::*;
 use rentops_testkit::NatsServer;
 use tracing::Instrument;
 
+mod common;
+
 fn env_usize(key: &str, default: usize) -> usize {
     std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
@@ -67,28 +69,7 @@ impl Variant {
 fn placed(reference: &str) -> (String, NewEvent) {
     let now = time::OffsetDateTime::now_utc();
     let id = order_id_for(Channel::App, "", reference);
-    let booking = Booking {
-        channel: Channel::App,
-        partner_code: String::new(),
-        channel_order_ref: reference.to_owned(),
-        customer: Customer {
-            customer_id: "C1001".into(),
-            name: "王芳".into(),
-            phone: "13800000000".into(),
-        },
-        city: CityCode::parse("SHA").unwrap(),
-        pickup_location: Location::Station("PVG".into()),
-        pickup_at: now + time::Duration::days(3),
-        return_location: Location::Station("SHA".into()),
-        return_at: now + time::Duration::days(5),
-        model: VehicleModel::Es6,
-        add_ons: vec![],
-        price: Fen(120_000),
-        rental_deposit: Fen(0),
-        violation_deposit: Fen(0),
-        notes: String::new(),
-        cover: CoverTier::Basic,
-    };
+    let booking = common::booking(reference, "C1001", now);
     let event = OrderEvent::Placed {
         order_id: id,
         booking,

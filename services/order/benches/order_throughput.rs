@@ -28,6 +28,8 @@ use rentops_proto::order as pb;
 use rentops_runtime::{MapEnv, ServiceConfig as _, Shutdown, SystemClock};
 use rentops_testkit::{NatsServer, PgDatabase, SqliteDatabase};
 
+mod common;
+
 fn env_usize(key: &str, default: usize) -> usize {
     std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
@@ -63,28 +65,7 @@ impl Run {
 
 fn sample_events(reference: &str, now: time::OffsetDateTime) -> (String, Vec<OrderEvent>) {
     let id = order_id_for(Channel::App, "", reference);
-    let booking = Booking {
-        channel: Channel::App,
-        partner_code: String::new(),
-        channel_order_ref: reference.to_owned(),
-        customer: Customer {
-            customer_id: "C".into(),
-            name: "王芳".into(),
-            phone: "13800000000".into(),
-        },
-        city: CityCode::parse("SHA").unwrap(),
-        pickup_location: Location::Station("PVG".into()),
-        pickup_at: now + time::Duration::days(3),
-        return_location: Location::Station("SHA".into()),
-        return_at: now + time::Duration::days(5),
-        model: rentops_order::domain::VehicleModel::Es6,
-        add_ons: vec![],
-        price: Fen(120_000),
-        rental_deposit: Fen(0),
-        violation_deposit: Fen(0),
-        notes: String::new(),
-        cover: rentops_order::domain::CoverTier::Basic,
-    };
+    let booking = common::booking(reference, "C", now);
     let events = vec![
         OrderEvent::Placed {
             order_id: id,

@@ -14,6 +14,8 @@ use rentops_order::projections::OrdersProjection;
 use rentops_projection::{Db, Projection};
 use rentops_testkit::{PgDatabase, SqliteDatabase};
 
+mod common;
+
 fn events(round: usize, batch: usize, seq0: u64) -> Vec<RecordedEvent> {
     let now = time::OffsetDateTime::now_utc();
     (0..batch)
@@ -23,28 +25,7 @@ fn events(round: usize, batch: usize, seq0: u64) -> Vec<RecordedEvent> {
             let e = if round == 0 {
                 OrderEvent::Placed {
                     order_id: id,
-                    booking: Booking {
-                        channel: Channel::App,
-                        partner_code: String::new(),
-                        channel_order_ref: r,
-                        customer: Customer {
-                            customer_id: "C".into(),
-                            name: "王芳".into(),
-                            phone: "13800000000".into(),
-                        },
-                        city: CityCode::parse("SHA").unwrap(),
-                        pickup_location: Location::Station("PVG".into()),
-                        pickup_at: now + time::Duration::days(3),
-                        return_location: Location::Station("SHA".into()),
-                        return_at: now + time::Duration::days(5),
-                        model: rentops_order::domain::VehicleModel::Es6,
-                        add_ons: vec![],
-                        price: Fen(120_000),
-                        rental_deposit: Fen(0),
-                        violation_deposit: Fen(0),
-                        notes: String::new(),
-                        cover: CoverTier::Basic,
-                    },
+                    booking: common::booking(&r, "C", now),
                     placed_at: now,
                     pre_verified: false,
                     contact_due_at: now,
