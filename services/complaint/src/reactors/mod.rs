@@ -23,7 +23,7 @@ use rentops_reactor::Scan;
 use rentops_runtime::Clock;
 use time::OffsetDateTime;
 
-use crate::domain::{CaseAggregate, CaseCommand, CaseError, Due, Policies};
+use crate::domain::{Case, CaseAggregate, CaseCommand, CaseError, ClockKind, Due, Policies, Threshold};
 use crate::projections::queries::{self, QueryError};
 
 /// The most cases one pass handles; a full pass asks for another at once.
@@ -68,6 +68,7 @@ impl SlaScan {
     /// One pass: how many due cases it found, and how many events it appended.
     pub async fn scan_once(&self) -> Result<(usize, u32), QueryError> {
         let now = self.clock.now();
+        publish_backlog(&sla_backlog(&self.db).await?);
         let due = queries::due_cases(&self.db, now, BATCH).await?;
         let found = due.len();
         let mut appended = 0;
@@ -135,5 +136,182 @@ impl SlaScan {
             }
         }
         Ok(appended)
+    }
+}
+
+/// The clocks still running past a threshold, per (city, clock, threshold): `at_risk` counts a
+/// clock raised at risk and not yet breached, `breached` one raised breached. A clock that has
+/// stopped (answered, resolved) is no longer anyone's backlog, however it ended.
+pub type Backlog = std::collections::BTreeMap<(String, &'static str, &'static str), u64>;
+
+/// Adds `case` (of `city`, '' when the case names no order) to `backlog`.
+pub fn count_case(backlog: &mut Backlog, city: &str, case: &Case) {
+    let city = if city.is_empty() { "none" } else { city };
+    for clock in ClockKind::ALL {
+        if case.run(clock).stopped {
+            continue;
+        }
+        let threshold = if case.raised.contains(&(clock, Threshold::Breached)) {
+            Threshold::Breached
+        } else if case.raised.contains(&(clock, Threshold::AtRisk)) {
+            Threshold::AtRisk
+        } else {
+            continue;
+        };
+        *backlog
+            .entry((city.to_owned(), clock.code(), threshold.code()))
+            .or_default() += 1;
+    }
+}
+
+/// The backlog over every case still being worked on (only those have running clocks).
+pub async fn sla_backlog(db: &Db) -> Result<Backlog, QueryError> {
+    use sqlx::Row as _;
+    let rows = sqlx::query("SELECT city, state FROM cp_cases WHERE status NOT IN ('RESOLVED', 'CLOSED')")
+        .fetch_all(&db.pool)
+        .await?;
+    let mut backlog = Backlog::new();
+    for r in &rows {
+        let city: String = r.try_get(0)?;
+        let json: String = r.try_get(1)?;
+        let case: Case = serde_json::from_str(&json).map_err(|e| QueryError::Corrupt(Box::new(e)))?;
+        count_case(&mut backlog, &city, &case);
+    }
+    Ok(backlog)
+}
+
+/// The label sets published so far in this process: one that has nothing any more is set back
+/// to 0 rather than left showing its last count.
+static PUBLISHED: std::sync::Mutex<std::collections::BTreeSet<(String, &'static str, &'static str)>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// Sets `rentops_complaint_sla_clocks_at_risk{city,clock}` and
+/// `rentops_complaint_sla_clocks_breached{city,clock}`: the running clocks of open cases past
+/// each threshold when the last SLA pass began.
+pub fn publish_backlog(backlog: &Backlog) {
+    metrics::describe_gauge!(
+        "rentops_complaint_sla_clocks_at_risk",
+        "Running SLA clocks of open cases raised at risk and not breached, per city and clock"
+    );
+    metrics::describe_gauge!(
+        "rentops_complaint_sla_clocks_breached",
+        "Running SLA clocks of open cases past their target, per city and clock"
+    );
+    let set = |(city, clock, threshold): &(String, &'static str, &'static str), n: u64| {
+        let name = if *threshold == Threshold::Breached.code() {
+            "rentops_complaint_sla_clocks_breached"
+        } else {
+            "rentops_complaint_sla_clocks_at_risk"
+        };
+        metrics::gauge!(name, "city" => city.clone(), "clock" => *clock).set(n as f64);
+    };
+    let mut published = PUBLISHED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    for key in published.iter() {
+        if !backlog.contains_key(key) {
+            set(key, 0);
+        }
+    }
+    for (key, n) in backlog {
+        set(key, *n);
+        published.insert(key.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use rentops_testkit::metrics::{rendered, value};
+
+    fn case(raised: &[(ClockKind, Threshold)]) -> Case {
+        Case {
+            raised: raised.iter().copied().collect(),
+            ..Case::default()
+        }
+    }
+
+    async fn insert(db: &Db, id: &str, city: &str, status: &str, state: &Case) {
+        sqlx::query(
+            "INSERT INTO cp_cases (case_id, customer_id, order_id, vehicle_id, violation_id, claim_id, \
+             charge_booking_id, channel, category, sub_category, severity, status, agent, root_cause, city, \
+             vehicle_model, order_channel, opened_us, reopened, escalated, text, state, last_sequence) \
+             VALUES ($1, 'C1', '', '', '', '', '', 'APP', 'service', '', 'P2', $2, '', '', $3, '', '', 0, 0, 0, '', $4, 1)",
+        )
+        .bind(id.to_owned())
+        .bind(status.to_owned())
+        .bind(city.to_owned())
+        .bind(serde_json::to_string(state).unwrap())
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    }
+
+    #[test]
+    fn only_running_clocks_past_a_threshold_are_backlog() {
+        let (fr, res) = (ClockKind::FirstResponse, ClockKind::Resolution);
+        let (risk, breach) = (Threshold::AtRisk, Threshold::Breached);
+        let mut backlog = Backlog::new();
+        // Nothing raised: nobody's backlog.
+        count_case(&mut backlog, "SHA", &case(&[]));
+        // First response at risk, resolution breached: one of each.
+        count_case(&mut backlog, "SHA", &case(&[(fr, risk), (res, risk), (res, breach)]));
+        // Breached before it was answered: the first-response clock has stopped.
+        let mut answered = case(&[(fr, risk), (fr, breach)]);
+        answered.first_response_at = Some(time::OffsetDateTime::UNIX_EPOCH);
+        count_case(&mut backlog, "SHA", &answered);
+        // Linked to no order: its own city label.
+        count_case(&mut backlog, "", &case(&[(fr, breach)]));
+        assert_eq!(
+            backlog,
+            Backlog::from([
+                (("SHA".to_owned(), "first_response", "at_risk"), 1),
+                (("SHA".to_owned(), "resolution", "breached"), 1),
+                (("none".to_owned(), "first_response", "breached"), 1),
+            ])
+        );
+    }
+
+    #[tokio::test]
+    async fn the_backlog_reads_the_open_cases_and_its_gauges_go_back_to_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}", dir.path().join("cp.db").display()))
+            .await
+            .unwrap();
+        let migrations = sqlx::migrate!("./migrations/sqlite");
+        db.migrate(&migrations, &migrations).await.unwrap();
+        let breached = case(&[
+            (ClockKind::Resolution, Threshold::AtRisk),
+            (ClockKind::Resolution, Threshold::Breached),
+        ]);
+        insert(&db, "k1", "SHA", "INVESTIGATING", &breached).await;
+        insert(&db, "k2", "SHA", "WAITING_ON_CUSTOMER", &breached).await;
+        insert(
+            &db,
+            "k3",
+            "BJS",
+            "OPEN",
+            &case(&[(ClockKind::FirstResponse, Threshold::AtRisk)]),
+        )
+        .await;
+        // Resolved and closed cases have no running clock, whatever they raised.
+        let mut resolved = breached.clone();
+        resolved.status = crate::domain::case::Status::Resolved;
+        insert(&db, "k4", "SHA", "RESOLVED", &resolved).await;
+        let mut closed = breached.clone();
+        closed.status = crate::domain::case::Status::Closed;
+        insert(&db, "k5", "SHA", "CLOSED", &closed).await;
+
+        let backlog = sla_backlog(&db).await.unwrap();
+        let text = rendered(|| publish_backlog(&backlog));
+        let sha = r#"rentops_complaint_sla_clocks_breached{city="SHA",clock="resolution"}"#;
+        let bjs = r#"rentops_complaint_sla_clocks_at_risk{city="BJS",clock="first_response"}"#;
+        assert_eq!(value(&text, sha), Some(2.0), "{text}");
+        assert_eq!(value(&text, bjs), Some(1.0), "{text}");
+
+        // Answered and resolved since: the next pass sets both back to 0.
+        let text = rendered(|| publish_backlog(&Backlog::new()));
+        assert_eq!(value(&text, sha), Some(0.0), "{text}");
+        assert_eq!(value(&text, bjs), Some(0.0), "{text}");
     }
 }

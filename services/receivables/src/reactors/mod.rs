@@ -110,6 +110,7 @@ impl Ladder {
     /// One pass: how many due steps it found, and how many it took.
     pub async fn scan_once(&self) -> Result<(usize, usize), StepError> {
         let now = self.clock.now();
+        publish_backlog(&ladder_backlog(&self.db, now).await?, now);
         let due = queries::due_steps(&self.db, now, BATCH).await?;
         let found = due.len();
         let mut taken = 0;
@@ -220,6 +221,72 @@ impl Ladder {
             Err(e) => return Err(e.to_string()),
         }
         Ok((booking.to_string(), total))
+    }
+}
+
+/// The steps due, per city and step, as one pass of the ladder finds them: how many, and since
+/// when the longest-waiting one has been due.
+pub type Backlog = std::collections::BTreeMap<(String, String), (u64, OffsetDateTime)>;
+
+/// The ladder's backlog as of `now`: every due step, not only the first batch a pass takes.
+pub async fn ladder_backlog(db: &Db, now: OffsetDateTime) -> Result<Backlog, QueryError> {
+    use sqlx::Row as _;
+    let rows = sqlx::query(
+        "SELECT city, next_step, COUNT(*), MIN(next_due_us) FROM rx_violations \
+         WHERE next_due_us IS NOT NULL AND next_due_us <= $1 GROUP BY city, next_step",
+    )
+    .bind(rentops_projection::db::micros(now))
+    .fetch_all(&db.pool)
+    .await?;
+    let mut backlog = Backlog::new();
+    for r in &rows {
+        let city: String = r.try_get(0)?;
+        let step: Option<String> = r.try_get(1)?;
+        let count: i64 = r.try_get(2)?;
+        let oldest: i64 = r.try_get(3)?;
+        let city = if city.is_empty() { "none".to_owned() } else { city };
+        backlog.insert(
+            (city, step.unwrap_or_default()),
+            (count.max(0) as u64, rentops_projection::db::from_micros(oldest)),
+        );
+    }
+    Ok(backlog)
+}
+
+/// The (city, step) pairs published so far in this process: one that has nothing due any more
+/// is set back to 0 rather than left showing its last count.
+static PUBLISHED: std::sync::Mutex<std::collections::BTreeSet<(String, String)>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// Sets the backlog gauges: `rentops_receivables_ladder_steps_due{city,step}` (steps due when
+/// the pass began) and `rentops_receivables_ladder_oldest_due_seconds{city,step}` (how long the
+/// longest-waiting of them has been due; a healthy ladder keeps it under one scan interval).
+pub fn publish_backlog(backlog: &Backlog, now: OffsetDateTime) {
+    metrics::describe_gauge!(
+        "rentops_receivables_ladder_steps_due",
+        "Dunning ladder steps due when the last ladder pass began, per city and step"
+    );
+    metrics::describe_gauge!(
+        "rentops_receivables_ladder_oldest_due_seconds",
+        metrics::Unit::Seconds,
+        "How long the longest-waiting due ladder step had been due when the last pass began"
+    );
+    let mut published = PUBLISHED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    for key in published.iter() {
+        if !backlog.contains_key(key) {
+            let (city, step) = key.clone();
+            metrics::gauge!("rentops_receivables_ladder_steps_due", "city" => city.clone(), "step" => step.clone())
+                .set(0.0);
+            metrics::gauge!("rentops_receivables_ladder_oldest_due_seconds", "city" => city, "step" => step).set(0.0);
+        }
+    }
+    for (key, (count, oldest)) in backlog {
+        let (city, step) = key.clone();
+        metrics::gauge!("rentops_receivables_ladder_steps_due", "city" => city.clone(), "step" => step.clone())
+            .set(*count as f64);
+        let waited = (now - *oldest).as_seconds_f64().max(0.0);
+        metrics::gauge!("rentops_receivables_ladder_oldest_due_seconds", "city" => city, "step" => step).set(waited);
+        published.insert(key.clone());
     }
 }
 
@@ -492,5 +559,81 @@ impl Scan for DamageClaims {
             }
         }
         Ok((reports.len() == BATCH).then_some(Duration::ZERO))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use rentops_testkit::metrics::{rendered, value};
+
+    fn t(s: &str) -> OffsetDateTime {
+        OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).unwrap()
+    }
+
+    async fn violation(db: &Db, id: &str, city: &str, step: Option<&str>, due: Option<OffsetDateTime>) {
+        sqlx::query(
+            "INSERT INTO rx_violations (violation_id, plate_key, plate, offence_us, status, city, customer_id, \
+             order_id, next_step, next_due_us, rematchable, state, last_sequence, updated_at_us) \
+             VALUES ($1, 'P', 'P', 0, 'RENTER', $2, 'C1', 'O1', $3, $4, 0, '{}', 1, 0)",
+        )
+        .bind(id.to_owned())
+        .bind(city.to_owned())
+        .bind(step.map(str::to_owned))
+        .bind(due.map(rentops_projection::db::micros))
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_backlog_counts_every_due_step_per_city_and_step_and_goes_back_to_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}", dir.path().join("rx.db").display()))
+            .await
+            .unwrap();
+        let migrations = sqlx::migrate!("./migrations/sqlite");
+        db.migrate(&migrations, &migrations).await.unwrap();
+        let now = t("2026-12-01T10:00:00Z");
+        violation(&db, "v1", "SHA", Some("NOTICE"), Some(t("2026-12-01T09:00:00Z"))).await;
+        violation(&db, "v2", "SHA", Some("NOTICE"), Some(t("2026-12-01T09:59:00Z"))).await;
+        violation(&db, "v3", "SHA", Some("CHARGE"), Some(t("2026-12-01T09:30:00Z"))).await;
+        violation(&db, "v4", "BJS", Some("NOTICE"), Some(t("2026-12-01T09:50:00Z"))).await;
+        // Not due yet, and no ladder at all: not in the backlog.
+        violation(&db, "v5", "BJS", Some("REMINDER"), Some(t("2026-12-01T10:00:01Z"))).await;
+        violation(&db, "v6", "BJS", None, None).await;
+
+        let backlog = ladder_backlog(&db, now).await.unwrap();
+        let key = |c: &str, s: &str| (c.to_owned(), s.to_owned());
+        assert_eq!(
+            backlog,
+            Backlog::from([
+                (key("BJS", "NOTICE"), (1, t("2026-12-01T09:50:00Z"))),
+                (key("SHA", "CHARGE"), (1, t("2026-12-01T09:30:00Z"))),
+                (key("SHA", "NOTICE"), (2, t("2026-12-01T09:00:00Z"))),
+            ])
+        );
+
+        let text = rendered(|| publish_backlog(&backlog, now));
+        let due = r#"rentops_receivables_ladder_steps_due{city="SHA",step="NOTICE"}"#;
+        let oldest = r#"rentops_receivables_ladder_oldest_due_seconds{city="SHA",step="NOTICE"}"#;
+        assert_eq!(value(&text, due), Some(2.0), "{text}");
+        assert_eq!(value(&text, oldest), Some(3600.0), "{text}");
+        assert_eq!(
+            value(
+                &text,
+                r#"rentops_receivables_ladder_steps_due{city="BJS",step="NOTICE"}"#
+            ),
+            Some(1.0),
+            "{text}"
+        );
+        assert!(!text.contains("REMINDER"), "nothing due yet is not counted: {text}");
+
+        // The steps were taken: the next pass finds nothing due, and the gauges say 0.
+        let text = rendered(|| publish_backlog(&Backlog::new(), now));
+        assert_eq!(value(&text, due), Some(0.0), "{text}");
+        assert_eq!(value(&text, oldest), Some(0.0), "{text}");
     }
 }
