@@ -16,8 +16,12 @@ checks the objects against each other and against this project's rules:
     RENTOPS_HEALTH_ADDR is set, on the plaintext port named health it listens on), RENTOPS_INSTANCE_ID
     from the pod name, a shutdown budget that fits terminationGracePeriodSeconds;
   - NATS: the config's cluster routes agree with the StatefulSet's replicas, streams are not
-    replicated more than there are servers, and nats-server -t accepts the config
+    replicated more than there are servers, the config includes the users and permissions
+    (permissions.conf) with a passwords.conf from a Secret that defines every user's password
+    and agrees with the services' own password files, and nats-server -t accepts it all
     (when --nats-server is given);
+  - every service is its own NATS user (RENTOPS_NATS_USER = its name) with its password a file
+    of a mounted Secret (RENTOPS_NATS_PASSWORD_FILE), never an environment value;
   - with --forbid-placeholders: no REPLACE_ME value anywhere;
   - with --require-auth: every service authenticates callers (RENTOPS_AUTH=jwt with a key file)
     and serves TLS (RENTOPS_TLS_CERT_FILE and RENTOPS_TLS_KEY_FILE).
@@ -28,6 +32,7 @@ Exit status 1 when any check fails; every failure is printed.
 """
 
 import argparse
+import base64
 import os
 import re
 import subprocess
@@ -131,6 +136,12 @@ def main():
                 err(f"{wid}: volume {v['name']} uses ConfigMap {v['configMap']['name']}, not rendered")
             if "secret" in v:
                 check_secret(wid, v["secret"]["secretName"], None, secrets, args.external_secret)
+            for src in (v.get("projected") or {}).get("sources") or []:
+                if "configMap" in src and src["configMap"]["name"] not in configmaps:
+                    err(f"{wid}: volume {v['name']} projects ConfigMap {src['configMap']['name']}, not rendered")
+                if "secret" in src:
+                    for item in src["secret"].get("items") or [{"key": None}]:
+                        check_secret(wid, src["secret"]["name"], item["key"], secrets, args.external_secret)
         claim_names = {c["metadata"]["name"] for c in w["spec"].get("volumeClaimTemplates") or []}
         for c in spec.get("initContainers", []) + spec["containers"]:
             cid = f"{wid} container {c['name']}"
@@ -168,6 +179,7 @@ def main():
                     check_secret(cid, ref["name"], ref["key"], secrets, args.external_secret)
 
     # --- the rentops services --------------------------------------------------------------
+    nats_passwords = {}  # service user -> (Secret, key) its password file comes from
     for w in workloads:
         labels = pod_labels(w)
         if labels.get("app.kubernetes.io/component") != "service":
@@ -227,6 +239,23 @@ def main():
             items = [i.get("path") for i in (vol.get("secret") or {}).get("items", [])]
             if "secret" not in vol or url_file.rsplit("/", 1)[-1] not in items:
                 err(f"{wid}: RENTOPS_DATABASE_URL_FILE={url_file} is not an item of a mounted Secret")
+        # NATS: its own user, the password a file of a mounted Secret, never an env value.
+        nats_user = (env.get("RENTOPS_NATS_USER") or {}).get("value", "")
+        if "RENTOPS_NATS_PASSWORD" in env or "RENTOPS_NATS_PASSWORD" in shared:
+            err(f"{wid}: RENTOPS_NATS_PASSWORD is a password: give it as a file (RENTOPS_NATS_PASSWORD_FILE)")
+        if nats_user != w["metadata"]["name"]:
+            err(f"{wid}: RENTOPS_NATS_USER={nats_user!r} must be the service's own user {w['metadata']['name']!r}")
+        pw_file = (env.get("RENTOPS_NATS_PASSWORD_FILE") or {}).get("value", "")
+        pw_mounts = [m for m in c.get("volumeMounts", []) if pw_file.startswith(m.get("mountPath", "") + "/")]
+        pw_vol = {v["name"]: v for v in spec.get("volumes", [])}.get(pw_mounts[0]["name"], {}) if pw_mounts else {}
+        pw_items = (pw_vol.get("secret") or {}).get("items", [])
+        if not pw_file:
+            err(f"{wid}: RENTOPS_NATS_PASSWORD_FILE is not set")
+        elif not [i for i in pw_items if i.get("path") == pw_file.rsplit("/", 1)[-1]]:
+            err(f"{wid}: RENTOPS_NATS_PASSWORD_FILE={pw_file} is not an item of a mounted Secret")
+        else:
+            item = [i for i in pw_items if i.get("path") == pw_file.rsplit("/", 1)[-1]][0]
+            nats_passwords[nats_user] = (pw_vol["secret"]["secretName"], item["key"])
         # Shutdown budget: preStop pause + the service's own grace must fit the pod's grace.
         grace = int(shared.get("RENTOPS_SHUTDOWN_GRACE_SECS", "20"))
         pause = (((c.get("lifecycle") or {}).get("preStop") or {}).get("sleep") or {}).get("seconds", 0)
@@ -285,7 +314,7 @@ def main():
     if nats is None:
         err("no StatefulSet/nats")
     else:
-        check_nats(nats, configmaps, args.nats_server)
+        check_nats(nats, configmaps, secrets, args.nats_server, nats_passwords)
 
     # --- placeholders --------------------------------------------------------------------------
     if args.forbid_placeholders and PLACEHOLDER in text:
@@ -312,10 +341,29 @@ def check_secret(where, name, key, secrets, external):
         err(f"{where}: Secret {name} has no key {key}")
 
 
-def check_nats(nats, configmaps, nats_server):
+def secret_value(secret, key):
+    if key in (secret.get("stringData") or {}):
+        return secret["stringData"][key]
+    if key in (secret.get("data") or {}):
+        return base64.b64decode(secret["data"][key]).decode()
+    return None
+
+
+def check_nats(nats, configmaps, secrets, nats_server, nats_passwords):
     replicas = nats["spec"].get("replicas", 1)
-    vol = [v for v in pod_spec(nats).get("volumes") or [] if "configMap" in v]
-    cm = configmaps.get(vol[0]["configMap"]["name"]) if vol else None
+    # The config folder: a ConfigMap, or a projected volume of a ConfigMap and Secret items.
+    cm, secret_items = None, []
+    for v in pod_spec(nats).get("volumes") or []:
+        if "configMap" in v:
+            cm = configmaps.get(v["configMap"]["name"])
+        for src in (v.get("projected") or {}).get("sources") or []:
+            if "configMap" in src:
+                cm = configmaps.get(src["configMap"]["name"])
+            if "secret" in src:
+                for item in src["secret"].get("items") or []:
+                    secret_items.append((src["secret"]["name"], item["key"], item.get("path", item["key"])))
+        if cm is not None:
+            break
     if cm is None or "nats.conf" not in (cm.get("data") or {}):
         err("StatefulSet/nats: its ConfigMap with nats.conf is not rendered")
         return
@@ -333,22 +381,49 @@ def check_nats(nats, configmaps, nats_server):
         err("StatefulSet/nats runs 1 server but nats.conf has a cluster block (it would wait for routes)")
     if "jetstream" not in live:
         err("nats.conf does not enable jetstream")
+    permissions = (cm.get("data") or {}).get("permissions.conf")
+    if not re.search(r"^\s*include\s+\./permissions\.conf", live, re.M) or permissions is None:
+        err("nats.conf must include ./permissions.conf, from the same ConfigMap: clients must be users")
+    # The server's passwords: every user of permissions.conf has one, and the services' own
+    # password files agree with them (when both are rendered, i.e. placeholders).
+    files = dict(cm.get("data") or {})
+    wanted = sorted(set(re.findall(r"\$(RENTOPS_NATS_[A-Z_]+_PASSWORD)", permissions or "")))
+    server_side = None
+    for name, key, path in secret_items:
+        s = secrets.get(name)
+        if s is not None:
+            files[path] = secret_value(s, key) or ""
+            if path == "passwords.conf":
+                server_side = dict(re.findall(r'^\s*(\w+)\s*[:=]\s*"([^"]*)"', files[path], re.M))
+        elif path == "passwords.conf":
+            # An external Secret: check the rest of the config with stand-in passwords.
+            files[path] = "".join(f'{v}: "stand-in"\n' for v in wanted)
+    if permissions is not None and "passwords.conf" not in files:
+        err("StatefulSet/nats: no passwords.conf (a Secret item) beside permissions.conf")
+    if server_side is not None:
+        for v in wanted:
+            if v not in server_side:
+                err(f"Secret passwords.conf does not define {v}, which permissions.conf uses")
+        for user, (name, key) in sorted(nats_passwords.items()):
+            s = secrets.get(name)
+            var = f"RENTOPS_NATS_{user.upper()}_PASSWORD"
+            if s is not None and secret_value(s, key) != server_side.get(var):
+                err(f"Deployment/{user}: its NATS password (Secret {name} key {key}) is not the server's {var}")
     for cfg in configmaps.values():
         stream_replicas = (cfg.get("data") or {}).get("RENTOPS_STREAM_REPLICAS")
         if stream_replicas and int(stream_replicas) > replicas:
             err(f"RENTOPS_STREAM_REPLICAS={stream_replicas} in {ident(cfg)} but NATS runs {replicas} server(s)")
     if nats_server:
-        with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
-            f.write(conf)
-        try:
-            r = subprocess.run([nats_server, "-t", "-c", f.name], capture_output=True, text=True,
+        with tempfile.TemporaryDirectory() as d:
+            for path, text in files.items():
+                with open(os.path.join(d, path), "w") as f:
+                    f.write(text)
+            r = subprocess.run([nats_server, "-t", "-c", os.path.join(d, "nats.conf")], capture_output=True, text=True,
                                env={**os.environ, "SERVER_NAME": "nats-0"})
             if r.returncode != 0:
                 err(f"nats-server -t rejects nats.conf: {(r.stderr or r.stdout).strip()}")
             else:
-                print(f"  ok: nats-server -t accepts nats.conf ({replicas} server(s), {len(routes)} routes)")
-        finally:
-            os.unlink(f.name)
+                print(f"  ok: nats-server -t accepts nats.conf with its permissions ({replicas} server(s), {len(routes)} routes, {len(wanted)} users)")
 
 
 if __name__ == "__main__":

@@ -130,7 +130,7 @@ for dir in "${targets[@]}"; do
     #    carry a placeholder.
     extra=()
     if [[ "$name" == prod ]]; then
-        extra=(--forbid-placeholders --require-auth --external-secret postgres-credentials --external-secret rentops-database --external-secret rentops-tls --external-secret rentops-auth)
+        extra=(--forbid-placeholders --require-auth --external-secret postgres-credentials --external-secret rentops-database --external-secret rentops-tls --external-secret rentops-auth --external-secret rentops-nats --external-secret nats-auth)
     fi
     if PYTHONPATH="$tools" python3 "$script_dir/check-manifests.py" "$rendered" \
         --nats-server "$nats_server" --services-dir "$repo_root/services" "${extra[@]}"; then

@@ -1,5 +1,5 @@
 //! `rentops events tail` and `rentops events export`: a service's event stream read straight from
-//! NATS JetStream, each event decoded by its `ce-type` against the schemas compiled into the
+//! NATS JetStream, each event decoded by its type against the schemas compiled into the
 //! binary (`proto/`, through a reflection pool) and written as JSON lines, CSV or Parquet.
 //!
 //! The reader is an analyst's, never a service's: an ordered consumer of its own (ephemeral, no
@@ -70,6 +70,14 @@ pub struct Filter {
     /// NATS server(s): one URL or a comma-separated seed list.
     #[arg(long, env = "RENTOPS_NATS_URL", default_value = "nats://127.0.0.1:14222")]
     pub nats_url: String,
+    /// The NATS user to read as: an analyst's (`analyst` on the local cluster, whose password
+    /// file deploy/local/run.sh prints).
+    #[arg(long, env = "RENTOPS_NATS_USER")]
+    pub nats_user: Option<String>,
+    /// A file holding that user's password (else the variable RENTOPS_NATS_PASSWORD; a
+    /// password is never taken on the command line).
+    #[arg(long, env = "RENTOPS_NATS_PASSWORD_FILE", requires = "nats_user")]
+    pub nats_password_file: Option<PathBuf>,
 }
 
 impl Filter {
@@ -221,7 +229,7 @@ impl Serialize for RowJson<'_> {
     }
 }
 
-/// Decodes bodies by their `ce-type` with the schemas this binary was built with.
+/// Decodes bodies by their type (`rentops.<service>.v1.<EventName>`) with the schemas this binary was built with.
 pub struct Decoder {
     pool: DescriptorPool,
     options: SerializeOptions,
@@ -296,24 +304,105 @@ impl Raw {
     }
 }
 
+/// The NATS credentials of the flags and environment: `--nats-user` with `--nats-password-file`
+/// (or RENTOPS_NATS_PASSWORD), read and checked as the services read theirs.
+fn credentials(filter: &Filter) -> anyhow::Result<Option<rentops_runtime::NatsCredentials>> {
+    let mut env = rentops_runtime::MapEnv::default();
+    if let Some(user) = &filter.nats_user {
+        env.0.insert("RENTOPS_NATS_USER".into(), user.clone());
+    }
+    match &filter.nats_password_file {
+        Some(path) => {
+            env.0
+                .insert("RENTOPS_NATS_PASSWORD_FILE".into(), path.display().to_string());
+        }
+        None => {
+            if let Ok(password) = std::env::var("RENTOPS_NATS_PASSWORD") {
+                env.0.insert("RENTOPS_NATS_PASSWORD".into(), password);
+            }
+        }
+    }
+    rentops_runtime::NatsCredentials::read(&rentops_runtime::ConfigReader::new(&env))
+        .map_err(|e| anyhow!("NATS credentials (--nats-user, --nats-password-file): {e}"))
+}
+
+/// What the server refused last on this connection (a permissions violation), to tell the
+/// person why a request timed out.
+#[derive(Clone, Default)]
+struct Refusals(Arc<std::sync::Mutex<Option<String>>>);
+
+impl Refusals {
+    fn note(&self, what: String) {
+        if let Ok(mut last) = self.0.lock() {
+            *last = Some(what);
+        }
+    }
+
+    /// `error`, with the server's refusal when there was one.
+    fn explain(&self, error: anyhow::Error, user: Option<&str>) -> anyhow::Error {
+        let last = self.0.lock().ok().and_then(|l| l.clone());
+        match last {
+            Some(refusal) => error.context(format!(
+                "NATS refused it: {refusal} (user {}: its permissions do not allow this)",
+                user.unwrap_or("without credentials")
+            )),
+            None => error,
+        }
+    }
+}
+
 async fn open(filter: &Filter, start: DeliverPolicy) -> anyhow::Result<Reader> {
     let addrs = rentops_eventstore::stream::server_addrs(&filter.nats_url).map_err(|e| anyhow!("{e}"))?;
+    let creds = credentials(filter)?;
+    let user = creds.as_ref().map(|c| c.user.as_str());
+    let refusals = Refusals::default();
+    let noted = refusals.clone();
     // Unlike a service, fail at once when nobody answers: a person is waiting.
-    let client = async_nats::ConnectOptions::new()
-        .name("rentops-events")
+    let client = rentops_eventstore::stream::client_options("rentops-events", creds.as_ref())
+        .event_callback(move |event| {
+            let noted = noted.clone();
+            async move {
+                if let async_nats::Event::ServerError(e) = event {
+                    noted.note(e.to_string());
+                }
+            }
+        })
         .connection_timeout(Duration::from_secs(5))
         .connect(addrs)
         .await
-        .with_context(|| format!("cannot connect to NATS at {}", filter.nats_url))?;
+        .map_err(|e| {
+            let refused = e.kind() == async_nats::ConnectErrorKind::AuthorizationViolation;
+            let error = anyhow::Error::new(e).context(format!("cannot connect to NATS at {}", filter.nats_url));
+            match (refused, user) {
+                (true, Some(user)) => error.context(format!(
+                    "NATS refused the credentials of user {user}: check --nats-user and --nats-password-file"
+                )),
+                (true, None) => error.context(
+                    "NATS requires a user: --nats-user analyst --nats-password-file FILE (deploy/local/run.sh \
+                     prints the local cluster's analyst password file)",
+                ),
+                (false, _) => error,
+            }
+        })?;
     let js = jetstream::new(client);
     let name = filter.stream();
-    let mut stream = js
-        .get_stream(&name)
+    let mut stream = js.get_stream(&name).await.map_err(|e| {
+        refusals.explain(
+            anyhow::Error::new(e).context(format!("stream {name} (has the {} service run yet?)", filter.service)),
+            user,
+        )
+    })?;
+    let last_at_start = stream
+        .info()
         .await
-        .with_context(|| format!("stream {name} (has the {} service run yet?)", filter.service))?;
-    let last_at_start = stream.info().await.context("the stream's state")?.state.last_sequence;
+        .map_err(|e| refusals.explain(anyhow::Error::new(e).context("the stream's state"), user))?
+        .state
+        .last_sequence;
     let mut subjects = filter.subjects();
     let config = OrderedConfig {
+        // Named, so it is created on the subject that carries its name: the only create the
+        // analyst's NATS permissions allow (they keep the services' consumer names out).
+        name: Some(format!("rentops-events-{}", uuid::Uuid::new_v4().simple())),
         filter_subject: if subjects.len() == 1 {
             subjects.remove(0)
         } else {
@@ -323,12 +412,17 @@ async fn open(filter: &Filter, start: DeliverPolicy) -> anyhow::Result<Reader> {
         deliver_policy: start,
         ..OrderedConfig::default()
     };
-    let consumer = stream
-        .create_consumer(config)
-        .await
-        .context("cannot create a reader of the stream")?;
+    let consumer = stream.create_consumer(config).await.map_err(|e| {
+        refusals.explain(
+            anyhow::Error::new(e).context("cannot create a reader of the stream"),
+            user,
+        )
+    })?;
     let pending_at_start = consumer.cached_info().num_pending;
-    let messages = consumer.messages().await.context("cannot read the stream")?;
+    let messages = consumer
+        .messages()
+        .await
+        .map_err(|e| refusals.explain(anyhow::Error::new(e).context("cannot read the stream"), user))?;
     Ok(Reader {
         messages,
         pending_at_start,
@@ -800,6 +894,8 @@ mod tests {
             from_sequence: None,
             since: None,
             nats_url: String::new(),
+            nats_user: None,
+            nats_password_file: None,
         }
     }
 

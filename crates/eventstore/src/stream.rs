@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
+use rentops_runtime::config::NatsCredentials;
 
 /// The oldest server this project runs on: 2.11 brought the wildcard
 /// `Nats-Expected-Last-Subject-Sequence-Subject` check, 2.12 atomic batch publish.
@@ -49,10 +50,24 @@ pub enum StreamError {
          check, atomic batch publish); install a current one with deploy/local/install-nats.sh"
     )]
     ServerTooOld { found: String },
+    #[error(
+        "NATS at {url} refused the credentials of {}: check RENTOPS_NATS_USER and \
+         RENTOPS_NATS_PASSWORD_FILE (or RENTOPS_NATS_PASSWORD) against the server's users",
+        who(.user)
+    )]
+    Refused { url: String, user: Option<String> },
     #[error("{url:?} is not a NATS server address: {message}")]
     Address { url: String, message: String },
     #[error("cannot create or update stream {name}: {message}")]
     Setup { name: String, message: String },
+}
+
+/// Who was refused, for [`StreamError::Refused`].
+fn who(user: &Option<String>) -> String {
+    match user {
+        Some(u) => format!("user {u}"),
+        None => "a client without any (the server requires a user)".to_owned(),
+    }
 }
 
 /// The servers of `urls`: one address, or a comma-separated seed list as every NATS client takes
@@ -78,12 +93,48 @@ pub fn server_addrs(urls: &str) -> Result<Vec<async_nats::ServerAddr>, StreamErr
     Ok(addrs)
 }
 
-/// Connects to NATS (one address or a seed list, [`server_addrs`]), refusing a server older
-/// than [`MIN_SERVER`].
-pub async fn connect(url: &str, name: &str) -> Result<async_nats::Client, StreamError> {
-    let servers = server_addrs(url)?;
-    let client = async_nats::ConnectOptions::new()
+/// The client options rentops connects with: the client's name and, when given, its NATS user
+/// and password, with replies on that user's own inbox prefix (`_INBOX_<user>`, the only inboxes
+/// its permissions let it subscribe to). Every refusal the server sends (a permissions
+/// violation, bad credentials) is logged as an error naming the user, never the password; the
+/// request it refused fails by its own timeout.
+pub fn client_options(name: &str, credentials: Option<&NatsCredentials>) -> async_nats::ConnectOptions {
+    let user = credentials.map_or_else(|| "(no credentials)".to_owned(), |c| c.user.clone());
+    let mut options = async_nats::ConnectOptions::new()
         .name(name)
+        .event_callback(move |event| {
+            let user = user.clone();
+            async move {
+                if let async_nats::Event::ServerError(e) = event {
+                    tracing::error!(nats_user = %user, error = %e, "NATS refused this client");
+                }
+            }
+        });
+    if let Some(c) = credentials {
+        options = options
+            .user_and_password(c.user.clone(), c.password.clone())
+            .custom_inbox_prefix(c.inbox_prefix());
+    }
+    options
+}
+
+/// Connects to NATS (one address or a seed list, [`server_addrs`]) without credentials,
+/// refusing a server older than [`MIN_SERVER`]: for a server without authorization, as tests
+/// start. Services connect with [`connect_as`] (through [`open`]).
+pub async fn connect(url: &str, name: &str) -> Result<async_nats::Client, StreamError> {
+    connect_as(url, name, None).await
+}
+
+/// Connects to NATS as `credentials` (or without any), refusing a server older than
+/// [`MIN_SERVER`]. It keeps trying in the background when the broker is away at start or goes
+/// away later; credentials the server refuses stop it with [`StreamError::Refused`].
+pub async fn connect_as(
+    url: &str,
+    name: &str,
+    credentials: Option<&NatsCredentials>,
+) -> Result<async_nats::Client, StreamError> {
+    let servers = server_addrs(url)?;
+    let client = client_options(name, credentials)
         // Keep trying in the background when the broker goes away: commands answer UNAVAILABLE
         // meanwhile (the store checks the connection state) and succeed again after reconnect.
         .retry_on_initial_connect()
@@ -104,10 +155,33 @@ pub async fn connect(url: &str, name: &str) -> Result<async_nats::Client, Stream
         tokio::time::sleep(Duration::from_millis(50)).await;
         info = client.server_info();
     }
+    if info.version.is_empty() {
+        // Not connected within 5 s. Ask once more without retrying, to say why: refused
+        // credentials are a configuration error, not a broker that is still starting.
+        let probe = client_options(name, credentials)
+            .connection_timeout(Duration::from_secs(5))
+            .connect(server_addrs(url)?)
+            .await;
+        match probe {
+            Err(e) if e.kind() == async_nats::ConnectErrorKind::AuthorizationViolation => {
+                return Err(StreamError::Refused {
+                    url: url.to_owned(),
+                    user: credentials.map(|c| c.user.clone()),
+                });
+            }
+            Ok(probe) => info = probe.server_info(),
+            // Nobody answers: say so, rather than that an unknown server is too old.
+            Err(source) => {
+                return Err(StreamError::Connect {
+                    url: url.to_owned(),
+                    source,
+                });
+            }
+        }
+    }
     check_version(&info.version)?;
     Ok(client)
 }
-
 /// Accepts `2.12.0` and newer, refuses anything older or unreadable.
 pub fn check_version(version: &str) -> Result<(), StreamError> {
     let mut parts = version.trim_start_matches('v').split(['.', '-']);
@@ -171,13 +245,18 @@ pub async fn ensure_snapshot_bucket(
 }
 
 /// The event log of `service` as its common configuration says: connected as
-/// `rentops-<service>/<instance id>` (refusing a server older than 2.12), its stream and its
+/// `rentops-<service>/<instance id>` with its NATS credentials (refusing a server older than 2.12), its stream and its
 /// snapshot bucket created or updated to the configured replicas.
 pub async fn open(
     service: &str,
     c: &rentops_runtime::CommonConfig,
 ) -> Result<(crate::EventStore, StreamSettings), StreamError> {
-    let client = connect(&c.nats_url, &format!("rentops-{service}/{}", c.instance_id)).await?;
+    let client = connect_as(
+        &c.nats_url,
+        &format!("rentops-{service}/{}", c.instance_id),
+        c.nats_credentials.as_ref(),
+    )
+    .await?;
     let settings = StreamSettings::for_service(service, c.stream_replicas);
     let js = jetstream::new(client.clone());
     ensure_stream(&js, &settings).await?;

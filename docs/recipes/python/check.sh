@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the Python recipe against the real thing: the project's nats-server on a port of its own,
-# the order service on SQLite, an order placed with the CLI; then generates the classes from
+# Runs the Python recipe against the real thing: the project's nats-server on a port of its own
+# with the project's users and permissions, the order service on SQLite, an order placed with the CLI; then generates the classes from
 # proto/, reads the ORDER stream with read_stream.py and checks the decoded OrderPlaced.
 # deploy/local/test.sh runs it after the Rust tests (whose build the two binaries reuse).
 #
@@ -50,13 +50,24 @@ wait_port() {
 log "generating the classes from proto/"
 "$py" "$here/generate.py" --proto "$repo_root/proto" --out "$work/gen"
 
+# The project's users and permissions, with passwords of this run's own: the recipe reads as the
+# analyst, as it would against the local cluster or Kubernetes.
+mkdir -p "$work/auth"
+for u in order fleet receivables complaint analyst; do
+    od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$work/auth/$u.password"
+    printf 'RENTOPS_NATS_%s_PASSWORD: "%s"\n' "$(tr '[:lower:]' '[:upper:]' <<<"$u")" "$(cat "$work/auth/$u.password")"
+done >"$work/auth/passwords.conf"
+cp "$repo_root/deploy/k8s/base/nats/permissions.conf" "$work/auth/permissions.conf"
 nats_port="$(free_port)"
-"$nats_server" -js -a 127.0.0.1 -p "$nats_port" -sd "$work/nats" >"$work/nats.log" 2>&1 &
+printf 'listen: "127.0.0.1:%s"\njetstream { store_dir: "%s" }\ninclude ./permissions.conf\n' \
+    "$nats_port" "$work/nats" >"$work/auth/nats.conf"
+"$nats_server" -c "$work/auth/nats.conf" >"$work/nats.log" 2>&1 &
 pids+=($!)
 wait_port "$nats_port" nats-server
 
 grpc_port="$(free_port)"
 RENTOPS_NATS_URL="nats://127.0.0.1:$nats_port" \
+RENTOPS_NATS_USER=order RENTOPS_NATS_PASSWORD_FILE="$work/auth/order.password" \
 RENTOPS_DATABASE_URL="sqlite://$work/order.db" \
 RENTOPS_GRPC_ADDR="127.0.0.1:$grpc_port" RENTOPS_METRICS_ADDR=off \
     "$target_dir/debug/rentops-order" >"$work/order.log" 2>&1 &
@@ -73,6 +84,7 @@ RENTOPS_ORDER_ADDR="http://127.0.0.1:$grpc_port" RENTOPS_ACTOR=analyst-check REN
 
 log "reading the ORDER stream"
 "$py" "$here/read_stream.py" --nats-url "nats://127.0.0.1:$nats_port" --stream ORDER \
+    --user analyst --password-file "$work/auth/analyst.password" \
     --classes "$work/gen" >"$work/order.jsonl"
 
 "$py" - "$work/order.jsonl" "$customer" <<'PY'

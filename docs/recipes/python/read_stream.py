@@ -3,11 +3,13 @@
 
 Every event is one message: CloudEvents 1.0 in binary mode, lean (the attributes the subject
 carries are not repeated in headers, see `envelope()`), the body the protobuf message of the
-event's type (`rentops.<service>.v1.<EventName>` is the message's full name in `proto/`). This reader uses an ordered, ephemeral consumer of its own:
-it is created by the reader, acknowledges nothing, is removed by the server once the reader
-goes away, and cannot block or hold back the services' own durable consumers.
+event's type (`rentops.<service>.v1.<EventName>` is the message's full name in `proto/`).
+This reader uses a pull consumer of its own: named, created by the reader, acknowledging
+nothing, deleted when the reader ends (and by the server a minute after a reader that died), so
+it cannot block or hold back the services' own durable consumers.
 
-    python3 read_stream.py --stream ORDER --from-sequence 1 --classes gen/ > order.jsonl
+    python3 read_stream.py --user analyst --password-file data/nats-auth/analyst.password \
+        --stream ORDER --from-sequence 1 --classes gen/ > order.jsonl
 
 `--classes` is the directory the classes were generated into (see README.md beside this file).
 """
@@ -18,12 +20,14 @@ import argparse
 import asyncio
 import importlib
 import json
+import os
 import pathlib
 import sys
+import uuid
 from datetime import datetime
 
 import nats
-from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from google.protobuf import json_format, symbol_database
 
 
@@ -83,43 +87,71 @@ def decode(db: symbol_database.SymbolDatabase, msg) -> dict:
     return event
 
 
+async def connect(args: argparse.Namespace):
+    """Connects as the analyst: the user and its password (from a file, as the local cluster
+    writes it, or RENTOPS_NATS_PASSWORD), or without credentials on a server that has no users."""
+    options = {}
+    if args.user:
+        if args.password_file:
+            password = pathlib.Path(args.password_file).read_text(encoding="utf-8").strip()
+        else:
+            password = os.environ.get("RENTOPS_NATS_PASSWORD", "")
+        if not password:
+            raise SystemExit("--user needs --password-file (or RENTOPS_NATS_PASSWORD)")
+        options = {"user": args.user, "password": password}
+    return await nats.connect(args.nats_url.split(","), **options)
+
+
 async def read(args: argparse.Namespace) -> int:
     db = load_classes(pathlib.Path(args.classes))
-    nc = await nats.connect(args.nats_url.split(","))
+    nc = await connect(args)
     js = nc.jetstream()
     info = await js.stream_info(args.stream)
     last = info.state.last_seq
-    if args.from_time:
-        config = ConsumerConfig(
-            deliver_policy=DeliverPolicy.BY_START_TIME,
-            opt_start_time=datetime.fromisoformat(args.from_time).isoformat(),
-        )
-    else:
-        config = ConsumerConfig(
-            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-            opt_start_seq=max(args.from_sequence, 1),
-        )
     subject = args.subject or f"rentops.{args.stream.lower()}.>"
-    sub = await js.subscribe(subject, stream=args.stream, ordered_consumer=True, config=config)
+    # A consumer of the reader's own: named (an analyst may only create consumers by name, so
+    # none can be mistaken for a service's), acknowledging nothing, in memory, and removed by
+    # the server a minute after the reader goes away.
+    config = ConsumerConfig(
+        name=f"analyst-py-{uuid.uuid4().hex[:12]}",
+        filter_subject=subject,
+        ack_policy=AckPolicy.NONE,
+        mem_storage=True,
+        inactive_threshold=60.0,
+    )
+    if args.from_time:
+        config.deliver_policy = DeliverPolicy.BY_START_TIME
+        config.opt_start_time = datetime.fromisoformat(args.from_time).isoformat()
+    else:
+        config.deliver_policy = DeliverPolicy.BY_START_SEQUENCE
+        config.opt_start_seq = max(args.from_sequence, 1)
+    await js.add_consumer(args.stream, config)
+    sub = await js.pull_subscribe_bind(config.name, stream=args.stream)
     printed = 0
     try:
-        while last > 0:
+        done = last == 0
+        while not done:
             try:
-                msg = await sub.next_msg(timeout=args.idle_secs)
+                batch = await sub.fetch(batch=256, timeout=args.idle_secs)
             except nats.errors.TimeoutError:
+                if args.follow:
+                    continue
                 break
-            event = decode(db, msg)
-            if not args.type or event["type"].endswith("." + args.type):
-                print(json.dumps(event, ensure_ascii=False), flush=True)
-                printed += 1
-            if args.limit and printed >= args.limit:
-                break
-            # Stop at the stream's end as it was when the reader started (a bounded export);
-            # --follow keeps reading new events.
-            if not args.follow and msg.metadata.sequence.stream >= last:
-                break
+            for msg in batch:
+                event = decode(db, msg)
+                if not args.type or event["type"].endswith("." + args.type):
+                    print(json.dumps(event, ensure_ascii=False), flush=True)
+                    printed += 1
+                if args.limit and printed >= args.limit:
+                    done = True
+                    break
+                # Stop at the stream's end as it was when the reader started (a bounded export);
+                # --follow keeps reading new events.
+                if not args.follow and msg.metadata.sequence.stream >= last:
+                    done = True
+                    break
     finally:
-        await sub.unsubscribe()
+        await js.delete_consumer(args.stream, config.name)
         await nc.close()
     print(f"read {printed} event(s) of {args.stream}", file=sys.stderr)
     return 0
@@ -128,6 +160,14 @@ async def read(args: argparse.Namespace) -> int:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--nats-url", default="nats://127.0.0.1:14222", help="comma-separated seed list")
+    p.add_argument(
+        "--user", default=os.environ.get("RENTOPS_NATS_USER"), help="the NATS user, e.g. analyst (RENTOPS_NATS_USER)"
+    )
+    p.add_argument(
+        "--password-file",
+        default=os.environ.get("RENTOPS_NATS_PASSWORD_FILE"),
+        help="a file holding the user's password (RENTOPS_NATS_PASSWORD_FILE); the local cluster prints its path",
+    )
     p.add_argument("--stream", default="ORDER", help="ORDER, FLEET, RECEIVABLES, COMPLAINT")
     p.add_argument("--subject", help="a subject filter inside the stream, e.g. rentops.order.order.<id>.>")
     p.add_argument("--type", help="only this event name, e.g. OrderPlaced")

@@ -106,8 +106,21 @@ impl Desk {
         order_env: &[(&str, &str)],
         fleet_env: &[(&str, &str)],
     ) -> Desk {
-        rentops_testkit::init_tracing();
         let nats = NatsServer::start().await.expect("nats-server");
+        Self::start_on(nats, order_db, fleet_db, clock, order_env, fleet_env).await
+    }
+
+    /// Like [`Desk::start_with`], on a nats-server the test started (e.g. with the users and
+    /// permissions of the cluster; the services' environments then carry their credentials).
+    pub async fn start_on(
+        nats: NatsServer,
+        order_db: &TestDatabase,
+        fleet_db: &TestDatabase,
+        clock: Arc<dyn Clock>,
+        order_env: &[(&str, &str)],
+        fleet_env: &[(&str, &str)],
+    ) -> Desk {
+        rentops_testkit::init_tracing();
         let shutdown = Shutdown::new();
         let config =
             rentops_order::app::OrderConfig::read(&env(&nats.url(), order_db.url(), order_env)).expect("order config");
@@ -148,6 +161,11 @@ impl Desk {
     /// The running fleet service (its projectors, reactions, database).
     pub fn fleet_app(&self) -> &rentops_fleet::app::App {
         &self.fleet
+    }
+
+    /// The nats-server itself (its users' credentials, its refusals).
+    pub fn nats(&self) -> &NatsServer {
+        &self.nats
     }
 
     /// The nats-server both services use.
