@@ -862,6 +862,7 @@ impl<P: Projection> Projector<P> {
         if let Some(last) = events.last() {
             let to = last.sequence;
             let started = std::time::Instant::now();
+            let started_at = std::time::SystemTime::now();
             let applied = apply_batch(db, projection, name, *reached, &events).await?;
             let took = started.elapsed();
             tracing::debug!(projection = %name, live, events = events.len(), pending = max_pending, ?took, "batch applied");
@@ -871,6 +872,15 @@ impl<P: Projection> Projector<P> {
             }
             *reached = to;
             if live {
+                // Each event's trace shows the batch that applied it (a rebuild's would only
+                // repeat history).
+                rentops_eventstore::trace::record_batch(
+                    "project",
+                    name,
+                    &events,
+                    started_at,
+                    std::time::SystemTime::now(),
+                );
                 metrics::histogram!("rentops_projection_batch_events", "projection" => name.to_owned())
                     .record(events.len() as f64);
                 metrics::histogram!("rentops_projection_apply_seconds", "projection" => name.to_owned())

@@ -15,6 +15,7 @@ use async_nats::jetstream::{self, AckKind, consumer};
 use futures::StreamExt;
 use rentops_eventstore::RecordedEvent;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::backoff::Backoff;
 use crate::progress::Progress;
@@ -179,7 +180,21 @@ async fn consume<R: React>(
             message.headers.as_ref(),
             message.payload.clone(),
         ) {
-            Ok(event) => reactor.handle(&event).await,
+            Ok(event) => {
+                // The reaction and the commands it issues are part of the trace of the command
+                // that wrote the event.
+                let span = tracing::info_span!(
+                    "react",
+                    otel.kind = "consumer",
+                    reactor = reactor.name(),
+                    messaging.system = "nats",
+                    messaging.destination.name = %message.subject,
+                    messaging.message.id = %event.meta.event_id,
+                    rentops.sequence = sequence,
+                );
+                rentops_eventstore::trace::continue_from(&span, &event);
+                reactor.handle(&event).instrument(span).await
+            }
             Err(e) => Reaction::Skipped(format!("not a rentops event: {e}")),
         };
         let ack = match &reaction {

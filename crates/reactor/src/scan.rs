@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::backoff::Backoff;
 use crate::progress::Progress;
@@ -59,7 +60,9 @@ pub async fn run_scan<S: Scan>(scan: S, mut schedule: Schedule, progress: Progre
     loop {
         progress.pass_started();
         let started = tokio::time::Instant::now();
-        let wait = match scan.pass().await {
+        // A pass starts a trace of its own: the commands it issues (and their events) carry it.
+        let span = tracing::info_span!("scan", scan = scan.name());
+        let wait = match scan.pass().instrument(span).await {
             Ok(next) => {
                 schedule.backoff.succeeded();
                 next.map_or(schedule.interval, |d| d.min(schedule.interval))

@@ -59,7 +59,7 @@ where
         }
     };
     let common = config.common().clone();
-    let _telemetry = telemetry::init(name, common.log_format, common.otlp_endpoint.as_deref())?;
+    let telemetry = telemetry::init(name, common.log_format, &common.trace)?;
     if let Some(addr) = common.metrics_addr {
         telemetry::init_metrics(addr)?;
     }
@@ -75,5 +75,7 @@ where
         .map_err(|e| MainError::Start(e.into()))?;
     tracing::info!(addr = %app.addr(), "{name} ready");
     crate::drain_on_signal(&shutdown, common.shutdown_grace, app.join()).await;
+    // The spans still held are sent now; the flush waits for the exporting task on the runtime.
+    let _ = tokio::task::spawn_blocking(move || drop(telemetry)).await;
     Ok(())
 }

@@ -69,8 +69,8 @@ async fn request_replan(
     urgent: bool,
 ) -> Result<(), ProjectionError> {
     sqlx::query(
-        "INSERT INTO replan_requests (source, sequence, city, event_id, reason, urgent, recorded_at_us) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (source, sequence) DO NOTHING",
+        "INSERT INTO replan_requests (source, sequence, city, event_id, reason, urgent, recorded_at_us, traceparent, tracestate) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (source, sequence) DO NOTHING",
     )
     .bind(source)
     .bind(e.sequence as i64)
@@ -79,6 +79,9 @@ async fn request_replan(
     .bind(format!("{source}:{}", e.name))
     .bind(i64::from(urgent))
     .bind(micros(OffsetDateTime::now_utc()))
+    // The re-plan continues the trace of the change that asked for it.
+    .bind(e.trace.as_ref().map_or("", |t| t.traceparent.as_str()).to_owned())
+    .bind(e.trace.as_ref().and_then(|t| t.tracestate.clone()).unwrap_or_default())
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -4,12 +4,13 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use rentops_eventstore::{CommandHandler, CommandMeta, ExecuteError};
+use rentops_eventstore::{CommandHandler, CommandMeta, ExecuteError, TraceContext, trace};
 use rentops_planner::PlanOptions;
 use rentops_projection::Db;
 use rentops_runtime::Clock;
 use sqlx::Row;
 use time::OffsetDateTime;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::domain::VehicleModel;
@@ -324,7 +325,8 @@ pub async fn once(
         }
         // Everything asked so far for this city is covered by this one re-plan.
         let requests = sqlx::query(
-            "SELECT source, sequence, event_id, reason FROM replan_requests WHERE city = $1 ORDER BY recorded_at_us, source, sequence",
+            "SELECT source, sequence, event_id, reason, traceparent, tracestate FROM replan_requests WHERE city = $1 \
+             ORDER BY recorded_at_us, source, sequence",
         )
         .bind(city.clone())
         .fetch_all(&db.pool)
@@ -332,6 +334,7 @@ pub async fn once(
         .map_err(QueryError::from)?;
         let (mut order_max, mut fleet_max) = (0i64, 0i64);
         let mut newest = (String::new(), String::new());
+        let mut traces = Vec::new();
         for q in &requests {
             let source: String = q.get(0);
             let seq: i64 = q.get(1);
@@ -341,6 +344,23 @@ pub async fn once(
                 fleet_max = fleet_max.max(seq);
             }
             newest = (q.get(2), q.get(3));
+            let traceparent: String = q.get(4);
+            let tracestate: String = q.get(5);
+            if !traceparent.is_empty() {
+                traces.push(TraceContext {
+                    traceparent,
+                    tracestate: (!tracestate.is_empty()).then_some(tracestate),
+                });
+            }
+        }
+        // One re-plan answers every change gathered: it continues the newest one's trace and
+        // links the others', so each change's trace leads to the plan it got.
+        let span = tracing::info_span!("replan", %city, requests = requests.len(), trigger = %newest.1);
+        if let Some((newest_trace, others)) = traces.split_last() {
+            trace::continue_trace(&span, newest_trace);
+            for other in others {
+                trace::link_trace(&span, other);
+            }
         }
         let request_id = format!("replan:{}", newest.0);
         let result = replan_city(
@@ -353,6 +373,7 @@ pub async fn once(
             "system:fleet-replan",
             &newest.1,
         )
+        .instrument(span)
         .await;
         match result {
             Ok(done) => tracing::info!(%city, events = done.events_appended, trigger = %newest.1, "city re-planned"),
