@@ -35,6 +35,7 @@ impl Env for MapEnv {
 /// Settings that carry secrets and may also be given as a file's content, `<KEY>_FILE` naming
 /// the file (a Kubernetes Secret mounted as a volume, rather than put in the environment). The
 /// setting itself wins when both are there.
+/// (`RENTOPS_NATS_PASSWORD_FILE` is read by [`ConfigReader::secret`] where the setting is read.)
 pub const FROM_FILE: &[&str] = &["RENTOPS_DATABASE_URL"];
 
 /// The process environment over the optional configuration file.
@@ -88,22 +89,29 @@ fn secrets_from_files(lookup: &dyn Fn(&str) -> Option<String>) -> Result<HashMap
         if lookup(key).is_some() {
             continue;
         }
-        let text = std::fs::read_to_string(path.trim()).map_err(|e| ConfigError {
-            key: file_key.clone(),
-            value: path.clone(),
-            reason: e.to_string(),
-        })?;
-        let value = text.trim_end_matches(['\n', '\r']).to_owned();
-        if value.is_empty() {
-            return Err(ConfigError {
-                key: file_key,
-                value: path,
-                reason: "the file is empty".into(),
-            });
-        }
-        found.insert((*key).to_owned(), value);
+        found.insert((*key).to_owned(), read_secret_file(&file_key, &path)?);
     }
     Ok(found)
+}
+
+/// The content of secret file `path` (named by setting `file_key`) without its trailing newline;
+/// an unreadable or empty file is an error naming `file_key`, so nothing starts on a default in
+/// place of its secret. The error shows the path, never the content.
+fn read_secret_file(file_key: &str, path: &str) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path.trim()).map_err(|e| ConfigError {
+        key: file_key.to_owned(),
+        value: path.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let value = text.trim_end_matches(['\n', '\r']).to_owned();
+    if value.is_empty() {
+        return Err(ConfigError {
+            key: file_key.to_owned(),
+            value: path.to_owned(),
+            reason: "the file is empty".into(),
+        });
+    }
+    Ok(value)
 }
 
 impl Env for ProcessEnv {
@@ -133,6 +141,20 @@ impl<'a> ConfigReader<'a> {
     /// A set but empty variable counts as unset.
     pub fn raw(&self, key: &str) -> Option<String> {
         self.env.get(key).filter(|v| !v.trim().is_empty())
+    }
+
+    /// A secret setting: `key` itself, else the content of the file `<key>_FILE` names (a
+    /// Kubernetes Secret mounted as a volume), without its trailing newline. The setting itself
+    /// wins when both are there; an unreadable or empty file is an error naming `<key>_FILE`.
+    pub fn secret(&self, key: &str) -> Result<Option<String>, ConfigError> {
+        if let Some(value) = self.raw(key) {
+            return Ok(Some(value));
+        }
+        let file_key = format!("{key}_FILE");
+        match self.raw(&file_key) {
+            None => Ok(None),
+            Some(path) => read_secret_file(&file_key, &path).map(Some),
+        }
     }
 
     pub fn string(&self, key: &str, default: &str) -> String {
@@ -219,6 +241,11 @@ pub enum LogFormat {
 pub struct CommonConfig {
     /// `RENTOPS_NATS_URL`: the broker (the local cluster's own nats-server listens on 14222).
     pub nats_url: String,
+    /// `RENTOPS_NATS_USER` with `RENTOPS_NATS_PASSWORD` (or `RENTOPS_NATS_PASSWORD_FILE`, the
+    /// password as a file's content): who this service is to NATS, which grants it only its own
+    /// subjects (deploy/k8s/base/nats/permissions.conf). Unset: connect without credentials (a
+    /// server without authorization, as tests start).
+    pub nats_credentials: Option<NatsCredentials>,
     /// `RENTOPS_DATABASE_URL`: `sqlite://…` (embedded default) or `postgres://…`.
     pub database_url: String,
     /// `RENTOPS_GRPC_ADDR`.
@@ -227,9 +254,11 @@ pub struct CommonConfig {
     pub metrics_addr: Option<SocketAddr>,
     /// `RENTOPS_STREAM_REPLICAS`: 1 locally, 3 in a cluster.
     pub stream_replicas: usize,
-    /// `RENTOPS_OTLP_ENDPOINT` (or the standard `OTEL_EXPORTER_OTLP_ENDPOINT`): traces are
-    /// exported there over OTLP/gRPC when set.
-    pub otlp_endpoint: Option<String>,
+    /// `RENTOPS_OTLP_ENDPOINT` (or the standard `OTEL_EXPORTER_OTLP_ENDPOINT`), with
+    /// `RENTOPS_OTLP_PROTOCOL` (or `OTEL_EXPORTER_OTLP_PROTOCOL`: `grpc`, the default, or
+    /// `http/protobuf`): traces are exported there when set; `RENTOPS_TRACE_FILTER` (default
+    /// `info`) says which spans are recorded, apart from `RUST_LOG`.
+    pub trace: crate::telemetry::TraceSettings,
     /// `RENTOPS_LOG_FORMAT`: `text` or `json`.
     pub log_format: LogFormat,
     /// `RENTOPS_INSTANCE_ID`: names this replica (lease holder, client name).
@@ -259,6 +288,62 @@ pub struct CommonConfig {
     /// `RENTOPS_HEALTH_ADDR` (default `off`): `grpc.health.v1.Health` alone, in plaintext, on a
     /// port of its own, for Kubernetes' gRPC probes, which cannot speak TLS.
     pub health_addr: Option<SocketAddr>,
+}
+
+/// A NATS user and its password. The password never reaches a log: `Debug` leaves it out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NatsCredentials {
+    pub user: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for NatsCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsCredentials")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NatsCredentials {
+    /// `RENTOPS_NATS_USER` and `RENTOPS_NATS_PASSWORD` (or `RENTOPS_NATS_PASSWORD_FILE`): both
+    /// or neither. `None` when neither is set.
+    pub fn read(r: &ConfigReader<'_>) -> Result<Option<Self>, ConfigError> {
+        let user = r.raw("RENTOPS_NATS_USER").map(|u| u.trim().to_owned());
+        let password = r.secret("RENTOPS_NATS_PASSWORD")?;
+        match (user, password) {
+            (None, None) => Ok(None),
+            (Some(user), Some(password)) => {
+                if !user.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                    return Err(ConfigError {
+                        key: "RENTOPS_NATS_USER".into(),
+                        value: user,
+                        reason: "a NATS user name: letters, digits, '-' and '_'".into(),
+                    });
+                }
+                Ok(Some(Self { user, password }))
+            }
+            (Some(user), None) => Err(ConfigError {
+                key: "RENTOPS_NATS_PASSWORD_FILE".into(),
+                value: String::new(),
+                reason: format!(
+                    "RENTOPS_NATS_USER={user} needs its password: RENTOPS_NATS_PASSWORD_FILE (a file holding \
+                     it) or RENTOPS_NATS_PASSWORD"
+                ),
+            }),
+            (None, Some(_)) => Err(ConfigError {
+                key: "RENTOPS_NATS_USER".into(),
+                value: String::new(),
+                reason: "a NATS password is set (RENTOPS_NATS_PASSWORD or its _FILE) but no user".into(),
+            }),
+        }
+    }
+
+    /// The inbox prefix this user's replies come to, `_INBOX_<user>`: the permissions let each
+    /// user subscribe to its own inboxes only, so no one reads another's replies.
+    pub fn inbox_prefix(&self) -> String {
+        format!("_INBOX_{}", self.user)
+    }
 }
 
 /// The server's certificate chain and private key, both PEM.
@@ -397,13 +482,22 @@ impl CommonConfig {
         let default_instance = format!("{service}-{}", std::process::id());
         Ok(Self {
             nats_url,
+            nats_credentials: NatsCredentials::read(r)?,
             database_url,
             grpc_addr: r.addr("RENTOPS_GRPC_ADDR", default_grpc)?,
             metrics_addr: r.optional_addr("RENTOPS_METRICS_ADDR", default_metrics)?,
             stream_replicas: r.bounded("RENTOPS_STREAM_REPLICAS", 1, 1..=5)? as usize,
-            otlp_endpoint: r
-                .raw("RENTOPS_OTLP_ENDPOINT")
-                .or_else(|| r.raw("OTEL_EXPORTER_OTLP_ENDPOINT")),
+            trace: crate::telemetry::TraceSettings {
+                otlp_endpoint: r
+                    .raw("RENTOPS_OTLP_ENDPOINT")
+                    .or_else(|| r.raw("OTEL_EXPORTER_OTLP_ENDPOINT")),
+                otlp_protocol: if r.raw("RENTOPS_OTLP_PROTOCOL").is_some() {
+                    r.parse("RENTOPS_OTLP_PROTOCOL", crate::telemetry::OtlpProtocol::Grpc)?
+                } else {
+                    r.parse("OTEL_EXPORTER_OTLP_PROTOCOL", crate::telemetry::OtlpProtocol::Grpc)?
+                },
+                filter: r.string("RENTOPS_TRACE_FILTER", "info"),
+            },
             log_format,
             instance_id: r.string("RENTOPS_INSTANCE_ID", &default_instance),
             shutdown_grace: r.seconds("RENTOPS_SHUTDOWN_GRACE_SECS", 20, 1..=600)?,
@@ -467,6 +561,72 @@ mod tests {
         assert_eq!(
             secrets_from_files(&|k| empty.get(k).cloned()).unwrap_err().reason,
             "the file is empty"
+        );
+    }
+
+    #[test]
+    fn nats_credentials_are_a_user_and_a_password_from_a_file_never_shown() {
+        let read = |env: MapEnv| CommonConfig::read(&ConfigReader::new(&env), "order", "127.0.0.1:50051", "off");
+        assert_eq!(read(MapEnv::default()).unwrap().nats_credentials, None);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("nats-password");
+        std::fs::write(&file, "s3cret-Pa55\n").unwrap();
+        let file = file.display().to_string();
+        let c = read(MapEnv::from_pairs([
+            ("RENTOPS_NATS_USER", "order"),
+            ("RENTOPS_NATS_PASSWORD_FILE", &file),
+        ]))
+        .unwrap();
+        let creds = c.nats_credentials.clone().unwrap();
+        assert_eq!((creds.user.as_str(), creds.password.as_str()), ("order", "s3cret-Pa55"));
+        assert_eq!(creds.inbox_prefix(), "_INBOX_order");
+        // Neither the credentials' nor the whole configuration's Debug shows the password.
+        assert!(!format!("{creds:?} {c:?}").contains("s3cret"));
+        // The setting itself wins over its file.
+        let c = read(MapEnv::from_pairs([
+            ("RENTOPS_NATS_USER", "order"),
+            ("RENTOPS_NATS_PASSWORD", "direct"),
+            ("RENTOPS_NATS_PASSWORD_FILE", &file),
+        ]))
+        .unwrap();
+        assert_eq!(c.nats_credentials.unwrap().password, "direct");
+        // A user without a password, a password without a user, a missing or empty file, a bad
+        // user name: each an error naming the setting to fix.
+        let key = |env: MapEnv| read(env).unwrap_err().key;
+        assert_eq!(
+            key(MapEnv::from_pairs([("RENTOPS_NATS_USER", "order")])),
+            "RENTOPS_NATS_PASSWORD_FILE"
+        );
+        assert_eq!(
+            key(MapEnv::from_pairs([("RENTOPS_NATS_PASSWORD", "x")])),
+            "RENTOPS_NATS_USER"
+        );
+        let missing = dir.path().join("nope").display().to_string();
+        let err = read(MapEnv::from_pairs([
+            ("RENTOPS_NATS_USER", "order"),
+            ("RENTOPS_NATS_PASSWORD_FILE", &missing),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.key, "RENTOPS_NATS_PASSWORD_FILE");
+        assert!(err.to_string().contains("RENTOPS_NATS_PASSWORD_FILE"), "{err}");
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "\n").unwrap();
+        let empty = empty.display().to_string();
+        let err = read(MapEnv::from_pairs([
+            ("RENTOPS_NATS_USER", "order"),
+            ("RENTOPS_NATS_PASSWORD_FILE", &empty),
+        ]))
+        .unwrap_err();
+        assert_eq!(
+            (err.key.as_str(), err.reason.as_str()),
+            ("RENTOPS_NATS_PASSWORD_FILE", "the file is empty")
+        );
+        assert_eq!(
+            key(MapEnv::from_pairs([
+                ("RENTOPS_NATS_USER", "or der"),
+                ("RENTOPS_NATS_PASSWORD", "x")
+            ])),
+            "RENTOPS_NATS_USER"
         );
     }
 

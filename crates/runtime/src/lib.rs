@@ -11,7 +11,7 @@ pub mod shutdown;
 pub mod telemetry;
 pub mod validate;
 
-pub use config::{CommonConfig, ConfigError, ConfigReader, Env, MapEnv, ProcessEnv};
+pub use config::{CommonConfig, ConfigError, ConfigReader, Env, MapEnv, NatsCredentials, ProcessEnv};
 pub use grpc::{bad_request, invalid_argument};
 pub use service::{MainError, RunningService, ServiceConfig, service_main};
 pub use shutdown::{Shutdown, drain_on_signal, wait_for_signal};

@@ -6,6 +6,7 @@
 pub mod answer;
 pub mod cluster;
 pub mod grpc;
+pub mod metrics;
 pub mod nats;
 pub mod postgres;
 pub mod security;
@@ -13,7 +14,7 @@ pub mod service;
 
 pub use answer::Answer;
 pub use cluster::{Cluster, TestService};
-pub use nats::NatsServer;
+pub use nats::{NatsServer, permissions_file};
 pub use postgres::PgDatabase;
 pub use security::{TestCertificates, TokenIssuer, bearer};
 pub use service::{InProcess, start_in_process};
