@@ -93,6 +93,13 @@ pub async fn run_reactor<R: React>(
     progress: Progress,
     shutdown: CancellationToken,
 ) {
+    // Every series this reactor records, at 0 from the start: a dashboard shows "0 redeliveries"
+    // rather than no data, and an alert over them is defined from the first scrape.
+    metrics::counter!("rentops_consumer_redeliveries_total", "reactor" => reactor.name().to_owned()).increment(0);
+    for outcome in ["done", "skipped", "retried"] {
+        metrics::counter!("rentops_reactor_events_total", "reactor" => reactor.name().to_owned(), "outcome" => outcome)
+            .increment(0);
+    }
     let mut said_waiting = false;
     loop {
         match consume(&js, &subscription, &reactor, &progress, &shutdown).await {

@@ -57,6 +57,8 @@ impl Schedule {
 
 /// Runs `scan` until `shutdown`: a first pass at once, then as the schedule says.
 pub async fn run_scan<S: Scan>(scan: S, mut schedule: Schedule, progress: Progress, shutdown: CancellationToken) {
+    // At 0 from the start, so "no failures" is a value on the dashboard, not missing data.
+    metrics::counter!("rentops_scan_failures_total", "scan" => scan.name().to_owned()).increment(0);
     loop {
         progress.pass_started();
         let started = tokio::time::Instant::now();
@@ -184,6 +186,30 @@ mod tests {
         assert!(ok.load(Ordering::SeqCst) >= 2);
         shutdown.cancel();
         task.await.unwrap();
+    }
+
+    #[test]
+    fn a_scan_reports_no_failures_from_its_start() {
+        // The recorder is this thread's: the runtime runs the scan on it.
+        let page = rentops_testkit::metrics::rendered(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .start_paused(true)
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let (scan, _) = counting(0);
+                let (progress, watch) = Progress::new();
+                let shutdown = CancellationToken::new();
+                let schedule = Schedule::every(Duration::from_secs(3600));
+                let task = tokio::spawn(run_scan(scan, schedule, progress, shutdown.clone()));
+                watch.next_full_pass(Duration::from_secs(1)).await.unwrap();
+                shutdown.cancel();
+                task.await.unwrap();
+            });
+        });
+        let failures = rentops_testkit::metrics::value(&page, "rentops_scan_failures_total{scan=\"counting\"}");
+        assert_eq!(failures, Some(0.0), "{page}");
     }
 
     #[tokio::test(start_paused = true)]
