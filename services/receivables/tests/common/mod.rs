@@ -322,9 +322,17 @@ impl TestApp {
             .expect("a rematch pass");
     }
 
-    /// Moves the clock to `at` and waits for a whole ladder pass that saw it, and for the read
-    /// model to have what it appended.
+    /// Moves the clock to `at` and waits for a whole ladder pass that saw it; returns the
+    /// stream's last sequence after it. The pass starts only once the read model has every step
+    /// taken so far: a pass that still saw the last step as due would take nothing, and the
+    /// next step would wait for a later pass.
     pub async fn ladder_at(&self, at: OffsetDateTime) -> u64 {
+        let last = self.last_sequence().await;
+        let mut applied = self.app.projector.applied();
+        tokio::time::timeout(Duration::from_secs(60), applied.wait_for(|reached| *reached >= last))
+            .await
+            .expect("the read model reaches the stream's end within 60 s")
+            .expect("the projector runs");
         self.clock.set(at);
         self.app
             .ladder_scan
