@@ -182,6 +182,7 @@ pub async fn connect_as(
     check_version(&info.version)?;
     Ok(client)
 }
+
 /// Accepts `2.12.0` and newer, refuses anything older or unreadable.
 pub fn check_version(version: &str) -> Result<(), StreamError> {
     let mut parts = version.trim_start_matches('v').split(['.', '-']);
