@@ -5,6 +5,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test harness: a failed step stops the test loudly
 
+pub mod cluster;
+
+pub use cluster::{Cluster, Node};
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,26 +65,63 @@ pub fn cny(amount_fen: i64) -> Option<Money> {
     })
 }
 
+/// A traffic bureau's record: speeding (1352) at `at` by the car carrying `plate`, 200 CNY and
+/// 3 points, line `line` of the batch.
+pub fn violation(plate: &str, at: OffsetDateTime, line: u32) -> rentops_proto::receivables::ViolationRecord {
+    rentops_proto::receivables::ViolationRecord {
+        plate: plate.into(),
+        offence_at: Some(ts(at)),
+        place: "浦东机场南路".into(),
+        offence_code: "1352".into(),
+        offence_text: "超速".into(),
+        fine: cny(20_000),
+        points: 3,
+        line,
+        source: "e2e".into(),
+        ..Default::default()
+    }
+}
+
 pub fn station(s: &str) -> Option<opb::Location> {
     Some(opb::Location {
         place: Some(opb::location::Place::StationId(s.into())),
     })
 }
 
-/// Both services, started on `clock`, with clients to each.
-pub struct Desk {
+/// The desk's and the fleet staff's clients to the order and fleet services, and the steps
+/// they take through them. [`Desk`] and [`Cluster`] both hand it out (by `Deref`).
+pub struct Front {
     pub label: &'static str,
-    pub clock: Arc<dyn Clock>,
     pub oc: OrderServiceClient<Channel>,
     pub fc: FleetServiceClient<Channel>,
     /// The order stream's sequence of the desk's last command through this harness: what
-    /// [`Desk::order_when`] reads after.
+    /// [`Front::order_when`] reads after.
     pub order_sequence: u64,
+}
+
+/// Both services, started on `clock`, with clients to each.
+pub struct Desk {
+    pub front: Front,
+    pub clock: Arc<dyn Clock>,
     order: rentops_order::app::App,
     fleet: rentops_fleet::app::App,
     shutdown: Shutdown,
     // Last: the server outlives the services that use it.
     nats: NatsServer,
+}
+
+impl std::ops::Deref for Desk {
+    type Target = Front;
+
+    fn deref(&self) -> &Front {
+        &self.front
+    }
+}
+
+impl std::ops::DerefMut for Desk {
+    fn deref_mut(&mut self) -> &mut Front {
+        &mut self.front
+    }
 }
 
 impl Desk {
@@ -141,11 +182,13 @@ impl Desk {
             .await
             .expect("fleet client");
         Desk {
-            label: order_db.label(),
+            front: Front {
+                label: order_db.label(),
+                oc,
+                fc,
+                order_sequence: 0,
+            },
             clock,
-            oc,
-            fc,
-            order_sequence: 0,
             order,
             fleet,
             shutdown,
@@ -182,7 +225,9 @@ impl Desk {
         })
         .await;
     }
+}
 
+impl Front {
     /// City SHA with stations PVG and SHA, 50 minutes apart, the default ladder and turnaround.
     pub async fn city_sha(&mut self) {
         self.fc
@@ -240,13 +285,28 @@ impl Desk {
             .expect("vehicle");
     }
 
-    /// Places an app order (PVG → SHA), reaches the customer and confirms it; its id.
+    /// Places an app order (PVG → SHA) for customer `C-<reference>` with a violation deposit of
+    /// 2,000 CNY, reaches the customer and confirms it; its id.
     pub async fn confirmed_order(
         &mut self,
         reference: &str,
         model: VehicleModel,
         pickup_at: OffsetDateTime,
         return_at: OffsetDateTime,
+    ) -> String {
+        self.confirmed_order_with(reference, model, pickup_at, return_at, 200_000)
+            .await
+    }
+
+    /// Like [`Front::confirmed_order`], with a violation deposit of `violation_deposit_fen`
+    /// (0: none is held, so a charge is owed on the ledger).
+    pub async fn confirmed_order_with(
+        &mut self,
+        reference: &str,
+        model: VehicleModel,
+        pickup_at: OffsetDateTime,
+        return_at: OffsetDateTime,
+        violation_deposit_fen: i64,
     ) -> String {
         let placed = self
             .oc
@@ -267,7 +327,7 @@ impl Desk {
                 requested_model: model as i32,
                 price: cny(120_000),
                 rental_deposit: cny(500_000),
-                violation_deposit: cny(200_000),
+                violation_deposit: cny(violation_deposit_fen),
                 ..Default::default()
             })
             .await
@@ -372,9 +432,7 @@ impl Desk {
         })
         .await
     }
-}
 
-impl Desk {
     /// Fleet's driver tasks of city SHA once `ready` holds: fleet's task view follows its own
     /// projector, which may be behind what the order service already shows.
     pub async fn tasks_when(&mut self, what: &str, ready: impl Fn(&[fpb::DriverTask]) -> bool) -> Vec<fpb::DriverTask> {
@@ -413,16 +471,41 @@ impl Desk {
     }
 }
 
+/// The last sequence of `stream` (e.g. `ORDER`) on the nats-server at `nats`.
+pub async fn last_sequence(nats: &str, stream: &str) -> u64 {
+    let client = async_nats::connect(nats).await.expect("nats");
+    async_nats::jetstream::new(client)
+        .get_stream(stream)
+        .await
+        .expect("the stream")
+        .info()
+        .await
+        .expect("stream info")
+        .state
+        .last_sequence
+}
+
 /// Polls `check` until it reports ready, for at most [`PATIENCE`]; the last value it saw is in
 /// the failure message. The two services meet only through the log, so there is no single
 /// sequence to wait on across them.
-pub async fn until<T, F, Fut>(label: &str, what: &str, mut check: F) -> T
+pub async fn until<T, F, Fut>(label: &str, what: &str, check: F) -> T
 where
     T: std::fmt::Debug,
     F: FnMut() -> Fut,
     Fut: Future<Output = (T, bool)>,
 {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
+    until_within(label, what, PATIENCE, check).await
+}
+
+/// Like [`until`], for at most `patience` (e.g. after a kill, when an event the dead service had
+/// pulled comes back only after its consumer's ack wait).
+pub async fn until_within<T, F, Fut>(label: &str, what: &str, patience: Duration, mut check: F) -> T
+where
+    T: std::fmt::Debug,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = (T, bool)>,
+{
+    let deadline = tokio::time::Instant::now() + patience;
     loop {
         let (value, ready) = check().await;
         if ready {

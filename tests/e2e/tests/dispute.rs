@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use rentops_e2e::{Desk, cny, env, rid, ts};
+use rentops_e2e::{Desk, env, last_sequence, rid, violation};
 use rentops_proto::common::{Consistency, VehicleModel};
 use rentops_proto::complaint as cpb;
 use rentops_proto::complaint::complaint_service_client::ComplaintServiceClient;
@@ -25,18 +25,6 @@ fn morning() -> OffsetDateTime {
 
 fn hours(h: i64) -> time::Duration {
     time::Duration::hours(h)
-}
-
-async fn last_sequence(nats: &str, stream: &str) -> u64 {
-    let js = async_nats::jetstream::new(async_nats::connect(nats).await.unwrap());
-    js.get_stream(stream)
-        .await
-        .unwrap()
-        .info()
-        .await
-        .unwrap()
-        .state
-        .last_sequence
 }
 
 fn within(seq: u64) -> Option<Consistency> {
@@ -126,18 +114,7 @@ rentops_testkit::per_backend! {
         let summary = rc
             .import_violations(futures::stream::iter(vec![rpb::ImportViolationsRequest {
                 context: rid(),
-                records: vec![rpb::ViolationRecord {
-                    plate: "沪AD00001".into(),
-                    offence_at: Some(ts(t0 + hours(3))),
-                    place: "浦东机场南路".into(),
-                    offence_code: "1352".into(),
-                    offence_text: "超速".into(),
-                    fine: cny(20_000),
-                    points: 3,
-                    line: 1,
-                    source: "e2e".into(),
-                    ..Default::default()
-                }],
+                records: vec![violation("沪AD00001", t0 + hours(3), 1)],
             }]))
             .await
             .expect("import")

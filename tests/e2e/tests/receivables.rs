@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use rentops_e2e::{Desk, cny, env, rid, station, ts};
+use rentops_e2e::{Desk, env, last_sequence, rid, station, violation};
 use rentops_proto::common::{Consistency, VehicleModel};
 use rentops_proto::fleet as fpb;
 use rentops_proto::order as opb;
@@ -23,33 +23,6 @@ fn morning() -> OffsetDateTime {
 
 fn hours(h: f64) -> time::Duration {
     time::Duration::seconds_f64(h * 3600.0)
-}
-
-async fn last_sequence(nats: &str, stream: &str) -> u64 {
-    let js = async_nats::jetstream::new(async_nats::connect(nats).await.unwrap());
-    js.get_stream(stream)
-        .await
-        .unwrap()
-        .info()
-        .await
-        .unwrap()
-        .state
-        .last_sequence
-}
-
-fn record(plate: &str, at: OffsetDateTime, line: u32) -> rpb::ViolationRecord {
-    rpb::ViolationRecord {
-        plate: plate.into(),
-        offence_at: Some(ts(at)),
-        place: "浦东机场南路".into(),
-        offence_code: "1352".into(),
-        offence_text: "超速".into(),
-        fine: cny(20_000),
-        points: 3,
-        line,
-        source: "e2e".into(),
-        ..Default::default()
-    }
 }
 
 rentops_testkit::per_backend! {
@@ -138,10 +111,10 @@ rentops_testkit::per_backend! {
         // The records arrive weeks later.
         clock.set(t0 + time::Duration::days(20));
         let cases = [
-            (record("沪AD00001", t0 + hours(3.0), 1), Some(&order_id)), // V1 while on hire
-            (record("沪AD00001", t0 + hours(6.0), 2), None),            // V1 after the swap
-            (record("沪A·D00002", t0 + hours(6.0), 3), Some(&order_id)), // V2 after the swap
-            (record("沪AD00002", t0 + hours(1.0), 4), None),            // V2 before it
+            (violation("沪AD00001", t0 + hours(3.0), 1), Some(&order_id)), // V1 while on hire
+            (violation("沪AD00001", t0 + hours(6.0), 2), None),            // V1 after the swap
+            (violation("沪A·D00002", t0 + hours(6.0), 3), Some(&order_id)), // V2 after the swap
+            (violation("沪AD00002", t0 + hours(1.0), 4), None),            // V2 before it
         ];
         let summary = rc
             .import_violations(futures::stream::iter(vec![rpb::ImportViolationsRequest {

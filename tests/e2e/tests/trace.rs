@@ -12,7 +12,7 @@ use futures::StreamExt;
 use opentelemetry::trace::{SpanId, TraceId};
 use opentelemetry::{KeyValue, Value};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
-use rentops_e2e::{Desk, until};
+use rentops_e2e::{Desk, last_sequence, until};
 use rentops_proto::common::VehicleModel;
 use rentops_runtime::ManualClock;
 use rentops_runtime::config::LogFormat;
@@ -113,6 +113,23 @@ rentops_testkit::per_backend! {
         let nats = desk.nats_url();
         desk.city_sha().await;
         desk.register("V1", "沪AD00001", VehicleModel::Es6, "PVG").await;
+        // The city's set-up is planned before the order comes: a re-plan continues the newest
+        // request's trace, and a registration fleet's projector took in late would be newer
+        // than the confirmation.
+        let fleet_seq = last_sequence(&nats, "FLEET").await;
+        let fleet = desk.fleet_app();
+        fleet.fleet_projector.checkpoints.wait_for(fleet_seq, std::time::Duration::from_secs(30)).await.expect("fleet's own events applied");
+        until(desk.label, "the set-up planned", || async {
+            let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM replan_requests")
+                .fetch_one(&fleet.db.pool)
+                .await
+                .expect("pending re-plans");
+            if pending > 0 {
+                fleet.reactions.next_full_pass(std::time::Duration::from_secs(30)).await.expect("a pass");
+            }
+            (pending, pending == 0)
+        })
+        .await;
         // The desk's client sends no trace context with any of its calls.
         let order_id = desk
             .confirmed_order("APP-TRACE-1", VehicleModel::Es6, t0 + time::Duration::hours(2), t0 + time::Duration::hours(26))
