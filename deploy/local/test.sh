@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine or this one: installs what the tests need (a current
-# nats-server, PostgreSQL), checks formatting and clippy's lints (warnings are errors), runs every
+# nats-server, PostgreSQL, chromium), checks formatting and clippy's lints (warnings are errors), runs every
 # test of the workspace against real NATS and both databases, and validates the Kubernetes
 # manifests. `.ci/run` runs exactly this.
 set -euo pipefail
@@ -26,6 +26,12 @@ echo "== PostgreSQL"
 if ! ./deploy/local/ensure-postgres.sh; then
     echo "ensure-postgres failed; the test kit will try a throwaway cluster" >&2
 fi
+
+echo "== chromium"
+# The weekly report's test renders it in a real headless browser (Debian's chromium; needs root
+# to install the first time).
+RENTOPS_CHROMIUM="$(./deploy/local/install-chromium.sh)"
+export RENTOPS_CHROMIUM
 
 echo "== formatting and lints"
 # Cheap checks first: a formatting slip or a lint fails in seconds, not after the whole suite.

@@ -116,6 +116,9 @@ pub enum Command {
     /// CSV or Parquet, resumable), filtered by service, aggregate, aggregate id and event type.
     #[command(subcommand)]
     Events(crate::streams::EventsCommand),
+    /// The weekly report: one city's week from the four services as one self-contained HTML
+    /// file (charts as inline SVG, nothing loaded from the network).
+    Report(rentops_report::ReportArgs),
 }
 
 #[derive(Debug, Subcommand)]

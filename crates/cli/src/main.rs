@@ -10,7 +10,8 @@
 //! complaint group), `streams` (`events tail` / `events export`: the
 //! event streams from NATS, decoded), `format` (times, money, enum names), `errors`
 //! (stderr and exit codes), `state` (the sequence each service last gave a command, so the next
-//! query reads that write). This file is wiring only.
+//! query reads that write). `report` is the `rentops-report` crate's and `demo` the
+//! `rentops-demo` crate's. This file is wiring only.
 
 mod admin;
 mod args;
@@ -69,6 +70,8 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Complaint(_) => ("complaint", g.complaint_addr.as_str()),
         // Reads NATS, not a service: nothing to read one's writes from.
         Command::Events(_) => ("events", ""),
+        // Reads all four services; a report writes nothing.
+        Command::Report(_) => ("report", ""),
     };
     let (mut sequences, warning) = Sequences::load(state::dir_from(|k| std::env::var(k).ok()));
     if let Some(w) = warning {
@@ -108,6 +111,7 @@ async fn run(cli: Cli) -> ExitCode {
             (request_id, complaint::run(&g.complaint_addr, timeout, cmd, &inv).await)
         }
         Command::Events(cmd) => (None, streams::run(cmd).await),
+        Command::Report(args) => (None, report(args, g).await),
     };
     let result = result.map_err(|f| f.explain_timeout(g.timeout_secs));
     if let (Ok(_), Some(sequence)) = (&result, inv.ryw.written.get())
@@ -134,6 +138,27 @@ async fn run(cli: Cli) -> ExitCode {
         },
         Err(failure) => fail(&failure, request_id),
     }
+}
+
+/// The four services' addresses, as the global flags give them.
+fn endpoints(g: &args::GlobalArgs) -> [String; 4] {
+    [
+        g.order_addr.clone(),
+        g.fleet_addr.clone(),
+        g.receivables_addr.clone(),
+        g.complaint_addr.clone(),
+    ]
+}
+
+async fn report(args: &rentops_report::ReportArgs, g: &args::GlobalArgs) -> Result<String, Failure> {
+    let [order, fleet, receivables, complaint] = endpoints(g);
+    let endpoints = rentops_report::Endpoints {
+        order,
+        fleet,
+        receivables,
+        complaint,
+    };
+    rentops_report::run(args, &endpoints).await.map_err(Failure::Other)
 }
 
 /// A warning on stderr; nothing is left to do if even stderr is gone.
