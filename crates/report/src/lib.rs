@@ -22,7 +22,7 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow, bail};
 use time::{Date, OffsetDateTime, Weekday};
 
-pub use render::{NO_FIGURES, headline_figures, render};
+pub use render::{NO_FIGURES, chart_marks, check_rendered, headline_figures, render};
 pub use week::Week;
 
 /// The flags of `rentops report`.

@@ -672,6 +672,46 @@ fn complaints(out: &mut String, w: &Week) {
     );
 }
 
+/// Each chart's id and how many data marks it has, in a page's HTML (as written, or the DOM a
+/// browser ended with).
+pub fn chart_marks(html: &str) -> Vec<(String, usize)> {
+    html.split("<svg class=\"chart\"")
+        .skip(1)
+        .map(|rest| {
+            let body = rest.split("</svg>").next().unwrap_or_default();
+            let id = body
+                .split("id=\"")
+                .nth(1)
+                .and_then(|s| s.split('"').next())
+                .unwrap_or_default()
+                .to_owned();
+            (id, body.matches("class=\"mark\"").count())
+        })
+        .collect()
+}
+
+/// Whether the DOM a browser ended with shows a good report: the page's own check (every
+/// chart's marks drawn with a size, nothing loaded) said "ok", and every chart has a data mark.
+/// How many charts it has, or what is wrong.
+pub fn check_rendered(dom: &str) -> Result<usize, String> {
+    let verdict = dom
+        .split("data-report-check=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or("(none: the check did not run)");
+    if !verdict.starts_with("ok") {
+        return Err(format!("the page's check says {verdict}"));
+    }
+    let charts = chart_marks(dom);
+    if charts.is_empty() {
+        return Err("no chart in the rendered page".into());
+    }
+    if let Some((id, _)) = charts.iter().find(|(_, marks)| *marks == 0) {
+        return Err(format!("chart {id} is empty in the rendered page"));
+    }
+    Ok(charts.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -837,27 +877,10 @@ mod tests {
         }
     }
 
-    /// Each chart's id and how many data marks it has.
-    fn charts(html: &str) -> Vec<(String, usize)> {
-        html.split("<svg class=\"chart\"")
-            .skip(1)
-            .map(|rest| {
-                let body = rest.split("</svg>").next().unwrap_or_default();
-                let id = body
-                    .split("id=\"")
-                    .nth(1)
-                    .and_then(|s| s.split('"').next())
-                    .unwrap_or_default()
-                    .to_owned();
-                (id, body.matches("class=\"mark\"").count())
-            })
-            .collect()
-    }
-
     #[test]
     fn every_chart_has_data_marks() {
         let html = render(&busy_week());
-        let charts = charts(&html);
+        let charts = chart_marks(&html);
         let ids: Vec<&str> = charts.iter().map(|(id, _)| id.as_str()).collect();
         for expected in [
             "chart-fulfilment-day",
@@ -918,7 +941,7 @@ mod tests {
         }
         assert!(html.contains("data-figure=\"fulfilment\"><b>—</b>"), "{html}");
         // Charts with no figure at all are not drawn empty: a note stands in for them.
-        let ids: Vec<String> = charts(&html).into_iter().map(|(id, _)| id).collect();
+        let ids: Vec<String> = chart_marks(&html).into_iter().map(|(id, _)| id).collect();
         for gone in [
             "chart-fulfilment-day",
             "chart-idle-day",
@@ -928,7 +951,7 @@ mod tests {
             assert!(!ids.iter().any(|i| i == gone), "{gone} drawn without figures");
         }
         assert!(html.contains(NO_FIGURES));
-        for (id, marks) in charts(&html) {
+        for (id, marks) in chart_marks(&html) {
             assert!(marks > 0, "{id} has no data mark");
         }
     }

@@ -12,69 +12,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed step stops it loudly
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 use std::time::Duration;
 
-use rentops_proto::common::{CommandContext, Consistency, Money, VehicleModel};
-use rentops_proto::complaint::complaint_service_client::ComplaintServiceClient;
-use rentops_proto::fleet::fleet_service_client::FleetServiceClient;
-use rentops_proto::order::order_service_client::OrderServiceClient;
-use rentops_proto::receivables::receivables_service_client::ReceivablesServiceClient;
+use rentops_e2e::{Cluster, cny, last_sequence, rid, station, ts, violation};
+use rentops_proto::common::{Consistency, VehicleModel};
 use rentops_proto::{complaint as cpb, fleet as fpb, order as opb, receivables as rpb};
-use rentops_report::{Endpoints, ReportArgs};
-use rentops_runtime::{Clock, ManualClock, MapEnv, ServiceConfig as _, Shutdown};
-use rentops_testkit::{NatsServer, TestDatabase};
+use rentops_report::{Endpoints, ReportArgs, chart_marks};
+use rentops_runtime::ManualClock;
 use time::{Date, OffsetDateTime, UtcOffset};
-use tonic::transport::Channel;
-use uuid::Uuid;
 
-const PATIENCE: Duration = Duration::from_secs(30);
 const HOSTILE_PLACE: &str = "<script>console.error('xss in a place')</script>浦东机场南路";
-
-fn env(nats: &str, db: &str, extra: &[(&str, &str)]) -> MapEnv {
-    let mut env = MapEnv::from_pairs([
-        ("RENTOPS_NATS_URL", nats),
-        ("RENTOPS_DATABASE_URL", db),
-        ("RENTOPS_METRICS_ADDR", "off"),
-    ]);
-    env.0.insert(
-        "RENTOPS_INSTANCE_ID".into(),
-        format!("report-{}", Uuid::new_v4().simple()),
-    );
-    for (k, v) in extra {
-        env.0.insert((*k).into(), (*v).into());
-    }
-    env
-}
-
-fn rid() -> Option<CommandContext> {
-    Some(CommandContext {
-        request_id: Uuid::new_v4().to_string(),
-        actor: "desk:li".into(),
-        correlation_id: String::new(),
-    })
-}
-
-fn ts(t: OffsetDateTime) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: t.unix_timestamp(),
-        nanos: 0,
-    }
-}
-
-fn cny(amount_fen: i64) -> Option<Money> {
-    Some(Money {
-        amount_fen,
-        currency: "CNY".into(),
-    })
-}
-
-fn station(s: &str) -> Option<opb::Location> {
-    Some(opb::Location {
-        place: Some(opb::location::Place::StationId(s.into())),
-    })
-}
 
 fn hours(h: i64) -> time::Duration {
     time::Duration::hours(h)
@@ -91,18 +39,6 @@ fn test_monday() -> Date {
     today - time::Duration::days(i64::from(today.weekday().number_days_from_monday())) + time::Duration::days(14)
 }
 
-async fn last_sequence(nats: &str, stream: &str) -> u64 {
-    let js = async_nats::jetstream::new(async_nats::connect(nats).await.unwrap());
-    js.get_stream(stream)
-        .await
-        .unwrap()
-        .info()
-        .await
-        .unwrap()
-        .state
-        .last_sequence
-}
-
 fn within(seq: u64) -> Option<Consistency> {
     Some(Consistency {
         min_sequence: seq,
@@ -110,446 +46,78 @@ fn within(seq: u64) -> Option<Consistency> {
     })
 }
 
-/// Polls `check` until it holds (the services meet only through the log, so there is no one
-/// sequence to wait on across them), for at most [`PATIENCE`].
-async fn until<T: std::fmt::Debug, Fut: std::future::Future<Output = (T, bool)>>(
-    what: &str,
-    mut check: impl FnMut() -> Fut,
-) -> T {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        let (value, ready) = check().await;
-        if ready {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}; last seen: {value:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+fn endpoints(c: &Cluster) -> Endpoints {
+    Endpoints {
+        order: format!("http://{}", c.order.addr),
+        fleet: format!("http://{}", c.fleet.addr),
+        receivables: format!("http://{}", c.receivables.addr),
+        complaint: format!("http://{}", c.complaint.addr),
     }
 }
 
-struct Services {
-    clock: Arc<ManualClock>,
-    nats: NatsServer,
-    shutdown: Shutdown,
-    order: rentops_order::app::App,
-    fleet: rentops_fleet::app::App,
-    rx: rentops_receivables::app::App,
-    cp: rentops_complaint::app::App,
-    oc: OrderServiceClient<Channel>,
-    fc: FleetServiceClient<Channel>,
-    rc: ReceivablesServiceClient<Channel>,
-    cc: ComplaintServiceClient<Channel>,
+async fn pickup(c: &mut Cluster, order_id: &str, vehicle: &str, plate: &str) {
+    c.oc.record_pickup(opb::RecordPickupRequest {
+        context: rid(),
+        order_id: order_id.into(),
+        vehicle_id: vehicle.into(),
+        plate: plate.into(),
+        odometer_km: 1000,
+        charge_percent: 90,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
 }
 
-impl Services {
-    async fn start(dbs: [&TestDatabase; 4], t0: OffsetDateTime) -> Services {
-        rentops_testkit::init_tracing();
-        let nats = NatsServer::start().await.expect("nats-server");
-        let url = nats.url();
-        let clock = ManualClock::at(t0);
-        let dyn_clock: Arc<dyn Clock> = clock.clone();
-        let shutdown = Shutdown::new();
-        let listener = || async { tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap() };
-        let config = rentops_order::app::OrderConfig::read(&env(
-            &url,
-            dbs[0].url(),
-            &[("RENTOPS_ORDER_DEADLINE_SCAN_SECS", "3600")],
-        ))
-        .unwrap();
-        let order = rentops_order::app::start(config, listener().await, dyn_clock.clone(), shutdown.clone())
-            .await
-            .expect("order starts");
-        let config = rentops_fleet::app::FleetConfig::read(&env(
-            &url,
-            dbs[1].url(),
-            &[("RENTOPS_FLEET_REPLAN_DEBOUNCE_MS", "100")],
-        ))
-        .unwrap();
-        let fleet = rentops_fleet::app::start(config, listener().await, dyn_clock.clone(), shutdown.clone())
-            .await
-            .expect("fleet starts");
-        let config = rentops_receivables::app::ReceivablesConfig::read(&env(
-            &url,
-            dbs[2].url(),
-            &[("RENTOPS_RECEIVABLES_LADDER_SCAN_SECS", "1")],
-        ))
-        .unwrap();
-        let rx = rentops_receivables::app::start(config, listener().await, dyn_clock.clone(), shutdown.clone())
-            .await
-            .expect("receivables starts");
-        let config = rentops_complaint::app::ComplaintConfig::read(&env(
-            &url,
-            dbs[3].url(),
-            &[("RENTOPS_COMPLAINT_SCAN_SECS", "1")],
-        ))
-        .unwrap();
-        let cp = rentops_complaint::app::start(config, listener().await, dyn_clock, shutdown.clone())
-            .await
-            .expect("complaint starts");
-        Services {
-            oc: OrderServiceClient::connect(format!("http://{}", order.addr))
-                .await
-                .unwrap(),
-            fc: FleetServiceClient::connect(format!("http://{}", fleet.addr))
-                .await
-                .unwrap(),
-            rc: ReceivablesServiceClient::connect(format!("http://{}", rx.addr))
-                .await
-                .unwrap(),
-            cc: ComplaintServiceClient::connect(format!("http://{}", cp.addr))
-                .await
-                .unwrap(),
-            clock,
-            nats,
-            shutdown,
-            order,
-            fleet,
-            rx,
-            cp,
-        }
-    }
-
-    fn endpoints(&self) -> Endpoints {
-        Endpoints {
-            order: format!("http://{}", self.order.addr),
-            fleet: format!("http://{}", self.fleet.addr),
-            receivables: format!("http://{}", self.rx.addr),
-            complaint: format!("http://{}", self.cp.addr),
-        }
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(10), async {
-            self.order.join().await;
-            self.fleet.join().await;
-            self.rx.join().await;
-            self.cp.join().await;
-        })
-        .await;
-        drop(self.nats);
-    }
-
-    async fn city(&mut self) {
-        self.fc
-            .configure_city(fpb::ConfigureCityRequest {
-                context: rid(),
-                city: "SHA".into(),
-                name: "上海".into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        for s in ["PVG", "SHA"] {
-            self.fc
-                .add_station(fpb::AddStationRequest {
-                    context: rid(),
-                    city: "SHA".into(),
-                    station_id: s.into(),
-                    name: s.into(),
-                    districts: vec![],
-                })
-                .await
-                .unwrap();
-        }
-        self.fc
-            .set_travel_times(fpb::SetTravelTimesRequest {
-                context: rid(),
-                city: "SHA".into(),
-                times: vec![fpb::TravelTime {
-                    from_station: "PVG".into(),
-                    to_station: "SHA".into(),
-                    minutes: 50,
-                }],
-                symmetric: true,
-            })
-            .await
-            .unwrap();
-    }
-
-    async fn car(&mut self, id: &str, plate: &str, model: VehicleModel, station: &str, vin: &str) {
-        self.fc
-            .register_vehicle(fpb::RegisterVehicleRequest {
-                context: rid(),
-                vehicle_id: id.into(),
-                vin: vin.into(),
-                plate: plate.into(),
-                model: model as i32,
-                city: "SHA".into(),
-                home_station: station.into(),
-            })
-            .await
-            .unwrap();
-    }
-
-    /// Places and confirms an app order PVG → SHA; its id.
-    async fn order(
-        &mut self,
-        reference: &str,
-        model: VehicleModel,
-        pickup: OffsetDateTime,
-        back: OffsetDateTime,
-    ) -> String {
-        let placed = self
-            .oc
-            .place_order(opb::PlaceOrderRequest {
-                context: rid(),
-                channel: opb::Channel::App as i32,
-                channel_order_ref: reference.into(),
-                customer: Some(opb::Customer {
-                    customer_id: format!("C-{reference}"),
-                    name: "王芳".into(),
-                    phone: "+86 138 0000 0000".into(),
-                }),
-                city: "SHA".into(),
-                pickup_location: station("PVG"),
-                pickup_at: Some(ts(pickup)),
-                return_location: station("SHA"),
-                return_at: Some(ts(back)),
-                requested_model: model as i32,
-                price: cny(120_000),
-                rental_deposit: cny(500_000),
-                violation_deposit: cny(0),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        self.oc
-            .record_contact_attempt(opb::RecordContactAttemptRequest {
-                context: rid(),
-                order_id: placed.order_id.clone(),
-                outcome: opb::ContactOutcome::Reached as i32,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        self.oc
-            .confirm_order(opb::ConfirmOrderRequest {
-                context: rid(),
-                order_id: placed.order_id.clone(),
-                notes: String::new(),
-            })
-            .await
-            .unwrap();
-        placed.order_id
-    }
-
-    async fn order_when(&mut self, id: &str, what: &str, ready: impl Fn(&opb::Order) -> bool) -> opb::Order {
-        let oc = self.oc.clone();
-        let ready = &ready;
-        let found = until(what, || {
-            let mut oc = oc.clone();
-            async move {
-                // Not found yet: the order's projection has not caught up with the placing.
-                match oc
-                    .get_order(opb::GetOrderRequest {
-                        order_id: id.into(),
-                        ..Default::default()
-                    })
-                    .await
-                {
-                    Ok(r) => {
-                        let o = r.into_inner().order.unwrap();
-                        let done = ready(&o);
-                        (Some(o), done)
-                    }
-                    Err(e) if e.code() == tonic::Code::NotFound => (None, false),
-                    Err(e) => panic!("get order: {e}"),
-                }
-            }
-        })
-        .await;
-        found.expect("found once ready")
-    }
-
-    async fn pickup(&mut self, order_id: &str, vehicle: &str, plate: &str) {
-        self.oc
-            .record_pickup(opb::RecordPickupRequest {
-                context: rid(),
-                order_id: order_id.into(),
-                vehicle_id: vehicle.into(),
-                plate: plate.into(),
-                odometer_km: 1000,
-                charge_percent: 90,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
-
-    async fn give_back(&mut self, order_id: &str, km: i64) {
-        self.oc
-            .record_return(opb::RecordReturnRequest {
-                context: rid(),
-                order_id: order_id.into(),
-                odometer_km: km,
-                charge_percent: 60,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
-
-    /// Every service's projections have read every stream up to now.
-    async fn settled(&self) {
-        let url = self.nats.url();
-        let (o, f, r, c) = (
-            last_sequence(&url, "ORDER").await,
-            last_sequence(&url, "FLEET").await,
-            last_sequence(&url, "RECEIVABLES").await,
-            last_sequence(&url, "COMPLAINT").await,
-        );
-        let t = Duration::from_secs(30);
-        self.order.projector.checkpoints.wait_for(o, t).await.unwrap();
-        self.fleet.fleet_projector.checkpoints.wait_for(f, t).await.unwrap();
-        self.fleet.demand_projector.checkpoints.wait_for(o, t).await.unwrap();
-        self.rx.projector.checkpoints.wait_for(r, t).await.unwrap();
-        self.rx.hires.checkpoints.wait_for(o, t).await.unwrap();
-        self.rx.fleet.checkpoints.wait_for(f, t).await.unwrap();
-        self.cp.projector.checkpoints.wait_for(c, t).await.unwrap();
-        self.cp.orders.checkpoints.wait_for(o, t).await.unwrap();
-        self.cp.fleet.checkpoints.wait_for(f, t).await.unwrap();
-        self.cp.receivables.checkpoints.wait_for(r, t).await.unwrap();
-    }
+async fn give_back(c: &mut Cluster, order_id: &str, km: i64) {
+    c.oc.record_return(opb::RecordReturnRequest {
+        context: rid(),
+        order_id: order_id.into(),
+        odometer_km: km,
+        charge_percent: 60,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
 }
 
+/// Every service's projections have read every stream up to now.
+async fn settled(c: &Cluster) {
+    let url = c.nats_url();
+    let (o, f, r, p) = (
+        last_sequence(&url, "ORDER").await,
+        last_sequence(&url, "FLEET").await,
+        last_sequence(&url, "RECEIVABLES").await,
+        last_sequence(&url, "COMPLAINT").await,
+    );
+    let t = Duration::from_secs(30);
+    let (order, fleet, rx, cp) = (c.order.app(), c.fleet.app(), c.receivables.app(), c.complaint.app());
+    order.projector.checkpoints.wait_for(o, t).await.unwrap();
+    fleet.fleet_projector.checkpoints.wait_for(f, t).await.unwrap();
+    fleet.demand_projector.checkpoints.wait_for(o, t).await.unwrap();
+    rx.projector.checkpoints.wait_for(r, t).await.unwrap();
+    rx.hires.checkpoints.wait_for(o, t).await.unwrap();
+    rx.fleet.checkpoints.wait_for(f, t).await.unwrap();
+    cp.projector.checkpoints.wait_for(p, t).await.unwrap();
+    cp.orders.checkpoints.wait_for(o, t).await.unwrap();
+    cp.fleet.checkpoints.wait_for(f, t).await.unwrap();
+    cp.receivables.checkpoints.wait_for(r, t).await.unwrap();
+}
+
+/// A record of the bureau's at `place`.
 fn record(plate: &str, at: OffsetDateTime, place: &str, line: u32) -> rpb::ViolationRecord {
     rpb::ViolationRecord {
-        plate: plate.into(),
-        offence_at: Some(ts(at)),
         place: place.into(),
-        offence_code: "1352".into(),
-        offence_text: "超速".into(),
-        fine: cny(20_000),
-        points: 3,
-        line,
-        source: "report-test".into(),
-        ..Default::default()
+        ..violation(plate, at, line)
     }
 }
 
-/// Chromium: `RENTOPS_CHROMIUM`, else `/usr/bin/chromium`, else `chromium` on PATH.
-fn chromium() -> PathBuf {
-    let candidates = std::env::var_os("RENTOPS_CHROMIUM")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain([PathBuf::from("/usr/bin/chromium")])
-        .chain(std::env::var_os("PATH").into_iter().flat_map(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join("chromium"))
-                .collect::<Vec<_>>()
-        }));
-    for c in candidates {
-        if c.is_file() {
-            return c;
-        }
-    }
-    panic!(
-        "no chromium found (RENTOPS_CHROMIUM, /usr/bin/chromium, PATH): run deploy/local/install-chromium.sh and \
-         set RENTOPS_CHROMIUM to the path it prints"
-    );
-}
-
-/// Each `svg.chart`'s id and its number of data marks, from a page's HTML.
-fn chart_marks(html: &str) -> Vec<(String, usize)> {
-    html.split("<svg class=\"chart\"")
-        .skip(1)
-        .map(|rest| {
-            let body = rest.split("</svg>").next().unwrap_or_default();
-            let id = body
-                .split("id=\"")
-                .nth(1)
-                .and_then(|s| s.split('"').next())
-                .unwrap_or_default()
-                .to_owned();
-            (id, body.matches("class=\"mark\"").count())
-        })
-        .collect()
-}
-
-/// Renders `file` in headless chromium and returns the DOM it ended with, or why the page
-/// fails: a console message of any kind (the report logs nothing unless something is wrong;
-/// this chromium prints every console call at INFO level, whatever its severity, so all count),
-/// an uncaught error (also a console line), the page's own check not saying "ok", or a chart
-/// without a data mark in the rendered DOM.
+/// Renders `file` in headless chromium: the DOM it ended with, or why the page fails (a console
+/// line, the page's own check, a chart without a data mark).
 async fn browser_check(file: &Path) -> Result<String, String> {
-    let profile = tempfile::tempdir().unwrap();
-    let url = format!("file://{}", file.display());
-    let run = tokio::process::Command::new(chromium())
-        .args([
-            "--headless",
-            "--disable-gpu",
-            "--no-sandbox",
-            "--no-first-run",
-            "--enable-logging=stderr",
-            "--v=0",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("--dump-dom")
-        .arg(&url)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(90), run)
-        .await
-        .map_err(|_| "chromium did not finish within 90 s".to_owned())?
-        .map_err(|e| format!("cannot run chromium: {e}"))?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
-    if !out.status.success() {
-        return Err(format!("chromium exited with {}: {stderr}", out.status));
-    }
-    let console: Vec<&str> = stderr.lines().filter(|l| l.contains(":CONSOLE")).collect();
-    if !console.is_empty() {
-        return Err(format!("console messages:\n{}", console.join("\n")));
-    }
-    let verdict = dom
-        .split("data-report-check=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .unwrap_or("(none: the check did not run)");
-    if !verdict.starts_with("ok") {
-        return Err(format!("the page's check says {verdict}"));
-    }
-    let charts = chart_marks(&dom);
-    if charts.is_empty() {
-        return Err("no chart in the rendered page".into());
-    }
-    if let Some((id, _)) = charts.iter().find(|(_, marks)| *marks == 0) {
-        return Err(format!("chart {id} is empty in the rendered page"));
-    }
+    let dom = rentops_testkit::browser::render(file).await?;
+    rentops_report::check_rendered(&dom)?;
     Ok(dom)
-}
-
-/// A picture of the page, 1100 px wide.
-async fn screenshot(file: &Path, png: &Path) {
-    let profile = tempfile::tempdir().unwrap();
-    let run = tokio::process::Command::new(chromium())
-        .args([
-            "--headless",
-            "--disable-gpu",
-            "--no-sandbox",
-            "--no-first-run",
-            "--hide-scrollbars",
-        ])
-        .arg("--window-size=1100,2600")
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(format!("--screenshot={}", png.display()))
-        .arg(format!("file://{}", file.display()))
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(90), run)
-        .await
-        .expect("chromium in time")
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "screenshot: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// The headline tile's value.
@@ -574,41 +142,27 @@ rentops_testkit::per_backend! {
         let monday = test_monday();
         // Monday 09:00 China time.
         let t0 = monday.midnight().assume_offset(china()) + hours(9);
-        let mut s = Services::start([&order_db, &fleet_db, &rx_db, &cp_db], t0).await;
+        let mut s = Cluster::start([&order_db, &fleet_db, &rx_db, &cp_db], ManualClock::at(t0)).await;
         let label = order_db.label();
-        s.city().await;
-        s.car("V1", "沪AD00001", VehicleModel::Es6, "PVG", "LNBSCB3F5KW000001").await;
-        s.car("V2", "沪AD00002", VehicleModel::Ec6, "SHA", "LNBSCB3F5KW000002").await;
-        s.car("V3", "沪AD00003", VehicleModel::Et5, "PVG", "LNBSCB3F5KW000003").await;
+        s.city_sha().await;
+        s.register("V1", "沪AD00001", VehicleModel::Es6, "PVG").await;
+        s.register("V2", "沪AD00002", VehicleModel::Ec6, "SHA").await;
+        s.register("V3", "沪AD00003", VehicleModel::Et5, "PVG").await;
 
         // Monday: an ES6 hire; V1 breaks down and is swapped for V2 (an allowed upgrade).
-        let a = s.order("APP-RPT-1", VehicleModel::Es6, t0 + hours(2), t0 + hours(8)).await;
+        let a = s.confirmed_order_with("APP-RPT-1", VehicleModel::Es6, t0 + hours(2), t0 + hours(8), 0).await;
         // Tuesday: an ET5 hire on time.
-        let b = s.order("APP-RPT-2", VehicleModel::Et5, t0 + hours(26), t0 + hours(30)).await;
+        let b = s.confirmed_order_with("APP-RPT-2", VehicleModel::Et5, t0 + hours(26), t0 + hours(30), 0).await;
         // Wednesday: an ES8, which no car of the city can serve.
-        let c = s.order("APP-RPT-3", VehicleModel::Es8, t0 + hours(50), t0 + hours(54)).await;
+        let c = s.confirmed_order_with("APP-RPT-3", VehicleModel::Es8, t0 + hours(50), t0 + hours(54), 0).await;
         s.order_when(&a, "V1 planned", |o| o.assigned_vehicle_id == "V1").await;
         s.order_when(&b, "V3 planned", |o| o.assigned_vehicle_id == "V3").await;
         s.order_when(&c, "the ES8 at risk", |o| o.at_risk).await;
 
         s.clock.set(t0 + hours(2));
-        s.pickup(&a, "V1", "沪AD00001").await;
+        pickup(&mut s, &a, "V1", "沪AD00001").await;
         // Fleet knows the car is on hire before it breaks down, so it plans a swap.
-        let fc = s.fc.clone();
-        until("V1 on hire at fleet", || {
-            let mut fc = fc.clone();
-            let a = a.clone();
-            async move {
-                let v = fc
-                    .get_vehicle(fpb::GetVehicleRequest { vehicle_id: "V1".into(), consistency: None })
-                    .await
-                    .unwrap()
-                    .into_inner();
-                let done = v.on_hire_order_id == a;
-                (v, done)
-            }
-        })
-        .await;
+        s.vehicle_when("V1", "V1 on hire at fleet", |v| v.on_hire_order_id == a).await;
         s.clock.set(t0 + hours(5));
         s.fc
             .report_breakdown(fpb::ReportBreakdownRequest {
@@ -638,12 +192,12 @@ rentops_testkit::per_backend! {
             .await
             .unwrap();
         s.clock.set(t0 + hours(8));
-        s.give_back(&a, 3260).await;
+        give_back(&mut s, &a, 3260).await;
         s.clock.set(t0 + hours(26));
-        s.pickup(&b, "V3", "沪AD00003").await;
+        pickup(&mut s, &b, "V3", "沪AD00003").await;
         s.clock.set(t0 + hours(30));
-        s.give_back(&b, 1200).await;
-        s.settled().await;
+        give_back(&mut s, &b, 1200).await;
+        settled(&s).await;
 
         // Thursday: the records come in. One in V1 during the hire (the renter's), one in V2
         // before it was swapped in (no hire: the exceptions queue), one on a plate no car has.
@@ -662,7 +216,7 @@ rentops_testkit::per_backend! {
             .unwrap()
             .into_inner();
         assert_eq!((summary.new, summary.matched, summary.exceptions), (3, 1, 2), "{label}: {summary:?}");
-        s.rx.ladder_scan.next_full_pass(Duration::from_secs(30)).await.unwrap();
+        s.receivables.app().ladder_scan.next_full_pass(Duration::from_secs(30)).await.unwrap();
 
         // A repair on A's hire, confirmed and half paid in the week.
         let claim = s
@@ -716,7 +270,7 @@ rentops_testkit::per_backend! {
             .expect("payment");
 
         // Friday: six complaints about the cars, one of them hostile; none the week before.
-        s.settled().await;
+        settled(&s).await;
         s.clock.set(t0 + hours(96));
         let texts = [
             "车很脏，座椅上有垃圾",
@@ -767,9 +321,9 @@ rentops_testkit::per_backend! {
         }
         // The next Monday: the week is over, and the hot-spot scan has looked at it.
         s.clock.set(t0 + time::Duration::days(7));
-        s.settled().await;
-        s.cp.hot_spot_scan.next_full_pass(Duration::from_secs(30)).await.unwrap();
-        s.settled().await;
+        settled(&s).await;
+        s.complaint.app().hot_spot_scan.next_full_pass(Duration::from_secs(30)).await.unwrap();
+        settled(&s).await;
 
         // The report.
         let dir = tempfile::tempdir().unwrap();
@@ -780,7 +334,7 @@ rentops_testkit::per_backend! {
             out: Some(path.clone()),
             ..ReportArgs::default()
         };
-        let summary = rentops_report::run(&args, &s.endpoints()).await.expect("the report runs");
+        let summary = rentops_report::run(&args, &endpoints(&s)).await.expect("the report runs");
         assert!(summary.contains(&path.display().to_string()), "{label}: {summary}");
         let html = std::fs::read_to_string(&path).unwrap();
 
@@ -928,7 +482,9 @@ rentops_testkit::per_backend! {
         // and a picture of it as /tmp/report.<backend>.png, to look at.
         if let Ok(keep) = std::env::var("RENTOPS_REPORT_SCREENSHOT") {
             std::fs::copy(&path, format!("{keep}.{label}.html")).unwrap();
-            screenshot(&path, Path::new(&format!("{keep}.{label}.png"))).await;
+            rentops_testkit::browser::screenshot(&path, Path::new(&format!("{keep}.{label}.png")), 1100, 2600)
+                .await
+                .unwrap();
         }
 
         // The check fails when it should: an empty chart, and a script that logs an error.

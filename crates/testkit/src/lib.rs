@@ -4,6 +4,7 @@
 //! cluster the kit starts itself.
 
 pub mod answer;
+pub mod browser;
 pub mod cluster;
 pub mod grpc;
 pub mod metrics;
