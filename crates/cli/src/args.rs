@@ -119,6 +119,10 @@ pub enum Command {
     /// The weekly report: one city's week from the four services as one self-contained HTML
     /// file (charts as inline SVG, nothing loaded from the network).
     Report(rentops_report::ReportArgs),
+    /// The demo: sets up a city (stations, travel times, about a hundred cars, drivers and
+    /// shifts) and plays a week through the four services, the same for the same seed; ends
+    /// with the week's figures.
+    Demo(rentops_demo::DemoArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -72,6 +72,8 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Events(_) => ("events", ""),
         // Reads all four services; a report writes nothing.
         Command::Report(_) => ("report", ""),
+        // Its commands carry request ids of its own, derived from the seed.
+        Command::Demo(_) => ("demo", ""),
     };
     let (mut sequences, warning) = Sequences::load(state::dir_from(|k| std::env::var(k).ok()));
     if let Some(w) = warning {
@@ -112,6 +114,7 @@ async fn run(cli: Cli) -> ExitCode {
         }
         Command::Events(cmd) => (None, streams::run(cmd).await),
         Command::Report(args) => (None, report(args, g).await),
+        Command::Demo(args) => (None, demo(args, g).await),
     };
     let result = result.map_err(|f| f.explain_timeout(g.timeout_secs));
     if let (Ok(_), Some(sequence)) = (&result, inv.ryw.written.get())
@@ -141,24 +144,23 @@ async fn run(cli: Cli) -> ExitCode {
 }
 
 /// The four services' addresses, as the global flags give them.
-fn endpoints(g: &args::GlobalArgs) -> [String; 4] {
-    [
-        g.order_addr.clone(),
-        g.fleet_addr.clone(),
-        g.receivables_addr.clone(),
-        g.complaint_addr.clone(),
-    ]
+fn endpoints(g: &args::GlobalArgs) -> rentops_proto::Endpoints {
+    rentops_proto::Endpoints {
+        order: g.order_addr.clone(),
+        fleet: g.fleet_addr.clone(),
+        receivables: g.receivables_addr.clone(),
+        complaint: g.complaint_addr.clone(),
+    }
 }
 
 async fn report(args: &rentops_report::ReportArgs, g: &args::GlobalArgs) -> Result<String, Failure> {
-    let [order, fleet, receivables, complaint] = endpoints(g);
-    let endpoints = rentops_report::Endpoints {
-        order,
-        fleet,
-        receivables,
-        complaint,
-    };
-    rentops_report::run(args, &endpoints).await.map_err(Failure::Other)
+    rentops_report::run(args, &endpoints(g)).await.map_err(Failure::Other)
+}
+
+async fn demo(args: &rentops_demo::DemoArgs, g: &args::GlobalArgs) -> Result<String, Failure> {
+    rentops_demo::run(args, &endpoints(g), g.json)
+        .await
+        .map_err(Failure::Other)
 }
 
 /// A warning on stderr; nothing is left to do if even stderr is gone.

@@ -5,6 +5,7 @@
 //! [`model`] (the wire's vehicle model enum and the kernel's).
 
 pub mod cover;
+pub mod endpoints;
 pub mod model;
 pub mod timestamp;
 
@@ -42,6 +43,7 @@ pub mod rentops {
     }
 }
 
+pub use endpoints::Endpoints;
 pub use prost_types::Timestamp;
 pub use rentops::admin::v1 as admin;
 pub use rentops::common::v1 as common;

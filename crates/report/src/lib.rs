@@ -57,14 +57,7 @@ impl Default for ReportArgs {
     }
 }
 
-/// The services' gRPC addresses, "http://127.0.0.1:50051" style.
-#[derive(Debug, Clone)]
-pub struct Endpoints {
-    pub order: String,
-    pub fleet: String,
-    pub receivables: String,
-    pub complaint: String,
-}
+pub use rentops_proto::Endpoints;
 
 /// Gathers the week from the four services, writes the HTML file, returns a short summary for
 /// stdout (the path and the headline figures).

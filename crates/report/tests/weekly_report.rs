@@ -18,7 +18,7 @@ use std::time::Duration;
 use rentops_e2e::{Cluster, cny, last_sequence, rid, station, ts, violation};
 use rentops_proto::common::{Consistency, VehicleModel};
 use rentops_proto::{complaint as cpb, fleet as fpb, order as opb, receivables as rpb};
-use rentops_report::{Endpoints, ReportArgs, chart_marks};
+use rentops_report::{ReportArgs, chart_marks};
 use rentops_runtime::ManualClock;
 use time::{Date, OffsetDateTime, UtcOffset};
 
@@ -44,15 +44,6 @@ fn within(seq: u64) -> Option<Consistency> {
         min_sequence: seq,
         timeout_ms: 30_000,
     })
-}
-
-fn endpoints(c: &Cluster) -> Endpoints {
-    Endpoints {
-        order: format!("http://{}", c.order.addr),
-        fleet: format!("http://{}", c.fleet.addr),
-        receivables: format!("http://{}", c.receivables.addr),
-        complaint: format!("http://{}", c.complaint.addr),
-    }
 }
 
 async fn pickup(c: &mut Cluster, order_id: &str, vehicle: &str, plate: &str) {
@@ -334,7 +325,7 @@ rentops_testkit::per_backend! {
             out: Some(path.clone()),
             ..ReportArgs::default()
         };
-        let summary = rentops_report::run(&args, &endpoints(&s)).await.expect("the report runs");
+        let summary = rentops_report::run(&args, &s.endpoints()).await.expect("the report runs");
         assert!(summary.contains(&path.display().to_string()), "{label}: {summary}");
         let html = std::fs::read_to_string(&path).unwrap();
 

@@ -168,11 +168,11 @@ impl<A: RunningService + 'static> Node<A> {
     }
 }
 
-/// The four services on one nats-server, each on its own database, each killable; one clock the
-/// test moves.
-pub struct Cluster {
+/// The four services on one nats-server, each on its own database, each killable; one clock
+/// for all of them (a [`ManualClock`] the test moves, unless it asks for another).
+pub struct Cluster<C: Clock + 'static = ManualClock> {
     pub front: Front,
-    pub clock: Arc<ManualClock>,
+    pub clock: Arc<C>,
     pub rc: ReceivablesServiceClient<Channel>,
     pub cc: ComplaintServiceClient<Channel>,
     pub order: Node<rentops_order::app::App>,
@@ -183,7 +183,7 @@ pub struct Cluster {
     nats: NatsServer,
 }
 
-impl std::ops::Deref for Cluster {
+impl<C: Clock> std::ops::Deref for Cluster<C> {
     type Target = Front;
 
     fn deref(&self) -> &Front {
@@ -191,7 +191,7 @@ impl std::ops::Deref for Cluster {
     }
 }
 
-impl std::ops::DerefMut for Cluster {
+impl<C: Clock> std::ops::DerefMut for Cluster<C> {
     fn deref_mut(&mut self) -> &mut Front {
         &mut self.front
     }
@@ -201,10 +201,10 @@ impl std::ops::DerefMut for Cluster {
 /// restart (or a survivor) takes over soon after.
 const LEASE: (&str, &str) = ("RENTOPS_PROJECTOR_LEASE_SECS", "2");
 
-impl Cluster {
-    /// Starts a nats-server and the four services: re-plans debounced 100 ms, the order's
-    /// deadline scan hourly (out of the way), receivables' and complaint's scans every second.
-    pub async fn start(dbs: [&TestDatabase; 4], clock: Arc<ManualClock>) -> Cluster {
+impl<C: Clock> Cluster<C> {
+    /// Starts a nats-server and the four services: re-plans debounced 100 ms, every scan each
+    /// second.
+    pub async fn start(dbs: [&TestDatabase; 4], clock: Arc<C>) -> Cluster<C> {
         rentops_testkit::init_tracing();
         let nats = NatsServer::start().await.expect("nats-server");
         let url = nats.url();
@@ -215,7 +215,7 @@ impl Cluster {
             env(
                 &url,
                 order_db.url(),
-                &[LEASE, ("RENTOPS_ORDER_DEADLINE_SCAN_SECS", "3600")],
+                &[LEASE, ("RENTOPS_ORDER_DEADLINE_SCAN_SECS", "1")],
             ),
             time.clone(),
             rentops_order::app::start,
@@ -265,6 +265,17 @@ impl Cluster {
             receivables,
             complaint,
             nats,
+        }
+    }
+
+    /// Where the four services answer, for clients of all of them (the report, the demo).
+    pub fn endpoints(&self) -> rentops_proto::Endpoints {
+        let at = |addr: SocketAddr| format!("http://{addr}");
+        rentops_proto::Endpoints {
+            order: at(self.order.addr),
+            fleet: at(self.fleet.addr),
+            receivables: at(self.receivables.addr),
+            complaint: at(self.complaint.addr),
         }
     }
 
