@@ -4,10 +4,8 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use anyhow::{Context as _, anyhow};
+use anyhow::anyhow;
 use rentops_proto::order::order_service_client::OrderServiceClient;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 use crate::admin::{self, Operation};
 
@@ -20,41 +18,7 @@ use crate::views::{CommandView, HistoryView, LapsedView, OrderListView, OrderVie
 
 pub type Client = OrderServiceClient<Connection>;
 
-/// A connection to a service: its channel, with the caller's bearer token on every call.
-pub type Connection = InterceptedService<Channel, Bearer>;
-
-/// Adds `authorization: Bearer <token>` to each call when a token was given (`RENTOPS_TOKEN`).
-#[derive(Clone)]
-pub struct Bearer(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(value) = &self.0 {
-            request.metadata_mut().insert("authorization", value.clone());
-        }
-        Ok(request)
-    }
-}
-
-impl Bearer {
-    /// The token in `RENTOPS_TOKEN`, if any. From the environment, never from an argument, so it
-    /// stays out of shell history and process listings.
-    fn from_env() -> Result<Self, Failure> {
-        Self::from_token(std::env::var("RENTOPS_TOKEN").ok().as_deref())
-    }
-
-    fn from_token(token: Option<&str>) -> Result<Self, Failure> {
-        match token.map(str::trim) {
-            Some(token) if !token.is_empty() => {
-                let value = format!("Bearer {token}")
-                    .parse()
-                    .map_err(|_| anyhow!("RENTOPS_TOKEN is not a token (printable ASCII only)"))?;
-                Ok(Self(Some(value)))
-            }
-            _ => Ok(Self(None)),
-        }
-    }
-}
+pub use rentops_proto::client::Connection;
 
 /// What one run of the CLI carries besides its subcommand.
 #[derive(Debug, Clone)]
@@ -80,24 +44,7 @@ impl Invocation {
 ///
 /// An `https://` address is reached over TLS, trusting the authority in `RENTOPS_TLS_CA_FILE`.
 pub async fn connect(service: &str, addr: &str, timeout: Duration) -> Result<Connection, Failure> {
-    let bearer = Bearer::from_env()?;
-    let mut endpoint = Endpoint::from_shared(addr.to_owned())
-        .with_context(|| format!("'{addr}' is not a gRPC address"))?
-        .connect_timeout(timeout)
-        .timeout(timeout);
-    if addr.starts_with("https://") {
-        let path = std::env::var("RENTOPS_TLS_CA_FILE")
-            .map_err(|_| anyhow!("{addr} is https: set RENTOPS_TLS_CA_FILE to the certificate authority to trust"))?;
-        let ca = std::fs::read(&path).with_context(|| format!("cannot read RENTOPS_TLS_CA_FILE {path}"))?;
-        endpoint = endpoint
-            .tls_config(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca)))
-            .with_context(|| format!("TLS for {addr}"))?;
-    }
-    let channel = endpoint
-        .connect()
-        .await
-        .with_context(|| format!("cannot connect to the {service} service at {addr}"))?;
-    Ok(InterceptedService::new(channel, bearer))
+    Ok(rentops_proto::client::connect(service, addr, timeout, timeout).await?)
 }
 
 impl OrderCommand {
@@ -269,27 +216,6 @@ async fn lapsed(client: &mut Client, a: &LapsedArgs, inv: &Invocation) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_token_goes_on_every_call_as_a_bearer_and_none_adds_nothing() {
-        use tonic::service::Interceptor as _;
-        let mut with = Bearer::from_token(Some(" eyJ.a.b \n")).unwrap();
-        let request = with.call(tonic::Request::new(())).unwrap();
-        assert_eq!(
-            request.metadata().get("authorization").unwrap().to_str().unwrap(),
-            "Bearer eyJ.a.b"
-        );
-        let mut without = Bearer::from_token(None).unwrap();
-        assert!(
-            without
-                .call(tonic::Request::new(()))
-                .unwrap()
-                .metadata()
-                .get("authorization")
-                .is_none()
-        );
-        assert!(Bearer::from_token(Some("bad\u{7f}token")).is_err());
-    }
 
     #[test]
     fn following_pages_stops_at_the_end_or_on_a_repeated_token() {

@@ -4,6 +4,7 @@
 //! once for every service: [`timestamp`] (`google.protobuf.Timestamp` and `OffsetDateTime`) and
 //! [`model`] (the wire's vehicle model enum and the kernel's).
 
+pub mod client;
 pub mod cover;
 pub mod endpoints;
 pub mod model;

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration as StdDuration;
 
-use anyhow::{Context as _, anyhow};
+use anyhow::anyhow;
 use rentops_kernel::Fen;
 use rentops_proto::common::{self, PageRequest};
 use rentops_proto::complaint::complaint_service_client::ComplaintServiceClient;
@@ -14,8 +14,6 @@ use rentops_proto::order::order_service_client::OrderServiceClient;
 use rentops_proto::receivables::receivables_service_client::ReceivablesServiceClient;
 use rentops_proto::{complaint as cpb, fleet as fpb, order as opb, receivables as rpb};
 use time::{Date, Duration, OffsetDateTime};
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 use crate::Endpoints;
 use crate::text::CHINA;
@@ -29,7 +27,7 @@ const PAGE: u32 = 500;
 /// Hires are looked at from this long before the week, for the swaps recorded in it.
 const HIRE_LOOKBACK_DAYS: i64 = 30;
 
-type Conn = InterceptedService<Channel, Bearer>;
+type Conn = rentops_proto::client::Connection;
 
 /// What to gather.
 pub struct Request<'a> {
@@ -41,50 +39,9 @@ pub struct Request<'a> {
     pub timeout: StdDuration,
 }
 
-/// Adds `authorization: Bearer <token>` to each call when `RENTOPS_TOKEN` is set, as the CLI
-/// does: services that check callers refuse a report without it.
-#[derive(Clone)]
-pub struct Bearer(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(value) = &self.0 {
-            request.metadata_mut().insert("authorization", value.clone());
-        }
-        Ok(request)
-    }
-}
-
-fn bearer() -> anyhow::Result<Bearer> {
-    match std::env::var("RENTOPS_TOKEN").ok().as_deref().map(str::trim) {
-        Some(token) if !token.is_empty() => {
-            Ok(Bearer(Some(format!("Bearer {token}").parse().map_err(|_| {
-                anyhow!("RENTOPS_TOKEN is not a token (printable ASCII only)")
-            })?)))
-        }
-        _ => Ok(Bearer(None)),
-    }
-}
-
 /// Connects to `service` at `addr`; a service that cannot be reached is named with its address.
 async fn connect(service: &str, addr: &str, timeout: StdDuration) -> anyhow::Result<Conn> {
-    let mut endpoint = Endpoint::from_shared(addr.to_owned())
-        .with_context(|| format!("'{addr}' is not a gRPC address (the {service} service's)"))?
-        .connect_timeout(StdDuration::from_secs(5).min(timeout))
-        .timeout(timeout);
-    if addr.starts_with("https://") {
-        let path = std::env::var("RENTOPS_TLS_CA_FILE")
-            .map_err(|_| anyhow!("{addr} is https: set RENTOPS_TLS_CA_FILE to the certificate authority to trust"))?;
-        let ca = std::fs::read(&path).with_context(|| format!("cannot read RENTOPS_TLS_CA_FILE {path}"))?;
-        endpoint = endpoint
-            .tls_config(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca)))
-            .with_context(|| format!("TLS for {addr}"))?;
-    }
-    let channel = endpoint
-        .connect()
-        .await
-        .with_context(|| format!("cannot reach the {service} service at {addr}"))?;
-    Ok(InterceptedService::new(channel, bearer()?))
+    rentops_proto::client::connect(service, addr, StdDuration::from_secs(5).min(timeout), timeout).await
 }
 
 /// A failed call, named by service, address and method.

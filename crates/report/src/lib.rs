@@ -168,7 +168,7 @@ mod tests {
             .map(|e| format!("{e:#}"))
             .unwrap_or_default();
         assert!(
-            e.contains("cannot reach the order service at http://127.0.0.1:9"),
+            e.contains("cannot connect to the order service at http://127.0.0.1:9"),
             "{e}"
         );
     }
