@@ -190,6 +190,16 @@ async fn week(dbs: [&TestDatabase; 4], kills: Kills) {
     for (id, plate, model, at) in PLATES {
         c.register(id, plate, model, at).await;
     }
+    // Fleet knows every car before the first order: a plan made while a registration was still
+    // on its way would give the order an upgrade that the frozen window then keeps.
+    let fleet_seq = c.last_sequence("FLEET").await;
+    c.fleet
+        .app()
+        .fleet_projector
+        .checkpoints
+        .wait_for(fleet_seq, AFTER_A_KILL)
+        .await
+        .expect("the cars registered");
 
     // 1. Two orders confirmed; fleet dies right after the first confirmation is acknowledged.
     let a = c
@@ -207,8 +217,12 @@ async fn week(dbs: [&TestDatabase; 4], kills: Kills) {
     let oa = order_when(&c, &a, "a car for A", |o| !o.assigned_vehicle_id.is_empty()).await;
     let ob = order_when(&c, &b, "a car for B", |o| !o.assigned_vehicle_id.is_empty()).await;
     let (car_a, car_b) = (oa.assigned_vehicle_id.clone(), ob.assigned_vehicle_id.clone());
+    // Each an ES6 or the EC6 it may be upgraded to.
     assert!(
-        car_a != car_b && [&car_a, &car_b].iter().all(|v| ["V1", "V4"].contains(&v.as_str())),
+        car_a != car_b
+            && [&car_a, &car_b]
+                .iter()
+                .all(|v| ["V1", "V2", "V4"].contains(&v.as_str())),
         "{label}: {car_a} {car_b}"
     );
 
@@ -255,10 +269,11 @@ async fn week(dbs: [&TestDatabase; 4], kills: Kills) {
         c.order.restart().await;
     }
     let swap_to = order_when(&c, &a, "the replacement planned for A", |o| {
-        o.assigned_vehicle_id == "V2"
+        !o.assigned_vehicle_id.is_empty() && o.assigned_vehicle_id != car_a
     })
     .await
     .assigned_vehicle_id;
+    assert_ne!(swap_to, car_b, "{label}: B keeps its car");
     clock.set(t0 + hours(5.5));
     let swapped =
         c.oc.record_swap(opb::RecordSwapRequest {
