@@ -361,6 +361,7 @@ pub async fn run(addr: &str, timeout: Duration, cmd: &ComplaintCommand, inv: &In
                     category: a.category.clone(),
                     sub_category: a.sub_category.clone(),
                     text: a.text.clone(),
+                    opened_at: None,
                 })
                 .await?
                 .into_inner();
@@ -375,6 +376,7 @@ pub async fn run(addr: &str, timeout: Duration, cmd: &ComplaintCommand, inv: &In
                 context: ctx,
                 case_id: a.case_id.clone(),
                 agent: a.agent.clone(),
+                at: None,
             })
             .await?,
         ),
@@ -384,6 +386,7 @@ pub async fn run(addr: &str, timeout: Duration, cmd: &ComplaintCommand, inv: &In
                 context: ctx,
                 case_id: a.case_id.clone(),
                 note: a.note.clone(),
+                at: None,
             })
             .await?,
         ),
@@ -392,6 +395,7 @@ pub async fn run(addr: &str, timeout: Duration, cmd: &ComplaintCommand, inv: &In
             c.start_investigation(pb::StartInvestigationRequest {
                 context: ctx,
                 case_id: a.case_id.clone(),
+                at: None,
             })
             .await?,
         ),
@@ -400,6 +404,7 @@ pub async fn run(addr: &str, timeout: Duration, cmd: &ComplaintCommand, inv: &In
                 context: ctx,
                 case_id: a.case_id.clone(),
                 reason: a.reason.clone(),
+                at: None,
             };
             let r = match a.on {
                 WaitOn::Customer => c.wait_on_customer(request).await?,
@@ -412,6 +417,7 @@ pub async fn run(addr: &str, timeout: Duration, cmd: &ComplaintCommand, inv: &In
             c.resume_case(pb::ResumeCaseRequest {
                 context: ctx,
                 case_id: a.case_id.clone(),
+                at: None,
             })
             .await?,
         ),
@@ -422,6 +428,7 @@ pub async fn run(addr: &str, timeout: Duration, cmd: &ComplaintCommand, inv: &In
                 case_id: a.case_id.clone(),
                 root_cause: a.root_cause.clone(),
                 note: a.note.clone().unwrap_or_default(),
+                at: None,
             })
             .await?,
         ),
@@ -467,6 +474,7 @@ pub async fn run(addr: &str, timeout: Duration, cmd: &ComplaintCommand, inv: &In
                     case_id: a.case_id.clone(),
                     explanation: a.explanation.clone(),
                     remedies,
+                    at: None,
                 })
                 .await?,
             )
@@ -476,6 +484,7 @@ pub async fn run(addr: &str, timeout: Duration, cmd: &ComplaintCommand, inv: &In
             c.close_case(pb::CloseCaseRequest {
                 context: ctx,
                 case_id: a.case_id.clone(),
+                at: None,
             })
             .await?,
         ),
@@ -485,6 +494,7 @@ pub async fn run(addr: &str, timeout: Duration, cmd: &ComplaintCommand, inv: &In
                 context: ctx,
                 case_id: a.case_id.clone(),
                 reason: a.reason.clone(),
+                at: None,
             })
             .await?,
         ),
@@ -495,6 +505,7 @@ pub async fn run(addr: &str, timeout: Duration, cmd: &ComplaintCommand, inv: &In
                 case_id: a.case_id.clone(),
                 severity: severity(a.severity).to_owned(),
                 reason: a.reason.clone(),
+                at: None,
             })
             .await?,
         ),

@@ -514,6 +514,7 @@ pub async fn run(addr: &str, timeout: Duration, cmd: &FleetCommand, inv: &Invoca
                 model: a.model.pb(),
                 city: a.city.clone(),
                 home_station: a.station.clone(),
+                registered_at: None,
             })
             .await?
         }

@@ -1030,6 +1030,7 @@ async fn import(
                 correlation_id: correlation_id.clone(),
             }),
             records,
+            received_at: None,
         })
         .collect::<Vec<_>>();
     let stream = tokio_stream::iter(requests).map(move |r| {

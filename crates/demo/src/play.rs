@@ -378,6 +378,7 @@ impl Demo {
                 model: car.model as i32,
                 city: city.clone(),
                 home_station: STATIONS[car.home].id.into(),
+                registered_at: None,
             };
             let r = fc
                 .register_vehicle(request)
@@ -1413,6 +1414,7 @@ impl Demo {
             let request = rpb::ImportViolationsRequest {
                 context: self.ctx(&format!("import:{source}")),
                 records: batch.clone(),
+                received_at: None,
             };
             let since = Instant::now();
             let rx = self.c.rx.clone();
@@ -1925,6 +1927,7 @@ impl Demo {
                 context: self.ctx(&step("assign")),
                 case_id: case_id.into(),
                 agent: agent.into(),
+                at: None,
             })
             .await
             .context("assigning a case")?
@@ -1935,6 +1938,7 @@ impl Demo {
                 context: self.ctx(&step("first-response")),
                 case_id: case_id.into(),
                 note: "已致电客户致歉，说明将在24小时内给出处理方案".into(),
+                at: None,
             })
             .await
             .context("recording a first response")?
@@ -1949,6 +1953,7 @@ impl Demo {
                     context: self.ctx(&step("wait")),
                     case_id: case_id.into(),
                     reason: "等待客户提供付款截图".into(),
+                    at: None,
                 })
                 .await
                 .context("a case waiting on the customer")?
@@ -1960,6 +1965,7 @@ impl Demo {
             cp.start_investigation(cpb::StartInvestigationRequest {
                 context: self.ctx(&step("investigate")),
                 case_id: case_id.into(),
+                at: None,
             })
             .await
             .context("investigating a case")?
@@ -1981,6 +1987,7 @@ impl Demo {
                     root.into()
                 },
                 note: "门店复核后确认".into(),
+                at: None,
             })
             .await
             .context("setting a root cause")?
@@ -2008,6 +2015,7 @@ impl Demo {
                 case_id: case_id.into(),
                 explanation: "已核实情况，向客户致歉并给予补偿".into(),
                 remedies: remedies.clone(),
+                at: None,
             })
             .await
             .context("resolving a case")?
@@ -2018,6 +2026,7 @@ impl Demo {
                 cp.close_case(cpb::CloseCaseRequest {
                     context: self.ctx(&step("close")),
                     case_id: case_id.into(),
+                    at: None,
                 })
                 .await
                 .context("closing a case")?
@@ -2029,6 +2038,7 @@ impl Demo {
                         context: self.ctx(&step("reopen")),
                         case_id: case_id.into(),
                         reason: "客户表示问题仍未解决".into(),
+                        at: None,
                     })
                     .await
                     .context("reopening a case")?
@@ -2040,6 +2050,7 @@ impl Demo {
                         case_id: case_id.into(),
                         explanation: "二次回访，补发代金券".into(),
                         remedies,
+                        at: None,
                     })
                     .await
                     .context("resolving a reopened case")?

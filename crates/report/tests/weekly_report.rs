@@ -202,6 +202,7 @@ rentops_testkit::per_backend! {
                     record("沪AD00002", t0 + hours(1), HOSTILE_PLACE, 2),
                     record("沪AD99999", t0 + hours(4), "外环", 3),
                 ],
+                received_at: None,
             }]))
             .await
             .unwrap()
@@ -295,6 +296,7 @@ rentops_testkit::per_backend! {
                         context: rid(),
                         case_id: opened.case_id.clone(),
                         note: "已安排复查".into(),
+                        at: None,
                     })
                     .await
                     .expect("first response");
@@ -305,6 +307,7 @@ rentops_testkit::per_backend! {
                         case_id: opened.case_id.clone(),
                         explanation: "已致歉并加强清洁".into(),
                         remedies: vec![],
+                        at: None,
                     })
                     .await
                     .expect("resolved");

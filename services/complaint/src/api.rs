@@ -1,7 +1,9 @@
 //! The complaint gRPC API: parse → command → reply, and queries over the read models. Every
 //! invalid field is answered INVALID_ARGUMENT naming it, and nothing is appended then; a link
 //! to something the service has not heard of from the other services' events, or that belongs
-//! to another customer, is an invalid field like any other.
+//! to another customer, is an invalid field like any other. Work entered late names when it
+//! happened (`opened_at`, `at`): at most 5 minutes ahead of the service's clock and 400 days
+//! back; the case refuses a time before its latest change.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -104,6 +106,31 @@ pub struct ComplaintApi {
     pub keywords: Arc<rentops_insight::Keywords>,
 }
 
+/// How far ahead of the service's clock a command may be dated (the desk's clocks are not
+/// the service's).
+const MAX_AHEAD: time::Duration = time::Duration::minutes(5);
+/// How far back work entered late may be dated: as fleet's dated commands, a little over a
+/// year (a backlog, or a demo replaying a past week, not a history rewritten).
+const MAX_BACKDATE: time::Duration = time::Duration::days(400);
+
+/// When a command says its change happened (`field`, unset: `now`): at most [`MAX_AHEAD`]
+/// ahead of the service's clock and [`MAX_BACKDATE`] back. The case itself refuses a time
+/// before its latest change.
+fn dated(
+    v: &mut Violations,
+    field: &str,
+    value: Option<&prost_types::Timestamp>,
+    now: OffsetDateTime,
+) -> OffsetDateTime {
+    let at = v.time(field, value).unwrap_or(now);
+    if at > now + MAX_AHEAD {
+        v.add(field, "cannot be in the future");
+    } else if at < now - MAX_BACKDATE {
+        v.add(field, "more than 400 days ago");
+    }
+    at
+}
+
 /// The longest period an analysis covers.
 const MAX_PERIOD_DAYS: i64 = 366;
 
@@ -171,6 +198,10 @@ impl DomainStatus for CaseError {
             CaseError::NotFound => Status::not_found("case not found"),
             e @ CaseError::AlreadyOpened => Status::already_exists(e.to_string()),
             CaseError::Invalid { field, message } => invalid_argument(&field, message),
+            CaseError::BeforeLatestChange { at, latest } => invalid_argument(
+                "at",
+                format!("{at} is before the case's latest change, at {latest}; a case's history stays in time order"),
+            ),
             e @ (CaseError::Closed
             | CaseError::Resolved
             | CaseError::NotResolved
@@ -361,17 +392,21 @@ impl ComplaintApi {
         }
     }
 
-    /// Runs a command on case `id` for `ctx`, built by `command` from the actor and the time.
+    /// Runs a command on case `id` for `ctx`, built by `command` from the actor and the time it
+    /// happened (the request's `at`, checked by [`dated`]; unset: now). The event is appended
+    /// with the service's now as its recorded time.
     async fn run(
         &self,
-        v: Violations,
+        mut v: Violations,
         ctx: Context,
         id: String,
+        at: Option<&prost_types::Timestamp>,
         command: impl FnOnce(String, OffsetDateTime) -> CaseCommand,
     ) -> Result<Response<common::CommandResult>, Status> {
-        let ctx = v.finish(ctx)?;
         let now = self.clock.now();
-        let command = command(ctx.actor.clone(), now);
+        let at = dated(&mut v, "at", at, now);
+        let ctx = v.finish(ctx)?;
+        let command = command(ctx.actor.clone(), at);
         let done = api::execute(&self.cases, &id, ctx, now, &command, false).await?;
         Ok(Response::new(api::command_result(&done)))
     }
@@ -531,6 +566,8 @@ impl pb::complaint_service_server::ComplaintService for ComplaintApi {
             }
         };
         let text = v.text("text", &r.text, 4000, true);
+        let now = self.clock.now();
+        let opened_at = dated(&mut v, "opened_at", r.opened_at.as_ref(), now);
         // The links are checked only once the request is otherwise well formed.
         let context_of = if v.is_empty() {
             self.check_links(&mut v, &mut links).await?
@@ -542,7 +579,6 @@ impl pb::complaint_service_server::ComplaintService for ComplaintApi {
             return Err(invalid_argument("channel", "required"));
         };
         let (severity, severity_basis) = severity_by_standard(channel, standard);
-        let now = self.clock.now();
         let id = case_id_for_request(&ctx.request_id);
         let opened = Opened {
             case_id: id.clone(),
@@ -553,7 +589,7 @@ impl pb::complaint_service_server::ComplaintService for ComplaintApi {
             severity,
             severity_basis,
             text,
-            opened_at: now,
+            opened_at,
             opened_by: ctx.actor.clone(),
             context: context_of,
         };
@@ -582,7 +618,7 @@ impl pb::complaint_service_server::ComplaintService for ComplaintApi {
         }
         let reason = v.text("reason", &r.reason, 500, true);
         let severity = severity.unwrap_or(Severity::P4);
-        self.run(v, ctx, id, |by, at| CaseCommand::OverrideSeverity {
+        self.run(v, ctx, id, r.at.as_ref(), |by, at| CaseCommand::OverrideSeverity {
             severity,
             reason,
             by,
@@ -601,8 +637,12 @@ impl pb::complaint_service_server::ComplaintService for ComplaintApi {
         let ctx = context(&mut v, &r, caller.as_ref());
         let id = case_id(&mut v, &r.case_id);
         let agent = v.text("agent", &r.agent, 100, true);
-        self.run(v, ctx, id, |by, at| CaseCommand::Assign { agent, by, at })
-            .await
+        self.run(v, ctx, id, r.at.as_ref(), |by, at| CaseCommand::Assign {
+            agent,
+            by,
+            at,
+        })
+        .await
     }
 
     async fn record_first_response(
@@ -615,8 +655,12 @@ impl pb::complaint_service_server::ComplaintService for ComplaintApi {
         let ctx = context(&mut v, &r, caller.as_ref());
         let id = case_id(&mut v, &r.case_id);
         let note = v.text("note", &r.note, 2000, true);
-        self.run(v, ctx, id, |by, at| CaseCommand::RecordFirstResponse { note, by, at })
-            .await
+        self.run(v, ctx, id, r.at.as_ref(), |by, at| CaseCommand::RecordFirstResponse {
+            note,
+            by,
+            at,
+        })
+        .await
     }
 
     async fn start_investigation(
@@ -628,8 +672,11 @@ impl pb::complaint_service_server::ComplaintService for ComplaintApi {
         let mut v = Violations::default();
         let ctx = context(&mut v, &r, caller.as_ref());
         let id = case_id(&mut v, &r.case_id);
-        self.run(v, ctx, id, |by, at| CaseCommand::StartInvestigation { by, at })
-            .await
+        self.run(v, ctx, id, r.at.as_ref(), |by, at| CaseCommand::StartInvestigation {
+            by,
+            at,
+        })
+        .await
     }
 
     async fn wait_on_customer(
@@ -642,7 +689,7 @@ impl pb::complaint_service_server::ComplaintService for ComplaintApi {
         let ctx = context(&mut v, &r, caller.as_ref());
         let id = case_id(&mut v, &r.case_id);
         let reason = v.text("reason", &r.reason, 500, true);
-        self.run(v, ctx, id, |by, at| CaseCommand::Wait {
+        self.run(v, ctx, id, r.at.as_ref(), |by, at| CaseCommand::Wait {
             on: WaitingOn::Customer,
             reason,
             by,
@@ -661,7 +708,7 @@ impl pb::complaint_service_server::ComplaintService for ComplaintApi {
         let ctx = context(&mut v, &r, caller.as_ref());
         let id = case_id(&mut v, &r.case_id);
         let reason = v.text("reason", &r.reason, 500, true);
-        self.run(v, ctx, id, |by, at| CaseCommand::Wait {
+        self.run(v, ctx, id, r.at.as_ref(), |by, at| CaseCommand::Wait {
             on: WaitingOn::ThirdParty,
             reason,
             by,
@@ -679,7 +726,8 @@ impl pb::complaint_service_server::ComplaintService for ComplaintApi {
         let mut v = Violations::default();
         let ctx = context(&mut v, &r, caller.as_ref());
         let id = case_id(&mut v, &r.case_id);
-        self.run(v, ctx, id, |by, at| CaseCommand::Resume { by, at }).await
+        self.run(v, ctx, id, r.at.as_ref(), |by, at| CaseCommand::Resume { by, at })
+            .await
     }
 
     async fn set_root_cause(
@@ -699,7 +747,7 @@ impl pb::complaint_service_server::ComplaintService for ComplaintApi {
             );
         }
         let note = v.text("note", &r.note, 2000, false);
-        self.run(v, ctx, id, |by, at| CaseCommand::SetRootCause {
+        self.run(v, ctx, id, r.at.as_ref(), |by, at| CaseCommand::SetRootCause {
             root_cause,
             note,
             by,
@@ -731,7 +779,7 @@ impl pb::complaint_service_server::ComplaintService for ComplaintApi {
                 "a resolution that waives or refunds needs the supervisor role",
             ));
         }
-        self.run(v, ctx, id, |by, at| CaseCommand::Resolve {
+        self.run(v, ctx, id, r.at.as_ref(), |by, at| CaseCommand::Resolve {
             explanation,
             remedies,
             by,
@@ -749,7 +797,8 @@ impl pb::complaint_service_server::ComplaintService for ComplaintApi {
         let mut v = Violations::default();
         let ctx = context(&mut v, &r, caller.as_ref());
         let id = case_id(&mut v, &r.case_id);
-        self.run(v, ctx, id, |by, at| CaseCommand::Close { by, at }).await
+        self.run(v, ctx, id, r.at.as_ref(), |by, at| CaseCommand::Close { by, at })
+            .await
     }
 
     async fn reopen_case(
@@ -762,8 +811,12 @@ impl pb::complaint_service_server::ComplaintService for ComplaintApi {
         let ctx = context(&mut v, &r, caller.as_ref());
         let id = case_id(&mut v, &r.case_id);
         let reason = v.text("reason", &r.reason, 500, true);
-        self.run(v, ctx, id, |by, at| CaseCommand::Reopen { reason, by, at })
-            .await
+        self.run(v, ctx, id, r.at.as_ref(), |by, at| CaseCommand::Reopen {
+            reason,
+            by,
+            at,
+        })
+        .await
     }
 
     async fn get_case(&self, request: Request<pb::GetCaseRequest>) -> Result<Response<pb::Case>, Status> {

@@ -39,6 +39,10 @@ pub struct ComplaintConfig {
     pub silence: time::Duration,
     /// `RENTOPS_COMPLAINT_SCAN_SECS` (30): the longest time between two passes of the SLA scan.
     pub scan_every: Duration,
+    /// `RENTOPS_COMPLAINT_SETTLE_SECS` (30): how long after a case's latest change the scan
+    /// leaves it alone, so that a desk entering a case's past steps one by one (each dated
+    /// when it happened) is done before the scan raises what the first steps alone reached.
+    pub settle: time::Duration,
     /// Where the other services' events are read from (`RENTOPS_COMPLAINT_ORDER_STREAM`,
     /// `…_FLEET_STREAM`, `…_RECEIVABLES_STREAM`; default `ORDER`, `FLEET`, `RECEIVABLES`).
     pub order_stream: String,
@@ -119,6 +123,7 @@ impl rentops_runtime::ServiceConfig for ComplaintConfig {
             calendar: Arc::new(calendar),
             silence: time::Duration::days(r.bounded("RENTOPS_COMPLAINT_AUTO_CLOSE_DAYS", 7, 1..=365)? as i64),
             scan_every: r.seconds("RENTOPS_COMPLAINT_SCAN_SECS", 30, 1..=3600)?,
+            settle: time::Duration::seconds(r.bounded("RENTOPS_COMPLAINT_SETTLE_SECS", 30, 0..=3600)? as i64),
             order_stream: r.string("RENTOPS_COMPLAINT_ORDER_STREAM", "ORDER"),
             fleet_stream: r.string("RENTOPS_COMPLAINT_FLEET_STREAM", "FLEET"),
             receivables_stream: r.string("RENTOPS_COMPLAINT_RECEIVABLES_STREAM", "RECEIVABLES"),
@@ -175,6 +180,7 @@ pub async fn start(
         policies: config.policies.clone(),
         calendar: config.calendar.clone(),
         silence: config.silence,
+        settle: config.settle,
     });
     let orders = kit.project_from(&config.order_stream, OrdersProjection);
     let fleet = kit.project_from(&config.fleet_stream, FleetProjection);

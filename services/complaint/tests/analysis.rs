@@ -61,6 +61,7 @@ rentops_testkit::per_backend! {
                 context: rid(),
                 case_id: ids[i].clone(),
                 note: "回电".into(),
+                at: None,
             })
             .await
             .unwrap();
@@ -70,6 +71,7 @@ rentops_testkit::per_backend! {
             case_id: ids[0].clone(),
             root_cause: "vehicle_not_prepared".into(),
             note: String::new(),
+            at: None,
         })
         .await
         .unwrap();

@@ -40,29 +40,31 @@ rentops_testkit::per_backend! {
         };
         // Investigation before an agent: refused.
         let e = c
-            .start_investigation(pb::StartInvestigationRequest { context: rid(), case_id: id.clone() })
+            .start_investigation(pb::StartInvestigationRequest { context: rid(), case_id: id.clone(), at: None })
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::FailedPrecondition, "{label}: {e:?}");
-        ok(c.assign_case(pb::AssignCaseRequest { context: rid(), case_id: id.clone(), agent: "desk:wang".into() }).await);
+        ok(c.assign_case(pb::AssignCaseRequest { context: rid(), case_id: id.clone(), agent: "desk:wang".into(), at: None }).await);
         t.clock.set(T0 + time::Duration::minutes(40));
         ok(c
             .record_first_response(pb::RecordFirstResponseRequest {
                 context: rid(),
                 case_id: id.clone(),
                 note: "已致电客户致歉".into(),
+                at: None,
             })
             .await);
-        ok(c.start_investigation(pb::StartInvestigationRequest { context: rid(), case_id: id.clone() }).await);
-        ok(c.wait_on_customer(pb::WaitRequest { context: rid(), case_id: id.clone(), reason: "照片".into() }).await);
+        ok(c.start_investigation(pb::StartInvestigationRequest { context: rid(), case_id: id.clone(), at: None }).await);
+        ok(c.wait_on_customer(pb::WaitRequest { context: rid(), case_id: id.clone(), reason: "照片".into(), at: None }).await);
         t.clock.set(T0 + time::Duration::hours(5));
-        ok(c.resume_case(pb::ResumeCaseRequest { context: rid(), case_id: id.clone() }).await);
+        ok(c.resume_case(pb::ResumeCaseRequest { context: rid(), case_id: id.clone(), at: None }).await);
         let e = c
             .set_root_cause(pb::SetRootCauseRequest {
                 context: rid(),
                 case_id: id.clone(),
                 root_cause: "bad_luck".into(),
                 note: String::new(),
+                at: None,
             })
             .await
             .unwrap_err();
@@ -74,6 +76,7 @@ rentops_testkit::per_backend! {
                 case_id: id.clone(),
                 root_cause: "vehicle_not_prepared".into(),
                 note: "station skipped cleaning".into(),
+                at: None,
             })
             .await);
         t.clock.set(T0 + time::Duration::hours(6));
@@ -88,9 +91,10 @@ rentops_testkit::per_backend! {
                         currency: "CNY".into(),
                     })),
                 }],
+                at: None,
             })
             .await);
-        let done = ok(c.close_case(pb::CloseCaseRequest { context: rid(), case_id: id.clone() }).await);
+        let done = ok(c.close_case(pb::CloseCaseRequest { context: rid(), case_id: id.clone(), at: None }).await);
         let case = t.get(&id, done.sequence).await;
         assert_eq!(case.status, "CLOSED", "{label}");
         assert_eq!(case.close_reason, pb::CloseReason::CustomerAccepted as i32);
@@ -118,7 +122,7 @@ rentops_testkit::per_backend! {
 
         t.clock.set(T0 + time::Duration::days(2));
         let reopened = ok(c
-            .reopen_case(pb::ReopenCaseRequest { context: rid(), case_id: id.clone(), reason: "车又脏了".into() })
+            .reopen_case(pb::ReopenCaseRequest { context: rid(), case_id: id.clone(), reason: "车又脏了".into(), at: None })
             .await);
         let case = t.get(&id, reopened.sequence).await;
         assert_eq!(case.status, "INVESTIGATING");
@@ -209,6 +213,7 @@ rentops_testkit::per_backend! {
                 case_id: id.clone(),
                 severity: "P0".into(),
                 reason: "x".into(),
+                at: None,
             })
             .await
             .unwrap_err();
@@ -219,17 +224,18 @@ rentops_testkit::per_backend! {
                 case_id: id.clone(),
                 severity: "P1".into(),
                 reason: String::new(),
+                at: None,
             })
             .await
             .unwrap_err();
         assert!(e.message().starts_with("reason:"), "{}", e.message());
         let e = c
-            .assign_case(pb::AssignCaseRequest { context: rid(), case_id: id.clone(), agent: String::new() })
+            .assign_case(pb::AssignCaseRequest { context: rid(), case_id: id.clone(), agent: String::new(), at: None })
             .await
             .unwrap_err();
         assert!(e.message().starts_with("agent:"), "{}", e.message());
         let e = c
-            .wait_on_third_party(pb::WaitRequest { context: rid(), case_id: id.clone(), reason: String::new() })
+            .wait_on_third_party(pb::WaitRequest { context: rid(), case_id: id.clone(), reason: String::new(), at: None })
             .await
             .unwrap_err();
         assert!(e.message().starts_with("reason:"), "{}", e.message());
@@ -245,6 +251,7 @@ rentops_testkit::per_backend! {
                         ..Default::default()
                     })),
                 }],
+                at: None,
             })
             .await
             .unwrap_err();
@@ -256,12 +263,13 @@ rentops_testkit::per_backend! {
                 case_id: id.clone(),
                 explanation: String::new(),
                 remedies: vec![pb::Remedy { remedy: None }],
+                at: None,
             })
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::InvalidArgument);
         let e = c
-            .reopen_case(pb::ReopenCaseRequest { context: rid(), case_id: "nope".into(), reason: "x".into() })
+            .reopen_case(pb::ReopenCaseRequest { context: rid(), case_id: "nope".into(), reason: "x".into(), at: None })
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::NotFound);

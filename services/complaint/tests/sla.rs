@@ -58,7 +58,7 @@ rentops_testkit::per_backend! {
         let id = opened.case_id;
         let mut c = t.client();
         t.clock.set(T0 + Duration::hours(1));
-        c.wait_on_customer(pb::WaitRequest { context: rid(), case_id: id.clone(), reason: "发票照片".into() })
+        c.wait_on_customer(pb::WaitRequest { context: rid(), case_id: id.clone(), reason: "发票照片".into(), at: None })
             .await
             .unwrap();
         // Ten hours of waiting: the 4 h first-response target is not reached.
@@ -69,7 +69,7 @@ rentops_testkit::per_backend! {
         assert_eq!((fr.state.as_str(), fr.spent_seconds), ("paused", 3600), "{label}");
         assert!(fr.breach_at.is_none());
         let resumed = c
-            .resume_case(pb::ResumeCaseRequest { context: rid(), case_id: id.clone() })
+            .resume_case(pb::ResumeCaseRequest { context: rid(), case_id: id.clone(), at: None })
             .await
             .unwrap()
             .into_inner();
@@ -94,11 +94,11 @@ rentops_testkit::per_backend! {
         let id = opened.case_id;
         let mut c = t.client();
         t.clock.set(T0 + Duration::hours(2));
-        c.record_first_response(pb::RecordFirstResponseRequest { context: rid(), case_id: id.clone(), note: "回电".into() })
+        c.record_first_response(pb::RecordFirstResponseRequest { context: rid(), case_id: id.clone(), note: "回电".into(), at: None })
             .await
             .unwrap();
         t.clock.set(T0 + Duration::days(3));
-        c.resolve_case(pb::ResolveCaseRequest { context: rid(), case_id: id.clone(), explanation: "已解释".into(), remedies: vec![] })
+        c.resolve_case(pb::ResolveCaseRequest { context: rid(), case_id: id.clone(), explanation: "已解释".into(), remedies: vec![], at: None })
             .await
             .unwrap();
         // Six days of silence: not yet closed (the default silence is 7 days).
@@ -114,7 +114,7 @@ rentops_testkit::per_backend! {
         let reopened_at = T0 + Duration::days(11);
         t.clock.set(reopened_at);
         let r = c
-            .reopen_case(pb::ReopenCaseRequest { context: rid(), case_id: id.clone(), reason: "问题又出现".into() })
+            .reopen_case(pb::ReopenCaseRequest { context: rid(), case_id: id.clone(), reason: "问题又出现".into(), at: None })
             .await
             .unwrap()
             .into_inner();

@@ -121,6 +121,7 @@ impl DomainStatus for PlateError {
     fn status(self) -> Status {
         match self {
             e @ PlateError::InUse { .. } => Status::already_exists(e.to_string()),
+            e @ PlateError::Earlier { .. } => Status::failed_precondition(e.to_string()),
         }
     }
 }
@@ -128,6 +129,9 @@ impl DomainStatus for PlateError {
 /// How old a plate claim of a vehicle never registered must be before another vehicle may take
 /// the plate: a registration follows its claim within milliseconds, so an older one never will.
 const STALE_CLAIM: time::Duration = time::Duration::minutes(5);
+
+/// How far back a registration entered after the fact may go.
+const MAX_BACKDATE: time::Duration = time::Duration::days(400);
 
 /// A registration's or re-plating's answer that changed nothing, so its plate claim must go.
 fn refused(s: &Status) -> bool {
@@ -241,6 +245,7 @@ impl FleetApi {
             plate: plate.clone(),
             vehicle_id: vehicle_id.to_owned(),
             at,
+            now: self.clock.now(),
             holder,
             stale_after: STALE_CLAIM,
         };
@@ -400,12 +405,18 @@ impl pb::fleet_service_server::FleetService for FleetApi {
             None
         };
         station_known(&mut v, "home_station", city.as_ref(), &home);
+        let now = self.clock.now();
+        let at = v.time("registered_at", r.registered_at.as_ref()).unwrap_or(now);
+        if at > now + time::Duration::minutes(5) {
+            v.add("registered_at", "cannot be in the future");
+        } else if at < now - MAX_BACKDATE {
+            v.add("registered_at", "more than 400 days ago");
+        }
         let Some(plate) = plate else {
             // The plate's violation is among the others: this answers them all.
             v.finish(())?;
             return Err(Status::invalid_argument("invalid request"));
         };
-        let now = self.clock.now();
         let command = v.finish(VehicleCommand::Register {
             vehicle_id: id.clone(),
             vin,
@@ -413,7 +424,7 @@ impl pb::fleet_service_server::FleetService for FleetApi {
             model: model.unwrap_or(VehicleModel::Et5),
             city: code,
             home_station: home,
-            at: now,
+            at,
         })?;
         // A registration the vehicle's rules refuse is answered before the plate is touched:
         // a refused command appends nothing.
@@ -421,11 +432,11 @@ impl pb::fleet_service_server::FleetService for FleetApi {
         VehicleAggregate::decide(&current, &command).map_err(DomainStatus::status)?;
         // One plate, one car: the plate is claimed first, and given back if the registration
         // is refused after all (another registration of the car came in between).
-        let claimed = self.claim_plate(&plate, &id, &ctx, now).await?;
+        let claimed = self.claim_plate(&plate, &id, &ctx, at).await?;
         let undo = step(&ctx, "register");
         match self.run(&self.vehicles, &id, ctx, command, true).await {
             Err(e) if claimed && refused(&e) => {
-                self.release_plate(&plate, &id, &undo, now, ReleaseReason::NotRegistered)
+                self.release_plate(&plate, &id, &undo, at, ReleaseReason::NotRegistered)
                     .await;
                 Err(e)
             }

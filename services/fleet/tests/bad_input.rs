@@ -34,6 +34,7 @@ fn vehicle() -> pb::RegisterVehicleRequest {
         model: VehicleModel::Es6 as i32,
         city: "SHA".into(),
         home_station: "PVG".into(),
+        registered_at: None,
     }
 }
 

@@ -12,6 +12,17 @@ use rentops_runtime::ManualClock;
 use time::OffsetDateTime;
 
 async fn register_as(c: &mut Client, id: &str, plate: &str, n: u32) -> Result<u64, tonic::Status> {
+    register_since(c, id, plate, n, None).await
+}
+
+/// Registers a car that joined the fleet at `since` (entered after the fact), or now.
+async fn register_since(
+    c: &mut Client,
+    id: &str,
+    plate: &str,
+    n: u32,
+    since: Option<OffsetDateTime>,
+) -> Result<u64, tonic::Status> {
     c.register_vehicle(pb::RegisterVehicleRequest {
         context: rid(),
         vehicle_id: id.into(),
@@ -20,6 +31,7 @@ async fn register_as(c: &mut Client, id: &str, plate: &str, n: u32) -> Result<u6
         model: VehicleModel::Es6 as i32,
         city: "SHA".into(),
         home_station: "PVG".into(),
+        registered_at: since.map(ts),
     })
     .await
     .map(|r| r.into_inner().sequence)
@@ -148,6 +160,56 @@ rentops_testkit::per_backend! {
             .unwrap_err();
         assert_eq!(e.code(), tonic::Code::InvalidArgument);
         assert!(e.message().contains("plate"), "{}", e.message());
+        t.stop().await;
+    }
+}
+
+rentops_testkit::per_backend! {
+    async fn a_car_entered_after_the_fact_carries_its_plate_from_then_never_over_another(db: TestDatabase) {
+        let t0 = OffsetDateTime::from_unix_timestamp(OffsetDateTime::now_utc().unix_timestamp()).unwrap();
+        let clock = ManualClock::at(t0);
+        let t = TestApp::spawn_with_clock(db, clock.clone()).await;
+        let mut c = t.client();
+        configure_sha(&mut c).await;
+        let day = |d: i64| t0 - time::Duration::days(d);
+
+        // Joined ten days ago: the plate's history starts then.
+        register_since(&mut c, "V1", "沪AD00007", 1, Some(day(10))).await.expect("V1");
+        c.retire_vehicle(pb::RetireVehicleRequest {
+            context: rid(),
+            vehicle_id: "V1".into(),
+            reason: "sold".into(),
+            at: Some(ts(day(5))),
+        })
+        .await
+        .expect("retired");
+
+        // The plate went to another car only after V1 gave it back.
+        let e = register_since(&mut c, "V2", "沪AD00007", 2, Some(day(6))).await.unwrap_err();
+        assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e:?}");
+        assert!(e.message().contains("V1") && e.message().contains("overlap"), "{}", e.message());
+        // Bad times are named by field.
+        for (since, why) in [(t0 + time::Duration::hours(1), "future"), (day(401), "400 days")] {
+            let e = register_since(&mut c, "V2", "沪AD00007", 2, Some(since)).await.unwrap_err();
+            assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+            assert!(format!("{e:?}").contains("registered_at") && format!("{e:?}").contains(why), "{e:?}");
+        }
+        // None of them registered V2.
+        let e = c
+            .get_vehicle(pb::GetVehicleRequest {
+                vehicle_id: "V2".into(),
+                consistency: None,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::NotFound);
+
+        let last = register_since(&mut c, "V2", "沪AD00007", 2, Some(day(4))).await.expect("V2");
+        let s = |d: i64| day(d).unix_timestamp();
+        assert_eq!(
+            history(&mut c, "沪AD00007", None, last).await,
+            vec![("V1".to_owned(), s(10), Some(s(5))), ("V2".to_owned(), s(4), None)]
+        );
         t.stop().await;
     }
 }

@@ -71,6 +71,7 @@ async fn fleet_day(cluster: &Cluster<Replica>) -> Vec<Answer> {
                 model: VehicleModel::Es6 as i32,
                 city: "SHA".into(),
                 home_station: "PVG".into(),
+                registered_at: None,
             })
             .await,
     ));

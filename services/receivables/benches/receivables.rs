@@ -967,6 +967,7 @@ async fn main() {
             .map(|(b, ks)| pb::ImportViolationsRequest {
                 context: ctx(format!("bench-import-{b}")),
                 records: ks.iter().map(|&k| record_pb(k, w)).collect(),
+                received_at: None,
             })
             .collect();
         let before = stream_last(&js, "RECEIVABLES").await;

@@ -284,13 +284,21 @@ fn buckets_pb(b: &rentops_ledger::AgingBuckets) -> Result<pb::AgingBuckets, Stat
 }
 
 /// A record's fields, checked; `i` names it in the fields (`records[i].…`).
-fn parse_record(r: &pb::ViolationRecord, i: usize, now: OffsetDateTime) -> Result<Record, Vec<(String, String)>> {
+/// Parses record `i` of a batch received at `received` (now, or earlier for a backlog).
+fn parse_record(
+    r: &pb::ViolationRecord,
+    i: usize,
+    now: OffsetDateTime,
+    received: OffsetDateTime,
+) -> Result<Record, Vec<(String, String)>> {
     let mut v = Violations::default();
     let f = |name: &str| format!("records[{i}].{name}");
     let plate = v.plate(&f("plate"), &r.plate);
     let offence_at = v.required_time(&f("offence_at"), r.offence_at.as_ref());
     if r.offence_at.is_some() && offence_at > now + time::Duration::days(1) {
         v.add(f("offence_at"), "in the future");
+    } else if r.offence_at.is_some() && offence_at > received + time::Duration::days(1) {
+        v.add(f("offence_at"), "after the batch's received_at");
     }
     let place = v.text(&f("place"), &r.place, 200, true);
     let offence_code = v.text(&f("offence_code"), &r.offence_code, 32, true);
@@ -317,7 +325,7 @@ fn parse_record(r: &pb::ViolationRecord, i: usize, now: OffsetDateTime) -> Resul
             points: r.points,
             authority_ref,
             source,
-            received_at: now,
+            received_at: received,
             handled: r.handled,
         }),
         _ => Err(vec![(f("plate"), "required".into())]),
@@ -375,12 +383,18 @@ impl ReceivablesApi {
         if request.records.len() > MAX_BATCH {
             v.add("records", format!("at most {MAX_BATCH} per message"));
         }
-        let ctx = v.finish(ctx)?;
         let now = self.clock.now();
+        let received = v.time("received_at", request.received_at.as_ref()).unwrap_or(now);
+        if received > now + time::Duration::minutes(5) {
+            v.add("received_at", "cannot be in the future");
+        } else if received < now - time::Duration::days(400) {
+            v.add("received_at", "more than 400 days ago");
+        }
+        let ctx = v.finish(ctx)?;
         let mut records = Vec::new();
         for (i, r) in request.records.iter().enumerate() {
             summary.received += 1;
-            match parse_record(r, i, now) {
+            match parse_record(r, i, now, received) {
                 Ok(record) => records.push((i, record)),
                 Err(fields) => {
                     for (field, reason) in fields {
@@ -438,7 +452,8 @@ impl ReceivablesApi {
                 let cause = format!("import:{}:{i}", ctx.request_id);
                 let matched = match facts {
                     Some(facts) => {
-                        let outcome = who_had(&plate_key, offence_at, &facts, now);
+                        // Matched as of the batch's receipt: the ladder counts from then.
+                        let outcome = who_had(&plate_key, offence_at, &facts, received);
                         let meta = rentops_eventstore::CommandMeta {
                             request_id: format!("match:{id}:{cause}"),
                             fingerprint: None,
@@ -453,7 +468,18 @@ impl ReceivablesApi {
                             .map(Some)
                     }
                     // The batch's read failed: this record's own read, as a rematch does it.
-                    None => rematch(&self.violations, &self.db, &id, &plate_key, offence_at, &cause, now).await,
+                    None => {
+                        rematch(
+                            &self.violations,
+                            &self.db,
+                            &id,
+                            &plate_key,
+                            offence_at,
+                            &cause,
+                            received,
+                        )
+                        .await
+                    }
                 };
                 match matched {
                     Ok(Some(done)) => {

@@ -248,3 +248,79 @@ rentops_testkit::per_backend! {
         t.stop().await;
     }
 }
+
+rentops_testkit::per_backend! {
+    async fn a_backlog_entered_late_takes_every_step_due_by_now_in_order(db: TestDatabase) {
+        let label = db.label();
+        let t = TestApp::spawn(db).await;
+        let plate = "沪AD30004";
+        t.register_vehicle("V4", plate, T0 - Duration::days(60)).await;
+        let o = order_id(41);
+        t.place_with_deposit(&o, "C-41", 0).await;
+        t.pickup(&o, "V4", plate, T0 + Duration::hours(1)).await;
+        t.return_car(&o, T0 + Duration::days(2)).await;
+        // The feed reached the desk on day 20; it is entered 45 days later.
+        let received = T0 + Duration::days(20);
+        let now = received + Duration::days(45);
+        t.clock.set(now);
+        let rec = record(plate, T0 + Duration::hours(3), 1);
+
+        // A receipt in the future, or an offence after the receipt, is refused by field.
+        let before = t.last_sequence().await;
+        let future = t.import_received(vec![rec.clone()], now + Duration::days(1)).await.unwrap_err();
+        assert_eq!(future.code(), Code::InvalidArgument, "{label}: {future:?}");
+        assert!(future.message().contains("received_at") || format!("{future:?}").contains("received_at"), "{future:?}");
+        let early = t.import_received(vec![rec.clone()], T0 - Duration::days(2)).await.unwrap();
+        assert_eq!((early.new, early.rejected.len()), (0, 1), "{label}: {early:?}");
+        assert_eq!(early.rejected[0].field, "records[0].offence_at", "{label}: {early:?}");
+        assert_eq!(t.last_sequence().await, before, "{label}: nothing appended");
+
+        let s = t.import_received(vec![rec.clone()], received).await.unwrap();
+        assert_eq!((s.new, s.matched), (1, 1), "{label}: {s:?}");
+        let v = t.violation_of(&rec, s.sequence).await;
+        let id = v.violation_id;
+        assert_eq!(v.r#match.unwrap().matched_at.unwrap().seconds, received.unix_timestamp(), "{label}: matched as of the receipt");
+
+        // One pass takes each step due by now, in order, counted from the receipt; collections
+        // (D+60) is not due yet. More passes at that moment take nothing again.
+        let seq = t.ladder_at(now).await;
+        assert_eq!(steps(&t.get(&id, seq).await).len(), 6, "{label}: caught up in one pass");
+        t.ladder_at(now).await;
+        let seq = t.ladder_at(now).await;
+        let v = t.get(&id, seq).await;
+        use pb::LadderStep::*;
+        let expected = [(Notice, 0), (Reminder, 3), (FinalReminder, 10), (Deadline, 15), (Escalation, 16), (Charge, 30)];
+        assert_eq!(steps(&v), expected.iter().map(|(s, _)| *s as i32).collect::<Vec<_>>(), "{label}");
+        let taken: Vec<_> = v
+            .timeline
+            .iter()
+            .filter_map(|e| match e.event.as_ref().and_then(|e| e.event.as_ref()) {
+                Some(pb::violation_event::Event::StepTaken(s)) => Some(s.clone()),
+                _ => None,
+            })
+            .collect();
+        for (step, (_, day)) in taken.iter().zip(expected) {
+            let due = received + Duration::days(day);
+            assert_eq!(step.due_at.unwrap().seconds, due.unix_timestamp(), "{label}: {step:?}");
+            assert_eq!(step.taken_at.unwrap().seconds, now.unix_timestamp(), "{label}: {step:?}");
+        }
+        assert_eq!(v.deadline.unwrap().seconds, (received + Duration::days(15)).unix_timestamp(), "{label}");
+        assert_eq!(v.status, pb::ViolationStatus::Charged as i32, "{label}");
+        assert_eq!(v.next_step, Collections as i32, "{label}");
+        assert_eq!(v.next_step_due_at.unwrap().seconds, (received + Duration::days(60)).unix_timestamp(), "{label}");
+        let statement = t
+            .client
+            .clone()
+            .get_statement(pb::GetStatementRequest {
+                customer_id: "C-41".into(),
+                as_of: String::new(),
+                consistency: wait(seq),
+                page: None,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(statement.balance_fen, 25_000, "{label}: the fine and the fee, once");
+        t.stop().await;
+    }
+}

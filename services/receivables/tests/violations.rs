@@ -268,6 +268,7 @@ rentops_testkit::per_backend! {
             .import_violations(futures::stream::iter(vec![pb::ImportViolationsRequest {
                 context: None,
                 records: vec![record(PLATE_2, T0, 1)],
+                received_at: None,
             }]))
             .await
             .unwrap_err();
@@ -277,6 +278,7 @@ rentops_testkit::per_backend! {
         let batch = pb::ImportViolationsRequest {
             context: rid(),
             records: vec![record(PLATE_2, T0 + Duration::hours(3), 1)],
+            received_at: None,
         };
         let first = t
             .client

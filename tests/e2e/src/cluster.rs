@@ -203,7 +203,7 @@ const LEASE: (&str, &str) = ("RENTOPS_PROJECTOR_LEASE_SECS", "2");
 
 impl<C: Clock> Cluster<C> {
     /// Starts a nats-server and the four services: re-plans debounced 100 ms, every scan each
-    /// second.
+    /// second, a complaint case scanned 2 s after its latest change.
     pub async fn start(dbs: [&TestDatabase; 4], clock: Arc<C>) -> Cluster<C> {
         rentops_testkit::init_tracing();
         let nats = NatsServer::start().await.expect("nats-server");
@@ -245,7 +245,15 @@ impl<C: Clock> Cluster<C> {
         .await;
         let complaint = Node::start(
             "complaint",
-            env(&url, cp_db.url(), &[LEASE, ("RENTOPS_COMPLAINT_SCAN_SECS", "1")]),
+            env(
+                &url,
+                cp_db.url(),
+                &[
+                    LEASE,
+                    ("RENTOPS_COMPLAINT_SCAN_SECS", "1"),
+                    ("RENTOPS_COMPLAINT_SETTLE_SECS", "2"),
+                ],
+            ),
             time,
             rentops_complaint::app::start,
         )

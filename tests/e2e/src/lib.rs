@@ -280,6 +280,7 @@ impl Front {
                 model: model as i32,
                 city: "SHA".into(),
                 home_station: station.into(),
+                registered_at: None,
             })
             .await
             .expect("vehicle");

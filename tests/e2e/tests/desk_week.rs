@@ -420,6 +420,7 @@ async fn week(dbs: [&TestDatabase; 4], kills: Kills) {
         c.rc.import_violations(futures::stream::iter(vec![rpb::ImportViolationsRequest {
             context: rid(),
             records,
+            received_at: None,
         }]))
         .await
         .expect("import")
@@ -586,6 +587,7 @@ async fn week(dbs: [&TestDatabase; 4], kills: Kills) {
                 amount: None,
             })),
         }],
+        at: None,
     })
     .await
     .expect("resolved");

@@ -115,6 +115,7 @@ rentops_testkit::per_backend! {
             .import_violations(futures::stream::iter(vec![rpb::ImportViolationsRequest {
                 context: rid(),
                 records: vec![violation("沪AD00001", t0 + hours(3), 1)],
+                received_at: None,
             }]))
             .await
             .expect("import")
@@ -211,6 +212,7 @@ rentops_testkit::per_backend! {
                     amount: None,
                 })),
             }],
+            at: None,
         })
         .await
         .expect("resolved");

@@ -913,6 +913,7 @@ async fn run() -> anyhow::Result<()> {
             model: VehicleModel::Es6 as i32,
             city: "SHA".into(),
             home_station: "PVG".into(),
+            registered_at: None,
         })
         .await?
         .into_inner();
@@ -1034,6 +1035,7 @@ async fn run() -> anyhow::Result<()> {
                 source: "metrics-test".into(),
                 ..Default::default()
             }],
+            received_at: None,
         }]))
         .await?
         .into_inner();

@@ -227,6 +227,7 @@ async fn each_service_works_under_its_own_permissions_and_no_one_writes_what_is_
                 source: "permissions-test".into(),
                 ..Default::default()
             }],
+            received_at: None,
         }]))
         .await
         .expect("receivables imports as user receivables")

@@ -120,6 +120,7 @@ rentops_testkit::per_backend! {
             .import_violations(futures::stream::iter(vec![rpb::ImportViolationsRequest {
                 context: rid(),
                 records: cases.iter().map(|(r, _)| r.clone()).collect(),
+                received_at: None,
             }]))
             .await
             .expect("import")
@@ -151,7 +152,7 @@ rentops_testkit::per_backend! {
         }
         // The stream of every import is one stream: a second, empty batch changes nothing.
         let again = rc
-            .import_violations(futures::stream::iter(vec![rpb::ImportViolationsRequest { context: rid(), records: Vec::new() }]))
+            .import_violations(futures::stream::iter(vec![rpb::ImportViolationsRequest { context: rid(), records: Vec::new(), received_at: None, }]))
             .await
             .unwrap()
             .into_inner();

@@ -231,8 +231,11 @@ impl Status {
     }
 }
 
-/// A clock's threshold as raised: the policy's target, what had been spent when the scan
-/// noticed (`at`), and when the threshold was reached.
+/// A clock's threshold as raised: the policy's target, when the threshold was reached, and
+/// when it was raised in the case's history (`at`) with what had been spent by then. `at` is
+/// the time it was reached, or the case's latest change if that came later (a threshold
+/// reached while the case was not yet entered, or before a scan ran): never before it, so the
+/// history stays in time order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlaMark {
     pub clock: ClockKind,
@@ -374,6 +377,11 @@ pub struct Case {
     /// The thresholds raised so far, each once in the case's life.
     pub raised: BTreeSet<(ClockKind, Threshold)>,
     pub escalated: BTreeSet<ClockKind>,
+    /// The time of the case's latest change (its opening, or any event since, the scan's
+    /// included): no command may be dated before it, so the history (and the SLA spans built
+    /// from its times) stays in time order. Unset in a state stored before it was kept.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub latest_at: Option<OffsetDateTime>,
 }
 
 impl Default for Case {
@@ -394,6 +402,7 @@ impl Default for Case {
             spans: Vec::new(),
             raised: BTreeSet::new(),
             escalated: BTreeSet::new(),
+            latest_at: None,
         }
     }
 }
@@ -566,6 +575,9 @@ pub enum CaseError {
     Calendar(String),
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
+    /// A command dated before the case's latest change: the history stays in time order.
+    #[error("at: {at} is before the case's latest change, at {latest}; a case's history stays in time order")]
+    BeforeLatestChange { at: OffsetDateTime, latest: OffsetDateTime },
 }
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> CaseError {
@@ -689,7 +701,42 @@ fn required(field: &str, text: &str) -> Result<(), CaseError> {
     Ok(())
 }
 
+impl CaseCommand {
+    /// When a person says the command's change happened; `None` for the opening (nothing is
+    /// before it) and for the scan's commands (they date their events themselves, never before
+    /// the case's latest change).
+    pub fn dated(&self) -> Option<OffsetDateTime> {
+        match self {
+            CaseCommand::Open(_) | CaseCommand::AutoClose { .. } | CaseCommand::RaiseSla { .. } => None,
+            CaseCommand::OverrideSeverity { at, .. }
+            | CaseCommand::Assign { at, .. }
+            | CaseCommand::RecordFirstResponse { at, .. }
+            | CaseCommand::StartInvestigation { at, .. }
+            | CaseCommand::Wait { at, .. }
+            | CaseCommand::Resume { at, .. }
+            | CaseCommand::SetRootCause { at, .. }
+            | CaseCommand::Resolve { at, .. }
+            | CaseCommand::Close { at, .. }
+            | CaseCommand::Reopen { at, .. } => Some(*at),
+        }
+    }
+}
+
+/// Decides `command` on `state`. A change dated before the case's latest change is refused
+/// (once the command is otherwise acceptable: a command that changes nothing stays a no-op):
+/// the SLA spans are built from the events' times, so the history must stay in time order.
 pub fn decide(state: &Case, command: &CaseCommand) -> Result<Vec<CaseEvent>, CaseError> {
+    let events = decide_in_order(state, command)?;
+    if let (Some(at), Some(latest)) = (command.dated(), state.latest_at)
+        && !events.is_empty()
+        && at < latest
+    {
+        return Err(CaseError::BeforeLatestChange { at, latest });
+    }
+    Ok(events)
+}
+
+fn decide_in_order(state: &Case, command: &CaseCommand) -> Result<Vec<CaseEvent>, CaseError> {
     if let CaseCommand::Open(o) = command {
         if state.opened.is_some() {
             return Err(CaseError::AlreadyOpened);
@@ -847,11 +894,13 @@ pub fn decide(state: &Case, command: &CaseCommand) -> Result<Vec<CaseEvent>, Cas
             if due > *at {
                 return Err(CaseError::NotSilentYet { resolved_at: r.at, due });
             }
+            // Closed when the silence ran out, as it would have been had the scan seen it then
+            // (a resolution entered late), never before the case's latest change.
             Ok(vec![CaseEvent::Closed {
                 case_id: state.id().to_owned(),
                 reason: CloseReason::Silence,
                 by: "system:auto-close".into(),
-                at: *at,
+                at: in_order(state, due),
             }])
         }
         CaseCommand::Reopen { reason, by, at } => {
@@ -942,6 +991,10 @@ fn raise(
             threshold: threshold.code(),
         });
     };
+    // Raised when it was reached, as it would have been had the scan seen it then (a case
+    // entered late reaches its thresholds in the past), but never before the case's latest
+    // change: the history stays in time order.
+    let at = in_order(state, reached_at);
     let spent = sla::spent(&policy.hours, calendar, &run.spans, at).map_err(calendar_error)?;
     let mark = SlaMark {
         clock,
@@ -975,6 +1028,11 @@ fn raise(
     })
 }
 
+/// `at`, or the case's latest change if that is later.
+fn in_order(state: &Case, at: OffsetDateTime) -> OffsetDateTime {
+    state.latest_at.map_or(at, |latest| latest.max(at))
+}
+
 /// Closes the running span at `at`.
 fn stop(spans: &mut [Span], at: OffsetDateTime) {
     if let Some(last) = spans.last_mut()
@@ -991,6 +1049,8 @@ fn start(spans: &mut Vec<Span>, at: OffsetDateTime) {
 }
 
 pub fn evolve(mut state: Case, event: &CaseEvent) -> Case {
+    let at = event.at();
+    state.latest_at = Some(state.latest_at.map_or(at, |latest| latest.max(at)));
     match event {
         CaseEvent::Opened(o) => {
             state.severity = o.severity;

@@ -326,11 +326,13 @@ fn a_resolved_case_is_closed_by_the_customer_or_by_silence_and_reopened_with_a_r
             resolved_at: T0 + Duration::hours(10),
             due: T0 + Duration::hours(10) + silence,
         });
+    // Closed when the silence ran out (resolved at 10 h, 7 days of silence), though the scan
+    // noticed a day later.
     let closed = CaseEvent::Closed {
         case_id: ID.into(),
         reason: CloseReason::Silence,
         by: "system:auto-close".into(),
-        at: T0 + Duration::days(8),
+        at: T0 + Duration::hours(10) + silence,
     };
     given::<CaseAggregate>([opened(), r.clone()])
         .when(CaseCommand::AutoClose {
@@ -420,14 +422,15 @@ fn the_clocks_raise_at_risk_then_breach_with_an_escalation_each_once() {
             clock: "first_response",
             threshold: "at_risk",
         });
+    // Noticed at 3 h 20 m; raised as of when it was reached (3 h 12 m), with what was spent then.
     let at = T0 + Duration::hours(3) + Duration::minutes(20);
     let risk = CaseEvent::SlaAtRisk(SlaMark {
         clock: ClockKind::FirstResponse,
         policy: "P2".into(),
         target: Duration::hours(4),
-        spent: Duration::minutes(200),
+        spent: Duration::minutes(192),
         reached_at: T0 + Duration::minutes(192),
-        at,
+        at: T0 + Duration::minutes(192),
     });
     given::<CaseAggregate>([opened()])
         .when(raise(ClockKind::FirstResponse, Threshold::AtRisk, at))
@@ -680,4 +683,104 @@ fn a_case_closed_before_its_reason_was_recorded_reads_as_accepted() {
             ..
         }
     ));
+}
+
+#[test]
+fn a_case_history_stays_in_time_order() {
+    let answered = CaseEvent::FirstResponseRecorded {
+        note: "called".into(),
+        by: "desk:li".into(),
+        at: T0 + Duration::minutes(30),
+    };
+    let assign = |at| CaseCommand::Assign {
+        agent: "desk:wang".into(),
+        by: "desk:li".into(),
+        at,
+    };
+    // Before the latest change (the first response at 30 min): refused, naming both times.
+    given::<CaseAggregate>([opened(), answered.clone()])
+        .when(assign(T0 + Duration::minutes(10)))
+        .then_err(CaseError::BeforeLatestChange {
+            at: T0 + Duration::minutes(10),
+            latest: T0 + Duration::minutes(30),
+        });
+    // Before the opening itself, on a case that has nothing else yet.
+    given::<CaseAggregate>([opened()])
+        .when(assign(T0 - Duration::minutes(1)))
+        .then_err(CaseError::BeforeLatestChange {
+            at: T0 - Duration::minutes(1),
+            latest: T0,
+        });
+    // At the same instant, or after: accepted, however long ago both were.
+    given::<CaseAggregate>([opened(), answered.clone()])
+        .when(assign(T0 + Duration::minutes(30)))
+        .then_ok();
+    // A command that changes nothing stays a no-op whatever its time.
+    given::<CaseAggregate>([opened(), assigned(), answered.clone()])
+        .when(CaseCommand::Assign {
+            agent: "desk:li".into(),
+            by: "desk:li".into(),
+            at: T0,
+        })
+        .then_nothing();
+    // A back-dated sequence entered all at once: open, answer at 30 min, resolve at 2 h.
+    let s = given::<CaseAggregate>([opened(), answered, resolved(T0 + Duration::hours(2))])
+        .state()
+        .clone();
+    assert_eq!(s.latest_at, Some(T0 + Duration::hours(2)));
+    assert_eq!(
+        s.run(ClockKind::FirstResponse).spans[0].end,
+        Some(T0 + Duration::minutes(30))
+    );
+}
+
+#[test]
+fn the_scan_raises_a_threshold_reached_in_the_past_when_it_was_reached_and_in_order() {
+    // A P2 case opened 10 days before the scan sees it, never answered: first response at risk
+    // at 3 h 12 m, breached at 4 h.
+    let now = T0 + Duration::days(10);
+    let risk = given::<CaseAggregate>([opened()])
+        .when(raise(ClockKind::FirstResponse, Threshold::AtRisk, now))
+        .then_ok();
+    assert!(matches!(&risk[..], [CaseEvent::SlaAtRisk(m)] if m.at == T0 + Duration::minutes(192)));
+    let mut history = vec![opened()];
+    history.extend(risk);
+    let breach = given::<CaseAggregate>(history.clone())
+        .when(raise(ClockKind::FirstResponse, Threshold::Breached, now))
+        .then_ok();
+    assert!(
+        matches!(&breach[..], [CaseEvent::SlaBreached(m), CaseEvent::Escalated { at, .. }]
+            if m.at == T0 + Duration::hours(4) && m.spent == Duration::hours(4) && *at == T0 + Duration::hours(4)),
+        "{breach:?}"
+    );
+    history.extend(breach);
+    // Later work entered late is accepted after the breach, refused before it.
+    let answer = |at| CaseCommand::RecordFirstResponse {
+        note: "called back".into(),
+        by: "desk:li".into(),
+        at,
+    };
+    given::<CaseAggregate>(history.clone())
+        .when(answer(T0 + Duration::hours(5)))
+        .then_ok();
+    given::<CaseAggregate>(history)
+        .when(answer(T0 + Duration::hours(3)))
+        .then_err(CaseError::BeforeLatestChange {
+            at: T0 + Duration::hours(3),
+            latest: T0 + Duration::hours(4),
+        });
+    // A threshold reached before a later change entered first is raised as of that change.
+    let assigned_late = CaseEvent::Assigned {
+        agent: "desk:li".into(),
+        by: "desk:li".into(),
+        at: T0 + Duration::hours(6),
+    };
+    let events = given::<CaseAggregate>([opened(), assigned_late])
+        .when(raise(ClockKind::FirstResponse, Threshold::AtRisk, now))
+        .then_ok();
+    assert!(
+        matches!(&events[..], [CaseEvent::SlaAtRisk(m)]
+            if m.reached_at == T0 + Duration::minutes(192) && m.at == T0 + Duration::hours(6)),
+        "{events:?}"
+    );
 }

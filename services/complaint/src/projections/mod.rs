@@ -2,7 +2,8 @@
 //!
 //! - [`ComplaintProjection`] (`complaint`, over this service's own stream): the cases (one row
 //!   each, with the SLA due index and each stopped clock's figures), their timelines, and the
-//!   hot spots raised.
+//!   hot spots raised. Every time in them is the business time the events record (a case
+//!   entered late falls in the week it was opened), never the time of the append.
 //! - [`OrdersProjection`] (`complaint-orders`, over order's stream): the orders a case may link
 //!   to, and the orders placed per day, city, sales channel and model (the analysis'
 //!   denominators).
@@ -59,11 +60,14 @@ pub fn china_day(at: OffsetDateTime) -> String {
 /// The cases and their timelines, from this service's own events. The SLA policies, the
 /// calendar and the silence before an auto-close decide each case's next due instant (kept in
 /// the row, for the scan): a change of them applies to the rows written after it, and to all
-/// after a rebuild.
+/// after a rebuild. A case is due no sooner than `settle` after its latest change was
+/// recorded: a backlog case whose steps are being entered one by one is left alone until the
+/// desk is done with it.
 pub struct ComplaintProjection {
     pub policies: Arc<Policies>,
     pub calendar: Arc<Calendar>,
     pub silence: Duration,
+    pub settle: Duration,
 }
 
 /// A stopped clock's figures: counted time spent, and whether within the target. `None` while
@@ -121,7 +125,7 @@ impl ComplaintProjection {
             return Err(bad(e, "an event before the case was opened"));
         };
         let next_due = match c.next_due(&self.policies, &self.calendar, self.silence) {
-            Ok(d) => d.map(|(at, _)| micros(at)),
+            Ok(d) => d.map(|(at, _)| micros(at.max(e.meta.time + self.settle))),
             Err(err) => {
                 // Business hours in a year the calendar has no notice for: the scan cannot
                 // count them; the desk sees the case and an operator adds the year.
@@ -191,7 +195,9 @@ impl ComplaintProjection {
         .bind(e.sequence as i64)
         .bind(id)
         .bind(e.name.clone())
-        .bind(micros(e.meta.time))
+        // When it happened (a command entered late names its own time), not when it was
+        // appended.
+        .bind(micros(event.at()))
         .bind(e.meta.actor.clone())
         .bind(e.payload.to_vec())
         .execute(&mut **tx)
@@ -228,6 +234,7 @@ impl Projection for ComplaintProjection {
             policies: self.policies.clone(),
             calendar: self.calendar.clone(),
             silence: self.silence,
+            settle: self.settle,
         }
     }
 

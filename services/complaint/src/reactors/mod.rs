@@ -6,7 +6,9 @@
 //!   read from the log and each threshold it has reached is raised — at risk, breached (and
 //!   escalated to a supervisor) — under the request id `sla:<case>:<clock>:<threshold>`; a
 //!   resolved case silent for the configured time is closed under
-//!   `auto-close:<case>:<resolution time>`. The aggregate itself refuses a second raise, so a
+//!   `auto-close:<case>:<resolution time>`. Each is dated when it fell due (a case entered late
+//!   reached its thresholds in the past; one pass raises them all), or as of the case's latest
+//!   change if that is later: the scan never writes a case's history out of order. The aggregate itself refuses a second raise, so a
 //!   replica that lost the race appends nothing.
 //! - [`hot_spots::HotSpotScan`]: after each period, the categories up sharply on the period
 //!   before are raised as hot spots, each once.

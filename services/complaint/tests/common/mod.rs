@@ -64,6 +64,8 @@ impl TestApp {
             ("RENTOPS_NATS_URL".to_owned(), nats.url()),
             ("RENTOPS_DATABASE_URL".to_owned(), db.url().to_owned()),
             ("RENTOPS_COMPLAINT_SCAN_SECS".to_owned(), "1".to_owned()),
+            // The clock is the test's: a case is scanned as soon as the test moves it there.
+            ("RENTOPS_COMPLAINT_SETTLE_SECS".to_owned(), "0".to_owned()),
         ];
         env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         let starting: Vec<_> = (0..n)

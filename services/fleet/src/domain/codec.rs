@@ -424,13 +424,17 @@ impl WireEvent for PlateClaimed {
             plate: self.plate.to_string(),
             vehicle_id: self.vehicle_id.clone(),
             at: ts(self.at),
+            claimed_at: ts(self.claimed_at),
         }
     }
 
     fn from_pb(m: pb::PlateClaimed) -> Result<Self, DecodeError> {
+        let at = req_ts(Self::NAME, "at", m.at)?;
         Ok(Self {
             plate: req_plate(Self::NAME, "plate", &m.plate)?,
-            at: req_ts(Self::NAME, "at", m.at)?,
+            at,
+            // Claims recorded before this field was: made when they started.
+            claimed_at: opt_ts(Self::NAME, "claimed_at", m.claimed_at)?.unwrap_or(at),
             vehicle_id: m.vehicle_id,
         })
     }

@@ -29,7 +29,10 @@ pub enum PlateEvent {
 pub struct PlateClaimed {
     pub plate: Plate,
     pub vehicle_id: String,
+    /// Since when the vehicle carries it (a car registered after the fact: in the past).
     pub at: OffsetDateTime,
+    /// When the claim was made.
+    pub claimed_at: OffsetDateTime,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -74,6 +77,13 @@ pub struct PlateState {
     pub plate: Plate,
     /// The vehicle that claimed it, and since when; `None`: free.
     pub holder: Option<(String, OffsetDateTime)>,
+    /// When the holder's claim was made (its `since` may be earlier).
+    #[serde(default)]
+    pub claimed_at: Option<OffsetDateTime>,
+    /// The vehicle and the time of the plate's latest claim or release: its history is in
+    /// time order, so a claim may not start before it.
+    #[serde(default)]
+    pub last: Option<(String, OffsetDateTime)>,
 }
 
 /// What the caller found of the vehicle holding the plate, when another vehicle claims it.
@@ -93,6 +103,8 @@ pub enum PlateCommand {
         plate: Plate,
         vehicle_id: String,
         at: OffsetDateTime,
+        /// When the claim is made (`at` may be earlier).
+        now: OffsetDateTime,
         /// What the holder, if another vehicle, is now; `None` when the caller did not look
         /// (then any holder but `vehicle_id` refuses the claim).
         holder: Option<Holder>,
@@ -111,6 +123,15 @@ pub enum PlateCommand {
 pub enum PlateError {
     #[error("plate {plate} is carried by vehicle {vehicle_id}")]
     InUse { plate: String, vehicle_id: String },
+    #[error(
+        "plate {plate} went to or from vehicle {vehicle_id} at {last}; a claim from {at} would overlap its history"
+    )]
+    Earlier {
+        plate: String,
+        vehicle_id: String,
+        last: OffsetDateTime,
+        at: OffsetDateTime,
+    },
 }
 
 pub type PlateAggregateState = Option<PlateState>;
@@ -124,6 +145,7 @@ impl PlateAggregate {
                 plate,
                 vehicle_id,
                 at,
+                now,
                 holder,
                 stale_after,
             } => {
@@ -131,16 +153,31 @@ impl PlateAggregate {
                     plate: plate.clone(),
                     vehicle_id: vehicle_id.clone(),
                     at: *at,
+                    claimed_at: *now,
                 });
-                let Some((current, since)) = state.as_ref().and_then(|s| s.holder.as_ref()) else {
-                    return Ok(vec![claimed]);
-                };
-                if current == vehicle_id {
+                let current = state.as_ref().and_then(|s| s.holder.as_ref());
+                if current.is_some_and(|(v, _)| v == vehicle_id) {
                     return Ok(vec![]);
                 }
+                if let Some((last_vehicle, last)) = state.as_ref().and_then(|s| s.last.as_ref())
+                    && at < last
+                {
+                    return Err(PlateError::Earlier {
+                        plate: plate.to_string(),
+                        vehicle_id: last_vehicle.clone(),
+                        last: *last,
+                        at: *at,
+                    });
+                }
+                let Some((current, since)) = current else {
+                    return Ok(vec![claimed]);
+                };
+                let claimed_at = state.as_ref().and_then(|s| s.claimed_at).unwrap_or(*since);
                 let stale = match holder {
                     Some(Holder::Gone(reason)) => Some(*reason),
-                    Some(Holder::NotRegistered) if *at - *since >= *stale_after => Some(ReleaseReason::NotRegistered),
+                    Some(Holder::NotRegistered) if *now - claimed_at >= *stale_after => {
+                        Some(ReleaseReason::NotRegistered)
+                    }
                     _ => None,
                 };
                 match stale {
@@ -179,14 +216,33 @@ impl PlateAggregate {
             PlateEvent::PlateClaimed(e) => Some(PlateState {
                 plate: e.plate.clone(),
                 holder: Some((e.vehicle_id.clone(), e.at)),
+                claimed_at: Some(e.claimed_at),
+                last: Some((e.vehicle_id.clone(), later(&state, e.at))),
             }),
             // Only the holder's release frees the plate (decide releases no other).
-            PlateEvent::PlateReleased(e) => Some(PlateState {
-                plate: e.plate.clone(),
-                holder: state.and_then(|s| s.holder).filter(|(v, _)| *v != e.vehicle_id),
-            }),
+            PlateEvent::PlateReleased(e) => {
+                let last = Some((e.vehicle_id.clone(), later(&state, e.at)));
+                let (holder, claimed_at) = match state {
+                    Some(s) if s.holder.as_ref().is_some_and(|(v, _)| *v != e.vehicle_id) => (s.holder, s.claimed_at),
+                    _ => (None, None),
+                };
+                Some(PlateState {
+                    plate: e.plate.clone(),
+                    holder,
+                    claimed_at,
+                    last,
+                })
+            }
         }
     }
+}
+
+/// The later of `at` and the plate's latest change: its history only goes forward.
+fn later(state: &PlateAggregateState, at: OffsetDateTime) -> OffsetDateTime {
+    state
+        .as_ref()
+        .and_then(|s| s.last.as_ref())
+        .map_or(at, |(_, last)| (*last).max(at))
 }
 
 impl Aggregate for PlateAggregate {

@@ -820,6 +820,7 @@ fn every_event_kind_round_trips_through_its_bytes() {
                 plate: plate("沪A·D00001"),
                 vehicle_id: "V1".into(),
                 at: h(1) + time::Duration::microseconds(7),
+                claimed_at: h(5),
             }),
             PlateEvent::PlateReleased(PlateReleased {
                 plate: plate("沪A·D00001"),
@@ -848,21 +849,68 @@ fn plate(text: &str) -> Plate {
 }
 
 fn claim(vehicle: &str, at: OffsetDateTime, holder: Option<Holder>) -> PlateCommand {
+    claim_late(vehicle, at, at, holder)
+}
+
+/// A claim made at `now` of a plate carried since `at`.
+fn claim_late(vehicle: &str, at: OffsetDateTime, now: OffsetDateTime, holder: Option<Holder>) -> PlateCommand {
     PlateCommand::Claim {
         plate: plate("沪A·D00001"),
         vehicle_id: vehicle.into(),
         at,
+        now,
         holder,
         stale_after: time::Duration::minutes(5),
     }
 }
 
 fn claimed(vehicle: &str, at: OffsetDateTime) -> PlateEvent {
+    claimed_late(vehicle, at, at)
+}
+
+fn claimed_late(vehicle: &str, at: OffsetDateTime, claimed_at: OffsetDateTime) -> PlateEvent {
     PlateEvent::PlateClaimed(PlateClaimed {
         plate: plate("沪A·D00001"),
         vehicle_id: vehicle.into(),
         at,
+        claimed_at,
     })
+}
+
+#[test]
+fn a_plate_claimed_after_the_fact_keeps_its_history_in_time_order() {
+    // A car entered late carries its plate from the past on.
+    given::<PlateAggregate>([])
+        .when(claim_late("V1", h(1), h(9), None))
+        .then(vec![claimed_late("V1", h(1), h(9))]);
+    // Not from before the plate's last change: another car carried it until h(3).
+    let released = PlateEvent::PlateReleased(PlateReleased {
+        plate: plate("沪A·D00001"),
+        vehicle_id: "V1".into(),
+        at: h(3),
+        reason: ReleaseReason::Retired,
+    });
+    let earlier = PlateError::Earlier {
+        plate: "沪A·D00001".into(),
+        vehicle_id: "V1".into(),
+        last: h(3),
+        at: h(2),
+    };
+    given::<PlateAggregate>([claimed("V1", h(1)), released.clone()])
+        .when(claim_late("V2", h(2), h(9), None))
+        .then_err(earlier.clone());
+    assert!(earlier.to_string().contains("would overlap its history"), "{earlier}");
+    given::<PlateAggregate>([claimed("V1", h(1)), released])
+        .when(claim_late("V2", h(3), h(9), None))
+        .then(vec![claimed_late("V2", h(3), h(9))]);
+    // Staleness counts from when the claim was made, not from the past it starts at.
+    let soon = h(9) + time::Duration::minutes(4);
+    given::<PlateAggregate>([claimed_late("V1", h(1), h(9))])
+        .when(claim_late("V2", soon, soon, Some(Holder::NotRegistered)))
+        .then_err(PlateError::InUse {
+            plate: "沪A·D00001".into(),
+            vehicle_id: "V1".into(),
+        });
 }
 
 #[test]

@@ -288,6 +288,7 @@ pub async fn register(c: &mut Client, id: &str, model: VehicleModel, n: u32) -> 
         model: model as i32,
         city: "SHA".into(),
         home_station: "PVG".into(),
+        registered_at: None,
     })
     .await
     .expect("vehicle")

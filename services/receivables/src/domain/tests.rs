@@ -121,10 +121,8 @@ fn the_ladder_runs_from_the_notice_each_step_once_and_never_early() {
     let ViolationEvent::StepTaken(notice) = &events[0] else {
         panic!("{events:?}")
     };
-    assert_eq!(
-        notice.deadline,
-        Some(MATCHED_AT + Duration::minutes(1) + Duration::days(15))
-    );
+    // Counted from when the notice fell due (the match), not from when the scan took it.
+    assert_eq!(notice.deadline, Some(MATCHED_AT + Duration::days(15)));
     assert_eq!(notice.notices.len(), 2);
     assert!(notice.notices[0].text.contains("200.00"), "{}", notice.notices[0].text);
     let mut history = history;
@@ -133,8 +131,8 @@ fn the_ladder_runs_from_the_notice_each_step_once_and_never_early() {
     given::<ViolationAggregate>(history.clone())
         .when(step(Step::Notice, MATCHED_AT + Duration::minutes(2)))
         .then_nothing();
-    // The reminder is due on D+3, not before.
-    let d3 = MATCHED_AT + Duration::minutes(1) + Duration::days(3);
+    // The reminder is due on D+3 from the match (the notice was taken a minute late), not before.
+    let d3 = MATCHED_AT + Duration::days(3);
     given::<ViolationAggregate>(history.clone())
         .when(step(Step::Reminder, d3 - Duration::seconds(1)))
         .then_err(ViolationError::NotDue {

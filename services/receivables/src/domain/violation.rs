@@ -274,9 +274,11 @@ impl Violation {
         self.steps.iter().any(|s| s.step == step)
     }
 
-    /// When the notice was taken: day 0 of the ladder.
+    /// When the notice fell due (at the match): day 0 of the ladder. A notice taken late (a
+    /// scan that stood still, a backlog of feeds entered after the fact) moves no later step:
+    /// every step due by now is taken, in order.
     pub fn notice_at(&self) -> Option<OffsetDateTime> {
-        self.steps.iter().find(|s| s.step == Step::Notice).map(|s| s.taken_at)
+        self.steps.iter().find(|s| s.step == Step::Notice).map(|s| s.due_at)
     }
 
     /// The ladder's next step and when it falls due, while the ladder runs.
@@ -542,8 +544,7 @@ pub fn decide(state: &Violation, command: &ViolationCommand) -> Result<Vec<Viola
                 (Step::Charge, None) => return Err(ViolationError::ChargeWithoutBooking),
                 _ => (String::new(), Fen::ZERO),
             };
-            let deadline =
-                (*step == Step::Notice).then(|| *now + time::Duration::days(i64::from(ladder.deadline_days)));
+            let deadline = (*step == Step::Notice).then(|| due + time::Duration::days(i64::from(ladder.deadline_days)));
             let record = state.record.as_ref().ok_or(ViolationError::NotFound)?;
             let matched = state.matched.as_ref().ok_or(ViolationError::NotFound)?;
             let notices = super::ladder::notices(*step, record, matched, deadline.or(state.deadline()), charged);

@@ -116,11 +116,7 @@ impl Ladder {
         let mut taken = 0;
         for (id, step) in due {
             match self.take(&id, step, now).await {
-                Ok(true) => {
-                    taken += 1;
-                    metrics::counter!("rentops_receivables_ladder_steps_total", "step" => step.code()).increment(1);
-                }
-                Ok(false) => {}
+                Ok(n) => taken += n,
                 Err(e) => {
                     tracing::warn!(violation_id = %id, step = step.code(), error = %e, "ladder step failed; next pass retries")
                 }
@@ -129,19 +125,44 @@ impl Ladder {
         Ok((found, taken))
     }
 
-    async fn take(&self, id: &str, step: Step, now: OffsetDateTime) -> Result<bool, String> {
-        let (state, _) = self.violations.state(id).await.map_err(|e| e.to_string())?;
-        let Some((next, due)) = state.next_step(&self.ladder) else {
-            return Ok(false);
-        };
-        if next != step || due > now {
-            // The read model lagged behind the log: the row will be rewritten.
-            return Ok(false);
+    /// Takes violation `id`'s due step `step` (as the read model saw it) and every later step
+    /// due by `now`, in order: a ladder that stood still (a scan down for days, a backlog of
+    /// feeds entered after the fact) catches up in one pass. Returns how many it took.
+    async fn take(&self, id: &str, step: Step, now: OffsetDateTime) -> Result<usize, String> {
+        let (mut state, _) = self.violations.state(id).await.map_err(|e| e.to_string())?;
+        let mut taken = 0;
+        for _ in Step::ALL {
+            let Some((next, due)) = state.next_step(&self.ladder) else {
+                break;
+            };
+            if due > now || (taken == 0 && next != step) {
+                // Nothing more due; or the read model lagged behind the log: the row will be
+                // rewritten.
+                break;
+            }
+            let Some(done) = self.take_one(id, &state, next, now).await? else {
+                break;
+            };
+            taken += 1;
+            metrics::counter!("rentops_receivables_ladder_steps_total", "step" => next.code()).increment(1);
+            state = done;
         }
+        Ok(taken)
+    }
+
+    /// Takes `step` of violation `id` in `state`; the state after it, or `None` when another
+    /// replica (or an earlier pass) took it already.
+    async fn take_one(
+        &self,
+        id: &str,
+        state: &Violation,
+        step: Step,
+        now: OffsetDateTime,
+    ) -> Result<Option<Violation>, String> {
         let mut charge = None;
         let mut appeal_until = None;
         if step == Step::Charge {
-            charge = Some(self.charge(id, &state, now).await?);
+            charge = Some(self.charge(id, state, now).await?);
             let day = appeal_day(&self.calendar, now.date(), self.ladder.appeal_working_days);
             appeal_until = Some(day.with_time(now.time()).assume_offset(now.offset()));
         }
@@ -171,7 +192,7 @@ impl Ladder {
             )
             .await
             .map_err(|e| e.to_string())?;
-        Ok(done.events_appended > 0 && !done.replayed)
+        Ok((done.events_appended > 0 && !done.replayed).then_some(done.state))
     }
 
     /// Books the fine and the service fee on the renter's ledger (once: the booking id is the

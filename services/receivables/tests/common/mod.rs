@@ -251,12 +251,30 @@ impl TestApp {
         self.import_batches(vec![records]).await
     }
 
+    /// Imports one batch the desk received at `received` (a backlog entered late).
+    pub async fn import_received(
+        &self,
+        records: Vec<pb::ViolationRecord>,
+        received: OffsetDateTime,
+    ) -> Result<pb::ImportSummary, tonic::Status> {
+        self.client
+            .clone()
+            .import_violations(futures::stream::iter(vec![pb::ImportViolationsRequest {
+                context: rid(),
+                records,
+                received_at: Some(ts(received)),
+            }]))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
     pub async fn import_batches(&self, batches: Vec<Vec<pb::ViolationRecord>>) -> pb::ImportSummary {
         let messages: Vec<_> = batches
             .into_iter()
             .map(|records| pb::ImportViolationsRequest {
                 context: rid(),
                 records,
+                received_at: None,
             })
             .collect();
         self.client
