@@ -274,7 +274,9 @@ fi
 for s in "${SERVICES[@]}"; do
     # Everything the table below prints is set explicitly, so the table is true even when the
     # caller's shell has other RENTOPS_* values exported. Other RENTOPS_* settings pass through.
-    # NO_COLOR: the logs go to files, where colour codes are only noise.
+    # NO_COLOR: the logs go to files, where colour codes are only noise. The scans of the ladder
+    # and the SLA clocks run every 10 s here (60 s and 30 s by default), so that a backlog
+    # entered late (the demo's week) catches up while one watches.
     log "starting $s (log: data/$s.log)"
     # Each service is its own NATS user, its password a file (a password exported in the
     # caller's shell, an analyst's say, must not win over it).
@@ -287,6 +289,9 @@ for s in "${SERVICES[@]}"; do
         RENTOPS_METRICS_ADDR="127.0.0.1:${METRICS_PORT[$s]}" \
         RENTOPS_STREAM_REPLICAS=1 \
         RENTOPS_RECEIVABLES_NOTICE_LOG="${RENTOPS_RECEIVABLES_NOTICE_LOG:-$data_dir/notices.jsonl}" \
+        RENTOPS_RECEIVABLES_LADDER_SCAN_SECS="${RENTOPS_RECEIVABLES_LADDER_SCAN_SECS:-10}" \
+        RENTOPS_COMPLAINT_SCAN_SECS="${RENTOPS_COMPLAINT_SCAN_SECS:-10}" \
+        RENTOPS_COMPLAINT_SETTLE_SECS="${RENTOPS_COMPLAINT_SETTLE_SECS:-5}" \
         NO_COLOR=1 \
         "$bin_dir/rentops-$s"
     PID[$s]=$!

@@ -142,11 +142,17 @@ pub struct OpenArgs {
     /// A ledger charge's booking id.
     #[arg(long)]
     pub charge: Option<String>,
+    /// When the complaint came in, for cases entered late [default: now].
+    #[arg(long, value_parser = parse_time, value_name = "RFC3339")]
+    pub opened_at: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Args)]
 pub struct CaseArg {
     pub case_id: String,
+    /// When it happened, for work entered late [default: now].
+    #[arg(long, value_parser = parse_time, value_name = "RFC3339")]
+    pub at: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Args)]
@@ -154,6 +160,9 @@ pub struct AssignArgs {
     pub case_id: String,
     #[arg(long, value_parser = parse_non_empty)]
     pub agent: String,
+    /// When it happened, for work entered late [default: now].
+    #[arg(long, value_parser = parse_time, value_name = "RFC3339")]
+    pub at: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Args)]
@@ -162,6 +171,9 @@ pub struct RespondArgs {
     /// What the customer was told.
     #[arg(long, value_parser = parse_non_empty)]
     pub note: String,
+    /// When it happened, for work entered late [default: now].
+    #[arg(long, value_parser = parse_time, value_name = "RFC3339")]
+    pub at: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -178,6 +190,9 @@ pub struct WaitArgs {
     /// What the case waits for.
     #[arg(long, value_parser = parse_non_empty)]
     pub reason: String,
+    /// When it happened, for work entered late [default: now].
+    #[arg(long, value_parser = parse_time, value_name = "RFC3339")]
+    pub at: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Args)]
@@ -187,6 +202,9 @@ pub struct RootCauseArgs {
     pub root_cause: String,
     #[arg(long)]
     pub note: Option<String>,
+    /// When it happened, for work entered late [default: now].
+    #[arg(long, value_parser = parse_time, value_name = "RFC3339")]
+    pub at: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Args)]
@@ -206,6 +224,9 @@ pub struct ResolveArgs {
     /// A refund to the customer, in yuan.
     #[arg(long, value_name = "YUAN", value_parser = parse_yuan)]
     pub refund: Option<Fen>,
+    /// When it happened, for work entered late [default: now].
+    #[arg(long, value_parser = parse_time, value_name = "RFC3339")]
+    pub at: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Args)]
@@ -213,6 +234,9 @@ pub struct ReopenArgs {
     pub case_id: String,
     #[arg(long, value_parser = parse_non_empty)]
     pub reason: String,
+    /// When it happened, for work entered late [default: now].
+    #[arg(long, value_parser = parse_time, value_name = "RFC3339")]
+    pub at: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -230,6 +254,9 @@ pub struct SeverityArgs {
     pub severity: SeverityArg,
     #[arg(long, value_parser = parse_non_empty)]
     pub reason: String,
+    /// When it happened, for work entered late [default: now].
+    #[arg(long, value_parser = parse_time, value_name = "RFC3339")]
+    pub at: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Args)]
@@ -361,7 +388,7 @@ pub async fn run(addr: &str, timeout: Duration, cmd: &ComplaintCommand, inv: &In
                     category: a.category.clone(),
                     sub_category: a.sub_category.clone(),
                     text: a.text.clone(),
-                    opened_at: None,
+                    opened_at: a.opened_at.map(timestamp),
                 })
                 .await?
                 .into_inner();
@@ -376,7 +403,7 @@ pub async fn run(addr: &str, timeout: Duration, cmd: &ComplaintCommand, inv: &In
                 context: ctx,
                 case_id: a.case_id.clone(),
                 agent: a.agent.clone(),
-                at: None,
+                at: a.at.map(timestamp),
             })
             .await?,
         ),
@@ -386,7 +413,7 @@ pub async fn run(addr: &str, timeout: Duration, cmd: &ComplaintCommand, inv: &In
                 context: ctx,
                 case_id: a.case_id.clone(),
                 note: a.note.clone(),
-                at: None,
+                at: a.at.map(timestamp),
             })
             .await?,
         ),
@@ -395,7 +422,7 @@ pub async fn run(addr: &str, timeout: Duration, cmd: &ComplaintCommand, inv: &In
             c.start_investigation(pb::StartInvestigationRequest {
                 context: ctx,
                 case_id: a.case_id.clone(),
-                at: None,
+                at: a.at.map(timestamp),
             })
             .await?,
         ),
@@ -404,7 +431,7 @@ pub async fn run(addr: &str, timeout: Duration, cmd: &ComplaintCommand, inv: &In
                 context: ctx,
                 case_id: a.case_id.clone(),
                 reason: a.reason.clone(),
-                at: None,
+                at: a.at.map(timestamp),
             };
             let r = match a.on {
                 WaitOn::Customer => c.wait_on_customer(request).await?,
@@ -417,7 +444,7 @@ pub async fn run(addr: &str, timeout: Duration, cmd: &ComplaintCommand, inv: &In
             c.resume_case(pb::ResumeCaseRequest {
                 context: ctx,
                 case_id: a.case_id.clone(),
-                at: None,
+                at: a.at.map(timestamp),
             })
             .await?,
         ),
@@ -428,7 +455,7 @@ pub async fn run(addr: &str, timeout: Duration, cmd: &ComplaintCommand, inv: &In
                 case_id: a.case_id.clone(),
                 root_cause: a.root_cause.clone(),
                 note: a.note.clone().unwrap_or_default(),
-                at: None,
+                at: a.at.map(timestamp),
             })
             .await?,
         ),
@@ -474,7 +501,7 @@ pub async fn run(addr: &str, timeout: Duration, cmd: &ComplaintCommand, inv: &In
                     case_id: a.case_id.clone(),
                     explanation: a.explanation.clone(),
                     remedies,
-                    at: None,
+                    at: a.at.map(timestamp),
                 })
                 .await?,
             )
@@ -484,7 +511,7 @@ pub async fn run(addr: &str, timeout: Duration, cmd: &ComplaintCommand, inv: &In
             c.close_case(pb::CloseCaseRequest {
                 context: ctx,
                 case_id: a.case_id.clone(),
-                at: None,
+                at: a.at.map(timestamp),
             })
             .await?,
         ),
@@ -494,7 +521,7 @@ pub async fn run(addr: &str, timeout: Duration, cmd: &ComplaintCommand, inv: &In
                 context: ctx,
                 case_id: a.case_id.clone(),
                 reason: a.reason.clone(),
-                at: None,
+                at: a.at.map(timestamp),
             })
             .await?,
         ),
@@ -505,7 +532,7 @@ pub async fn run(addr: &str, timeout: Duration, cmd: &ComplaintCommand, inv: &In
                 case_id: a.case_id.clone(),
                 severity: severity(a.severity).to_owned(),
                 reason: a.reason.clone(),
-                at: None,
+                at: a.at.map(timestamp),
             })
             .await?,
         ),

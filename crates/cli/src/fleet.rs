@@ -221,6 +221,10 @@ pub struct RegisterArgs {
     pub city: String,
     #[arg(long)]
     pub station: String,
+    /// When the car joined the fleet, for a fleet entered late: its plate history starts then
+    /// [default: now].
+    #[arg(long, value_parser = parse_time, value_name = "RFC3339")]
+    pub registered_at: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -514,7 +518,7 @@ pub async fn run(addr: &str, timeout: Duration, cmd: &FleetCommand, inv: &Invoca
                 model: a.model.pb(),
                 city: a.city.clone(),
                 home_station: a.station.clone(),
-                registered_at: None,
+                registered_at: a.registered_at.map(timestamp),
             })
             .await?
         }

@@ -139,6 +139,10 @@ pub struct ImportArgs {
     /// The feed or file the records came from, recorded on each [default: the file's name].
     #[arg(long, value_parser = parse_source)]
     pub source: Option<String>,
+    /// When the desk received the file, for a backlog entered late: its records are matched,
+    /// and their ladders run, as of then [default: now].
+    #[arg(long, value_parser = crate::format::parse_time, value_name = "RFC3339")]
+    pub received_at: Option<OffsetDateTime>,
     /// Read and check the file and print what would be sent, without sending anything.
     #[arg(long)]
     pub dry_run: bool,
@@ -1021,6 +1025,7 @@ async fn import(
     let actor = inv.ctx.actor.clone();
     let correlation_id = format!("imp-{digest}");
     let count = batches.len();
+    let received_at = a.received_at.map(crate::format::timestamp);
     let requests = batches
         .into_iter()
         .map(move |(request_id, records)| pb::ImportViolationsRequest {
@@ -1030,7 +1035,7 @@ async fn import(
                 correlation_id: correlation_id.clone(),
             }),
             records,
-            received_at: None,
+            received_at,
         })
         .collect::<Vec<_>>();
     let stream = tokio_stream::iter(requests).map(move |r| {

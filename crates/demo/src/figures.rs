@@ -731,7 +731,7 @@ impl Figures {
         let steps: Vec<String> = self.ladder_steps.iter().map(|(s, n)| format!("{n} {s}")).collect();
         let _ = writeln!(
             t,
-            "  dunning steps taken: {}",
+            "  dunning ladder, the last step each has reached: {}",
             if steps.is_empty() {
                 "none".into()
             } else {

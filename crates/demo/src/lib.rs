@@ -5,28 +5,34 @@
 //! # Where the week lies in time
 //!
 //! The services take the time of most facts from the command (`placed_at`, `attempted_at`,
-//! `picked_up_at`, `swapped_at`, `returned_at`, a breakdown's and a repair's `at`), refusing
-//! only the future; everything else they stamp with their own clock. So the week is played in
-//! two parts:
+//! `picked_up_at`, `swapped_at`, `returned_at`, a breakdown's and a repair's `at`, a car's
+//! `registered_at`, a violation feed's `received_at`, a complaint's `opened_at` and each of its
+//! steps' `at`), refusing only the future; everything else they stamp with their own clock. So
+//! the week is played in two parts:
 //!
-//! - **the backlog week**, a week that ended days ago (`--weeks-ago`, default 2, or
-//!   `--week-start`): orders from every channel, calls, confirmations, cancellations, no-shows,
-//!   pickups, breakdowns with swaps, returns with readings and damage, all at their own past
-//!   times. Fleet's planner plans only orders from a day before now on, so it leaves this week
-//!   alone and the cars handed over are the demo's choice, recorded as handed over. The cars
-//!   were registered at set-up, after that week, so fleet's plate registry says nobody carried
-//!   their plates then: the week's violation records land in the exceptions queue, and the
-//!   desk matches them to the hire by hand, as it does with any record no hire explains.
-//! - **the live days**, a day or two after the set-up: orders placed now, confirmed, changed and
-//!   cancelled, which fleet really plans (the car shows on the order), one car breaking down
-//!   before its hire (fleet plans around it), a few cars handed over early, a violation during
-//!   such a hire (matched on import and noticed by the ladder), a damaged return (a claim
-//!   opens), and complaints opened now (receivables pauses the disputed violation's ladder).
+//! - **the backlog week**, a week that ended weeks ago (`--weeks-ago`, default 10, or
+//!   `--week-start`), entered now as a desk catching up on a backlog would: orders from every
+//!   channel, calls, confirmations, cancellations, no-shows, pickups, breakdowns with swaps,
+//!   returns with readings and damage, all at their own past times. The fleet joined a week
+//!   before it, so fleet's plate history says which car carried each plate then. Fleet's
+//!   planner plans only orders from a day before now on, so it leaves this week alone and the
+//!   cars handed over are the demo's choice, recorded as handed over. Two violation feeds
+//!   reached the desk days after the week and are entered as received then: their records are
+//!   matched to the hires as of then, and the dunning ladder, counted from then, takes every
+//!   step due by now at once (reminders, the deadline, the escalation call, the charge on the
+//!   ledger and from the deposit, the hand-over to collections). Half the complaints came in
+//!   that week and are entered with their times: their SLA clocks ran then, and the scan raises
+//!   (and escalates) what they reached, once the demo is done entering them.
+//! - **the live days**, starting the hour after the fleet joined, moved on by whole days to the
+//!   last such hour not after now: orders placed now, confirmed, changed and cancelled, which
+//!   fleet really plans (the car shows on the order), one car breaking down before its hire
+//!   (fleet plans around it), a few cars handed over early, a violation during such a hire
+//!   (matched on import and noticed by the ladder), a damaged return (a claim opens), and
+//!   complaints opened now (receivables pauses the disputed violation's ladder).
 //!
-//! Every step due by now happens: the confirmation calls, the plan, the claims, the ladder's
-//! notice (day 0, counted from the match, which is now). The ladder's later steps and the SLA
-//! clocks' targets lie days and hours after the set-up, on the services' own clocks, and the
-//! figures say when they fall due rather than pretend they happened.
+//! Every step due by now happens, and the demo waits (at most three minutes each) for the
+//! ladder's and the SLA scan's catch-up before it reads the figures; the steps still ahead
+//! (the live violations' reminders, the live cases' targets) the figures say when they fall due.
 //!
 //! The latency figures are the demo's own measurements of the live and backlog commands whose
 //! effects another service's reactor produces: from the command's acknowledgement until the
@@ -63,8 +69,8 @@ pub struct DemoArgs {
     #[arg(long)]
     pub week_start: Option<String>,
     /// The backlog week is the one (Monday to Sunday, China time) this many weeks before the
-    /// current one (2 to 12).
-    #[arg(long, default_value_t = 2)]
+    /// current one (2 to 12). At 9 or more the whole dunning ladder plays out, to collections.
+    #[arg(long, default_value_t = 10)]
     pub weeks_ago: u32,
     /// The actor recorded on every event (default: demo:<seed>).
     #[arg(long)]
@@ -78,7 +84,7 @@ impl Default for DemoArgs {
             cars: 100,
             city: "SHA".into(),
             week_start: None,
-            weeks_ago: 2,
+            weeks_ago: 10,
             demo_actor: None,
         }
     }
@@ -138,8 +144,10 @@ fn settings(args: &DemoArgs, now: OffsetDateTime) -> anyhow::Result<Settings> {
             week_start.date()
         );
     }
-    if week_start < now - Duration::days(400) {
-        bail!("--week-start {} is more than 400 days ago", week_start.date());
+    // The fleet joins a week before it, and the services take nothing from more than 400 days
+    // back.
+    if week_start < now - Duration::days(390) {
+        bail!("--week-start {} is more than 390 days ago", week_start.date());
     }
     let actor = args.demo_actor.clone().unwrap_or_else(|| format!("demo:{}", args.seed));
     if actor.trim().is_empty() || actor.len() > 64 {
@@ -230,9 +238,9 @@ mod tests {
     }
 
     #[test]
-    fn the_default_week_is_a_monday_two_weeks_back() {
+    fn the_default_week_is_a_monday_ten_weeks_back() {
         let s = settings(&DemoArgs::default(), now()).expect("valid");
-        assert_eq!(s.week_start, time::macros::datetime!(2026-11-16 00:00 +08:00));
+        assert_eq!(s.week_start, time::macros::datetime!(2026-09-21 00:00 +08:00));
         assert_eq!(s.actor, "demo:1");
     }
 }

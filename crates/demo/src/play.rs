@@ -240,6 +240,11 @@ impl Demo {
         })
     }
 
+    /// When the fleet joined: a week before the backlog week, at 09:00.
+    fn joined(&self) -> OffsetDateTime {
+        self.s.week_start - Duration::days(7) + Duration::hours(9)
+    }
+
     fn ctx(&self, step: &str) -> Option<CommandContext> {
         Some(CommandContext {
             request_id: request_id(self.s.seed, &format!("{}:{step}", self.s.city)),
@@ -378,7 +383,9 @@ impl Demo {
                 model: car.model as i32,
                 city: city.clone(),
                 home_station: STATIONS[car.home].id.into(),
-                registered_at: None,
+                // The fleet joined a week before the backlog week: its plates' history covers
+                // every hire of that week.
+                registered_at: Some(ts(self.joined())),
             };
             let r = fc
                 .register_vehicle(request)
@@ -388,8 +395,9 @@ impl Demo {
             self.saw(FLEET, &r);
             self.pb.inc(1);
         }
-        // The live days start at the first hour after the fleet was registered, as the plate
-        // registry remembers it: a second run finds the same hour, so it sends the same orders.
+        // The live days start at the hour after the fleet joined, as the plate registry
+        // remembers it, moved on by whole days to the last such hour not after now: a second
+        // run on the same day finds the same hour, so it sends the same orders.
         let history = fc
             .get_plate_history(fpb::GetPlateHistoryRequest {
                 plate: self.fleet[0].plate.clone(),
@@ -1411,10 +1419,25 @@ impl Demo {
                     }
                 }
             }
+            // The backlog feeds reached the desk days after the week and are entered now, as
+            // received then: each record is matched as of then, and its ladder runs from then.
+            let received = match f {
+                0 => Some(self.s.week_start + Duration::days(9) + Duration::hours(10)),
+                1 => Some(self.s.week_start + Duration::days(16) + Duration::hours(10)),
+                _ => None,
+            }
+            // A recent week's second feed may lie ahead: then it came on day 12 (in the past).
+            .map(|t| {
+                ts(if t <= OffsetDateTime::now_utc() {
+                    t
+                } else {
+                    self.s.week_start + Duration::days(12)
+                })
+            });
             let request = rpb::ImportViolationsRequest {
                 context: self.ctx(&format!("import:{source}")),
                 records: batch.clone(),
-                received_at: None,
+                received_at: received,
             };
             let since = Instant::now();
             let rx = self.c.rx.clone();
@@ -1460,6 +1483,7 @@ impl Demo {
             self.pb.inc(1);
         }
         self.resolve_exceptions().await?;
+        self.ladder_caught_up().await?;
         // The live records' notices, before the complaints name those violations.
         let (imports, others): (Vec<_>, Vec<_>) = std::mem::take(&mut self.samplers)
             .into_iter()
@@ -1475,6 +1499,59 @@ impl Demo {
         }
         self.pb.inc(1);
         Ok(())
+    }
+
+    /// Waits (at most three minutes) until receivables' ladder has taken every step of the
+    /// demo's violations due by now: the backlog's notices, reminders, charges and hand-overs to
+    /// collections, which its next scan takes all at once.
+    async fn ladder_caught_up(&mut self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + StdDuration::from_secs(180);
+        loop {
+            let now = OffsetDateTime::now_utc();
+            let mut due = 0;
+            let mut token = String::new();
+            loop {
+                let r = self
+                    .c
+                    .rx
+                    .clone()
+                    .list_violations(rpb::ListViolationsRequest {
+                        statuses: vec![rpb::ViolationStatus::Open as i32, rpb::ViolationStatus::Charged as i32],
+                        city: self.s.city.clone(),
+                        page: page(token),
+                        consistency: within(self.seq[RX]),
+                        ..Default::default()
+                    })
+                    .await
+                    .context("listing the violations whose ladder runs")?
+                    .into_inner();
+                due += r
+                    .violations
+                    .iter()
+                    .filter(|v| {
+                        v.record
+                            .as_ref()
+                            .is_some_and(|r| self.authority_refs.contains(&r.authority_ref))
+                            && from_ts(&v.next_step_due_at).is_some_and(|t| t <= now)
+                    })
+                    .count();
+                token = r.page.map(|p| p.next_page_token).unwrap_or_default();
+                if token.is_empty() {
+                    break;
+                }
+            }
+            if due == 0 {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                eprintln!(
+                    "demo: {due} ladder steps due by now are not taken yet (is receivables' ladder scan running?)"
+                );
+                return Ok(());
+            }
+            self.pb.set_message(format!("the ladder catches up: {due} due"));
+            tokio::time::sleep(StdDuration::from_millis(250)).await;
+        }
     }
 
     /// The desk works the exceptions queue: a record during a hire it can see in the order's
@@ -1518,7 +1595,7 @@ impl Demo {
             let (resolution, reason) = match order.and_then(|i| self.order_ids.get(i).cloned().flatten()) {
                 Some(order_id) => (
                     rpb::resolve_exception_request::Resolution::OrderId(order_id),
-                    "车牌晚于租期登记入系统，按租车记录核对为该订单承租人",
+                    "按租车记录核对为该订单承租人",
                 ),
                 None => (
                     rpb::resolve_exception_request::Resolution::Company(true),
@@ -1766,7 +1843,12 @@ impl Demo {
                 .clone()
                 .list_violations(rpb::ListViolationsRequest {
                     // Waived too: a second run must find the one a complaint waived in the first.
-                    statuses: vec![rpb::ViolationStatus::Open as i32, rpb::ViolationStatus::Waived as i32],
+                    // Charged ones too: the backlog's charges are what renters dispute most.
+                    statuses: vec![
+                        rpb::ViolationStatus::Open as i32,
+                        rpb::ViolationStatus::Charged as i32,
+                        rpb::ViolationStatus::Waived as i32,
+                    ],
                     city: self.s.city.clone(),
                     page: page(token),
                     consistency: within(self.seq[RX]),
@@ -1806,8 +1888,18 @@ impl Demo {
             ("REGULATOR_12315", 3),
         ];
         let weights: Vec<u64> = CHANNELS.iter().map(|c| c.1).collect();
+        let mut when = Rng::new(self.s.seed, &format!("case-times:{}", self.s.city));
         for n in 0..count + disputes {
             let dispute = n >= count;
+            // Every other complaint came in during the backlog week and is entered now with its
+            // times: its SLA clocks ran then, and the scan raises what they reached. The
+            // disputes are the live days': their violations' ladders still run.
+            let opened_at = (!dispute && n % 2 == 0).then(|| {
+                self.s.week_start
+                    + Duration::days(when.range(0, 6))
+                    + Duration::hours(when.range(9, 19))
+                    + Duration::minutes(when.range(0, 59))
+            });
             let (category, sub, texts) = if dispute {
                 TOPICS[5]
             } else {
@@ -1822,6 +1914,7 @@ impl Demo {
                 category: category.into(),
                 sub_category: sub.into(),
                 text: text.into(),
+                opened_at: opened_at.map(ts),
                 ..Default::default()
             };
             let mut violation = None;
@@ -1840,8 +1933,11 @@ impl Demo {
                     .with_context(|| format!("reading violation {vid}"))?
                     .into_inner()
                     .violation;
-                dispute_fresh =
-                    v.is_some_and(|v| v.disputes.is_empty() && v.status == rpb::ViolationStatus::Open as i32);
+                dispute_fresh = v.is_some_and(|v| {
+                    v.disputes.is_empty()
+                        && (v.status == rpb::ViolationStatus::Open as i32
+                            || v.status == rpb::ViolationStatus::Charged as i32)
+                });
                 request.customer_id = customer;
                 request.order_id = order;
                 request.violation_id = vid.clone();
@@ -1901,15 +1997,53 @@ impl Demo {
             } else {
                 rng.weighted(&[40, 15, 15, 15, 15])
             };
-            self.work_case(&case_id, n, fate, violation.as_deref(), &request.customer_id)
+            self.work_case(&case_id, n, fate, violation.as_deref(), &request.customer_id, opened_at)
                 .await?;
             self.pb.inc(1);
         }
-        Ok(())
+        self.escalations_raised().await
+    }
+
+    /// Waits (at most three minutes) until complaint's SLA scan has escalated every case whose
+    /// clock is breached: the backlog's cases reached their thresholds days ago, and the scan
+    /// raises them once the desk is done entering them.
+    async fn escalations_raised(&mut self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + StdDuration::from_secs(180);
+        loop {
+            let mut waiting = 0;
+            for id in &self.case_ids {
+                let c = self
+                    .c
+                    .cp
+                    .clone()
+                    .get_case(cpb::GetCaseRequest {
+                        case_id: id.clone(),
+                        consistency: within(self.seq[CP]),
+                    })
+                    .await
+                    .with_context(|| format!("reading case {id}"))?
+                    .into_inner();
+                if !c.escalated && c.clocks.iter().any(|k| k.state == "breached") {
+                    waiting += 1;
+                }
+            }
+            if waiting == 0 {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                eprintln!("demo: {waiting} breached cases are not escalated yet (is complaint's SLA scan running?)");
+                return Ok(());
+            }
+            self.pb
+                .set_message(format!("the SLA scan catches up: {waiting} to escalate"));
+            tokio::time::sleep(StdDuration::from_millis(250)).await;
+        }
     }
 
     /// 0: resolved and closed; 1: resolved; 2: resolved, reopened and resolved again;
-    /// 3: waiting on the customer; 4: first response only.
+    /// 3: waiting on the customer; 4: first response only. A case opened at `opened_at` (in the
+    /// backlog week) has each step dated after it: answered within half an hour (every third
+    /// one after six hours), resolved the next day, closed or reopened in the days after.
     async fn work_case(
         &mut self,
         case_id: &str,
@@ -1917,8 +2051,11 @@ impl Demo {
         fate: usize,
         violation: Option<&str>,
         customer: &str,
+        opened_at: Option<OffsetDateTime>,
     ) -> anyhow::Result<()> {
         let step = |what: &str| format!("case:{n}:{what}");
+        let at = |minutes: i64| opened_at.map(|t| ts(t + Duration::minutes(minutes)));
+        let answered = if n % 3 == 0 { 6 * 60 } else { 30 };
         let mut cp = self.c.cp.clone();
         let mut seqs = Vec::new();
         let agent = ["desk:li", "desk:wang", "desk:zhao"][n % 3];
@@ -1927,7 +2064,7 @@ impl Demo {
                 context: self.ctx(&step("assign")),
                 case_id: case_id.into(),
                 agent: agent.into(),
-                at: None,
+                at: at(5),
             })
             .await
             .context("assigning a case")?
@@ -1938,7 +2075,7 @@ impl Demo {
                 context: self.ctx(&step("first-response")),
                 case_id: case_id.into(),
                 note: "已致电客户致歉，说明将在24小时内给出处理方案".into(),
-                at: None,
+                at: at(answered),
             })
             .await
             .context("recording a first response")?
@@ -1953,7 +2090,7 @@ impl Demo {
                     context: self.ctx(&step("wait")),
                     case_id: case_id.into(),
                     reason: "等待客户提供付款截图".into(),
-                    at: None,
+                    at: at(answered + 60),
                 })
                 .await
                 .context("a case waiting on the customer")?
@@ -1965,7 +2102,7 @@ impl Demo {
             cp.start_investigation(cpb::StartInvestigationRequest {
                 context: self.ctx(&step("investigate")),
                 case_id: case_id.into(),
-                at: None,
+                at: at(answered + 60),
             })
             .await
             .context("investigating a case")?
@@ -1987,7 +2124,7 @@ impl Demo {
                     root.into()
                 },
                 note: "门店复核后确认".into(),
-                at: None,
+                at: at(20 * 60),
             })
             .await
             .context("setting a root cause")?
@@ -2015,7 +2152,7 @@ impl Demo {
                 case_id: case_id.into(),
                 explanation: "已核实情况，向客户致歉并给予补偿".into(),
                 remedies: remedies.clone(),
-                at: None,
+                at: at(22 * 60),
             })
             .await
             .context("resolving a case")?
@@ -2026,7 +2163,7 @@ impl Demo {
                 cp.close_case(cpb::CloseCaseRequest {
                     context: self.ctx(&step("close")),
                     case_id: case_id.into(),
-                    at: None,
+                    at: at(2 * 24 * 60),
                 })
                 .await
                 .context("closing a case")?
@@ -2038,7 +2175,7 @@ impl Demo {
                         context: self.ctx(&step("reopen")),
                         case_id: case_id.into(),
                         reason: "客户表示问题仍未解决".into(),
-                        at: None,
+                        at: at(3 * 24 * 60),
                     })
                     .await
                     .context("reopening a case")?
@@ -2050,7 +2187,7 @@ impl Demo {
                         case_id: case_id.into(),
                         explanation: "二次回访，补发代金券".into(),
                         remedies,
-                        at: None,
+                        at: at(4 * 24 * 60),
                     })
                     .await
                     .context("resolving a reopened case")?

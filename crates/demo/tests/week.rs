@@ -190,8 +190,22 @@ rentops_testkit::per_backend! {
             .claims;
         assert_eq!(claims.len() as u32, first.claims_opened, "{label}: claims opened from damaged returns");
         assert!(first.claims_opened >= 1, "{label}");
+        // The backlog played out: its violations matched to hires as of their feeds' receipt,
+        // and their ladders ran on to the charge (ten weeks back: and to collections).
+        let late: Vec<_> = all
+            .iter()
+            .filter(|v| v.status == rpb::ViolationStatus::Charged as i32 || v.status == rpb::ViolationStatus::Collections as i32)
+            .collect();
+        assert!(!late.is_empty(), "{label}: backlog violations charged: {:?}", first.violations_by_status);
+        for v in &late {
+            assert!(!v.charge_booking_id.is_empty(), "{label}: a charge on the ledger: {v:?}");
+        }
         let cases: u32 = first.cases_by_status.values().sum();
         assert!(cases >= 8, "{label}: complaints were opened: {:?}", first.cases_by_status);
+        // The backlog's cases entered late ran their SLA clocks then: those left unanswered or
+        // answered late are breached, and the scan escalated them.
+        assert!(first.clocks.keys().any(|k| k.ends_with("breached")), "{label}: {:?}", first.clocks);
+        assert!(first.escalated >= 1, "{label}: breached cases were escalated: {:?}", first.clocks);
         assert!(first.reopened >= 1 || cases < 8, "{label}: a case was reopened");
 
         for (hop, l) in &first.latency {
