@@ -328,12 +328,14 @@ async fn gather_orders(
     })
 }
 
-/// The violation records received in the week for the city, and how far each has got.
+/// The violations of the week for the city (offences committed in it, however late their
+/// records came in), and how far each has got: the week's hires are what the desk reviews, and
+/// a record arrives days to weeks after the offence.
 ///
 /// Receivables files an exception under no city (no hire says which), so its city is the one of
 /// the fleet car that carries the plate; a plate no car carries cannot be told for any city.
-/// Its `ListViolations` has no filter by the day a record came in, so every record is read and
-/// those received in the week kept.
+/// Its `ListViolations` has no filter by the offence's day, so every record is read and those of
+/// the week kept.
 async fn gather_violations(
     rx: &mut ReceivablesServiceClient<Conn>,
     addr: &str,
@@ -356,8 +358,8 @@ async fn gather_violations(
             .into_inner();
         for v in &r.violations {
             let Some(record) = &v.record else { continue };
-            let received = from_ts(record.received_at.as_ref());
-            if !received.is_some_and(|t| t >= from && t < to) || !seen.insert(v.violation_id.clone()) {
+            let offence = from_ts(record.offence_at.as_ref());
+            if !offence.is_some_and(|t| t >= from && t < to) || !seen.insert(v.violation_id.clone()) {
                 continue;
             }
             let matched_city = v.r#match.as_ref().map(|m| m.city.as_str()).filter(|c| !c.is_empty());

@@ -343,7 +343,10 @@ fn violations(out: &mut String, w: &Week) {
     let v = &w.violations;
     out.push_str("<section id=\"violations\"><h2>Violations and the dunning funnel</h2>");
     let rows = vec![
-        vec!["records received in the week".to_owned(), v.received.to_string()],
+        vec![
+            "offences in the week (records received so far)".to_owned(),
+            v.received.to_string(),
+        ],
         vec!["matched to a renter's hire".to_owned(), v.matched_to_renter.to_string()],
         vec!["the company's own (drivers, staff)".to_owned(), v.company.to_string()],
         vec![

@@ -116,9 +116,10 @@ pub struct Swap {
     pub reason: String,
 }
 
-/// The violation records the week brought in for the city, and how far each has got since.
+/// The violations of the week (by offence) for the city, and how far each has got since.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ViolationWeek {
+    /// Offences in the week whose records have come in.
     pub received: u32,
     /// Matched to a renter's hire by the service itself.
     pub matched_to_renter: u32,
