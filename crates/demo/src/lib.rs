@@ -22,7 +22,8 @@
 //!   step due by now at once (reminders, the deadline, the escalation call, the charge on the
 //!   ledger and from the deposit, the hand-over to collections). Half the complaints came in
 //!   that week and are entered with their times: their SLA clocks ran then, and the scan raises
-//!   (and escalates) what they reached, once the demo is done entering them.
+//!   what they reached (escalating where a clock still runs), once the demo is done entering
+//!   them.
 //! - **the live days**, starting the hour after the fleet joined, moved on by whole days to the
 //!   last such hour not after now: orders placed now, confirmed, changed and cancelled, which
 //!   fleet really plans (the car shows on the order), one car breaking down before its hire

@@ -2001,13 +2001,14 @@ impl Demo {
                 .await?;
             self.pb.inc(1);
         }
-        self.escalations_raised().await
+        self.breaches_raised().await
     }
 
-    /// Waits (at most three minutes) until complaint's SLA scan has escalated every case whose
-    /// clock is breached: the backlog's cases reached their thresholds days ago, and the scan
-    /// raises them once the desk is done entering them.
-    async fn escalations_raised(&mut self) -> anyhow::Result<()> {
+    /// Waits (at most three minutes) until complaint's SLA scan has raised every breach the
+    /// cases' clocks show: the backlog's cases reached their targets days ago, and the scan
+    /// raises them (escalating those whose clock still runs) once the desk is done entering
+    /// them.
+    async fn breaches_raised(&mut self) -> anyhow::Result<()> {
         let deadline = Instant::now() + StdDuration::from_secs(180);
         loop {
             let mut waiting = 0;
@@ -2023,7 +2024,9 @@ impl Demo {
                     .await
                     .with_context(|| format!("reading case {id}"))?
                     .into_inner();
-                if !c.escalated && c.clocks.iter().any(|k| k.state == "breached") {
+                let breached = c.clocks.iter().filter(|k| k.state == "breached").count();
+                let raised = c.timeline.iter().filter(|e| e.event == "SlaBreached").count();
+                if raised < breached {
                     waiting += 1;
                 }
             }
@@ -2031,11 +2034,11 @@ impl Demo {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                eprintln!("demo: {waiting} breached cases are not escalated yet (is complaint's SLA scan running?)");
+                eprintln!("demo: {waiting} breached cases are not raised yet (is complaint's SLA scan running?)");
                 return Ok(());
             }
             self.pb
-                .set_message(format!("the SLA scan catches up: {waiting} to escalate"));
+                .set_message(format!("the SLA scan catches up: {waiting} cases to raise"));
             tokio::time::sleep(StdDuration::from_millis(250)).await;
         }
     }
@@ -2055,7 +2058,7 @@ impl Demo {
     ) -> anyhow::Result<()> {
         let step = |what: &str| format!("case:{n}:{what}");
         let at = |minutes: i64| opened_at.map(|t| ts(t + Duration::minutes(minutes)));
-        let answered = if n % 3 == 0 { 6 * 60 } else { 30 };
+        let answered = if n.is_multiple_of(3) { 6 * 60 } else { 30 };
         let mut cp = self.c.cp.clone();
         let mut seqs = Vec::new();
         let agent = ["desk:li", "desk:wang", "desk:zhao"][n % 3];
