@@ -20,7 +20,7 @@
 //!   reached the desk days after the week and are entered as received then: their records are
 //!   matched to the hires as of then, and the dunning ladder, counted from then, takes every
 //!   step due by now at once (reminders, the deadline, the escalation call, the charge on the
-//!   ledger and from the deposit, the hand-over to collections). Half the complaints came in
+//!   ledger, the hand-over to collections). Half the complaints came in
 //!   that week and are entered with their times: their SLA clocks ran then, and the scan raises
 //!   what they reached (escalating where a clock still runs), once the demo is done entering
 //!   them.
