@@ -11,10 +11,14 @@ use rentops_proto::complaint as pb;
 use time::Duration;
 use tonic::Code;
 
+/// As the services run: the scan leaves a case alone for 30 s after its latest change, so that
+/// a case entered step by step with past times is complete before its thresholds are raised.
+const SETTLE: &[(&str, &str)] = &[("RENTOPS_COMPLAINT_SETTLE_SECS", "30")];
+
 rentops_testkit::per_backend! {
     async fn a_case_opened_ten_days_back_and_never_answered_is_breached_by_the_next_scan(db: TestDatabase) {
         let label = db.label();
-        let t = TestApp::spawn(db).await;
+        let t = TestApp::spawn_replicas(db, 1, SETTLE).await;
         // P2 (a billing dispute): first response within 4 h, resolution within 72 h.
         let opened_at = T0 - Duration::days(10);
         let opened = t
@@ -31,16 +35,20 @@ rentops_testkit::per_backend! {
         assert_eq!(fr.breach_at, Some(ts(opened_at + Duration::hours(4))));
         assert!(!case.escalated);
 
-        // One pass, the clock not moved: every threshold reached by now, each once.
-        let after = t.scan_at(T0).await;
+        // Within the settle time the scan leaves the case alone: the desk may still be entering
+        // its later steps.
+        let before = t.scan_at(T0).await;
+        assert_eq!(before, opened.result.as_ref().unwrap().sequence, "{label}: nothing raised yet");
+        // One pass once it has settled: every threshold reached by now, each once.
+        let after = t.scan_at(T0 + Duration::seconds(30)).await;
         let case = t.get(&id, after).await;
         assert!(case.escalated, "{label}");
         let fr = clock_of(&case, pb::SlaClock::FirstResponse);
         let res = clock_of(&case, pb::SlaClock::Resolution);
         assert_eq!(fr.state, "breached", "{label}");
         assert_eq!(res.state, "breached", "{label}");
-        assert_eq!(fr.spent_seconds, 10 * 86_400);
-        assert_eq!(res.left_seconds, (72 - 240) * 3600);
+        assert_eq!(fr.spent_seconds, 10 * 86_400 + 30);
+        assert_eq!(res.left_seconds, (72 - 240) * 3600 - 30);
         for (name, n) in [("SlaAtRisk", 2), ("SlaBreached", 2), ("CaseEscalated", 2)] {
             assert_eq!(case.timeline.iter().filter(|e| e.event == name).count(), n, "{label}: {name}");
         }
@@ -94,7 +102,7 @@ rentops_testkit::per_backend! {
 rentops_testkit::per_backend! {
     async fn a_back_dated_case_answered_and_resolved_in_time_is_not_breached(db: TestDatabase) {
         let label = db.label();
-        let t = TestApp::spawn(db).await;
+        let t = TestApp::spawn_replicas(db, 1, SETTLE).await;
         let mut c = t.client();
         // A week that ended days ago, entered all at once now.
         let opened_at = T0 - Duration::days(7);
@@ -126,7 +134,7 @@ rentops_testkit::per_backend! {
             .into_inner();
         let case = t.get(&id, done.sequence).await;
         // The scan finds nothing to raise (the silence before closing runs until 2 h from now).
-        let after = t.scan_at(T0).await;
+        let after = t.scan_at(T0 + Duration::minutes(1)).await;
         assert_eq!(after, done.sequence, "{label}: the scan appended nothing");
         assert_eq!(case.status, "RESOLVED");
         assert!(!case.escalated, "{label}");
@@ -168,7 +176,7 @@ rentops_testkit::per_backend! {
 rentops_testkit::per_backend! {
     async fn a_time_in_the_future_too_far_back_or_before_the_latest_change_is_refused_by_name(db: TestDatabase) {
         let label = db.label();
-        let t = TestApp::spawn(db).await;
+        let t = TestApp::spawn_replicas(db, 1, SETTLE).await;
         let mut c = t.client();
         let opened = t
             .open(pb::OpenCaseRequest {
