@@ -16,6 +16,12 @@ pub const MAX_FEN: i64 = 1_000_000_000_000;
 #[derive(Default)]
 pub struct Violations(Vec<(String, String)>);
 
+/// How far ahead of the service's clock a command may say something happened.
+pub const MAX_AHEAD: time::Duration = time::Duration::minutes(5);
+/// How far back a command may say something happened: a backlog entered late, a little over a
+/// year at most.
+pub const MAX_BACKDATE: time::Duration = time::Duration::days(400);
+
 impl Violations {
     /// A vehicle model from its wire enum: `required` makes the unset value an error; an unknown
     /// value always is.
@@ -88,6 +94,24 @@ impl Violations {
                 None
             }
         }
+    }
+
+    /// When a command says something happened (`value`; unset: `now`): at most
+    /// [`MAX_AHEAD`] ahead of the service's clock (the desk's clocks are not the service's) and
+    /// at most [`MAX_BACKDATE`] back (work entered late, not history rewritten).
+    pub fn happened(
+        &mut self,
+        field: &str,
+        value: Option<&prost_types::Timestamp>,
+        now: OffsetDateTime,
+    ) -> OffsetDateTime {
+        let at = self.time(field, value).unwrap_or(now);
+        if at > now + MAX_AHEAD {
+            self.add(field, "cannot be in the future");
+        } else if at < now - MAX_BACKDATE {
+            self.add(field, format!("more than {} days ago", MAX_BACKDATE.whole_days()));
+        }
+        at
     }
 
     pub fn required_time(&mut self, field: &str, value: Option<&prost_types::Timestamp>) -> OffsetDateTime {

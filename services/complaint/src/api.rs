@@ -106,31 +106,6 @@ pub struct ComplaintApi {
     pub keywords: Arc<rentops_insight::Keywords>,
 }
 
-/// How far ahead of the service's clock a command may be dated (the desk's clocks are not
-/// the service's).
-const MAX_AHEAD: time::Duration = time::Duration::minutes(5);
-/// How far back work entered late may be dated: as fleet's dated commands, a little over a
-/// year (a backlog, or a demo replaying a past week, not a history rewritten).
-const MAX_BACKDATE: time::Duration = time::Duration::days(400);
-
-/// When a command says its change happened (`field`, unset: `now`): at most [`MAX_AHEAD`]
-/// ahead of the service's clock and [`MAX_BACKDATE`] back. The case itself refuses a time
-/// before its latest change.
-fn dated(
-    v: &mut Violations,
-    field: &str,
-    value: Option<&prost_types::Timestamp>,
-    now: OffsetDateTime,
-) -> OffsetDateTime {
-    let at = v.time(field, value).unwrap_or(now);
-    if at > now + MAX_AHEAD {
-        v.add(field, "cannot be in the future");
-    } else if at < now - MAX_BACKDATE {
-        v.add(field, "more than 400 days ago");
-    }
-    at
-}
-
 /// The longest period an analysis covers.
 const MAX_PERIOD_DAYS: i64 = 366;
 
@@ -393,7 +368,7 @@ impl ComplaintApi {
     }
 
     /// Runs a command on case `id` for `ctx`, built by `command` from the actor and the time it
-    /// happened (the request's `at`, checked by [`dated`]; unset: now). The event is appended
+    /// happened (the request's `at`, checked by `Violations::happened`; unset: now). The event is appended
     /// with the service's now as its recorded time.
     async fn run(
         &self,
@@ -404,7 +379,7 @@ impl ComplaintApi {
         command: impl FnOnce(String, OffsetDateTime) -> CaseCommand,
     ) -> Result<Response<common::CommandResult>, Status> {
         let now = self.clock.now();
-        let at = dated(&mut v, "at", at, now);
+        let at = v.happened("at", at, now);
         let ctx = v.finish(ctx)?;
         let command = command(ctx.actor.clone(), at);
         let done = api::execute(&self.cases, &id, ctx, now, &command, false).await?;
@@ -567,7 +542,7 @@ impl pb::complaint_service_server::ComplaintService for ComplaintApi {
         };
         let text = v.text("text", &r.text, 4000, true);
         let now = self.clock.now();
-        let opened_at = dated(&mut v, "opened_at", r.opened_at.as_ref(), now);
+        let opened_at = v.happened("opened_at", r.opened_at.as_ref(), now);
         // The links are checked only once the request is otherwise well formed.
         let context_of = if v.is_empty() {
             self.check_links(&mut v, &mut links).await?

@@ -130,9 +130,6 @@ impl DomainStatus for PlateError {
 /// the plate: a registration follows its claim within milliseconds, so an older one never will.
 const STALE_CLAIM: time::Duration = time::Duration::minutes(5);
 
-/// How far back a registration entered after the fact may go.
-const MAX_BACKDATE: time::Duration = time::Duration::days(400);
-
 /// A registration's or re-plating's answer that changed nothing, so its plate claim must go.
 fn refused(s: &Status) -> bool {
     matches!(
@@ -406,12 +403,7 @@ impl pb::fleet_service_server::FleetService for FleetApi {
         };
         station_known(&mut v, "home_station", city.as_ref(), &home);
         let now = self.clock.now();
-        let at = v.time("registered_at", r.registered_at.as_ref()).unwrap_or(now);
-        if at > now + time::Duration::minutes(5) {
-            v.add("registered_at", "cannot be in the future");
-        } else if at < now - MAX_BACKDATE {
-            v.add("registered_at", "more than 400 days ago");
-        }
+        let at = v.happened("registered_at", r.registered_at.as_ref(), now);
         let Some(plate) = plate else {
             // The plate's violation is among the others: this answers them all.
             v.finish(())?;
@@ -456,10 +448,7 @@ impl pb::fleet_service_server::FleetService for FleetApi {
         let plate = v.plate("plate", &r.plate);
         let reason = v.text("reason", &r.reason, 300, false);
         let now = self.clock.now();
-        let at = v.time("at", r.at.as_ref()).unwrap_or(now);
-        if at > now + time::Duration::minutes(5) {
-            v.add("at", "cannot be in the future");
-        }
+        let at = v.happened("at", r.at.as_ref(), now);
         let Some(plate) = plate else {
             v.finish(())?;
             return Err(Status::invalid_argument("invalid request"));

@@ -271,10 +271,7 @@ impl pb::order_service_server::OrderService for OrderApi {
             v.add("cover_tier", format!("unknown cover tier {}", r.cover_tier));
         }
         let now = self.clock.now();
-        let placed_at = v.time("placed_at", r.placed_at.as_ref()).unwrap_or(now);
-        if placed_at > now + time::Duration::minutes(5) {
-            v.add("placed_at", "cannot be in the future");
-        }
+        let placed_at = v.happened("placed_at", r.placed_at.as_ref(), now);
         let (Some(channel), Some(city), Some(pickup_location), Some(return_location), Some(model), Some(price)) =
             (channel, city, pickup_location, return_location, requested_model, price)
         else {
@@ -338,10 +335,7 @@ impl pb::order_service_server::OrderService for OrderApi {
             v.add("call_back_at", "required when the outcome is CALL_BACK_LATER");
         }
         let now = self.clock.now();
-        let at = v.time("attempted_at", r.attempted_at.as_ref()).unwrap_or(now);
-        if at > now + time::Duration::minutes(5) {
-            v.add("attempted_at", "cannot be in the future");
-        }
+        let at = v.happened("attempted_at", r.attempted_at.as_ref(), now);
         let outcome = v
             .finish(outcome)?
             .ok_or_else(|| invalid_argument("outcome", "required"))?;
@@ -466,10 +460,7 @@ impl pb::order_service_server::OrderService for OrderApi {
         check_reading(&mut v, r.odometer_km, r.charge_percent);
         let damage_noted = v.text("damage_noted", &r.damage_noted, 2000, false);
         let now = self.clock.now();
-        let at = v.time("picked_up_at", r.picked_up_at.as_ref()).unwrap_or(now);
-        if at > now + time::Duration::minutes(5) {
-            v.add("picked_up_at", "cannot be in the future");
-        }
+        let at = v.happened("picked_up_at", r.picked_up_at.as_ref(), now);
         v.finish(())?;
         let h = Handover {
             at,
@@ -509,10 +500,7 @@ impl pb::order_service_server::OrderService for OrderApi {
         let reason = v.text("reason", &r.reason, 200, false);
         let notes = v.text("notes", &r.notes, 2000, false);
         let now = self.clock.now();
-        let at = v.time("swapped_at", r.swapped_at.as_ref()).unwrap_or(now);
-        if at > now + time::Duration::minutes(5) {
-            v.add("swapped_at", "cannot be in the future");
-        }
+        let at = v.happened("swapped_at", r.swapped_at.as_ref(), now);
         v.finish(())?;
         let swap = Swap {
             at,
@@ -556,10 +544,7 @@ impl pb::order_service_server::OrderService for OrderApi {
         check_reading(&mut v, r.odometer_km, r.charge_percent);
         let damage_noted = v.text("damage_noted", &r.damage_noted, 2000, false);
         let now = self.clock.now();
-        let at = v.time("returned_at", r.returned_at.as_ref()).unwrap_or(now);
-        if at > now + time::Duration::minutes(5) {
-            v.add("returned_at", "cannot be in the future");
-        }
+        let at = v.happened("returned_at", r.returned_at.as_ref(), now);
         v.finish(())?;
         let h = Handover {
             at,

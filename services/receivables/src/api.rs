@@ -384,12 +384,7 @@ impl ReceivablesApi {
             v.add("records", format!("at most {MAX_BATCH} per message"));
         }
         let now = self.clock.now();
-        let received = v.time("received_at", request.received_at.as_ref()).unwrap_or(now);
-        if received > now + time::Duration::minutes(5) {
-            v.add("received_at", "cannot be in the future");
-        } else if received < now - time::Duration::days(400) {
-            v.add("received_at", "more than 400 days ago");
-        }
+        let received = v.happened("received_at", request.received_at.as_ref(), now);
         let ctx = v.finish(ctx)?;
         let mut records = Vec::new();
         for (i, r) in request.records.iter().enumerate() {
