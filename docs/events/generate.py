@@ -55,12 +55,12 @@ append's own headers already carry is not written again.
 | `Nats-Msg-Id` | `<aggregate id>:<request id>:<position in the decision>`: the broker stores a retried append once (duplicate window); the request id (the command's idempotency key) is read from it |
 | `Nats-Expected-Last-Subject-Sequence` (+ `-Subject`) | optimistic concurrency, on a decision's first event: the append is refused when the aggregate has moved on |
 | `Nats-Batch-Id`, `Nats-Batch-Sequence`, `Nats-Batch-Commit` | a decision of several events is one atomic batch: all are stored or none |
-| `ce-id` | the event's id (UUID v7, time-ordered) |
+| `ce-id` | not written by an append: the event's id (UUID v7, time-ordered) is derived from `Nats-Msg-Id` and `ce-time` (below); written only on an event given an id of its own |
 | `ce-time` | when the decision was taken (RFC 3339) |
 | `ce-actor` | who asked: a user, or a service's reactor |
 | `ce-correlationid` | shared by every event that one request led to, across services; absent: the request id |
 | `ce-causationid` | the event or request that caused this one; absent: the request id |
-| `ce-requestfp` | on a decision's first event: a hash of the request, so the same id with other content is refused |
+| `ce-requestfp` | on a decision's first event: a hash of the request (16 hex digits), so the same id with other content is refused |
 | `traceparent`, `tracestate` | W3C trace context of the command that wrote it (`tracestate` only when it says something) |
 
 The CloudEvents attributes the subject carries are not headers: `source` is the subject's second
@@ -68,6 +68,14 @@ token (the service), `subject` its fourth (the aggregate id), `type` is
 `rentops.<service>.v1.<EventName>` (the body's protobuf message); `specversion` is `1.0` and
 `datacontenttype` `application/protobuf`. `rentops events tail` and the Python recipe show every
 attribute.
+
+The event id (`id`) is derived, not written: a UUID v7 whose 48-bit timestamp is `ce-time`'s
+millisecond and whose other bits are the first 10 bytes `h` of SHA-256 over
+`<service>\\n<Nats-Msg-Id>\\n<ce-time>` (`\\n` a newline, `ce-time` as the header's text), in
+the v7 layout: bytes 0–5 the millisecond (big-endian), byte 6 `0x70 | (h[0] & 0x0F)`, byte 7
+`h[1]`, byte 8 `0x80 | (h[2] & 0x3F)`, bytes 9–15 `h[3..10]`. It is as unique as the message id
+the broker de-duplicates on, and a retried append derives the same one. An event that carries a
+`ce-id` header has that id.
 
 The subject is `rentops.<service>.<aggregate>.<aggregate id>.<EventName>`. Schemas only grow:
 fields are added, never renumbered, retyped or renamed (`proto/check.sh` checks every change

@@ -81,7 +81,9 @@ fn order_placed(i: usize, now: OffsetDateTime) -> (String, HeaderMap, bytes::Byt
             causation_id: uuid::Uuid::new_v4().to_string(),
             actor: "bench".into(),
             request_id: uuid::Uuid::new_v4().to_string(),
-        };
+        }
+        // As the event store appends it: no `ce-id`, the reader derives the id.
+        .with_derived_id(0);
         let mut headers = HeaderMap::new();
         meta.write_headers(&mut headers);
         let subject = format!("rentops.order.order.{order_id}.OrderPlaced");

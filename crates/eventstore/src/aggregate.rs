@@ -766,7 +766,7 @@ fn replay<A: Aggregate>(
     state: A::State,
 ) -> Result<Executed<A::State>, ExecuteError<A::Error>> {
     if let (Some(asked), Some(first)) = (&meta.fingerprint, &seen.fingerprint)
-        && asked != first
+        && !crate::envelope::same_request(asked, first)
     {
         return Err(ExecuteError::RequestReused {
             aggregate: A::TYPE,

@@ -10,8 +10,11 @@
 //!   always `application/protobuf`, so none of the five is written;
 //! - `Nats-Msg-Id` (`<aggregate id>:<request id>:<position in the decision>`, which the log needs
 //!   for de-duplication anyway) carries the request id;
-//! - `ce-id` (UUID v7) and `ce-time` (the decision's time, RFC 3339) are written, as are the
-//!   extension attributes `ce-actor` and, on a decision's first event, `ce-requestfp`;
+//! - `ce-time` (the decision's time, RFC 3339) is written, as are the extension attributes
+//!   `ce-actor` and, on a decision's first event, `ce-requestfp`;
+//! - `ce-id` is not written: the event id is derived from the message id and `ce-time`
+//!   ([`event_id`]), so it is the same for a retry of the same append, as the log's own
+//!   de-duplication is, and a reader computes it from what the message carries;
 //! - `ce-correlationid` and `ce-causationid` are written only when they differ from the request
 //!   id, which is what they are for a command a person sent;
 //! - W3C `traceparent` (and `tracestate` when it says anything) beside them.
@@ -25,6 +28,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
+/// Written only when the event id is not the one derived from the message ([`event_id`]): the
+/// log's appends never write it; events written before the envelope derived it carry it.
 pub const CE_ID: &str = "ce-id";
 pub const CE_TIME: &str = "ce-time";
 pub const ACTOR: &str = "ce-actor";
@@ -34,7 +39,7 @@ pub const CORRELATION_ID: &str = "ce-correlationid";
 pub const CAUSATION_ID: &str = "ce-causationid";
 /// What the command asked for, as a short hash of its request (on the first event of a decision
 /// only): the same request id sent again with other content is refused, never answered as the
-/// first time was.
+/// first time was. See [`same_request`].
 pub const REQUEST_FINGERPRINT: &str = "ce-requestfp";
 /// The log's de-duplication key, `<aggregate id>:<request id>:<position>`: it also carries the
 /// command's idempotency key, recorded on every event it produced so that a retry can recognise
@@ -58,7 +63,7 @@ mod legacy {
 /// What every event records about why and by whom it was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventMeta {
-    /// UUID v7: time-ordered, unique per event.
+    /// UUID v7: time-ordered, unique per event; derived from the message ([`event_id`]).
     pub event_id: Uuid,
     /// `rentops.<service>.v1.<EventName>`.
     pub event_type: String,
@@ -126,6 +131,76 @@ pub fn message_id(aggregate_id: &str, request_id: &str, position: usize) -> Stri
     format!("{aggregate_id}:{request_id}:{position}")
 }
 
+/// The id of the event that `service`'s log stores with message id `message_id` and `ce-time`
+/// `time` (the header's text): a UUID v7 whose timestamp is the decision's millisecond and whose
+/// other 74 bits are the first bits of SHA-256 over `<service>\n<message id>\n<time>`.
+///
+/// Nothing is written for it, yet it is unique per event: the message id is unique per decision
+/// and position within the log's duplicate window, and a request id reused long after (when the
+/// aggregate has forgotten it) is decided at another time. A retry of the same append derives the
+/// same id, as the log stores it once. Readers in any language compute it from the message (the
+/// Python recipe's `event_id`).
+pub fn event_id(service: &str, message_id: &str, time: &str) -> Uuid {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::new()
+        .chain_update(service)
+        .chain_update(b"\n")
+        .chain_update(message_id)
+        .chain_update(b"\n")
+        .chain_update(time)
+        .finalize();
+    let mut bits = [0u8; 10];
+    bits.copy_from_slice(&digest[..10]);
+    let millis =
+        OffsetDateTime::parse(time, &Rfc3339).map_or(0, |t| t.unix_timestamp_nanos().div_euclid(1_000_000).max(0));
+    uuid::Builder::from_unix_timestamp_millis(u64::try_from(millis).unwrap_or(0), &bits).into_uuid()
+}
+
+/// Whether two request fingerprints say the same request. A fingerprint is the start of one
+/// SHA-256 in hex: 16 digits (64 bits) now, 32 before the envelope was made leaner, so a retry of
+/// a request decided before that change is still recognised by the 16 digits both have.
+pub fn same_request(a: &str, b: &str) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    a == b || (short.len() == 16 && long.len() == 32 && long.starts_with(short))
+}
+
+/// `time` as `ce-time` carries it (RFC 3339).
+pub fn format_time(time: OffsetDateTime) -> String {
+    // Rfc3339 formatting of a valid OffsetDateTime cannot fail for years 0..=9999; the fallback
+    // keeps the header present rather than panicking.
+    time.format(&Rfc3339)
+        .unwrap_or_else(|_| time.unix_timestamp().to_string())
+}
+
+/// What an append writes of the envelope for one decision: every event of it carries the same.
+pub(crate) struct Envelope<'a> {
+    pub aggregate_id: &'a str,
+    pub request_id: &'a str,
+    pub correlation_id: &'a str,
+    pub causation_id: &'a str,
+    pub actor: &'a str,
+    /// `ce-time` ([`format_time`]), formatted once per decision.
+    pub time: &'a str,
+}
+
+impl Envelope<'_> {
+    /// Writes the envelope of the event at `position`: `Nats-Msg-Id`, `ce-time`, `ce-actor`, and
+    /// the correlation and causation ids when they are not the request id. Returns the message id.
+    pub(crate) fn write(&self, headers: &mut HeaderMap, position: usize) -> String {
+        let message_id = message_id(self.aggregate_id, self.request_id, position);
+        headers.insert(NATS_MESSAGE_ID, message_id.as_str());
+        headers.insert(CE_TIME, self.time);
+        headers.insert(ACTOR, self.actor);
+        if self.correlation_id != self.request_id {
+            headers.insert(CORRELATION_ID, self.correlation_id);
+        }
+        if self.causation_id != self.request_id {
+            headers.insert(CAUSATION_ID, self.causation_id);
+        }
+        message_id
+    }
+}
+
 /// The request id inside a message id written by [`message_id`] for `aggregate_id`.
 fn request_id_of<'a>(message_id: &'a str, aggregate_id: &str) -> Option<&'a str> {
     let rest = message_id.strip_prefix(aggregate_id)?.strip_prefix(':')?;
@@ -142,27 +217,31 @@ fn subject_tokens(subject: &str) -> Option<(&str, &str, &str, &str)> {
 }
 
 impl EventMeta {
+    /// This envelope with the event id an append gives the event at `position` of its decision
+    /// ([`event_id`]), so that, written, it carries no `ce-id`.
+    pub fn with_derived_id(mut self, position: usize) -> Self {
+        let message_id = message_id(&self.aggregate_id, &self.request_id, position);
+        self.event_id = event_id(&self.source, &message_id, &format_time(self.time));
+        self
+    }
+
     /// Writes the envelope of the event at `position` in its decision: the attributes above and
-    /// `Nats-Msg-Id`; not the trace context, the fingerprint or the concurrency headers.
+    /// `Nats-Msg-Id`; not the trace context, the fingerprint or the concurrency headers. `ce-id`
+    /// is written only when `event_id` is not the one the message derives ([`event_id`]), as it
+    /// is for an event made up by a test or a tool.
     pub fn write_headers_at(&self, headers: &mut HeaderMap, position: usize) {
-        headers.insert(
-            NATS_MESSAGE_ID,
-            message_id(&self.aggregate_id, &self.request_id, position).as_str(),
-        );
-        headers.insert(CE_ID, self.event_id.to_string().as_str());
-        // Rfc3339 formatting of a valid OffsetDateTime cannot fail for years 0..=9999; the
-        // fallback keeps the header present rather than panicking.
-        let time = self
-            .time
-            .format(&Rfc3339)
-            .unwrap_or_else(|_| self.time.unix_timestamp().to_string());
-        headers.insert(CE_TIME, time.as_str());
-        headers.insert(ACTOR, self.actor.as_str());
-        if self.correlation_id != self.request_id {
-            headers.insert(CORRELATION_ID, self.correlation_id.as_str());
+        let time = format_time(self.time);
+        let message_id = Envelope {
+            aggregate_id: &self.aggregate_id,
+            request_id: &self.request_id,
+            correlation_id: &self.correlation_id,
+            causation_id: &self.causation_id,
+            actor: &self.actor,
+            time: &time,
         }
-        if self.causation_id != self.request_id {
-            headers.insert(CAUSATION_ID, self.causation_id.as_str());
+        .write(headers, position);
+        if self.event_id != event_id(&self.source, &message_id, &time) {
+            headers.insert(CE_ID, self.event_id.to_string().as_str());
         }
     }
 
@@ -171,15 +250,23 @@ impl EventMeta {
         self.write_headers_at(headers, 0);
     }
 
-    /// Reads the envelope of a message on `subject` back, whole; a message without `ce-id` and
-    /// `ce-time`, or not on an event subject, is not a rentops event.
+    /// Reads the envelope of a message on `subject` back, whole; a message without `ce-time`, or
+    /// without both a message id and `ce-id`, or not on an event subject, is not a rentops event.
     pub fn from_message(subject: &str, headers: Option<&HeaderMap>) -> Result<Self, EnvelopeError> {
         let (service, _, aggregate_id, name) = subject_tokens(subject).ok_or(EnvelopeError::NotAnEventSubject)?;
-        let headers = headers.ok_or(EnvelopeError::Missing(CE_ID))?;
+        let headers = headers.ok_or(EnvelopeError::Missing(CE_TIME))?;
         let header = |name: &str| headers.get(name).map(|v| v.as_str());
         let get = |name: &'static str| header(name).ok_or(EnvelopeError::Missing(name));
-        let event_id = Uuid::parse_str(get(CE_ID)?).map_err(|_| EnvelopeError::Invalid(CE_ID))?;
-        let time = OffsetDateTime::parse(get(CE_TIME)?, &Rfc3339).map_err(|_| EnvelopeError::Invalid(CE_TIME))?;
+        let written_id = header(CE_ID)
+            .map(|id| Uuid::parse_str(id).map_err(|_| EnvelopeError::Invalid(CE_ID)))
+            .transpose()?;
+        let time_text = get(CE_TIME)?;
+        let time = OffsetDateTime::parse(time_text, &Rfc3339).map_err(|_| EnvelopeError::Invalid(CE_TIME))?;
+        let event_id = match (written_id, header(NATS_MESSAGE_ID)) {
+            (Some(id), _) => id,
+            (None, Some(message_id)) => event_id(service, message_id, time_text),
+            (None, None) => return Err(EnvelopeError::Missing(CE_ID)),
+        };
         let request_id = header(NATS_MESSAGE_ID)
             .and_then(|m| request_id_of(m, aggregate_id))
             .or_else(|| header(legacy::REQUEST_ID))
@@ -275,15 +362,72 @@ mod tests {
         names
     }
 
+    /// `meta()` with the event id an append gives it: the one derived from its message.
+    fn appended() -> EventMeta {
+        let meta = meta().with_derived_id(0);
+        assert_eq!(meta.event_id, event_id("order", "abc:r:1:0", "2025-12-01T00:00:00Z"));
+        meta
+    }
+
     #[test]
-    fn a_persons_command_writes_four_headers_and_reads_back_whole() {
-        let meta = meta();
+    fn a_persons_command_writes_three_headers_and_reads_back_whole() {
+        let meta = appended();
         let mut h = HeaderMap::new();
         meta.write_headers(&mut h);
-        assert_eq!(names(&h), ["Nats-Msg-Id", "ce-actor", "ce-id", "ce-time"]);
+        assert_eq!(names(&h), ["Nats-Msg-Id", "ce-actor", "ce-time"]);
         assert_eq!(h.get(NATS_MESSAGE_ID).unwrap().as_str(), "abc:r:1:0");
         assert_eq!(h.get(CE_TIME).unwrap().as_str(), "2025-12-01T00:00:00Z");
         assert_eq!(EventMeta::from_message(SUBJECT, Some(&h)).unwrap(), meta);
+    }
+
+    #[test]
+    fn the_derived_event_id_is_a_uuid_v7_of_the_decisions_millisecond() {
+        let id = event_id("order", "abc:r:1:0", "2025-12-01T00:00:00.123456789Z");
+        assert_eq!(id.get_version_num(), 7);
+        assert_eq!(id.get_variant(), uuid::Variant::RFC4122);
+        let (secs, nanos) = id.get_timestamp().unwrap().to_unix();
+        assert_eq!((secs, nanos), (1_764_547_200, 123_000_000));
+        // The same message derives the same id (a retry of the append), any other another.
+        assert_eq!(id, event_id("order", "abc:r:1:0", "2025-12-01T00:00:00.123456789Z"));
+        for other in [
+            event_id("order", "abc:r:1:1", "2025-12-01T00:00:00.123456789Z"),
+            event_id("order", "abc:r:1:0", "2025-12-01T00:00:00.123456788Z"),
+            event_id("fleet", "abc:r:1:0", "2025-12-01T00:00:00.123456789Z"),
+        ] {
+            assert_ne!(id, other);
+        }
+        // Later decisions sort after earlier ones, as UUID v7 promises.
+        assert!(id < event_id("order", "abc:r:2:0", "2025-12-01T00:00:00.124Z"));
+        // A known value, so that every reader (the Python recipe's too) derives the same.
+        assert_eq!(
+            event_id("order", "abc:r:1:0", "2025-12-01T00:00:00Z").to_string(),
+            DERIVED_ID
+        );
+    }
+
+    /// `event_id("order", "abc:r:1:0", "2025-12-01T00:00:00Z")`; the Python recipe's tests hold
+    /// the same value.
+    const DERIVED_ID: &str = "019ad735-8400-7221-a195-f87bb3678b19";
+
+    #[test]
+    fn an_event_id_of_its_own_is_written_and_wins() {
+        let meta = meta();
+        let mut h = HeaderMap::new();
+        meta.write_headers(&mut h);
+        assert_eq!(h.get(CE_ID).unwrap().as_str(), meta.event_id.to_string());
+        assert_eq!(EventMeta::from_message(SUBJECT, Some(&h)).unwrap(), meta);
+    }
+
+    #[test]
+    fn fingerprints_of_both_lengths_say_the_same_request() {
+        let long = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+        assert!(same_request(long, long));
+        assert!(same_request("0f1e2d3c4b5a6978", long));
+        assert!(same_request(long, "0f1e2d3c4b5a6978"));
+        assert!(!same_request("0f1e2d3c4b5a6979", long));
+        assert!(!same_request("0f1e2d3c", long));
+        assert!(!same_request("fp", "fp-1"));
+        assert!(!same_request("", long));
     }
 
     #[test]
@@ -337,9 +481,15 @@ mod tests {
     fn a_message_without_envelope_is_refused() {
         assert_eq!(
             EventMeta::from_message(SUBJECT, None),
-            Err(EnvelopeError::Missing(CE_ID))
+            Err(EnvelopeError::Missing(CE_TIME))
         );
         let mut h = HeaderMap::new();
+        h.insert(CE_TIME, "2025-12-01T00:00:00Z");
+        assert_eq!(
+            EventMeta::from_message(SUBJECT, Some(&h)),
+            Err(EnvelopeError::Missing(CE_ID)),
+            "neither a message id nor an event id"
+        );
         h.insert(CE_ID, "not-a-uuid");
         assert_eq!(
             EventMeta::from_message(SUBJECT, Some(&h)),

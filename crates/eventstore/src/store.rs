@@ -30,7 +30,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::envelope::{EnvelopeError, EventMeta, RecordedEvent};
+use crate::envelope::{Envelope, EnvelopeError, RecordedEvent};
 use crate::trace;
 
 /// The most messages one atomic batch may hold (a server limit).
@@ -318,25 +318,24 @@ impl EventStore {
         // Only a decision of several events is a batch (a single one is a plain publish).
         let batch_id = (n > 1).then(|| Uuid::now_v7().to_string());
         let mut result = Err(AppendError::Invalid(InvalidAppend::Empty));
+        let time = crate::envelope::format_time(req.time);
+        let envelope = Envelope {
+            aggregate_id: req.aggregate_id,
+            request_id: req.request_id,
+            correlation_id: req.correlation_id,
+            causation_id: req.causation_id,
+            actor: req.actor,
+            time: &time,
+        };
         for (i, event) in events.iter().enumerate() {
             let subject = format!(
                 "rentops.{}.{}.{}.{}",
                 self.service, req.aggregate_type, req.aggregate_id, event.name
             );
-            let meta = EventMeta {
-                event_id: Uuid::now_v7(),
-                event_type: format!("rentops.{}.v1.{}", self.service, event.name),
-                source: self.service.clone(),
-                aggregate_id: req.aggregate_id.to_owned(),
-                time: req.time,
-                correlation_id: req.correlation_id.to_owned(),
-                causation_id: req.causation_id.to_owned(),
-                actor: req.actor.to_owned(),
-                request_id: req.request_id.to_owned(),
-            };
             let mut headers = HeaderMap::new();
-            // With `Nats-Msg-Id`: per aggregate and position (`envelope::message_id`).
-            meta.write_headers_at(&mut headers, i);
+            // With `Nats-Msg-Id`: per aggregate and position (`envelope::message_id`); the event
+            // id is derived from it (`envelope::event_id`).
+            envelope.write(&mut headers, i);
             trace::inject_current(&mut headers);
             if i == 0 {
                 if let Some(fingerprint) = req.fingerprint {

@@ -452,6 +452,57 @@ async fn a_request_id_reused_with_other_content_is_refused_and_appends_nothing()
 }
 
 #[tokio::test]
+async fn a_request_decided_with_a_32_digit_fingerprint_is_known_by_its_first_16() {
+    let nats = NatsServer::start().await.unwrap();
+    let (a, b) = two_replicas(&nats).await;
+    let t0 = time::OffsetDateTime::now_utc();
+    let mut first = meta_at("open", t0);
+    // As the log wrote fingerprints before they were shortened.
+    first.fingerprint = Some("0f1e2d3c4b5a69788796a5b4c3d2e1f0".into());
+    a.execute("t1", &first, &TallyCommand::Open, true).await.unwrap();
+    // Replica b reads the fingerprint back from the stream.
+    let mut retry = meta_at("open", t0);
+    retry.fingerprint = Some("0f1e2d3c4b5a6978".into());
+    let again = b.execute("t1", &retry, &TallyCommand::Open, true).await.unwrap();
+    assert!(again.replayed && again.events_appended == 1, "{again:?}");
+    retry.fingerprint = Some("0f1e2d3c4b5a6979".into());
+    let refused = b.execute("t1", &retry, &TallyCommand::Open, true).await;
+    assert!(
+        matches!(refused, Err(ExecuteError::RequestReused { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(stream_last(a.store()).await, 1);
+}
+
+#[tokio::test]
+async fn an_appended_event_carries_no_event_id_and_reads_back_the_derived_one() {
+    use rentops_eventstore::envelope::{self, CE_ID, CE_TIME, NATS_MESSAGE_ID};
+    let nats = NatsServer::start().await.unwrap();
+    let store = store(&nats).await;
+    store
+        .append(&request("t1", 0, "r1"), &[added(1), added(2), added(3)])
+        .await
+        .unwrap();
+    let events = store.load("tally", "t1").await.unwrap();
+    let stream = store.jetstream().get_stream(store.stream_name()).await.unwrap();
+    let mut ids = Vec::new();
+    for event in &events {
+        let raw = stream.get_raw_message(event.sequence).await.unwrap();
+        assert!(raw.headers.get(CE_ID).is_none(), "ce-id written on {}", event.sequence);
+        let derived = envelope::event_id(
+            "test",
+            raw.headers.get(NATS_MESSAGE_ID).unwrap().as_str(),
+            raw.headers.get(CE_TIME).unwrap().as_str(),
+        );
+        assert_eq!(event.meta.event_id, derived);
+        assert_eq!(event.meta.event_id.get_version_num(), 7);
+        ids.push(event.meta.event_id);
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "one id per event: {ids:?}");
+}
+
+#[tokio::test]
 async fn more_cold_loads_than_a_stream_may_have_consumers_all_succeed() {
     // nats-server 2.15 allows a stream 1,000 consumers unless it says otherwise; each load reads
     // through a consumer of its own, so a replica that has just taken over must not keep them.

@@ -62,14 +62,14 @@ pub trait CommandRequest: prost::Message + Clone + Sized {
     /// for.
     fn without_context(&self) -> Self;
 
-    /// A short, stable hash of what the request asks for: the first 128 bits of SHA-256 over its
-    /// protobuf encoding without the context, in hex. The same request sent again has the same
+    /// A short, stable hash of what the request asks for: the first 64 bits of SHA-256 over its
+    /// protobuf encoding without the context, in hex (16 digits). The same request sent again has the same
     /// fingerprint (whatever correlation id it carries); a request id reused for anything else
     /// has another.
     fn fingerprint(&self) -> String {
         use sha2::Digest as _;
         let digest = sha2::Sha256::digest(self.without_context().encode_to_vec());
-        digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+        digest[..8].iter().map(|b| format!("{b:02x}")).collect()
     }
 }
 

@@ -87,9 +87,21 @@ log "reading the ORDER stream"
     --user analyst --password-file "$work/auth/analyst.password" \
     --classes "$work/gen" >"$work/order.jsonl"
 
-"$py" - "$work/order.jsonl" "$customer" <<'PY'
+log "exporting the ORDER stream with the CLI, to compare"
+"$target_dir/debug/rentops" events export --nats-url "nats://127.0.0.1:$nats_port" --service order \
+    --nats-user analyst --nats-password-file "$work/auth/analyst.password" \
+    --out "$work/order-cli.jsonl" 2>/dev/null
+
+"$py" - "$work/order.jsonl" "$customer" "$work/order-cli.jsonl" "$here" <<'PY'
 import json, sys
+sys.path.insert(0, sys.argv[4])
+import read_stream
+# The derived event id, as the log's own reader derives it (crates/eventstore envelope tests).
+assert read_stream.event_id("order", "abc:r:1:0", "2025-12-01T00:00:00Z") == "019ad735-8400-7221-a195-f87bb3678b19"
 events = [json.loads(line) for line in open(sys.argv[1], encoding="utf-8")]
+exported = {e["sequence"]: e for e in map(json.loads, open(sys.argv[3], encoding="utf-8"))}
+for e in events:
+    assert e["id"] and e["id"] == exported[e["sequence"]]["id"], (e, exported.get(e["sequence"]))
 placed = [e for e in events if e["type"] == "rentops.order.v1.OrderPlaced"]
 assert placed, f"no OrderPlaced among {len(events)} events: {events}"
 e = placed[-1]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import importlib
 import json
 import os
@@ -40,13 +41,39 @@ def load_classes(root: pathlib.Path) -> symbol_database.SymbolDatabase:
     return symbol_database.Default()
 
 
+def _millis(time: str) -> int:
+    """The Unix millisecond of an RFC 3339 time as `ce-time` writes it (up to nine digits of
+    fraction, `Z` or an offset), without rounding: what the event id's timestamp holds."""
+    date, _, rest = time.partition("T")
+    offset = "+00:00"
+    for sign in ("Z", "+", "-"):
+        head, mark, tail = rest.partition(sign)
+        if mark:
+            rest, offset = head, ("+00:00" if sign == "Z" else sign + tail)
+            break
+    clock, _, fraction = rest.partition(".")
+    whole = datetime.fromisoformat(f"{date}T{clock}{offset}")
+    return int(whole.timestamp()) * 1000 + int((fraction + "000")[:3])
+
+
+def event_id(service: str, msg_id: str, time: str) -> str:
+    """The event's id, which the log derives rather than writes: a UUID v7 whose timestamp is the
+    decision's millisecond and whose other bits are the first of SHA-256 over
+    `<service>\n<Nats-Msg-Id>\n<ce-time>` (the header's text)."""
+    r = hashlib.sha256(f"{service}\n{msg_id}\n{time}".encode()).digest()
+    b = max(_millis(time), 0).to_bytes(6, "big") + bytes([0x70 | (r[0] & 0x0F), r[1], 0x80 | (r[2] & 0x3F)]) + r[3:10]
+    return str(uuid.UUID(bytes=b))
+
+
 def envelope(subject: str, headers: dict) -> dict:
     """The CloudEvents attributes of an event, whole.
 
     The envelope is lean: what the subject says (`source`, `subject`, `type`) and what never
     changes (`specversion` 1.0, `datacontenttype` application/protobuf) is not written, the
     request id is inside `Nats-Msg-Id` (`<aggregate id>:<request id>:<position>`), and the
-    correlation and causation ids are written only when they are not the request id.
+    correlation and causation ids are written only when they are not the request id. The event
+    id is derived from the message (`event_id`); a `ce-id` header, which events written before
+    that and events made up by hand carry, wins.
     """
     _, service, _aggregate, aggregate_id, name = subject.split(".")
     request_id = None
@@ -56,7 +83,7 @@ def envelope(subject: str, headers: dict) -> dict:
         if rest and position.isdigit():
             request_id = rest
     return {
-        "id": headers.get("ce-id"),
+        "id": headers.get("ce-id") or (event_id(service, msg_id, headers["ce-time"]) if msg_id and "ce-time" in headers else None),
         "type": f"rentops.{service}.v1.{name}",
         "source": service,
         "aggregate_id": aggregate_id,

@@ -71,7 +71,8 @@ impl Fleet {
     }
 
     /// The same message once more (a redelivery as fleet's outbox or an operator might cause it):
-    /// same `ce-id`, a new stream message.
+    /// same `ce-id` (the harness gives its events ids of their own, so the id is written), a new
+    /// stream message.
     async fn again(&self, p: &Published) {
         // A message id of its own, or the log would store it once.
         let mut headers = p.headers.clone();

@@ -5,7 +5,7 @@
 //! `VehicleAssigned` / `VehicleReassigned` → `RecordAssignment`, `AssignmentReleased` →
 //! `ClearAssignment`, `OrderAtRisk` → `FlagAtRisk`; every other plan event (PlanPublished,
 //! PlanOrdersClosed, DriverTask*) is acknowledged and passed over. Each command carries the
-//! causing event's `ce-id` as its request id, so a redelivered event (or the same event published
+//! causing event's id as its request id, so a redelivered event (or the same event published
 //! twice) is recognised by the command handler and changes nothing twice; causation = that event,
 //! correlation = the event's correlation id, actor `system:fleet-plan`.
 //!
