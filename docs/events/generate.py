@@ -61,7 +61,7 @@ append's own headers already carry is not written again.
 | `ce-correlationid` | shared by every event that one request led to, across services; absent: the request id |
 | `ce-causationid` | the event or request that caused this one; absent: the request id |
 | `ce-requestfp` | on a decision's first event: a hash of the request (16 hex digits), so the same id with other content is refused |
-| `traceparent`, `tracestate` | W3C trace context of the command that wrote it (`tracestate` only when it says something) |
+| `ce-traceparent`, `ce-tracestate` | W3C trace context of the command that wrote it, as the CloudEvents distributed-tracing extension carries it (`ce-tracestate` only when it says something); events written before carry a bare `traceparent` |
 
 The CloudEvents attributes the subject carries are not headers: `source` is the subject's second
 token (the service), `subject` its fourth (the aggregate id), `type` is

@@ -17,7 +17,11 @@
 //!   de-duplication is, and a reader computes it from what the message carries;
 //! - `ce-correlationid` and `ce-causationid` are written only when they differ from the request
 //!   id, which is what they are for a command a person sent;
-//! - W3C `traceparent` (and `tracestate` when it says anything) beside them.
+//! - the W3C trace context as the CloudEvents distributed-tracing extension's attributes,
+//!   `ce-traceparent` (and `ce-tracestate` when it says anything), not as bare `traceparent`:
+//!   nats-server takes a sampled `traceparent` header as a request to trace the message and
+//!   copies every header of it into a map to look for a destination, on every append
+//!   (ADR 0028). Events written before read the same.
 //!
 //! [`EventMeta::from_message`] puts every attribute back, so readers see the whole envelope.
 //! Events written before the envelope was lean (with `ce-source`, `rentops-actor`, …) read the
@@ -58,6 +62,8 @@ mod legacy {
     pub const ACTOR: &str = "rentops-actor";
     pub const REQUEST_ID: &str = "rentops-request-id";
     pub const REQUEST_FINGERPRINT: &str = "rentops-request-fingerprint";
+    pub const TRACEPARENT: &str = "traceparent";
+    pub const TRACESTATE: &str = "tracestate";
 }
 
 /// What every event records about why and by whom it was written.
@@ -91,13 +97,13 @@ pub struct RecordedEvent {
     pub meta: EventMeta,
     /// The request's fingerprint, on the first event of a decision whose command carried one.
     pub fingerprint: Option<String>,
-    /// The W3C trace context of the command that wrote it (`traceparent`, `tracestate`): what
+    /// The W3C trace context of the command that wrote it (`ce-traceparent`, `ce-tracestate`): what
     /// handles the event continues that trace (`crate::trace::continue_from`).
     pub trace: Option<TraceContext>,
     pub payload: bytes::Bytes,
 }
 
-/// W3C trace context as an event carries it.
+/// W3C trace context as an event carries it: the values of `traceparent` and `tracestate`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceContext {
     pub traceparent: String,
@@ -105,15 +111,23 @@ pub struct TraceContext {
 }
 
 impl TraceContext {
-    pub const TRACEPARENT: &str = "traceparent";
-    pub const TRACESTATE: &str = "tracestate";
+    /// The headers that carry it: the CloudEvents distributed-tracing extension's attributes in
+    /// binary mode.
+    pub const TRACEPARENT: &str = "ce-traceparent";
+    pub const TRACESTATE: &str = "ce-tracestate";
 
-    /// The trace context in `headers`, if any.
+    /// The trace context in `headers`, if any (under the names above, or the bare W3C names
+    /// events written before carry).
     pub fn of(headers: Option<&HeaderMap>) -> Option<Self> {
         let headers = headers?;
-        let traceparent = headers.get(Self::TRACEPARENT)?.as_str().to_owned();
+        let (parent, state) = if headers.get(Self::TRACEPARENT).is_some() {
+            (Self::TRACEPARENT, Self::TRACESTATE)
+        } else {
+            (legacy::TRACEPARENT, legacy::TRACESTATE)
+        };
+        let traceparent = headers.get(parent)?.as_str().to_owned();
         let tracestate = headers
-            .get(Self::TRACESTATE)
+            .get(state)
             .map(|v| v.as_str().to_owned())
             .filter(|s| !s.is_empty());
         Some(Self {
@@ -416,6 +430,34 @@ mod tests {
         meta.write_headers(&mut h);
         assert_eq!(h.get(CE_ID).unwrap().as_str(), meta.event_id.to_string());
         assert_eq!(EventMeta::from_message(SUBJECT, Some(&h)).unwrap(), meta);
+    }
+
+    #[test]
+    fn the_trace_context_is_read_under_its_cloudevents_name_or_the_bare_w3c_one() {
+        let parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let mut h = HeaderMap::new();
+        h.insert(TraceContext::TRACEPARENT, parent);
+        h.insert(TraceContext::TRACESTATE, "congo=t61rcWkgMzE");
+        assert_eq!(
+            TraceContext::of(Some(&h)),
+            Some(TraceContext {
+                traceparent: parent.into(),
+                tracestate: Some("congo=t61rcWkgMzE".into()),
+            })
+        );
+        // As events written before the envelope named it after CloudEvents carry it.
+        let mut h = HeaderMap::new();
+        h.insert("traceparent", parent);
+        h.insert("tracestate", "");
+        assert_eq!(
+            TraceContext::of(Some(&h)),
+            Some(TraceContext {
+                traceparent: parent.into(),
+                tracestate: None,
+            })
+        );
+        assert_eq!(TraceContext::of(Some(&HeaderMap::new())), None);
+        assert_eq!(TraceContext::of(None), None);
     }
 
     #[test]

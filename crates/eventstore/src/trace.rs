@@ -1,5 +1,7 @@
 //! W3C trace context over NATS headers. OpenTelemetry has no NATS convention yet, so the
-//! propagator is driven through an injector / extractor over the message's header map.
+//! propagator is driven through an injector / extractor over the message's header map, which
+//! carries the context as the CloudEvents distributed-tracing extension does
+//! ([`TraceContext::TRACEPARENT`], `ce-traceparent`).
 
 use async_nats::HeaderMap;
 use opentelemetry::propagation::{Extractor, Injector};
@@ -9,17 +11,27 @@ use crate::envelope::{RecordedEvent, TraceContext};
 
 struct HeaderInjector<'a>(&'a mut HeaderMap);
 
+/// The names the W3C propagator reads and writes.
+const W3C_TRACEPARENT: &str = "traceparent";
+const W3C_TRACESTATE: &str = "tracestate";
+
 impl Injector for HeaderInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
         // The propagator writes `tracestate` even when it is empty: an empty header says nothing
         // and costs every event its bytes.
-        if !value.is_empty() {
-            self.0.insert(key, value.as_str());
+        if value.is_empty() {
+            return;
         }
+        let name = match key {
+            W3C_TRACEPARENT => TraceContext::TRACEPARENT,
+            W3C_TRACESTATE => TraceContext::TRACESTATE,
+            other => other,
+        };
+        self.0.insert(name, value.as_str());
     }
 }
 
-/// Writes the current span's context (`traceparent`, `tracestate`) into the headers.
+/// Writes the current span's context (`ce-traceparent`, `ce-tracestate`) into the headers.
 pub fn inject_current(headers: &mut HeaderMap) {
     let cx = tracing::Span::current().context();
     opentelemetry::global::get_text_map_propagator(|p| {
@@ -68,14 +80,14 @@ struct TraceExtractor<'a>(&'a TraceContext);
 impl Extractor for TraceExtractor<'_> {
     fn get(&self, key: &str) -> Option<&str> {
         match key {
-            TraceContext::TRACEPARENT => Some(&self.0.traceparent),
-            TraceContext::TRACESTATE => self.0.tracestate.as_deref(),
+            W3C_TRACEPARENT => Some(&self.0.traceparent),
+            W3C_TRACESTATE => self.0.tracestate.as_deref(),
             _ => None,
         }
     }
 
     fn keys(&self) -> Vec<&str> {
-        vec![TraceContext::TRACEPARENT, TraceContext::TRACESTATE]
+        vec![W3C_TRACEPARENT, W3C_TRACESTATE]
     }
 }
 
@@ -112,5 +124,38 @@ pub fn record_batch(
             ])
             .start_with_context(&tracer, &cx);
         span.end_with_timestamp(end);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_propagators_names_are_written_as_the_cloudevents_attributes() {
+        let mut headers = HeaderMap::new();
+        let mut injector = HeaderInjector(&mut headers);
+        injector.set(
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
+        );
+        injector.set("tracestate", String::new());
+        assert_eq!(
+            headers.get(TraceContext::TRACEPARENT).map(|v| v.as_str()),
+            Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+        );
+        assert!(
+            headers.get("traceparent").is_none(),
+            "nats-server would parse every header for it"
+        );
+        assert!(
+            headers.get(TraceContext::TRACESTATE).is_none(),
+            "an empty tracestate says nothing"
+        );
+        // And read back through the propagator's names.
+        let trace = TraceContext::of(Some(&headers)).unwrap();
+        let extractor = TraceExtractor(&trace);
+        assert_eq!(extractor.get("traceparent"), Some(trace.traceparent.as_str()));
+        assert_eq!(extractor.get("tracestate"), None);
     }
 }

@@ -92,7 +92,7 @@ def envelope(subject: str, headers: dict) -> dict:
         "correlation_id": headers.get("ce-correlationid", request_id),
         "causation_id": headers.get("ce-causationid", request_id),
         "actor": headers.get("ce-actor"),
-        "traceparent": headers.get("traceparent"),
+        "traceparent": headers.get("ce-traceparent") or headers.get("traceparent"),
     }
 
 

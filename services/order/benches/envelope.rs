@@ -9,9 +9,9 @@
 //!    lean (the CloudEvents binding's seven, four `rentops-*` ones and `traceparent`), written
 //!    here by hand, for reference;
 //! 3. **`EventStore::append`**: the project's own append with the envelope it writes now, inside
-//!    a sampled span, so `traceparent` is on every event as it is in the services;
+//!    a sampled span, so the trace context is on every event as it is in the services;
 //! 4. **this envelope by hand**: the headers 3 writes, written here by hand, so that 3 ÷ 4 is what
-//!    the append code costs beside its bytes (`LEAN_DROP=ce-actor,traceparent` leaves headers out
+//!    the append code costs beside its bytes (`LEAN_DROP=ce-actor,ce-traceparent` leaves headers out
 //!    of 4, to price each one).
 //!
 //! It prints each variant's header block in bytes, its appends/s and CPU per append (client and
@@ -19,7 +19,9 @@
 //! 1 and 3 to 4, per round and as the median of the rounds.
 //!
 //! Run: `cargo bench -p rentops-order --bench envelope` (needs deploy/local/install-nats.sh, like
-//! the tests). `APPENDS=3000` (per variant and round), `ROUNDS=5` and `CONCURRENCY=1,32` override.
+//! the tests). `APPENDS=3000` (per variant and round), `ROUNDS=21` and `CONCURRENCY=1,32` override;
+//! rounds are short and this machine's rounds vary by a third, so the figures are medians of many.
+//! `VARIANTS=1,4` runs only those (to profile one).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -146,8 +148,15 @@ fn lean_by_hand(id: &str, request_id: &str) -> HeaderMap {
     h.insert("ce-time", time.as_str());
     h.insert("ce-actor", "desk:li");
     h.insert("ce-requestfp", "0f1e2d3c4b5a6978");
+    // `LEAN_TRACE=w3c` writes the trace context as a bare `traceparent`, as the envelope did
+    // before (ADR 0028).
+    let trace_header = if std::env::var("LEAN_TRACE").as_deref() == Ok("w3c") {
+        "traceparent"
+    } else {
+        "ce-traceparent"
+    };
     h.insert(
-        "traceparent",
+        trace_header,
         format!(
             "00-{}-{}-01",
             uuid::Uuid::new_v4().simple(),
@@ -155,7 +164,7 @@ fn lean_by_hand(id: &str, request_id: &str) -> HeaderMap {
         )
         .as_str(),
     );
-    // `LEAN_DROP=traceparent,ce-actor` leaves headers out: what each one costs.
+    // `LEAN_DROP=ce-traceparent,ce-actor` leaves headers out: what each one costs.
     if let Ok(drop) = std::env::var("LEAN_DROP") {
         let mut kept = HeaderMap::new();
         for (name, values) in h.iter() {
@@ -278,7 +287,7 @@ async fn run(
         let store = store.clone();
         let prefix = prefix.to_owned();
         // One sampled span per worker, as a command's server span is in a service: the append
-        // writes `traceparent` from it, and what a span costs is not the envelope's.
+        // writes the trace context from it, and what a span costs is not the envelope's.
         let span = tracing::info_span!("worker", w);
         tasks.push(tokio::spawn(
             async move {
@@ -303,7 +312,7 @@ async fn run(
 #[tokio::main]
 async fn main() {
     // A tracer provider and the W3C propagator, as every service installs them: the append then
-    // writes `traceparent` from the span it runs in.
+    // writes the trace context from the span it runs in.
     let _telemetry = rentops_runtime::telemetry::init(
         "envelope-bench",
         rentops_runtime::config::LogFormat::Text,
@@ -311,11 +320,21 @@ async fn main() {
     )
     .expect("telemetry");
     let appends = env_usize("APPENDS", 3000);
-    let rounds = env_usize("ROUNDS", 5);
+    let rounds = env_usize("ROUNDS", 21);
     let concurrencies: Vec<usize> = std::env::var("CONCURRENCY")
         .ok()
         .map(|v| v.split(',').filter_map(|c| c.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![1, 32]);
+    // The ratios need 1, 3 and 4.
+    let variants: Vec<Variant> = std::env::var("VARIANTS")
+        .ok()
+        .map(|v| {
+            v.split(',')
+                .filter_map(|i| i.trim().parse::<usize>().ok())
+                .filter_map(|i| Variant::ALL.get(i.wrapping_sub(1)).copied())
+                .collect()
+        })
+        .unwrap_or_else(|| Variant::ALL.to_vec());
     let nats = NatsServer::start()
         .await
         .expect("nats-server (run deploy/local/install-nats.sh)");
@@ -361,7 +380,7 @@ async fn main() {
 
     for concurrency in concurrencies {
         // Warm up every path.
-        for v in Variant::ALL {
+        for &v in &variants {
             run(
                 v,
                 &store,
@@ -379,8 +398,8 @@ async fn main() {
         let (mut ratios, mut cpu_ratios) = (Vec::new(), Vec::new());
         for round in 0..rounds {
             // Alternate the order so that no variant always runs on a fuller stream.
-            let mut order = Variant::ALL.to_vec();
-            order.rotate_left(round % n);
+            let mut order = variants.clone();
+            order.rotate_left(round % variants.len());
             let mut this = vec![0.0; n];
             let mut this_cpu = vec![0.0; n];
             for v in order {
@@ -411,7 +430,7 @@ async fn main() {
                 this_cpu[floor] / this_cpu[ours],
             );
         }
-        for v in Variant::ALL {
+        for &v in &variants {
             println!(
                 "concurrency {concurrency:>2}  {:<40} median {:>7.0} appends/s, {:>5.1} µs CPU per append (client + server; the server {:>5.1})",
                 v.label(),

@@ -54,7 +54,7 @@ fn trace_of(traceparent: &str) -> TraceId {
     TraceId::from_hex(hex).expect("a trace id")
 }
 
-/// The `traceparent` of the last message on `subject` of `stream`.
+/// The trace context (`ce-traceparent`) of the last message on `subject` of `stream`.
 async fn traceparent(nats: &str, stream: &str, subject: &str) -> String {
     let js = async_nats::jetstream::new(async_nats::connect(nats).await.unwrap());
     let message = js
@@ -66,7 +66,7 @@ async fn traceparent(nats: &str, stream: &str, subject: &str) -> String {
         .unwrap_or_else(|e| panic!("no message on {subject}: {e}"));
     message
         .headers
-        .get("traceparent")
+        .get(rentops_eventstore::TraceContext::TRACEPARENT)
         .unwrap_or_else(|| panic!("the event on {subject} carries no traceparent"))
         .as_str()
         .to_owned()
@@ -93,7 +93,7 @@ async fn subjects(nats: &str, stream: &str, filter: &str) -> Vec<(String, String
         let tp = m
             .headers
             .as_ref()
-            .and_then(|h| h.get("traceparent"))
+            .and_then(|h| h.get(rentops_eventstore::TraceContext::TRACEPARENT))
             .map(|v| v.as_str().to_owned())
             .unwrap_or_default();
         out.push((m.subject.to_string(), tp));
