@@ -2,6 +2,8 @@
 //! ejection-chain moves across commodities. Bounds and the exact search live in `bound` and
 //! `exact`; this module produces the best plan it can and says which orders it serves.
 
+mod hood;
+
 use crate::commodity::{self, Ctx, Start};
 use crate::problem::{Problem, Serves};
 
