@@ -1131,6 +1131,31 @@ impl<'a> Search<'a> {
 }
 
 #[cfg(test)]
+impl Search<'_> {
+    /// What is wrong with the plan's bookkeeping, if anything: every chain feasible, every order
+    /// on one car at most and `car_of` naming it, `fulfilled` their count.
+    pub(crate) fn inconsistency(&self) -> Option<String> {
+        let mut seen = vec![0usize; self.p.jobs.len()];
+        for c in 0..self.p.cars.len() {
+            if !self.feasible(c, &self.chains[c]) {
+                return Some(format!("car {c}'s chain is infeasible"));
+            }
+            for &j in &self.chains[c] {
+                seen[j] += 1;
+                if self.car_of[j] != Some(c) {
+                    return Some(format!("order {j} is on car {c}, car_of says {:?}", self.car_of[j]));
+                }
+            }
+        }
+        if let Some(j) = seen.iter().position(|&n| n > 1) {
+            return Some(format!("order {j} is on {} cars", seen[j]));
+        }
+        let on_cars = seen.iter().sum::<usize>();
+        (self.fulfilled() != on_cars).then(|| format!("fulfilled {} but {on_cars} on cars", self.fulfilled()))
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
 
@@ -1324,16 +1349,7 @@ mod tests {
             prop_assert!(after.0 >= before.0);
             prop_assert!((after.0, after.1) >= (before.0, before.1));
             prop_assert_eq!(kept > 0, (after.0, after.1) > (before.0, before.1));
-            let mut seen = vec![0usize; p.jobs.len()];
-            for c in 0..p.cars.len() {
-                prop_assert!(s.feasible(c, &s.chains[c]));
-                for &j in &s.chains[c] {
-                    seen[j] += 1;
-                    prop_assert_eq!(s.car_of[j], Some(c));
-                }
-            }
-            prop_assert!(seen.iter().all(|&n| n <= 1));
-            prop_assert_eq!(s.fulfilled(), seen.iter().sum::<usize>());
+            prop_assert_eq!(s.inconsistency(), None);
         }
 
         /// Block-coordinate rounds mark a commodity dirty only when another frees an order it
@@ -1407,16 +1423,7 @@ mod tests {
             let after = s.objective();
             prop_assert!(after >= before, "{after:?} < {before:?}");
             prop_assert!(after.0 >= before.0);
-            let mut seen = vec![0usize; p.jobs.len()];
-            for c in 0..p.cars.len() {
-                prop_assert!(s.feasible(c, &s.chains[c]));
-                for &j in &s.chains[c] {
-                    seen[j] += 1;
-                    prop_assert_eq!(s.car_of[j], Some(c));
-                }
-            }
-            prop_assert!(seen.iter().all(|&n| n <= 1));
-            prop_assert_eq!(s.fulfilled(), seen.iter().sum::<usize>());
+            prop_assert_eq!(s.inconsistency(), None);
         }
     }
 }
