@@ -36,6 +36,9 @@ use crate::format::parse_time;
 const SERVICES: [&str; 4] = ["order", "fleet", "receivables", "complaint"];
 /// Rows per Parquet row group, and events between two records of the position.
 const CHUNK: usize = 10_000;
+/// Messages the reader hands the export's writer at a time, and batches that may wait for it.
+const HANDOFF: usize = 256;
+const HANDOFF_QUEUE: usize = 16;
 
 #[derive(Debug, Subcommand)]
 pub enum EventsCommand {
@@ -540,7 +543,7 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(self, messages: std::sync::mpsc::Receiver<Raw>) -> anyhow::Result<(u64, Option<u64>)> {
+    fn run(self, batches: std::sync::mpsc::Receiver<Vec<Raw>>) -> anyhow::Result<(u64, Option<u64>)> {
         let Writer {
             mut sink,
             decoder,
@@ -556,7 +559,7 @@ impl Writer {
         };
         let mut written = 0u64;
         let mut last = None;
-        for raw in messages {
+        for raw in batches.into_iter().flatten() {
             let row = decoder.row(raw.event()?);
             sink.write(&decoder, &row)?;
             written += 1;
@@ -641,8 +644,11 @@ async fn export(args: &ExportArgs) -> anyhow::Result<String> {
         }),
         bar: bar.clone(),
     };
-    let (to_writer, messages) = std::sync::mpsc::sync_channel::<Raw>(4096);
-    let writing = std::thread::spawn(move || writer.run(messages));
+    // Messages go to the writer in batches: handing over each one woke the writer's thread per
+    // event, about a twentieth of the export's time.
+    let (to_writer, batches) = std::sync::mpsc::sync_channel::<Vec<Raw>>(HANDOFF_QUEUE);
+    let writing = std::thread::spawn(move || writer.run(batches));
+    let mut batch = Vec::with_capacity(HANDOFF);
     let mut sent = 0u64;
     let mut pending = total;
     let mut read_failed = None;
@@ -658,12 +664,21 @@ async fn export(args: &ExportArgs) -> anyhow::Result<String> {
         if raw.sequence > reader.last_at_start {
             break;
         }
-        // The writer stopped (it says why when joined).
-        if to_writer.send(raw).is_err() {
-            break;
-        }
+        batch.push(raw);
         sent += 1;
         pending = left;
+        // The writer stopped (it says why when joined).
+        if batch.len() == HANDOFF
+            && to_writer
+                .send(std::mem::replace(&mut batch, Vec::with_capacity(HANDOFF)))
+                .is_err()
+        {
+            break;
+        }
+    }
+    if !batch.is_empty() {
+        // A writer that stopped says why when joined.
+        let _ = to_writer.send(batch);
     }
     drop(to_writer);
     let (written, last) = writing
