@@ -155,6 +155,12 @@ pub fn message_id(aggregate_id: &str, request_id: &str, position: usize) -> Stri
 /// same id, as the log stores it once. Readers in any language compute it from the message (the
 /// Python recipe's `event_id`).
 pub fn event_id(service: &str, message_id: &str, time: &str) -> Uuid {
+    let parsed = OffsetDateTime::parse(time, &Rfc3339).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    derived_id(service, message_id, time, parsed)
+}
+
+/// [`event_id`] for a `time` text already parsed (`parsed`): a reader parses `ce-time` once.
+fn derived_id(service: &str, message_id: &str, time: &str, parsed: OffsetDateTime) -> Uuid {
     use sha2::Digest as _;
     let digest = sha2::Sha256::new()
         .chain_update(service)
@@ -165,8 +171,7 @@ pub fn event_id(service: &str, message_id: &str, time: &str) -> Uuid {
         .finalize();
     let mut bits = [0u8; 10];
     bits.copy_from_slice(&digest[..10]);
-    let millis =
-        OffsetDateTime::parse(time, &Rfc3339).map_or(0, |t| t.unix_timestamp_nanos().div_euclid(1_000_000).max(0));
+    let millis = parsed.unix_timestamp_nanos().div_euclid(1_000_000).max(0);
     uuid::Builder::from_unix_timestamp_millis(u64::try_from(millis).unwrap_or(0), &bits).into_uuid()
 }
 
@@ -235,7 +240,7 @@ impl EventMeta {
     /// ([`event_id`]), so that, written, it carries no `ce-id`.
     pub fn with_derived_id(mut self, position: usize) -> Self {
         let message_id = message_id(&self.aggregate_id, &self.request_id, position);
-        self.event_id = event_id(&self.source, &message_id, &format_time(self.time));
+        self.event_id = derived_id(&self.source, &message_id, &format_time(self.time), self.time);
         self
     }
 
@@ -254,7 +259,7 @@ impl EventMeta {
             time: &time,
         }
         .write(headers, position);
-        if self.event_id != event_id(&self.source, &message_id, &time) {
+        if self.event_id != derived_id(&self.source, &message_id, &time, self.time) {
             headers.insert(CE_ID, self.event_id.to_string().as_str());
         }
     }
@@ -278,7 +283,7 @@ impl EventMeta {
         let time = OffsetDateTime::parse(time_text, &Rfc3339).map_err(|_| EnvelopeError::Invalid(CE_TIME))?;
         let event_id = match (written_id, header(NATS_MESSAGE_ID)) {
             (Some(id), _) => id,
-            (None, Some(message_id)) => event_id(service, message_id, time_text),
+            (None, Some(message_id)) => derived_id(service, message_id, time_text, time),
             (None, None) => return Err(EnvelopeError::Missing(CE_ID)),
         };
         let request_id = header(NATS_MESSAGE_ID)
