@@ -48,7 +48,7 @@ pub fn upper_bound(s: &Search) -> usize {
 }
 
 /// Scale of the Lagrangian weights: an order is worth `Q`, its price lies in `0..=Q`.
-const Q: i64 = 1 << 30;
+pub(crate) const Q: i64 = 1 << 30;
 
 /// The Lagrangian dual of "each order is served at most once": with prices `λ_j ∈ [0, 1]`
 /// (integers in `0..=Q`), every commodity solves its own problem exactly with order weights
@@ -155,6 +155,16 @@ impl Dual {
     /// The bound `L` proves (frozen orders included).
     fn bound_of(&self, value: i128) -> usize {
         self.fixed + usize::try_from(value / Q as i128).unwrap_or(usize::MAX)
+    }
+
+    /// Its best prices and, per commodity, the candidate orders and the warm sub-problem, for
+    /// the group re-solves (`Search::group_resolves`, the same scale `Q`).
+    pub fn into_parts(self) -> crate::solve::Lagrangian {
+        crate::solve::Lagrangian {
+            price: self.best_price,
+            cands: self.cands,
+            subs: self.subs,
+        }
     }
 
     /// The best proven bound so far (frozen orders included).

@@ -94,6 +94,24 @@
 //!   `PlanOptions::neighbourhood_nodes` nodes per neighbourhood and a total per plan. This
 //!   moves several orders among several cars at once, which neither the ejection chains (one
 //!   or two orders, each into one car) nor the upgrade chains do.
+//! * **Group re-solves** (`Search::group_resolves`, on the finished plan). Every pool is
+//!   re-planned together with the single cars (cars with a blocked window) that may serve its
+//!   model, the rest of the plan fixed, over the orders free or theirs: the constraint "each
+//!   order once" among them is priced (a Lagrangian relaxation of the group, upgrades costing
+//!   1/1024 of an order), starting from the whole plan's Lagrangian prices and reusing its
+//!   warm sub-problems, for `PlanOptions::group_iterations` subgradient steps; then the single
+//!   cars keep their chains at the prices (what the relaxation is sure of) and the pool is
+//!   solved exactly over what is left — first its count and upgrades by a warm solve, its
+//!   chains only when that wins. A result is kept when the group serves more orders, or as
+//!   many with fewer upgrades; after a kept one the sweeps, upgrade chains, neighbourhoods and
+//!   relocation rounds run once more (the recovery takes upgrades and drives they undo), and
+//!   the plan before the pass comes back unless the finished plan is better. This is the move
+//!   that exchanges orders between single cars and a pool while the pool's flow is re-solved
+//!   as a whole (gen:800:240:14's missing order: an ES6 car with a window gives the ES6 pool
+//!   an order and takes two of its orders spread over three days, an ES7 car with a window
+//!   takes a third by upgrade, and the pool serves a free order in their place), which moves
+//!   changing a few cars in a time window cannot reach and the sweeps do not price. Only after
+//!   a Lagrangian search, not when re-planning.
 //! * **Lagrangian search** (`bound::lagrangian`). Pricing the constraint "each order is served
 //!   once" decouples the commodities; each is solved exactly for the priced weights (network
 //!   simplex warm-started between iterations), which bounds the optimum — the bound's limit is
@@ -135,7 +153,7 @@
 //! Small instances (up to `exact_max_orders` plannable orders) are always solved and proven
 //! exactly; the other objectives (upgrades, relocation, stability) are optimised exactly per
 //! commodity and by the local searches across commodities (reassignment sweeps, upgrade
-//! chains, neighbourhood re-solves): on city-3days 37 upgrades, where the fewest among plans
+//! chains, neighbourhood and group re-solves): on city-3days 37 upgrades, where the fewest among plans
 //! serving 1793 is 35 (an external MILP solver).
 //! Nothing proves the upgrade count minimal on large instances.
 //!
@@ -226,6 +244,12 @@ pub struct PlanOptions {
     /// re-planned exactly (`Search::neighbourhoods`), and the result kept when it serves more
     /// orders, or as many with fewer upgrades. Run where the sweeps run.
     pub neighbourhood_nodes: usize,
+    /// Subgradient iterations of each group re-solve on the finished plan (0: none): every pool
+    /// and the single cars that may serve its model re-planned together by a Lagrangian
+    /// relaxation of their shared orders, starting from the whole plan's Lagrangian prices
+    /// (`Search::group_resolves`; one plan recovery every 3 iterations). Run where the sweeps
+    /// run, and only after a Lagrangian search (whose prices and sub-problems it reuses).
+    pub group_iterations: usize,
 }
 
 impl Default for PlanOptions {
@@ -243,6 +267,7 @@ impl Default for PlanOptions {
             reassign_max_orders: 3_000,
             upgrade_chain_budget: 4_000,
             neighbourhood_nodes: 500,
+            group_iterations: 3,
         }
     }
 }
@@ -260,6 +285,16 @@ const UPGRADE_CHAIN_DEPTH: usize = 2;
 /// Branch-and-bound nodes of all neighbourhood re-solves of a plan together (city-3days uses
 /// about 40,000 of them at 500 per neighbourhood).
 const NEIGHBOURHOOD_TOTAL: usize = 200_000;
+
+/// Subgradient iterations between two plan recoveries of a group re-solve
+/// (`Search::group_resolves`): with `PlanOptions::group_iterations` = 3, one recovery, at the
+/// third prices (on gen:800:240:14 the recovery at the first or second prices finds nothing,
+/// the third finds the missing order; more recoveries found nothing more at 2–5 times the cost).
+const GROUP_RECOVER_EVERY: usize = 3;
+
+/// Candidate orders solved over by all group re-solves of a plan together, at most (city-3days
+/// uses about 190,000 of them with 3 iterations).
+const GROUP_WORK: usize = 1_000_000;
 
 /// Passes of the upgrade chains at most (they stop earlier once a pass keeps nothing).
 const UPGRADE_CHAIN_PASSES: usize = 4;
@@ -297,6 +332,7 @@ pub fn plan(instance: &Instance, options: &PlanOptions) -> Result<PlanOutcome, P
         s.polish(options.ejection_budget);
     }
     let mut upper = bound::upper_bound(&s).min(p.jobs.len());
+    let mut lagrangian: Option<solve::Lagrangian> = None;
     let plannable_count = s.fixed.iter().filter(|f| f.is_none()).count();
     let small_enough = plannable_count <= options.lagrange_max_orders;
     let search = !replanning && small_enough;
@@ -333,23 +369,48 @@ pub fn plan(instance: &Instance, options: &PlanOptions) -> Result<PlanOutcome, P
                 drop(proof);
             }
             upper = upper.min(dual.best_bound());
+            lagrangian = Some(dual.into_parts());
         }
     }
     s.settle(options.ejection_budget);
     if !replanning && options.reassign_sweeps > 0 && plannable_count <= options.reassign_max_orders {
         // Exchanges between commodities (see `Search::reassign_sweeps`), then the relocation of
         // the commodities they changed, which the exchanges do not weigh.
-        s.reassign_sweeps(options.reassign_sweeps, options.ejection_budget, true);
-        if options.upgrade_chain_budget > 0 {
-            s.upgrade_chains(UPGRADE_CHAIN_DEPTH, options.upgrade_chain_budget, UPGRADE_CHAIN_PASSES);
-        }
-        if options.neighbourhood_nodes > 0 {
-            // Orders they leave unserved are placed again by the ejection passes below.
-            s.neighbourhoods(options.neighbourhood_nodes, NEIGHBOURHOOD_TOTAL);
-        }
-        let touched = std::mem::take(&mut s.reassigned);
+        let local = |s: &mut solve::Search| {
+            s.reassign_sweeps(options.reassign_sweeps, options.ejection_budget, true);
+            if options.upgrade_chain_budget > 0 {
+                s.upgrade_chains(UPGRADE_CHAIN_DEPTH, options.upgrade_chain_budget, UPGRADE_CHAIN_PASSES);
+            }
+            if options.neighbourhood_nodes > 0 {
+                // Orders they leave unserved are placed again by the ejection passes below.
+                s.neighbourhoods(options.neighbourhood_nodes, NEIGHBOURHOOD_TOTAL);
+            }
+        };
+        local(&mut s);
+        let touched = std::mem::replace(&mut s.reassigned, vec![false; s.commodities.len()]);
         s.rounds(RELOCATION_ROUNDS, Some(&touched));
         s.settle(options.ejection_budget);
+        if options.group_iterations > 0
+            && let Some(dual) = lagrangian.take()
+        {
+            // Pools re-planned with the single cars they share orders with, from the
+            // Lagrangian's prices and warm sub-problems (see `Search::group_resolves`); after a
+            // kept one the local moves and the relocation rounds again (its recovery takes
+            // upgrades and drives they undo), and the result stays only when the finished plan
+            // is better than the one before.
+            let before = (s.objective(), s.chains.clone());
+            let mut work = GROUP_WORK;
+            if s.group_resolves(Some(dual), options.group_iterations, GROUP_RECOVER_EVERY, &mut work) > 0 {
+                s.settle(options.ejection_budget);
+                local(&mut s);
+                let touched = std::mem::replace(&mut s.reassigned, vec![false; s.commodities.len()]);
+                s.rounds(RELOCATION_ROUNDS, Some(&touched));
+                s.settle(options.ejection_budget);
+                if s.objective() <= before.0 {
+                    s.restore(before.1);
+                }
+            }
+        }
     }
     let mut assign = s.assignment();
     let plannable: Vec<usize> = (0..p.jobs.len()).filter(|&j| s.fixed[j].is_none()).collect();

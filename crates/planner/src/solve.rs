@@ -2,7 +2,10 @@
 //! ejection-chain moves across commodities. Bounds and the exact search live in `bound` and
 //! `exact`; this module produces the best plan it can and says which orders it serves.
 
+mod group;
 mod hood;
+
+pub use group::Lagrangian;
 
 use crate::commodity::{self, Ctx, Start};
 use crate::problem::{Problem, Serves};
@@ -204,6 +207,18 @@ impl<'a> Search<'a> {
             self.set_chain(c, chain);
         }
         dirty
+    }
+
+    /// Puts every car back on `chains` (a plan this search had, e.g. before a move that did not
+    /// pay off).
+    pub fn restore(&mut self, chains: Vec<Vec<usize>>) {
+        for c in 0..self.chains.len() {
+            self.set_chain(c, Vec::new());
+        }
+        for (c, chain) in chains.into_iter().enumerate() {
+            self.set_chain(c, chain);
+        }
+        self.fit_cache.iter_mut().for_each(|x| *x = None);
     }
 
     fn set_chain(&mut self, c: usize, chain: Vec<usize>) {
