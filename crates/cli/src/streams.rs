@@ -8,6 +8,13 @@
 //! the export benchmark measures it). An export stops at the stream's
 //! last event as it was when the export started and, with `--position`, records the last
 //! sequence it wrote so a long export interrupted half-way continues where it stopped.
+//!
+//! An export is a pipeline: the reader (async, on the calling thread) takes messages from NATS
+//! and hands them over in batches of `HANDOFF`; formatter threads (one a core, at most eight)
+//! decode and format whole batches, whichever is free taking the next; the writer thread
+//! appends the formatted batches in the order they were read, flushes the file and only then
+//! records the position. Decoding by reflection is most of an export's work, so it is the part
+//! spread over the cores; the order of the file never depends on which formatter was faster.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -36,7 +43,8 @@ use crate::format::parse_time;
 const SERVICES: [&str; 4] = ["order", "fleet", "receivables", "complaint"];
 /// Rows per Parquet row group, and events between two records of the position.
 const CHUNK: usize = 10_000;
-/// Messages the reader hands the export's writer at a time, and batches that may wait for it.
+/// Messages the reader hands the export's formatters at a time, and batches that may wait for
+/// a formatter (and, formatted, for the writer).
 const HANDOFF: usize = 256;
 const HANDOFF_QUEUE: usize = 16;
 
@@ -291,7 +299,7 @@ struct Reader {
     last_at_start: u64,
 }
 
-/// A message as it came, for the writer's thread to decode.
+/// A message as it came, for a formatter's thread to decode.
 struct Raw {
     sequence: u64,
     subject: async_nats::Subject,
@@ -477,11 +485,11 @@ async fn tail(args: &TailArgs) -> anyhow::Result<String> {
     }
     let decoder = Decoder::new()?;
     let mut reader = open(&args.filter, start_policy(&args.filter, None, DeliverPolicy::New)).await?;
-    let mut sink = Sink::new(args.format, Box::new(std::io::stdout()), true)?;
+    let mut sink = Sink::text(args.format, Box::new(std::io::stdout()), true)?;
     let mut written = 0u64;
     while args.limit.is_none_or(|limit| written < limit) {
         let Some((raw, _)) = reader.next().await? else { break };
-        sink.write(&decoder, &decoder.row(raw.event()?))?;
+        sink.write(format_batch(args.format, &decoder, vec![raw])?)?;
         sink.flush()?;
         written += 1;
     }
@@ -532,21 +540,23 @@ fn format_of(args: &ExportArgs) -> Format {
         })
 }
 
-/// The export's writer, on a thread of its own: it decodes and writes while the reader takes
-/// the next messages from NATS. Every `CHUNK` events it flushes the file and then records the
-/// position, so the position never says more than the file holds.
+/// The export's writer, on a thread of its own: it appends the formatted batches in stream
+/// order while the formatters decode the next ones and the reader takes the next messages from
+/// NATS. Every `CHUNK` events or so it flushes the file and then records the position, so the
+/// position never says more than the file holds.
 struct Writer {
-    sink: Box<dyn EventSink + Send>,
-    decoder: Decoder,
+    sink: Sink,
     position: Option<(PathBuf, Position)>,
     bar: ProgressBar,
 }
 
+/// A formatter's answer for one batch, in the order the batches were read.
+type Pending = std::sync::mpsc::Receiver<anyhow::Result<Formatted>>;
+
 impl Writer {
-    fn run(self, batches: std::sync::mpsc::Receiver<Vec<Raw>>) -> anyhow::Result<(u64, Option<u64>)> {
+    fn run(self, batches: std::sync::mpsc::Receiver<Pending>) -> anyhow::Result<(u64, Option<u64>)> {
         let Writer {
             mut sink,
-            decoder,
             mut position,
             bar,
         } = self;
@@ -557,17 +567,24 @@ impl Writer {
             }
             Ok(())
         };
-        let mut written = 0u64;
+        let (mut written, mut unflushed) = (0u64, 0u64);
         let mut last = None;
-        for raw in batches.into_iter().flatten() {
-            let row = decoder.row(raw.event()?);
-            sink.write(&decoder, &row)?;
-            written += 1;
-            last = Some(row.sequence);
-            bar.inc(1);
-            if written.is_multiple_of(CHUNK as u64) {
+        for pending in batches {
+            let batch = pending
+                .recv()
+                .map_err(|_| anyhow!("the export's formatter stopped unexpectedly"))??;
+            let (events, batch_last) = (batch.events, batch.last);
+            sink.write(batch)?;
+            written += events;
+            unflushed += events;
+            last = batch_last.or(last);
+            bar.inc(events);
+            if unflushed >= CHUNK as u64
+                && let Some(sequence) = last
+            {
                 sink.flush()?;
-                save(row.sequence)?;
+                save(sequence)?;
+                unflushed = 0;
             }
         }
         sink.finish()?;
@@ -576,6 +593,106 @@ impl Writer {
         }
         Ok((written, last))
     }
+}
+
+/// Threads for the export's formatters: one a core (decoding is the export's main work), at
+/// most eight.
+fn formatter_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+}
+
+/// A batch to decode and format, and where its answer goes.
+type Job = (Vec<Raw>, std::sync::mpsc::SyncSender<anyhow::Result<Formatted>>);
+
+/// Threads that decode and format batches of messages, each batch as a whole by whichever
+/// thread is free; the answers come back through one receiver a batch, which the writer reads
+/// in the order the batches were handed over.
+struct Formatters {
+    jobs: std::sync::mpsc::SyncSender<Job>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Formatters {
+    fn start(format: Format, decoder: Arc<Decoder>, threads: usize) -> Self {
+        let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(HANDOFF_QUEUE);
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        let threads = (0..threads.max(1))
+            .map(|_| {
+                let (queue, decoder) = (queue.clone(), decoder.clone());
+                std::thread::spawn(move || {
+                    // The lock is held only to take the next job, not while formatting it.
+                    while let Some((batch, answer)) = queue.lock().ok().and_then(|q| q.recv().ok()) {
+                        // A writer that stopped no longer reads the answer.
+                        let _ = answer.send(format_batch(format, &decoder, batch));
+                    }
+                })
+            })
+            .collect();
+        Self { jobs, threads }
+    }
+
+    /// Hands a batch to the formatters; `None` when they stopped.
+    fn submit(&self, batch: Vec<Raw>) -> Option<Pending> {
+        let (answer, pending) = std::sync::mpsc::sync_channel(1);
+        self.jobs.send((batch, answer)).ok().map(|()| pending)
+    }
+
+    /// Lets the threads finish the batches handed over, then end.
+    fn stop(self) {
+        drop(self.jobs);
+        for thread in self.threads {
+            // A thread that panicked has dropped its answer: the writer reports it.
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A batch of events decoded and formatted for its sink.
+struct Formatted {
+    events: u64,
+    /// The sequence of the batch's last event.
+    last: Option<u64>,
+    body: Body,
+}
+
+enum Body {
+    /// JSON lines or CSV records, appended to the file as they are.
+    Text(Vec<u8>),
+    /// Parquet rows, column by column.
+    Columns(Box<Columns>),
+}
+
+/// Decodes a batch of messages and formats the events as `format` writes them.
+fn format_batch(format: Format, decoder: &Decoder, batch: Vec<Raw>) -> anyhow::Result<Formatted> {
+    let events = batch.len() as u64;
+    let last = batch.last().map(|raw| raw.sequence);
+    let body = match format {
+        Format::Jsonl => {
+            let mut out = Vec::with_capacity(batch.len() * 1024);
+            for raw in batch {
+                let row = decoder.row(raw.event()?);
+                serde_json::to_writer(&mut out, &RowJson(&row, &decoder.options))?;
+                out.push(b'\n');
+            }
+            Body::Text(out)
+        }
+        Format::Csv => {
+            let mut csv = csv::Writer::from_writer(Vec::with_capacity(batch.len() * 1024));
+            for raw in batch {
+                let row = decoder.row(raw.event()?);
+                csv.write_record(csv_record(decoder, &row)?)?;
+            }
+            Body::Text(csv.into_inner().map_err(|e| anyhow!("{}", e.error()))?)
+        }
+        Format::Parquet => {
+            let mut columns = Columns::default();
+            for raw in batch {
+                columns.push(decoder, &decoder.row(raw.event()?))?;
+            }
+            Body::Columns(Box::new(columns))
+        }
+    };
+    Ok(Formatted { events, last, body })
 }
 
 async fn export(args: &ExportArgs) -> anyhow::Result<String> {
@@ -615,8 +732,8 @@ async fn export(args: &ExportArgs) -> anyhow::Result<String> {
     );
     bar.enable_steady_tick(Duration::from_millis(200));
 
-    let sink: Box<dyn EventSink + Send> = match format {
-        Format::Parquet => Box::new(ParquetSink::create(&args.out)?),
+    let sink = match format {
+        Format::Parquet => Sink::Parquet(Box::new(ParquetSink::create(&args.out)?)),
         Format::Jsonl | Format::Csv => {
             let file = OpenOptions::new()
                 .create(true)
@@ -624,16 +741,11 @@ async fn export(args: &ExportArgs) -> anyhow::Result<String> {
                 .open(&args.out)
                 .with_context(|| format!("cannot open {}", args.out.display()))?;
             let header = !exists || file.metadata().map(|m| m.len() == 0).unwrap_or(true);
-            Box::new(Sink::new(
-                format,
-                Box::new(BufWriter::with_capacity(1 << 20, file)),
-                header,
-            )?)
+            Sink::text(format, Box::new(BufWriter::with_capacity(1 << 20, file)), header)?
         }
     };
     let writer = Writer {
         sink,
-        decoder,
         position: args.position.clone().map(|path| {
             let position = Position {
                 stream: args.filter.stream(),
@@ -644,10 +756,17 @@ async fn export(args: &ExportArgs) -> anyhow::Result<String> {
         }),
         bar: bar.clone(),
     };
-    // Messages go to the writer in batches: handing over each one woke the writer's thread per
-    // event, about a twentieth of the export's time.
-    let (to_writer, batches) = std::sync::mpsc::sync_channel::<Vec<Raw>>(HANDOFF_QUEUE);
-    let writing = std::thread::spawn(move || writer.run(batches));
+    // Messages go to the formatters in batches (handing over each one woke a thread per event,
+    // about a twentieth of the export's time); the writer takes the batches back in order.
+    let formatters = Formatters::start(format, Arc::new(decoder), formatter_threads());
+    let (to_writer, formatted) = std::sync::mpsc::sync_channel(HANDOFF_QUEUE);
+    let writing = std::thread::spawn(move || writer.run(formatted));
+    // False when a formatter or the writer stopped (the writer says why when joined).
+    let hand_over = |batch: Vec<Raw>| {
+        formatters
+            .submit(batch)
+            .is_some_and(|done| to_writer.send(done).is_ok())
+    };
     let mut batch = Vec::with_capacity(HANDOFF);
     let mut sent = 0u64;
     let mut pending = total;
@@ -667,20 +786,15 @@ async fn export(args: &ExportArgs) -> anyhow::Result<String> {
         batch.push(raw);
         sent += 1;
         pending = left;
-        // The writer stopped (it says why when joined).
-        if batch.len() == HANDOFF
-            && to_writer
-                .send(std::mem::replace(&mut batch, Vec::with_capacity(HANDOFF)))
-                .is_err()
-        {
+        if batch.len() == HANDOFF && !hand_over(std::mem::replace(&mut batch, Vec::with_capacity(HANDOFF))) {
             break;
         }
     }
     if !batch.is_empty() {
-        // A writer that stopped says why when joined.
-        let _ = to_writer.send(batch);
+        hand_over(batch);
     }
     drop(to_writer);
+    formatters.stop();
     let (written, last) = writing
         .join()
         .map_err(|_| anyhow!("the export's writer stopped unexpectedly"))??;
@@ -712,12 +826,6 @@ async fn export(args: &ExportArgs) -> anyhow::Result<String> {
     ))
 }
 
-trait EventSink {
-    fn write(&mut self, decoder: &Decoder, row: &Row) -> anyhow::Result<()>;
-    fn flush(&mut self) -> anyhow::Result<()>;
-    fn finish(self: Box<Self>) -> anyhow::Result<()>;
-}
-
 const CSV_COLUMNS: [&str; 11] = [
     "sequence",
     "time",
@@ -732,25 +840,21 @@ const CSV_COLUMNS: [&str; 11] = [
     "data",
 ];
 
-/// JSON lines or CSV to any writer.
-enum Sink {
-    Jsonl(Box<dyn Write + Send>),
-    Csv(Box<csv::Writer<Box<dyn Write + Send>>>),
-}
-
-impl Sink {
-    fn new(format: Format, out: Box<dyn Write + Send>, header: bool) -> anyhow::Result<Self> {
-        Ok(match format {
-            Format::Csv => {
-                let mut w = csv::Writer::from_writer(out);
-                if header {
-                    w.write_record(CSV_COLUMNS)?;
-                }
-                Sink::Csv(Box::new(w))
-            }
-            _ => Sink::Jsonl(out),
-        })
-    }
+/// One event as a CSV record, in the order of `CSV_COLUMNS`.
+fn csv_record(decoder: &Decoder, row: &Row) -> anyhow::Result<[String; 11]> {
+    Ok([
+        row.sequence.to_string(),
+        rfc3339(row.time),
+        row.event_type.clone(),
+        row.source.clone(),
+        row.aggregate_id.clone(),
+        row.id.clone(),
+        row.correlation_id.clone(),
+        row.causation_id.clone(),
+        row.actor.clone(),
+        row.subject.clone(),
+        decoder.data_text(row)?,
+    ])
 }
 
 fn rfc3339(t: OffsetDateTime) -> String {
@@ -758,40 +862,47 @@ fn rfc3339(t: OffsetDateTime) -> String {
         .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
-impl EventSink for Sink {
-    fn write(&mut self, decoder: &Decoder, row: &Row) -> anyhow::Result<()> {
-        match self {
-            Sink::Jsonl(w) => {
-                serde_json::to_writer(&mut *w, &RowJson(row, &decoder.options))?;
-                w.write_all(b"\n")?;
-            }
-            Sink::Csv(w) => w.write_record([
-                row.sequence.to_string(),
-                rfc3339(row.time),
-                row.event_type.clone(),
-                row.source.clone(),
-                row.aggregate_id.clone(),
-                row.id.clone(),
-                row.correlation_id.clone(),
-                row.causation_id.clone(),
-                row.actor.clone(),
-                row.subject.clone(),
-                decoder.data_text(row)?,
-            ])?,
+/// Where the formatted batches go: a text file or the terminal (JSON lines, CSV), or a
+/// Parquet file.
+enum Sink {
+    Text(Box<dyn Write + Send>),
+    Parquet(Box<ParquetSink>),
+}
+
+impl Sink {
+    /// JSON lines or CSV to any writer; a CSV file starts with its header row when `header`.
+    fn text(format: Format, mut out: Box<dyn Write + Send>, header: bool) -> anyhow::Result<Self> {
+        if format == Format::Csv && header {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            w.write_record(CSV_COLUMNS)?;
+            out.write_all(&w.into_inner().map_err(|e| anyhow!("{}", e.error()))?)?;
+        }
+        Ok(Sink::Text(out))
+    }
+
+    fn write(&mut self, batch: Formatted) -> anyhow::Result<()> {
+        match (self, batch.body) {
+            (Sink::Text(out), Body::Text(bytes)) => out.write_all(&bytes)?,
+            (Sink::Parquet(parquet), Body::Columns(columns)) => parquet.write(*columns)?,
+            _ => bail!("a batch formatted for another kind of file"),
         }
         Ok(())
     }
 
     fn flush(&mut self) -> anyhow::Result<()> {
         match self {
-            Sink::Jsonl(w) => w.flush()?,
-            Sink::Csv(w) => w.flush()?,
+            Sink::Text(out) => out.flush()?,
+            Sink::Parquet(parquet) => parquet.flush()?,
         }
         Ok(())
     }
 
-    fn finish(mut self: Box<Self>) -> anyhow::Result<()> {
-        self.flush()
+    fn finish(self) -> anyhow::Result<()> {
+        match self {
+            Sink::Text(mut out) => out.flush()?,
+            Sink::Parquet(parquet) => parquet.finish()?,
+        }
+        Ok(())
     }
 }
 
@@ -810,37 +921,19 @@ message rentops_event {
   REQUIRED BYTE_ARRAY data (JSON);
 }";
 
-/// Parquet, a row group per `CHUNK` events (snappy-compressed columns).
-struct ParquetSink {
-    writer: SerializedFileWriter<File>,
+/// Rows of the Parquet schema, column by column.
+#[derive(Default)]
+struct Columns {
     sequence: Vec<i64>,
     time: Vec<i64>,
+    /// type, source, aggregate_id, id, correlation_id, causation_id, actor, subject, data.
     text: [Vec<ByteArray>; 9],
 }
 
-impl ParquetSink {
-    fn create(path: &Path) -> anyhow::Result<Self> {
-        let schema = Arc::new(parquet::schema::parser::parse_message_type(PARQUET_SCHEMA)?);
-        let props = Arc::new(
-            WriterProperties::builder()
-                .set_compression(parquet::basic::Compression::SNAPPY)
-                .set_created_by(format!("rentops events export {}", env!("CARGO_PKG_VERSION")))
-                .build(),
-        );
-        let file = File::create_new(path).with_context(|| format!("cannot create {}", path.display()))?;
-        Ok(Self {
-            writer: SerializedFileWriter::new(file, schema, props)?,
-            sequence: Vec::new(),
-            time: Vec::new(),
-            text: Default::default(),
-        })
-    }
-}
-
-impl EventSink for ParquetSink {
-    fn write(&mut self, decoder: &Decoder, row: &Row) -> anyhow::Result<()> {
-        self.sequence.push(i64::try_from(row.sequence)?);
+impl Columns {
+    fn push(&mut self, decoder: &Decoder, row: &Row) -> anyhow::Result<()> {
         let micros = row.time.unix_timestamp_nanos() / 1_000;
+        self.sequence.push(i64::try_from(row.sequence)?);
         self.time.push(i64::try_from(micros)?);
         let texts = [
             row.event_type.as_str(),
@@ -856,7 +949,49 @@ impl EventSink for ParquetSink {
             column.push(ByteArray::from(value));
         }
         self.text[8].push(ByteArray::from(decoder.data_text(row)?.into_bytes()));
-        if self.sequence.len() >= CHUNK {
+        Ok(())
+    }
+
+    fn append(&mut self, mut other: Columns) {
+        self.sequence.append(&mut other.sequence);
+        self.time.append(&mut other.time);
+        for (column, more) in self.text.iter_mut().zip(&mut other.text) {
+            column.append(more);
+        }
+    }
+
+    fn clear(&mut self) {
+        self.sequence.clear();
+        self.time.clear();
+        self.text.iter_mut().for_each(Vec::clear);
+    }
+}
+
+/// Parquet, a row group per `CHUNK` events or so (snappy-compressed columns).
+struct ParquetSink {
+    writer: SerializedFileWriter<File>,
+    rows: Columns,
+}
+
+impl ParquetSink {
+    fn create(path: &Path) -> anyhow::Result<Self> {
+        let schema = Arc::new(parquet::schema::parser::parse_message_type(PARQUET_SCHEMA)?);
+        let props = Arc::new(
+            WriterProperties::builder()
+                .set_compression(parquet::basic::Compression::SNAPPY)
+                .set_created_by(format!("rentops events export {}", env!("CARGO_PKG_VERSION")))
+                .build(),
+        );
+        let file = File::create_new(path).with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(Self {
+            writer: SerializedFileWriter::new(file, schema, props)?,
+            rows: Columns::default(),
+        })
+    }
+
+    fn write(&mut self, rows: Columns) -> anyhow::Result<()> {
+        self.rows.append(rows);
+        if self.rows.sequence.len() >= CHUNK {
             self.flush()?;
         }
         Ok(())
@@ -864,18 +999,18 @@ impl EventSink for ParquetSink {
 
     /// Writes the buffered rows as one row group.
     fn flush(&mut self) -> anyhow::Result<()> {
-        if self.sequence.is_empty() {
+        if self.rows.sequence.is_empty() {
             return Ok(());
         }
         let mut group = self.writer.next_row_group()?;
-        for ints in [&self.sequence, &self.time] {
+        for ints in [&self.rows.sequence, &self.rows.time] {
             let mut column = group
                 .next_column()?
                 .ok_or_else(|| anyhow!("parquet schema: a column is missing"))?;
             column.typed::<Int64Type>().write_batch(ints, None, None)?;
             column.close()?;
         }
-        for texts in &self.text {
+        for texts in &self.rows.text {
             let mut column = group
                 .next_column()?
                 .ok_or_else(|| anyhow!("parquet schema: a column is missing"))?;
@@ -883,9 +1018,7 @@ impl EventSink for ParquetSink {
             column.close()?;
         }
         group.close()?;
-        self.sequence.clear();
-        self.time.clear();
-        self.text.iter_mut().for_each(Vec::clear);
+        self.rows.clear();
         Ok(())
     }
 

@@ -1,7 +1,8 @@
 //! `rentops events export` and `rentops events tail` against a real order service's stream (on a
 //! real nats-server): every event decoded by its type, filtered by type and aggregate, written as
 //! JSON lines, CSV and Parquet, and a long export interrupted and continued from its position with
-//! nothing missing and nothing twice.
+//! nothing missing and nothing twice; a stream of many batches exported in order by the export's
+//! formatter threads.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -305,4 +306,135 @@ async fn an_analyst_exports_and_tails_the_order_stream() {
     assert!(!ok && err.contains("--aggregate"), "{err}");
 
     service.stop().await;
+}
+
+/// A stream longer than a batch of the export's formatters, than their queue and than a chunk
+/// of the position, each event's body telling its place: the export writes every event once, in
+/// stream order with its own body, whichever formatter thread took which batch; interrupted
+/// past a chunk and continued from its position, the same; Parquet has the same rows in order.
+#[tokio::test]
+async fn a_long_export_keeps_the_stream_order_across_its_threads() {
+    use prost::Message as _;
+    use rentops_eventstore::{AppendRequest, EventStore, NewEvent, StreamSettings};
+    use rentops_proto::order as opb;
+
+    rentops_testkit::init_tracing();
+    let nats = NatsServer::start().await.unwrap();
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    rentops_eventstore::ensure_stream(
+        &async_nats::jetstream::new(client.clone()),
+        &StreamSettings::for_service("order", 1),
+    )
+    .await
+    .unwrap();
+    let store = EventStore::new(client, "ORDER", "order");
+    // 25 orders of 900 events each, appended order by order in atomic batches: 22,500 events.
+    let (orders, per_order) = (25usize, 900usize);
+    let total = orders * per_order;
+    for o in 0..orders {
+        let order_id = format!("O{o:03}");
+        let events: Vec<NewEvent> = (0..per_order)
+            .map(|i| NewEvent {
+                name: "OrderPlaced",
+                payload: opb::OrderPlaced {
+                    order_id: order_id.clone(),
+                    channel_order_ref: format!("REF-{}", o * per_order + i + 1),
+                    ..Default::default()
+                }
+                .encode_to_vec()
+                .into(),
+            })
+            .collect();
+        let request_id = format!("fill-{o}");
+        let req = AppendRequest {
+            aggregate_type: "order",
+            aggregate_id: &order_id,
+            expected: 0,
+            request_id: &request_id,
+            fingerprint: None,
+            correlation_id: &request_id,
+            causation_id: &request_id,
+            actor: "test",
+            time: time::OffsetDateTime::now_utc(),
+        };
+        store.append(&req, &events).await.unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let nats_url = nats.url();
+    let env = [("RENTOPS_NATS_URL", nats_url.as_str())];
+    // Sequence n carries REF-n.
+    let in_order = |rows: &[Value], count: usize| {
+        assert_eq!(rows.len(), count);
+        for (n, row) in (1..).zip(rows) {
+            assert_eq!(row["sequence"], n);
+            assert_eq!(row["data"]["channel_order_ref"], format!("REF-{n}"), "{row}");
+        }
+    };
+
+    let all = dir.path().join("all.jsonl");
+    let (ok, out, err) = rentops(
+        &env,
+        &[
+            "events",
+            "export",
+            "--service",
+            "order",
+            "--out",
+            all.to_str().unwrap(),
+            "--quiet",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}{out}");
+    in_order(&lines(&all), total);
+
+    // Interrupted after 12,345 events (past the first record of the position), then continued.
+    let resumed = dir.path().join("resumed.jsonl");
+    let position = dir.path().join("resumed.position");
+    let export = [
+        "events",
+        "export",
+        "--service",
+        "order",
+        "--out",
+        resumed.to_str().unwrap(),
+        "--position",
+        position.to_str().unwrap(),
+        "--quiet",
+    ];
+    let (ok, out, err) = rentops(&env, &[&export[..], &["--limit", "12345"]].concat()).await;
+    assert!(ok, "{err}{out}");
+    in_order(&lines(&resumed), 12_345);
+    let (ok, out, err) = rentops(&env, &export).await;
+    assert!(ok, "{err}{out}");
+    in_order(&lines(&resumed), total);
+
+    let parquet_path = dir.path().join("all.parquet");
+    let (ok, out, err) = rentops(
+        &env,
+        &[
+            "events",
+            "export",
+            "--service",
+            "order",
+            "--format",
+            "parquet",
+            "--out",
+            parquet_path.to_str().unwrap(),
+            "--quiet",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}{out}");
+    let file = SerializedFileReader::new(std::fs::File::open(&parquet_path).unwrap()).unwrap();
+    let mut sequences = Vec::with_capacity(total);
+    for row in file.get_row_iter(None).unwrap() {
+        let row = row.unwrap();
+        for (name, field) in row.get_column_iter() {
+            if let ("sequence", Field::Long(s)) = (name.as_str(), field) {
+                sequences.push(*s);
+            }
+        }
+    }
+    assert_eq!(sequences, (1..=total as i64).collect::<Vec<_>>());
 }
