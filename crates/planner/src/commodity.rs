@@ -77,6 +77,15 @@ fn weights(orders: usize, links: usize, max_travel: i64) -> Weights {
     }
 }
 
+/// What a timeline event is for: car `ci`'s start, candidate `i`'s return (ready again), or
+/// departure `d` (so that the sweep over a station's events tells each its timeline node).
+#[derive(Debug, Clone, Copy)]
+enum Event {
+    Start(usize),
+    Back(usize),
+    Leave(usize),
+}
+
 enum Kind {
     Source,
     Car(usize),
@@ -215,29 +224,43 @@ fn run(
     }
     let model = p.cars[cars[0]].model;
     let nj = jobs.len();
-    // Local index of each candidate order.
-    let mut local = std::collections::BTreeMap::new();
-    for (i, &j) in jobs.iter().enumerate() {
-        local.insert(j, i);
+    // Local index of each candidate order. Every caller passes `jobs` ascending (filtered from
+    // all orders in index order), and then a binary search finds it; a map otherwise (the last
+    // index of an order given twice, as before).
+    let ascending = jobs.windows(2).all(|w| w[0] < w[1]);
+    let mut local_map = std::collections::BTreeMap::new();
+    if !ascending {
+        for (i, &j) in jobs.iter().enumerate() {
+            local_map.insert(j, i);
+        }
     }
+    let local = |j: usize| -> Option<usize> {
+        if ascending {
+            jobs.binary_search(&j).ok()
+        } else {
+            local_map.get(&j).copied()
+        }
+    };
 
     // Timeline events per station: a car becomes ready there (kind 0) or leaves there for a
     // pickup (kind 1); ready before leave at the same moment, as `free == leave` is allowed.
-    let mut events: Vec<Vec<(i64, u8)>> = vec![Vec::new(); ns];
+    // Each event names what it is for (`Event`), so that one sweep in time order gives every
+    // start, return and departure its timeline node, with no search per arc.
+    let mut events: Vec<Vec<(i64, u8, Event)>> = vec![Vec::new(); ns];
     let mut earliest = vec![i64::MAX; ns];
-    for &c in cars {
+    for (ci, &c) in cars.iter().enumerate() {
         let s = ctx.start[c];
-        events[s.station].push((s.ready, 0));
+        events[s.station].push((s.ready, 0, Event::Start(ci)));
         earliest[s.station] = earliest[s.station].min(s.ready);
     }
-    for &j in jobs {
+    for (i, &j) in jobs.iter().enumerate() {
         let o = &p.jobs[j];
         let r = p.ready_after(j);
-        events[o.return_station].push((r, 0));
+        events[o.return_station].push((r, 0, Event::Back(i)));
         earliest[o.return_station] = earliest[o.return_station].min(r);
     }
     // Departures (station, local order, leave time).
-    let mut deps: Vec<(usize, usize, i64)> = Vec::new();
+    let mut deps: Vec<(usize, usize, i64)> = Vec::with_capacity(nj * ns);
     for (i, &j) in jobs.iter().enumerate() {
         let o = &p.jobs[j];
         for a in 0..ns {
@@ -248,20 +271,25 @@ fn run(
             if single && p.leave_time(cars[0], a, t, j).is_none() {
                 continue;
             }
+            events[a].push((t, 1, Event::Leave(deps.len())));
             deps.push((a, i, t));
-            events[a].push((t, 1));
         }
     }
     // One timeline node per run of "ready" events and the departures after it: every car
     // ready within the run may take every departure up to the next run, so nothing is lost by
-    // merging them. Its key for the topological order is the run's last ready moment.
-    let mut group: Vec<Vec<Option<usize>>> = vec![Vec::new(); ns];
+    // merging them. Its key for the topological order is the run's last ready moment. Events
+    // at the same moment and of the same kind fall into the same run, whatever they are for.
     let mut gtime: Vec<Vec<i64>> = vec![Vec::new(); ns];
+    // Per start, return and departure: (station, run at that station), when there is one.
+    let mut start_run: Vec<Option<(usize, usize)>> = vec![None; cars.len()];
+    let mut back_run: Vec<Option<(usize, usize)>> = vec![None; nj];
+    let mut dep_run: Vec<Option<(usize, usize)>> = vec![None; deps.len()];
     for a in 0..ns {
-        events[a].sort_unstable();
-        events[a].dedup();
+        // By moment and kind only: what events of the same moment and kind are for does not
+        // change their run.
+        events[a].sort_unstable_by_key(|&(t, kind, _)| (t, kind));
         let mut last_kind = 1u8;
-        for &(t, kind) in &events[a] {
+        for &(t, kind, what) in &events[a] {
             if kind == 0 {
                 if last_kind == 1 {
                     gtime[a].push(t);
@@ -270,17 +298,19 @@ fn run(
                 }
             }
             last_kind = kind;
-            group[a].push(gtime[a].len().checked_sub(1));
+            let run = gtime[a].len().checked_sub(1).map(|g| (a, g));
+            match what {
+                Event::Start(ci) => start_run[ci] = run,
+                Event::Back(i) => back_run[i] = run,
+                Event::Leave(d) => dep_run[d] = run,
+            }
         }
     }
     let mut tl_base = vec![0usize; ns + 1];
     for a in 0..ns {
         tl_base[a + 1] = tl_base[a] + gtime[a].len();
     }
-    let tl_index = |a: usize, t: i64, kind: u8| -> Option<usize> {
-        let k = events[a].binary_search(&(t, kind)).ok()?;
-        group[a][k].map(|g| tl_base[a] + g)
-    };
+    let tl_index = |run: Option<(usize, usize)>| run.map(|(a, g)| tl_base[a] + g);
 
     // Previous links among the candidates.
     let mut car_links: Vec<(usize, usize)> = Vec::new(); // (car local, order local)
@@ -289,7 +319,7 @@ fn run(
     let link_jobs: &[usize] = if relaxed { &[] } else { jobs };
     for (ci, &c) in link_cars.iter().enumerate() {
         if let Some(j) = ctx.prev_first[c]
-            && let Some(&jl) = local.get(&j)
+            && let Some(jl) = local(j)
         {
             let s = ctx.start[c];
             if p.leave_time(c, s.station, s.ready, j).is_some() {
@@ -300,7 +330,7 @@ fn run(
     let mut job_links: Vec<(usize, usize)> = Vec::new(); // (from local, to local)
     for (il, &i) in link_jobs.iter().enumerate() {
         if let Some(j) = ctx.prev_next[i]
-            && let Some(&jl) = local.get(&j)
+            && let Some(jl) = local(j)
         {
             let from = p.jobs[i].return_station;
             let ok = if single {
@@ -342,7 +372,8 @@ fn run(
         keys.push((p.jobs[j].pickup_at, 3, i, Kind::Out(i)));
     }
     keys.push((i64::MAX, 4, 0, Kind::Sink));
-    keys.sort_by_key(|k| (k.0, k.1, k.2));
+    // The keys are distinct, so the unstable sort gives the one order there is.
+    keys.sort_unstable_by_key(|k| (k.0, k.1, k.2));
     let nn = keys.len();
     let mut car_node = vec![0usize; cars.len()];
     let mut tl_node = vec![0usize; tl_base[ns]];
@@ -360,13 +391,13 @@ fn run(
     let sink = nn - 1;
     let many = cars.len() as i32;
     let mut net = Network::new(nn);
+    net.reserve(2 * cars.len() + car_links.len() + tl_base[ns] + deps.len() + 2 * nj + job_links.len());
     const NONE: usize = usize::MAX;
     let mut src_arc = vec![NONE; cars.len()];
     let mut start_arc = vec![NONE; cars.len()];
-    for (ci, &c) in cars.iter().enumerate() {
+    for ci in 0..cars.len() {
         src_arc[ci] = net.add_arc(0, car_node[ci], 1, 0).unwrap_or(NONE);
-        let s = ctx.start[c];
-        if let Some(t) = tl_index(s.station, s.ready, 0) {
+        if let Some(t) = tl_index(start_run[ci]) {
             start_arc[ci] = net.add_arc(car_node[ci], tl_node[t], 1, 0).unwrap_or(NONE);
         }
     }
@@ -389,9 +420,9 @@ fn run(
         }
     }
     let mut dep_arc = Vec::with_capacity(deps.len());
-    for &(a, i, t) in &deps {
+    for (d, &(a, i, _)) in deps.iter().enumerate() {
         let o = &p.jobs[jobs[i]];
-        let id = match tl_index(a, t, 1) {
+        let id = match tl_index(dep_run[d]) {
             Some(tn) => net
                 .add_arc(tl_node[tn], in_node[i], 1, w.reloc * p.travel(a, o.pickup_station))
                 .unwrap_or(NONE),
@@ -423,7 +454,7 @@ fn run(
             _ => w.serve - upg,
         };
         serve_arc[i] = net.add_arc(in_node[i], out_node[i], 1, -reward).unwrap_or(NONE);
-        if let Some(t) = tl_index(o.return_station, p.ready_after(j), 0) {
+        if let Some(t) = tl_index(back_run[i]) {
             back_arc[i] = net.add_arc(out_node[i], tl_node[t], 1, 0).unwrap_or(NONE);
         }
     }

@@ -39,6 +39,26 @@ pub struct Search<'a> {
     swept: Option<(Vec<Vec<usize>>, Vec<bool>)>,
     /// Commodities whose cars a kept reassignment changed, for a later relocation re-solve.
     pub reassigned: Vec<bool>,
+    /// Per order, what the fit tests read of it (`Timing`), in one small record: the local
+    /// moves test fits millions of times, and an order's whole `Job` spans a cache line.
+    timing: Vec<Timing>,
+    /// Per car, its model and whether it has any blocked window (else a fit needs no window
+    /// test).
+    car_model: Vec<usize>,
+    car_windows: Vec<bool>,
+}
+
+/// The part of an order a fit test reads.
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    pickup_at: i64,
+    /// `Problem::ready_after`: return plus turnaround.
+    ready: i64,
+    /// Return minus pickup (what the order adds to its car's usage).
+    span: i64,
+    pickup_station: usize,
+    return_station: usize,
+    model: usize,
 }
 
 impl<'a> Search<'a> {
@@ -154,6 +174,21 @@ impl<'a> Search<'a> {
             fit_cache: vec![None; nj],
             swept: None,
             reassigned: vec![false; nk],
+            timing: p
+                .jobs
+                .iter()
+                .enumerate()
+                .map(|(j, o)| Timing {
+                    pickup_at: o.pickup_at,
+                    ready: p.ready_after(j),
+                    span: o.return_at - o.pickup_at,
+                    pickup_station: o.pickup_station,
+                    return_station: o.return_station,
+                    model: o.model,
+                })
+                .collect(),
+            car_model: p.cars.iter().map(|c| c.model).collect(),
+            car_windows: p.cars.iter().map(|c| !c.blocked.is_empty()).collect(),
             // Cars of the order's own model first: an ejection chain takes the first car an
             // order fits into, and an upgrade where an exact car fits is a needless one.
             cars_for_model: (0..nm)
@@ -227,8 +262,7 @@ impl<'a> Search<'a> {
                 self.car_of[j] = None;
             }
         }
-        let p = self.p;
-        self.usage[c] = chain.iter().map(|&j| p.jobs[j].return_at - p.jobs[j].pickup_at).sum();
+        self.usage[c] = chain.iter().map(|&j| self.timing[j].span).sum();
         for &j in &chain {
             self.car_of[j] = Some(c);
         }
@@ -262,8 +296,8 @@ impl<'a> Search<'a> {
         let chains = commodity::solve(&self.ctx(), &cars, &jobs, &mut usage);
         // Only a strictly better solution replaces the current one: equal-cost alternatives
         // would move orders for nothing (stability) and could make the rounds cycle.
-        let old: Vec<Vec<usize>> = cars.iter().map(|&c| self.chains[c].clone()).collect();
-        if self.score(&cars, &chains) <= self.score(&cars, &old) {
+        let now = cars.iter().map(|&c| (c, self.chains[c].as_slice()));
+        if self.score(&cars, &chains) <= self.score_of(now) {
             return Vec::new();
         }
         for (ci, chain) in chains.into_iter().enumerate() {
@@ -282,9 +316,15 @@ impl<'a> Search<'a> {
     /// The lexicographic objective of a commodity's chains: (served, fewer upgrades, fewer
     /// relocation minutes, more previous-plan links kept).
     fn score(&self, cars: &[usize], chains: &[Vec<usize>]) -> (usize, i64, i64, usize) {
+        self.score_of(cars.iter().zip(chains).map(|(&c, chain)| (c, chain.as_slice())))
+    }
+
+    /// [`Search::score`] of the given (car, chain) pairs, so that the current chains are
+    /// scored where they are, without copies.
+    fn score_of<'c>(&self, chains: impl Iterator<Item = (usize, &'c [usize])>) -> (usize, i64, i64, usize) {
         let p = self.p;
         let (mut served, mut upgrades, mut reloc, mut links) = (0usize, 0i64, 0i64, 0usize);
-        for (&c, chain) in cars.iter().zip(chains) {
+        for (c, chain) in chains {
             served += chain.len();
             let mut at = self.start[c].station;
             let mut before: Option<usize> = None;
@@ -357,8 +397,7 @@ impl<'a> Search<'a> {
     pub fn objective(&self) -> (usize, i64, i64, usize) {
         let mut total = (self.fixed.iter().filter(|f| f.is_some()).count(), 0, 0, 0);
         for cars in &self.commodities {
-            let chains: Vec<Vec<usize>> = cars.iter().map(|&c| self.chains[c].clone()).collect();
-            let sc = self.score(cars, &chains);
+            let sc = self.score_of(cars.iter().map(|&c| (c, self.chains[c].as_slice())));
             total = (total.0 + sc.0, total.1 + sc.1, total.2 + sc.2, total.3 + sc.3);
         }
         total
@@ -544,7 +583,6 @@ impl<'a> Search<'a> {
         if !(gain || (free_here && movable)) {
             return None;
         }
-        let snapshot = self.chains.clone();
         let mut usage = self.usage.clone();
         for &c in &cars {
             usage[c] = 0;
@@ -552,6 +590,13 @@ impl<'a> Search<'a> {
         let chains = commodity::solve_delta(&self.ctx(), &cars, &jobs, &delta, &mut usage);
         if cars.iter().zip(&chains).all(|(&c, chain)| self.chains[c] == *chain) {
             return None;
+        }
+        // The chains before the move, of the cars it changes only (a whole copy of the plan per
+        // move would cost more than most moves): commodity `k`'s and the gaps' before they
+        // change, the cars the ejection chains change from their first journal entry.
+        let mut snapshot: Vec<Option<Vec<usize>>> = vec![None; p.cars.len()];
+        for &c in &cars {
+            snapshot[c] = Some(self.chains[c].clone());
         }
         let mut taken = vec![false; p.jobs.len()];
         for chain in &chains {
@@ -563,12 +608,13 @@ impl<'a> Search<'a> {
         // (travel times need not obey the triangle inequality) is freed too.
         let mut touched: Vec<usize> = cars.clone();
         let mut gaps = Vec::new();
-        for c in 0..p.cars.len() {
+        for (c, before) in snapshot.iter_mut().enumerate() {
             if self.commodity_of[c] == k || !self.chains[c].iter().any(|&j| taken[j]) {
                 continue;
             }
             let rest: Vec<usize> = self.chains[c].iter().copied().filter(|&j| !taken[j]).collect();
             let kept = self.verified(c, &rest);
+            *before = Some(self.chains[c].clone());
             gaps.push(c);
             self.set_chain(c, kept);
         }
@@ -585,7 +631,8 @@ impl<'a> Search<'a> {
         // The gaps go to the free orders (an exact car first), then the released orders are
         // re-placed by ejection chains.
         for &c in &gaps {
-            released.extend(snapshot[c].iter().copied().filter(|&j| self.car_of[j].is_none()));
+            let before = snapshot[c].as_deref().unwrap_or_default();
+            released.extend(before.iter().copied().filter(|&j| self.car_of[j].is_none()));
         }
         let mut free: Vec<usize> = (0..p.jobs.len())
             .filter(|&j| self.fixed[j].is_none() && self.car_of[j].is_none())
@@ -613,13 +660,22 @@ impl<'a> Search<'a> {
                 let mut journal = Vec::new();
                 let mut b = budget;
                 self.augment(u, 1, &mut journal, &mut b);
-                touched.extend(journal.iter().map(|(c, _)| *c));
+                for (c, chain) in journal {
+                    touched.push(c);
+                    // The first entry of a car not changed before is its chain before the move.
+                    if snapshot[c].is_none() {
+                        snapshot[c] = Some(chain);
+                    }
+                }
             }
         }
         self.fit_cache.iter_mut().for_each(|x| *x = None);
         touched.sort_unstable();
         touched.dedup();
-        let old: Vec<Vec<usize>> = touched.iter().map(|&c| snapshot[c].clone()).collect();
+        let old: Vec<Vec<usize>> = touched
+            .iter()
+            .map(|&c| snapshot[c].take().unwrap_or_default())
+            .collect();
         let new: Vec<Vec<usize>> = touched.iter().map(|&c| self.chains[c].clone()).collect();
         // Kept only for more orders served, or as many with fewer upgrades: relocation alone is
         // left to the block-coordinate rounds, where it is cheaper.
@@ -774,59 +830,61 @@ impl<'a> Search<'a> {
     }
 
     fn fits_in(&self, c: usize, chain: &[usize], u: usize) -> Option<usize> {
-        let p = self.p;
-        if p.serves(p.cars[c].model, p.jobs[u].model) == Serves::No {
+        let tu = self.timing[u];
+        if self.p.serves(self.car_model[c], tu.model) == Serves::No {
             return None;
         }
-        let pu = p.jobs[u].pickup_at;
-        let pos = chain.partition_point(|&j| p.jobs[j].pickup_at <= pu);
-        let s = if pos == 0 {
-            self.start[c]
-        } else {
-            let q = chain[pos - 1];
-            Start {
-                station: p.jobs[q].return_station,
-                ready: p.ready_after(q),
-            }
+        let pos = chain.partition_point(|&j| self.timing[j].pickup_at <= tu.pickup_at);
+        let (at, ready) = match pos.checked_sub(1).and_then(|i| chain.get(i)) {
+            None => (self.start[c].station, self.start[c].ready),
+            Some(&q) => (self.timing[q].return_station, self.timing[q].ready),
         };
-        p.leave_time(c, s.station, s.ready, u)?;
-        if let Some(&n) = chain.get(pos) {
-            p.leave_time(c, p.jobs[u].return_station, p.ready_after(u), n)?;
+        if !self.may_leave(c, at, ready, u) {
+            return None;
+        }
+        if let Some(&n) = chain.get(pos)
+            && !self.may_leave(c, tu.return_station, tu.ready, n)
+        {
+            return None;
         }
         Some(pos)
+    }
+
+    /// `Problem::leave_time(c, at, ready, j).is_some()`, from the order's `Timing`, and the
+    /// window test only for a car that has windows.
+    fn may_leave(&self, c: usize, at: usize, ready: i64, j: usize) -> bool {
+        let t = self.timing[j];
+        if ready > t.pickup_at - self.p.travel(at, t.pickup_station) {
+            return false;
+        }
+        !self.car_windows[c] || self.p.leave_time(c, at, ready, j).is_some()
     }
 
     /// Whether car `c`, whose (feasible) `chain` this is, may serve `chain[..a]`, then `u`,
     /// then `chain[b..]`: the same answer as `feasible` on that chain, checking only `u`'s
     /// neighbours.
     fn fits_between(&self, c: usize, chain: &[usize], a: usize, b: usize, u: usize) -> bool {
-        let p = self.p;
-        if p.serves(p.cars[c].model, p.jobs[u].model) == Serves::No {
+        let tu = self.timing[u];
+        if self.p.serves(self.car_model[c], tu.model) == Serves::No {
             return false;
         }
-        let s = match a.checked_sub(1).and_then(|i| chain.get(i)) {
-            None => self.start[c],
-            Some(&q) => Start {
-                station: p.jobs[q].return_station,
-                ready: p.ready_after(q),
-            },
+        let (at, ready) = match a.checked_sub(1).and_then(|i| chain.get(i)) {
+            None => (self.start[c].station, self.start[c].ready),
+            Some(&q) => (self.timing[q].return_station, self.timing[q].ready),
         };
-        if p.leave_time(c, s.station, s.ready, u).is_none() {
+        if !self.may_leave(c, at, ready, u) {
             return false;
         }
         match chain.get(b) {
             None => true,
-            Some(&n) => p.leave_time(c, p.jobs[u].return_station, p.ready_after(u), n).is_some(),
+            Some(&n) => self.may_leave(c, tu.return_station, tu.ready, n),
         }
     }
 
-    /// Cars that may serve order `j`'s model, by index.
-    fn candidates(&self, j: usize) -> &[usize] {
-        &self.cars_for_model[self.p.jobs[j].model]
-    }
-
     fn insert_at(&mut self, c: usize, u: usize, pos: usize) {
-        let mut chain = self.chains[c].clone();
+        // Taken rather than copied: every order of the old chain is in the new one, so
+        // `set_chain` need not see the old chain to clear its orders' car first.
+        let mut chain = std::mem::take(&mut self.chains[c]);
         chain.insert(pos, u);
         self.set_chain(c, chain);
     }
@@ -894,8 +952,11 @@ impl<'a> Search<'a> {
         if depth == 0 {
             return false;
         }
-        let cands: Vec<usize> = self.candidates(u).to_vec();
-        for &c in &cands {
+        // By place, not through a borrowed list: `eject_into` needs `self` mutably, and
+        // `cars_for_model` never changes after `Search::new`.
+        let model = self.p.jobs[u].model;
+        for i in 0..self.cars_for_model[model].len() {
+            let c = self.cars_for_model[model][i];
             if journal.iter().any(|(d, _)| *d == c) {
                 continue;
             }
@@ -921,10 +982,9 @@ impl<'a> Search<'a> {
         journal: &mut Vec<(usize, Vec<usize>)>,
         budget: &mut usize,
     ) -> Option<bool> {
-        let p = self.p;
-        let chain = self.chains[c].clone();
-        let pu = p.jobs[u].pickup_at;
-        let pos = chain.partition_point(|&j| p.jobs[j].pickup_at <= pu);
+        let pu = self.timing[u].pickup_at;
+        let pos = self.chains[c].partition_point(|&j| self.timing[j].pickup_at <= pu);
+        let len = self.chains[c].len();
         // Remove one or two consecutive orders next to the insertion point.
         for (a, b) in [
             (pos.wrapping_sub(1), pos),
@@ -933,7 +993,7 @@ impl<'a> Search<'a> {
             (pos.wrapping_sub(2), pos),
             (pos, pos + 2),
         ] {
-            if !(a < b && b <= chain.len()) {
+            if !(a < b && b <= len) {
                 continue;
             }
             if *budget == 0 {
@@ -942,16 +1002,18 @@ impl<'a> Search<'a> {
             *budget -= 1;
             // The chain is feasible, and the state after an order is its return: only
             // `u` after `chain[a - 1]` and `chain[b]` after `u` need checking.
-            if !self.fits_between(c, &chain, a, b, u) {
+            // Car `c`'s chain is what it was on entry here: a failed window is rolled back.
+            if !self.fits_between(c, &self.chains[c], a, b, u) {
                 continue;
             }
+            let chain = self.chains[c].clone();
             let mut next: Vec<usize> = chain[..a].to_vec();
             next.push(u);
             next.extend_from_slice(&chain[b..]);
             debug_assert!(self.feasible(c, &next));
             let ejected: Vec<usize> = chain[a..b].to_vec();
             let mark = journal.len();
-            journal.push((c, chain.clone()));
+            journal.push((c, chain));
             self.set_chain(c, next);
             let mut ok = true;
             for &e in &ejected {
