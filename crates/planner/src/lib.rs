@@ -112,6 +112,19 @@
 //!   takes a third by upgrade, and the pool serves a free order in their place), which moves
 //!   changing a few cars in a time window cannot reach and the sweeps do not price. Only after
 //!   a Lagrangian search, not when re-planning.
+//! * **Pair exchanges** (`Search::pair_exchanges`, after the group re-solves). For every two
+//!   pools where one (the taker) may serve orders the other (the giver) serves by upgrade,
+//!   those orders are offered to the taker, each worth one order less its upgrade there less
+//!   what the giver loses without it — the giver's flow re-solved as a whole without that
+//!   order (a warm sub-problem solve per order), so that it may reroute all its cars to serve
+//!   a free order, or drop another upgraded one, in its place. The taker is solved exactly at
+//!   these weights, the giver over what it left (each taken order alone when several together
+//!   fail), and the result kept when the pair serves more orders, or as many with fewer
+//!   upgrades; then the relocation rounds on the two pools, and the plan before comes back
+//!   unless the finished one is better. This is the exchange between two pools that the
+//!   sweeps price only by a direct refill of the gap, and that no move of a few cars reaches
+//!   (gen:2000:600:16: two upgrades fewer). Not when re-planning
+//!   (`PlanOptions::pair_exchanges`).
 //! * **Lagrangian search** (`bound::lagrangian`). Pricing the constraint "each order is served
 //!   once" decouples the commodities; each is solved exactly for the priced weights (network
 //!   simplex warm-started between iterations), which bounds the optimum — the bound's limit is
@@ -153,7 +166,7 @@
 //! Small instances (up to `exact_max_orders` plannable orders) are always solved and proven
 //! exactly; the other objectives (upgrades, relocation, stability) are optimised exactly per
 //! commodity and by the local searches across commodities (reassignment sweeps, upgrade
-//! chains, neighbourhood and group re-solves): on city-3days 37 upgrades, where the fewest among plans
+//! chains, neighbourhood and group re-solves, pair exchanges): on city-3days 37 upgrades, where the fewest among plans
 //! serving 1793 is 35 (an external MILP solver).
 //! Nothing proves the upgrade count minimal on large instances.
 //!
@@ -250,6 +263,11 @@ pub struct PlanOptions {
     /// (`Search::group_resolves`; one plan recovery every 3 iterations). Run where the sweeps
     /// run, and only after a Lagrangian search (whose prices and sub-problems it reuses).
     pub group_iterations: usize,
+    /// Pair exchanges on the finished plan: for every two pools of which one may serve orders
+    /// the other holds by upgrade, those orders are offered to it, each priced by what the
+    /// other pool, re-solved as a whole, loses without it (`Search::pair_exchanges`). Run where
+    /// the sweeps run.
+    pub pair_exchanges: bool,
 }
 
 impl Default for PlanOptions {
@@ -268,6 +286,7 @@ impl Default for PlanOptions {
             upgrade_chain_budget: 4_000,
             neighbourhood_nodes: 500,
             group_iterations: 3,
+            pair_exchanges: true,
         }
     }
 }
@@ -295,6 +314,10 @@ const GROUP_RECOVER_EVERY: usize = 3;
 /// Candidate orders solved over by all group re-solves of a plan together, at most (city-3days
 /// uses about 190,000 of them with 3 iterations).
 const GROUP_WORK: usize = 1_000_000;
+
+/// Sub-problem solves of all pair exchanges of a plan together, at most (city-3days and
+/// gen:2000:600:16 count about 40 of them: pools built, losses priced, single orders tried).
+const PAIR_WORK: usize = 20_000;
 
 /// Passes of the upgrade chains at most (they stop earlier once a pass keeps nothing).
 const UPGRADE_CHAIN_PASSES: usize = 4;
@@ -403,6 +426,21 @@ pub fn plan(instance: &Instance, options: &PlanOptions) -> Result<PlanOutcome, P
             if s.group_resolves(Some(dual), options.group_iterations, GROUP_RECOVER_EVERY, &mut work) > 0 {
                 s.settle(options.ejection_budget);
                 local(&mut s);
+                let touched = std::mem::replace(&mut s.reassigned, vec![false; s.commodities.len()]);
+                s.rounds(RELOCATION_ROUNDS, Some(&touched));
+                s.settle(options.ejection_budget);
+                if s.objective() <= before.0 {
+                    s.restore(before.1);
+                }
+            }
+        }
+        if options.pair_exchanges {
+            // Orders exchanged between two pools, each re-solved as a whole (see
+            // `Search::pair_exchanges`), then the relocation rounds on the pools changed; kept
+            // only when the finished plan is better than the one before.
+            let before = (s.objective(), s.chains.clone());
+            let mut work = PAIR_WORK;
+            if s.pair_exchanges(&mut work) > 0 {
                 let touched = std::mem::replace(&mut s.reassigned, vec![false; s.commodities.len()]);
                 s.rounds(RELOCATION_ROUNDS, Some(&touched));
                 s.settle(options.ejection_budget);

@@ -4,6 +4,7 @@
 
 mod group;
 mod hood;
+mod pair;
 
 pub use group::Lagrangian;
 

@@ -1,0 +1,422 @@
+//! Pair exchanges (`Search::pair_exchanges`): two pooled commodities, one of which may serve
+//! some of the other's orders (by upgrade, or the other way round), exchange orders while each
+//! pool's flow is re-solved as a whole, everything else fixed.
+
+use std::cmp::Reverse;
+
+use super::Search;
+use crate::commodity::{self, Sub};
+use crate::problem::Serves;
+
+/// What serving an order is worth in the pools' weighted sub-problems: an upgrade costs one,
+/// far less than an order (any number of upgrades a pool can have stays below one order).
+const ORDER: i64 = 1 << 20;
+
+/// Orders of the giver tried one at a time when the taker's choice of several fails together.
+const SINGLES: usize = 16;
+
+/// A pool's weighted sub-problem over every plannable order its model may serve (the orders
+/// outside the pair are forbidden by their weight), built once per pass and re-solved warm.
+struct Pool {
+    cands: Vec<usize>,
+    /// Per candidate, whether the pool serves it by upgrade.
+    upgrade: Vec<bool>,
+    sub: Sub,
+    /// Per order the pool holds, what the pool loses without it (`Search::pair_exchange`),
+    /// once computed; cleared when a move changes the plan.
+    loss: Vec<Option<i64>>,
+    /// This pool's best value over its own orders and the free ones, once computed.
+    base: Option<i64>,
+}
+
+impl Pool {
+    /// Each candidate's weight: one order less its upgrade when `open` and not `forbid`den,
+    /// else below zero (never served).
+    fn weights(&self, open: &[bool], forbid: impl Fn(usize) -> bool) -> Vec<i64> {
+        self.cands
+            .iter()
+            .zip(&self.upgrade)
+            .map(|(&j, &up)| {
+                if open[j] && !forbid(j) {
+                    ORDER - i64::from(up)
+                } else {
+                    -ORDER
+                }
+            })
+            .collect()
+    }
+
+    /// The pool's best value over the orders `own` allows, computed once (see `loss`).
+    fn base(&mut self, own: &[bool]) -> i64 {
+        if let Some(b) = self.base {
+            return b;
+        }
+        let b = self.solve(&self.weights(own, |_| false)).0;
+        self.base = Some(b);
+        b
+    }
+
+    /// Solves at `weight`; the value served and the orders served (ascending).
+    fn solve(&mut self, weight: &[i64]) -> (i64, Vec<usize>) {
+        self.sub.solve(weight);
+        let mut value = 0;
+        let mut served = Vec::new();
+        for (x, &j) in self.cands.iter().enumerate() {
+            if self.sub.served[x] && weight[x] > 0 {
+                value += weight[x];
+                served.push(j);
+            }
+        }
+        (value, served)
+    }
+}
+
+impl Search<'_> {
+    /// Pair exchanges: for every two pools (commodities of several cars) where one, the taker,
+    /// may serve orders the other, the giver, serves by upgrade, those orders are offered to the
+    /// taker, each worth one order less its upgrade there less what the giver loses without it:
+    /// the giver re-solved as a whole, over its own orders and the free ones, without that order
+    /// (warm, one sub-problem solve per order, kept for every taker until a move is made), so
+    /// that the giver may reroute all its cars to take a free order, or drop another upgraded
+    /// one, in its place. The taker is solved exactly at these weights over its own orders, the
+    /// free ones and the offered ones, then the giver over what the taker left (its orders, the
+    /// free ones, the taker's it dropped); when the giver cannot make up for several taken
+    /// orders together (their losses were priced one at a time), each is tried alone. The
+    /// pair's new plan is kept when it serves more orders, or as many with fewer upgrades, each
+    /// pool then solved exactly over its share (relocation, car choice) and verified. This is
+    /// the exchange in which two pools' flows each change as a whole (an upgraded order dropped,
+    /// another moved from one pool to the other, a free order served in its place), which the
+    /// sweeps (a displaced order priced by one direct refill of its gap), the chains and
+    /// neighbourhoods (a few cars) and a Lagrangian relaxation of the pair (RESULTS.md) do not
+    /// reach. `work` bounds the sub-problem solves; returns the exchanges kept.
+    pub fn pair_exchanges(&mut self, work: &mut usize) -> usize {
+        let p = self.p;
+        let nk = self.commodities.len();
+        let model_of = |s: &Self, k: usize| s.commodities[k].first().map(|&c| p.cars[c].model);
+        let pools: Vec<usize> = (0..nk).filter(|&k| self.commodities[k].len() >= 2).collect();
+        let mut built: Vec<Option<Pool>> = (0..nk).map(|_| None).collect();
+        let mut kept = 0;
+        for &g in &pools {
+            for &t in &pools {
+                let (Some(mg), Some(mt)) = (model_of(self, g), model_of(self, t)) else {
+                    continue;
+                };
+                // The taker must be able to serve some model the giver serves by upgrade (the
+                // orders offered).
+                let shares =
+                    (0..p.models.len()).any(|m| p.serves(mg, m) == Serves::Upgrade && p.serves(mt, m) != Serves::No);
+                if g == t || !shares || *work == 0 {
+                    continue;
+                }
+                for k in [g, t] {
+                    if built[k].is_none() {
+                        built[k] = Some(self.pool(k));
+                        *work = work.saturating_sub(1);
+                    }
+                }
+                let (Some(mut pg), Some(mut pt)) = (built[g].take(), built[t].take()) else {
+                    continue;
+                };
+                if self.pair_exchange(g, t, &mut pg, &mut pt, work) {
+                    kept += 1;
+                    pg.loss.clear();
+                    pt.loss.clear();
+                    built.iter_mut().flatten().for_each(|x| x.loss.clear());
+                }
+                built[g] = Some(pg);
+                built[t] = Some(pt);
+            }
+        }
+        if kept > 0 {
+            self.fit_cache.iter_mut().for_each(|x| *x = None);
+        }
+        kept
+    }
+
+    /// Pool `k`'s sub-problem over every plannable order its model may serve.
+    fn pool(&self, k: usize) -> Pool {
+        let p = self.p;
+        let cars = &self.commodities[k];
+        let cm = cars.first().map_or(0, |&c| p.cars[c].model);
+        let cands: Vec<usize> = (0..p.jobs.len())
+            .filter(|&j| self.fixed[j].is_none() && p.serves(cm, p.jobs[j].model) != Serves::No)
+            .collect();
+        let upgrade = cands
+            .iter()
+            .map(|&j| p.serves(cm, p.jobs[j].model) == Serves::Upgrade)
+            .collect();
+        let sub = commodity::max_weight(&self.ctx(), cars, &cands, &vec![-ORDER; cands.len()]);
+        Pool {
+            cands,
+            upgrade,
+            sub,
+            loss: Vec::new(),
+            base: None,
+        }
+    }
+
+    /// (served, upgrades) of the cars of commodities `ks`.
+    fn pools_score(&self, ks: &[usize]) -> (usize, usize) {
+        let p = self.p;
+        let (mut served, mut upgrades) = (0, 0);
+        for &k in ks {
+            for &c in &self.commodities[k] {
+                served += self.chains[c].len();
+                upgrades += self.chains[c]
+                    .iter()
+                    .filter(|&&j| p.serves(p.cars[c].model, p.jobs[j].model) == Serves::Upgrade)
+                    .count();
+            }
+        }
+        (served, upgrades)
+    }
+
+    /// One exchange from giver `g` to taker `t` (see [`Search::pair_exchanges`]); whether it
+    /// was kept.
+    fn pair_exchange(&mut self, g: usize, t: usize, pg: &mut Pool, pt: &mut Pool, work: &mut usize) -> bool {
+        let p = self.p;
+        let nj = p.jobs.len();
+        let open: Vec<bool> = (0..nj)
+            .map(|j| {
+                self.fixed[j].is_none()
+                    && self.car_of[j].is_none_or(|c| self.commodity_of[c] == g || self.commodity_of[c] == t)
+            })
+            .collect();
+        let held = |s: &Self, j: usize, k: usize| s.car_of[j].is_some_and(|c| s.commodity_of[c] == k);
+        // The taker's candidates held by the giver.
+        let mut tcand = vec![false; nj];
+        for &j in &pt.cands {
+            tcand[j] = true;
+        }
+        let offered: Vec<usize> = pg
+            .cands
+            .iter()
+            .zip(&pg.upgrade)
+            .filter(|&(&j, &up)| up && tcand[j] && held(self, j, g))
+            .map(|(&j, _)| j)
+            .collect();
+        if offered.is_empty() {
+            return false;
+        }
+        // What the giver loses without each offered order, re-solved as a whole over its own
+        // orders and the free ones (the same for every taker, so kept until a move is made).
+        let mut loss = vec![ORDER; nj];
+        if pg.loss.len() != nj {
+            pg.loss = vec![None; nj];
+            pg.base = None;
+        }
+        let own: Vec<bool> = (0..nj)
+            .map(|j| self.fixed[j].is_none() && self.car_of[j].is_none_or(|c| self.commodity_of[c] == g))
+            .collect();
+        for &m in &offered {
+            if let Some(l) = pg.loss[m] {
+                loss[m] = l;
+                continue;
+            }
+            if *work == 0 {
+                return false;
+            }
+            *work -= 1;
+            let b = pg.base(&own);
+            let (v, _) = pg.solve(&pg.weights(&own, |j| j == m));
+            loss[m] = (b - v).max(0);
+            pg.loss[m] = Some(loss[m]);
+        }
+        // The taker at those prices.
+        let wt: Vec<i64> = pt
+            .cands
+            .iter()
+            .zip(&pt.upgrade)
+            .map(|(&j, &up)| {
+                if !open[j] {
+                    -ORDER
+                } else {
+                    ORDER - i64::from(up) - if held(self, j, g) { loss[j] } else { 0 }
+                }
+            })
+            .map(|w| if w > 0 { w } else { -ORDER })
+            .collect();
+        let (cur_served, cur_upgrades) = self.pools_score(&[g, t]);
+        let current = (cur_served, Reverse(cur_upgrades));
+        // All the giver's orders the taker wants at once; when the giver cannot make up for
+        // them together (its losses were priced one order at a time), each alone.
+        let (score, mut taken, mut kept) = self.pair_split(g, t, pg, pt, &open, &wt, None);
+        let mut best = score;
+        let from_g: Vec<usize> = taken.iter().copied().filter(|&j| held(self, j, g)).collect();
+        if from_g.is_empty() {
+            return false;
+        }
+        if best <= current && from_g.len() > 1 {
+            for &m in from_g.iter().take(SINGLES) {
+                if *work < 2 {
+                    break;
+                }
+                *work -= 2;
+                let (score, tk, kp) = self.pair_split(g, t, pg, pt, &open, &wt, Some(m));
+                if score > best {
+                    (best, taken, kept) = (score, tk, kp);
+                }
+            }
+        }
+        if best <= current {
+            return false;
+        }
+        // Each pool solved exactly over its share: it serves all of it (the sub-problem's flow
+        // is one way to) with the least relocation, cars chosen as everywhere else.
+        let mut usage = self.usage.clone();
+        for k in [g, t] {
+            for &c in &self.commodities[k] {
+                usage[c] = 0;
+            }
+        }
+        let mut new: Vec<(usize, Vec<usize>)> = Vec::new();
+        for (k, share) in [(t, &taken), (g, &kept)] {
+            let cars = &self.commodities[k];
+            let chains = commodity::solve(&self.ctx(), cars, share, &mut usage);
+            if chains.iter().map(Vec::len).sum::<usize>() != share.len() {
+                return false;
+            }
+            for (&c, chain) in cars.iter().zip(chains) {
+                if !self.feasible(c, &chain) {
+                    return false;
+                }
+                new.push((c, chain));
+            }
+        }
+        for &(c, _) in &new {
+            self.set_chain(c, Vec::new());
+        }
+        for (c, chain) in new {
+            self.set_chain(c, chain);
+        }
+        for k in [g, t] {
+            if let Some(r) = self.reassigned.get_mut(k) {
+                *r = true;
+            }
+        }
+        true
+    }
+
+    /// The taker's solve at weights `wt` (with only `only` of the giver's orders allowed, when
+    /// given), then the giver's over what is left: (served, fewer upgrades) of the pair, and
+    /// the orders of each (ascending).
+    #[allow(clippy::too_many_arguments)]
+    fn pair_split(
+        &self,
+        g: usize,
+        t: usize,
+        pg: &mut Pool,
+        pt: &mut Pool,
+        open: &[bool],
+        wt: &[i64],
+        only: Option<usize>,
+    ) -> ((usize, Reverse<usize>), Vec<usize>, Vec<usize>) {
+        let p = self.p;
+        let held = |j: usize| self.car_of[j].is_some_and(|c| self.commodity_of[c] == g);
+        let w: Vec<i64> = match only {
+            None => wt.to_vec(),
+            Some(m) => pt
+                .cands
+                .iter()
+                .zip(wt)
+                .map(|(&j, &w)| if held(j) && j != m { -ORDER } else { w })
+                .collect(),
+        };
+        let (_, taken) = pt.solve(&w);
+        let mut gone = vec![false; p.jobs.len()];
+        for &j in &taken {
+            gone[j] = true;
+        }
+        let (_, kept) = pg.solve(&pg.weights(open, |j| gone[j]));
+        let up_of = |k: usize, set: &[usize]| {
+            let m = self.commodities[k].first().map_or(0, |&c| p.cars[c].model);
+            set.iter()
+                .filter(|&&j| p.serves(m, p.jobs[j].model) == Serves::Upgrade)
+                .count()
+        };
+        let served = taken.len() + kept.len();
+        let upgrades = up_of(t, &taken) + up_of(g, &kept);
+        ((served, Reverse(upgrades)), taken, kept)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::{bound, generate, problem};
+
+    /// The steps that run before the pair exchanges in `plan` (but the group re-solves and
+    /// relocation rounds): rounds and ejection passes, the Lagrangian search with its priced
+    /// recoveries, reassignment sweeps, upgrade chains and neighbourhood re-solves.
+    fn before_pairs(s: &mut Search) {
+        s.warm_start();
+        s.polish(1000);
+        let _ = bound::lagrangian(s, 30, 10, 1000, 1, false);
+        s.settle(1000);
+        s.reassign_sweeps(4, 1000, true);
+        s.upgrade_chains(2, 4000, 4);
+        s.neighbourhoods(500, 200_000);
+    }
+
+    /// 120 orders, 36 cars (`generate(176, 120, 36)`): every move before it stops at 86 orders
+    /// with 8 upgrades; a pair exchange serves as many with 7.
+    #[test]
+    fn a_pair_exchange_saves_an_upgrade() {
+        let p = problem::build(&generate(176, 120, 36)).unwrap();
+        let mut s = Search::new(&p);
+        before_pairs(&mut s);
+        let (served, upgrades, ..) = s.objective();
+        assert_eq!(
+            (served, upgrades),
+            (86, -8),
+            "the other moves stop at 86 orders, 8 upgrades"
+        );
+        let mut work = 100_000;
+        assert!(s.pair_exchanges(&mut work) > 0);
+        let (served, upgrades, ..) = s.objective();
+        assert_eq!((served, upgrades), (86, -7));
+        assert_eq!(s.inconsistency(), None);
+    }
+
+    /// With no work to spend nothing is searched and nothing changes.
+    #[test]
+    fn no_work_no_change() {
+        let p = problem::build(&generate(176, 120, 36)).unwrap();
+        let mut s = Search::new(&p);
+        before_pairs(&mut s);
+        let chains = s.chains.clone();
+        let mut work = 0;
+        assert_eq!(s.pair_exchanges(&mut work), 0);
+        assert_eq!(s.chains, chains);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// On city-like instances, pair exchanges never serve fewer orders, never count more
+        /// upgrades at equal fulfilment, report a kept move exactly when (served, upgrades)
+        /// improved, and leave every chain feasible with each order on at most one car.
+        #[test]
+        fn pair_exchanges_only_improve_and_stay_feasible(seed in 0u64..1_000_000, cars in 6usize..60, load in 20usize..45, polish in any::<bool>()) {
+            let orders = cars * load / 10;
+            let p = problem::build(&generate(seed, orders, cars)).unwrap();
+            let mut s = Search::new(&p);
+            s.warm_start();
+            if polish {
+                s.polish(100);
+            } else {
+                s.rounds(1, None);
+            }
+            let before = s.objective();
+            let mut work = 100_000;
+            let kept = s.pair_exchanges(&mut work);
+            let after = s.objective();
+            prop_assert!(after.0 >= before.0);
+            prop_assert!((after.0, after.1) >= (before.0, before.1));
+            prop_assert_eq!(kept > 0, (after.0, after.1) > (before.0, before.1));
+            prop_assert_eq!(s.inconsistency(), None);
+        }
+    }
+}
