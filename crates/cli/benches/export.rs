@@ -11,8 +11,9 @@
 //! `RUNS` rounds (default 3), each round replay → JSON lines → Parquet back to back; prints each
 //! figure's median in events/s and the ratio of each export to the raw replay of its own round
 //! (median of the rounds' ratios). Then replay safety: a service's appends (concurrency 32) for
-//! `APPEND_SECS` (5) alone against beside an analyst's reader that stopped reading, and alone
-//! against while an export runs, in alternating pairs.
+//! `APPEND_SECS` (5) alone against beside an analyst's reader that stopped reading, alone
+//! against while an export runs, and alone against while an export held to one formatter thread
+//! (`--threads 1`) runs, in alternating pairs.
 //!
 //! Run: `cargo bench -p rentops-cli --bench export` (needs deploy/local/install-nats.sh, like the
 //! tests; `RENTOPS_NATS_SERVER` names the binary).
@@ -150,7 +151,8 @@ async fn raw_replay(js: &jetstream::Context, last: u64) -> Duration {
     started.elapsed()
 }
 
-async fn export(url: &str, out: &std::path::Path, format: &str, events: usize) -> Duration {
+/// `rentops events export` of the whole stream to `out` in `format`, with `extra` flags.
+async fn export(url: &str, out: &std::path::Path, format: &str, events: usize, extra: &[&str]) -> Duration {
     let _ = std::fs::remove_file(out);
     let started = Instant::now();
     let status = tokio::process::Command::new(env!("CARGO_BIN_EXE_rentops"))
@@ -165,6 +167,7 @@ async fn export(url: &str, out: &std::path::Path, format: &str, events: usize) -
             "--out",
         ])
         .arg(out)
+        .args(extra)
         .env("RENTOPS_NATS_URL", url)
         .stdout(std::process::Stdio::null())
         .status()
@@ -208,8 +211,8 @@ async fn main() {
     for run in 1..=runs {
         let rate = |d: Duration| events as f64 / d.as_secs_f64();
         let r = rate(raw_replay(&js, last).await);
-        let j = rate(export(&nats.url(), &dir.path().join("order.jsonl"), "jsonl", events).await);
-        let p = rate(export(&nats.url(), &dir.path().join("order.parquet"), "parquet", events).await);
+        let j = rate(export(&nats.url(), &dir.path().join("order.jsonl"), "jsonl", events, &[]).await);
+        let p = rate(export(&nats.url(), &dir.path().join("order.parquet"), "parquet", events, &[]).await);
         println!(
             "run {run}: raw replay {r:.0}/s, JSON lines {j:.0}/s ({:.3}), Parquet {p:.0}/s ({:.3})",
             j / r,
@@ -228,6 +231,7 @@ async fn main() {
     // Pairs, alternating, so the appends' own drift (the stream grows, the page cache fills,
     // the exports' files are written back) falls on both sides alike.
     let (mut alone, mut stalled, mut during, mut with_export) = (vec![], vec![], vec![], vec![]);
+    let (mut during_one, mut with_one) = (vec![], vec![]);
     for _ in 0..3 {
         alone.push(append_rate(&js, secs).await);
         // The analyst's own connection, as from another process: one message taken, then
@@ -240,25 +244,37 @@ async fn main() {
         stalled.push(append_rate(&js, secs).await);
         drop(messages);
     }
-    for _ in 0..3 {
-        during.push(append_rate(&js, secs).await);
-        let out = dir.path().join("during.jsonl");
-        let url = nats.url();
-        let export = tokio::spawn(async move { export(&url, &out, "jsonl", 0).await });
-        with_export.push(append_rate(&js, secs).await);
-        export.await.unwrap();
+    // An export on every core (the default), and one held to a single formatter thread.
+    for (threads, before, beside) in [
+        (None, &mut during, &mut with_export),
+        (Some("1"), &mut during_one, &mut with_one),
+    ] {
+        for _ in 0..3 {
+            before.push(append_rate(&js, secs).await);
+            let out = dir.path().join("during.jsonl");
+            let url = nats.url();
+            let export = tokio::spawn(async move {
+                let extra: Vec<&str> = threads.map(|t| vec!["--threads", t]).unwrap_or_default();
+                export(&url, &out, "jsonl", 0, &extra).await
+            });
+            beside.push(append_rate(&js, secs).await);
+            export.await.unwrap();
+        }
     }
     let ratio = |a: &[f64], b: &[f64]| median(a.iter().zip(b).map(|(a, b)| b / a).collect());
     println!(
         "replay safety (appends at concurrency 32, medians of 3 alternating pairs): alone {:.0}/s, \
          beside a stalled analyst reader {:.0}/s, ratio {:.3}; alone {:.0}/s, while an export runs \
-         {:.0}/s, ratio {:.3}",
+         {:.0}/s, ratio {:.3}; alone {:.0}/s, while an export with --threads 1 runs {:.0}/s, ratio {:.3}",
         median(alone.clone()),
         median(stalled.clone()),
         ratio(&alone, &stalled),
         median(during.clone()),
         median(with_export.clone()),
         ratio(&during, &with_export),
+        median(during_one.clone()),
+        median(with_one.clone()),
+        ratio(&during_one, &with_one),
     );
     let size = |name: &str| std::fs::metadata(dir.path().join(name)).map(|m| m.len()).unwrap_or(0);
     println!(

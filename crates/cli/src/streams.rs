@@ -156,6 +156,10 @@ pub struct ExportArgs {
     /// No progress bar on stderr.
     #[arg(long)]
     pub quiet: bool,
+    /// Threads that decode and format the events (1 to 64) [default: one a core, at most 8].
+    /// Fewer leave more of the machine to whatever else runs on it.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub threads: Option<u16>,
 }
 
 fn parse_service(s: &str) -> Result<String, String> {
@@ -595,10 +599,13 @@ impl Writer {
     }
 }
 
-/// Threads for the export's formatters: one a core (decoding is the export's main work), at
-/// most eight.
-fn formatter_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+/// Threads for the export's formatters: as asked, else one a core (decoding is the export's
+/// main work), at most eight.
+fn formatter_threads(asked: Option<u16>) -> usize {
+    asked.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
+        usize::from,
+    )
 }
 
 /// A batch to decode and format, and where its answer goes.
@@ -758,7 +765,7 @@ async fn export(args: &ExportArgs) -> anyhow::Result<String> {
     };
     // Messages go to the formatters in batches (handing over each one woke a thread per event,
     // about a twentieth of the export's time); the writer takes the batches back in order.
-    let formatters = Formatters::start(format, Arc::new(decoder), formatter_threads());
+    let formatters = Formatters::start(format, Arc::new(decoder), formatter_threads(args.threads));
     let (to_writer, formatted) = std::sync::mpsc::sync_channel(HANDOFF_QUEUE);
     let writing = std::thread::spawn(move || writer.run(formatted));
     // False when a formatter or the writer stopped (the writer says why when joined).

@@ -382,6 +382,9 @@ async fn a_long_export_keeps_the_stream_order_across_its_threads() {
             "--out",
             all.to_str().unwrap(),
             "--quiet",
+            // More formatters than this machine has cores: they finish out of turn.
+            "--threads",
+            "5",
         ],
     )
     .await;
@@ -422,6 +425,8 @@ async fn a_long_export_keeps_the_stream_order_across_its_threads() {
             "--out",
             parquet_path.to_str().unwrap(),
             "--quiet",
+            "--threads",
+            "1",
         ],
     )
     .await;
@@ -437,4 +442,23 @@ async fn a_long_export_keeps_the_stream_order_across_its_threads() {
         }
     }
     assert_eq!(sequences, (1..=total as i64).collect::<Vec<_>>());
+
+    // No formatter at all is refused before anything is read.
+    let nowhere = dir.path().join("nowhere.jsonl");
+    let (ok, _, err) = rentops(
+        &env,
+        &[
+            "events",
+            "export",
+            "--service",
+            "order",
+            "--out",
+            nowhere.to_str().unwrap(),
+            "--threads",
+            "0",
+        ],
+    )
+    .await;
+    assert!(!ok && err.contains("--threads"), "{err}");
+    assert!(!nowhere.exists());
 }
