@@ -235,17 +235,7 @@ pub fn lagrangian(
         if dual.best_bound() <= target {
             break;
         }
-        for j in 0..nj {
-            if reach[j] > 0 {
-                let mut g = 1.0 - f64::from(wanted[j]);
-                // Projected: a price at 0 cannot fall further.
-                if price[j] == 0 && g > 0.0 {
-                    g = 0.0;
-                }
-                dir[j] = g + DEFLECT * dir[j];
-            }
-        }
-        let norm: f64 = dir.iter().map(|g| g * g).sum();
+        let norm = deflected_step(&mut dir, &price, &wanted, |j| reach[j] > 0, DEFLECT);
         if norm == 0.0 {
             break;
         }
@@ -388,6 +378,29 @@ pub fn prove(dual: &mut Dual, target: usize, max_iterations: usize) -> usize {
         }
     }
     evals
+}
+
+/// Turns `dir` into the next deflected, projected subgradient direction of "each order at most
+/// once" (`1 - times wanted` per order, for the orders `priced` says are priced, plus
+/// `deflect` times the previous direction; a price at 0 cannot fall further) and returns its
+/// squared norm (0: no step). The Lagrangian search and the group re-solves step alike.
+pub(crate) fn deflected_step(
+    dir: &mut [f64],
+    price: &[i64],
+    wanted: &[u32],
+    priced: impl Fn(usize) -> bool,
+    deflect: f64,
+) -> f64 {
+    for (j, d) in dir.iter_mut().enumerate() {
+        if priced(j) {
+            let mut g = 1.0 - f64::from(wanted.get(j).copied().unwrap_or(0));
+            if price.get(j) == Some(&0) && g > 0.0 {
+                g = 0.0;
+            }
+            *d = g + deflect * *d;
+        }
+    }
+    dir.iter().map(|d| d * d).sum()
 }
 
 #[cfg(test)]

@@ -245,6 +245,23 @@ impl<'a> Search<'a> {
         dirty
     }
 
+    /// Orders served and upgrades used by the cars of commodities `ks` (the two first
+    /// objectives of a group of pools, as the group re-solves and pair exchanges compare them).
+    pub(crate) fn served_and_upgrades(&self, ks: &[usize]) -> (usize, usize) {
+        let p = self.p;
+        let (mut served, mut upgrades) = (0, 0);
+        for &k in ks {
+            for &c in &self.commodities[k] {
+                served += self.chains[c].len();
+                upgrades += self.chains[c]
+                    .iter()
+                    .filter(|&&j| p.serves(p.cars[c].model, p.jobs[j].model) == Serves::Upgrade)
+                    .count();
+            }
+        }
+        (served, upgrades)
+    }
+
     /// Puts every car back on `chains` (a plan this search had, e.g. before a move that did not
     /// pay off).
     pub fn restore(&mut self, chains: Vec<Vec<usize>>) {

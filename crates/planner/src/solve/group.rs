@@ -222,22 +222,6 @@ impl Search<'_> {
         Some(Group { members, open })
     }
 
-    /// (served, upgrades) of the group's current plan.
-    fn group_score(&self, g: &Group) -> (usize, usize) {
-        let p = self.p;
-        let (mut served, mut upgrades) = (0, 0);
-        for &m in &g.members {
-            for &c in &self.commodities[m] {
-                served += self.chains[c].len();
-                upgrades += self.chains[c]
-                    .iter()
-                    .filter(|&&j| p.serves(p.cars[c].model, p.jobs[j].model) == Serves::Upgrade)
-                    .count();
-            }
-        }
-        (served, upgrades)
-    }
-
     /// The Lagrangian search over the group (`members` in the group's order, the pool first);
     /// the best recovery strictly better than the group's current plan, if any.
     fn group_search(
@@ -270,7 +254,7 @@ impl Search<'_> {
             .collect();
         let size: usize = members.iter().map(|m| m.cands.len()).sum();
         *work = work.saturating_sub(members[0].cands.len());
-        let (cur_served, cur_upgrades) = self.group_score(g);
+        let (cur_served, cur_upgrades) = self.served_and_upgrades(&g.members);
         let mut best: Option<Recovered> = None;
         let mut best_key = (cur_served, Reverse(cur_upgrades));
         let mut best_value = f64::INFINITY;
@@ -313,16 +297,7 @@ impl Search<'_> {
                 }
             }
             // A deflected, projected subgradient step (Polyak's rule towards the best count).
-            for j in 0..nj {
-                if reach[j] > 1 {
-                    let mut d = 1.0 - f64::from(wanted[j]);
-                    if price[j] == 0 && d > 0.0 {
-                        d = 0.0;
-                    }
-                    dir[j] = d + DEFLECT * dir[j];
-                }
-            }
-            let norm: f64 = dir.iter().map(|d| d * d).sum();
+            let norm = crate::bound::deflected_step(&mut dir, &price, &wanted, |j| reach[j] > 1, DEFLECT);
             if norm == 0.0 {
                 break;
             }

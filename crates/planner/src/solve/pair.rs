@@ -155,22 +155,6 @@ impl Search<'_> {
         }
     }
 
-    /// (served, upgrades) of the cars of commodities `ks`.
-    fn pools_score(&self, ks: &[usize]) -> (usize, usize) {
-        let p = self.p;
-        let (mut served, mut upgrades) = (0, 0);
-        for &k in ks {
-            for &c in &self.commodities[k] {
-                served += self.chains[c].len();
-                upgrades += self.chains[c]
-                    .iter()
-                    .filter(|&&j| p.serves(p.cars[c].model, p.jobs[j].model) == Serves::Upgrade)
-                    .count();
-            }
-        }
-        (served, upgrades)
-    }
-
     /// One exchange from giver `g` to taker `t` (see [`Search::pair_exchanges`]); whether it
     /// was kept.
     fn pair_exchange(&mut self, g: usize, t: usize, pg: &mut Pool, pt: &mut Pool, work: &mut usize) -> bool {
@@ -236,7 +220,7 @@ impl Search<'_> {
             })
             .map(|w| if w > 0 { w } else { -ORDER })
             .collect();
-        let (cur_served, cur_upgrades) = self.pools_score(&[g, t]);
+        let (cur_served, cur_upgrades) = self.served_and_upgrades(&[g, t]);
         let current = (cur_served, Reverse(cur_upgrades));
         // All the giver's orders the taker wants at once; when the giver cannot make up for
         // them together (its losses were priced one order at a time), each alone.
