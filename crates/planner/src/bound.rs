@@ -213,21 +213,15 @@ pub fn lagrangian(
     // recoveries at iterations 10/20/30 see more diverse prices (see RESULTS.md for the grid).
     const STALL: usize = 20;
     const DEFLECT: f64 = 0.3;
-    let mut theta = 1.0f64;
-    let mut stall = 0usize;
+    let mut scale = StepScale::new(1.0, STALL);
     let mut dir = vec![0.0f64; nj];
     for it in 0..iterations {
         let (value, wanted) = dual.eval(&price, it > 0);
-        if value < best_value {
+        let improved = value < best_value;
+        if improved {
             best_value = value;
-            stall = 0;
-        } else {
-            stall += 1;
-            if stall >= STALL {
-                theta /= 2.0;
-                stall = 0;
-            }
         }
+        scale.note(improved);
         if recover_every > 0 && (it + 1) % recover_every == 0 {
             s.recover_priced(&price, Q, budget, sweeps);
         }
@@ -240,7 +234,7 @@ pub fn lagrangian(
             break;
         }
         let gap = value as f64 / Q as f64 - target.saturating_sub(fixed) as f64;
-        let step = theta * gap.max(0.05) / norm;
+        let step = scale.theta * gap.max(0.05) / norm;
         for j in 0..nj {
             if reach[j] > 0 {
                 let next = price[j] as f64 - step * dir[j] * Q as f64;
@@ -378,6 +372,33 @@ pub fn prove(dual: &mut Dual, target: usize, max_iterations: usize) -> usize {
         }
     }
     evals
+}
+
+/// The scale of a subgradient step (Polyak's rule), halved after `stall` iterations in a row
+/// without a lower Lagrangian value: the Lagrangian search and the group re-solves adapt alike.
+pub(crate) struct StepScale {
+    pub theta: f64,
+    since: usize,
+    stall: usize,
+}
+
+impl StepScale {
+    pub(crate) fn new(theta: f64, stall: usize) -> Self {
+        Self { theta, since: 0, stall }
+    }
+
+    /// Notes one iteration, `improved` when its value was the lowest so far.
+    pub(crate) fn note(&mut self, improved: bool) {
+        if improved {
+            self.since = 0;
+        } else {
+            self.since += 1;
+            if self.since >= self.stall {
+                self.theta /= 2.0;
+                self.since = 0;
+            }
+        }
+    }
 }
 
 /// Turns `dir` into the next deflected, projected subgradient direction of "each order at most

@@ -258,7 +258,7 @@ impl Search<'_> {
         let mut best: Option<Recovered> = None;
         let mut best_key = (cur_served, Reverse(cur_upgrades));
         let mut best_value = f64::INFINITY;
-        let (mut theta, mut stall) = (THETA, 0usize);
+        let mut scale = crate::bound::StepScale::new(THETA, STALL);
         let mut dir = vec![0.0f64; nj];
         for it in 0..iterations {
             if *work == 0 {
@@ -279,16 +279,11 @@ impl Search<'_> {
             }
             *work = work.saturating_sub(size);
             let value = value as f64 / Q as f64;
-            if value < best_value - 1e-9 {
+            let improved = value < best_value - 1e-9;
+            if improved {
                 best_value = value;
-                stall = 0;
-            } else {
-                stall += 1;
-                if stall >= STALL {
-                    theta /= 2.0;
-                    stall = 0;
-                }
             }
+            scale.note(improved);
             if recover_every > 0 && (it + 1) % recover_every == 0 {
                 *work = work.saturating_sub(members[0].cands.len());
                 if let Some(r) = self.group_recover(g, members, &price, best_key) {
@@ -302,7 +297,7 @@ impl Search<'_> {
                 break;
             }
             let gap = value - best_key.0 as f64;
-            let step = theta * gap.max(0.05) / norm;
+            let step = scale.theta * gap.max(0.05) / norm;
             for j in 0..nj {
                 if reach[j] > 1 {
                     let next = price[j] as f64 - step * dir[j] * Q as f64;
