@@ -32,6 +32,13 @@ async fn rentops(env: &[(&str, &str)], args: &[&str]) -> (bool, String, String) 
     )
 }
 
+/// `rentops events export --service order --out OUT --quiet` and `extra` flags.
+async fn export_order(env: &[(&str, &str)], out: &Path, extra: &[&str]) -> (bool, String, String) {
+    let out = out.to_str().unwrap();
+    let base = ["events", "export", "--service", "order", "--out", out, "--quiet"];
+    rentops(env, &[&base[..], extra].concat()).await
+}
+
 fn lines(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap()
@@ -125,19 +132,7 @@ async fn an_analyst_exports_and_tails_the_order_stream() {
 
     // Everything, as JSON lines: every event decoded, with its envelope.
     let all = dir.path().join("order.jsonl");
-    let (ok, out, err) = rentops(
-        &env,
-        &[
-            "events",
-            "export",
-            "--service",
-            "order",
-            "--out",
-            all.to_str().unwrap(),
-            "--quiet",
-        ],
-    )
-    .await;
+    let (ok, out, err) = export_order(&env, &all, &[]).await;
     assert!(ok, "{err}{out}");
     let summary: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(summary["exported"], 5, "{out}");
@@ -252,30 +247,20 @@ async fn an_analyst_exports_and_tails_the_order_stream() {
     // A long export, interrupted after 2 events and continued from its position: all five, once.
     let resumed = dir.path().join("resumed.jsonl");
     let position = dir.path().join("resumed.position");
-    let export = [
-        "events",
-        "export",
-        "--service",
-        "order",
-        "--out",
-        resumed.to_str().unwrap(),
-        "--position",
-        position.to_str().unwrap(),
-        "--quiet",
-    ];
-    let (ok, out, err) = rentops(&env, &[&export[..], &["--limit", "2"]].concat()).await;
+    let export = ["--position", position.to_str().unwrap()];
+    let (ok, out, err) = export_order(&env, &resumed, &[&export[..], &["--limit", "2"]].concat()).await;
     assert!(ok, "{err}{out}");
     assert!(out.contains("more to export"), "{out}");
     assert_eq!(sequences(&lines(&resumed)), [1, 2]);
-    let (ok, out, err) = rentops(&env, &export).await;
+    let (ok, out, err) = export_order(&env, &resumed, &export).await;
     assert!(ok, "{err}{out}");
     assert_eq!(sequences(&lines(&resumed)), [1, 2, 3, 4, 5]);
     // Nothing new: nothing written, the position unchanged.
-    let (ok, out, _) = rentops(&env, &export).await;
+    let (ok, out, _) = export_order(&env, &resumed, &export).await;
     assert!(ok && out.contains("nothing new"), "{out}");
     assert_eq!(sequences(&lines(&resumed)), [1, 2, 3, 4, 5]);
     // The position belongs to that export: another filter is refused.
-    let (ok, _, err) = rentops(&env, &[&export[..], &["--type", "OrderConfirmed"]].concat()).await;
+    let (ok, _, err) = export_order(&env, &resumed, &[&export[..], &["--type", "OrderConfirmed"]].concat()).await;
     assert!(!ok && err.contains("another export"), "{err}");
 
     // tail from a sequence, as JSON lines on stdout.
@@ -372,64 +357,24 @@ async fn a_long_export_keeps_the_stream_order_across_its_threads() {
     };
 
     let all = dir.path().join("all.jsonl");
-    let (ok, out, err) = rentops(
-        &env,
-        &[
-            "events",
-            "export",
-            "--service",
-            "order",
-            "--out",
-            all.to_str().unwrap(),
-            "--quiet",
-            // More formatters than this machine has cores: they finish out of turn.
-            "--threads",
-            "5",
-        ],
-    )
-    .await;
+    // More formatters than this machine has cores: they finish out of turn.
+    let (ok, out, err) = export_order(&env, &all, &["--threads", "5"]).await;
     assert!(ok, "{err}{out}");
     in_order(&lines(&all), total);
 
     // Interrupted after 12,345 events (past the first record of the position), then continued.
     let resumed = dir.path().join("resumed.jsonl");
     let position = dir.path().join("resumed.position");
-    let export = [
-        "events",
-        "export",
-        "--service",
-        "order",
-        "--out",
-        resumed.to_str().unwrap(),
-        "--position",
-        position.to_str().unwrap(),
-        "--quiet",
-    ];
-    let (ok, out, err) = rentops(&env, &[&export[..], &["--limit", "12345"]].concat()).await;
+    let export = ["--position", position.to_str().unwrap()];
+    let (ok, out, err) = export_order(&env, &resumed, &[&export[..], &["--limit", "12345"]].concat()).await;
     assert!(ok, "{err}{out}");
     in_order(&lines(&resumed), 12_345);
-    let (ok, out, err) = rentops(&env, &export).await;
+    let (ok, out, err) = export_order(&env, &resumed, &export).await;
     assert!(ok, "{err}{out}");
     in_order(&lines(&resumed), total);
 
     let parquet_path = dir.path().join("all.parquet");
-    let (ok, out, err) = rentops(
-        &env,
-        &[
-            "events",
-            "export",
-            "--service",
-            "order",
-            "--format",
-            "parquet",
-            "--out",
-            parquet_path.to_str().unwrap(),
-            "--quiet",
-            "--threads",
-            "1",
-        ],
-    )
-    .await;
+    let (ok, out, err) = export_order(&env, &parquet_path, &["--format", "parquet", "--threads", "1"]).await;
     assert!(ok, "{err}{out}");
     let file = SerializedFileReader::new(std::fs::File::open(&parquet_path).unwrap()).unwrap();
     let mut sequences = Vec::with_capacity(total);
@@ -445,20 +390,7 @@ async fn a_long_export_keeps_the_stream_order_across_its_threads() {
 
     // No formatter at all is refused before anything is read.
     let nowhere = dir.path().join("nowhere.jsonl");
-    let (ok, _, err) = rentops(
-        &env,
-        &[
-            "events",
-            "export",
-            "--service",
-            "order",
-            "--out",
-            nowhere.to_str().unwrap(),
-            "--threads",
-            "0",
-        ],
-    )
-    .await;
+    let (ok, _, err) = export_order(&env, &nowhere, &["--threads", "0"]).await;
     assert!(!ok && err.contains("--threads"), "{err}");
     assert!(!nowhere.exists());
 }
