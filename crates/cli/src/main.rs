@@ -29,6 +29,7 @@ mod receivables_views;
 mod requests;
 mod state;
 mod streams;
+mod typed;
 mod views;
 
 use std::io::{self, Write};

@@ -1,6 +1,6 @@
 //! `rentops events tail` and `rentops events export`: a service's event stream read straight from
 //! NATS JetStream, each event decoded by its type against the schemas compiled into the
-//! binary (`proto/`, through a reflection pool) and written as JSON lines, CSV or Parquet.
+//! binary (`proto/`) and written as JSON lines, CSV or Parquet.
 //!
 //! The reader is an analyst's, never a service's: an ordered consumer of its own (ephemeral, no
 //! acknowledgements, flow-controlled by the server), removed when the reader goes away, so it can
@@ -13,8 +13,13 @@
 //! and hands them over in batches of `HANDOFF`; formatter threads (one a core, at most eight)
 //! decode and format whole batches, whichever is free taking the next; the writer thread
 //! appends the formatted batches in the order they were read, flushes the file and only then
-//! records the position. Decoding by reflection is most of an export's work, so it is the part
-//! spread over the cores; the order of the file never depends on which formatter was faster.
+//! records the position. Decoding is most of an export's work, so it is the part spread over
+//! the cores; the order of the file never depends on which formatter was faster.
+//!
+//! Bodies are decoded typed where they can be: every message of the events files has a prost
+//! struct with generated proto3 JSON (`crate::typed`), several times cheaper than reflection.
+//! Reflection decodes what that table lacks, and writes a typed message that cannot be written
+//! as it is (an enum value newer than this build, which reflection writes as its number).
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -199,10 +204,20 @@ pub struct Row {
     pub correlation_id: String,
     pub causation_id: String,
     pub actor: String,
-    /// The message decoded; `None` when its type is unknown to this build (a newer schema), then
-    /// `undecoded` has the body's bytes in hex.
-    pub data: Option<DynamicMessage>,
-    pub undecoded: Option<String>,
+    /// The body as it came, for reflection when its typed message cannot be written.
+    body: bytes::Bytes,
+    pub data: Data,
+}
+
+/// An event's content, decoded.
+pub enum Data {
+    /// By a message generated from the events files (every event this build knows).
+    Typed(Box<crate::typed::Event>),
+    /// By reflection, against the schemas compiled into the binary.
+    Reflected(DynamicMessage),
+    /// Its type is unknown to this build (a newer schema) or its body is not that type: the
+    /// body's bytes in hex.
+    Undecoded(String),
 }
 
 /// A row as one JSON object: the envelope, then `data` with the field names of `proto/`
@@ -210,13 +225,14 @@ pub struct Row {
 struct RowJson<'a>(&'a Row, &'a SerializeOptions);
 
 /// The decoded message as JSON (`null` when it could not be decoded).
-struct DataJson<'a>(Option<&'a DynamicMessage>, &'a SerializeOptions);
+struct DataJson<'a>(&'a Data, &'a SerializeOptions);
 
 impl Serialize for DataJson<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self.0 {
-            Some(message) => message.serialize_with_options(serializer, self.1),
-            None => serializer.serialize_none(),
+            Data::Typed(event) => event.serialize(serializer),
+            Data::Reflected(message) => message.serialize_with_options(serializer, self.1),
+            Data::Undecoded(_) => serializer.serialize_none(),
         }
     }
 }
@@ -236,8 +252,8 @@ impl Serialize for RowJson<'_> {
         map.serialize_entry("correlation_id", &r.correlation_id)?;
         map.serialize_entry("causation_id", &r.causation_id)?;
         map.serialize_entry("actor", &r.actor)?;
-        map.serialize_entry("data", &DataJson(r.data.as_ref(), self.1))?;
-        if let Some(hex) = &r.undecoded {
+        map.serialize_entry("data", &DataJson(&r.data, self.1))?;
+        if let Data::Undecoded(hex) = &r.data {
             map.serialize_entry("undecoded", hex)?;
         }
         map.end()
@@ -261,13 +277,10 @@ impl Decoder {
 
     /// The event decoded; its envelope moves into the row (an export's hot path copies nothing).
     pub fn row(&self, event: RecordedEvent) -> Row {
-        let data = self
-            .pool
-            .get_message_by_name(&event.meta.event_type)
-            .and_then(|desc| DynamicMessage::decode(desc, event.payload.as_ref()).ok());
-        let undecoded = data
-            .is_none()
-            .then(|| event.payload.iter().map(|b| format!("{b:02x}")).collect());
+        let data = match crate::typed::Event::decode(&event.meta.event_type, &event.payload) {
+            Some(Ok(typed)) => Data::Typed(Box::new(typed)),
+            _ => self.reflect(&event.meta.event_type, &event.payload),
+        };
         let meta = event.meta;
         Row {
             sequence: event.sequence,
@@ -280,16 +293,39 @@ impl Decoder {
             correlation_id: meta.correlation_id,
             causation_id: meta.causation_id,
             actor: meta.actor,
+            body: event.payload,
             data,
-            undecoded,
+        }
+    }
+
+    /// The body decoded by reflection, or in hex when no schema of this build decodes it.
+    fn reflect(&self, type_name: &str, body: &[u8]) -> Data {
+        self.pool
+            .get_message_by_name(type_name)
+            .and_then(|desc| DynamicMessage::decode(desc, body).ok())
+            .map_or_else(
+                || Data::Undecoded(body.iter().map(|b| format!("{b:02x}")).collect()),
+                Data::Reflected,
+            )
+    }
+
+    /// `write` of the row; when a typed message cannot be written (an enum value this build
+    /// has no name for), once more with the body decoded by reflection.
+    fn write_row<T>(&self, row: &mut Row, mut write: impl FnMut(&Row) -> anyhow::Result<T>) -> anyhow::Result<T> {
+        match write(row) {
+            Err(_) if matches!(row.data, Data::Typed(_)) => {
+                row.data = self.reflect(&row.event_type, &row.body);
+                write(row)
+            }
+            written => written,
         }
     }
 
     /// The `data` column of CSV and Parquet: the message as JSON, or the undecoded bytes in hex.
     fn data_text(&self, row: &Row) -> anyhow::Result<String> {
-        Ok(match &row.undecoded {
-            Some(hex) => hex.clone(),
-            None => serde_json::to_string(&DataJson(row.data.as_ref(), &self.options))?,
+        Ok(match &row.data {
+            Data::Undecoded(hex) => hex.clone(),
+            data => serde_json::to_string(&DataJson(data, &self.options))?,
         })
     }
 }
@@ -669,6 +705,17 @@ enum Body {
     Columns(Box<Columns>),
 }
 
+/// A row as one JSON line, appended to `out`.
+fn json_line(decoder: &Decoder, row: &mut Row, out: &mut Vec<u8>) -> anyhow::Result<()> {
+    let start = out.len();
+    decoder.write_row(row, |row| {
+        out.truncate(start);
+        Ok(serde_json::to_writer(&mut *out, &RowJson(row, &decoder.options))?)
+    })?;
+    out.push(b'\n');
+    Ok(())
+}
+
 /// Decodes a batch of messages and formats the events as `format` writes them.
 fn format_batch(format: Format, decoder: &Decoder, batch: Vec<Raw>) -> anyhow::Result<Formatted> {
     let events = batch.len() as u64;
@@ -677,24 +724,24 @@ fn format_batch(format: Format, decoder: &Decoder, batch: Vec<Raw>) -> anyhow::R
         Format::Jsonl => {
             let mut out = Vec::with_capacity(batch.len() * 1024);
             for raw in batch {
-                let row = decoder.row(raw.event()?);
-                serde_json::to_writer(&mut out, &RowJson(&row, &decoder.options))?;
-                out.push(b'\n');
+                json_line(decoder, &mut decoder.row(raw.event()?), &mut out)?;
             }
             Body::Text(out)
         }
         Format::Csv => {
             let mut csv = csv::Writer::from_writer(Vec::with_capacity(batch.len() * 1024));
             for raw in batch {
-                let row = decoder.row(raw.event()?);
-                csv.write_record(csv_record(decoder, &row)?)?;
+                let mut row = decoder.row(raw.event()?);
+                csv.write_record(decoder.write_row(&mut row, |row| csv_record(decoder, row))?)?;
             }
             Body::Text(csv.into_inner().map_err(|e| anyhow!("{}", e.error()))?)
         }
         Format::Parquet => {
             let mut columns = Columns::default();
             for raw in batch {
-                columns.push(decoder, &decoder.row(raw.event()?))?;
+                let mut row = decoder.row(raw.event()?);
+                let data = decoder.write_row(&mut row, |row| decoder.data_text(row))?;
+                columns.push(&row, data)?;
             }
             Body::Columns(Box::new(columns))
         }
@@ -938,7 +985,8 @@ struct Columns {
 }
 
 impl Columns {
-    fn push(&mut self, decoder: &Decoder, row: &Row) -> anyhow::Result<()> {
+    /// A row, with its `data` column as `Decoder::data_text` wrote it.
+    fn push(&mut self, row: &Row, data: String) -> anyhow::Result<()> {
         let micros = row.time.unix_timestamp_nanos() / 1_000;
         self.sequence.push(i64::try_from(row.sequence)?);
         self.time.push(i64::try_from(micros)?);
@@ -955,7 +1003,7 @@ impl Columns {
         for (column, value) in self.text.iter_mut().zip(texts) {
             column.push(ByteArray::from(value));
         }
-        self.text[8].push(ByteArray::from(decoder.data_text(row)?.into_bytes()));
+        self.text[8].push(ByteArray::from(data.into_bytes()));
         Ok(())
     }
 
@@ -1080,5 +1128,177 @@ mod tests {
         assert!(parse_token("OrderPlaced").is_ok());
         assert!(parse_service("ledger").is_err());
         assert_eq!(parse_service("Order").as_deref(), Ok("order"));
+    }
+
+    use prost::Message as _;
+    use prost_reflect::{Kind, MapKey, MessageDescriptor, Value};
+
+    fn recorded(event_type: &str, body: Vec<u8>) -> RecordedEvent {
+        RecordedEvent {
+            sequence: 7,
+            subject: "rentops.order.order.O1.OrderPlaced".into(),
+            name: "OrderPlaced".into(),
+            meta: rentops_eventstore::EventMeta {
+                event_id: uuid::Uuid::now_v7(),
+                event_type: event_type.into(),
+                source: "order".into(),
+                aggregate_id: "O1".into(),
+                time: OffsetDateTime::UNIX_EPOCH,
+                correlation_id: "c".into(),
+                causation_id: "k".into(),
+                actor: "a".into(),
+                request_id: "r".into(),
+            },
+            fingerprint: None,
+            trace: None,
+            payload: body.into(),
+        }
+    }
+
+    /// A value of `kind` unlike its default; `n` varies it.
+    fn value_of(kind: &Kind, n: u32, depth: usize) -> Value {
+        let i = i32::try_from(n).unwrap_or(i32::MAX);
+        match kind {
+            Kind::Double => Value::F64(f64::from(n) + 0.25),
+            Kind::Float => Value::F32(n as f32 + 0.5),
+            Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => Value::I32(-1 - i),
+            Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => Value::I64(-9_007_199_254_740_993 - i64::from(n)),
+            Kind::Uint32 | Kind::Fixed32 => Value::U32(4_000_000_000 - n),
+            Kind::Uint64 | Kind::Fixed64 => Value::U64(u64::MAX - u64::from(n)),
+            Kind::Bool => Value::Bool(true),
+            Kind::String => Value::String(format!("值 \"{n}\"\\\n沪A·D0000{n}")),
+            Kind::Bytes => Value::Bytes(bytes::Bytes::from(vec![0, 255, n as u8])),
+            Kind::Enum(e) => Value::EnumNumber(e.values().last().map_or(0, |v| v.number())),
+            Kind::Message(m) if m.full_name() == "google.protobuf.Timestamp" => {
+                let mut t = DynamicMessage::new(m.clone());
+                t.set_field_by_name("seconds", Value::I64(1_796_000_000 + i64::from(n)));
+                let nanos = [0, 250_000_000, 123_456_000, 123_456_789][n as usize % 4];
+                t.set_field_by_name("nanos", Value::I32(nanos));
+                Value::Message(t)
+            }
+            Kind::Message(m) => Value::Message(filled(m, n + 1, depth + 1)),
+        }
+    }
+
+    /// A message with every field set (the first member of each oneof, or the `n`th), lists of
+    /// two, maps of one entry; nested messages to a depth of four.
+    fn filled(desc: &MessageDescriptor, n: u32, depth: usize) -> DynamicMessage {
+        let mut message = DynamicMessage::new(desc.clone());
+        if depth > 4 {
+            return message;
+        }
+        for field in desc.fields() {
+            if let Some(oneof) = field.containing_oneof() {
+                let members: Vec<_> = oneof.fields().map(|f| f.number()).collect();
+                if members[n as usize % members.len()] != field.number() {
+                    continue;
+                }
+            }
+            let value = if field.is_map() {
+                let Kind::Message(entry) = field.kind() else { continue };
+                let (key, value) = (entry.map_entry_key_field(), entry.map_entry_value_field());
+                let key = match key.kind() {
+                    Kind::String => MapKey::String(format!("k{n}")),
+                    Kind::Bool => MapKey::Bool(true),
+                    Kind::Uint32 | Kind::Fixed32 => MapKey::U32(n + 1),
+                    Kind::Uint64 | Kind::Fixed64 => MapKey::U64(u64::from(n) + 1),
+                    Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => MapKey::I64(-1 - i64::from(n)),
+                    _ => MapKey::I32(-1),
+                };
+                Value::Map([(key, value_of(&value.kind(), n, depth))].into_iter().collect())
+            } else if field.is_list() {
+                Value::List(vec![
+                    value_of(&field.kind(), n, depth),
+                    value_of(&field.kind(), n + 1, depth),
+                ])
+            } else {
+                value_of(&field.kind(), n, depth)
+            };
+            message.set_field(&field, value);
+        }
+        message
+    }
+
+    fn data_json(decoder: &Decoder, data: &Data) -> serde_json::Value {
+        serde_json::to_value(DataJson(data, &decoder.options)).unwrap()
+    }
+
+    /// The messages of every events file: the types an event can have.
+    fn event_types(decoder: &Decoder) -> Vec<MessageDescriptor> {
+        decoder
+            .pool
+            .files()
+            .filter(|f| f.name().ends_with("/events.proto"))
+            .flat_map(|f| f.messages().collect::<Vec<_>>())
+            .collect()
+    }
+
+    #[test]
+    fn every_event_type_is_decoded_typed_and_reads_as_reflection_writes_it() {
+        let decoder = Decoder::new().unwrap();
+        let types = event_types(&decoder);
+        assert!(types.len() > 80, "the events files hold every event: {}", types.len());
+        for desc in &types {
+            for n in 0..4 {
+                let reflected = filled(desc, n, 0);
+                let body = reflected.encode_to_vec();
+                let row = decoder.row(recorded(desc.full_name(), body));
+                assert!(
+                    matches!(row.data, Data::Typed(_)),
+                    "{} is decoded typed",
+                    desc.full_name()
+                );
+                assert_eq!(
+                    data_json(&decoder, &row.data),
+                    data_json(&decoder, &Data::Reflected(reflected)),
+                    "{} ({n}) as JSON",
+                    desc.full_name()
+                );
+            }
+            // And with nothing set: every field at its default is left out, by both.
+            let row = decoder.row(recorded(desc.full_name(), Vec::new()));
+            let empty = DynamicMessage::new(desc.clone());
+            assert_eq!(
+                data_json(&decoder, &row.data),
+                data_json(&decoder, &Data::Reflected(empty))
+            );
+        }
+    }
+
+    #[test]
+    fn an_enum_value_newer_than_this_build_is_written_by_reflection_as_its_number() {
+        let decoder = Decoder::new().unwrap();
+        let placed = crate::typed::Event::decode("rentops.order.v1.OrderPlaced", &[])
+            .unwrap()
+            .unwrap();
+        let crate::typed::Event::OrderOrderPlaced(mut placed) = placed else {
+            panic!("OrderPlaced decodes as itself")
+        };
+        placed.channel = 99;
+        placed.channel_order_ref = "APP-1".into();
+        let mut row = decoder.row(recorded("rentops.order.v1.OrderPlaced", placed.encode_to_vec()));
+        assert!(matches!(row.data, Data::Typed(_)));
+        let mut out = b"an earlier line\n".to_vec();
+        json_line(&decoder, &mut row, &mut out).unwrap();
+        assert!(matches!(row.data, Data::Reflected(_)));
+        let text = String::from_utf8(out).unwrap();
+        let (earlier, line) = text.split_once('\n').unwrap();
+        assert_eq!(earlier, "an earlier line", "the failed attempt left nothing behind");
+        let line: serde_json::Value = serde_json::from_str(line.trim_end()).unwrap();
+        assert_eq!(line["data"]["channel"], 99);
+        assert_eq!(line["data"]["channel_order_ref"], "APP-1");
+        assert_eq!(line["sequence"], 7);
+    }
+
+    #[test]
+    fn a_type_unknown_to_this_build_is_kept_in_hex() {
+        let decoder = Decoder::new().unwrap();
+        let mut row = decoder.row(recorded("rentops.order.v2.OrderPlaced", vec![0x0a, 0x01, 0x41]));
+        assert!(matches!(&row.data, Data::Undecoded(hex) if hex == "0a0141"));
+        let mut out = Vec::new();
+        json_line(&decoder, &mut row, &mut out).unwrap();
+        let line: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(line["data"], serde_json::Value::Null);
+        assert_eq!(line["undecoded"], "0a0141");
     }
 }
