@@ -1,6 +1,7 @@
 //! Pair exchanges (`Search::pair_exchanges`): two pooled commodities, one of which may serve
 //! some of the other's orders (by upgrade, or the other way round), exchange orders while each
-//! pool's flow is re-solved as a whole, everything else fixed.
+//! pool's flow is re-solved as a whole, everything else fixed; then two-way swaps, in which the
+//! taker also hands one of its own orders to the giver (a pool or a single car).
 
 use std::cmp::Reverse;
 
@@ -14,6 +15,24 @@ const ORDER: i64 = 1 << 20;
 
 /// Orders of the giver tried one at a time when the taker's choice of several fails together.
 const SINGLES: usize = 16;
+
+/// Two-way swaps tried per pair at most (`Search::swap_candidates`, best candidates first).
+const SWAPS: usize = 5;
+
+/// A pair's split: (served, fewer upgrades) of the pair, the taker's orders and the giver's.
+type Split3 = ((usize, Reverse<usize>), Vec<usize>, Vec<usize>);
+
+/// Which of the giver's orders the taker's solve of `Search::pair_split` may take, and which
+/// of its own it must give up.
+#[derive(Clone, Copy)]
+enum Split {
+    /// Every offered order.
+    All,
+    /// Only this one of the giver's orders.
+    Only(usize),
+    /// Every offered order, but the taker may not keep this one of its own (a two-way swap).
+    Without(usize),
+}
 
 /// A pool's weighted sub-problem over every plannable order its model may serve (the orders
 /// outside the pair are forbidden by their weight), built once per pass and re-solved warm.
@@ -88,43 +107,80 @@ impl Search<'_> {
     /// another moved from one pool to the other, a free order served in its place), which the
     /// sweeps (a displaced order priced by one direct refill of its gap), the chains and
     /// neighbourhoods (a few cars) and a Lagrangian relaxation of the pair (RESULTS.md) do not
-    /// reach. `work` bounds the sub-problem solves; returns the exchanges kept.
-    pub fn pair_exchanges(&mut self, work: &mut usize) -> usize {
+    /// reach.
+    ///
+    /// With `swaps`, a second loop over the pairs then tries two-way swaps on the plan the
+    /// one-way exchanges left, the givers now also the single cars that hold an order by
+    /// upgrade: the taker is solved at the same weights but without one of its own orders that
+    /// the giver may serve (`Search::swap_candidates`, at most `SWAPS` per pair), and the giver
+    /// over what is left, that order included; the first swap that serves more orders, or as
+    /// many with fewer upgrades, is carried out like a one-way exchange. This offers what the
+    /// one-way pricing cannot (the taker keeps its own orders at full worth there): the taker
+    /// takes an offered order exactly in place of one it serves by upgrade, which the giver
+    /// takes instead (an upgrade of two levels becoming one of one level), or makes room for
+    /// two offered orders by handing back one, or (a single car as giver) takes a free order
+    /// in the gap while the car serves the handed order exactly in place of its upgraded one.
+    /// `work` bounds the sub-problem solves; returns the exchanges kept.
+    pub fn pair_exchanges(&mut self, work: &mut usize, swaps: bool) -> usize {
         let p = self.p;
         let nk = self.commodities.len();
         let model_of = |s: &Self, k: usize| s.commodities[k].first().map(|&c| p.cars[c].model);
         let pools: Vec<usize> = (0..nk).filter(|&k| self.commodities[k].len() >= 2).collect();
         let mut built: Vec<Option<Pool>> = (0..nk).map(|_| None).collect();
         let mut kept = 0;
-        for &g in &pools {
-            for &t in &pools {
-                let (Some(mg), Some(mt)) = (model_of(self, g), model_of(self, t)) else {
-                    continue;
+        // One-way exchanges first, then two-way swaps on the plan they leave (swaps tried in
+        // the same loop would change the plan under the one-way exchanges that follow).
+        for swaps in [false, true].into_iter().take(if swaps { 2 } else { 1 }) {
+            // The swaps' givers include the single cars that hold an order by upgrade.
+            let givers: Vec<usize> = if swaps {
+                let upgraded = |k: usize| {
+                    self.commodities[k].iter().any(|&c| {
+                        self.chains[c]
+                            .iter()
+                            .any(|&j| p.serves(p.cars[c].model, p.jobs[j].model) == Serves::Upgrade)
+                    })
                 };
-                // The taker must be able to serve some model the giver serves by upgrade (the
-                // orders offered).
-                let shares =
-                    (0..p.models.len()).any(|m| p.serves(mg, m) == Serves::Upgrade && p.serves(mt, m) != Serves::No);
-                if g == t || !shares || *work == 0 {
-                    continue;
-                }
-                for k in [g, t] {
-                    if built[k].is_none() {
-                        built[k] = Some(self.pool(k));
-                        *work = work.saturating_sub(1);
+                (0..nk)
+                    .filter(|&k| self.commodities[k].len() >= 2 || upgraded(k))
+                    .collect()
+            } else {
+                pools.clone()
+            };
+            for &g in &givers {
+                for &t in &pools {
+                    let (Some(mg), Some(mt)) = (model_of(self, g), model_of(self, t)) else {
+                        continue;
+                    };
+                    // The taker must be able to serve some model the giver serves by upgrade
+                    // (the orders offered).
+                    let shares = (0..p.models.len())
+                        .any(|m| p.serves(mg, m) == Serves::Upgrade && p.serves(mt, m) != Serves::No);
+                    if g == t || !shares || *work == 0 {
+                        continue;
                     }
+                    // A swap needs one of the taker's orders to hand back (checked before the
+                    // sub-problems are built: most pairs have none).
+                    if swaps && self.swap_candidates(g, t, &self.offered(g, t)).is_empty() {
+                        continue;
+                    }
+                    for k in [g, t] {
+                        if built[k].is_none() {
+                            built[k] = Some(self.pool(k));
+                            *work = work.saturating_sub(1);
+                        }
+                    }
+                    let (Some(mut pg), Some(mut pt)) = (built[g].take(), built[t].take()) else {
+                        continue;
+                    };
+                    if self.pair_exchange(g, t, &mut pg, &mut pt, work, swaps) {
+                        kept += 1;
+                        pg.loss.clear();
+                        pt.loss.clear();
+                        built.iter_mut().flatten().for_each(|x| x.loss.clear());
+                    }
+                    built[g] = Some(pg);
+                    built[t] = Some(pt);
                 }
-                let (Some(mut pg), Some(mut pt)) = (built[g].take(), built[t].take()) else {
-                    continue;
-                };
-                if self.pair_exchange(g, t, &mut pg, &mut pt, work) {
-                    kept += 1;
-                    pg.loss.clear();
-                    pt.loss.clear();
-                    built.iter_mut().flatten().for_each(|x| x.loss.clear());
-                }
-                built[g] = Some(pg);
-                built[t] = Some(pt);
             }
         }
         if kept > 0 {
@@ -157,7 +213,15 @@ impl Search<'_> {
 
     /// One exchange from giver `g` to taker `t` (see [`Search::pair_exchanges`]); whether it
     /// was kept.
-    fn pair_exchange(&mut self, g: usize, t: usize, pg: &mut Pool, pt: &mut Pool, work: &mut usize) -> bool {
+    fn pair_exchange(
+        &mut self,
+        g: usize,
+        t: usize,
+        pg: &mut Pool,
+        pt: &mut Pool,
+        work: &mut usize,
+        swaps: bool,
+    ) -> bool {
         let p = self.p;
         let nj = p.jobs.len();
         let open: Vec<bool> = (0..nj)
@@ -167,18 +231,7 @@ impl Search<'_> {
             })
             .collect();
         let held = |s: &Self, j: usize, k: usize| s.car_of[j].is_some_and(|c| s.commodity_of[c] == k);
-        // The taker's candidates held by the giver.
-        let mut tcand = vec![false; nj];
-        for &j in &pt.cands {
-            tcand[j] = true;
-        }
-        let offered: Vec<usize> = pg
-            .cands
-            .iter()
-            .zip(&pg.upgrade)
-            .filter(|&(&j, &up)| up && tcand[j] && held(self, j, g))
-            .map(|(&j, _)| j)
-            .collect();
+        let offered = self.offered(g, t);
         if offered.is_empty() {
             return false;
         }
@@ -222,23 +275,48 @@ impl Search<'_> {
             .collect();
         let (cur_served, cur_upgrades) = self.served_and_upgrades(&[g, t]);
         let current = (cur_served, Reverse(cur_upgrades));
-        // All the giver's orders the taker wants at once; when the giver cannot make up for
-        // them together (its losses were priced one order at a time), each alone.
-        let (score, mut taken, mut kept) = self.pair_split(g, t, pg, pt, &open, &wt, None);
-        let mut best = score;
-        let from_g: Vec<usize> = taken.iter().copied().filter(|&j| held(self, j, g)).collect();
-        if from_g.is_empty() {
-            return false;
-        }
-        if best <= current && from_g.len() > 1 {
-            for &m in from_g.iter().take(SINGLES) {
+        let (mut best, mut taken, mut kept) = (current, Vec::new(), Vec::new());
+        if swaps {
+            // Two-way swaps: the taker hands one of its own orders to the giver, which may
+            // take it in place of the offered ones (`Search::swap_candidates`); the first that
+            // pays is kept.
+            for r in self.swap_candidates(g, t, &offered).into_iter().take(SWAPS) {
                 if *work < 2 {
                     break;
                 }
                 *work -= 2;
-                let (score, tk, kp) = self.pair_split(g, t, pg, pt, &open, &wt, Some(m));
+                let res = self.pair_split(g, t, pg, pt, &open, &wt, Split::Without(r));
+                let Some((score, tk, kp)) = res else {
+                    continue;
+                };
                 if score > best {
                     (best, taken, kept) = (score, tk, kp);
+                    break;
+                }
+            }
+        } else {
+            // All the giver's orders the taker wants at once; when the giver cannot make up
+            // for them together (its losses were priced one order at a time), each alone.
+            let Some((score, tk, kp)) = self.pair_split(g, t, pg, pt, &open, &wt, Split::All) else {
+                return false;
+            };
+            let from_g: Vec<usize> = tk.iter().copied().filter(|&j| held(self, j, g)).collect();
+            if from_g.is_empty() {
+                return false;
+            }
+            (best, taken, kept) = (score, tk, kp);
+            if best <= current && from_g.len() > 1 {
+                for &m in from_g.iter().take(SINGLES) {
+                    if *work < 2 {
+                        break;
+                    }
+                    *work -= 2;
+                    let Some((score, tk, kp)) = self.pair_split(g, t, pg, pt, &open, &wt, Split::Only(m)) else {
+                        continue;
+                    };
+                    if score > best {
+                        (best, taken, kept) = (score, tk, kp);
+                    }
                 }
             }
         }
@@ -281,9 +359,85 @@ impl Search<'_> {
         true
     }
 
-    /// The taker's solve at weights `wt` (with only `only` of the giver's orders allowed, when
-    /// given), then the giver's over what is left: (served, fewer upgrades) of the pair, and
-    /// the orders of each (ascending).
+    /// The orders giver `g` serves by upgrade that taker `t` may serve (ascending).
+    fn offered(&self, g: usize, t: usize) -> Vec<usize> {
+        let p = self.p;
+        let model = |k: usize| self.commodities[k].first().map_or(0, |&c| p.cars[c].model);
+        let (gm, tm) = (model(g), model(t));
+        let mut out: Vec<usize> = self.commodities[g]
+            .iter()
+            .flat_map(|&c| self.chains[c].iter().copied())
+            .filter(|&j| {
+                self.fixed[j].is_none()
+                    && p.serves(gm, p.jobs[j].model) == Serves::Upgrade
+                    && p.serves(tm, p.jobs[j].model) != Serves::No
+            })
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// The taker's own orders a two-way swap may hand to the giver (which may serve them), each
+    /// once: first those the taker serves by upgrade and that overlap an offered order in time
+    /// (the taker takes an offered order exactly in place of an upgraded one, which the giver
+    /// takes in place of the offered one), then the others that fit into the gap an offered
+    /// order leaves on its giver car while an offered order fits into theirs (the taker makes
+    /// room for two offered orders by handing back one), those into whose gap the most offered
+    /// orders fit first.
+    fn swap_candidates(&self, g: usize, t: usize, offered: &[usize]) -> Vec<usize> {
+        let p = self.p;
+        let gm = self.commodities[g].first().map_or(0, |&c| p.cars[c].model);
+        let gcand = |r: usize| p.serves(gm, p.jobs[r].model) != Serves::No;
+        let tm = self.commodities[t].first().map_or(0, |&c| p.cars[c].model);
+        let mut out: Vec<usize> = Vec::new();
+        for &d in &self.commodities[t] {
+            for &r in &self.chains[d] {
+                let (tr, up) = (self.timing[r], p.serves(tm, p.jobs[r].model) == Serves::Upgrade);
+                let overlaps = offered.iter().any(|&m| {
+                    let tm = self.timing[m];
+                    tr.pickup_at < tm.ready && tm.pickup_at < tr.ready
+                });
+                if gcand(r) && up && overlaps {
+                    out.push(r);
+                }
+            }
+        }
+        let first = out.len();
+        let mut room: Vec<usize> = Vec::new();
+        for &m in offered {
+            let Some(c) = self.car_of[m] else {
+                continue;
+            };
+            let rest: Vec<usize> = self.chains[c].iter().copied().filter(|&j| j != m).collect();
+            for &d in &self.commodities[t] {
+                for &r in &self.chains[d] {
+                    if !gcand(r) || out.contains(&r) || self.fits_in(c, &rest, r).is_none() {
+                        continue;
+                    }
+                    let there: Vec<usize> = self.chains[d].iter().copied().filter(|&j| j != r).collect();
+                    let fit = offered
+                        .iter()
+                        .filter(|&&o| self.fits_in(d, &there, o).is_some())
+                        .count();
+                    if fit > 0 {
+                        out.push(r);
+                        room.push(fit);
+                    }
+                }
+            }
+        }
+        // Those that make room for the most offered orders first (stable: ties as found).
+        let mut idx: Vec<usize> = (0..room.len()).collect();
+        idx.sort_by_key(|&i| Reverse(room[i]));
+        let tail: Vec<usize> = idx.iter().filter_map(|&i| out.get(first + i).copied()).collect();
+        out.truncate(first);
+        out.extend(tail);
+        out
+    }
+
+    /// The taker's solve at weights `wt` (restricted as `split` says), then the giver's over
+    /// what is left: (served, fewer upgrades) of the pair, and the orders of each (ascending);
+    /// `None` for a swap in which the taker takes none of a pool giver's orders.
     #[allow(clippy::too_many_arguments)]
     fn pair_split(
         &self,
@@ -293,20 +447,32 @@ impl Search<'_> {
         pt: &mut Pool,
         open: &[bool],
         wt: &[i64],
-        only: Option<usize>,
-    ) -> ((usize, Reverse<usize>), Vec<usize>, Vec<usize>) {
+        split: Split,
+    ) -> Option<Split3> {
         let p = self.p;
         let held = |j: usize| self.car_of[j].is_some_and(|c| self.commodity_of[c] == g);
-        let w: Vec<i64> = match only {
-            None => wt.to_vec(),
-            Some(m) => pt
+        let w: Vec<i64> = match split {
+            Split::All => wt.to_vec(),
+            Split::Only(m) => pt
                 .cands
                 .iter()
                 .zip(wt)
                 .map(|(&j, &w)| if held(j) && j != m { -ORDER } else { w })
                 .collect(),
+            Split::Without(r) => pt
+                .cands
+                .iter()
+                .zip(wt)
+                .map(|(&j, &w)| if j == r { -ORDER } else { w })
+                .collect(),
         };
         let (_, taken) = pt.solve(&w);
+        if matches!(split, Split::Without(_)) && self.commodities[g].len() >= 2 && !taken.iter().any(|&j| held(j)) {
+            // The taker makes no room for a pool's orders: no swap tried (the pool's solve is
+            // dear; a single car's is cheap, and it may take the handed order in place of its
+            // upgraded one while the taker serves a free order in the gap).
+            return None;
+        }
         let mut gone = vec![false; p.jobs.len()];
         for &j in &taken {
             gone[j] = true;
@@ -320,7 +486,7 @@ impl Search<'_> {
         };
         let served = taken.len() + kept.len();
         let upgrades = up_of(t, &taken) + up_of(g, &kept);
-        ((served, Reverse(upgrades)), taken, kept)
+        Some(((served, Reverse(upgrades)), taken, kept))
     }
 }
 
@@ -345,7 +511,7 @@ mod tests {
     }
 
     /// 120 orders, 36 cars (`generate(176, 120, 36)`): every move before it stops at 86 orders
-    /// with 8 upgrades; a pair exchange serves as many with 7.
+    /// with 8 upgrades; a one-way pair exchange serves as many with 7.
     #[test]
     fn a_pair_exchange_saves_an_upgrade() {
         let p = problem::build(&generate(176, 120, 36)).unwrap();
@@ -358,9 +524,33 @@ mod tests {
             "the other moves stop at 86 orders, 8 upgrades"
         );
         let mut work = 100_000;
-        assert!(s.pair_exchanges(&mut work) > 0);
+        assert!(s.pair_exchanges(&mut work, false) > 0);
         let (served, upgrades, ..) = s.objective();
         assert_eq!((served, upgrades), (86, -7));
+        assert_eq!(s.inconsistency(), None);
+    }
+
+    /// 90 orders, 27 cars (`generate(4, 90, 27)`): every move before it and the one-way pair
+    /// exchanges stop at 71 orders with 15 upgrades; a two-way swap serves as many with 14.
+    #[test]
+    fn a_two_way_swap_saves_an_upgrade() {
+        let p = problem::build(&generate(4, 90, 27)).unwrap();
+        let mut s = Search::new(&p);
+        before_pairs(&mut s);
+        let mut work = 100_000;
+        s.pair_exchanges(&mut work, false);
+        let (served, upgrades, ..) = s.objective();
+        assert_eq!(
+            (served, upgrades),
+            (71, -15),
+            "the one-way exchanges stop at 71 orders, 15 upgrades"
+        );
+        let chains = s.chains.clone();
+        assert_eq!(s.pair_exchanges(&mut work, false), 0, "one-way: nothing more");
+        assert_eq!(s.chains, chains);
+        assert!(s.pair_exchanges(&mut work, true) > 0);
+        let (served, upgrades, ..) = s.objective();
+        assert_eq!((served, upgrades), (71, -14));
         assert_eq!(s.inconsistency(), None);
     }
 
@@ -372,7 +562,7 @@ mod tests {
         before_pairs(&mut s);
         let chains = s.chains.clone();
         let mut work = 0;
-        assert_eq!(s.pair_exchanges(&mut work), 0);
+        assert_eq!(s.pair_exchanges(&mut work, true), 0);
         assert_eq!(s.chains, chains);
     }
 
@@ -395,7 +585,7 @@ mod tests {
             }
             let before = s.objective();
             let mut work = 100_000;
-            let kept = s.pair_exchanges(&mut work);
+            let kept = s.pair_exchanges(&mut work, true);
             let after = s.objective();
             prop_assert!(after.0 >= before.0);
             prop_assert!((after.0, after.1) >= (before.0, before.1));
