@@ -172,8 +172,8 @@
 //! Small instances (up to `exact_max_orders` plannable orders) are always solved and proven
 //! exactly; the other objectives (upgrades, relocation, stability) are optimised exactly per
 //! commodity and by the local searches across commodities (reassignment sweeps, upgrade
-//! chains, neighbourhood and group re-solves, pair exchanges): on city-3days 37 upgrades, where the fewest among plans
-//! serving 1793 is 35 (an external MILP solver).
+//! chains, neighbourhood and group re-solves, one-way pair exchanges and two-way swaps): on
+//! city-3days 35 upgrades, the fewest among plans serving 1793 (an external MILP solver).
 //! Nothing proves the upgrade count minimal on large instances.
 //!
 //! ## Re-planning and the frozen window
