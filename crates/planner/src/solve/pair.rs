@@ -359,11 +359,15 @@ impl Search<'_> {
         true
     }
 
+    /// The model of pool (or single car) `k`: its cars share one.
+    fn pool_model(&self, k: usize) -> usize {
+        self.commodities[k].first().map_or(0, |&c| self.p.cars[c].model)
+    }
+
     /// The orders giver `g` serves by upgrade that taker `t` may serve (ascending).
     fn offered(&self, g: usize, t: usize) -> Vec<usize> {
         let p = self.p;
-        let model = |k: usize| self.commodities[k].first().map_or(0, |&c| p.cars[c].model);
-        let (gm, tm) = (model(g), model(t));
+        let (gm, tm) = (self.pool_model(g), self.pool_model(t));
         let mut out: Vec<usize> = self.commodities[g]
             .iter()
             .flat_map(|&c| self.chains[c].iter().copied())
@@ -386,9 +390,9 @@ impl Search<'_> {
     /// orders fit first.
     fn swap_candidates(&self, g: usize, t: usize, offered: &[usize]) -> Vec<usize> {
         let p = self.p;
-        let gm = self.commodities[g].first().map_or(0, |&c| p.cars[c].model);
+        let gm = self.pool_model(g);
         let gcand = |r: usize| p.serves(gm, p.jobs[r].model) != Serves::No;
-        let tm = self.commodities[t].first().map_or(0, |&c| p.cars[c].model);
+        let tm = self.pool_model(t);
         let mut out: Vec<usize> = Vec::new();
         for &d in &self.commodities[t] {
             for &r in &self.chains[d] {
@@ -479,7 +483,7 @@ impl Search<'_> {
         }
         let (_, kept) = pg.solve(&pg.weights(open, |j| gone[j]));
         let up_of = |k: usize, set: &[usize]| {
-            let m = self.commodities[k].first().map_or(0, |&c| p.cars[c].model);
+            let m = self.pool_model(k);
             set.iter()
                 .filter(|&&j| p.serves(m, p.jobs[j].model) == Serves::Upgrade)
                 .count()
