@@ -115,12 +115,27 @@ pub trait Projection: Send + Sync + 'static {
     fn name(&self) -> &str;
     /// Subjects to consume, e.g. `rentops.order.>`.
     fn filter_subjects(&self) -> Vec<String>;
-    /// Applies `events` (in stream order, all above the checkpoint) inside `tx`.
+    /// Applies one event inside `tx`: what the event does to the view.
+    fn apply_event<'a>(
+        &'a self,
+        tx: &'a mut Transaction<'static, Any>,
+        event: &'a RecordedEvent,
+    ) -> impl Future<Output = Result<(), ProjectionError>> + Send + 'a;
+    /// Applies `events` (in stream order, all above the checkpoint) inside `tx`: by default each
+    /// in turn. A projection that folds a batch first (to write each row once) overrides it; the
+    /// rows must be those of applying the events one by one.
     fn apply<'a>(
         &'a self,
         tx: &'a mut Transaction<'static, Any>,
         events: &'a [RecordedEvent],
-    ) -> impl Future<Output = Result<(), ProjectionError>> + Send + 'a;
+    ) -> impl Future<Output = Result<(), ProjectionError>> + Send + 'a {
+        async move {
+            for event in events {
+                self.apply_event(tx, event).await?;
+            }
+            Ok(())
+        }
+    }
     /// A new instance with nothing in memory, for a rebuild: it builds the shadow view while
     /// this one goes on applying to the live view, and the two must share no cache of rows.
     fn fresh(&self) -> Self

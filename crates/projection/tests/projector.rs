@@ -37,33 +37,31 @@ impl Projection for Tally {
         vec!["rentops.test.counter.>".into()]
     }
 
-    async fn apply(&self, tx: &mut Transaction<'static, Any>, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
-        for e in events {
-            let id = e.meta.aggregate_id.clone();
-            sqlx::query("INSERT INTO tally_events (sequence, id) VALUES ($1, $2)")
-                .bind(e.sequence as i64)
-                .bind(id.clone())
-                .execute(&mut **tx)
-                .await?;
-            sqlx::query(
-                "INSERT INTO tally (id, n, last_sequence) VALUES ($1, 1, $2) \
-                 ON CONFLICT (id) DO UPDATE SET n = tally.n + 1, last_sequence = excluded.last_sequence",
-            )
-            .bind(id)
+    async fn apply_event(&self, tx: &mut Transaction<'static, Any>, e: &RecordedEvent) -> Result<(), ProjectionError> {
+        let id = e.meta.aggregate_id.clone();
+        sqlx::query("INSERT INTO tally_events (sequence, id) VALUES ($1, $2)")
+            .bind(e.sequence as i64)
+            .bind(id.clone())
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO tally (id, n, last_sequence) VALUES ($1, 1, $2) \
+             ON CONFLICT (id) DO UPDATE SET n = tally.n + 1, last_sequence = excluded.last_sequence",
+        )
+        .bind(id)
+        .bind(e.sequence as i64)
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query("INSERT INTO tally_outbox (sequence) VALUES ($1) ON CONFLICT (sequence) DO NOTHING")
             .bind(e.sequence as i64)
             .execute(&mut **tx)
             .await?;
-            sqlx::query("INSERT INTO tally_outbox (sequence) VALUES ($1) ON CONFLICT (sequence) DO NOTHING")
-                .bind(e.sequence as i64)
-                .execute(&mut **tx)
-                .await?;
-            if self
-                .fail_at
-                .compare_exchange(e.sequence, 0, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
-                return Err(ProjectionError::event(e.sequence, "failing once, as asked"));
-            }
+        if self
+            .fail_at
+            .compare_exchange(e.sequence, 0, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            return Err(ProjectionError::event(e.sequence, "failing once, as asked"));
         }
         Ok(())
     }

@@ -218,13 +218,11 @@ impl Projection for ComplaintProjection {
         ]
     }
 
-    async fn apply(&self, tx: &mut Tx, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
-        for e in events {
-            if e.subject.split('.').nth(2) == Some(HotSpotAggregate::TYPE) {
-                self.hot_spot(tx, e).await?;
-            } else {
-                self.case(tx, e).await?;
-            }
+    async fn apply_event(&self, tx: &mut Tx, e: &RecordedEvent) -> Result<(), ProjectionError> {
+        if e.subject.split('.').nth(2) == Some(HotSpotAggregate::TYPE) {
+            self.hot_spot(tx, e).await?;
+        } else {
+            self.case(tx, e).await?;
         }
         Ok(())
     }
@@ -264,8 +262,16 @@ fn model_code(v: i32) -> String {
 /// Orders, from the order service's events.
 pub struct OrdersProjection;
 
-impl OrdersProjection {
-    async fn apply_one(&self, tx: &mut Tx, e: &RecordedEvent) -> Result<(), ProjectionError> {
+impl Projection for OrdersProjection {
+    fn name(&self) -> &str {
+        ORDERS
+    }
+
+    fn filter_subjects(&self) -> Vec<String> {
+        vec!["rentops.order.order.>".into()]
+    }
+
+    async fn apply_event(&self, tx: &mut Tx, e: &RecordedEvent) -> Result<(), ProjectionError> {
         let order = e.meta.aggregate_id.clone();
         match e.name.as_str() {
             "OrderPlaced" => {
@@ -329,23 +335,6 @@ impl OrdersProjection {
         }
         Ok(())
     }
-}
-
-impl Projection for OrdersProjection {
-    fn name(&self) -> &str {
-        ORDERS
-    }
-
-    fn filter_subjects(&self) -> Vec<String> {
-        vec!["rentops.order.order.>".into()]
-    }
-
-    async fn apply(&self, tx: &mut Tx, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
-        for e in events {
-            self.apply_one(tx, e).await?;
-        }
-        Ok(())
-    }
 
     fn fresh(&self) -> Self {
         OrdersProjection
@@ -368,31 +357,29 @@ impl Projection for FleetProjection {
         vec!["rentops.fleet.vehicle.>".into()]
     }
 
-    async fn apply(&self, tx: &mut Tx, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
-        for e in events {
-            match e.name.as_str() {
-                "VehicleRegistered" => {
-                    let r: fpb::VehicleRegistered = decode(e)?;
-                    sqlx::query(
-                        "INSERT INTO cp_vehicles (vehicle_id, model, plate) VALUES ($1, $2, $3) \
-                         ON CONFLICT (vehicle_id) DO UPDATE SET model = excluded.model, plate = excluded.plate",
-                    )
+    async fn apply_event(&self, tx: &mut Tx, e: &RecordedEvent) -> Result<(), ProjectionError> {
+        match e.name.as_str() {
+            "VehicleRegistered" => {
+                let r: fpb::VehicleRegistered = decode(e)?;
+                sqlx::query(
+                    "INSERT INTO cp_vehicles (vehicle_id, model, plate) VALUES ($1, $2, $3) \
+                     ON CONFLICT (vehicle_id) DO UPDATE SET model = excluded.model, plate = excluded.plate",
+                )
+                .bind(e.meta.aggregate_id.clone())
+                .bind(model_code(r.model))
+                .bind(r.plate)
+                .execute(&mut **tx)
+                .await?;
+            }
+            "VehiclePlateChanged" => {
+                let c: fpb::VehiclePlateChanged = decode(e)?;
+                sqlx::query("UPDATE cp_vehicles SET plate = $2 WHERE vehicle_id = $1")
                     .bind(e.meta.aggregate_id.clone())
-                    .bind(model_code(r.model))
-                    .bind(r.plate)
+                    .bind(c.to_plate)
                     .execute(&mut **tx)
                     .await?;
-                }
-                "VehiclePlateChanged" => {
-                    let c: fpb::VehiclePlateChanged = decode(e)?;
-                    sqlx::query("UPDATE cp_vehicles SET plate = $2 WHERE vehicle_id = $1")
-                        .bind(e.meta.aggregate_id.clone())
-                        .bind(c.to_plate)
-                        .execute(&mut **tx)
-                        .await?;
-                }
-                _ => {}
             }
+            _ => {}
         }
         Ok(())
     }
@@ -422,64 +409,62 @@ impl Projection for ReceivablesLinksProjection {
         ]
     }
 
-    async fn apply(&self, tx: &mut Tx, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
-        for e in events {
-            let id = e.meta.aggregate_id.clone();
-            match e.name.as_str() {
-                "ViolationRecorded" => {
-                    sqlx::query(
-                        "INSERT INTO cp_violations (violation_id, customer_id, vehicle_id, order_id) \
-                         VALUES ($1, '', '', '') ON CONFLICT (violation_id) DO NOTHING",
-                    )
-                    .bind(id)
-                    .execute(&mut **tx)
-                    .await?;
-                }
-                "ViolationMatched" => {
-                    let m: rpb::ViolationMatched = decode(e)?;
-                    // A match to a driver, staff or the company names no customer.
-                    sqlx::query(
-                        "INSERT INTO cp_violations (violation_id, customer_id, vehicle_id, order_id) \
-                         VALUES ($1, $2, $3, $4) ON CONFLICT (violation_id) DO UPDATE SET \
-                         customer_id = excluded.customer_id, vehicle_id = excluded.vehicle_id, \
-                         order_id = excluded.order_id",
-                    )
-                    .bind(id)
-                    .bind(m.customer_id)
-                    .bind(m.vehicle_id)
-                    .bind(m.order_id)
-                    .execute(&mut **tx)
-                    .await?;
-                }
-                "ClaimOpened" => {
-                    let c: rpb::ClaimOpened = decode(e)?;
-                    sqlx::query(
-                        "INSERT INTO cp_claims (claim_id, customer_id, order_id, vehicle_id) VALUES ($1, $2, $3, $4) \
-                         ON CONFLICT (claim_id) DO NOTHING",
-                    )
-                    .bind(id)
-                    .bind(c.customer_id)
-                    .bind(c.order_id)
-                    .bind(c.vehicle_id)
-                    .execute(&mut **tx)
-                    .await?;
-                }
-                "LedgerBooked" => {
-                    let b: rpb::LedgerBooked = decode(e)?;
-                    if b.kind == rpb::BookingKind::Charge as i32 {
-                        sqlx::query(
-                            "INSERT INTO cp_charges (booking_id, customer_id, reference) VALUES ($1, $2, $3) \
-                             ON CONFLICT (booking_id) DO NOTHING",
-                        )
-                        .bind(b.booking_id)
-                        .bind(if b.customer_id.is_empty() { id } else { b.customer_id })
-                        .bind(b.reference)
-                        .execute(&mut **tx)
-                        .await?;
-                    }
-                }
-                _ => {}
+    async fn apply_event(&self, tx: &mut Tx, e: &RecordedEvent) -> Result<(), ProjectionError> {
+        let id = e.meta.aggregate_id.clone();
+        match e.name.as_str() {
+            "ViolationRecorded" => {
+                sqlx::query(
+                    "INSERT INTO cp_violations (violation_id, customer_id, vehicle_id, order_id) \
+                     VALUES ($1, '', '', '') ON CONFLICT (violation_id) DO NOTHING",
+                )
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
             }
+            "ViolationMatched" => {
+                let m: rpb::ViolationMatched = decode(e)?;
+                // A match to a driver, staff or the company names no customer.
+                sqlx::query(
+                    "INSERT INTO cp_violations (violation_id, customer_id, vehicle_id, order_id) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (violation_id) DO UPDATE SET \
+                     customer_id = excluded.customer_id, vehicle_id = excluded.vehicle_id, \
+                     order_id = excluded.order_id",
+                )
+                .bind(id)
+                .bind(m.customer_id)
+                .bind(m.vehicle_id)
+                .bind(m.order_id)
+                .execute(&mut **tx)
+                .await?;
+            }
+            "ClaimOpened" => {
+                let c: rpb::ClaimOpened = decode(e)?;
+                sqlx::query(
+                    "INSERT INTO cp_claims (claim_id, customer_id, order_id, vehicle_id) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (claim_id) DO NOTHING",
+                )
+                .bind(id)
+                .bind(c.customer_id)
+                .bind(c.order_id)
+                .bind(c.vehicle_id)
+                .execute(&mut **tx)
+                .await?;
+            }
+            "LedgerBooked" => {
+                let b: rpb::LedgerBooked = decode(e)?;
+                if b.kind == rpb::BookingKind::Charge as i32 {
+                    sqlx::query(
+                        "INSERT INTO cp_charges (booking_id, customer_id, reference) VALUES ($1, $2, $3) \
+                         ON CONFLICT (booking_id) DO NOTHING",
+                    )
+                    .bind(b.booking_id)
+                    .bind(if b.customer_id.is_empty() { id } else { b.customer_id })
+                    .bind(b.reference)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+            }
+            _ => {}
         }
         Ok(())
     }

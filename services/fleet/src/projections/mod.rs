@@ -479,18 +479,16 @@ impl Projection for FleetProjection {
         vec!["rentops.fleet.>".into()]
     }
 
-    async fn apply(&self, tx: &mut Tx, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
-        for e in events {
-            match e.subject.split('.').nth(2) {
-                Some("vehicle") => self.vehicle(tx, e).await?,
-                Some("driver") => self.driver(tx, e).await?,
-                // The plate registry's claims guard registrations; which car carried a plate
-                // when is read from the vehicles' own events.
-                Some("plate") => {}
-                Some("city") => self.city(tx, e).await?,
-                Some("plan") => self.plan(tx, e).await?,
-                _ => tracing::warn!(subject = %e.subject, "not a fleet aggregate; skipped"),
-            }
+    async fn apply_event(&self, tx: &mut Tx, e: &RecordedEvent) -> Result<(), ProjectionError> {
+        match e.subject.split('.').nth(2) {
+            Some("vehicle") => self.vehicle(tx, e).await?,
+            Some("driver") => self.driver(tx, e).await?,
+            // The plate registry's claims guard registrations; which car carried a plate
+            // when is read from the vehicles' own events.
+            Some("plate") => {}
+            Some("city") => self.city(tx, e).await?,
+            Some("plan") => self.plan(tx, e).await?,
+            _ => tracing::warn!(subject = %e.subject, "not a fleet aggregate; skipped"),
         }
         Ok(())
     }
@@ -534,8 +532,134 @@ fn model_code(m: i32) -> String {
     model_from_pb(m).map(|m| m.code().to_owned()).unwrap_or_default()
 }
 
-impl DemandProjection {
-    async fn apply_one(&self, tx: &mut Tx, e: &RecordedEvent) -> Result<(), ProjectionError> {
+/// A relocation of `order`'s car has a driver now (or is no longer needed): no longer at risk
+/// for want of one.
+async fn no_driver_resolved(tx: &mut Tx, order: &str) -> Result<(), ProjectionError> {
+    sqlx::query("DELETE FROM plan_at_risk WHERE order_id = $1 AND reason = $2")
+        .bind(order.to_owned())
+        .bind(NO_DRIVER)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// `vehicle_id` carries `plate` (compact form) from `from`.
+async fn carry(tx: &mut Tx, plate: &str, vehicle_id: &str, from: OffsetDateTime) -> Result<(), ProjectionError> {
+    sqlx::query(
+        "INSERT INTO plate_history (plate, vehicle_id, from_us, to_us) VALUES ($1, $2, $3, NULL) \
+         ON CONFLICT (plate, vehicle_id, from_us) DO NOTHING",
+    )
+    .bind(plate.to_owned())
+    .bind(vehicle_id.to_owned())
+    .bind(micros(from))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// `vehicle_id` stops carrying `plate` (any plate: `None`) at `to`.
+async fn put_down(
+    tx: &mut Tx,
+    vehicle_id: &str,
+    plate: Option<&str>,
+    to: OffsetDateTime,
+) -> Result<(), ProjectionError> {
+    sqlx::query(
+        "UPDATE plate_history SET to_us = $3 WHERE vehicle_id = $1 AND ($2 = '' OR plate = $2) AND to_us IS NULL",
+    )
+    .bind(vehicle_id.to_owned())
+    .bind(plate.unwrap_or_default().to_owned())
+    .bind(micros(to))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A reading a handover asks of a car: `kind` PICKUP, RETURN, SWAP_OUT or SWAP_IN.
+struct Reading<'a> {
+    vehicle_id: &'a str,
+    kind: &'static str,
+    odometer_km: i64,
+    charge_percent: u32,
+    at: OffsetDateTime,
+    /// Where the car stands after it (a return station, a swap's station); empty: unchanged.
+    station: &'a str,
+}
+
+/// Asks for reading `part` of handover event `e` (a swap asks for two).
+async fn reading(
+    tx: &mut Tx,
+    e: &RecordedEvent,
+    part: i64,
+    order_id: &str,
+    r: Reading<'_>,
+) -> Result<(), ProjectionError> {
+    if r.vehicle_id.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO reading_requests (sequence, part, event_id, vehicle_id, kind, order_id, odometer_km, charge_percent, at_us, station) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (sequence, part) DO NOTHING",
+    )
+    .bind(e.sequence as i64)
+    .bind(part)
+    .bind(e.meta.event_id.to_string())
+    .bind(r.vehicle_id.to_owned())
+    .bind(r.kind)
+    .bind(order_id.to_owned())
+    .bind(r.odometer_km)
+    .bind(i64::from(r.charge_percent))
+    .bind(micros(r.at))
+    .bind(r.station.to_owned())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// `vehicle_id` goes on hire for `order_id` at `from`.
+async fn open_span(
+    tx: &mut Tx,
+    order_id: &str,
+    vehicle_id: &str,
+    city: &str,
+    from: OffsetDateTime,
+) -> Result<(), ProjectionError> {
+    if vehicle_id.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO hire_spans (order_id, vehicle_id, city, from_us, to_us) VALUES ($1, $2, $3, $4, NULL) \
+         ON CONFLICT (order_id, vehicle_id, from_us) DO NOTHING",
+    )
+    .bind(order_id.to_owned())
+    .bind(vehicle_id.to_owned())
+    .bind(city.to_owned())
+    .bind(micros(from))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The car on hire for `order_id` leaves the hire at `to`.
+async fn close_span(tx: &mut Tx, order_id: &str, to: OffsetDateTime) -> Result<(), ProjectionError> {
+    sqlx::query("UPDATE hire_spans SET to_us = $2 WHERE order_id = $1 AND to_us IS NULL")
+        .bind(order_id.to_owned())
+        .bind(micros(to))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+impl Projection for DemandProjection {
+    fn name(&self) -> &str {
+        DEMAND
+    }
+
+    fn filter_subjects(&self) -> Vec<String> {
+        vec!["rentops.order.order.>".into()]
+    }
+
+    async fn apply_event(&self, tx: &mut Tx, e: &RecordedEvent) -> Result<(), ProjectionError> {
         use prost::Message;
         let order_id = e.meta.aggregate_id.clone();
         let decode_err = |err: prost::DecodeError| bad(e, err);
@@ -756,141 +880,6 @@ impl DemandProjection {
             .await?;
         if replan {
             request_replan(tx, "order", e, &city, false).await?;
-        }
-        Ok(())
-    }
-}
-
-/// A relocation of `order`'s car has a driver now (or is no longer needed): no longer at risk
-/// for want of one.
-async fn no_driver_resolved(tx: &mut Tx, order: &str) -> Result<(), ProjectionError> {
-    sqlx::query("DELETE FROM plan_at_risk WHERE order_id = $1 AND reason = $2")
-        .bind(order.to_owned())
-        .bind(NO_DRIVER)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-/// `vehicle_id` carries `plate` (compact form) from `from`.
-async fn carry(tx: &mut Tx, plate: &str, vehicle_id: &str, from: OffsetDateTime) -> Result<(), ProjectionError> {
-    sqlx::query(
-        "INSERT INTO plate_history (plate, vehicle_id, from_us, to_us) VALUES ($1, $2, $3, NULL) \
-         ON CONFLICT (plate, vehicle_id, from_us) DO NOTHING",
-    )
-    .bind(plate.to_owned())
-    .bind(vehicle_id.to_owned())
-    .bind(micros(from))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// `vehicle_id` stops carrying `plate` (any plate: `None`) at `to`.
-async fn put_down(
-    tx: &mut Tx,
-    vehicle_id: &str,
-    plate: Option<&str>,
-    to: OffsetDateTime,
-) -> Result<(), ProjectionError> {
-    sqlx::query(
-        "UPDATE plate_history SET to_us = $3 WHERE vehicle_id = $1 AND ($2 = '' OR plate = $2) AND to_us IS NULL",
-    )
-    .bind(vehicle_id.to_owned())
-    .bind(plate.unwrap_or_default().to_owned())
-    .bind(micros(to))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// A reading a handover asks of a car: `kind` PICKUP, RETURN, SWAP_OUT or SWAP_IN.
-struct Reading<'a> {
-    vehicle_id: &'a str,
-    kind: &'static str,
-    odometer_km: i64,
-    charge_percent: u32,
-    at: OffsetDateTime,
-    /// Where the car stands after it (a return station, a swap's station); empty: unchanged.
-    station: &'a str,
-}
-
-/// Asks for reading `part` of handover event `e` (a swap asks for two).
-async fn reading(
-    tx: &mut Tx,
-    e: &RecordedEvent,
-    part: i64,
-    order_id: &str,
-    r: Reading<'_>,
-) -> Result<(), ProjectionError> {
-    if r.vehicle_id.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "INSERT INTO reading_requests (sequence, part, event_id, vehicle_id, kind, order_id, odometer_km, charge_percent, at_us, station) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (sequence, part) DO NOTHING",
-    )
-    .bind(e.sequence as i64)
-    .bind(part)
-    .bind(e.meta.event_id.to_string())
-    .bind(r.vehicle_id.to_owned())
-    .bind(r.kind)
-    .bind(order_id.to_owned())
-    .bind(r.odometer_km)
-    .bind(i64::from(r.charge_percent))
-    .bind(micros(r.at))
-    .bind(r.station.to_owned())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// `vehicle_id` goes on hire for `order_id` at `from`.
-async fn open_span(
-    tx: &mut Tx,
-    order_id: &str,
-    vehicle_id: &str,
-    city: &str,
-    from: OffsetDateTime,
-) -> Result<(), ProjectionError> {
-    if vehicle_id.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "INSERT INTO hire_spans (order_id, vehicle_id, city, from_us, to_us) VALUES ($1, $2, $3, $4, NULL) \
-         ON CONFLICT (order_id, vehicle_id, from_us) DO NOTHING",
-    )
-    .bind(order_id.to_owned())
-    .bind(vehicle_id.to_owned())
-    .bind(city.to_owned())
-    .bind(micros(from))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// The car on hire for `order_id` leaves the hire at `to`.
-async fn close_span(tx: &mut Tx, order_id: &str, to: OffsetDateTime) -> Result<(), ProjectionError> {
-    sqlx::query("UPDATE hire_spans SET to_us = $2 WHERE order_id = $1 AND to_us IS NULL")
-        .bind(order_id.to_owned())
-        .bind(micros(to))
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-impl Projection for DemandProjection {
-    fn name(&self) -> &str {
-        DEMAND
-    }
-
-    fn filter_subjects(&self) -> Vec<String> {
-        vec!["rentops.order.order.>".into()]
-    }
-
-    async fn apply(&self, tx: &mut Tx, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
-        for e in events {
-            self.apply_one(tx, e).await?;
         }
         Ok(())
     }

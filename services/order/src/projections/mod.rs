@@ -230,6 +230,15 @@ impl Projection for OrdersProjection {
         vec!["rentops.order.order.>".into()]
     }
 
+    /// One event is a batch of one: the rows are those of folding it alone.
+    async fn apply_event(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        event: &RecordedEvent,
+    ) -> Result<(), ProjectionError> {
+        self.apply(tx, std::slice::from_ref(event)).await
+    }
+
     async fn apply(&self, tx: &mut Transaction<'static, Any>, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
         // Fold every event of the batch onto the orders' current rows, then write each order once.
         let mut ids: Vec<&str> = events.iter().map(|e| e.meta.aggregate_id.as_str()).collect();

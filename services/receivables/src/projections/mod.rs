@@ -117,8 +117,18 @@ impl HiresProjection {
             .await?;
         Ok(Some((part, row.try_get(1)?, row.try_get(2)?)))
     }
+}
 
-    async fn apply_one(&self, tx: &mut Tx, e: &RecordedEvent) -> Result<(), ProjectionError> {
+impl Projection for HiresProjection {
+    fn name(&self) -> &str {
+        HIRES
+    }
+
+    fn filter_subjects(&self) -> Vec<String> {
+        vec!["rentops.order.order.>".into()]
+    }
+
+    async fn apply_event(&self, tx: &mut Tx, e: &RecordedEvent) -> Result<(), ProjectionError> {
         let order = e.meta.aggregate_id.clone();
         match e.name.as_str() {
             "OrderPlaced" => {
@@ -212,23 +222,6 @@ impl HiresProjection {
         }
         Ok(())
     }
-}
-
-impl Projection for HiresProjection {
-    fn name(&self) -> &str {
-        HIRES
-    }
-
-    fn filter_subjects(&self) -> Vec<String> {
-        vec!["rentops.order.order.>".into()]
-    }
-
-    async fn apply(&self, tx: &mut Tx, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
-        for e in events {
-            self.apply_one(tx, e).await?;
-        }
-        Ok(())
-    }
 
     fn fresh(&self) -> Self {
         HiresProjection
@@ -283,8 +276,18 @@ impl FleetCustodyProjection {
         .await?;
         Ok(key)
     }
+}
 
-    async fn apply_one(&self, tx: &mut Tx, e: &RecordedEvent) -> Result<(), ProjectionError> {
+impl Projection for FleetCustodyProjection {
+    fn name(&self) -> &str {
+        FLEET
+    }
+
+    fn filter_subjects(&self) -> Vec<String> {
+        vec!["rentops.fleet.vehicle.>".into()]
+    }
+
+    async fn apply_event(&self, tx: &mut Tx, e: &RecordedEvent) -> Result<(), ProjectionError> {
         let vehicle = e.meta.aggregate_id.clone();
         match e.name.as_str() {
             "VehicleRegistered" => {
@@ -334,23 +337,6 @@ impl FleetCustodyProjection {
                 recheck(tx, "FLEET", e, 0, &vehicle, "", departed, Some(arrived)).await?;
             }
             _ => {}
-        }
-        Ok(())
-    }
-}
-
-impl Projection for FleetCustodyProjection {
-    fn name(&self) -> &str {
-        FLEET
-    }
-
-    fn filter_subjects(&self) -> Vec<String> {
-        vec!["rentops.fleet.vehicle.>".into()]
-    }
-
-    async fn apply(&self, tx: &mut Tx, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
-        for e in events {
-            self.apply_one(tx, e).await?;
         }
         Ok(())
     }
@@ -796,6 +782,11 @@ impl Projection for ReceivablesProjection {
             format!("rentops.receivables.{}.>", LedgerAggregate::TYPE),
             format!("rentops.receivables.{}.>", ClaimAggregate::TYPE),
         ]
+    }
+
+    /// One event is a batch of one: the rows are those of folding it alone.
+    async fn apply_event(&self, tx: &mut Tx, event: &RecordedEvent) -> Result<(), ProjectionError> {
+        self.apply(tx, std::slice::from_ref(event)).await
     }
 
     async fn apply(&self, tx: &mut Tx, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
