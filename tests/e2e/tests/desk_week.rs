@@ -145,11 +145,19 @@ async fn statement(c: &mut Cluster, customer: &str) -> rpb::GetStatementResponse
 }
 
 /// Whole passes of receivables' deposit and ladder scans at each of `days` after `from`: each
-/// step of the ladder and the deposits happens at its own day.
+/// step of the ladder and the deposits happens at its own day. A day's passes start once the
+/// view holds what the day before booked (the deposits deduct the charges the ladder raised),
+/// as a day's wait would make sure of in the real world.
 async fn play_days(c: &Cluster, from: OffsetDateTime, days: &[i64]) {
     for day in days {
-        c.clock.set(from + time::Duration::days(*day));
+        let booked = c.last_sequence("RECEIVABLES").await;
         let rx = c.receivables.app();
+        rx.projector
+            .checkpoints
+            .wait_for(booked, AFTER_A_KILL)
+            .await
+            .expect("the day before's bookings in the view");
+        c.clock.set(from + time::Duration::days(*day));
         rx.deposit_scan
             .next_full_pass(AFTER_A_KILL)
             .await

@@ -122,6 +122,9 @@ rentops_testkit::per_backend! {
             .into_inner();
         assert_eq!(summary.matched, 1, "{label}: {summary:?}");
         for day in [0, 3, 10, 15, 16, 30] {
+            // A day's passes read what the day before booked.
+            let booked = last_sequence(&nats, "RECEIVABLES").await;
+            rx.projector.checkpoints.wait_for(booked, Duration::from_secs(60)).await.expect("the bookings in the view");
             clock.set(matched + time::Duration::days(day));
             rx.deposit_scan.next_full_pass(Duration::from_secs(60)).await.expect("a deposits pass");
             rx.ladder_scan.next_full_pass(Duration::from_secs(60)).await.expect("a ladder pass");

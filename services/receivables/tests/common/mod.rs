@@ -345,12 +345,7 @@ impl TestApp {
     /// taken so far: a pass that still saw the last step as due would take nothing, and the
     /// next step would wait for a later pass.
     pub async fn ladder_at(&self, at: OffsetDateTime) -> u64 {
-        let last = self.last_sequence().await;
-        let mut applied = self.app.projector.applied();
-        tokio::time::timeout(Duration::from_secs(60), applied.wait_for(|reached| *reached >= last))
-            .await
-            .expect("the read model reaches the stream's end within 60 s")
-            .expect("the projector runs");
+        self.view_caught_up().await;
         self.clock.set(at);
         self.app
             .ladder_scan
@@ -362,9 +357,21 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// Waits until the read model has every event of this service's stream so far.
+    async fn view_caught_up(&self) {
+        let last = self.last_sequence().await;
+        let mut applied = self.app.projector.applied();
+        tokio::time::timeout(Duration::from_secs(60), applied.wait_for(|reached| *reached >= last))
+            .await
+            .expect("the read model reaches the stream's end within 60 s")
+            .expect("the projector runs");
+    }
+
     /// Moves the clock to `at` and waits for a whole pass of the deposits' scan that saw it;
-    /// returns the stream's last sequence after it.
+    /// returns the stream's last sequence after it. As with the ladder, the pass starts once the
+    /// read model has every booking so far (the charges a deposit settles).
     pub async fn deposits_at(&self, at: OffsetDateTime) -> u64 {
+        self.view_caught_up().await;
         self.clock.set(at);
         self.app
             .deposit_scan
