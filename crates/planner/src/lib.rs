@@ -131,6 +131,26 @@
 //!   refill of the gap, and that no move of a few cars reaches (gen:2000:600:16: two upgrades
 //!   fewer; the swaps: city-3days 37 → 35 and gen:300:90:12 27 → 26, both the MILP minimum).
 //!   Not when re-planning (`PlanOptions::pair_exchanges`).
+//! * **Family LPs** (`Search::family_lps`, after the group re-solves, before the pair
+//!   exchanges). The pools of each family of models (pools that may serve a common order
+//!   model; on the city's upgrade ladder the ET models and the ES/EC models) are re-planned
+//!   together, the single cars and the rest of the plan fixed, by one mixed-integer program
+//!   over their time-space networks — per pool and station a node at each moment a car
+//!   arrives there (a start, or a return plus turnaround), a departure arc per order and
+//!   station hanging on the last arrival no later than `pickup - travel`, waiting arcs
+//!   between them, a row "each order at most once", weights one order ≫ one upgrade —
+//!   solved by `microlp`: its LP relaxation (integral on most families measured, i.e. the
+//!   family's exact optimum), then at most 50 branch-and-bound nodes. Each pool is solved
+//!   exactly over its share (relocation, car choice), every chain verified, and the result
+//!   kept when the family serves more orders, or as many with fewer upgrades (not tried
+//!   where the program's bound is no better than the current plan); then the
+//!   local moves and relocation rounds again, and the plan before comes back unless the
+//!   finished plan is better. This re-solves every pool of a family at once, where the pair
+//!   exchanges see two pools and price one order at a time and the group re-solves one pool
+//!   (gen:1200:360:15's missing order; on generated instances of 200–800 orders, up to two
+//!   orders and six upgrades). The LP grows about with the square of the family, so only
+//!   families with at most `PlanOptions::family_lp_orders` open orders are solved:
+//!   city-3days's (about 1,000 orders each) are not. Not when re-planning.
 //! * **Lagrangian search** (`bound::lagrangian`). Pricing the constraint "each order is served
 //!   once" decouples the commodities; each is solved exactly for the priced weights (network
 //!   simplex warm-started between iterations), which bounds the optimum — the bound's limit is
@@ -172,8 +192,9 @@
 //! Small instances (up to `exact_max_orders` plannable orders) are always solved and proven
 //! exactly; the other objectives (upgrades, relocation, stability) are optimised exactly per
 //! commodity and by the local searches across commodities (reassignment sweeps, upgrade
-//! chains, neighbourhood and group re-solves, one-way pair exchanges and two-way swaps): on
-//! city-3days 35 upgrades, the fewest among plans serving 1793 (an external MILP solver).
+//! chains, neighbourhood and group re-solves, family LPs, one-way pair exchanges and two-way
+//! swaps): on city-3days 35 upgrades, the fewest among plans serving 1793 (an external MILP
+//! solver).
 //! Nothing proves the upgrade count minimal on large instances.
 //!
 //! ## Re-planning and the frozen window
@@ -274,6 +295,16 @@ pub struct PlanOptions {
     /// other pool, re-solved as a whole, loses without it, then two-way swaps (the taker also
     /// hands one of its own orders back; `Search::pair_exchanges`). Run where the sweeps run.
     pub pair_exchanges: bool,
+    /// Family LPs on the finished plan, before the pair exchanges: the pools of every family of
+    /// models with at most this many orders open to them (plannable, free or theirs) are
+    /// re-planned together by one mixed-integer program over their time-space networks (its
+    /// LP, then a few branch-and-bound nodes), the single cars fixed (`Search::family_lps`),
+    /// and the result kept when the family serves more orders, or as many with fewer upgrades
+    /// (0: none). The LP (`microlp`) grows about with the square of the family: measured
+    /// (under load) 20–140 ms at 130–160 orders, 0.15–0.35 s at 220–290, about 1–1.5 s at 600;
+    /// a family of city-3days (about 1,000 orders) would take seconds, so the limit leaves its
+    /// 1 s plan as it was. Run where the sweeps run.
+    pub family_lp_orders: usize,
 }
 
 impl Default for PlanOptions {
@@ -293,6 +324,7 @@ impl Default for PlanOptions {
             neighbourhood_nodes: 500,
             group_iterations: 3,
             pair_exchanges: true,
+            family_lp_orders: 600,
         }
     }
 }
@@ -440,6 +472,23 @@ pub fn plan(instance: &Instance, options: &PlanOptions) -> Result<PlanOutcome, P
                 }
             }
         }
+        if options.family_lp_orders > 0 {
+            // The pools of each family of models re-planned together by one mixed-integer
+            // program, the single cars fixed (see `Search::family_lps`); then the local moves
+            // and the relocation rounds again (the program weighs neither drives nor the single
+            // cars), and the result stays only when the finished plan is better than before.
+            let before = (s.objective(), s.chains.clone());
+            if s.family_lps(options.family_lp_orders) > 0 {
+                s.settle(options.ejection_budget);
+                local(&mut s);
+                let touched = std::mem::replace(&mut s.reassigned, vec![false; s.commodities.len()]);
+                s.rounds(RELOCATION_ROUNDS, Some(&touched));
+                s.settle(options.ejection_budget);
+                if s.objective() <= before.0 {
+                    s.restore(before.1);
+                }
+            }
+        }
         if options.pair_exchanges {
             // Orders exchanged between two pools, each re-solved as a whole (see
             // `Search::pair_exchanges`), then the relocation rounds on the pools changed; kept
@@ -551,6 +600,26 @@ mod tests {
         }
         assert!(solved >= 100, "the exact search finished on {solved} instances only");
         assert!(fewest == solved, "fewest upgrades on {fewest} of {solved}");
+    }
+
+    /// `generate(38, 90, 27)`: without the family LPs the plan serves 64 orders with 8
+    /// upgrades; with them 66 with 11, the optimum of an external MILP solver (HiGHS) and
+    /// 2 above the other moves.
+    #[test]
+    fn family_lps_serve_the_optimum_where_the_other_moves_stop_short() {
+        let inst = generate(38, 90, 27);
+        let without = plan(
+            &inst,
+            &PlanOptions {
+                family_lp_orders: 0,
+                ..PlanOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!((without.report.fulfilled, without.report.upgrades), (64, 8));
+        let with = plan(&inst, &PlanOptions::default()).unwrap();
+        check(&inst, &with.plan).unwrap();
+        assert_eq!((with.report.fulfilled, with.report.upgrades), (66, 11));
     }
 
     /// With the exact search (up to `exact_max_orders` plannable orders, by default), the plan

@@ -2,6 +2,7 @@
 //! ejection-chain moves across commodities. Bounds and the exact search live in `bound` and
 //! `exact`; this module produces the best plan it can and says which orders it serves.
 
+mod family;
 mod group;
 mod hood;
 mod pair;
