@@ -447,10 +447,25 @@ pub fn plan(instance: &Instance, options: &PlanOptions) -> Result<PlanOutcome, P
                 s.neighbourhoods(options.neighbourhood_nodes, NEIGHBOURHOOD_TOTAL);
             }
         };
+        // The relocation rounds on the commodities a move changed, which it does not weigh.
+        let relocate = |s: &mut solve::Search| {
+            let touched = std::mem::replace(&mut s.reassigned, vec![false; s.commodities.len()]);
+            s.rounds(RELOCATION_ROUNDS, Some(&touched));
+            s.settle(options.ejection_budget);
+        };
+        // After a kept re-plan of whole pools: the local moves and the relocation rounds again
+        // (the re-plan takes upgrades and drives they undo), and the plan `before` it comes back
+        // unless the finished one is better.
+        let polish_or_restore = |s: &mut solve::Search, before: (solve::Objective, Vec<Vec<usize>>)| {
+            s.settle(options.ejection_budget);
+            local(s);
+            relocate(s);
+            if s.objective() <= before.0 {
+                s.restore(before.1);
+            }
+        };
         local(&mut s);
-        let touched = std::mem::replace(&mut s.reassigned, vec![false; s.commodities.len()]);
-        s.rounds(RELOCATION_ROUNDS, Some(&touched));
-        s.settle(options.ejection_budget);
+        relocate(&mut s);
         if options.group_iterations > 0
             && let Some(dual) = lagrangian.take()
         {
@@ -462,14 +477,7 @@ pub fn plan(instance: &Instance, options: &PlanOptions) -> Result<PlanOutcome, P
             let before = (s.objective(), s.chains.clone());
             let mut work = GROUP_WORK;
             if s.group_resolves(Some(dual), options.group_iterations, GROUP_RECOVER_EVERY, &mut work) > 0 {
-                s.settle(options.ejection_budget);
-                local(&mut s);
-                let touched = std::mem::replace(&mut s.reassigned, vec![false; s.commodities.len()]);
-                s.rounds(RELOCATION_ROUNDS, Some(&touched));
-                s.settle(options.ejection_budget);
-                if s.objective() <= before.0 {
-                    s.restore(before.1);
-                }
+                polish_or_restore(&mut s, before);
             }
         }
         if options.family_lp_orders > 0 {
@@ -479,14 +487,7 @@ pub fn plan(instance: &Instance, options: &PlanOptions) -> Result<PlanOutcome, P
             // cars), and the result stays only when the finished plan is better than before.
             let before = (s.objective(), s.chains.clone());
             if s.family_lps(options.family_lp_orders) > 0 {
-                s.settle(options.ejection_budget);
-                local(&mut s);
-                let touched = std::mem::replace(&mut s.reassigned, vec![false; s.commodities.len()]);
-                s.rounds(RELOCATION_ROUNDS, Some(&touched));
-                s.settle(options.ejection_budget);
-                if s.objective() <= before.0 {
-                    s.restore(before.1);
-                }
+                polish_or_restore(&mut s, before);
             }
         }
         if options.pair_exchanges {
@@ -496,9 +497,7 @@ pub fn plan(instance: &Instance, options: &PlanOptions) -> Result<PlanOutcome, P
             let before = (s.objective(), s.chains.clone());
             let mut work = PAIR_WORK;
             if s.pair_exchanges(&mut work, true) > 0 {
-                let touched = std::mem::replace(&mut s.reassigned, vec![false; s.commodities.len()]);
-                s.rounds(RELOCATION_ROUNDS, Some(&touched));
-                s.settle(options.ejection_budget);
+                relocate(&mut s);
                 if s.objective() <= before.0 {
                     s.restore(before.1);
                 }

@@ -12,6 +12,9 @@ pub use group::Lagrangian;
 use crate::commodity::{self, Ctx, Start};
 use crate::problem::{Problem, Serves};
 
+/// A plan's lexicographic objective, as [`Search::objective`] gives it (greater is better).
+pub type Objective = (usize, i64, i64, usize);
+
 /// The state of a planning run.
 pub struct Search<'a> {
     pub p: &'a Problem,
@@ -413,7 +416,7 @@ impl<'a> Search<'a> {
 
     /// The global lexicographic objective of the current plan (greater is better): served,
     /// fewer upgrades, fewer relocation minutes, more previous-plan links kept.
-    pub fn objective(&self) -> (usize, i64, i64, usize) {
+    pub fn objective(&self) -> Objective {
         let mut total = (self.fixed.iter().filter(|f| f.is_some()).count(), 0, 0, 0);
         for cars in &self.commodities {
             let sc = self.score_of(cars.iter().map(|&c| (c, self.chains[c].as_slice())));
@@ -1248,6 +1251,20 @@ impl Search<'_> {
         }
         let on_cars = seen.iter().sum::<usize>();
         (self.fulfilled() != on_cars).then(|| format!("fulfilled {} but {on_cars} on cars", self.fulfilled()))
+    }
+}
+
+#[cfg(test)]
+impl Search<'_> {
+    /// A rough plan for the moves' property tests to improve: the warm start, then a short
+    /// polish or a single round of block-coordinate steps.
+    pub(crate) fn rough_start(&mut self, polish: bool) {
+        self.warm_start();
+        if polish {
+            self.polish(100);
+        } else {
+            self.rounds(1, None);
+        }
     }
 }
 

@@ -345,12 +345,7 @@ mod tests {
             let orders = cars * load / 10;
             let p = problem::build(&generate(seed, orders, cars)).unwrap();
             let mut s = Search::new(&p);
-            s.warm_start();
-            if polish {
-                s.polish(100);
-            } else {
-                s.rounds(1, None);
-            }
+            s.rough_start(polish);
             let before = s.objective();
             let kept = s.family_lps(600);
             let after = s.objective();
