@@ -1266,6 +1266,21 @@ impl Search<'_> {
             self.rounds(1, None);
         }
     }
+
+    /// The steps of `plan` up to the neighbourhood re-solves, for the tests of the moves after
+    /// them: rounds and ejection passes, the Lagrangian search with its priced recoveries,
+    /// reassignment sweeps, upgrade chains and neighbourhood re-solves. Returns the Lagrangian's
+    /// prices and sub-problems.
+    pub(crate) fn through_neighbourhoods(&mut self) -> Option<Lagrangian> {
+        self.warm_start();
+        self.polish(1000);
+        let dual = crate::bound::lagrangian(self, 30, 10, 1000, 1, false);
+        self.settle(1000);
+        self.reassign_sweeps(4, 1000, true);
+        self.upgrade_chains(2, 4000, 4);
+        self.neighbourhoods(500, 200_000);
+        dual.map(|d| d.into_parts())
+    }
 }
 
 #[cfg(test)]

@@ -279,19 +279,12 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::{bound, generate, problem};
+    use crate::{generate, problem};
 
     /// The steps that run before the family LPs in `plan` (but the group re-solves and the
-    /// relocation rounds): rounds and ejection passes, the Lagrangian search with its priced
-    /// recoveries, reassignment sweeps, upgrade chains and neighbourhood re-solves.
+    /// relocation rounds), and the ejection passes after them.
     fn before_families(s: &mut Search) {
-        s.warm_start();
-        s.polish(1000);
-        let _ = bound::lagrangian(s, 30, 10, 1000, 1, false);
-        s.settle(1000);
-        s.reassign_sweeps(4, 1000, true);
-        s.upgrade_chains(2, 4000, 4);
-        s.neighbourhoods(500, 200_000);
+        s.through_neighbourhoods();
         s.settle(1000);
     }
 

@@ -414,18 +414,10 @@ mod tests {
     use super::*;
     use crate::{bound, generate, problem};
 
-    /// The steps that run before the group re-solves in `plan`: rounds and ejection passes, the
-    /// Lagrangian search with its priced recoveries, reassignment sweeps, upgrade chains and
-    /// neighbourhood re-solves. Returns the Lagrangian's prices and sub-problems.
+    /// The steps that run before the group re-solves in `plan`; the Lagrangian's prices and
+    /// sub-problems.
     fn before_groups(s: &mut Search) -> Option<Lagrangian> {
-        s.warm_start();
-        s.polish(1000);
-        let dual = bound::lagrangian(s, 30, 10, 1000, 1, false)?;
-        s.settle(1000);
-        s.reassign_sweeps(4, 1000, true);
-        s.upgrade_chains(2, 4000, 4);
-        s.neighbourhoods(500, 200_000);
-        Some(dual.into_parts())
+        s.through_neighbourhoods()
     }
 
     /// Thirty orders, nine cars (`generate(365, 30, 9)`): every move before the group

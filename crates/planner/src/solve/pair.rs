@@ -499,19 +499,12 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::{bound, generate, problem};
+    use crate::{generate, problem};
 
     /// The steps that run before the pair exchanges in `plan` (but the group re-solves and
-    /// relocation rounds): rounds and ejection passes, the Lagrangian search with its priced
-    /// recoveries, reassignment sweeps, upgrade chains and neighbourhood re-solves.
+    /// relocation rounds).
     fn before_pairs(s: &mut Search) {
-        s.warm_start();
-        s.polish(1000);
-        let _ = bound::lagrangian(s, 30, 10, 1000, 1, false);
-        s.settle(1000);
-        s.reassign_sweeps(4, 1000, true);
-        s.upgrade_chains(2, 4000, 4);
-        s.neighbourhoods(500, 200_000);
+        s.through_neighbourhoods();
     }
 
     /// 120 orders, 36 cars (`generate(176, 120, 36)`): every move before it stops at 86 orders
