@@ -10,6 +10,8 @@
 //! - [`deferred`]: the rebuild-under-way marker; indexes an older in-place rebuild set aside.
 //! - [`checkpoint`]: read-your-writes — wait until a projection has reached a sequence, or has
 //!   nothing left to apply up to it.
+//! - [`rows`]: what a projection's `apply_event` needs: the event's error, its protobuf body,
+//!   a row's JSON state read back.
 //! - [`admin`]: `rentops.admin.v1.ProjectionAdmin`, the SRE API (status, rebuild) every service
 //!   serves over its projectors.
 
@@ -20,6 +22,7 @@ pub mod deferred;
 pub mod lease;
 pub mod projector;
 pub mod query;
+pub mod rows;
 pub mod shadow;
 
 pub use admin::ProjectionAdminApi;

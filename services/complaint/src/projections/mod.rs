@@ -16,14 +16,14 @@ pub mod queries;
 
 use std::sync::Arc;
 
-use prost::Message;
 use rentops_eventstore::RecordedEvent;
 use rentops_kernel::{Aggregate, Calendar, EventCodec};
 use rentops_projection::db::micros;
+use rentops_projection::rows::{bad, decode, load_state};
 use rentops_projection::{Projection, ProjectionError};
 use rentops_proto::timestamp::from_timestamp;
 use rentops_proto::{fleet as fpb, order as opb, receivables as rpb};
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 use time::{Duration, OffsetDateTime, UtcOffset};
 
 use crate::domain::hot_spot::HotSpotAggregate;
@@ -42,14 +42,6 @@ pub const CHINA: UtcOffset = match UtcOffset::from_hms(8, 0, 0) {
     Ok(o) => o,
     Err(_) => UtcOffset::UTC,
 };
-
-fn bad(e: &RecordedEvent, why: impl Into<rentops_projection::projector::BoxError>) -> ProjectionError {
-    ProjectionError::event(e.sequence, why)
-}
-
-fn decode<M: Message + Default>(e: &RecordedEvent) -> Result<M, ProjectionError> {
-    M::decode(e.payload.as_ref()).map_err(|err| bad(e, err))
-}
 
 /// The day of `at` in China, YYYY-MM-DD.
 pub fn china_day(at: OffsetDateTime) -> String {
@@ -109,17 +101,9 @@ impl ComplaintProjection {
     async fn case(&self, tx: &mut Tx, e: &RecordedEvent) -> Result<(), ProjectionError> {
         let event = CaseAggregate::decode(&e.name, &e.payload).map_err(|err| bad(e, err))?;
         let id = e.meta.aggregate_id.clone();
-        let row = sqlx::query("SELECT state FROM cp_cases WHERE case_id = $1")
-            .bind(id.clone())
-            .fetch_optional(&mut **tx)
-            .await?;
-        let state: Case = match row {
-            None => Case::default(),
-            Some(r) => {
-                let json: String = r.try_get(0)?;
-                serde_json::from_str(&json).map_err(|err| ProjectionError::stored_row(id.clone(), err))?
-            }
-        };
+        let state: Case = load_state(tx, "SELECT state FROM cp_cases WHERE case_id = $1", &id)
+            .await?
+            .unwrap_or_default();
         let c = CaseAggregate::evolve(state, &event);
         let Some(o) = &c.opened else {
             return Err(bad(e, "an event before the case was opened"));

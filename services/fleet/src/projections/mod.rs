@@ -16,10 +16,10 @@ pub mod kpis;
 pub mod queries;
 
 use rentops_eventstore::RecordedEvent;
+use rentops_projection::rows::{bad, load_state};
 use rentops_projection::{Projection, ProjectionError};
 use rentops_proto::order as opb;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use sqlx::{Any, Row, Transaction};
 use time::OffsetDateTime;
 
@@ -34,27 +34,7 @@ pub const DEMAND: &str = "fleet-demand";
 
 pub use rentops_projection::db::{from_micros, micros};
 
-fn bad(e: &RecordedEvent, why: impl Into<rentops_projection::projector::BoxError>) -> ProjectionError {
-    ProjectionError::event(e.sequence, why)
-}
-
 type Tx = Transaction<'static, Any>;
-
-async fn load<T: DeserializeOwned>(tx: &mut Tx, sql: &str, id: &str) -> Result<Option<T>, ProjectionError> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-        .bind(id.to_owned())
-        .fetch_optional(&mut **tx)
-        .await?;
-    match row {
-        None => Ok(None),
-        Some(r) => {
-            let json: String = r.get(0);
-            serde_json::from_str(&json)
-                .map(Some)
-                .map_err(|e| ProjectionError::stored_row(id, e))
-        }
-    }
-}
 
 fn json<T: Serialize>(e: &RecordedEvent, v: &T) -> Result<String, ProjectionError> {
     serde_json::to_string(v).map_err(|err| bad(e, err))
@@ -93,7 +73,7 @@ impl FleetProjection {
     async fn vehicle(&self, tx: &mut Tx, e: &RecordedEvent) -> Result<(), ProjectionError> {
         let event = VehicleEvent::decode(&e.name, &e.payload).map_err(|err| bad(e, err))?;
         let id = &e.meta.aggregate_id;
-        let state = load(tx, "SELECT state FROM vehicles WHERE vehicle_id = $1", id).await?;
+        let state = load_state(tx, "SELECT state FROM vehicles WHERE vehicle_id = $1", id).await?;
         let Some(v) = VehicleAggregate::evolve(state, &event) else {
             return Ok(());
         };
@@ -177,7 +157,7 @@ impl FleetProjection {
     async fn driver(&self, tx: &mut Tx, e: &RecordedEvent) -> Result<(), ProjectionError> {
         let event = DriverEvent::decode(&e.name, &e.payload).map_err(|err| bad(e, err))?;
         let id = &e.meta.aggregate_id;
-        let state = load(tx, "SELECT state FROM drivers WHERE driver_id = $1", id).await?;
+        let state = load_state(tx, "SELECT state FROM drivers WHERE driver_id = $1", id).await?;
         let Some(d) = DriverAggregate::evolve(state, &event) else {
             return Ok(());
         };
@@ -200,7 +180,7 @@ impl FleetProjection {
     async fn city(&self, tx: &mut Tx, e: &RecordedEvent) -> Result<(), ProjectionError> {
         let event = CityEvent::decode(&e.name, &e.payload).map_err(|err| bad(e, err))?;
         let id = &e.meta.aggregate_id;
-        let state = load(tx, "SELECT state FROM cities WHERE city = $1", id).await?;
+        let state = load_state(tx, "SELECT state FROM cities WHERE city = $1", id).await?;
         let Some(c) = CityAggregate::evolve(state, &event) else {
             return Ok(());
         };

@@ -17,11 +17,11 @@ pub mod queries;
 
 use std::collections::HashMap;
 
-use prost::Message;
 use rentops_eventstore::RecordedEvent;
 use rentops_kernel::{Aggregate, EventCodec, Plate};
 use rentops_ledger::{Account, BookingKind, LedgerEvent};
 use rentops_projection::db::{from_micros, micros};
+use rentops_projection::rows::{bad, decode, load_state};
 use rentops_projection::{Projection, ProjectionError};
 use rentops_proto::timestamp::from_timestamp;
 use rentops_proto::{fleet as fpb, order as opb};
@@ -37,14 +37,6 @@ type Tx = Transaction<'static, Any>;
 pub const HIRES: &str = "receivables-hires";
 pub const FLEET: &str = "receivables-fleet";
 pub const RECEIVABLES: &str = "receivables";
-
-fn bad(e: &RecordedEvent, why: impl Into<rentops_projection::projector::BoxError>) -> ProjectionError {
-    ProjectionError::event(e.sequence, why)
-}
-
-fn decode<M: Message + Default>(e: &RecordedEvent) -> Result<M, ProjectionError> {
-    M::decode(e.payload.as_ref()).map_err(|err| bad(e, err))
-}
 
 fn time_of(
     e: &RecordedEvent,
@@ -372,19 +364,9 @@ impl ReceivablesProjection {
         let id = e.meta.aggregate_id.clone();
         let state = match pending.remove(&id) {
             Some((v, _, _)) => v,
-            None => {
-                let row = sqlx::query("SELECT state FROM rx_violations WHERE violation_id = $1")
-                    .bind(id.clone())
-                    .fetch_optional(&mut **tx)
-                    .await?;
-                match row {
-                    None => Violation::default(),
-                    Some(r) => {
-                        let json: String = r.try_get(0)?;
-                        serde_json::from_str(&json).map_err(|err| ProjectionError::stored_row(id.clone(), err))?
-                    }
-                }
-            }
+            None => load_state(tx, "SELECT state FROM rx_violations WHERE violation_id = $1", &id)
+                .await?
+                .unwrap_or_default(),
         };
         let v = ViolationAggregate::evolve(state, &event);
         if v.record.is_none() {
@@ -453,17 +435,9 @@ impl ReceivablesProjection {
     async fn claim(&self, tx: &mut Tx, e: &RecordedEvent) -> Result<(), ProjectionError> {
         let event = ClaimAggregate::decode(&e.name, &e.payload).map_err(|err| bad(e, err))?;
         let id = e.meta.aggregate_id.clone();
-        let row = sqlx::query("SELECT state FROM rx_claims WHERE claim_id = $1")
-            .bind(id.clone())
-            .fetch_optional(&mut **tx)
-            .await?;
-        let state: Claim = match row {
-            None => Claim::default(),
-            Some(r) => {
-                let json: String = r.try_get(0)?;
-                serde_json::from_str(&json).map_err(|err| ProjectionError::stored_row(id.clone(), err))?
-            }
-        };
+        let state: Claim = load_state(tx, "SELECT state FROM rx_claims WHERE claim_id = $1", &id)
+            .await?
+            .unwrap_or_default();
         let c = ClaimAggregate::evolve(state, &event);
         let Some(opened) = &c.opened else {
             return Err(bad(e, "an event before the claim was opened"));
