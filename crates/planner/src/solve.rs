@@ -1103,7 +1103,11 @@ impl<'a> Search<'a> {
             .take_while(|&d| p.serves(p.cars[d].model, p.jobs[j].model) == Serves::Exact)
             .collect();
         let mut journal = vec![(c, self.chains[c].clone())];
+        // Without `j` the next order is left for from farther back, earlier, which may clash
+        // with a blocked window (or break the travel times, which need not obey the triangle
+        // inequality): what no longer verifies is freed, to be placed again like any free order.
         let rest: Vec<usize> = self.chains[c].iter().copied().filter(|&x| x != j).collect();
+        let rest = self.verified(c, &rest);
         self.set_chain(c, rest);
         let free: Vec<usize> = {
             let mut f: Vec<usize> = (0..p.jobs.len())
@@ -1446,6 +1450,51 @@ mod tests {
         for c in 0..3 {
             assert!(s.feasible(c, &s.chains[c]));
         }
+    }
+
+    /// Taking an order off a car may break the rest of its chain: the `L` car `V1` serves the
+    /// `S` order `O1` by upgrade (picked up where it stands, returned at `A`) and then the `L`
+    /// order `O2` at `A`; without `O1` it would leave for `O2` from `B`, two hours earlier,
+    /// into its blocked window. Moving `O1` to the free `S` car `V2` saves the upgrade but
+    /// loses `O2`, so no upgrade chain is kept and every chain stays feasible.
+    #[test]
+    fn an_upgrade_chain_never_breaks_the_chain_it_leaves() {
+        let station = |a: &str, b: &str| (a.to_string(), [(a.to_string(), 0), (b.to_string(), 120)].into());
+        let vehicle = |id: &str, model: &str, blocked: Vec<crate::model::Window>| Vehicle {
+            id: id.into(),
+            model: model.into(),
+            station: "B".into(),
+            available_from: at(0),
+            blocked,
+        };
+        let order = |id: &str, model: &str, from: (&str, &str), to: (&str, &str)| Order {
+            id: id.into(),
+            model: model.into(),
+            pickup_station: from.0.into(),
+            pickup_at: from.1.into(),
+            return_station: to.0.into(),
+            return_at: to.1.into(),
+        };
+        let window = crate::model::Window {
+            from: "2026-12-01T12:30:00+08:00".into(),
+            to: at(13),
+        };
+        let mut inst = instance(&[], &[]);
+        inst.stations = vec!["A".into(), "B".into()];
+        inst.travel_minutes = [station("A", "B"), station("B", "A")].into_iter().collect();
+        inst.vehicles = vec![vehicle("V1", "L", vec![window]), vehicle("V2", "S", vec![])];
+        inst.orders = vec![
+            order("O1", "S", ("B", &at(10)), ("A", &at(11))),
+            order("O2", "L", ("A", &at(14)), ("A", &at(15))),
+        ];
+        let p = problem::build(&inst).unwrap();
+        let mut s = Search::new(&p);
+        s.set_chain(0, vec![0, 1]);
+        assert!(s.feasible(0, &s.chains[0]));
+        assert!(!s.feasible(0, &[1]), "without O1, V1 leaves for O2 inside its window");
+        assert_eq!(s.upgrade_chains(2, 100, 4), 0);
+        assert_eq!(s.chains, vec![vec![0, 1], vec![]]);
+        assert_eq!(s.inconsistency(), None);
     }
 
     proptest! {
