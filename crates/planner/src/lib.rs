@@ -132,25 +132,28 @@
 //!   fewer; the swaps: city-3days 37 → 35 and gen:300:90:12 27 → 26, both the MILP minimum).
 //!   Not when re-planning (`PlanOptions::pair_exchanges`).
 //! * **Family LPs** (`Search::family_lps`, after the group re-solves, before the pair
-//!   exchanges). The pools of each family of models (pools that may serve a common order
-//!   model; on the city's upgrade ladder the ET models and the ES/EC models) are re-planned
-//!   together, the single cars and the rest of the plan fixed, by one mixed-integer program
-//!   over their time-space networks — per pool and station a node at each moment a car
-//!   arrives there (a start, or a return plus turnaround), a departure arc per order and
-//!   station hanging on the last arrival no later than `pickup - travel`, waiting arcs
-//!   between them, a row "each order at most once", weights one order ≫ one upgrade —
-//!   solved by `microlp`: its LP relaxation (integral on most families measured, i.e. the
-//!   family's exact optimum), then at most 50 branch-and-bound nodes. Each pool is solved
-//!   exactly over its share (relocation, car choice), every chain verified, and the result
-//!   kept when the family serves more orders, or as many with fewer upgrades (not tried
-//!   where the program's bound is no better than the current plan); then the
-//!   local moves and relocation rounds again, and the plan before comes back unless the
-//!   finished plan is better. This re-solves every pool of a family at once, where the pair
-//!   exchanges see two pools and price one order at a time and the group re-solves one pool
-//!   (gen:1200:360:15's missing order; on generated instances of 200–800 orders, up to two
-//!   orders and six upgrades). The LP grows about with the square of the family, so only
-//!   families with at most `PlanOptions::family_lp_orders` open orders are solved:
-//!   city-3days's (about 1,000 orders each) are not. Not when re-planning.
+//!   exchanges). The commodities of each family of models (commodities that may serve a
+//!   common order model; on the city's upgrade ladder the ET models and the ES/EC models) —
+//!   its pools and its single cars — are re-planned together, the rest of the plan fixed, by
+//!   one mixed-integer program over their time-space networks — per commodity and station a
+//!   node at each moment a car arrives there (a start, or a return plus turnaround) that some
+//!   departure hangs on, a departure arc per order and station hanging on the last arrival
+//!   no later than `pickup - travel` (for a single car only where the busy span overlaps
+//!   none of its blocked windows), waiting arcs between them, a row "each order at most
+//!   once", weights one order ≫ one upgrade — solved by `microlp`: its LP relaxation
+//!   (integral on most families measured, i.e. the family's exact optimum), then at most 50
+//!   branch-and-bound nodes. Each commodity is solved exactly over its share (relocation, car
+//!   choice), every chain verified, and the result kept when the family serves more orders,
+//!   or as many with fewer upgrades (not tried where the program's bound is no better than
+//!   the current plan; where the nodes run out before an integral solution, the family's
+//!   pools alone are tried, the single cars fixed); then the local moves and relocation
+//!   rounds again, and the plan before comes back unless the finished plan is better. This
+//!   re-solves a whole family at once, where the pair exchanges see two pools and price one
+//!   order at a time and the group re-solves one pool (on generated instances of 200–800
+//!   orders the optimum in orders on all 15 measured and in orders and upgrades on 13; see
+//!   RESULTS.md). The program grows about with the square of the family, so only families
+//!   with at most `PlanOptions::family_lp_orders` open orders are solved: city-3days's
+//!   (about 1,000 orders each) are not. Not when re-planning.
 //! * **Lagrangian search** (`bound::lagrangian`). Pricing the constraint "each order is served
 //!   once" decouples the commodities; each is solved exactly for the priced weights (network
 //!   simplex warm-started between iterations), which bounds the optimum — the bound's limit is
@@ -295,15 +298,16 @@ pub struct PlanOptions {
     /// other pool, re-solved as a whole, loses without it, then two-way swaps (the taker also
     /// hands one of its own orders back; `Search::pair_exchanges`). Run where the sweeps run.
     pub pair_exchanges: bool,
-    /// Family LPs on the finished plan, before the pair exchanges: the pools of every family of
-    /// models with at most this many orders open to them (plannable, free or theirs) are
-    /// re-planned together by one mixed-integer program over their time-space networks (its
-    /// LP, then a few branch-and-bound nodes), the single cars fixed (`Search::family_lps`),
-    /// and the result kept when the family serves more orders, or as many with fewer upgrades
-    /// (0: none). The LP (`microlp`) grows about with the square of the family: measured
-    /// (under load) 20–140 ms at 130–160 orders, 0.15–0.35 s at 220–290, about 1–1.5 s at 600;
-    /// a family of city-3days (about 1,000 orders) would take seconds, so the limit leaves its
-    /// 1 s plan as it was. Run where the sweeps run.
+    /// Family LPs on the finished plan, before the pair exchanges: the commodities (pools and
+    /// single cars) of every family of models with at most this many orders open to them
+    /// (plannable, free or theirs) are re-planned together by one mixed-integer program over
+    /// their time-space networks (its LP, then a few branch-and-bound nodes;
+    /// `Search::family_lps`; a family too large with its single cars is tried with its pools
+    /// alone), and the result kept when the family serves more orders, or as many with fewer
+    /// upgrades (0: none). The program (`microlp`) grows about with the square of the family:
+    /// measured 30–130 ms at 100–160 open orders, 0.2–0.5 s at 180–280, seconds at 350–600
+    /// (RESULTS.md); a family of city-3days (about 1,000 orders) would take longer, so the
+    /// limit leaves its 1 s plan as it was. Run where the sweeps run.
     pub family_lp_orders: usize,
 }
 
@@ -481,10 +485,10 @@ pub fn plan(instance: &Instance, options: &PlanOptions) -> Result<PlanOutcome, P
             }
         }
         if options.family_lp_orders > 0 {
-            // The pools of each family of models re-planned together by one mixed-integer
-            // program, the single cars fixed (see `Search::family_lps`); then the local moves
-            // and the relocation rounds again (the program weighs neither drives nor the single
-            // cars), and the result stays only when the finished plan is better than before.
+            // The pools and single cars of each family of models re-planned together by one
+            // mixed-integer program (see `Search::family_lps`); then the local moves and the
+            // relocation rounds again (the program does not weigh drives), and the result
+            // stays only when the finished plan is better than before.
             let before = (s.objective(), s.chains.clone());
             if s.family_lps(options.family_lp_orders) > 0 {
                 polish_or_restore(&mut s, before);

@@ -1,8 +1,9 @@
-//! Family LPs (`Search::family_lps`): the pooled commodities of one family of models (connected
-//! by sharing orders they may serve) re-planned together, everything else fixed, by one
-//! mixed-integer program over their time-space networks with a row "each order at most once"
-//! per order: their integer multi-commodity flow, solved as its LP relaxation (an integral
-//! solution is the family's exact optimum) and a few branch-and-bound nodes.
+//! Family LPs (`Search::family_lps`): the commodities of one family of models (connected by
+//! sharing orders they may serve), its pools and its single cars, re-planned together,
+//! everything else fixed, by one mixed-integer program over their time-space networks with a
+//! row "each order at most once" per order: their integer multi-commodity flow, solved as its
+//! LP relaxation (an integral solution is the family's exact optimum) and a few
+//! branch-and-bound nodes.
 
 use std::cmp::Reverse;
 
@@ -10,44 +11,59 @@ use super::Search;
 use crate::commodity;
 use crate::problem::Serves;
 
+/// What a family's program gives.
+enum Lp {
+    /// Per member, the orders the solution gives it (more than half of the order).
+    Shares(Vec<Vec<usize>>),
+    /// Its bound proves that no plan of the family beats the current one.
+    AtBound,
+    /// No solution: the solver failed, or its nodes ran out before an integral one.
+    Failed,
+}
+
 /// Branch-and-bound nodes of one family's MIP at most, beyond its LP (`microlp`; a count, so
 /// plans stay reproducible). The LP was integral on most families measured; where it was not,
-/// 50 nodes found gen:550:165:108's missing order; 500 found gen:250:75:102's two upgrades too,
-/// but at four times its plan time (RESULTS.md).
+/// 50 nodes found the missing orders and upgrades of several (RESULTS.md; the LP's rounding
+/// alone: 6 orders fewer on 15 instances); 500 found gen:250:75:102's two upgrades too (with
+/// the pools alone, before the single cars joined), but at four times its plan time.
 const NODES: u64 = 50;
 
 impl Search<'_> {
-    /// Family LPs: for every family of pooled commodities (two pools are in one family when some
-    /// order model may be served by both) with at most `max_orders` orders open to it
-    /// (plannable, and free or on its cars), the pools are re-planned together by one
-    /// mixed-integer program (its LP, then at most [`NODES`] branch-and-bound nodes), the
-    /// single cars (cars with a blocked window) and everything else fixed: per pool its
-    /// time-space network (per station a node at each moment a car arrives there — a start, or
-    /// a return plus turnaround —, a departure arc per order and station hanging on the last
-    /// arrival no later than `pickup − travel`, waiting arcs between the nodes), one row "each
-    /// order at most once" per order two arcs may serve, weights one order ≫ one upgrade. The
-    /// solution is rounded (each order to the pool carrying more than half of it; on every
-    /// family measured but a few it was integral, i.e. the family's exact optimum), each pool
-    /// solved exactly over its share, every chain verified, and the result kept when the family
-    /// serves more orders, or as many with fewer upgrades. Where the program's bound is no
-    /// better than the current plan (about half the families measured), nothing can be gained
-    /// and the pools are not re-solved. This re-solves all the pools of a
-    /// family at once, which the pair exchanges (two pools, one order at a time priced) and
-    /// the group re-solves (one pool, a Lagrangian relaxation) do not. Returns how many
-    /// families changed.
+    /// Family LPs: for every family of commodities (two are in one family when some order
+    /// model may be served by both) with at most `max_orders` orders open to it (plannable,
+    /// and free or on its cars), its commodities — the pools and the single cars (a car with a
+    /// blocked window after its start) — are re-planned together by one mixed-integer program
+    /// (its LP, then at most [`NODES`] branch-and-bound nodes), everything else fixed: per
+    /// commodity its time-space network (per station a node at each moment a car arrives
+    /// there — a start, or a return plus turnaround — that some departure hangs on, a
+    /// departure arc per order and station hanging on the last arrival no later than `pickup −
+    /// travel`, for a single car only where the span from leaving until the turnaround is over
+    /// overlaps none of its windows, waiting arcs between the nodes), one row "each order at
+    /// most once" per order two arcs may serve, weights one order ≫ one upgrade. Each order
+    /// goes to the commodity carrying more than half of it, each commodity is solved exactly
+    /// over its share, every chain verified, and the result kept when the family serves more
+    /// orders, or as many with fewer upgrades. Where the program's bound is no better than the
+    /// current plan, nothing can be gained and nothing is re-solved; where its nodes run out
+    /// before an integral solution, the family's pools alone are tried (a smaller program).
+    /// This re-plans a whole family at once, which the pair exchanges (two pools, one order at
+    /// a time priced) and the group re-solves (one pool, a Lagrangian relaxation) do not.
+    /// Returns how many families changed.
     pub fn family_lps(&mut self, max_orders: usize) -> usize {
         let p = self.p;
         let nk = self.commodities.len();
-        let is_pool = |k: usize| {
-            let cars = &self.commodities[k];
-            cars.len() > 1 || cars.iter().all(|&c| p.cars[c].blocked.is_empty())
-        };
-        let pools: Vec<usize> = (0..nk).filter(|&k| is_pool(k)).collect();
         let models: Vec<usize> = self.commodities.iter().map(|cars| p.cars[cars[0]].model).collect();
-        let model_of = |k: usize| models[k];
-        // Families: pools joined when they may serve a common order model.
+        // The single cars: a car with a blocked window after its start is a commodity alone.
+        let single: Vec<bool> = self
+            .commodities
+            .iter()
+            .map(|cars| {
+                cars.iter()
+                    .any(|&c| p.cars[c].blocked.iter().any(|&(_, b1)| b1 > self.start[c].ready))
+            })
+            .collect();
+        // Families: commodities joined when they may serve a common order model.
         let nm = p.models.len();
-        let mut family: Vec<usize> = (0..pools.len()).collect();
+        let mut family: Vec<usize> = (0..nk).collect();
         fn find(f: &mut [usize], mut x: usize) -> usize {
             while f[x] != x {
                 f[x] = f[f[x]];
@@ -55,9 +71,9 @@ impl Search<'_> {
             }
             x
         }
-        for a in 0..pools.len() {
-            for b in a + 1..pools.len() {
-                let (ma, mb) = (model_of(pools[a]), model_of(pools[b]));
+        for a in 0..nk {
+            for b in a + 1..nk {
+                let (ma, mb) = (models[a], models[b]);
                 if (0..nm).any(|o| p.serves(ma, o) != Serves::No && p.serves(mb, o) != Serves::No) {
                     let (ra, rb) = (find(&mut family, a), find(&mut family, b));
                     family[ra.max(rb)] = ra.min(rb);
@@ -65,35 +81,44 @@ impl Search<'_> {
             }
         }
         let mut kept = 0;
-        for root in 0..pools.len() {
-            let members: Vec<usize> = (0..pools.len())
-                .filter(|&i| find(&mut family, i) == root)
-                .map(|i| pools[i])
-                .collect();
-            if members.len() < 2 {
-                continue;
+        for root in 0..nk {
+            let members: Vec<usize> = (0..nk).filter(|&k| find(&mut family, k) == root).collect();
+            let pools: Vec<usize> = members.iter().copied().filter(|&k| !single[k]).collect();
+            let mut tries = vec![members];
+            if pools.len() >= 2 && pools.len() < tries[0].len() {
+                tries.push(pools);
             }
-            let open: Vec<bool> = (0..p.jobs.len())
-                .map(|j| {
-                    self.fixed[j].is_none()
-                        && match self.car_of[j] {
-                            None => members
-                                .iter()
-                                .any(|&k| p.serves(model_of(k), p.jobs[j].model) != Serves::No),
-                            Some(c) => members.contains(&self.commodity_of[c]),
+            for members in tries {
+                if members.len() < 2 {
+                    break;
+                }
+                let open: Vec<bool> = (0..p.jobs.len())
+                    .map(|j| {
+                        self.fixed[j].is_none()
+                            && match self.car_of[j] {
+                                None => members
+                                    .iter()
+                                    .any(|&k| p.serves(models[k], p.jobs[j].model) != Serves::No),
+                                Some(c) => members.contains(&self.commodity_of[c]),
+                            }
+                    })
+                    .collect();
+                if open.iter().filter(|&&x| x).count() > max_orders {
+                    continue;
+                }
+                // The LP solver is third-party code: should it ever panic, the family stays as
+                // it is.
+                let lp = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.family_lp(&members, &open)));
+                match lp {
+                    Ok(Lp::Shares(shares)) => {
+                        if self.family_apply(&members, shares) {
+                            kept += 1;
                         }
-                })
-                .collect();
-            if open.iter().filter(|&&x| x).count() > max_orders {
-                continue;
-            }
-            // The LP solver is third-party code: should it ever panic, the family stays as it is.
-            let lp = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.family_lp(&members, &open)));
-            let Ok(Some(shares)) = lp else {
-                continue;
-            };
-            if self.family_apply(&members, shares) {
-                kept += 1;
+                        break;
+                    }
+                    Ok(Lp::AtBound) => break,
+                    Ok(Lp::Failed) | Err(_) => {}
+                }
             }
         }
         if kept > 0 {
@@ -102,10 +127,9 @@ impl Search<'_> {
         kept
     }
 
-    /// The LP of the family `members` over the `open` orders; per member the orders the LP
-    /// gives it (more than half of the order), or `None` when the LP fails or when its bound
-    /// proves that no plan of the family beats the current one.
-    fn family_lp(&self, members: &[usize], open: &[bool]) -> Option<Vec<Vec<usize>>> {
+    /// The program of the family `members` over the `open` orders (see
+    /// [`Search::family_lps`]).
+    fn family_lp(&self, members: &[usize], open: &[bool]) -> Lp {
         let p = self.p;
         let ns = p.stations.len();
         let n_open = open.iter().filter(|&&x| x).count();
@@ -140,44 +164,83 @@ impl Search<'_> {
             for a in 0..ns {
                 base[a + 1] = base[a] + times[a].len();
             }
-            // The arrival node at or last before `t` at station `a`.
-            let node = |a: usize, t: i64| {
+            // The arrival at or last before `t` at station `a`.
+            let arrival = |a: usize, t: i64| {
                 let i = times[a].partition_point(|&x| x <= t);
                 (i > 0).then(|| base[a] + i - 1)
             };
-            let mut rows: Vec<Vec<(microlp::Variable, f64)>> = vec![Vec::new(); base[ns]];
-            let mut supply = vec![0.0f64; base[ns]];
+            // A single car's blocked windows (a pool's cars have none after their start).
+            let windows: &[(i64, i64)] = match cars.as_slice() {
+                &[c] => &p.cars[c].blocked,
+                _ => &[],
+            };
+            // The departures: (order, the arrival it hangs on, its return's arrival).
+            let mut departures = Vec::new();
+            for &j in &cands {
+                let o = &p.jobs[j];
+                let busy_end = p.ready_after(j);
+                let Some(back) = arrival(o.return_station, busy_end) else {
+                    continue;
+                };
+                for a in 0..ns {
+                    let leave = o.pickup_at - p.travel(a, o.pickup_station);
+                    let Some(from) = arrival(a, leave) else { continue };
+                    if windows.iter().any(|&(b0, b1)| b0 < busy_end && leave < b1) {
+                        continue;
+                    }
+                    departures.push((j, from, back));
+                }
+            }
+            // Only the arrivals some departure hangs on are nodes: a car arriving at another
+            // waits for the next node at its station, or has nothing left to take there. The
+            // same program with fewer rows: 9–29 % fewer pivots, a quarter to a half less time
+            // on the families measured.
+            let mut node = vec![None; base[ns]];
+            for &(_, from, _) in &departures {
+                node[from] = Some(0);
+            }
+            let mut n_nodes = 0;
+            for n in node.iter_mut().flatten() {
+                *n = n_nodes;
+                n_nodes += 1;
+            }
+            let mut next: Vec<Option<usize>> = vec![None; base[ns]];
+            for a in 0..ns {
+                let mut later = None;
+                for i in (base[a]..base[a + 1]).rev() {
+                    later = node[i].or(later);
+                    next[i] = later;
+                }
+            }
+            let mut rows: Vec<Vec<(microlp::Variable, f64)>> = vec![Vec::new(); n_nodes];
+            let mut supply = vec![0.0f64; n_nodes];
             for &c in cars {
-                if let Some(n) = node(self.start[c].station, self.start[c].ready) {
+                if let Some(n) = arrival(self.start[c].station, self.start[c].ready).and_then(|i| next[i]) {
                     supply[n] += 1.0;
                 }
             }
-            let mut serve = Vec::new();
-            for &j in &cands {
-                let o = &p.jobs[j];
-                let Some(back) = node(o.return_station, p.ready_after(j)) else {
-                    continue;
-                };
-                let up = p.serves(model, o.model) == Serves::Upgrade;
-                for a in 0..ns {
-                    let leave = o.pickup_at - p.travel(a, o.pickup_station);
-                    let Some(from) = node(a, leave) else { continue };
-                    let w = served_weight - if up { 1.0 } else { 0.0 };
-                    let v = lp.add_integer_var(w, (0, 1));
-                    rows[from].push((v, 1.0));
-                    rows[back].push((v, -1.0));
-                    order_rows[j].push((v, 1.0));
-                    serve.push((j, v));
+            let mut serve = Vec::with_capacity(departures.len());
+            for &(j, from, back) in &departures {
+                let up = p.serves(model, p.jobs[j].model) == Serves::Upgrade;
+                let v = lp.add_integer_var(served_weight - if up { 1.0 } else { 0.0 }, (0, 1));
+                if let Some(n) = node[from] {
+                    rows[n].push((v, 1.0));
                 }
+                if let Some(n) = next[back] {
+                    rows[n].push((v, -1.0));
+                }
+                order_rows[j].push((v, 1.0));
+                serve.push((j, v));
             }
             // Waiting arcs unbounded above: the supply bounds their flow anyway, and a bound no
             // flow reaches only costs the simplex pivots (8 % fewer on the instances measured).
             for a in 0..ns {
-                for i in 0..times[a].len() {
+                let nodes: Vec<usize> = (base[a]..base[a + 1]).filter_map(|i| node[i]).collect();
+                for (i, &n) in nodes.iter().enumerate() {
                     let v = lp.add_var(0.0, (0.0, f64::INFINITY));
-                    rows[base[a] + i].push((v, 1.0));
-                    if i + 1 < times[a].len() {
-                        rows[base[a] + i + 1].push((v, -1.0));
+                    rows[n].push((v, 1.0));
+                    if let Some(&m) = nodes.get(i + 1) {
+                        rows[m].push((v, -1.0));
                     }
                 }
             }
@@ -193,7 +256,7 @@ impl Search<'_> {
         }
         let mut options = microlp::SolveOptions::default();
         options.node_limit = Some(NODES);
-        let sol = lp
+        let Some(sol) = lp
             .solve_with(options)
             .ok()
             .and_then(|o| o.into_solution().ok())
@@ -202,13 +265,16 @@ impl Search<'_> {
                     x.status(),
                     microlp::SolutionStatus::Optimal | microlp::SolutionStatus::Feasible
                 )
-            })?;
-        // The bound caps every plan of the family (the per-pool solves of `family_apply` only
-        // choose among them): at most the current value, and nothing can be gained, so the
-        // exact re-solves of the pools are skipped. The values are integers; half a unit
-        // absorbs the LP's round-off.
+            })
+        else {
+            return Lp::Failed;
+        };
+        // The bound caps every plan of the family (the per-commodity solves of `family_apply`
+        // only choose among them): at most the current value, and nothing can be gained, so
+        // the exact re-solves are skipped. The values are integers; half a unit absorbs the
+        // LP's round-off.
         if sol.stats().best_bound.is_some_and(|b| b < current + 0.5) {
-            return None;
+            return Lp::AtBound;
         }
         let mut share = vec![vec![0.0f64; p.jobs.len()]; parts.len()];
         for (i, part) in parts.iter().enumerate() {
@@ -216,7 +282,7 @@ impl Search<'_> {
                 share[i][j] += sol.var_value(v);
             }
         }
-        Some(
+        Lp::Shares(
             share
                 .iter()
                 .map(|s| (0..p.jobs.len()).filter(|&j| s[j] > 0.5).collect())
@@ -314,6 +380,69 @@ mod tests {
         let chains = s.chains.clone();
         assert_eq!(s.family_lps(600), 0);
         assert_eq!(s.chains, chains);
+    }
+
+    /// A single car's orders are the family's too: the `L` car `V2`, blocked 12:00–13:00,
+    /// serves the `S` order `O2` by upgrade while the `S` car `V3` stands idle. With the single
+    /// car fixed no program of the pools could change that; with it in the family `O2` goes to
+    /// `V3`, and the `L` order `O3`, which clashes with `V2`'s window, never goes to `V2`.
+    #[test]
+    fn a_family_lp_moves_a_single_cars_orders() {
+        use crate::model::{Instance, Order, Vehicle, Window};
+        let at = |h: i64| format!("2026-12-01T{h:02}:00:00+08:00");
+        let vehicle = |id: &str, model: &str, blocked: Vec<Window>| Vehicle {
+            id: id.into(),
+            model: model.into(),
+            station: "A".into(),
+            available_from: at(0),
+            blocked,
+        };
+        let order = |id: &str, model: &str, from: i64, to: i64| Order {
+            id: id.into(),
+            model: model.into(),
+            pickup_station: "A".into(),
+            pickup_at: at(from),
+            return_station: "A".into(),
+            return_at: at(to),
+        };
+        let inst = Instance {
+            horizon_start: at(0),
+            horizon_end: at(23),
+            turnaround_minutes: 30,
+            stations: vec!["A".into()],
+            travel_minutes: [("A".to_string(), [("A".to_string(), 0)].into())].into(),
+            upgrades: [("S".to_string(), vec!["L".to_string()]), ("L".to_string(), vec![])].into(),
+            vehicles: vec![
+                vehicle("V1", "L", vec![]),
+                vehicle(
+                    "V2",
+                    "L",
+                    vec![Window {
+                        from: at(12),
+                        to: at(13),
+                    }],
+                ),
+                vehicle("V3", "S", vec![]),
+            ],
+            orders: vec![
+                order("O1", "L", 8, 10),
+                order("O2", "S", 8, 10),
+                order("O3", "L", 12, 14),
+            ],
+            ..Instance::default()
+        };
+        let p = problem::build(&inst).unwrap();
+        let mut s = Search::new(&p);
+        s.set_chain(0, vec![0, 2]);
+        s.set_chain(1, vec![1]);
+        let (served, upgrades, ..) = s.objective();
+        assert_eq!((served, upgrades), (3, -1));
+        assert_eq!(s.family_lps(600), 1);
+        let (served, upgrades, ..) = s.objective();
+        assert_eq!((served, upgrades), (3, 0));
+        assert_eq!(s.chains[2], vec![1], "the S car serves the S order");
+        assert!(!s.chains[1].contains(&2), "O3 clashes with V2's window");
+        assert_eq!(s.inconsistency(), None);
     }
 
     /// Families larger than the limit are left alone.
