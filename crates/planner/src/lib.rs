@@ -145,15 +145,18 @@
 //!   branch-and-bound nodes. Each commodity is solved exactly over its share (relocation, car
 //!   choice), every chain verified, and the result kept when the family serves more orders,
 //!   or as many with fewer upgrades (not tried where the program's bound is no better than
-//!   the current plan; where the nodes run out before an integral solution, the family's
-//!   pools alone are tried, the single cars fixed); then the local moves and relocation
-//!   rounds again, and the plan before comes back unless the finished plan is better. This
-//!   re-solves a whole family at once, where the pair exchanges see two pools and price one
-//!   order at a time and the group re-solves one pool (on generated instances of 200–800
-//!   orders the optimum in orders on all 15 measured and in orders and upgrades on 13; see
-//!   RESULTS.md). The program grows about with the square of the family, so only families
-//!   with at most `PlanOptions::family_lp_orders` open orders are solved: city-3days's
-//!   (about 1,000 orders each) are not. Not when re-planning.
+//!   the current plan); then the local moves and relocation rounds again, and the plan
+//!   before comes back unless the finished plan is better. This re-solves a whole family at
+//!   once, where the pair exchanges see two pools and price one order at a time and the group
+//!   re-solves one pool (on generated instances of 200–800 orders the optimum in orders on
+//!   all 15 measured and in orders and upgrades on 13; see RESULTS.md). The program grows
+//!   about with the square of the family's open orders and with its number of commodities
+//!   (a single car's network is as large as a pool's), so a family is solved only with at
+//!   most `PlanOptions::family_lp_orders` open orders and 8 times as many pairs of a
+//!   commodity and an order it may serve; a family too large, or whose program gives no
+//!   solution (its nodes ran out first), has its pools re-planned alone, by families of
+//!   their own, the single cars fixed. City-3days's families (about 1,000 orders each) are
+//!   not solved. Not when re-planning.
 //! * **Lagrangian search** (`bound::lagrangian`). Pricing the constraint "each order is served
 //!   once" decouples the commodities; each is solved exactly for the priced weights (network
 //!   simplex warm-started between iterations), which bounds the optimum — the bound's limit is
@@ -300,12 +303,13 @@ pub struct PlanOptions {
     pub pair_exchanges: bool,
     /// Family LPs on the finished plan, before the pair exchanges: the commodities (pools and
     /// single cars) of every family of models with at most this many orders open to them
-    /// (plannable, free or theirs) are re-planned together by one mixed-integer program over
-    /// their time-space networks (its LP, then a few branch-and-bound nodes;
-    /// `Search::family_lps`; a family too large with its single cars is tried with its pools
-    /// alone), and the result kept when the family serves more orders, or as many with fewer
-    /// upgrades (0: none). The program (`microlp`) grows about with the square of the family:
-    /// measured 30–130 ms at 100–160 open orders, 0.2–0.5 s at 180–280, seconds at 350–600
+    /// (plannable, free or theirs), and at most 8 times as many pairs of a commodity and an
+    /// order it may serve, are re-planned together by one mixed-integer program over their
+    /// time-space networks (its LP, then a few branch-and-bound nodes; `Search::family_lps`;
+    /// a family too large, or whose program gives no solution, has its pools tried alone),
+    /// and the result kept when the family serves more orders, or as many with fewer upgrades
+    /// (0: none). The program (`microlp`) grows about with the square of the family: measured
+    /// 15–50 ms at 100–140 open orders, 0.1–0.7 s at 160–280, seconds at 300–400
     /// (RESULTS.md); a family of city-3days (about 1,000 orders) would take longer, so the
     /// limit leaves its 1 s plan as it was. Run where the sweeps run.
     pub family_lp_orders: usize,

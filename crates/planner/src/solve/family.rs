@@ -21,6 +21,14 @@ enum Lp {
     Failed,
 }
 
+/// A family's program is built only when its pairs of a commodity and an order it may serve
+/// number at most this many times `max_orders` (each pair is a departure per station in the
+/// program): the families measured had 2.4–2.8 pairs per open order with their pools alone,
+/// 4–11 with their single cars (at most 4,281 on instances of up to 800 orders, about 4 s);
+/// a fleet whose cars nearly all have a blocked window would otherwise make one network per
+/// car.
+const ARCS_PER_ORDER: usize = 8;
+
 /// Branch-and-bound nodes of one family's MIP at most, beyond its LP (`microlp`; a count, so
 /// plans stay reproducible). The LP was integral on most families measured; where it was not,
 /// 50 nodes found the missing orders and upgrades of several (RESULTS.md; the LP's rounding
@@ -43,11 +51,14 @@ impl Search<'_> {
     /// goes to the commodity carrying more than half of it, each commodity is solved exactly
     /// over its share, every chain verified, and the result kept when the family serves more
     /// orders, or as many with fewer upgrades. Where the program's bound is no better than the
-    /// current plan, nothing can be gained and nothing is re-solved; where its nodes run out
-    /// before an integral solution, the family's pools alone are tried (a smaller program).
-    /// This re-plans a whole family at once, which the pair exchanges (two pools, one order at
-    /// a time priced) and the group re-solves (one pool, a Lagrangian relaxation) do not.
-    /// Returns how many families changed.
+    /// current plan, nothing can be gained and nothing is re-solved. Where the family is too
+    /// large (more than `max_orders` open orders, or more than [`ARCS_PER_ORDER`] ×
+    /// `max_orders` pairs of a commodity and an order it may serve: each single car brings a
+    /// network as large as a pool's), or its program gives no solution (the nodes ran out
+    /// before an integral one, or the solver failed), its pools are tried instead, by families
+    /// of their own, the single cars fixed. This re-plans a whole family at once, which the
+    /// pair exchanges (two pools, one order at a time priced) and the group re-solves (one
+    /// pool, a Lagrangian relaxation) do not. Returns how many families changed.
     pub fn family_lps(&mut self, max_orders: usize) -> usize {
         let p = self.p;
         let nk = self.commodities.len();
@@ -61,36 +72,27 @@ impl Search<'_> {
                     .any(|&c| p.cars[c].blocked.iter().any(|&(_, b1)| b1 > self.start[c].ready))
             })
             .collect();
-        // Families: commodities joined when they may serve a common order model.
-        let nm = p.models.len();
-        let mut family: Vec<usize> = (0..nk).collect();
-        fn find(f: &mut [usize], mut x: usize) -> usize {
-            while f[x] != x {
-                f[x] = f[f[x]];
-                x = f[x];
-            }
-            x
-        }
-        for a in 0..nk {
-            for b in a + 1..nk {
-                let (ma, mb) = (models[a], models[b]);
-                if (0..nm).any(|o| p.serves(ma, o) != Serves::No && p.serves(mb, o) != Serves::No) {
-                    let (ra, rb) = (find(&mut family, a), find(&mut family, b));
-                    family[ra.max(rb)] = ra.min(rb);
-                }
-            }
-        }
+        // Families: commodities joined when they may serve a common order model; the pools'
+        // own families (a model whose cars are all single may join two of them) for the
+        // fallback.
+        let all: Vec<usize> = (0..nk).collect();
+        let pools: Vec<usize> = all.iter().copied().filter(|&k| !single[k]).collect();
+        let families = self.families_of(&all, &models);
+        let pool_families = self.families_of(&pools, &models);
         let mut kept = 0;
-        for root in 0..nk {
-            let members: Vec<usize> = (0..nk).filter(|&k| find(&mut family, k) == root).collect();
-            let pools: Vec<usize> = members.iter().copied().filter(|&k| !single[k]).collect();
-            let mut tries = vec![members];
-            if pools.len() >= 2 && pools.len() < tries[0].len() {
-                tries.push(pools);
+        for members in families {
+            let fallback: Vec<Vec<usize>> = pool_families
+                .iter()
+                .filter(|f| f.iter().all(|k| members.contains(k)))
+                .cloned()
+                .collect();
+            let mut tries = vec![members.clone()];
+            if fallback.iter().map(Vec::len).sum::<usize>() < members.len() {
+                tries.extend(fallback);
             }
-            for members in tries {
+            for (i, members) in tries.iter().enumerate() {
                 if members.len() < 2 {
-                    break;
+                    continue;
                 }
                 let open: Vec<bool> = (0..p.jobs.len())
                     .map(|j| {
@@ -103,21 +105,34 @@ impl Search<'_> {
                             }
                     })
                     .collect();
-                if open.iter().filter(|&&x| x).count() > max_orders {
+                let arcs: usize = members
+                    .iter()
+                    .map(|&k| {
+                        (0..p.jobs.len())
+                            .filter(|&j| open[j] && p.serves(models[k], p.jobs[j].model) != Serves::No)
+                            .count()
+                    })
+                    .sum();
+                let n_open = open.iter().filter(|&&x| x).count();
+                if n_open > max_orders || arcs > ARCS_PER_ORDER.saturating_mul(max_orders) {
                     continue;
                 }
-                // The LP solver is third-party code: should it ever panic, the family stays as
-                // it is.
-                let lp = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.family_lp(&members, &open)));
+                // The LP solver is third-party code: should it ever panic, it counts as no
+                // solution (the family as it is, or its pools tried alone).
+                let lp = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.family_lp(members, &open)));
                 match lp {
                     Ok(Lp::Shares(shares)) => {
-                        if self.family_apply(&members, shares) {
+                        if self.family_apply(members, shares) {
                             kept += 1;
                         }
-                        break;
                     }
-                    Ok(Lp::AtBound) => break,
-                    Ok(Lp::Failed) | Err(_) => {}
+                    Ok(Lp::AtBound) => {}
+                    Ok(Lp::Failed) | Err(_) => continue,
+                }
+                // The whole family's program answered: its pools alone (a restriction of it)
+                // cannot do better.
+                if i == 0 {
+                    break;
                 }
             }
         }
@@ -125,6 +140,35 @@ impl Search<'_> {
             self.fit_cache.iter_mut().for_each(|x| *x = None);
         }
         kept
+    }
+
+    /// The families among the commodities `of` (two in one when some order model may be
+    /// served by both), each in commodity order.
+    fn families_of(&self, of: &[usize], models: &[usize]) -> Vec<Vec<usize>> {
+        let p = self.p;
+        let nm = p.models.len();
+        let mut family: Vec<usize> = (0..of.len()).collect();
+        fn find(f: &mut [usize], mut x: usize) -> usize {
+            while f[x] != x {
+                f[x] = f[f[x]];
+                x = f[x];
+            }
+            x
+        }
+        for a in 0..of.len() {
+            for b in a + 1..of.len() {
+                let (ma, mb) = (models[of[a]], models[of[b]]);
+                if (0..nm).any(|o| p.serves(ma, o) != Serves::No && p.serves(mb, o) != Serves::No) {
+                    let (ra, rb) = (find(&mut family, a), find(&mut family, b));
+                    family[ra.max(rb)] = ra.min(rb);
+                }
+            }
+        }
+        let roots: Vec<usize> = (0..of.len()).map(|i| find(&mut family, i)).collect();
+        (0..of.len())
+            .filter(|&i| roots[i] == i)
+            .map(|root| (0..of.len()).filter(|&i| roots[i] == root).map(|i| of[i]).collect())
+            .collect()
     }
 
     /// The program of the family `members` over the `open` orders (see
@@ -345,6 +389,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::model::{Instance, Order, Vehicle, Window};
     use crate::{generate, problem};
 
     /// The steps that run before the family LPs in `plan` (but the group re-solves and the
@@ -355,7 +400,7 @@ mod tests {
     }
 
     /// 90 orders, 27 cars (`generate(38, 90, 27)`): every move before it stops at 64 orders;
-    /// the family LPs re-plan the pools of both families and serve two more.
+    /// the family LPs re-plan both families and serve two more.
     #[test]
     fn a_family_lp_serves_more_orders() {
         let p = problem::build(&generate(38, 90, 27)).unwrap();
@@ -382,13 +427,11 @@ mod tests {
         assert_eq!(s.chains, chains);
     }
 
-    /// A single car's orders are the family's too: the `L` car `V2`, blocked 12:00–13:00,
-    /// serves the `S` order `O2` by upgrade while the `S` car `V3` stands idle. With the single
-    /// car fixed no program of the pools could change that; with it in the family `O2` goes to
-    /// `V3`, and the `L` order `O3`, which clashes with `V2`'s window, never goes to `V2`.
-    #[test]
-    fn a_family_lp_moves_a_single_cars_orders() {
-        use crate::model::{Instance, Order, Vehicle, Window};
+    /// One station; `S` orders may be served by an `L` car. The `L` car `V1` (a pool) serves
+    /// `O1` and `O3`, the `L` car `V2`, blocked 12:00–13:00 (a single car), serves the `S`
+    /// order `O2` by upgrade, the `S` car `V3` stands idle; `O4` (clashing with `V2`'s window
+    /// and with `O3`) and `O5` are free.
+    fn single_car_instance() -> Instance {
         let at = |h: i64| format!("2026-12-01T{h:02}:00:00+08:00");
         let vehicle = |id: &str, model: &str, blocked: Vec<Window>| Vehicle {
             id: id.into(),
@@ -405,7 +448,7 @@ mod tests {
             return_station: "A".into(),
             return_at: at(to),
         };
-        let inst = Instance {
+        Instance {
             horizon_start: at(0),
             horizon_end: at(23),
             turnaround_minutes: 30,
@@ -428,21 +471,100 @@ mod tests {
                 order("O1", "L", 8, 10),
                 order("O2", "S", 8, 10),
                 order("O3", "L", 12, 14),
+                order("O4", "L", 12, 14),
+                order("O5", "S", 15, 17),
             ],
             ..Instance::default()
-        };
-        let p = problem::build(&inst).unwrap();
-        let mut s = Search::new(&p);
+        }
+    }
+
+    fn single_car_start(s: &mut Search) {
         s.set_chain(0, vec![0, 2]);
         s.set_chain(1, vec![1]);
         let (served, upgrades, ..) = s.objective();
         assert_eq!((served, upgrades), (3, -1));
+    }
+
+    /// A single car's orders are the family's too: with `V2` fixed no program of the pools
+    /// could move `O2` off it; with it in the family `O2` goes to `V3`, which takes `O5` too.
+    #[test]
+    fn a_family_lp_moves_a_single_cars_orders() {
+        let p = problem::build(&single_car_instance()).unwrap();
+        let mut s = Search::new(&p);
+        single_car_start(&mut s);
         assert_eq!(s.family_lps(600), 1);
         let (served, upgrades, ..) = s.objective();
-        assert_eq!((served, upgrades), (3, 0));
-        assert_eq!(s.chains[2], vec![1], "the S car serves the S order");
-        assert!(!s.chains[1].contains(&2), "O3 clashes with V2's window");
+        assert_eq!((served, upgrades), (4, 0));
+        assert_eq!(s.chains[2], vec![1, 4], "the S car serves the S orders");
         assert_eq!(s.inconsistency(), None);
+    }
+
+    /// The single car's network has no departure into its blocked window: without that the
+    /// program would give `O4` (or `O3`) to `V2` and serve five orders, a share no chain of
+    /// `V2` can serve.
+    #[test]
+    fn a_single_cars_program_keeps_out_of_its_windows() {
+        let p = problem::build(&single_car_instance()).unwrap();
+        let mut s = Search::new(&p);
+        single_car_start(&mut s);
+        let members: Vec<usize> = (0..s.commodities.len()).collect();
+        let Lp::Shares(shares) = s.family_lp(&members, &[true; 5]) else {
+            panic!("the program gains an order and an upgrade");
+        };
+        let v2 = members.iter().position(|&k| k == s.commodity_of[1]).unwrap();
+        assert!(!shares[v2].contains(&2) && !shares[v2].contains(&3), "{shares:?}");
+        assert_eq!(shares.iter().map(Vec::len).sum::<usize>(), 4);
+    }
+
+    /// With the single car the family has more orders open than the limit allows, its pools
+    /// alone do not: they are re-planned, the single car fixed (`V3` takes `O5`, `O2` stays on
+    /// `V2`).
+    #[test]
+    fn a_family_too_large_with_its_single_cars_re_plans_its_pools() {
+        let p = problem::build(&single_car_instance()).unwrap();
+        let mut s = Search::new(&p);
+        single_car_start(&mut s);
+        assert_eq!(s.family_lps(4), 1);
+        let (served, upgrades, ..) = s.objective();
+        assert_eq!((served, upgrades), (4, -1));
+        assert_eq!(s.chains[1], vec![1]);
+        assert_eq!(s.chains[2], vec![4]);
+        assert_eq!(s.inconsistency(), None);
+    }
+
+    /// A model whose cars are all single may join two families of pools that share no order
+    /// model; the fallback re-plans the pools by families of their own.
+    #[test]
+    fn pools_keep_their_own_families() {
+        let mut inst = single_car_instance();
+        // `A` orders may go to `B`, `C` orders too; only the `B` car has a window.
+        inst.upgrades = [
+            ("A".to_string(), vec!["B".to_string()]),
+            ("B".to_string(), vec![]),
+            ("C".to_string(), vec!["B".to_string()]),
+        ]
+        .into();
+        for (v, m) in inst.vehicles.iter_mut().zip(["A", "B", "C"]) {
+            v.model = m.into();
+        }
+        inst.vehicles.push(Vehicle {
+            id: "V4".into(),
+            ..inst.vehicles[0].clone()
+        });
+        inst.vehicles.push(Vehicle {
+            id: "V5".into(),
+            ..inst.vehicles[2].clone()
+        });
+        for (o, m) in inst.orders.iter_mut().zip(["A", "B", "C", "A", "C"]) {
+            o.model = m.into();
+        }
+        let p = problem::build(&inst).unwrap();
+        let s = Search::new(&p);
+        let models: Vec<usize> = s.commodities.iter().map(|cars| p.cars[cars[0]].model).collect();
+        let all: Vec<usize> = (0..s.commodities.len()).collect();
+        assert_eq!(s.families_of(&all, &models).len(), 1);
+        let pools: Vec<usize> = all.iter().copied().filter(|&k| k != s.commodity_of[1]).collect();
+        assert_eq!(s.families_of(&pools, &models).len(), 2);
     }
 
     /// Families larger than the limit are left alone.
