@@ -1297,12 +1297,12 @@ mod tests {
     use crate::model::{Instance, Order, Vehicle};
     use crate::{generate, problem};
 
-    fn at(hour: i64) -> String {
+    pub(crate) fn at(hour: i64) -> String {
         format!("2026-12-01T{hour:02}:00:00+08:00")
     }
 
     /// One station; an `S` or `M` order may be served by an `L` car as an upgrade.
-    fn instance(cars: &[(&str, &str)], orders: &[(&str, &str, i64, i64)]) -> Instance {
+    pub(crate) fn instance(cars: &[(&str, &str)], orders: &[(&str, &str, i64, i64)]) -> Instance {
         let row: BTreeMap<String, i64> = [("A".to_string(), 0)].into_iter().collect();
         Instance {
             horizon_start: at(0),

@@ -22,7 +22,7 @@ feasibility rule:
 Stage 1 maximises orders served; stage 2 keeps served >= the stage-1 value and minimises
 upgrades. The solution is decomposed into car chains and written as a plan file.
 
---compressed builds the equivalent smaller network of the Rust family LP (build_compressed):
+--compressed builds the equivalent smaller network of the Rust family LP (build):
 nodes only at arrivals (starts, returns + turnaround), each departure on the last arrival node no
 later than its leave moment. Its plan goes to INSTANCE.milp-compressed-plan.json by default.
 
@@ -78,8 +78,18 @@ def commodities_of(city):
     return out + singles
 
 
-def build(city):
-    """Columns (arcs) and rows (node balances, order rows) of the whole network."""
+def build(city, compressed=False):
+    """Columns (arcs) and rows (node balances, order rows) of the whole network.
+
+    With `compressed`, the same network with nodes only at arrivals (as the Rust family LP,
+    solve/family.rs): per commodity and station a node at every moment a car arrives there (a
+    start of one of the commodity's cars, or a candidate order's return + turnaround at its return
+    station); a departure arc for order j from station a hangs on the last arrival node at a no
+    later than pickup_j - travel(a, pickup_station_j) (none: no arc). A car waiting at a station
+    since its last arrival may leave at any later moment, so the optimum is the same.
+    """
+    from bisect import bisect_right
+
     T = city.turnaround
     stations = sorted(city.stations)
     orders = sorted(city.rentals.values(), key=lambda r: (r.start, r.id))
@@ -87,7 +97,7 @@ def build(city):
     comms = commodities_of(city)
 
     # Column data
-    col_kind = []  # ('dep', k, order_id, station) or ('wait', k, station, t_from, t_to)
+    col_kind = []  # ('dep', k, order_id, station, leave, done[, t_from]) or ('wait'|'sink', k, ...)
     col_rows = []  # list of (row, coef)
     col_upg = []  # 1 if upgrade
     col_served = []  # 1 if departure arc
@@ -95,14 +105,7 @@ def build(city):
     row_lo = [-np.inf] * len(orders)
     row_hi = [1.0] * len(orders)
     node_row = {}  # (k, station, t) -> row
-    nodes_of = []  # per commodity: station -> sorted times
     for k, com in enumerate(comms):
-        fits = []
-        for o in orders:
-            kind = city.fit(com.model, o.model)
-            if kind is None:
-                continue
-            fits.append((o, kind))
         earliest = min(c.free_from for c in com.cars)
         times = defaultdict(set)
         supply = defaultdict(int)
@@ -110,8 +113,13 @@ def build(city):
             times[c.home].add(c.free_from)
             supply[c.home, c.free_from] += 1
         arcs = []
-        for o, kind in fits:
+        for o in orders:
+            kind = city.fit(com.model, o.model)
+            if kind is None:
+                continue
             done = o.end + T
+            if compressed:
+                times[o.back_at].add(done)
             for s in stations:
                 leave = o.start - city.travel[s, o.out_at]
                 if leave < earliest:
@@ -119,15 +127,13 @@ def build(city):
                 if com.single and any(lo < done and leave < hi for lo, hi in com.blocked):
                     continue
                 arcs.append((o, kind, s, leave, done))
-        # Only nodes that matter: starts, departure moments, arrival moments.
-        for o, kind, s, leave, done in arcs:
-            times[s].add(leave)
-            times[o.back_at].add(done)
-        per_station = {}
+                if not compressed:
+                    # Only nodes that matter: starts, departure moments, arrival moments.
+                    times[s].add(leave)
+                    times[o.back_at].add(done)
+        per_station = {s: sorted(times[s]) for s in stations}
         for s in stations:
-            ts = sorted(times[s])
-            per_station[s] = ts
-            for t in ts:
+            for t in per_station[s]:
                 node_row[k, s, t] = n_rows
                 # balance: outflow - inflow = supply
                 sup = supply.get((s, t), 0)
@@ -140,81 +146,6 @@ def build(city):
             for i, t in enumerate(ts):
                 r_from = node_row[k, s, t]
                 if i + 1 < len(ts):
-                    r_to = node_row[k, s, ts[i + 1]]
-                    col_rows.append(((r_from, 1.0), (r_to, -1.0)))
-                    col_kind.append(("wait", k, s, t, ts[i + 1]))
-                else:
-                    col_rows.append(((r_from, 1.0),))
-                    col_kind.append(("sink", k, s, t, None))
-                col_upg.append(0)
-                col_served.append(0)
-        for o, kind, s, leave, done in arcs:
-            r_from = node_row[k, s, leave]
-            r_to = node_row[k, o.back_at, done]
-            col_rows.append(((order_index[o.id], 1.0), (r_from, 1.0), (r_to, -1.0)))
-            col_kind.append(("dep", k, o.id, s, leave, done))
-            col_upg.append(1 if kind == "upgrade" else 0)
-            col_served.append(1)
-        nodes_of.append(per_station)
-    return dict(
-        comms=comms, orders=orders, col_kind=col_kind, col_rows=col_rows, col_upg=col_upg,
-        col_served=col_served, row_lo=row_lo, row_hi=row_hi, n_rows=n_rows, node_row=node_row,
-    )
-
-
-def build_compressed(city):
-    """The same network with nodes only at arrivals (as the Rust family LP, solve/family.rs).
-
-    Per commodity and station a node at every moment a car arrives there: a start of one of the
-    commodity's cars, or a candidate order's return + turnaround at its return station. A
-    departure arc for order j from station a hangs on the last arrival node at a no later than
-    pickup_j - travel(a, pickup_station_j) (none: no arc) and goes to j's return node; waiting arcs
-    join consecutive nodes of a station, the last one a sink. A car waiting at a station since its
-    last arrival may leave at any later moment, so this is exactly equivalent to build().
-    """
-    from bisect import bisect_right
-
-    T = city.turnaround
-    stations = sorted(city.stations)
-    orders = sorted(city.rentals.values(), key=lambda r: (r.start, r.id))
-    order_index = {o.id: i for i, o in enumerate(orders)}
-    comms = commodities_of(city)
-
-    col_kind = []
-    col_rows = []
-    col_upg = []
-    col_served = []
-    n_rows = len(orders)
-    row_lo = [-np.inf] * len(orders)
-    row_hi = [1.0] * len(orders)
-    node_row = {}
-    for k, com in enumerate(comms):
-        fits = []
-        for o in orders:
-            kind = city.fit(com.model, o.model)
-            if kind is None:
-                continue
-            fits.append((o, kind))
-        times = defaultdict(set)
-        supply = defaultdict(int)
-        for c in com.cars:
-            times[c.home].add(c.free_from)
-            supply[c.home, c.free_from] += 1
-        for o, kind in fits:
-            times[o.back_at].add(o.end + T)
-        per_station = {s: sorted(times[s]) for s in stations}
-        for s in stations:
-            for t in per_station[s]:
-                node_row[k, s, t] = n_rows
-                sup = supply.get((s, t), 0)
-                row_lo.append(float(sup))
-                row_hi.append(float(sup))
-                n_rows += 1
-        for s in stations:
-            ts = per_station[s]
-            for i, t in enumerate(ts):
-                r_from = node_row[k, s, t]
-                if i + 1 < len(ts):
                     col_rows.append(((r_from, 1.0), (node_row[k, s, ts[i + 1]], -1.0)))
                     col_kind.append(("wait", k, s, t, ts[i + 1]))
                 else:
@@ -222,23 +153,23 @@ def build_compressed(city):
                     col_kind.append(("sink", k, s, t, None))
                 col_upg.append(0)
                 col_served.append(0)
-        for o, kind in fits:
-            done = o.end + T
-            r_to = node_row[k, o.back_at, done]
-            for s in stations:
-                leave = o.start - city.travel[s, o.out_at]
+        for o, kind, s, leave, done in arcs:
+            if compressed:
                 ts = per_station[s]
                 i = bisect_right(ts, leave)
                 if i == 0:
                     continue  # no car of the commodity can be there by then
-                if com.single and any(lo < done and leave < hi for lo, hi in com.blocked):
-                    continue
-                t_from = ts[i - 1]
-                col_rows.append(((order_index[o.id], 1.0), (node_row[k, s, t_from], 1.0), (r_to, -1.0)))
                 # the 7th field: the time of the node the arc hangs on
+                t_from = ts[i - 1]
                 col_kind.append(("dep", k, o.id, s, leave, done, t_from))
-                col_upg.append(1 if kind == "upgrade" else 0)
-                col_served.append(1)
+            else:
+                t_from = leave
+                col_kind.append(("dep", k, o.id, s, leave, done))
+            r_from = node_row[k, s, t_from]
+            r_to = node_row[k, o.back_at, done]
+            col_rows.append(((order_index[o.id], 1.0), (r_from, 1.0), (r_to, -1.0)))
+            col_upg.append(1 if kind == "upgrade" else 0)
+            col_served.append(1)
     return dict(
         comms=comms, orders=orders, col_kind=col_kind, col_rows=col_rows, col_upg=col_upg,
         col_served=col_served, row_lo=row_lo, row_hi=row_hi, n_rows=n_rows, node_row=node_row,
@@ -362,7 +293,7 @@ def main():
         print("note: previous_plan/frozen present and ignored", file=sys.stderr)
     city = cp.City(raw)
     tb = time.perf_counter()
-    net = build_compressed(city) if a.compressed else build(city)
+    net = build(city, compressed=a.compressed)
     h = make_highs(net, a.time_limit)
     build_s = time.perf_counter() - tb
     n_cols = len(net["col_kind"])

@@ -389,7 +389,8 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::model::{Instance, Order, Vehicle, Window};
+    use crate::model::{Instance, Window};
+    use crate::solve::tests::{at, instance};
     use crate::{generate, problem};
 
     /// The steps that run before the family LPs in `plan` (but the group re-solves and the
@@ -432,71 +433,45 @@ mod tests {
     /// order `O2` by upgrade, the `S` car `V3` stands idle; `O4` (clashing with `V2`'s window
     /// and with `O3`) and `O5` are free.
     fn single_car_instance() -> Instance {
-        let at = |h: i64| format!("2026-12-01T{h:02}:00:00+08:00");
-        let vehicle = |id: &str, model: &str, blocked: Vec<Window>| Vehicle {
-            id: id.into(),
-            model: model.into(),
-            station: "A".into(),
-            available_from: at(0),
-            blocked,
-        };
-        let order = |id: &str, model: &str, from: i64, to: i64| Order {
-            id: id.into(),
-            model: model.into(),
-            pickup_station: "A".into(),
-            pickup_at: at(from),
-            return_station: "A".into(),
-            return_at: at(to),
-        };
-        Instance {
-            horizon_start: at(0),
-            horizon_end: at(23),
-            turnaround_minutes: 30,
-            stations: vec!["A".into()],
-            travel_minutes: [("A".to_string(), [("A".to_string(), 0)].into())].into(),
-            upgrades: [("S".to_string(), vec!["L".to_string()]), ("L".to_string(), vec![])].into(),
-            vehicles: vec![
-                vehicle("V1", "L", vec![]),
-                vehicle(
-                    "V2",
-                    "L",
-                    vec![Window {
-                        from: at(12),
-                        to: at(13),
-                    }],
-                ),
-                vehicle("V3", "S", vec![]),
+        let mut inst = instance(
+            &[("V1", "L"), ("V2", "L"), ("V3", "S")],
+            &[
+                ("O1", "L", 8, 10),
+                ("O2", "S", 8, 10),
+                ("O3", "L", 12, 14),
+                ("O4", "L", 12, 14),
+                ("O5", "S", 15, 17),
             ],
-            orders: vec![
-                order("O1", "L", 8, 10),
-                order("O2", "S", 8, 10),
-                order("O3", "L", 12, 14),
-                order("O4", "L", 12, 14),
-                order("O5", "S", 15, 17),
-            ],
-            ..Instance::default()
-        }
+        );
+        inst.vehicles[1].blocked = vec![Window {
+            from: at(12),
+            to: at(13),
+        }];
+        inst
     }
 
-    fn single_car_start(s: &mut Search) {
+    /// Runs `test` on the plan of [`single_car_instance`].
+    fn from_single_car_plan(test: impl FnOnce(&mut Search)) {
+        let p = problem::build(&single_car_instance()).unwrap();
+        let mut s = Search::new(&p);
         s.set_chain(0, vec![0, 2]);
         s.set_chain(1, vec![1]);
         let (served, upgrades, ..) = s.objective();
         assert_eq!((served, upgrades), (3, -1));
+        test(&mut s);
     }
 
     /// A single car's orders are the family's too: with `V2` fixed no program of the pools
     /// could move `O2` off it; with it in the family `O2` goes to `V3`, which takes `O5` too.
     #[test]
     fn a_family_lp_moves_a_single_cars_orders() {
-        let p = problem::build(&single_car_instance()).unwrap();
-        let mut s = Search::new(&p);
-        single_car_start(&mut s);
-        assert_eq!(s.family_lps(600), 1);
-        let (served, upgrades, ..) = s.objective();
-        assert_eq!((served, upgrades), (4, 0));
-        assert_eq!(s.chains[2], vec![1, 4], "the S car serves the S orders");
-        assert_eq!(s.inconsistency(), None);
+        from_single_car_plan(|s| {
+            assert_eq!(s.family_lps(600), 1);
+            let (served, upgrades, ..) = s.objective();
+            assert_eq!((served, upgrades), (4, 0));
+            assert_eq!(s.chains[2], vec![1, 4], "the S car serves the S orders");
+            assert_eq!(s.inconsistency(), None);
+        });
     }
 
     /// The single car's network has no departure into its blocked window: without that the
@@ -504,16 +479,15 @@ mod tests {
     /// `V2` can serve.
     #[test]
     fn a_single_cars_program_keeps_out_of_its_windows() {
-        let p = problem::build(&single_car_instance()).unwrap();
-        let mut s = Search::new(&p);
-        single_car_start(&mut s);
-        let members: Vec<usize> = (0..s.commodities.len()).collect();
-        let Lp::Shares(shares) = s.family_lp(&members, &[true; 5]) else {
-            panic!("the program gains an order and an upgrade");
-        };
-        let v2 = members.iter().position(|&k| k == s.commodity_of[1]).unwrap();
-        assert!(!shares[v2].contains(&2) && !shares[v2].contains(&3), "{shares:?}");
-        assert_eq!(shares.iter().map(Vec::len).sum::<usize>(), 4);
+        from_single_car_plan(|s| {
+            let members: Vec<usize> = (0..s.commodities.len()).collect();
+            let Lp::Shares(shares) = s.family_lp(&members, &[true; 5]) else {
+                panic!("the program gains an order and an upgrade");
+            };
+            let v2 = members.iter().position(|&k| k == s.commodity_of[1]).unwrap();
+            assert!(!shares[v2].contains(&2) && !shares[v2].contains(&3), "{shares:?}");
+            assert_eq!(shares.iter().map(Vec::len).sum::<usize>(), 4);
+        });
     }
 
     /// With the single car the family has more orders open than the limit allows, its pools
@@ -521,43 +495,35 @@ mod tests {
     /// `V2`).
     #[test]
     fn a_family_too_large_with_its_single_cars_re_plans_its_pools() {
-        let p = problem::build(&single_car_instance()).unwrap();
-        let mut s = Search::new(&p);
-        single_car_start(&mut s);
-        assert_eq!(s.family_lps(4), 1);
-        let (served, upgrades, ..) = s.objective();
-        assert_eq!((served, upgrades), (4, -1));
-        assert_eq!(s.chains[1], vec![1]);
-        assert_eq!(s.chains[2], vec![4]);
-        assert_eq!(s.inconsistency(), None);
+        from_single_car_plan(|s| {
+            assert_eq!(s.family_lps(4), 1);
+            let (served, upgrades, ..) = s.objective();
+            assert_eq!((served, upgrades), (4, -1));
+            assert_eq!(s.chains[1], vec![1]);
+            assert_eq!(s.chains[2], vec![4]);
+            assert_eq!(s.inconsistency(), None);
+        });
     }
 
     /// A model whose cars are all single may join two families of pools that share no order
     /// model; the fallback re-plans the pools by families of their own.
     #[test]
     fn pools_keep_their_own_families() {
-        let mut inst = single_car_instance();
         // `A` orders may go to `B`, `C` orders too; only the `B` car has a window.
+        let mut inst = instance(
+            &[("V1", "A"), ("V2", "B"), ("V3", "C"), ("V4", "A"), ("V5", "C")],
+            &[("O1", "A", 8, 10), ("O2", "B", 8, 10), ("O3", "C", 12, 14)],
+        );
+        inst.vehicles[1].blocked = vec![Window {
+            from: at(12),
+            to: at(13),
+        }];
         inst.upgrades = [
             ("A".to_string(), vec!["B".to_string()]),
             ("B".to_string(), vec![]),
             ("C".to_string(), vec!["B".to_string()]),
         ]
         .into();
-        for (v, m) in inst.vehicles.iter_mut().zip(["A", "B", "C"]) {
-            v.model = m.into();
-        }
-        inst.vehicles.push(Vehicle {
-            id: "V4".into(),
-            ..inst.vehicles[0].clone()
-        });
-        inst.vehicles.push(Vehicle {
-            id: "V5".into(),
-            ..inst.vehicles[2].clone()
-        });
-        for (o, m) in inst.orders.iter_mut().zip(["A", "B", "C", "A", "C"]) {
-            o.model = m.into();
-        }
         let p = problem::build(&inst).unwrap();
         let s = Search::new(&p);
         let models: Vec<usize> = s.commodities.iter().map(|cars| p.cars[cars[0]].model).collect();
