@@ -155,8 +155,10 @@
 //!   most `PlanOptions::family_lp_orders` open orders and 8 times as many pairs of a
 //!   commodity and an order it may serve; a family too large, or whose program gives no
 //!   solution (its nodes ran out first), has its pools re-planned alone, by families of
-//!   their own, the single cars fixed. City-3days's families (about 1,000 orders each) are
-//!   not solved. Not when re-planning.
+//!   their own, the single cars fixed. The families' programs are independent (no order is
+//!   open to two) and are solved side by side, a thread each up to the machine's cores; the
+//!   plan is the same on one core. City-3days's families (about 1,000 orders each) are not
+//!   solved. Not when re-planning.
 //! * **Lagrangian search** (`bound::lagrangian`). Pricing the constraint "each order is served
 //!   once" decouples the commodities; each is solved exactly for the priced weights (network
 //!   simplex warm-started between iterations), which bounds the optimum — the bound's limit is
@@ -217,7 +219,8 @@
 //!
 //! ## Guarantees
 //!
-//! `plan` is pure and deterministic (no clock, no I/O, no hash-order iteration); every plan it
+//! `plan` is pure and deterministic (no clock, no I/O, no hash-order iteration, and the same
+//! plan whatever the number of cores the family LPs' threads run on); every plan it
 //! returns passes [`check`], the checker of FORMAT.md's rules (and the tests hold it to a second,
 //! independent one in Python, `tests/check_plan.py`). Invalid instances give a [`PlanError`]
 //! naming the offending id or field; no input panics.

@@ -2,6 +2,7 @@
 """Exact MILP check of a rentops planning instance (crates/planner/FORMAT.md), with HiGHS.
 
     milp.py INSTANCE.json [--time-limit SECONDS] [--plan-out PLAN.json] [--no-check] [--compressed]
+            [--threads N]
 
 Not part of the build or the tests: it needs HiGHS's Python package (`pip install highspy`).
 Instances come from `cargo run --release -p rentops-planner --example planner-export -- DIR
@@ -176,7 +177,7 @@ def build(city, compressed=False):
     )
 
 
-def make_highs(net, time_limit):
+def make_highs(net, time_limit, threads=1):
     n = len(net["col_kind"])
     starts = np.zeros(n + 1, dtype=np.int32)
     idx = []
@@ -201,7 +202,7 @@ def make_highs(net, time_limit):
     lp.integrality_ = [highspy.HighsVarType.kInteger] * n
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
-    h.setOptionValue("threads", 1)
+    h.setOptionValue("threads", threads)
     h.setOptionValue("time_limit", float(time_limit))
     h.setOptionValue("mip_rel_gap", 0.0)
     h.setOptionValue("mip_abs_gap", 0.0)
@@ -284,6 +285,7 @@ def main():
     ap.add_argument("--time-limit", type=float, default=120.0, help="seconds per stage")
     ap.add_argument("--plan-out", help="plan file to write (default: INSTANCE with .milp-plan.json)")
     ap.add_argument("--no-check", action="store_true", help="do not run check_plan.py on the plan")
+    ap.add_argument("--threads", type=int, default=1, help="HiGHS threads (default 1)")
     ap.add_argument("--compressed", action="store_true",
                     help="nodes only at arrivals, as the Rust family LP (same optimum, smaller)")
     a = ap.parse_args()
@@ -294,7 +296,7 @@ def main():
     city = cp.City(raw)
     tb = time.perf_counter()
     net = build(city, compressed=a.compressed)
-    h = make_highs(net, a.time_limit)
+    h = make_highs(net, a.time_limit, a.threads)
     build_s = time.perf_counter() - tb
     n_cols = len(net["col_kind"])
 

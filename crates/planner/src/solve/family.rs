@@ -12,6 +12,7 @@ use crate::commodity;
 use crate::problem::Serves;
 
 /// What a family's program gives.
+#[derive(Debug, PartialEq)]
 enum Lp {
     /// Per member, the orders the solution gives it (more than half of the order).
     Shares(Vec<Vec<usize>>),
@@ -58,7 +59,9 @@ impl Search<'_> {
     /// before an integral one, or the solver failed), its pools are tried instead, by families
     /// of their own, the single cars fixed. This re-plans a whole family at once, which the
     /// pair exchanges (two pools, one order at a time priced) and the group re-solves (one
-    /// pool, a Lagrangian relaxation) do not. Returns how many families changed.
+    /// pool, a Lagrangian relaxation) do not. The families' programs are independent (no order
+    /// is open to two) and are solved side by side on the machine's cores; the plan is the
+    /// same on one. Returns how many families changed.
     pub fn family_lps(&mut self, max_orders: usize) -> usize {
         let p = self.p;
         let nk = self.commodities.len();
@@ -79,60 +82,75 @@ impl Search<'_> {
         let pools: Vec<usize> = all.iter().copied().filter(|&k| !single[k]).collect();
         let families = self.families_of(&all, &models);
         let pool_families = self.families_of(&pools, &models);
+        // The orders open to `members`, or `None` when they are fewer than two or too large.
+        let open_to = |s: &Self, members: &[usize]| -> Option<Vec<bool>> {
+            if members.len() < 2 {
+                return None;
+            }
+            let open: Vec<bool> = (0..p.jobs.len())
+                .map(|j| {
+                    s.fixed[j].is_none()
+                        && match s.car_of[j] {
+                            None => members
+                                .iter()
+                                .any(|&k| p.serves(models[k], p.jobs[j].model) != Serves::No),
+                            Some(c) => members.contains(&s.commodity_of[c]),
+                        }
+                })
+                .collect();
+            let arcs: usize = members
+                .iter()
+                .map(|&k| {
+                    (0..p.jobs.len())
+                        .filter(|&j| open[j] && p.serves(models[k], p.jobs[j].model) != Serves::No)
+                        .count()
+                })
+                .sum();
+            let n_open = open.iter().filter(|&&x| x).count();
+            (n_open <= max_orders && arcs <= ARCS_PER_ORDER.saturating_mul(max_orders)).then_some(open)
+        };
+        // The whole families' programs first, side by side: no order is open to two families
+        // (two commodities that may serve one order model are in one family), so each program
+        // is what it would be after the others are applied, and the plan the same whatever the
+        // threads.
+        let whole: Vec<Option<Vec<bool>>> = families.iter().map(|f| open_to(self, f)).collect();
+        let tasks: Vec<(&[usize], &[bool])> = families
+            .iter()
+            .zip(&whole)
+            .filter_map(|(f, open)| open.as_deref().map(|o| (f.as_slice(), o)))
+            .collect();
+        let mut answers = self.family_programs(&tasks).into_iter();
         let mut kept = 0;
-        for members in families {
-            let fallback: Vec<Vec<usize>> = pool_families
+        for (members, open) in families.iter().zip(&whole) {
+            let answer = match open {
+                Some(_) => answers.next().unwrap_or(Lp::Failed),
+                None => Lp::Failed,
+            };
+            match answer {
+                Lp::Shares(shares) => {
+                    if self.family_apply(members, shares) {
+                        kept += 1;
+                    }
+                    continue;
+                }
+                // Its pools alone, a restriction of the program, cannot do better.
+                Lp::AtBound => continue,
+                Lp::Failed => {}
+            }
+            // Too large, or no solution: its pools alone, by families of their own.
+            let fallback: Vec<&Vec<usize>> = pool_families
                 .iter()
                 .filter(|f| f.iter().all(|k| members.contains(k)))
-                .cloned()
                 .collect();
-            let mut tries = vec![members.clone()];
-            if fallback.iter().map(Vec::len).sum::<usize>() < members.len() {
-                tries.extend(fallback);
+            if fallback.iter().map(|f| f.len()).sum::<usize>() == members.len() {
+                continue; // no single car: the same program
             }
-            for (i, members) in tries.iter().enumerate() {
-                if members.len() < 2 {
-                    continue;
-                }
-                let open: Vec<bool> = (0..p.jobs.len())
-                    .map(|j| {
-                        self.fixed[j].is_none()
-                            && match self.car_of[j] {
-                                None => members
-                                    .iter()
-                                    .any(|&k| p.serves(models[k], p.jobs[j].model) != Serves::No),
-                                Some(c) => members.contains(&self.commodity_of[c]),
-                            }
-                    })
-                    .collect();
-                let arcs: usize = members
-                    .iter()
-                    .map(|&k| {
-                        (0..p.jobs.len())
-                            .filter(|&j| open[j] && p.serves(models[k], p.jobs[j].model) != Serves::No)
-                            .count()
-                    })
-                    .sum();
-                let n_open = open.iter().filter(|&&x| x).count();
-                if n_open > max_orders || arcs > ARCS_PER_ORDER.saturating_mul(max_orders) {
-                    continue;
-                }
-                // The LP solver is third-party code: should it ever panic, it counts as no
-                // solution (the family as it is, or its pools tried alone).
-                let lp = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.family_lp(members, &open)));
-                match lp {
-                    Ok(Lp::Shares(shares)) => {
-                        if self.family_apply(members, shares) {
-                            kept += 1;
-                        }
-                    }
-                    Ok(Lp::AtBound) => {}
-                    Ok(Lp::Failed) | Err(_) => continue,
-                }
-                // The whole family's program answered: its pools alone (a restriction of it)
-                // cannot do better.
-                if i == 0 {
-                    break;
+            for pools in fallback {
+                let Some(open) = open_to(self, pools) else { continue };
+                if let Some(Lp::Shares(shares)) = self.family_programs(&[(pools, &open)]).pop()
+                    && self.family_apply(pools, shares)
+                {
+                    kept += 1;
                 }
             }
         }
@@ -140,6 +158,45 @@ impl Search<'_> {
             self.fit_cache.iter_mut().for_each(|x| *x = None);
         }
         kept
+    }
+
+    /// Each task's program (`members`, the orders open to them), on up to as many threads as
+    /// the machine has cores; a program whose solver panics (third-party code) gives no
+    /// solution.
+    fn family_programs(&self, tasks: &[(&[usize], &[bool])]) -> Vec<Lp> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        self.family_programs_on(tasks, cores)
+    }
+
+    /// [`Search::family_programs`] on at most `threads` threads.
+    fn family_programs_on(&self, tasks: &[(&[usize], &[bool])], threads: usize) -> Vec<Lp> {
+        let one = |(members, open): &(&[usize], &[bool])| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.family_lp(members, open)))
+                .unwrap_or(Lp::Failed)
+        };
+        let threads = threads.min(tasks.len());
+        if threads <= 1 {
+            return tasks.iter().map(one).collect();
+        }
+        let mut answers: Vec<Option<Lp>> = (0..tasks.len()).map(|_| None).collect();
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    scope.spawn(move || {
+                        (t..tasks.len())
+                            .step_by(threads)
+                            .map(|i| (i, one(&tasks[i])))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            for handle in handles {
+                for (i, lp) in handle.join().unwrap_or_default() {
+                    answers[i] = Some(lp);
+                }
+            }
+        });
+        answers.into_iter().map(|x| x.unwrap_or(Lp::Failed)).collect()
     }
 
     /// The families among the commodities `of` (two in one when some order model may be
@@ -531,6 +588,35 @@ mod tests {
         assert_eq!(s.families_of(&all, &models).len(), 1);
         let pools: Vec<usize> = all.iter().copied().filter(|&k| k != s.commodity_of[1]).collect();
         assert_eq!(s.families_of(&pools, &models).len(), 2);
+    }
+
+    /// The families' programs give the same answers on one thread as side by side on two.
+    #[test]
+    fn family_programs_do_not_depend_on_the_threads() {
+        let p = problem::build(&generate(38, 90, 27)).unwrap();
+        let mut s = Search::new(&p);
+        before_families(&mut s);
+        let models: Vec<usize> = s.commodities.iter().map(|cars| p.cars[cars[0]].model).collect();
+        let all: Vec<usize> = (0..s.commodities.len()).collect();
+        let families = s.families_of(&all, &models);
+        let opens: Vec<Vec<bool>> = families
+            .iter()
+            .map(|f| {
+                (0..p.jobs.len())
+                    .map(|j| s.fixed[j].is_none() && s.car_of[j].is_none_or(|c| f.contains(&s.commodity_of[c])))
+                    .collect()
+            })
+            .collect();
+        let tasks: Vec<(&[usize], &[bool])> = families
+            .iter()
+            .zip(&opens)
+            .filter(|(f, _)| f.len() > 1)
+            .map(|(f, o)| (f.as_slice(), o.as_slice()))
+            .collect();
+        assert_eq!(tasks.len(), 2, "two families");
+        let one = s.family_programs_on(&tasks, 1);
+        assert!(one.iter().any(|lp| matches!(lp, Lp::Shares(_))));
+        assert_eq!(s.family_programs_on(&tasks, 2), one);
     }
 
     /// Families larger than the limit are left alone.
