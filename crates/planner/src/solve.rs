@@ -141,8 +141,7 @@ impl<'a> Search<'a> {
         let mut groups: Vec<(usize, usize, usize, Vec<usize>)> = Vec::new();
         let mut by_model: Vec<Vec<usize>> = vec![Vec::new(); nm];
         for c in 0..nc {
-            let blocked = p.cars[c].blocked.iter().any(|&(_, b1)| b1 > start[c].ready);
-            if blocked {
+            if window_ahead(p, c, start[c]) {
                 groups.push((reach[p.cars[c].model], p.cars[c].model, 1 + c, vec![c]));
             } else {
                 by_model[p.cars[c].model].push(c);
@@ -1285,6 +1284,12 @@ impl Search<'_> {
         self.neighbourhoods(500, 200_000);
         dual.map(|d| d.into_parts())
     }
+}
+
+/// Whether car `c`, starting at `start`, has a blocked window still ahead of it: such a car is a
+/// commodity alone (a single car), the others are pooled by model.
+pub(crate) fn window_ahead(p: &Problem, c: usize, start: Start) -> bool {
+    p.cars[c].blocked.iter().any(|&(_, b1)| b1 > start.ready)
 }
 
 #[cfg(test)]

@@ -70,10 +70,7 @@ impl Search<'_> {
         let single: Vec<bool> = self
             .commodities
             .iter()
-            .map(|cars| {
-                cars.iter()
-                    .any(|&c| p.cars[c].blocked.iter().any(|&(_, b1)| b1 > self.start[c].ready))
-            })
+            .map(|cars| cars.iter().any(|&c| super::window_ahead(p, c, self.start[c])))
             .collect();
         // Families: commodities joined when they may serve a common order model; the pools'
         // own families (a model whose cars are all single may join two of them) for the
